@@ -1,0 +1,141 @@
+package resp
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestAccessors(t *testing.T) {
+	n, err := Integer(42).Int64()
+	require.NoError(t, err)
+	assert.Equal(t, int64(42), n)
+	n, err = BulkString("-17").Int64()
+	require.NoError(t, err)
+	assert.Equal(t, int64(-17), n)
+	_, err = BulkString("x").Int64()
+	assert.ErrorIs(t, err, ErrUnexpectedType)
+	_, err = Array().Int64()
+	assert.ErrorIs(t, err, ErrUnexpectedType)
+
+	f, err := BulkString("2.5").Float64()
+	require.NoError(t, err)
+	assert.Equal(t, 2.5, f)
+	f, err = Double(math.Inf(-1)).Float64()
+	require.NoError(t, err)
+	assert.True(t, math.IsInf(f, -1))
+	f, err = Integer(3).Float64()
+	require.NoError(t, err)
+	assert.Equal(t, 3.0, f)
+	_, err = Null().Float64()
+	assert.ErrorIs(t, err, ErrUnexpectedType)
+
+	b, err := Boolean(true).Bool()
+	require.NoError(t, err)
+	assert.True(t, b)
+	b, err = Integer(0).Bool()
+	require.NoError(t, err)
+	assert.False(t, b)
+	_, err = Integer(2).Bool()
+	assert.ErrorIs(t, err, ErrUnexpectedType)
+
+	assert.Equal(t, "hello", string(Verbatim("txt", "hello").Bytes()))
+	assert.Equal(t, "txt", Verbatim("txt", "hello").VerbatimFormat())
+	assert.Equal(t, "", BulkString("x").VerbatimFormat())
+	assert.Nil(t, Integer(1).Bytes())
+	assert.True(t, Null().IsNull())
+	assert.False(t, BulkString("").IsNull())
+}
+
+func TestStringForms(t *testing.T) {
+	assert.Equal(t, "12", Integer(12).String())
+	assert.Equal(t, "0.5", Double(0.5).String())
+	assert.Equal(t, "inf", Double(math.Inf(1)).String())
+	assert.Equal(t, "true", Boolean(true).String())
+	assert.Equal(t, "", Null().String())
+	assert.Equal(t, "ERR no", ErrorValue("ERR", "no").String())
+	assert.Equal(t, "[a 1 <nil> [b]]", Array(BulkString("a"), Integer(1), Null(), Array(SimpleString("b"))).String())
+	assert.Equal(t, "{k: v}", Map(BulkString("k"), BulkString("v")).String())
+	assert.Equal(t, "(x)", Set(BulkString("x")).String())
+	assert.Equal(t, ">[message]", Push(BulkString("message")).String())
+	assert.Equal(t, "[(error) ERR x]", Array(ErrorValue("ERR", "x")).String())
+}
+
+func TestPairsAndMap(t *testing.T) {
+	// RESP2 sends HGETALL as a flat array; RESP3 as a map. Both read the same.
+	for _, v := range []Value{
+		Array(BulkString("a"), BulkString("1"), BulkString("b"), BulkString("2")),
+		Map(BulkString("a"), BulkString("1"), BulkString("b"), BulkString("2")),
+	} {
+		m, err := v.Map()
+		require.NoError(t, err)
+		assert.Equal(t, "1", m["a"].String())
+		assert.Equal(t, "2", m["b"].String())
+	}
+	_, err := Array(BulkString("odd")).Pairs()
+	assert.ErrorIs(t, err, ErrUnexpectedType)
+	assert.Equal(t, 4, Map(Integer(1), Integer(2), Integer(3), Integer(4)).Len())
+	assert.Nil(t, Integer(1).Array())
+}
+
+func TestErrValue(t *testing.T) {
+	assert.NoError(t, BulkString("x").Err())
+	err := ErrorValue("WRONGTYPE", "Operation against a key holding the wrong kind of value").Err()
+	assert.ErrorIs(t, err, ErrWrongType)
+	err = BulkErrorValue("SYNTAX", "invalid").Err()
+	var e *Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, "SYNTAX", e.Prefix)
+}
+
+func TestCloneIsDeepAndIndependent(t *testing.T) {
+	wire := "|1\r\n+meta\r\n:1\r\n*3\r\n$3\r\nabc\r\n%1\r\n+k\r\n*1\r\n$1\r\nv\r\n,2.5\r\n$4\r\nnext\r\n"
+	r := NewReader(strings.NewReader(wire), Limits{})
+	v, err := r.Read()
+	require.NoError(t, err)
+	c := v.Clone()
+	require.True(t, Equal(v, c))
+	_, err = r.Read() // overwrites the arena v borrows
+	require.NoError(t, err)
+	assert.Equal(t, "abc", c.Index(0).String())
+	assert.Equal(t, "v", c.Index(1).Index(1).Index(0).String())
+	attrs, ok := c.Attributes()
+	require.True(t, ok)
+	assert.Equal(t, "meta", attrs.Index(0).String())
+	// Appending to a cloned string cannot clobber its neighbour.
+	_ = append(c.Index(0).Bytes(), "zzz"...)
+	assert.Equal(t, "v", c.Index(1).Index(1).Index(0).String())
+}
+
+func TestCloneAllocations(t *testing.T) {
+	bulk := BulkString("hello world")
+	assert.Equal(t, 1.0, testing.AllocsPerRun(100, func() { _ = bulk.Clone() }))
+	arr := Array(BulkString("a"), Array(BulkString("b"), Integer(1)))
+	assert.Equal(t, 2.0, testing.AllocsPerRun(100, func() { _ = arr.Clone() }))
+	assert.Zero(t, testing.AllocsPerRun(100, func() { _ = Integer(5).Clone() }))
+}
+
+func TestEqual(t *testing.T) {
+	assert.True(t, Equal(Double(math.NaN()), Double(math.NaN())))
+	assert.False(t, Equal(BulkString("a"), SimpleString("a")))
+	assert.False(t, Equal(Array(Integer(1)), Array(Integer(2))))
+	assert.False(t, Equal(Array(Integer(1)), Array(Integer(1), Integer(1))))
+	assert.False(t, Equal(Integer(1).WithAttributes(Map()), Integer(1)))
+	assert.True(t, Equal(Array(), Array()))
+}
+
+func TestKindNames(t *testing.T) {
+	assert.Equal(t, "bulk string", KindBulkString.String())
+	assert.Equal(t, "push", KindPush.String())
+	assert.Equal(t, "unknown kind", Kind(200).String())
+	assert.True(t, KindMap.IsAggregate())
+	assert.False(t, KindBulkString.IsAggregate())
+}
+
+func TestConstructorsPanicOnMisuse(t *testing.T) {
+	assert.Panics(t, func() { Map(Integer(1)) })
+	assert.Panics(t, func() { Verbatim("text", "x") })
+}

@@ -1,0 +1,109 @@
+package resp
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+)
+
+// Commands go to the server as an array of bulk strings. The Append* functions add to a buffer the
+// caller owns and reuses; none of them allocates once the buffer has grown to size.
+
+// AppendArrayHeader appends "*n\r\n", the header of a command of n arguments.
+func AppendArrayHeader(dst []byte, n int) []byte {
+	dst = append(dst, '*')
+	dst = strconv.AppendInt(dst, int64(n), 10)
+	return append(dst, '\r', '\n')
+}
+
+// AppendBulkString appends s as a bulk string.
+func AppendBulkString(dst []byte, s string) []byte {
+	dst = appendBulkHeader(dst, len(s))
+	dst = append(dst, s...)
+	return append(dst, '\r', '\n')
+}
+
+// AppendBulk appends b as a bulk string.
+func AppendBulk(dst []byte, b []byte) []byte {
+	dst = appendBulkHeader(dst, len(b))
+	dst = append(dst, b...)
+	return append(dst, '\r', '\n')
+}
+
+// AppendBulkInt appends the decimal text of n as a bulk string.
+func AppendBulkInt(dst []byte, n int64) []byte {
+	var tmp [20]byte
+	return AppendBulk(dst, strconv.AppendInt(tmp[:0], n, 10))
+}
+
+// AppendBulkFloat appends f as a bulk string in the form Redis parses ("inf", "-inf", or the
+// shortest decimal that round-trips). NaN is not a valid argument and is written as "nan", which
+// the server rejects.
+func AppendBulkFloat(dst []byte, f float64) []byte {
+	var tmp [32]byte
+	return AppendBulk(dst, appendDouble(tmp[:0], f))
+}
+
+func appendBulkHeader(dst []byte, n int) []byte {
+	dst = append(dst, '$')
+	dst = strconv.AppendInt(dst, int64(n), 10)
+	return append(dst, '\r', '\n')
+}
+
+// AppendCommand appends a whole command. Each argument must be a string, []byte, int, int64,
+// uint64, float64 or bool (written as 1 or 0); any other type fails with an error and dst is
+// returned unchanged.
+//
+// Passing values through ...any may make the caller box them (an allocation for strings and for
+// integers outside 0..255); AppendCommand itself allocates nothing. Callers on a hot path with
+// typed arguments can use AppendArrayHeader and the AppendBulk* functions instead.
+func AppendCommand(dst []byte, args ...any) ([]byte, error) {
+	start := len(dst)
+	dst = AppendArrayHeader(dst, len(args))
+	for i, a := range args {
+		var err error
+		if dst, err = AppendArg(dst, a); err != nil {
+			return dst[:start], fmt.Errorf("argument %d: %w", i, err)
+		}
+	}
+	return dst, nil
+}
+
+// AppendArg appends one command argument as a bulk string; see AppendCommand for the types.
+func AppendArg(dst []byte, a any) ([]byte, error) {
+	switch v := a.(type) {
+	case string:
+		return AppendBulkString(dst, v), nil
+	case []byte:
+		return AppendBulk(dst, v), nil
+	case int:
+		return AppendBulkInt(dst, int64(v)), nil
+	case int64:
+		return AppendBulkInt(dst, v), nil
+	case int32:
+		return AppendBulkInt(dst, int64(v)), nil
+	case uint64:
+		if v > math.MaxInt64 {
+			var tmp [20]byte
+			return AppendBulk(dst, strconv.AppendUint(tmp[:0], v, 10)), nil
+		}
+		return AppendBulkInt(dst, int64(v)), nil
+	case float64:
+		return AppendBulkFloat(dst, v), nil
+	case bool:
+		if v {
+			return AppendBulkString(dst, "1"), nil
+		}
+		return AppendBulkString(dst, "0"), nil
+	}
+	return dst, fmt.Errorf("resp: unsupported argument type %T", a)
+}
+
+// AppendStrings appends a command whose arguments are all strings. It allocates nothing.
+func AppendStrings(dst []byte, args ...string) []byte {
+	dst = AppendArrayHeader(dst, len(args))
+	for _, a := range args {
+		dst = AppendBulkString(dst, a)
+	}
+	return dst
+}

@@ -1,0 +1,75 @@
+package resp
+
+import (
+	"math"
+	"strconv"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestAppendCommand(t *testing.T) {
+	got, err := AppendCommand(nil, "SET", []byte("k"), 42, int64(-7), 1.5, true, uint64(math.MaxUint64), int32(3))
+	require.NoError(t, err)
+	want := "*8\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\n42\r\n$2\r\n-7\r\n$3\r\n1.5\r\n$1\r\n1\r\n" +
+		"$20\r\n18446744073709551615\r\n$1\r\n3\r\n"
+	assert.Equal(t, want, string(got))
+}
+
+func TestAppendCommandRejectsUnknownTypes(t *testing.T) {
+	dst := []byte("kept")
+	out, err := AppendCommand(dst, "SET", struct{}{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "argument 1")
+	assert.Equal(t, "kept", string(out), "a failed command leaves the buffer as it was")
+}
+
+func TestAppendFloatForms(t *testing.T) {
+	for f, want := range map[float64]string{
+		math.Inf(1):  "inf",
+		math.Inf(-1): "-inf",
+		0.1:          "0.1",
+		1e300:        "1e+300",
+		-2:           "-2",
+	} {
+		assert.Equal(t, "$"+strconv.Itoa(len(want))+"\r\n"+want+"\r\n", string(AppendBulkFloat(nil, f)))
+	}
+}
+
+func itoa(n int) string {
+	return string(AppendBulkInt(nil, int64(n))[4:][:len(AppendBulkInt(nil, int64(n)))-6])
+}
+
+func TestAppendStringsMatchesAppendCommand(t *testing.T) {
+	a := AppendStrings(nil, "GET", "key")
+	b, err := AppendCommand(nil, "GET", "key")
+	require.NoError(t, err)
+	assert.Equal(t, string(b), string(a))
+}
+
+func TestWritersDoNotAllocate(t *testing.T) {
+	buf := make([]byte, 0, 1024)
+	key, val := "user:1000", []byte("some value")
+	var n int64 = 123456789
+	f := 3.25
+	typed := testing.AllocsPerRun(1000, func() {
+		buf = AppendArrayHeader(buf[:0], 5)
+		buf = AppendBulkString(buf, "SET")
+		buf = AppendBulkString(buf, key)
+		buf = AppendBulk(buf, val)
+		buf = AppendBulkInt(buf, n)
+		buf = AppendBulkFloat(buf, f)
+	})
+	assert.Zero(t, typed, "typed appenders")
+	strs := testing.AllocsPerRun(1000, func() { buf = AppendStrings(buf[:0], "SET", key, "v") })
+	assert.Zero(t, strs, "AppendStrings")
+	args := []any{"SET", key, val, n, f}
+	generic := testing.AllocsPerRun(1000, func() {
+		var err error
+		if buf, err = AppendCommand(buf[:0], args...); err != nil {
+			panic(err)
+		}
+	})
+	assert.Zero(t, generic, "AppendCommand with pre-boxed arguments")
+}
