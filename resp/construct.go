@@ -150,3 +150,19 @@ func Equal(a, b Value) bool {
 	}
 	return a.attrs == nil || Equal(*a.attrs, *b.attrs)
 }
+
+// CloneInto is Clone, but a string-like value without attributes whose bytes fit in scratch is
+// copied into scratch instead of a new allocation. The result then aliases scratch: the caller
+// must keep scratch unchanged for as long as the value is used (actoredis's futures hold a small
+// buffer for exactly this, so a short GET reply costs no allocation of its own).
+func (v Value) CloneInto(scratch []byte) Value {
+	if v.attrs != nil || v.elems != nil || len(v.str) > cap(scratch) {
+		return v.Clone()
+	}
+	out := v
+	if v.str != nil {
+		n := copy(scratch[:len(v.str)], v.str)
+		out.str = scratch[:n:n]
+	}
+	return out
+}

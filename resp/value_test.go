@@ -139,3 +139,23 @@ func TestConstructorsPanicOnMisuse(t *testing.T) {
 	assert.Panics(t, func() { Map(Integer(1)) })
 	assert.Panics(t, func() { Verbatim("text", "x") })
 }
+
+func TestCloneInto(t *testing.T) {
+	var scratch [16]byte
+	r := NewReader(strings.NewReader("$5\r\nhello\r\n$5\r\nworld\r\n"), Limits{})
+	v, err := r.Read()
+	require.NoError(t, err)
+	var c Value
+	allocs := testing.AllocsPerRun(10, func() { c = v.CloneInto(scratch[:]) })
+	assert.Zero(t, allocs)
+	_, err = r.Read()
+	require.NoError(t, err)
+	assert.Equal(t, "hello", c.String())
+	assert.Equal(t, "hello", string(scratch[:5]), "the copy lives in scratch")
+	// Too long for scratch, or an aggregate: an ordinary clone.
+	long := BulkString(strings.Repeat("x", 17)).CloneInto(scratch[:])
+	assert.Equal(t, strings.Repeat("x", 17), long.String())
+	arr := Array(BulkString("a")).CloneInto(scratch[:])
+	assert.True(t, Equal(Array(BulkString("a")), arr))
+	assert.Equal(t, int64(7), Integer(7).CloneInto(scratch[:]).num)
+}

@@ -1,0 +1,121 @@
+package actors
+
+import (
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/eventstream"
+)
+
+// System is one protoactor ActorSystem with the project's defaults: protoactor's logging routed to
+// the client's logger (silent by default), dead letters that carry futures failed at once, pinned
+// actors, and a Shutdown that stops every actor it spawned and waits for their goroutines.
+//
+// One System belongs to one client. It is safe for concurrent use.
+type System struct {
+	sys *actor.ActorSystem
+	sub *eventstream.Subscription
+
+	mu      sync.Mutex
+	actors  map[*actor.PID]struct{}
+	running sync.WaitGroup // one per pinned mailbox goroutine
+}
+
+// NewSystem starts an actor system. logger receives protoactor's own messages at Warn and above
+// (dead letters and recovered panics are logged by protoactor at Info and are not shown); nil
+// discards them.
+func NewSystem(logger *slog.Logger) *System {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	proto := slog.New(minLevel{logger.Handler(), slog.LevelWarn}).With("component", "protoactor")
+	sys := actor.NewActorSystem(
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return proto }),
+		// The throttle's goroutine lives for one interval after each dead letter; keep it short so
+		// nothing outlives a client by more than a moment.
+		actor.WithDeadLetterThrottleInterval(10*time.Millisecond),
+	)
+	s := &System{sys: sys, actors: map[*actor.PID]struct{}{}}
+	s.sub = sys.EventStream.Subscribe(func(evt any) {
+		if dl, ok := evt.(*actor.DeadLetterEvent); ok {
+			failMessage(dl.Message, ErrActorStopped)
+		}
+	})
+	return s
+}
+
+// Root returns the root context, for sending messages from outside any actor.
+func (s *System) Root() *actor.RootContext { return s.sys.Root }
+
+// SpawnOptions tune Spawn.
+type SpawnOptions struct {
+	// NotifyDrained delivers a *Drained message whenever the actor's mailbox runs empty after it
+	// handled user messages.
+	NotifyDrained bool
+	// MaxRestarts within RestartWindow before a panicking actor is stopped for good
+	// (defaults 10 and 10 s, protoactor's own).
+	MaxRestarts   int
+	RestartWindow time.Duration
+}
+
+// Spawn starts a pinned actor named name (unique within the system; "" picks one). A panic in the
+// actor restarts it (a new instance from producer), failing the message it was handling.
+func (s *System) Spawn(name string, producer func() actor.Actor, opts SpawnOptions) (*actor.PID, error) {
+	if opts.MaxRestarts <= 0 {
+		opts.MaxRestarts = 10
+	}
+	if opts.RestartWindow <= 0 {
+		opts.RestartWindow = 10 * time.Second
+	}
+	s.running.Add(1)
+	props := actor.PropsFromProducer(producer,
+		actor.WithMailbox(func() actor.Mailbox { return newPinnedMailbox(opts.NotifyDrained, s.running.Done) }),
+		actor.WithGuardian(actor.NewOneForOneStrategy(opts.MaxRestarts, opts.RestartWindow, actor.DefaultDecider)),
+	)
+	var pid *actor.PID
+	var err error
+	if name == "" {
+		pid = s.sys.Root.Spawn(props)
+	} else {
+		pid, err = s.sys.Root.SpawnNamed(props, name)
+	}
+	if err != nil {
+		s.running.Done() // no mailbox was started
+		return nil, err
+	}
+	s.mu.Lock()
+	s.actors[pid] = struct{}{}
+	s.mu.Unlock()
+	return pid, nil
+}
+
+// Stop stops an actor after the messages already queued for it (a poison pill) and waits until it
+// has stopped, or until timeout; then it stops it at once (messages still queued are failed).
+func (s *System) Stop(pid *actor.PID, timeout time.Duration) {
+	if err := s.sys.Root.PoisonFuture(pid).Wait(); err != nil || timeout <= 0 {
+		_ = s.sys.Root.StopFuture(pid).Wait()
+	}
+	s.mu.Lock()
+	delete(s.actors, pid)
+	s.mu.Unlock()
+}
+
+// Shutdown stops every actor still running, waits for their goroutines, and shuts the system
+// down. The System must not be used afterwards.
+func (s *System) Shutdown() {
+	s.mu.Lock()
+	pids := make([]*actor.PID, 0, len(s.actors))
+	for pid := range s.actors {
+		pids = append(pids, pid)
+	}
+	s.actors = map[*actor.PID]struct{}{}
+	s.mu.Unlock()
+	for _, pid := range pids {
+		_ = s.sys.Root.StopFuture(pid).Wait()
+	}
+	s.running.Wait()
+	s.sys.EventStream.Unsubscribe(s.sub)
+	s.sys.Shutdown()
+}

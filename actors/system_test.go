@@ -1,0 +1,226 @@
+package actors
+
+import (
+	"bytes"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/actoredis/actoredis/resp"
+)
+
+// job carries a future, like the project's real requests.
+type job struct {
+	Future
+	n       int
+	panic   bool
+	block   chan struct{} // when set, the actor waits on it before answering
+	entered chan struct{} // when set, closed as the actor starts handling the job
+}
+
+func newJob(n int) *job {
+	j := &job{n: n}
+	j.Init()
+	return j
+}
+
+// counter answers each job with its number plus how many jobs it saw before, and counts the
+// Drained signals and instances.
+type counter struct {
+	seen      int
+	drained   *atomic.Int64
+	instances *atomic.Int64
+}
+
+func (c *counter) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		c.instances.Add(1)
+	case *actor.Stopping, *actor.Stopped, *actor.Restarting:
+	case *Drained:
+		c.drained.Add(1)
+	case *job:
+		if m.entered != nil {
+			close(m.entered)
+		}
+		if m.block != nil {
+			<-m.block
+		}
+		if m.panic {
+			panic("injected")
+		}
+		c.seen++
+		m.Complete(resp.Integer(int64(m.n)), nil)
+	}
+}
+
+type fixture struct {
+	sys       *System
+	pid       *actor.PID
+	drained   atomic.Int64
+	instances atomic.Int64
+}
+
+func spawnCounter(t *testing.T, sys *System, opts SpawnOptions) *fixture {
+	t.Helper()
+	f := &fixture{sys: sys}
+	pid, err := sys.Spawn("", func() actor.Actor { return &counter{drained: &f.drained, instances: &f.instances} }, opts)
+	require.NoError(t, err)
+	f.pid = pid
+	return f
+}
+
+func TestPinnedActorPreservesOrderAndAnswersAll(t *testing.T) {
+	sys := NewSystem(nil)
+	defer sys.Shutdown()
+	fx := spawnCounter(t, sys, SpawnOptions{})
+	const senders, each = 8, 2000
+	var wg sync.WaitGroup
+	for s := 0; s < senders; s++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			jobs := make([]*job, each)
+			for i := range jobs {
+				jobs[i] = newJob(s*each + i)
+				sys.Root().Send(fx.pid, jobs[i])
+			}
+			for i, j := range jobs {
+				v, err := j.Await()
+				require.NoError(t, err)
+				assert.Equal(t, int64(s*each+i), mustInt(v))
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func mustInt(v resp.Value) int64 {
+	n, err := v.Int64()
+	if err != nil {
+		panic(err)
+	}
+	return n
+}
+
+func TestDrainedFollowsABacklog(t *testing.T) {
+	sys := NewSystem(nil)
+	defer sys.Shutdown()
+	fx := spawnCounter(t, sys, SpawnOptions{NotifyDrained: true})
+	gate := make(chan struct{})
+	first := newJob(0)
+	first.block = gate
+	sys.Root().Send(fx.pid, first)
+	jobs := []*job{first}
+	for i := 1; i < 100; i++ {
+		jobs = append(jobs, newJob(i))
+		sys.Root().Send(fx.pid, jobs[i])
+	}
+	close(gate) // 100 jobs queued behind the first: one Drained after all of them
+	for _, j := range jobs {
+		_, err := j.Await()
+		require.NoError(t, err)
+	}
+	probe := newJob(100) // one lone job: its own Drained
+	sys.Root().Send(fx.pid, probe)
+	_, err := probe.Await()
+	require.NoError(t, err)
+	sys.Stop(fx.pid, time.Second)
+	assert.LessOrEqual(t, fx.drained.Load(), int64(3), "Drained comes once per backlog, not per message")
+	assert.GreaterOrEqual(t, fx.drained.Load(), int64(1))
+}
+
+func TestStopFailsWhatIsQueuedAndWhatComesLater(t *testing.T) {
+	sys := NewSystem(nil)
+	defer sys.Shutdown()
+	fx := spawnCounter(t, sys, SpawnOptions{})
+	gate := make(chan struct{})
+	blocker := newJob(0)
+	blocker.block = gate
+	blocker.entered = make(chan struct{})
+	sys.Root().Send(fx.pid, blocker)
+	queued := make([]*job, 50)
+	for i := range queued {
+		queued[i] = newJob(i)
+		sys.Root().Send(fx.pid, queued[i])
+	}
+	// Stop is a system message: it overtakes the queued jobs. protoactor's own mailbox would drop
+	// them silently; here each one fails.
+	<-blocker.entered
+	sys.Root().Stop(fx.pid) // posted synchronously, while the blocker still runs
+	close(gate)
+	_, err := blocker.Await()
+	require.NoError(t, err, "the message being handled completes")
+	for _, j := range queued {
+		_, err := j.Await()
+		assert.ErrorIs(t, err, ErrActorStopped)
+	}
+	late := newJob(99)
+	sys.Root().Send(fx.pid, late)
+	_, err = late.Await()
+	assert.ErrorIs(t, err, ErrActorStopped, "a message to a stopped actor is a dead letter, and fails")
+}
+
+func TestPanicRestartsAndFailsTheMessage(t *testing.T) {
+	var logs bytes.Buffer
+	sys := NewSystem(slog.New(slog.NewTextHandler(&logs, nil)))
+	defer sys.Shutdown()
+	fx := spawnCounter(t, sys, SpawnOptions{})
+	bad := newJob(1)
+	bad.panic = true
+	sys.Root().Send(fx.pid, bad)
+	_, err := bad.Await()
+	require.ErrorIs(t, err, ErrActorPanicked)
+	assert.Contains(t, err.Error(), "injected")
+	good := newJob(2)
+	sys.Root().Send(fx.pid, good)
+	v, err := good.Await()
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), mustInt(v))
+	assert.Equal(t, int64(2), fx.instances.Load(), "a new instance after the restart")
+}
+
+func TestPoisonDrainsTheBacklog(t *testing.T) {
+	sys := NewSystem(nil)
+	defer sys.Shutdown()
+	fx := spawnCounter(t, sys, SpawnOptions{})
+	jobs := make([]*job, 200)
+	for i := range jobs {
+		jobs[i] = newJob(i)
+		sys.Root().Send(fx.pid, jobs[i])
+	}
+	sys.Stop(fx.pid, time.Second)
+	for i, j := range jobs {
+		v, err := j.Await()
+		require.NoError(t, err, "job %d", i)
+		assert.Equal(t, int64(i), mustInt(v))
+	}
+}
+
+func TestShutdownStopsEveryActor(t *testing.T) {
+	sys := NewSystem(nil)
+	for i := 0; i < 5; i++ {
+		fx := spawnCounter(t, sys, SpawnOptions{NotifyDrained: i%2 == 0})
+		j := newJob(i)
+		sys.Root().Send(fx.pid, j)
+		_, err := j.Await()
+		require.NoError(t, err)
+	}
+	sys.Shutdown() // goleak in TestMain checks that every mailbox goroutine ended
+}
+
+func TestSpawnNamedTwiceFails(t *testing.T) {
+	sys := NewSystem(nil)
+	defer sys.Shutdown()
+	prod := func() actor.Actor { return &counter{drained: new(atomic.Int64), instances: new(atomic.Int64)} }
+	_, err := sys.Spawn("node-1", prod, SpawnOptions{})
+	require.NoError(t, err)
+	_, err = sys.Spawn("node-1", prod, SpawnOptions{})
+	assert.Error(t, err)
+}
