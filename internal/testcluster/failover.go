@@ -1,0 +1,142 @@
+package testcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// own checks that n is a node of c and that c was not stopped.
+func (c *Cluster) own(n *Node) error {
+	if err := c.checkStopped(); err != nil {
+		return err
+	}
+	if n == nil || n.index >= len(c.nodes) || c.nodes[n.index] != n {
+		return errors.New("testcluster: the node does not belong to this cluster")
+	}
+	return nil
+}
+
+// Kill SIGKILLs the node's process (only that process, through the handle the harness holds) and reaps it.
+// The other nodes notice after NodeTimeout; a killed master's replica takes over (see WaitForFailover).
+// Killing a node that is not running does nothing.
+func (c *Cluster) Kill(n *Node) error {
+	if err := c.own(n); err != nil {
+		return err
+	}
+	c.snapshot(n)
+	n.kill()
+	return nil
+}
+
+// snapshot records the slot map as a running node other than except sees it, if it covers every slot, so
+// that WaitForFailover knows which slots a killed master owned.
+func (c *Cluster) snapshot(except *Node) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	for _, n := range c.nodes {
+		if n == except || !n.Running() {
+			continue
+		}
+		v, err := n.Do(ctx, "CLUSTER", "SLOTS")
+		if err != nil {
+			continue
+		}
+		if t, err := parseSlots(v); err == nil && t.covered() == NumSlots {
+			c.setTopology(t)
+		}
+		return
+	}
+}
+
+// Restart starts a node that was killed (or exited) again, on the same ports and directory with the same
+// nodes.conf, so it keeps its node id and rejoins the cluster: a master that was replaced meanwhile comes
+// back as a replica of its successor (and empty: there is no persistence). It returns once the node
+// answers and the cluster is ready again (see WaitForReady) with the node listed in the slot map.
+func (c *Cluster) Restart(ctx context.Context, n *Node) error {
+	if err := c.own(n); err != nil {
+		return err
+	}
+	if n.Running() {
+		return fmt.Errorf("testcluster: restart %s: the node is running", n.Addr())
+	}
+	if err := n.start(ctx, false); err != nil {
+		return err
+	}
+	_, err := c.waitReady(ctx, "rejoin of "+n.Addr(), func(t topology) error {
+		if !t.listed(n.ID()) {
+			return fmt.Errorf("%s is not yet listed in CLUSTER SLOTS: %v", n.Addr(), t)
+		}
+		return nil
+	})
+	return err
+}
+
+// WaitForFailover waits until the slots of old, a master that was killed (or is unreachable), belong to
+// another running node, typically its former replica, and the cluster is ready again (see WaitForReady;
+// old itself is not asked). It returns the new master. With the default NodeTimeout of 1 s this takes
+// about two seconds.
+func (c *Cluster) WaitForFailover(ctx context.Context, old *Node) (*Node, error) {
+	if err := c.own(old); err != nil {
+		return nil, err
+	}
+	slots := c.topology().rangesOf(old.ID())
+	if len(slots) == 0 {
+		return nil, fmt.Errorf("testcluster: wait for failover of %s: it owned no slots in the last agreed map",
+			old.Addr())
+	}
+	var newMaster *Node
+	_, err := c.waitReady(ctx, "failover of "+old.Addr(), func(t topology) error {
+		id := t.owner(slots[0].start)
+		n := c.NodeByID(id)
+		switch {
+		case id == old.ID():
+			return fmt.Errorf("slot %d still belongs to %s", slots[0].start, old.Addr())
+		case n == nil || !n.Running():
+			return fmt.Errorf("slot %d belongs to %q, not a running node", slots[0].start, id)
+		case !t.ownsAll(id, slots):
+			return fmt.Errorf("%s owns only part of the slots of %s", n.Addr(), old.Addr())
+		}
+		newMaster = n
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return newMaster, nil
+}
+
+// Failover makes replica take over from its master with a manual CLUSTER FAILOVER (the master must be
+// running), and waits until replica owns the master's slots and the cluster is ready again. The old
+// master becomes a replica of the new one.
+func (c *Cluster) Failover(ctx context.Context, replica *Node) error {
+	if err := c.own(replica); err != nil {
+		return err
+	}
+	if err := replica.refreshSelf(ctx); err != nil {
+		return err
+	}
+	if replica.IsMaster() || replica.masterIDSeen() == "" {
+		return fmt.Errorf("testcluster: failover to %s: it is not a replica", replica.Addr())
+	}
+	master := c.NodeByID(replica.masterIDSeen())
+	if master == nil {
+		return fmt.Errorf("testcluster: failover to %s: unknown master %s", replica.Addr(), replica.masterIDSeen())
+	}
+	t, err := c.waitReady(ctx, "cluster ready before failover", nil)
+	if err != nil {
+		return err
+	}
+	slots := t.rangesOf(master.ID())
+	if _, err := replica.Do(ctx, "CLUSTER", "FAILOVER"); err != nil {
+		return err
+	}
+	_, err = c.waitReady(ctx, "failover to "+replica.Addr(), func(t topology) error {
+		if !replica.IsMaster() || !t.ownsAll(replica.ID(), slots) {
+			return fmt.Errorf("%s has not taken over the slots of %s yet", replica.Addr(), master.Addr())
+		}
+		return nil
+	})
+	return err
+}

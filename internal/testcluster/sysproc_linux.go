@@ -1,0 +1,12 @@
+//go:build linux
+
+package testcluster
+
+import "syscall"
+
+// sysProcAttr makes the kernel SIGKILL a server when the thread that started it dies, so that servers
+// do not outlive a test binary that crashed or was killed. (Pdeathsig follows the OS thread, not the
+// process; the Go runtime only ends threads of goroutines that exit while locked to them.)
+func sysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}

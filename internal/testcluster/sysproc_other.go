@@ -1,0 +1,9 @@
+//go:build !linux
+
+package testcluster
+
+import "syscall"
+
+// sysProcAttr returns nil: outside Linux there is no parent-death signal, and a server outlives a test
+// binary that crashes before Stop.
+func sysProcAttr() *syscall.SysProcAttr { return nil }
