@@ -1,5 +1,8 @@
-// Package fakeredis will hold a scripted fake Redis server (expect a command, send a reply, including
-// garbage) for testing protocol edge cases that a real server never produces.
+// Package fakeredis is a scripted fake Redis server for protocol edge cases a real server never
+// produces: garbage, huge length headers, deep nesting, replies for commands never sent, slow
+// replies, connections closed mid-reply.
 //
-// It is empty until the Node actor issue lands; nothing here works yet.
+// A test gives Start a handler; each accepted connection runs it on its own goroutine with a Conn
+// that reads commands (RESP arrays of bulk strings) and writes raw bytes. Close stops the listener,
+// closes every connection and waits for every handler. Servers listen on 127.0.0.1 only.
 package fakeredis
