@@ -1,6 +1,16 @@
-// Package node will hold the node actor: one actor per Redis server address, owning that server's
-// connection(s), the handshake, auto-pipelining, reconnects and health checks. It returns every
-// server reply, MOVED and ASK included, to whoever asked, and never follows redirects.
+// Package node is the node actor: one actor per Redis server address, owning that server's
+// connection, its handshake, auto-pipelining, reconnects and health checks.
 //
-// It is empty until the Node actor issue lands; nothing here works yet.
+// A command reaches the actor as a *Request carrying its Future. The actor encodes it into a write
+// buffer; when a command lands in an empty batch the actor sends itself a Flush message, which
+// arrives behind everything already queued, so one write carries every command that arrived
+// meanwhile (auto-pipelining) and a lone caller waits for no timer. Written requests go, in order,
+// to the connection's reader goroutine, which parses the replies and completes the futures.
+//
+// The node returns every reply, MOVED and ASK included, to whoever asked; it never follows a
+// redirect. When the connection fails, every written command fails with a *ConnError saying that it
+// may have run; commands not yet written are kept (up to Options.OfflineQueue) and sent after
+// reconnecting with exponential backoff. A command waits at most Options.CommandTimeout: queued
+// while the node is unreachable, or written on a connection that stopped answering (which is then
+// closed and dialed again).
 package node

@@ -1,0 +1,297 @@
+package node
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/actoredis/actoredis/actors"
+)
+
+// Connection states of a node actor.
+const (
+	stateDialing = iota
+	stateReady
+	stateBackoff
+	stateClosed
+)
+
+const (
+	maxBatchBytes = 256 << 10 // a write batch this large is written at once
+	keepBufBytes  = 1 << 20   // a write buffer grown past this is dropped after its batch
+)
+
+// nodeActor owns one server's connection. All its fields belong to its goroutine.
+type nodeActor struct {
+	opts  Options
+	root  *actor.RootContext
+	self  *actor.PID
+	wg    *sync.WaitGroup // dialing and reading goroutines, waited for by Node.Close
+	stats *counters
+
+	state   int
+	gen     uint64 // connection generation: messages about older connections are ignored
+	c       *conn
+	attempt int
+	cancel  context.CancelFunc // of the dial in progress
+
+	wbuf         []byte
+	batch        []*Request // encoded in wbuf, not yet written
+	starts       []int      // offset of each batch entry in wbuf
+	flushPending bool
+	offline      []*Request // waiting for a connection
+
+	timer        *time.Timer // the next tick
+	retry        *time.Timer // the next reconnect attempt
+	ticks        int64       // coarse clock, one per tickEvery
+	tickEvery    time.Duration
+	lastActive   int64 // tick of the last write
+	lastAnswered int64
+	stalled      int64 // ticks with replies due and none arriving
+	closing      *closeRequest
+}
+
+func newActor(opts Options, root *actor.RootContext, wg *sync.WaitGroup, stats *counters) *nodeActor {
+	return &nodeActor{
+		opts:      opts,
+		stats:     stats,
+		root:      root,
+		wg:        wg,
+		tickEvery: min(opts.CommandTimeout/10, 100*time.Millisecond),
+	}
+}
+
+// Receive handles one message; see messages.go for what each one means.
+func (a *nodeActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *Request:
+		a.accept(ctx, m)
+	case *flush, *actors.Drained:
+		a.flushPending = false
+		a.flush()
+	case *dialed:
+		a.onDialed(m)
+	case *connLost:
+		if a.c != nil && m.gen == a.c.gen {
+			a.drop(m.err)
+		}
+	case *tick:
+		a.onTick()
+	case *reconnect:
+		if m.gen == a.gen && a.state == stateBackoff {
+			a.dial()
+		}
+	case *closeRequest:
+		a.beginClose(m)
+	case *readerDone:
+		if a.c != nil && m.gen == a.c.gen && a.closing != nil {
+			a.finishClose()
+		}
+	case *actor.Started:
+		a.self = ctx.Self()
+		a.startTicker()
+		a.dial()
+	case *actor.Restarting:
+		a.shutdown(actors.ErrActorPanicked)
+	case *actor.Stopping:
+		a.shutdown(ErrClosed)
+	case *actor.Stopped:
+	default:
+		a.opts.Logger.Error("node actor: unknown message", "addr", a.opts.Addr,
+			"error", &actors.UnknownMessageError{Actor: "node " + a.opts.Addr, Message: m})
+	}
+}
+
+// accept takes a command: into the write batch when connected, into the offline queue otherwise.
+func (a *nodeActor) accept(ctx actor.Context, r *Request) {
+	if a.closing != nil || a.state == stateClosed {
+		r.Fail(commandError(a.opts.Addr, r.Name(), ErrClosed))
+		return
+	}
+	r.expires = a.ticks + int64(a.opts.CommandTimeout/a.tickEvery) + 1
+	if a.state != stateReady {
+		if len(a.offline) >= a.opts.OfflineQueue {
+			r.Fail(commandError(a.opts.Addr, r.Name(), ErrOfflineQueueFull))
+			return
+		}
+		a.offline = append(a.offline, r)
+		return
+	}
+	a.encode(r)
+	if len(a.wbuf) >= maxBatchBytes {
+		a.flush()
+		return
+	}
+	if !a.flushPending && len(a.batch) > 0 && !a.opts.flushOnDrained {
+		// Behind everything already queued: one write will carry the whole backlog.
+		a.flushPending = true
+		ctx.Send(a.self, flushMessage)
+	}
+}
+
+// encode appends r to the write batch, unless it was cancelled meanwhile.
+func (a *nodeActor) encode(r *Request) {
+	if r.IsDone() {
+		return // its caller gave up: never written
+	}
+	if r.Ctx != nil {
+		if err := r.Ctx.Err(); err != nil {
+			r.Fail(err)
+			return
+		}
+	}
+	start := len(a.wbuf)
+	if r.Asking {
+		a.wbuf = append(a.wbuf, "*1\r\n$6\r\nASKING\r\n"...)
+	}
+	var err error
+	a.wbuf, err = appendArgs(a.wbuf, r.Args)
+	for _, more := range r.More {
+		if err == nil {
+			a.wbuf, err = appendArgs(a.wbuf, more)
+		}
+	}
+	if err != nil {
+		a.wbuf = a.wbuf[:start]
+		r.Fail(commandError(a.opts.Addr, r.Name(), err))
+		return
+	}
+	a.batch = append(a.batch, r)
+	a.starts = append(a.starts, start)
+}
+
+// flush writes the batch in one write and hands the written requests to the reader.
+func (a *nodeActor) flush() {
+	if len(a.batch) == 0 || a.c == nil {
+		return
+	}
+	c := a.c
+	replies := 0
+	for _, r := range a.batch {
+		replies += r.replies()
+	}
+	c.expected.Add(int64(replies))
+	_ = c.nc.SetWriteDeadline(time.Now().Add(a.opts.CommandTimeout))
+	n, err := c.nc.Write(a.wbuf)
+	var unwritten []*Request
+	for i, r := range a.batch {
+		if err == nil || a.starts[i] < n {
+			c.fifo <- r
+		} else {
+			unwritten = append(unwritten, r)
+		}
+	}
+	a.lastActive = a.ticks
+	a.stats.writes.Add(1)
+	a.stats.commands.Add(uint64(len(a.batch)))
+	a.resetBatch()
+	if err != nil {
+		a.offline = append(unwritten, a.offline...)
+		a.drop(err)
+	}
+}
+
+func (a *nodeActor) resetBatch() {
+	clear(a.batch)
+	a.batch, a.starts = a.batch[:0], a.starts[:0]
+	if cap(a.wbuf) > keepBufBytes {
+		a.wbuf = nil
+	}
+	a.wbuf = a.wbuf[:0]
+}
+
+// dial starts connecting in a goroutine; the result comes back as *dialed.
+func (a *nodeActor) dial() {
+	a.gen++
+	a.state = stateDialing
+	ctx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	gen, opts, root, self := a.gen, a.opts, a.root, a.self
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		nc, rd, err := dial(ctx, opts)
+		root.Send(self, &dialed{gen: gen, conn: nc, rd: rd, err: err})
+	}()
+}
+
+func (a *nodeActor) onDialed(m *dialed) {
+	if m.gen != a.gen || a.state != stateDialing {
+		m.Fail(nil) // stale: close it
+		return
+	}
+	a.cancel()
+	if m.err != nil {
+		a.emit(Event{Type: EventError, Err: commandError(a.opts.Addr, "connect", m.err)})
+		a.backoff()
+		return
+	}
+	root, self := a.root, a.self
+	c := &conn{
+		gen:    a.gen,
+		addr:   a.opts.Addr,
+		nc:     m.conn,
+		rd:     m.rd,
+		fifo:   make(chan *Request, fifoSize),
+		onPush: a.opts.OnPush,
+		report: func(msg any) { root.Send(self, msg) },
+		done:   make(chan struct{}),
+	}
+	a.c, a.state, a.attempt = c, stateReady, 0
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		c.read()
+	}()
+	a.emit(Event{Type: EventConnect})
+	a.emit(Event{Type: EventReady})
+	queued := a.offline
+	a.offline = nil
+	for _, r := range queued {
+		a.encode(r)
+	}
+	a.flush()
+}
+
+// drop closes the current connection after a failure. Written requests are failed by the reader;
+// the batch not yet written is kept for the next connection.
+func (a *nodeActor) drop(cause error) {
+	c := a.c
+	if c == nil {
+		return
+	}
+	a.c = nil
+	c.cause.Store(&cause)
+	c.closing.Store(true)
+	_ = c.nc.Close()
+	close(c.fifo)
+	a.offline = append(a.offline, a.batch...)
+	a.resetBatch()
+	a.emit(Event{Type: EventDisconnect, Err: cause})
+	if a.closing != nil {
+		a.finishClose()
+		return
+	}
+	a.backoff()
+}
+
+func (a *nodeActor) backoff() {
+	a.state = stateBackoff
+	a.attempt++
+	delay := a.opts.Reconnect(a.attempt)
+	a.emit(Event{Type: EventReconnecting, Attempt: a.attempt})
+	gen, root, self := a.gen, a.root, a.self
+	a.retry = time.AfterFunc(delay, func() { root.Send(self, &reconnect{gen: gen}) })
+}
+
+func (a *nodeActor) emit(e Event) {
+	e.Addr = a.opts.Addr
+	if e.Type == EventError || e.Type == EventDisconnect {
+		a.opts.Logger.Warn("node: "+e.Type.String(), "addr", e.Addr, "error", e.Err)
+	}
+	if a.opts.OnEvent != nil {
+		a.opts.OnEvent(e)
+	}
+}

@@ -1,0 +1,115 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/actoredis/actoredis/resp"
+)
+
+// dial connects to the server and runs the handshake: HELLO 3 with AUTH and SETNAME (falling back
+// to RESP2's AUTH and CLIENT SETNAME when the server does not know HELLO), then READONLY when
+// asked. It returns the connection and the reader positioned after the handshake's replies.
+func dial(ctx context.Context, o Options) (net.Conn, *resp.Reader, error) {
+	ctx, cancel := context.WithTimeout(ctx, o.ConnectTimeout)
+	defer cancel()
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", o.Addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	if o.TLS != nil {
+		tc := tls.Client(nc, o.TLS)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = nc.Close()
+			return nil, nil, fmt.Errorf("TLS handshake: %w", err)
+		}
+		nc = tc
+	}
+	deadline, _ := ctx.Deadline()
+	_ = nc.SetDeadline(deadline)
+	rd := resp.NewReader(bufio.NewReaderSize(nc, resp.DefaultBufferSize), o.Limits)
+	if err := handshake(nc, rd, o); err != nil {
+		_ = nc.Close()
+		return nil, nil, err
+	}
+	_ = nc.SetDeadline(time.Time{})
+	return nc, rd, nil
+}
+
+func handshake(nc net.Conn, rd *resp.Reader, o Options) error {
+	if o.RESP == 3 {
+		args := []string{"HELLO", "3"}
+		if o.Password != "" {
+			args = append(args, "AUTH", userOrDefault(o.Username), o.Password)
+		}
+		if o.ClientName != "" {
+			args = append(args, "SETNAME", o.ClientName)
+		}
+		err := call(nc, rd, args...)
+		var se *resp.Error
+		switch {
+		case err == nil:
+			return readOnly(nc, rd, o)
+		case errors.As(err, &se) && se.Prefix == "ERR" && strings.Contains(se.Msg, "unknown command"):
+			// A server without HELLO (before 6.0): RESP2 it is.
+		default:
+			return err
+		}
+	}
+	if o.Password != "" {
+		args := []string{"AUTH", o.Password}
+		if o.Username != "" {
+			args = []string{"AUTH", o.Username, o.Password}
+		}
+		if err := call(nc, rd, args...); err != nil {
+			return err
+		}
+	}
+	if o.ClientName != "" {
+		if err := call(nc, rd, "CLIENT", "SETNAME", o.ClientName); err != nil {
+			return err
+		}
+	}
+	return readOnly(nc, rd, o)
+}
+
+func readOnly(nc net.Conn, rd *resp.Reader, o Options) error {
+	if !o.ReadOnly {
+		return nil
+	}
+	return call(nc, rd, "READONLY")
+}
+
+// call runs one command synchronously during the handshake. Passwords never reach the error.
+func call(nc net.Conn, rd *resp.Reader, args ...string) error {
+	if _, err := nc.Write(resp.AppendStrings(nil, args...)); err != nil {
+		return err
+	}
+	for {
+		v, err := rd.Read()
+		if err != nil {
+			return fmt.Errorf("%s: %w", args[0], err)
+		}
+		if v.Kind() == resp.KindPush {
+			continue
+		}
+		if err := v.Err(); err != nil {
+			return fmt.Errorf("%s: %w", args[0], err)
+		}
+		return nil
+	}
+}
+
+func userOrDefault(u string) string {
+	if u == "" {
+		return "default"
+	}
+	return u
+}

@@ -1,0 +1,56 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors of the node layer. Server errors are *resp.Error and pass through untouched.
+var (
+	// ErrConnection is matched by every *ConnError.
+	ErrConnection = errors.New("actoredis: connection failed")
+	// ErrOfflineQueueFull: the node is unreachable and already holds Options.OfflineQueue commands.
+	ErrOfflineQueueFull = errors.New("actoredis: offline queue full")
+	// ErrTimeout: the command waited longer than Options.CommandTimeout.
+	ErrTimeout = errors.New("actoredis: command timed out")
+	// ErrClosed: the node is closed.
+	ErrClosed = errors.New("actoredis: node closed")
+	// ErrUnsolicitedReply: the server sent a reply to no command; the connection is dropped.
+	ErrUnsolicitedReply = errors.New("actoredis: reply for a command never sent")
+)
+
+// ConnError reports a command that failed because its connection did. Written says whether the
+// command may have reached the server (it was written, fully or in part: it may have run) or
+// certainly did not (safe to send again).
+type ConnError struct {
+	Addr    string
+	Command string
+	Written bool
+	Err     error
+}
+
+func (e *ConnError) Error() string {
+	state := "before it was written (it did not run)"
+	if e.Written {
+		state = "after it was written (it may have run)"
+	}
+	return fmt.Sprintf("actoredis: node %s: %s: connection failed %s: %v", e.Addr, e.Command, state, e.Err)
+}
+
+// Is matches ErrConnection.
+func (e *ConnError) Is(target error) bool { return target == ErrConnection }
+
+// Unwrap returns the cause (an I/O error, a timeout, a protocol error).
+func (e *ConnError) Unwrap() error { return e.Err }
+
+// WasWritten reports whether err is a *ConnError for a command that may have reached the server.
+// It is false for commands that certainly did not, and for any other error.
+func WasWritten(err error) bool {
+	var ce *ConnError
+	return errors.As(err, &ce) && ce.Written
+}
+
+// commandError names the node and the command in an error the node produced itself.
+func commandError(addr, command string, err error) error {
+	return fmt.Errorf("actoredis: node %s: %s: %w", addr, command, err)
+}

@@ -1,0 +1,96 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/actoredis/actoredis/actors"
+	"github.com/actoredis/actoredis/resp"
+)
+
+// Node is the handle of one node actor: the way to send it commands and to close it.
+// It is safe for concurrent use.
+type Node struct {
+	addr   string
+	sys    *actors.System
+	pid    *actor.PID
+	wg     *sync.WaitGroup
+	closed atomic.Bool
+	stats  *counters
+}
+
+type counters struct {
+	commands, writes atomic.Uint64
+}
+
+// Start spawns the node actor for opts.Addr in sys and starts connecting. Commands sent before the
+// connection is ready wait in the offline queue.
+func Start(sys *actors.System, opts Options) (*Node, error) {
+	if opts.Addr == "" {
+		return nil, errors.New("actoredis: node: empty address")
+	}
+	opts = opts.withDefaults()
+	wg := &sync.WaitGroup{}
+	stats := &counters{}
+	root := sys.Root()
+	pid, err := sys.Spawn("", func() actor.Actor { return newActor(opts, root, wg, stats) },
+		actors.SpawnOptions{NotifyDrained: opts.flushOnDrained})
+	if err != nil {
+		return nil, err
+	}
+	return &Node{addr: opts.Addr, sys: sys, pid: pid, wg: wg, stats: stats}, nil
+}
+
+// Addr returns the server's "host:port".
+func (n *Node) Addr() string { return n.addr }
+
+// PID returns the actor's PID, for actors that send it requests directly.
+func (n *Node) PID() *actor.PID { return n.pid }
+
+// Send hands r to the node; r's Future is completed with the reply or an error. Sending after
+// Close fails r with ErrClosed (or ErrActorStopped).
+func (n *Node) Send(r *Request) { n.sys.Root().Send(n.pid, r) }
+
+// Do runs one command and waits for its reply or for ctx. A server error reply is returned as
+// the error (*resp.Error).
+func (n *Node) Do(ctx context.Context, args ...any) (resp.Value, error) {
+	r := NewRequest(args...)
+	r.Ctx = ctx
+	n.Send(r)
+	return r.AwaitContext(ctx)
+}
+
+// Stats are counters of a node's traffic.
+type Stats struct {
+	Commands uint64 // commands written
+	Writes   uint64 // write calls that carried them: Commands/Writes is the mean batch size
+}
+
+// Stats returns the node's counters.
+func (n *Node) Stats() Stats {
+	return Stats{Commands: n.stats.commands.Load(), Writes: n.stats.writes.Load()}
+}
+
+// Close stops the node: it accepts no more commands, writes what it holds, waits up to timeout for
+// the replies still due, fails whatever is left, and returns once its goroutines have ended.
+// Calling it again does nothing.
+func (n *Node) Close(timeout time.Duration) error {
+	if !n.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	done := make(chan struct{})
+	n.sys.Root().Send(n.pid, &closeRequest{deadline: time.Now().Add(timeout), done: done})
+	select {
+	case <-done:
+	case <-time.After(timeout + time.Second):
+		// The actor is stuck (a write blocked past its deadline?): stopping it releases the rest.
+	}
+	n.sys.Stop(n.pid, timeout)
+	n.wg.Wait()
+	return nil
+}

@@ -1,0 +1,136 @@
+package node
+
+import (
+	"time"
+
+	"github.com/actoredis/actoredis/resp"
+)
+
+// The node's clock: a tick every tickEvery expires offline commands, detects a connection that
+// stopped answering, sends health-check PINGs, and ends a graceful close past its deadline.
+
+func (a *nodeActor) startTicker() {
+	root, self, every := a.root, a.self, a.tickEvery
+	a.timer = time.AfterFunc(every, func() { root.Send(self, tickMessage) })
+}
+
+func (a *nodeActor) onTick() {
+	if a.state == stateClosed {
+		return
+	}
+	a.ticks++
+	a.timer.Reset(a.tickEvery)
+	a.expireOffline()
+	if a.closing != nil && time.Now().After(a.closing.deadline) {
+		if a.c != nil {
+			a.drop(commandError(a.opts.Addr, "close", ErrClosed))
+		} else {
+			a.finishClose()
+		}
+		return
+	}
+	c := a.c
+	if c == nil {
+		return
+	}
+	answered := c.answered.Load()
+	if c.expected.Load() > answered && answered == a.lastAnswered {
+		a.stalled++
+		if time.Duration(a.stalled)*a.tickEvery >= a.opts.CommandTimeout {
+			a.opts.Logger.Warn("node: no reply within the command timeout; reconnecting", "addr", a.opts.Addr)
+			a.drop(ErrTimeout)
+		}
+		return
+	}
+	a.stalled, a.lastAnswered = 0, answered
+	if a.opts.HealthCheck > 0 && time.Duration(a.ticks-a.lastActive)*a.tickEvery >= a.opts.HealthCheck {
+		ping := NewRequest("PING")
+		ping.expires = a.ticks + int64(a.opts.CommandTimeout/a.tickEvery) + 1
+		a.encode(ping)
+		a.flush()
+	}
+}
+
+// expireOffline fails the queued commands that waited longer than the command timeout.
+func (a *nodeActor) expireOffline() {
+	kept := a.offline[:0]
+	for _, r := range a.offline {
+		if r.expires <= a.ticks {
+			r.Fail(&ConnError{Addr: a.opts.Addr, Command: r.Name(), Err: ErrTimeout})
+			continue
+		}
+		kept = append(kept, r)
+	}
+	clear(a.offline[len(kept):])
+	a.offline = kept
+}
+
+// beginClose stops accepting commands, writes what is batched, fails what waits for a connection,
+// and lets the reader finish the replies still due.
+func (a *nodeActor) beginClose(m *closeRequest) {
+	if a.closing != nil || a.state == stateClosed {
+		close(m.done)
+		return
+	}
+	a.closing = m
+	a.flush()
+	a.failOffline(ErrClosed)
+	c := a.c
+	if c == nil {
+		a.finishClose()
+		return
+	}
+	c.closing.Store(true)
+	if c.answered.Load() == c.expected.Load() {
+		a.finishClose() // nothing due; the reader may be parked in a read
+	}
+	// Otherwise the reader reports readerDone after the last reply, or the deadline ends it.
+}
+
+func (a *nodeActor) finishClose() {
+	a.shutdown(ErrClosed)
+	if a.closing != nil {
+		close(a.closing.done)
+		a.closing = nil
+	}
+}
+
+// shutdown releases everything the actor holds: its connection (the reader fails what was
+// written), its timers, a dial in progress, and the commands not yet written (failed with err).
+func (a *nodeActor) shutdown(err error) {
+	if a.state == stateClosed {
+		return
+	}
+	a.state = stateClosed
+	if a.cancel != nil {
+		a.cancel()
+	}
+	for _, t := range []*time.Timer{a.timer, a.retry} {
+		if t != nil {
+			t.Stop()
+		}
+	}
+	if c := a.c; c != nil {
+		a.c = nil
+		c.cause.Store(&err)
+		c.closing.Store(true)
+		_ = c.nc.Close()
+		close(c.fifo)
+	}
+	a.offline = append(a.offline, a.batch...)
+	a.resetBatch()
+	a.failOffline(err)
+}
+
+func (a *nodeActor) failOffline(err error) {
+	for _, r := range a.offline {
+		r.Fail(&ConnError{Addr: a.opts.Addr, Command: r.Name(), Err: err})
+	}
+	clear(a.offline)
+	a.offline = a.offline[:0]
+}
+
+// appendArgs encodes one command; an argument of an unsupported type fails it.
+func appendArgs(dst []byte, args []any) ([]byte, error) {
+	return resp.AppendCommand(dst, args...)
+}

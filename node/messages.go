@@ -1,0 +1,147 @@
+package node
+
+import (
+	"context"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/actoredis/actoredis/actors"
+	"github.com/actoredis/actoredis/resp"
+)
+
+// Request asks a node to run one command and carries the Future its reply completes. One
+// allocation holds both. Build it with NewRequest (or set the fields and call Init) and send it to
+// the node with Node.Send; then Await its Future.
+//
+// A Request is handed over when sent: the sender must not change it afterwards.
+type Request struct {
+	actors.Future
+	// Args is the command and its arguments (types as resp.AppendCommand accepts).
+	Args []any
+	// Ctx, when set, is checked before the command is written: a command whose context has ended
+	// is never written and fails with the context's error.
+	Ctx context.Context
+	// Asking sends ASKING right before the command, back-to-back on the same connection (the
+	// answer to an ASK redirect); its reply is dropped.
+	Asking bool
+	// More holds further commands written right after Args, back-to-back, with nothing between
+	// them on the wire (MULTI ... EXEC). When set, the Future's value is an array of every reply
+	// in order (Args's first; server errors stay error values inside it).
+	More [][]any
+
+	collected []resp.Value // replies of a unit gathered so far; the reader's
+
+	expires int64 // the node's tick at which it fails with ErrTimeout if still waiting offline
+}
+
+// NewRequest returns a Request for the command args.
+func NewRequest(args ...any) *Request {
+	r := &Request{Args: args}
+	r.Init()
+	return r
+}
+
+// Name returns the command's name for errors and logs ("GET", "CLUSTER SLOTS" keeps only "CLUSTER").
+func (r *Request) Name() string {
+	if len(r.Args) == 0 {
+		return "(empty command)"
+	}
+	switch a := r.Args[0].(type) {
+	case string:
+		return strings.ToUpper(a)
+	case []byte:
+		return strings.ToUpper(string(a))
+	}
+	return "(command)"
+}
+
+// replies is how many replies the request's unit produces on the wire.
+func (r *Request) replies() int {
+	n := 1 + len(r.More)
+	if r.Asking {
+		n++
+	}
+	return n
+}
+
+// Event is something that happened to a node's connection.
+type Event struct {
+	Type EventType
+	Addr string
+	// Err is the cause of a disconnect or an error event.
+	Err error
+	// Attempt counts reconnect attempts since the connection was last ready (reconnecting events).
+	Attempt int
+}
+
+// EventType names an Event.
+type EventType int
+
+// The node events, in the order a connection lives them.
+const (
+	EventConnect      EventType = iota + 1 // TCP (and TLS) connection established
+	EventReady                             // handshake done: commands flow
+	EventDisconnect                        // the connection was lost or closed
+	EventReconnecting                      // a reconnect attempt is scheduled
+	EventError                             // a dial, handshake or protocol error
+)
+
+func (t EventType) String() string {
+	switch t {
+	case EventConnect:
+		return "node-connect"
+	case EventReady:
+		return "node-ready"
+	case EventDisconnect:
+		return "node-disconnect"
+	case EventReconnecting:
+		return "node-reconnecting"
+	case EventError:
+		return "node-error"
+	}
+	return "node-unknown"
+}
+
+// flush ends the current write batch (sent by the actor to itself; see actor.go).
+type flush struct{}
+
+var flushMessage = &flush{}
+
+// tick drives timeouts and health checks.
+type tick struct{}
+
+var tickMessage = &tick{}
+
+// reconnect is the end of a backoff delay.
+type reconnect struct{ gen uint64 }
+
+// dialed carries a connection made (or not) by a dialing goroutine. If the actor stopped meanwhile
+// the message becomes a dead letter and Fail closes the connection.
+type dialed struct {
+	gen  uint64
+	conn net.Conn
+	rd   *resp.Reader
+	err  error
+}
+
+func (d *dialed) Fail(error) {
+	if d.conn != nil {
+		_ = d.conn.Close()
+	}
+}
+
+// connLost reports, from the reader goroutine, that connection gen failed.
+type connLost struct {
+	gen uint64
+	err error
+}
+
+// closeRequest starts a graceful close; done is closed when every accepted command is complete.
+type closeRequest struct {
+	deadline time.Time
+	done     chan struct{}
+}
+
+// readerDone tells the actor the reader of connection gen has answered everything and exited.
+type readerDone struct{ gen uint64 }

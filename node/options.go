@@ -1,0 +1,88 @@
+package node
+
+import (
+	"crypto/tls"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/actoredis/actoredis/resp"
+)
+
+// Options configure one node actor. The zero value of each field is its documented default.
+type Options struct {
+	// Addr is the server's "host:port".
+	Addr string
+	// Username and Password authenticate (HELLO AUTH, or AUTH on RESP2). Empty: no AUTH.
+	Username, Password string
+	// ClientName is set with HELLO SETNAME / CLIENT SETNAME. Empty: none.
+	ClientName string
+	// TLS, when set, wraps the connection in TLS with this configuration.
+	TLS *tls.Config
+	// RESP is the protocol version: 3 (default; HELLO 3, falling back to RESP2 when the server does
+	// not know HELLO) or 2.
+	RESP int
+	// ReadOnly sends READONLY after the handshake, for reads served by a replica.
+	ReadOnly bool
+	// ConnectTimeout bounds dialing plus the handshake. Default 5 s.
+	ConnectTimeout time.Duration
+	// CommandTimeout bounds how long a command may wait: queued while the node is unreachable, or
+	// written with no reply arriving on the connection. Past it the command fails; a connection
+	// that answers nothing for this long is closed and dialed again. Default 5 s.
+	CommandTimeout time.Duration
+	// OfflineQueue is how many commands are kept while the connection is down, to be sent after
+	// reconnecting; past it commands fail at once with ErrOfflineQueueFull. Default 1024.
+	OfflineQueue int
+	// Reconnect returns the delay before reconnect attempt n (1, 2, ...). Default: DefaultBackoff.
+	Reconnect func(attempt int) time.Duration
+	// HealthCheck is how long the connection may stay idle before a PING checks it. Default 10 s;
+	// negative disables it.
+	HealthCheck time.Duration
+	// Limits bound the replies read from the server (resp.Limits defaults when zero).
+	Limits resp.Limits
+	// OnEvent receives the node's connection events, on the actor's goroutine: it must not block.
+	OnEvent func(Event)
+	// OnPush receives RESP3 push frames (pub/sub messages, invalidations), on the connection's
+	// reader goroutine: it must not block. The value is owned by the callee. Nil drops them.
+	OnPush func(resp.Value)
+	// Logger receives the node's diagnostics; nil discards them.
+	Logger *slog.Logger
+
+	// flushOnDrained selects the mailbox's Drained signal instead of a self-sent Flush message to
+	// end a write batch; set by benchmarks comparing the two.
+	flushOnDrained bool
+}
+
+// DefaultBackoff is the default reconnect delay: min(2^attempt × 50 ms, 2 s) plus 0–200 ms of jitter.
+func DefaultBackoff(attempt int) time.Duration {
+	d := 2 * time.Second
+	if attempt < 6 {
+		d = min(time.Duration(1<<attempt)*50*time.Millisecond, d)
+	}
+	return d + rand.N(200*time.Millisecond)
+}
+
+func (o Options) withDefaults() Options {
+	if o.RESP == 0 {
+		o.RESP = 3
+	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = 5 * time.Second
+	}
+	if o.CommandTimeout <= 0 {
+		o.CommandTimeout = 5 * time.Second
+	}
+	if o.OfflineQueue <= 0 {
+		o.OfflineQueue = 1024
+	}
+	if o.Reconnect == nil {
+		o.Reconnect = DefaultBackoff
+	}
+	if o.HealthCheck == 0 {
+		o.HealthCheck = 10 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}

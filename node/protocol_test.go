@@ -1,0 +1,177 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/actoredis/actoredis/internal/fakeredis"
+	"github.com/actoredis/actoredis/resp"
+)
+
+// serveOnce answers the first command after the handshake with reply, then echoes PONG to every
+// later command on that connection; later connections get PONG for everything.
+func serveOnce(reply string) func(*fakeredis.Conn) {
+	first := make(chan struct{}, 1)
+	first <- struct{}{}
+	return func(c *fakeredis.Conn) {
+		if _, err := c.Handshake(); err != nil {
+			return
+		}
+		select {
+		case <-first:
+			_ = c.Write(reply)
+			if strings.HasPrefix(reply, "$") || strings.HasPrefix(reply, "*") {
+				return // a cut-off or hostile reply: close
+			}
+		default:
+			_ = c.Write("+PONG\r\n")
+		}
+		for {
+			if _, err := c.ReadCommand(); err != nil {
+				return
+			}
+			if c.Write("+PONG\r\n") != nil {
+				return
+			}
+		}
+	}
+}
+
+func TestHostileReplies(t *testing.T) {
+	cases := []struct {
+		name  string
+		reply string
+		want  error
+	}{
+		{"garbage", "?this is not RESP\r\n", resp.ErrProtocol},
+		{"10 GB bulk header", "$10000000000\r\n", resp.ErrBulkTooLong},
+		{"10k-deep nesting", strings.Repeat("*1\r\n", 10_000) + ":1\r\n", resp.ErrTooDeep},
+		{"closed mid-reply", "$10\r\nhel", io.ErrUnexpectedEOF},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := fakeredis.New(t, serveOnce(tc.reply))
+			events := newEventLog()
+			n := startNode(t, Options{Addr: srv.Addr(), OnEvent: events.record,
+				Reconnect: func(int) time.Duration { return time.Millisecond }})
+			_, err := n.Do(context.Background(), "GET", "k")
+			require.Error(t, err)
+			assert.ErrorIs(t, err, tc.want)
+			assert.ErrorIs(t, err, ErrConnection)
+			assert.True(t, WasWritten(err), "the command was written: it may have run")
+			assert.Contains(t, err.Error(), srv.Addr())
+			assert.Contains(t, err.Error(), "GET")
+			// The node drops the broken connection and serves again on a new one.
+			events.waitFor(t, EventReady, 5*time.Second)
+			v, err := n.Do(context.Background(), "PING")
+			require.NoError(t, err)
+			assert.Equal(t, "PONG", v.String())
+		})
+	}
+}
+
+func TestUnsolicitedReplyDropsTheConnection(t *testing.T) {
+	srv := fakeredis.New(t, func(c *fakeredis.Conn) {
+		cmd, err := c.Handshake()
+		if err != nil {
+			return
+		}
+		// Answer the command, then send one reply more that nobody asked for.
+		_ = c.Write("+PONG\r\n+EXTRA\r\n")
+		_ = cmd
+		for {
+			if _, err := c.ReadCommand(); err != nil {
+				return
+			}
+			_ = c.Write("+PONG\r\n")
+		}
+	})
+	events := newEventLog()
+	n := startNode(t, Options{Addr: srv.Addr(), OnEvent: events.record,
+		Reconnect: func(int) time.Duration { return time.Millisecond }})
+	v, err := n.Do(context.Background(), "PING")
+	require.NoError(t, err)
+	assert.Equal(t, "PONG", v.String())
+	e := events.waitFor(t, EventDisconnect, 5*time.Second)
+	assert.ErrorIs(t, e.Err, ErrUnsolicitedReply)
+	events.waitFor(t, EventReady, 5*time.Second)
+}
+
+func TestSlowReplyAbandonedKeepsOrder(t *testing.T) {
+	release := make(chan struct{})
+	srv := fakeredis.New(t, func(c *fakeredis.Conn) {
+		cmd, err := c.Handshake()
+		for err == nil {
+			if cmd[0] == "SLOW" {
+				<-release
+			}
+			if c.Write("$"+strconv.Itoa(len(cmd[1]))+"\r\n"+cmd[1]+"\r\n") != nil {
+				return
+			}
+			cmd, err = c.ReadCommand()
+		}
+	})
+	n := startNode(t, Options{Addr: srv.Addr()})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	_, err := n.Do(ctx, "SLOW", "first")
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	after := NewRequest("ECHO", "second")
+	n.Send(after)
+	close(release)
+	v, err := after.Await()
+	require.NoError(t, err)
+	assert.Equal(t, "second", v.String(), "the late reply to the abandoned command was dropped in order")
+}
+
+func TestStalledConnectionTimesOut(t *testing.T) {
+	srv := fakeredis.New(t, func(c *fakeredis.Conn) {
+		if _, err := c.Handshake(); err != nil {
+			return
+		}
+		for { // read everything, answer nothing: a blackhole
+			if _, err := c.ReadCommand(); err != nil {
+				return
+			}
+		}
+	})
+	events := newEventLog()
+	n := startNode(t, Options{Addr: srv.Addr(), CommandTimeout: 300 * time.Millisecond, OnEvent: events.record})
+	r := NewRequest("GET", "k")
+	n.Send(r)
+	_, err := r.Await() // bounded by the command timeout
+	assert.ErrorIs(t, err, ErrTimeout)
+	assert.True(t, WasWritten(err))
+	e := events.waitFor(t, EventDisconnect, 5*time.Second)
+	assert.True(t, errors.Is(e.Err, ErrTimeout))
+}
+
+func TestOfflineQueueBound(t *testing.T) {
+	srv := fakeredis.New(t, func(c *fakeredis.Conn) {}) // accepts and hangs up at once
+	n := startNode(t, Options{Addr: srv.Addr(), OfflineQueue: 10, CommandTimeout: 500 * time.Millisecond,
+		Reconnect: func(int) time.Duration { return time.Hour }})
+	reqs := make([]*Request, 20)
+	for i := range reqs {
+		reqs[i] = NewRequest("PING")
+		n.Send(reqs[i])
+	}
+	full := 0
+	for _, r := range reqs {
+		_, err := r.Await()
+		require.Error(t, err)
+		if errors.Is(err, ErrOfflineQueueFull) {
+			full++
+		} else {
+			assert.ErrorIs(t, err, ErrTimeout)
+		}
+	}
+	assert.Equal(t, 10, full, "past the bound, commands fail at once")
+}

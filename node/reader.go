@@ -1,0 +1,99 @@
+package node
+
+import (
+	"net"
+	"sync/atomic"
+
+	"github.com/actoredis/actoredis/resp"
+)
+
+// fifoSize bounds the commands written and not yet answered on one connection; the actor waits
+// (backpressure) when the reader is that far behind.
+const fifoSize = 4096
+
+// conn is one live connection: the actor writes to it and pushes each written request on fifo;
+// the reader goroutine parses replies in order and completes the requests' futures.
+type conn struct {
+	gen  uint64
+	addr string
+	nc   net.Conn
+	rd   *resp.Reader
+	fifo chan *Request
+
+	expected atomic.Int64          // replies the actor has written or is writing; grows before each write
+	answered atomic.Int64          // replies the reader consumed; only the reader writes it
+	closing  atomic.Bool           // no more writes: the reader exits once everything is answered
+	cause    atomic.Pointer[error] // why the actor closed the connection, if it did
+
+	onPush func(resp.Value)
+	report func(msg any) // sends a message to the actor
+	done   chan struct{} // closed when the reader goroutine has exited
+}
+
+// read is the reader goroutine.
+func (c *conn) read() {
+	defer close(c.done)
+	var cur *Request
+	left := 0 // replies still to come for cur
+	for {
+		if c.closing.Load() && c.answered.Load() == c.expected.Load() {
+			c.report(&readerDone{gen: c.gen})
+			return
+		}
+		v, err := c.rd.Read()
+		if err != nil {
+			c.fail(cur, err)
+			return
+		}
+		if v.Kind() == resp.KindPush {
+			if c.onPush != nil {
+				c.onPush(v.Clone())
+			}
+			continue
+		}
+		n := c.answered.Load()
+		if n >= c.expected.Load() {
+			c.fail(cur, ErrUnsolicitedReply)
+			return
+		}
+		if cur == nil {
+			var ok bool
+			if cur, ok = <-c.fifo; !ok {
+				return // the actor gave up on this connection
+			}
+			left = cur.replies()
+		}
+		c.answered.Store(n + 1)
+		left--
+		if cur.More != nil {
+			if !(cur.Asking && left == len(cur.More)+1) { // ASKING's reply is dropped
+				cur.collected = append(cur.collected, v.Clone())
+			}
+			if left == 0 {
+				cur.Complete(resp.Array(cur.collected...), nil)
+				cur = nil
+			}
+			continue
+		}
+		if left > 0 {
+			continue // ASKING's reply, ahead of the command's own
+		}
+		cur.CompleteFrom(v)
+		cur = nil
+	}
+}
+
+// fail reports the failure to the actor and fails every request written on this connection:
+// they may have run. It returns when the actor has closed fifo.
+func (c *conn) fail(cur *Request, err error) {
+	if cause := c.cause.Load(); cause != nil {
+		err = *cause // the actor closed it (a stall, a close): say why, not "use of closed connection"
+	}
+	c.report(&connLost{gen: c.gen, err: err})
+	if cur != nil {
+		cur.Fail(&ConnError{Addr: c.addr, Command: cur.Name(), Written: true, Err: err})
+	}
+	for r := range c.fifo {
+		r.Fail(&ConnError{Addr: c.addr, Command: r.Name(), Written: true, Err: err})
+	}
+}
