@@ -30,6 +30,7 @@ type nodeActor struct {
 	self  *actor.PID
 	wg    *sync.WaitGroup // dialing and reading goroutines, waited for by Node.Close
 	stats *counters
+	pool  *pool // dedicated connections for blocking commands
 
 	state   int
 	gen     uint64 // connection generation: messages about older connections are ignored
@@ -53,9 +54,10 @@ type nodeActor struct {
 	closing      *closeRequest
 }
 
-func newActor(opts Options, root *actor.RootContext, wg *sync.WaitGroup, stats *counters) *nodeActor {
+func newActor(opts Options, root *actor.RootContext, wg *sync.WaitGroup, stats *counters, p *pool) *nodeActor {
 	return &nodeActor{
 		opts:      opts,
+		pool:      p,
 		stats:     stats,
 		root:      root,
 		wg:        wg,
@@ -108,6 +110,14 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 func (a *nodeActor) accept(ctx actor.Context, r *Request) {
 	if a.closing != nil || a.state == stateClosed {
 		r.Fail(commandError(a.opts.Addr, r.Name(), ErrClosed))
+		return
+	}
+	if r.More == nil && !r.Asking && isBlocking(r.Args) {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			a.pool.runBlocking(r)
+		}()
 		return
 	}
 	r.expires = a.ticks + int64(a.opts.CommandTimeout/a.tickEvery) + 1

@@ -22,6 +22,7 @@ type Node struct {
 	wg     *sync.WaitGroup
 	closed atomic.Bool
 	stats  *counters
+	pool   *pool
 }
 
 type counters struct {
@@ -37,13 +38,14 @@ func Start(sys *actors.System, opts Options) (*Node, error) {
 	opts = opts.withDefaults()
 	wg := &sync.WaitGroup{}
 	stats := &counters{}
+	p := newPool(opts)
 	root := sys.Root()
-	pid, err := sys.Spawn("", func() actor.Actor { return newActor(opts, root, wg, stats) },
+	pid, err := sys.Spawn("", func() actor.Actor { return newActor(opts, root, wg, stats, p) },
 		actors.SpawnOptions{NotifyDrained: opts.flushOnDrained})
 	if err != nil {
 		return nil, err
 	}
-	return &Node{addr: opts.Addr, sys: sys, pid: pid, wg: wg, stats: stats}, nil
+	return &Node{addr: opts.Addr, sys: sys, pid: pid, wg: wg, stats: stats, pool: p}, nil
 }
 
 // Addr returns the server's "host:port".
@@ -63,6 +65,16 @@ func (n *Node) Do(ctx context.Context, args ...any) (resp.Value, error) {
 	r.Ctx = ctx
 	n.Send(r)
 	return r.AwaitContext(ctx)
+}
+
+// Dedicated takes a connection of its own from the node's bounded pool (see Dedicated), dialing one
+// when fewer than Options.MaxDedicated exist, or waiting for one until ctx ends.
+func (n *Node) Dedicated(ctx context.Context) (*Dedicated, error) {
+	d, err := n.pool.get(ctx)
+	if err != nil {
+		return nil, commandError(n.addr, "dedicated connection", err)
+	}
+	return d, nil
 }
 
 // Stats are counters of a node's traffic.
@@ -90,6 +102,7 @@ func (n *Node) Close(timeout time.Duration) error {
 	case <-time.After(timeout + time.Second):
 		// The actor is stuck (a write blocked past its deadline?): stopping it releases the rest.
 	}
+	n.pool.close()
 	n.sys.Stop(n.pid, timeout)
 	n.wg.Wait()
 	return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -326,4 +327,17 @@ func TestTransactionUnitIsContiguous(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 3, v.Len())
 	assert.ErrorIs(t, v.Index(2).Index(0).Err(), resp.ErrWrongType)
+}
+
+func TestIdleHealthCheckPings(t *testing.T) {
+	srv := testcluster.NewStandalone(t, testcluster.Options{})
+	events := newEventLog()
+	n := startNode(t, Options{Addr: srv.Addr(), HealthCheck: 50 * time.Millisecond, OnEvent: events.record})
+	events.waitFor(t, EventReady, 5*time.Second)
+	// Idle: the node PINGs on its own. Wait for the server to count them.
+	require.Eventually(t, func() bool {
+		v, err := srv.Do(context.Background(), "INFO", "commandstats")
+		return err == nil && strings.Contains(fmt.Sprint(v), "cmdstat_ping:calls=")
+	}, 5*time.Second, 20*time.Millisecond)
+	assert.Positive(t, n.Stats().Commands)
 }

@@ -33,6 +33,9 @@ type Options struct {
 	// OfflineQueue is how many commands are kept while the connection is down, to be sent after
 	// reconnecting; past it commands fail at once with ErrOfflineQueueFull. Default 1024.
 	OfflineQueue int
+	// MaxDedicated bounds the node's dedicated connections (blocking commands, WATCH sessions).
+	// Default 8.
+	MaxDedicated int
 	// Reconnect returns the delay before reconnect attempt n (1, 2, ...). Default: DefaultBackoff.
 	Reconnect func(attempt int) time.Duration
 	// HealthCheck is how long the connection may stay idle before a PING checks it. Default 10 s;
@@ -74,6 +77,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.OfflineQueue <= 0 {
 		o.OfflineQueue = 1024
+	}
+	if o.MaxDedicated <= 0 {
+		o.MaxDedicated = 8
 	}
 	if o.Reconnect == nil {
 		o.Reconnect = DefaultBackoff

@@ -1,0 +1,269 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/actoredis/actoredis/resp"
+)
+
+// Dedicated is a connection of its own to the node, taken from a small bounded pool, for what
+// must not share the pipelined connection: blocking commands (BLPOP, XREAD BLOCK, WAIT...) and
+// WATCH ... MULTI ... EXEC sessions. Commands on it run one at a time, in order, with nothing
+// interleaved. Release it when done; it is then reused (after UNWATCH/DISCARD if a session left
+// state behind) or closed.
+//
+// A Dedicated is not safe for concurrent use: one goroutine at a time.
+type Dedicated struct {
+	pool     *pool
+	nc       net.Conn
+	rd       *resp.Reader
+	wbuf     []byte
+	broken   bool
+	watching bool
+	inMulti  bool
+}
+
+// pool holds the node's dedicated connections: slots is a semaphore of MaxDedicated tokens, one
+// per connection that exists; idle holds those ready for reuse.
+type pool struct {
+	opts   Options
+	slots  chan struct{}
+	idle   chan *Dedicated
+	closed chan struct{}
+
+	mu    sync.Mutex // guards inUse: touched when a connection is taken or given back, not per command
+	inUse map[*Dedicated]struct{}
+	once  sync.Once
+}
+
+func newPool(opts Options) *pool {
+	return &pool{
+		opts:   opts,
+		slots:  make(chan struct{}, opts.MaxDedicated),
+		idle:   make(chan *Dedicated, opts.MaxDedicated),
+		closed: make(chan struct{}),
+		inUse:  map[*Dedicated]struct{}{},
+	}
+}
+
+// get returns an idle connection, or dials a new one when fewer than MaxDedicated exist, or waits
+// for one to be released until ctx ends.
+func (p *pool) get(ctx context.Context) (*Dedicated, error) {
+	for {
+		var d *Dedicated
+		select {
+		case <-p.closed:
+			return nil, ErrClosed
+		case d = <-p.idle:
+		case p.slots <- struct{}{}:
+			nc, rd, err := dial(ctx, p.opts)
+			if err != nil {
+				<-p.slots
+				return nil, err
+			}
+			d = &Dedicated{pool: p, nc: nc, rd: rd}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		p.mu.Lock()
+		select {
+		case <-p.closed:
+			p.mu.Unlock()
+			d.discard()
+			return nil, ErrClosed
+		default:
+		}
+		p.inUse[d] = struct{}{}
+		p.mu.Unlock()
+		return d, nil
+	}
+}
+
+// close refuses new takers, closes idle connections and interrupts those in use.
+func (p *pool) close() {
+	p.once.Do(func() {
+		p.mu.Lock()
+		close(p.closed)
+		for d := range p.inUse {
+			_ = d.nc.Close() // a blocked command returns with an error; Release discards it
+		}
+		p.mu.Unlock()
+		for {
+			select {
+			case d := <-p.idle:
+				d.discard()
+			default:
+				return
+			}
+		}
+	})
+}
+
+// Do runs one command on the connection and waits for its reply, or for ctx (which then breaks
+// the connection: it is closed at Release). A server error reply is returned as the error.
+func (d *Dedicated) Do(ctx context.Context, args ...any) (resp.Value, error) {
+	if d.broken {
+		return resp.Value{}, commandError(d.pool.opts.Addr, nameOf(args), ErrClosed)
+	}
+	var err error
+	if d.wbuf, err = resp.AppendCommand(d.wbuf[:0], args...); err != nil {
+		return resp.Value{}, commandError(d.pool.opts.Addr, nameOf(args), err)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = d.nc.SetDeadline(time.Now()) })
+	defer stop()
+	v, err := d.roundTrip()
+	if err != nil {
+		d.broken = true
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return resp.Value{}, &ConnError{Addr: d.pool.opts.Addr, Command: nameOf(args), Written: true, Err: err}
+	}
+	d.track(nameOf(args), v)
+	if e := v.Err(); e != nil {
+		return resp.Value{}, e
+	}
+	return v.Clone(), nil
+}
+
+func (d *Dedicated) roundTrip() (resp.Value, error) {
+	if _, err := d.nc.Write(d.wbuf); err != nil {
+		return resp.Value{}, err
+	}
+	for {
+		v, err := d.rd.Read()
+		if err != nil || v.Kind() != resp.KindPush {
+			return v, err
+		}
+		if d.pool.opts.OnPush != nil {
+			d.pool.opts.OnPush(v.Clone())
+		}
+	}
+}
+
+// track follows the session state a later user of the connection must not inherit.
+func (d *Dedicated) track(name string, v resp.Value) {
+	if v.IsError() {
+		return
+	}
+	switch name {
+	case "WATCH":
+		d.watching = true
+	case "UNWATCH":
+		d.watching = false
+	case "MULTI":
+		d.inMulti = true
+	case "EXEC", "DISCARD":
+		d.inMulti, d.watching = false, false
+	}
+}
+
+// Release gives the connection back to the pool: reset and kept for reuse when healthy, closed
+// otherwise. The Dedicated must not be used afterwards.
+func (d *Dedicated) Release() {
+	p := d.pool
+	p.mu.Lock()
+	delete(p.inUse, d)
+	p.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), p.opts.CommandTimeout)
+	defer cancel()
+	if !d.broken && d.inMulti {
+		_, _ = d.Do(ctx, "DISCARD")
+	}
+	if !d.broken && d.watching {
+		_, _ = d.Do(ctx, "UNWATCH")
+	}
+	select {
+	case <-p.closed:
+	default:
+		if !d.broken {
+			select {
+			case p.idle <- d:
+				return
+			default:
+			}
+		}
+	}
+	d.discard()
+}
+
+// discard closes the connection and frees its slot.
+func (d *Dedicated) discard() {
+	_ = d.nc.Close()
+	<-d.pool.slots
+}
+
+// runBlocking runs a blocking command from the pipeline on a dedicated connection and completes
+// its future. It waits for a free connection no longer than the command timeout.
+func (p *pool) runBlocking(r *Request) {
+	ctx := r.Ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	getCtx, cancel := context.WithTimeout(ctx, p.opts.CommandTimeout)
+	d, err := p.get(getCtx)
+	cancel()
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			err = ErrTimeout
+		}
+		r.Fail(&ConnError{Addr: p.opts.Addr, Command: r.Name(), Err: err})
+		return
+	}
+	defer d.Release()
+	if r.IsDone() {
+		return // abandoned while waiting for a connection: never written
+	}
+	v, err := d.Do(ctx, r.Args...)
+	if err != nil {
+		if d.broken && isClosed(p) {
+			err = &ConnError{Addr: p.opts.Addr, Command: r.Name(), Written: true, Err: ErrClosed}
+		}
+		r.Fail(err)
+		return
+	}
+	r.Complete(v, nil)
+}
+
+func isClosed(p *pool) bool {
+	select {
+	case <-p.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// isBlocking reports whether a command blocks its connection: it then runs on a dedicated one.
+func isBlocking(args []any) bool {
+	if len(args) == 0 {
+		return false
+	}
+	name, ok := args[0].(string)
+	if !ok || name == "" {
+		return false
+	}
+	switch name[0] | 0x20 { // cheap first-letter filter: the hot path pays one switch
+	case 'b', 'w', 'x':
+	default:
+		return false
+	}
+	switch strings.ToUpper(name) {
+	case "BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BLMPOP", "BZPOPMIN", "BZPOPMAX", "BZMPOP", "WAIT", "WAITAOF":
+		return true
+	case "XREAD", "XREADGROUP":
+		for _, a := range args[1:] {
+			if s, ok := a.(string); ok && strings.EqualFold(s, "BLOCK") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func nameOf(args []any) string { return (&Request{Args: args}).Name() }

@@ -1,0 +1,137 @@
+package node
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/actoredis/actoredis/internal/testcluster"
+)
+
+func TestBlockingCommandDoesNotStallThePipeline(t *testing.T) {
+	srv := testcluster.NewStandalone(t, testcluster.Options{})
+	n := startNode(t, Options{Addr: srv.Addr()})
+	ctx := context.Background()
+	blpop := NewRequest("BLPOP", "queue", 10)
+	n.Send(blpop)
+	// The pipeline keeps answering while BLPOP blocks on its own connection.
+	for i := 0; i < 100; i++ {
+		v, err := n.Do(ctx, "PING")
+		require.NoError(t, err)
+		require.Equal(t, "PONG", v.String())
+	}
+	assert.False(t, blpop.IsDone())
+	_, err := n.Do(ctx, "LPUSH", "queue", "job-1")
+	require.NoError(t, err)
+	v, err := blpop.Await()
+	require.NoError(t, err)
+	require.Equal(t, 2, v.Len())
+	assert.Equal(t, "queue", v.Index(0).String())
+	assert.Equal(t, "job-1", v.Index(1).String())
+}
+
+func TestXReadBlockIsDedicated(t *testing.T) {
+	assert.True(t, isBlocking([]any{"xread", "COUNT", "1", "block", "0", "STREAMS", "s", "$"}))
+	assert.False(t, isBlocking([]any{"XREAD", "STREAMS", "s", "0"}))
+	assert.True(t, isBlocking([]any{"WAIT", "1", "0"}))
+	assert.False(t, isBlocking([]any{"GET", "k"}))
+	assert.False(t, isBlocking([]any{"BITCOUNT", "k"}))
+}
+
+func TestWatchSession(t *testing.T) {
+	srv := testcluster.NewStandalone(t, testcluster.Options{})
+	n := startNode(t, Options{Addr: srv.Addr(), MaxDedicated: 1})
+	ctx := context.Background()
+	_, err := n.Do(ctx, "SET", "balance", 10)
+	require.NoError(t, err)
+
+	// An optimistic transaction: WATCH, read, MULTI, write, EXEC.
+	d, err := n.Dedicated(ctx)
+	require.NoError(t, err)
+	_, err = d.Do(ctx, "WATCH", "balance")
+	require.NoError(t, err)
+	v, err := d.Do(ctx, "GET", "balance")
+	require.NoError(t, err)
+	assert.Equal(t, "10", v.String())
+	// Someone else changes the key through the pipeline: EXEC must abort.
+	_, err = n.Do(ctx, "INCR", "balance")
+	require.NoError(t, err)
+	_, err = d.Do(ctx, "MULTI")
+	require.NoError(t, err)
+	_, err = d.Do(ctx, "SET", "balance", 0)
+	require.NoError(t, err)
+	v, err = d.Do(ctx, "EXEC")
+	require.NoError(t, err)
+	assert.True(t, v.IsNull(), "the watched key changed: the transaction was aborted")
+	d.Release()
+
+	// The one connection is reused, and carries no WATCH from the previous session.
+	d, err = n.Dedicated(ctx)
+	require.NoError(t, err)
+	_, err = d.Do(ctx, "WATCH", "balance")
+	require.NoError(t, err)
+	d.Release() // leaves WATCH behind: Release sends UNWATCH
+	d, err = n.Dedicated(ctx)
+	require.NoError(t, err)
+	_, err = n.Do(ctx, "INCR", "balance")
+	require.NoError(t, err)
+	_, err = d.Do(ctx, "MULTI")
+	require.NoError(t, err)
+	_, err = d.Do(ctx, "INCR", "balance")
+	require.NoError(t, err)
+	v, err = d.Do(ctx, "EXEC")
+	require.NoError(t, err)
+	require.Equal(t, 1, v.Len(), "no stale WATCH aborted this transaction")
+	d.Release()
+}
+
+func TestDedicatedPoolIsBounded(t *testing.T) {
+	srv := testcluster.NewStandalone(t, testcluster.Options{})
+	n := startNode(t, Options{Addr: srv.Addr(), MaxDedicated: 2, CommandTimeout: 300 * time.Millisecond})
+	reqs := []*Request{NewRequest("BLPOP", "empty", 0), NewRequest("BLPOP", "empty", 0), NewRequest("BLPOP", "empty", 0)}
+	for _, r := range reqs {
+		n.Send(r)
+	}
+	// Two get the two connections and block forever; the third waits a command timeout for a
+	// connection, then fails without having been written.
+	var timedOut *Request
+	select {
+	case <-reqs[0].Done():
+		timedOut = reqs[0]
+	case <-reqs[1].Done():
+		timedOut = reqs[1]
+	case <-reqs[2].Done():
+		timedOut = reqs[2]
+	}
+	_, err := timedOut.Await()
+	assert.ErrorIs(t, err, ErrTimeout)
+	assert.False(t, WasWritten(err))
+	// Close interrupts the two that block forever.
+	require.NoError(t, n.Close(time.Second))
+	for _, r := range reqs {
+		if r == timedOut {
+			continue
+		}
+		_, err := r.Await()
+		assert.ErrorIs(t, err, ErrClosed)
+		assert.True(t, WasWritten(err))
+	}
+}
+
+func TestBlockingCommandCancelled(t *testing.T) {
+	srv := testcluster.NewStandalone(t, testcluster.Options{})
+	n := startNode(t, Options{Addr: srv.Addr(), MaxDedicated: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := n.Do(ctx, "BLPOP", "nothing", 0)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	// The interrupted connection was discarded; the next blocking command gets a fresh one.
+	_, err = n.Do(context.Background(), "RPUSH", "something", "x")
+	require.NoError(t, err)
+	v, err := n.Do(context.Background(), "BLPOP", "something", 1)
+	require.NoError(t, err)
+	assert.Equal(t, "x", v.Index(1).String())
+}
