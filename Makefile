@@ -2,11 +2,15 @@
 GO ?= go
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: test vet install-redis fuzz bench-resp
+.PHONY: test vet install-redis demo fuzz bench-resp bench-node
 
 ## test: install redis-server when missing, vet, and run every test with the race detector.
 test: install-redis vet
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+## demo: the quickstart against a local 3×1 cluster it spawns (or $$REDIS_CLUSTER_URL).
+demo: install-redis
+	$(GO) run ./examples/quickstart
 
 vet:
 	$(GO) vet ./...
@@ -22,3 +26,7 @@ fuzz:
 ## bench-resp: the codec's micro-benchmarks.
 bench-resp:
 	$(GO) test -run '^$$' -bench . -benchmem ./resp
+
+## bench-node: round trips through the node actor against a real redis-server, vs a bufio pipeline.
+bench-node: install-redis
+	$(GO) test -run '^$$' -bench RoundTrip -benchmem ./actors ./node

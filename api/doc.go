@@ -1,5 +1,27 @@
-// Package api will be the only package users import: CreateCluster, ClusterOptions, Cluster, Future,
-// Command, typed helpers, errors and events.
+// Package api is the package users import: a Redis Cluster client built on actors.
 //
-// It is empty until the Cluster core issue lands; nothing here works yet.
+// Create a client from a few root nodes, connect, then use the whole cluster like one server:
+//
+//	c, err := api.CreateCluster(api.ClusterOptions{
+//		RootNodes: []api.NodeOptions{{URL: "redis://127.0.0.1:30001"}, {URL: "redis://127.0.0.1:30002"}},
+//	})
+//	if err != nil { ... }                 // a *ConfigError naming the field
+//	if err := c.Connect(ctx); err != nil { ... } // ErrRootNodesUnavailable when no root answers
+//	defer c.Close()
+//
+//	err = c.Set(ctx, "key", "value")
+//	s, err := c.Get(ctx, "key")            // api.Nil when the key is missing
+//	f := c.Send(api.Cmd("INCR", "counter")) // a Future: send many, await later
+//	v, err := f.Await()                    // resp.Value, error
+//
+// Commands are routed by their keys' hash slot (CRC16 with {hash tags}; see GetSlot) to the node
+// that serves it; MOVED and ASK replies are followed (up to MaxCommandRedirections), TRYAGAIN,
+// CLUSTERDOWN and LOADING retried with backoff within CommandTimeout, and the topology refreshed
+// on MOVED, periodically and while a node is unreachable. Commands sent together to one node are
+// written together (auto-pipelining).
+//
+// Errors: server errors are *resp.Error values matched by prefix (errors.Is(err, api.ErrWrongType));
+// client errors are the sentinels of this package. Compare with errors.Is, never ==.
+//
+// A Cluster, a Future and a Node are safe for concurrent use.
 package api

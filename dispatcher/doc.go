@@ -1,5 +1,15 @@
-// Package dispatcher will hold the routing actor: it finds each command's key slot and node, follows
-// MOVED and ASK up to a cap, and retries TRYAGAIN, CLUSTERDOWN and LOADING with bounded backoff.
+// Package dispatcher is the routing actor of the cluster client.
 //
-// It is empty until the Cluster core issue lands; nothing here works yet.
+// It holds its own copy of the topology (immutable snapshots sent by the slot map), finds each
+// command's keys (from a key-position table: built in, completed by the server's COMMAND reply),
+// checks that they share one slot (a CROSSSLOT error otherwise, before anything is sent), and sends
+// the command to the node actor serving that slot: the master, or round-robin over the master and
+// its replicas for read-only commands when UseReplicas is set. Keyless commands go to a random
+// master, PUBLISH to any node.
+//
+// Nodes give requests back (see node.Owner) with MOVED — routed to the new owner and reported to
+// the slot map —, ASK — sent with ASKING to the target, the map unchanged —, TRYAGAIN, CLUSTERDOWN,
+// LOADING or MASTERDOWN — retried after 10 ms doubling to 1 s, with jitter, within the command's
+// deadline —, and connection failures, retried when the command was never written or is read-only
+// or marked idempotent. Past MaxRedirections hops a command fails with ErrMaxRedirections.
 package dispatcher

@@ -30,6 +30,9 @@ type Request struct {
 	// in order (Args's first; server errors stay error values inside it).
 	More [][]any
 
+	// Owner, when set, hears of the request's failure before its caller does: see Owner.
+	Owner Owner
+
 	collected []resp.Value // replies of a unit gathered so far; the reader's
 
 	expires int64 // the node's tick at which it fails with ErrTimeout if still waiting offline
@@ -40,6 +43,41 @@ func NewRequest(args ...any) *Request {
 	r := &Request{Args: args}
 	r.Init()
 	return r
+}
+
+// Owner is a router that may send a failed request elsewhere (the cluster dispatcher). The node
+// calls Return, from whichever goroutine saw the failure, with a redirect or retryable server error
+// (MOVED, ASK, TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN), a *ConnError, or any other error the
+// node itself fails the request with. Return reports whether it took the request over — it will
+// complete the Future itself, typically after sending the request again — or whether err is to
+// complete it now. Return must not block.
+type Owner interface {
+	Return(r *Request, err error) bool
+}
+
+// Fail completes the request with err, unless its Owner takes it over.
+func (r *Request) Fail(err error) {
+	if r.Owner != nil && r.Owner.Return(r, err) {
+		return
+	}
+	r.Future.Fail(err)
+}
+
+// Reset prepares a request handed back to an Owner to be sent again. Its Future stays pending.
+func (r *Request) Reset() {
+	clear(r.collected)
+	r.collected = r.collected[:0]
+	r.expires = 0
+}
+
+// Returnable reports whether a server error is one an Owner is asked about: a redirect (MOVED,
+// ASK) or a transient state worth a retry (TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN).
+func Returnable(e *resp.Error) bool {
+	switch e.Prefix {
+	case "MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN", "LOADING", "MASTERDOWN":
+		return true
+	}
+	return false
 }
 
 // Name returns the command's name for errors and logs ("GET", "CLUSTER SLOTS" keeps only "CLUSTER").

@@ -78,9 +78,22 @@ func (c *conn) read() {
 		if left > 0 {
 			continue // ASKING's reply, ahead of the command's own
 		}
-		cur.CompleteFrom(v)
+		if cur.Owner != nil && v.IsError() {
+			c.returnError(cur, v)
+		} else {
+			cur.CompleteFrom(v)
+		}
 		cur = nil
 	}
+}
+
+// returnError offers a redirect or retryable error to the request's owner before completing it.
+func (c *conn) returnError(r *Request, v resp.Value) {
+	e := resp.ParseError(string(v.Bytes()))
+	if Returnable(e) && r.Owner.Return(r, e) {
+		return
+	}
+	r.Future.Fail(e)
 }
 
 // fail reports the failure to the actor and fails every request written on this connection:

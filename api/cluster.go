@@ -1,0 +1,212 @@
+package api
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/actoredis/actoredis/actors"
+	"github.com/actoredis/actoredis/dispatcher"
+	"github.com/actoredis/actoredis/node"
+	"github.com/actoredis/actoredis/resp"
+	"github.com/actoredis/actoredis/slotmap"
+)
+
+const (
+	stateCreated int32 = iota
+	stateConnecting
+	stateConnected
+	stateClosed
+)
+
+// Cluster is a client of one Redis Cluster: create it with CreateCluster, Connect it, send
+// commands, Close it. It is safe for concurrent use.
+type Cluster struct {
+	opts  ClusterOptions
+	roots []rootNode
+	state atomic.Int32
+
+	sys  *actors.System
+	smap *slotmap.Map
+	disp *dispatcher.Handle
+
+	hmu      sync.Mutex // serialises handler registration; readers load the immutable list
+	handlers atomic.Pointer[handlers]
+}
+
+// CreateCluster validates opts and returns an unconnected Cluster. An invalid option is a
+// *ConfigError naming the field.
+func CreateCluster(opts ClusterOptions) (*Cluster, error) {
+	roots, err := opts.validate()
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{opts: opts, roots: roots}
+	c.handlers.Store(&handlers{})
+	return c, nil
+}
+
+// nodeOptions is the template every node actor is started from.
+func (c *Cluster) nodeOptions() node.Options {
+	o := c.opts
+	user, pass := o.Defaults.Username, o.Defaults.Password
+	if user == "" && pass == "" {
+		user, pass = c.roots[0].username, c.roots[0].password
+	}
+	tlsConf := o.Defaults.TLS
+	if tlsConf == nil {
+		for i, r := range c.roots {
+			if o.RootNodes[i].TLS != nil {
+				tlsConf = o.RootNodes[i].TLS
+				break
+			}
+			if r.tls {
+				tlsConf = &tls.Config{MinVersion: tls.VersionTLS12}
+			}
+		}
+	}
+	return node.Options{
+		Username:       user,
+		Password:       pass,
+		ClientName:     o.ClientName,
+		TLS:            tlsConf,
+		RESP:           o.RESP,
+		ReadOnly:       o.UseReplicas,
+		ConnectTimeout: o.ConnectTimeout,
+		CommandTimeout: o.CommandTimeout,
+		Reconnect:      o.Reconnect,
+		Logger:         o.Logger,
+	}
+}
+
+func (c *Cluster) addressMap() func(string) string {
+	if c.opts.NodeAddressMap == nil && c.opts.NodeAddressMapFunc == nil {
+		return nil
+	}
+	return func(announced string) string {
+		if f := c.opts.NodeAddressMapFunc; f != nil {
+			if to := f(announced); to != "" {
+				return to
+			}
+		}
+		return c.opts.NodeAddressMap[announced]
+	}
+}
+
+// Connect discovers the cluster from the root nodes and starts a connection to every node. It
+// fails with an error matching ErrRootNodesUnavailable (listing each root's error) when no root
+// answers. A second call fails; a failed Connect leaves the Cluster closed.
+func (c *Cluster) Connect(ctx context.Context) error {
+	if !c.state.CompareAndSwap(stateCreated, stateConnecting) {
+		if c.state.Load() == stateClosed {
+			return ErrClientClosed
+		}
+		return errors.New("actoredis: Connect called twice")
+	}
+	c.sys = actors.NewSystem(c.opts.Logger)
+	template := c.nodeOptions()
+	roots := make([]string, len(c.roots))
+	for i, r := range c.roots {
+		roots[i] = r.addr
+	}
+	var err error
+	c.smap, err = slotmap.Start(c.sys, slotmap.Options{
+		Roots:           roots,
+		Node:            template,
+		AddressMap:      c.addressMap(),
+		RefreshInterval: c.opts.TopologyRefreshInterval,
+		QueryTimeout:    c.opts.ConnectTimeout,
+		OnNodeEvent: func(e node.Event) {
+			c.emit(Event{Type: nodeEventType(e.Type), Addr: e.Addr, Err: e.Err, Attempt: e.Attempt})
+		},
+		OnError: func(err error) { c.emit(Event{Type: EventError, Err: err}) },
+		Logger:  c.opts.Logger,
+	})
+	if err == nil {
+		err = c.smap.Ready(ctx)
+	}
+	if err != nil {
+		c.shutdown()
+		return err
+	}
+	commands := dispatcher.BuiltinCommands()
+	if masters := c.smap.Snapshot().Masters(); len(masters) > 0 {
+		o := template
+		o.Addr = masters[0].Addr
+		if v, qerr := node.Query(ctx, o, "COMMAND"); qerr == nil {
+			commands.LearnFromCOMMAND(v)
+		} else {
+			c.opts.Logger.Warn("COMMAND failed; routing by the built-in table", "error", qerr)
+		}
+	}
+	c.disp, err = dispatcher.Start(c.sys, dispatcher.Options{
+		Map:             c.smap,
+		AddressMap:      c.addressMap(),
+		Commands:        commands,
+		UseReplicas:     c.opts.UseReplicas,
+		MaxRedirections: c.opts.MaxCommandRedirections,
+		Logger:          c.opts.Logger,
+	})
+	if err != nil {
+		c.shutdown()
+		return err
+	}
+	c.state.Store(stateConnected)
+	c.emit(Event{Type: EventConnect})
+	return nil
+}
+
+// Close stops the client: commands already sent are written and answered (within a few seconds),
+// the rest fail with an error, and nothing it started keeps running. Calling it again does nothing.
+func (c *Cluster) Close() error {
+	for {
+		s := c.state.Load()
+		if s == stateClosed {
+			return nil
+		}
+		if s == stateConnecting {
+			continue // Connect is finishing; it publishes its state soon
+		}
+		if c.state.CompareAndSwap(s, stateClosed) {
+			if s == stateConnected {
+				c.shutdown()
+				c.emit(Event{Type: EventDisconnect})
+			}
+			return nil
+		}
+	}
+}
+
+func (c *Cluster) shutdown() {
+	c.state.Store(stateClosed)
+	if c.disp != nil {
+		c.disp.Close(2 * time.Second)
+	}
+	if c.smap != nil {
+		c.smap.Close(2 * time.Second)
+	}
+	if c.sys != nil {
+		c.sys.Shutdown()
+	}
+}
+
+// Send routes cmd to the node serving its slot and returns its Future at once.
+func (c *Cluster) Send(cmd Command) *Future {
+	if c.state.Load() != stateConnected {
+		return failedFuture(ErrClientClosed)
+	}
+	f := &Future{}
+	f.r.Init(c.disp, cmd.args)
+	f.r.Idempotent = cmd.idempotent
+	f.r.Deadline = time.Now().Add(c.opts.CommandTimeout)
+	c.disp.Send(&f.r)
+	return f
+}
+
+// Do sends cmd and waits for its reply or for ctx.
+func (c *Cluster) Do(ctx context.Context, cmd Command) (resp.Value, error) {
+	return c.Send(cmd).AwaitContext(ctx)
+}

@@ -1,0 +1,256 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/actoredis/actoredis/internal/testcluster"
+	"github.com/actoredis/actoredis/resp"
+)
+
+// TestRoutingKeysLandOnTheirOwners: 10k random keys, each on the master serving its slot, and no
+// MOVED along the way.
+func TestRoutingKeysLandOnTheirOwners(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{})
+	var events []EventType
+	var mu sync.Mutex
+	cl, err := CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://" + tc.Addrs()[0]}}})
+	require.NoError(t, err)
+	cl.OnEvent(func(e Event) {
+		mu.Lock()
+		events = append(events, e.Type)
+		mu.Unlock()
+	})
+	ctx := context.Background()
+	require.NoError(t, cl.Connect(ctx))
+
+	const n = 10_000
+	futures := make([]*Future, n)
+	keys := make([]string, n)
+	for i := range futures {
+		keys[i] = "k" + strconv.FormatUint(rand.Uint64(), 36)
+		futures[i] = cl.Send(Cmd("SET", keys[i], i))
+	}
+	for i, f := range futures {
+		_, err := f.Await()
+		require.NoError(t, err, "SET %s", keys[i])
+	}
+	// Per master: DBSIZE equals the keys of the slots it serves.
+	total := int64(0)
+	for _, m := range tc.Masters() {
+		size, err := m.Do(ctx, "DBSIZE")
+		require.NoError(t, err)
+		expected := 0
+		for _, k := range keys {
+			if tc.MasterFor(GetSlot(k)) == m {
+				expected++
+			}
+		}
+		assert.Equal(t, int64(expected), toInt(t, size), "master %s", m.Addr())
+		total += toInt(t, size)
+		assert.Zero(t, errorCount(t, m, "MOVED"), "no command went to the wrong master")
+	}
+	assert.Equal(t, int64(n), total)
+	v, err := cl.Get(ctx, keys[42])
+	require.NoError(t, err)
+	assert.Equal(t, "42", v)
+
+	require.NoError(t, cl.Close())
+	mu.Lock()
+	defer mu.Unlock()
+	require.NotEmpty(t, events)
+	assert.Equal(t, EventConnect, events[indexOf(events, EventConnect)])
+	assert.Less(t, indexOf(events, EventNodeReady), indexOf(events, EventDisconnect))
+	assert.Equal(t, EventDisconnect, events[len(events)-1], "disconnect is the last event")
+}
+
+func indexOf(events []EventType, e EventType) int {
+	for i, x := range events {
+		if x == e {
+			return i
+		}
+	}
+	return -1
+}
+
+func TestTypedHelpers(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{})
+	ctx := context.Background()
+
+	_, err := cl.Get(ctx, "missing")
+	assert.ErrorIs(t, err, Nil)
+	require.NoError(t, cl.Set(ctx, "s", "v", EX(time.Minute)))
+	assert.ErrorIs(t, cl.Set(ctx, "s", "w", NX()), Nil, "NX on an existing key sets nothing")
+	require.NoError(t, cl.Set(ctx, "s", "w", XX(), KeepTTL()))
+	ttl, err := cl.TTL(ctx, "s")
+	require.NoError(t, err)
+	assert.Greater(t, ttl, 50*time.Second)
+	n, err := cl.Incr(ctx, "counter")
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), n)
+	n, err = cl.IncrBy(ctx, "counter", 41)
+	require.NoError(t, err)
+	assert.Equal(t, int64(42), n)
+	_, err = cl.Incr(ctx, "s")
+	assert.ErrorIs(t, err, resp.ErrGeneric)
+	n, err = cl.Append(ctx, "s", "xyz")
+	require.NoError(t, err)
+	assert.Equal(t, int64(4), n)
+	s, err := cl.GetDel(ctx, "s")
+	require.NoError(t, err)
+	assert.Equal(t, "wxyz", s)
+	typ, err := cl.Type(ctx, "counter")
+	require.NoError(t, err)
+	assert.Equal(t, "string", typ)
+	ok, err := cl.Expire(ctx, "counter", time.Hour)
+	require.NoError(t, err)
+	assert.True(t, ok)
+	n, err = cl.Exists(ctx, "{u1}a", "{u1}b")
+	require.NoError(t, err)
+	assert.Zero(t, n)
+
+	_, err = cl.HSet(ctx, "h", "a", 1, "b", "two")
+	require.NoError(t, err)
+	hv, err := cl.HGet(ctx, "h", "b")
+	require.NoError(t, err)
+	assert.Equal(t, "two", hv)
+	all, err := cl.HGetAll(ctx, "h")
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"a": "1", "b": "two"}, all)
+	n, err = cl.HIncrBy(ctx, "h", "a", 9)
+	require.NoError(t, err)
+	assert.Equal(t, int64(10), n)
+	n, err = cl.HDel(ctx, "h", "a", "zz")
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), n)
+	_, err = cl.LPush(ctx, "h", "x")
+	assert.ErrorIs(t, err, ErrWrongType)
+
+	_, err = cl.RPush(ctx, "l", "b", "c")
+	require.NoError(t, err)
+	_, err = cl.LPush(ctx, "l", "a")
+	require.NoError(t, err)
+	l, err := cl.LRange(ctx, "l", 0, -1)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a", "b", "c"}, l)
+	first, err := cl.LPop(ctx, "l")
+	require.NoError(t, err)
+	assert.Equal(t, "a", first)
+
+	_, err = cl.SAdd(ctx, "set", "m1", "m2")
+	require.NoError(t, err)
+	members, err := cl.SMembers(ctx, "set")
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"m1", "m2"}, members)
+	in, err := cl.SIsMember(ctx, "set", "m2")
+	require.NoError(t, err)
+	assert.True(t, in)
+
+	_, err = cl.ZAdd(ctx, "z", Z{Score: 2, Member: "two"}, Z{Score: 1, Member: "one"})
+	require.NoError(t, err)
+	zr, err := cl.ZRange(ctx, "z", 0, -1)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"one", "two"}, zr)
+	score, err := cl.ZIncrBy(ctx, "z", 0.5, "one")
+	require.NoError(t, err)
+	assert.Equal(t, 1.5, score)
+	score, err = cl.ZScore(ctx, "z", "one")
+	require.NoError(t, err)
+	assert.Equal(t, 1.5, score)
+	_, err = cl.ZScore(ctx, "z", "nobody")
+	assert.ErrorIs(t, err, Nil)
+
+	n, err = cl.Del(ctx, "{u1}a", "{u1}b")
+	require.NoError(t, err)
+	assert.Zero(t, n)
+	_, err = cl.Del(ctx, "a-key", "another-key")
+	assert.ErrorIs(t, err, ErrCrossSlot, "keys of different slots are refused before sending")
+	assert.Contains(t, err.Error(), "client")
+}
+
+func TestNodeHandles(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{})
+	cl := connect(t, tc, ClusterOptions{})
+	ctx := context.Background()
+	assert.Len(t, cl.Masters(), 3)
+	assert.Len(t, cl.Replicas(), 3)
+	assert.Len(t, cl.Nodes(), 6)
+	owner := cl.NodeForKey("user:1")
+	require.NotNil(t, owner)
+	assert.Equal(t, tc.MasterFor(GetSlot("user:1")).Addr(), owner.Addr())
+	assert.True(t, owner.IsMaster())
+	v, err := owner.Do(ctx, Cmd("CLUSTER", "MYID"))
+	require.NoError(t, err)
+	assert.Equal(t, owner.ID(), v.String())
+	assert.NotNil(t, cl.RandomNode())
+	// A server command on one node, no routing: a key of another slot gets MOVED, not followed.
+	other := keyInSlot("elsewhere", (GetSlot("user:1")+8000)%16384)
+	_, err = owner.Do(ctx, Cmd("GET", other))
+	assert.ErrorIs(t, err, ErrMoved)
+}
+
+func TestConnectErrors(t *testing.T) {
+	cl, err := CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://127.0.0.1:1"}, {URL: "redis://127.0.0.1:2"}}})
+	require.NoError(t, err)
+	err = cl.Connect(context.Background())
+	require.ErrorIs(t, err, ErrRootNodesUnavailable)
+	assert.Contains(t, err.Error(), "127.0.0.1:1")
+	assert.Contains(t, err.Error(), "127.0.0.1:2")
+	assert.Contains(t, err.Error(), "refused")
+	_, err = cl.Send(Cmd("PING")).Await()
+	assert.ErrorIs(t, err, ErrClientClosed)
+	assert.ErrorIs(t, cl.Connect(context.Background()), ErrClientClosed)
+
+	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas})
+	cl, err = CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://" + tc.Addrs()[0]}}})
+	require.NoError(t, err)
+	_, err = cl.Send(Cmd("PING")).Await()
+	assert.ErrorIs(t, err, ErrClientClosed, "commands before Connect fail")
+	require.NoError(t, cl.Connect(context.Background()))
+	assert.Error(t, cl.Connect(context.Background()), "a second Connect fails")
+	require.NoError(t, cl.Close())
+	require.NoError(t, cl.Close())
+	_, err = cl.Do(context.Background(), Cmd("PING"))
+	assert.ErrorIs(t, err, ErrClientClosed)
+}
+
+func TestCloseUnderLoad(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	cl, err := CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://" + tc.Addrs()[0]}}})
+	require.NoError(t, err)
+	require.NoError(t, cl.Connect(context.Background()))
+	var wg sync.WaitGroup
+	var done atomic.Int64
+	busy := make(chan struct{})
+	for w := 0; w < 64; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 500; i++ {
+				_, err := cl.Send(Cmd("INCR", "close:"+strconv.Itoa(w))).Await() // never hangs
+				if err != nil {
+					if !errors.Is(err, ErrClientClosed) && !errors.Is(err, ErrConnection) {
+						t.Errorf("unexpected error: %v", err)
+					}
+					return
+				}
+				if done.Add(1) == 1000 {
+					close(busy)
+				}
+			}
+		}()
+	}
+	<-busy // 1000 commands answered: Close lands in the middle of the load
+	require.NoError(t, cl.Close())
+	wg.Wait() // every worker returned: every future completed; goleak checks the rest in TestMain
+}

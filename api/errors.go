@@ -1,0 +1,58 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/actoredis/actoredis/dispatcher"
+	"github.com/actoredis/actoredis/node"
+	"github.com/actoredis/actoredis/resp"
+	"github.com/actoredis/actoredis/slotmap"
+)
+
+// Client errors. Compare with errors.Is; never with ==.
+var (
+	// Nil is returned by the typed helpers when the server answers null (a missing key).
+	Nil = errors.New("actoredis: nil")
+	// ErrClientClosed: the cluster is not connected (before Connect, or after Close).
+	ErrClientClosed = errors.New("actoredis: client closed")
+	// ErrRootNodesUnavailable: Connect reached no root node; the error lists each root's failure.
+	ErrRootNodesUnavailable = slotmap.ErrRootNodesUnavailable
+	// ErrMaxRedirections: a command was redirected more than MaxCommandRedirections times; the
+	// error (a *dispatcher.MaxRedirectionsError) lists the hops.
+	ErrMaxRedirections = dispatcher.ErrMaxRedirections
+	// ErrTimeout: a command did not complete within CommandTimeout.
+	ErrTimeout = node.ErrTimeout
+	// ErrConnection: a command's connection failed; see node.WasWritten for whether it may have run.
+	ErrConnection = node.ErrConnection
+	// ErrNoRoute: no node serves the command's slot.
+	ErrNoRoute = dispatcher.ErrNoRoute
+)
+
+// Server error prefixes, for errors.Is against any error a command returns.
+var (
+	ErrWrongType   = resp.ErrWrongType
+	ErrMoved       = resp.ErrMoved
+	ErrAsk         = resp.ErrAsk
+	ErrCrossSlot   = resp.ErrCrossSlot
+	ErrTryAgain    = resp.ErrTryAgain
+	ErrClusterDown = resp.ErrClusterDown
+	ErrLoading     = resp.ErrLoading
+	ErrNoScript    = resp.ErrNoScript
+	ErrNoAuth      = resp.ErrNoAuth
+	ErrWrongPass   = resp.ErrWrongPass
+	ErrReadOnly    = resp.ErrReadOnly
+	ErrMasterDown  = resp.ErrMasterDown
+	ErrBusy        = resp.ErrBusy
+	ErrNoPerm      = resp.ErrNoPerm
+)
+
+// ConfigError reports an invalid option, naming the field. It never contains a password.
+type ConfigError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("actoredis: invalid option %s: %s", e.Field, e.Reason)
+}

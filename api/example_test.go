@@ -1,0 +1,47 @@
+package api_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/actoredis/actoredis/api"
+	"github.com/actoredis/actoredis/internal/testcluster"
+)
+
+func ExampleCreateCluster() {
+	ctx := context.Background()
+	local, err := testcluster.Start(ctx, testcluster.Options{}) // a real 3×1 cluster on loopback
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer local.Stop()
+
+	c, err := api.CreateCluster(api.ClusterOptions{
+		RootNodes: []api.NodeOptions{{URL: "redis://" + local.Addrs()[0]}, {URL: "redis://" + local.Addrs()[1]}},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := c.Connect(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+
+	_ = c.Set(ctx, "greeting", "hello")
+	s, _ := c.Get(ctx, "greeting")
+	fmt.Println(s)
+	_, err = c.Get(ctx, "missing")
+	fmt.Println(errors.Is(err, api.Nil))
+
+	f := c.Send(api.Cmd("INCRBY", "counter", 41)) // a Future: send many, await later
+	v, _ := f.Await()
+	fmt.Println(v.String())
+	// Output:
+	// hello
+	// true
+	// 41
+}

@@ -1,0 +1,56 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/actoredis/actoredis/actors"
+	"github.com/actoredis/actoredis/node"
+
+	"github.com/actoredis/actoredis/dispatcher"
+	"github.com/actoredis/actoredis/resp"
+)
+
+// Future is the pending result of a command sent with Cluster.Send. It is completed exactly once;
+// every method is safe for concurrent use and may be called any number of times.
+type Future struct {
+	r dispatcher.Request // the command on its way, and its result
+}
+
+// Await waits for the result. It is bounded by ClusterOptions.CommandTimeout: past it the command
+// fails with an error matching ErrTimeout (or the last error it met while being retried).
+// A server error reply is returned as the error (*resp.Error; errors.Is matches its prefix).
+func (f *Future) Await() (resp.Value, error) {
+	v, err := f.r.Await()
+	return v, f.explain(err)
+}
+
+// AwaitContext waits for the result or for ctx. When ctx ends first it returns ctx.Err(); a
+// command not yet written is then never written, and a late reply is dropped.
+func (f *Future) AwaitContext(ctx context.Context) (resp.Value, error) {
+	v, err := f.r.AwaitContext(ctx)
+	return v, f.explain(err)
+}
+
+// explain makes the failures Close causes match ErrClientClosed, keeping the cause.
+func (f *Future) explain(err error) error {
+	if err == nil || errors.Is(err, ErrClientClosed) || !f.r.ClientClosed() {
+		return err
+	}
+	if errors.Is(err, actors.ErrActorStopped) || errors.Is(err, node.ErrClosed) {
+		return fmt.Errorf("%w: %w", ErrClientClosed, err)
+	}
+	return err
+}
+
+// Done returns a channel closed when the result is in.
+func (f *Future) Done() <-chan struct{} { return f.r.Done() }
+
+// failedFuture returns a Future already completed with err.
+func failedFuture(err error) *Future {
+	f := &Future{}
+	f.r.Request.Init()
+	f.r.Future.Fail(err)
+	return f
+}

@@ -1,0 +1,85 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/actoredis/actoredis/internal/testcluster"
+)
+
+// connect creates and connects a client to c, closed when the test ends.
+func connect(t testing.TB, c *testcluster.Cluster, opts ClusterOptions) *Cluster {
+	t.Helper()
+	if opts.RootNodes == nil {
+		for _, a := range c.Addrs()[:2] {
+			opts.RootNodes = append(opts.RootNodes, NodeOptions{URL: "redis://" + a})
+		}
+	}
+	cl, err := CreateCluster(opts)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, cl.Connect(ctx))
+	t.Cleanup(func() { _ = cl.Close() })
+	return cl
+}
+
+// info returns one INFO section of a server as a map.
+func info(t testing.TB, n *testcluster.Node, section string) map[string]string {
+	t.Helper()
+	v, err := n.Do(context.Background(), "INFO", section)
+	require.NoError(t, err)
+	out := map[string]string{}
+	for _, line := range strings.Split(fmt.Sprint(v), "\r\n") {
+		if k, val, ok := strings.Cut(line, ":"); ok {
+			out[k] = val
+		}
+	}
+	return out
+}
+
+// callsOf reads "calls=N" of a command from INFO commandstats (0 when never called).
+func callsOf(t testing.TB, n *testcluster.Node, cmd string) int {
+	stat, ok := info(t, n, "commandstats")["cmdstat_"+cmd]
+	if !ok {
+		return 0
+	}
+	calls, _, _ := strings.Cut(strings.TrimPrefix(stat, "calls="), ",")
+	v, err := strconv.Atoi(calls)
+	require.NoError(t, err)
+	return v
+}
+
+// errorCount reads errorstat_<prefix> from INFO errorstats (0 when never seen).
+func errorCount(t testing.TB, n *testcluster.Node, prefix string) int {
+	stat, ok := info(t, n, "errorstats")["errorstat_"+prefix]
+	if !ok {
+		return 0
+	}
+	v, err := strconv.Atoi(strings.TrimPrefix(stat, "count="))
+	require.NoError(t, err)
+	return v
+}
+
+// keyInSlot returns a key (with prefix) whose slot is slot.
+func keyInSlot(prefix string, slot int) string {
+	for i := 0; ; i++ {
+		k := prefix + ":" + strconv.Itoa(i)
+		if GetSlot(k) == slot {
+			return k
+		}
+	}
+}
+
+func toInt(t testing.TB, v any) int64 {
+	t.Helper()
+	n, ok := v.(int64)
+	require.True(t, ok, "%T is not an integer", v)
+	return n
+}

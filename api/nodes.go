@@ -1,0 +1,92 @@
+package api
+
+import (
+	"context"
+	"math/rand/v2"
+
+	"github.com/actoredis/actoredis/node"
+	"github.com/actoredis/actoredis/resp"
+	"github.com/actoredis/actoredis/slotmap"
+)
+
+// Node is one server of the cluster as the client knows it now, for server commands (INFO, MEMORY
+// STATS, FLUSHALL...). It is safe for concurrent use. A Node may leave the cluster; its Do then
+// fails.
+type Node struct {
+	ref *slotmap.Ref
+}
+
+// Addr returns "host:port" as the client reaches it (after NodeAddressMap).
+func (n *Node) Addr() string { return n.ref.Addr }
+
+// ID returns the node's cluster id ("" when unknown).
+func (n *Node) ID() string { return n.ref.Info.ID }
+
+// IsMaster reports whether the node was a master in the topology it was taken from.
+func (n *Node) IsMaster() bool { return n.ref.Info.Role == "master" }
+
+// Do runs cmd on this node, with no routing and no redirect following.
+func (n *Node) Do(ctx context.Context, cmd Command) (resp.Value, error) {
+	r := node.NewRequest(cmd.args...)
+	r.Ctx = ctx
+	n.ref.Node.Send(r)
+	return r.AwaitContext(ctx)
+}
+
+func wrap(refs []*slotmap.Ref) []*Node {
+	out := make([]*Node, len(refs))
+	for i, r := range refs {
+		out[i] = &Node{ref: r}
+	}
+	return out
+}
+
+func (c *Cluster) snapshot() *slotmap.Snapshot {
+	if c.state.Load() != stateConnected {
+		return nil
+	}
+	return c.smap.Snapshot()
+}
+
+// Masters returns the master of every shard (nil before Connect or after Close).
+func (c *Cluster) Masters() []*Node {
+	if s := c.snapshot(); s != nil {
+		return wrap(s.Masters())
+	}
+	return nil
+}
+
+// Replicas returns every healthy replica.
+func (c *Cluster) Replicas() []*Node {
+	if s := c.snapshot(); s != nil {
+		return wrap(s.Replicas())
+	}
+	return nil
+}
+
+// Nodes returns every node, masters first.
+func (c *Cluster) Nodes() []*Node {
+	if s := c.snapshot(); s != nil {
+		return wrap(s.Nodes())
+	}
+	return nil
+}
+
+// NodeForKey returns the master that owns key's slot now, or nil.
+func (c *Cluster) NodeForKey(key string) *Node {
+	if s := c.snapshot(); s != nil {
+		if m := s.Master(GetSlot(key)); m != nil {
+			return &Node{ref: m}
+		}
+	}
+	return nil
+}
+
+// RandomNode returns a random master, or nil.
+func (c *Cluster) RandomNode() *Node {
+	m := c.Masters()
+	if len(m) == 0 {
+		return nil
+	}
+	return m[rand.IntN(len(m))]
+}

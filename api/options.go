@@ -1,0 +1,173 @@
+package api
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// NodeOptions describe how to reach a node. In ClusterOptions.RootNodes each names a root node by
+// URL; ClusterOptions.Defaults applies to every node discovered.
+type NodeOptions struct {
+	// URL is "redis://[user:password@]host:port" or "rediss://..." (TLS). Only in RootNodes.
+	URL string
+	// Username and Password authenticate (ACL user, or the default user when Username is "").
+	Username, Password string
+	// TLS enables TLS with this configuration (a rediss:// URL enables it with defaults).
+	TLS *tls.Config
+}
+
+// String describes the options without the password.
+func (o NodeOptions) String() string {
+	pw := ""
+	if o.Password != "" {
+		pw = " password=***"
+	}
+	return fmt.Sprintf("NodeOptions{URL: %s, Username: %q%s, TLS: %t}", redactURL(o.URL), o.Username, pw, o.TLS != nil)
+}
+
+// ClusterOptions configure a Cluster. The zero value of each field is its documented default;
+// CreateCluster validates them once.
+type ClusterOptions struct {
+	// RootNodes are the nodes the client discovers the cluster from; at least one.
+	RootNodes []NodeOptions
+	// Defaults apply to every node: credentials and TLS. Credentials given in a root's URL are used
+	// for every node when Defaults has none.
+	Defaults NodeOptions
+	// UseReplicas sends read-only commands round-robin over a slot's master and replicas (which the
+	// client puts in READONLY mode). Default false: everything goes to masters.
+	UseReplicas bool
+	// MaxCommandRedirections is how many MOVED/ASK hops a command may take before it fails with
+	// ErrMaxRedirections. Default 16.
+	MaxCommandRedirections int
+	// NodeAddressMap maps the address a node announces ("host:port") to the address to dial, for
+	// clusters behind NAT or announcing names this host cannot resolve. Applied to the topology and
+	// to MOVED and ASK targets. NodeAddressMapFunc, when set, is asked first.
+	NodeAddressMap     map[string]string
+	NodeAddressMapFunc func(announced string) string
+	// RESP is the protocol: 3 (default) or 2.
+	RESP int
+	// ClientName is set on every connection (CLIENT SETNAME). Default none.
+	ClientName string
+	// CommandTimeout bounds each command, redirects and retries included. Default 5 s.
+	CommandTimeout time.Duration
+	// ConnectTimeout bounds dialing one node, handshake included. Default 5 s.
+	ConnectTimeout time.Duration
+	// Reconnect returns the delay before reconnect attempt n. Default: min(2^n × 50 ms, 2 s) plus
+	// 0–200 ms of jitter.
+	Reconnect func(attempt int) time.Duration
+	// TopologyRefreshInterval is the period of background topology refreshes. Default 30 s;
+	// negative disables them (MOVED replies and unreachable nodes still trigger refreshes).
+	TopologyRefreshInterval time.Duration
+	// Logger receives the client's diagnostics. Default: discarded.
+	Logger *slog.Logger
+}
+
+// rootNode is a parsed root URL.
+type rootNode struct {
+	addr               string
+	username, password string
+	tls                bool
+}
+
+// validate checks the options and fills in defaults; it returns the parsed roots.
+func (o *ClusterOptions) validate() ([]rootNode, error) {
+	if len(o.RootNodes) == 0 {
+		return nil, &ConfigError{Field: "RootNodes", Reason: "at least one root node is required"}
+	}
+	roots := make([]rootNode, 0, len(o.RootNodes))
+	for i, n := range o.RootNodes {
+		r, err := parseURL(n.URL)
+		if err != nil {
+			return nil, &ConfigError{Field: fmt.Sprintf("RootNodes[%d].URL", i), Reason: err.Error()}
+		}
+		if n.Username != "" || n.Password != "" {
+			r.username, r.password = n.Username, n.Password
+		}
+		r.tls = r.tls || n.TLS != nil
+		roots = append(roots, r)
+	}
+	switch o.RESP {
+	case 0:
+		o.RESP = 3
+	case 2, 3:
+	default:
+		return nil, &ConfigError{Field: "RESP", Reason: fmt.Sprintf("must be 2 or 3, not %d", o.RESP)}
+	}
+	if o.MaxCommandRedirections < 0 {
+		return nil, &ConfigError{Field: "MaxCommandRedirections", Reason: "must not be negative"}
+	}
+	if o.MaxCommandRedirections == 0 {
+		o.MaxCommandRedirections = 16
+	}
+	for field, d := range map[string]*time.Duration{"CommandTimeout": &o.CommandTimeout, "ConnectTimeout": &o.ConnectTimeout} {
+		if *d < 0 {
+			return nil, &ConfigError{Field: field, Reason: "must not be negative"}
+		}
+		if *d == 0 {
+			*d = 5 * time.Second
+		}
+	}
+	for from, to := range o.NodeAddressMap {
+		for _, a := range []string{from, to} {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				return nil, &ConfigError{Field: "NodeAddressMap", Reason: fmt.Sprintf("%q is not host:port", a)}
+			}
+		}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return roots, nil
+}
+
+// parseURL reads "redis://[user:pass@]host:port"; its errors never quote the URL (it may hold a
+// password).
+func parseURL(raw string) (rootNode, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return rootNode{}, fmt.Errorf("not a URL (expected redis://[user:password@]host:port)")
+	}
+	var r rootNode
+	switch u.Scheme {
+	case "redis":
+	case "rediss":
+		r.tls = true
+	default:
+		return rootNode{}, fmt.Errorf("scheme must be redis or rediss, not %q", u.Scheme)
+	}
+	host, port := u.Hostname(), u.Port()
+	if host == "" || port == "" {
+		return rootNode{}, fmt.Errorf("host and port are required (redis://host:port)")
+	}
+	if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
+		return rootNode{}, fmt.Errorf("port %q is not a port number", port)
+	}
+	r.addr = net.JoinHostPort(host, port)
+	if u.User != nil {
+		r.username = u.User.Username()
+		r.password, _ = u.User.Password()
+		if _, hasPw := u.User.Password(); !hasPw {
+			// redis://password@host: a lone user part is the password of the default user.
+			r.username, r.password = "", u.User.Username()
+		}
+	}
+	return r, nil
+}
+
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	if u.User != nil {
+		if _, hasPw := u.User.Password(); !hasPw {
+			u.User = url.User("xxxxx") // a lone user part is a password
+		}
+	}
+	return u.Redacted()
+}

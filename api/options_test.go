@@ -1,0 +1,63 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestCreateClusterValidates(t *testing.T) {
+	cases := []struct {
+		opts  ClusterOptions
+		field string
+	}{
+		{ClusterOptions{}, "RootNodes"},
+		{ClusterOptions{RootNodes: []NodeOptions{{URL: "http://h:1"}}}, "RootNodes[0].URL"},
+		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}, {URL: "redis://nohost"}}}, "RootNodes[1].URL"},
+		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:99999"}}}, "RootNodes[0].URL"},
+		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, RESP: 4}, "RESP"},
+		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, MaxCommandRedirections: -1}, "MaxCommandRedirections"},
+		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, CommandTimeout: -1}, "CommandTimeout"},
+		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, NodeAddressMap: map[string]string{"a": "b:1"}}, "NodeAddressMap"},
+	}
+	for _, tc := range cases {
+		_, err := CreateCluster(tc.opts)
+		var ce *ConfigError
+		require.True(t, errors.As(err, &ce), "%+v: %v", tc.opts, err)
+		assert.Equal(t, tc.field, ce.Field)
+	}
+	c, err := CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}})
+	require.NoError(t, err)
+	assert.Equal(t, 16, c.opts.MaxCommandRedirections)
+	assert.Equal(t, 3, c.opts.RESP)
+	assert.Positive(t, c.opts.CommandTimeout)
+}
+
+func TestURLCredentials(t *testing.T) {
+	r, err := parseURL("redis://app:s3cret@10.0.0.1:7000")
+	require.NoError(t, err)
+	assert.Equal(t, rootNode{addr: "10.0.0.1:7000", username: "app", password: "s3cret"}, r)
+	r, err = parseURL("rediss://onlypass@[::1]:7000")
+	require.NoError(t, err)
+	assert.Equal(t, rootNode{addr: "[::1]:7000", password: "onlypass", tls: true}, r)
+}
+
+func TestPasswordsNeverShow(t *testing.T) {
+	for _, raw := range []string{"redis://app:s3cret@h:notaport", "ftp://app:s3cret@h:1", "redis://s3cret@:1"} {
+		_, err := CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: raw}}})
+		require.Error(t, err)
+		assert.NotContains(t, err.Error(), "s3cret")
+	}
+	o := NodeOptions{URL: "redis://app:s3cret@h:1", Password: "s3cret"}
+	assert.NotContains(t, o.String(), "s3cret")
+	assert.NotContains(t, fmt.Sprint(o), "s3cret")
+	assert.NotContains(t, NodeOptions{URL: "redis://s3cret@h:1"}.String(), "s3cret")
+}
+
+func TestGetSlot(t *testing.T) {
+	assert.Equal(t, 12739, GetSlot("123456789"))
+	assert.Equal(t, GetSlot("user1000"), GetSlot("{user1000}.following"))
+}

@@ -1,0 +1,186 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/actoredis/actoredis/dispatcher"
+	"github.com/actoredis/actoredis/internal/testcluster"
+)
+
+// TestMovedIsFollowedAndHealsTheMap: a slot moved by hand; the client follows MOVED, patches its
+// map and refreshes once for the whole burst.
+func TestMovedIsFollowedAndHealsTheMap(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{TopologyRefreshInterval: -1})
+	ctx := context.Background()
+	const slot = 100
+	keys := make([]string, 50)
+	for i := range keys {
+		keys[i] = keyInSlot("moved"+strconv.Itoa(i), slot)
+		require.NoError(t, cl.Set(ctx, keys[i], i))
+	}
+	from := tc.MasterFor(slot)
+	var to *testcluster.Node
+	for _, m := range tc.Masters() {
+		if m != from {
+			to = m
+			break
+		}
+	}
+	require.NoError(t, tc.MigrateSlot(ctx, slot, to))
+	before := cl.smap.Refreshes()
+	movedBefore := errorCount(t, from, "MOVED")
+
+	// A burst of commands on the moved slot: all succeed.
+	futures := make([]*Future, len(keys))
+	for i, k := range keys {
+		futures[i] = cl.Send(Cmd("GET", k))
+	}
+	for i, f := range futures {
+		v, err := f.Await()
+		require.NoError(t, err)
+		assert.Equal(t, strconv.Itoa(i), v.String())
+	}
+	// The patch is published by the slot map right after it hears of the MOVED.
+	require.Eventually(t, func() bool { return cl.NodeForKey(keys[0]).Addr() == to.Addr() },
+		5*time.Second, 5*time.Millisecond, "the map knows the new owner")
+	assert.Positive(t, errorCount(t, from, "MOVED")-movedBefore, "the old owner did answer MOVED")
+	// One refresh for the burst (it is debounced; wait for it to have started).
+	require.Eventually(t, func() bool { return cl.smap.Refreshes() > before }, 5*time.Second, 10*time.Millisecond)
+	assert.Equal(t, before+1, cl.smap.Refreshes(), "one coalesced refresh for the burst")
+	// Healed: later commands go straight to the new owner.
+	movedNow := errorCount(t, from, "MOVED")
+	for _, k := range keys {
+		_, err := cl.Get(ctx, k)
+		require.NoError(t, err)
+	}
+	assert.Equal(t, movedNow, errorCount(t, from, "MOVED"), "no more MOVED once the map is healed")
+}
+
+// TestAskDuringMigration: keys already moved to the importing node are reached with ASK; when the
+// migration completes, MOVED takes over.
+func TestAskDuringMigration(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{TopologyRefreshInterval: -1})
+	ctx := context.Background()
+	const slot = 4242
+	moved, stays := keyInSlot("ask-moved", slot), keyInSlot("ask-stays", slot)
+	require.NoError(t, cl.Set(ctx, moved, "over there"))
+	require.NoError(t, cl.Set(ctx, stays, "still here"))
+	from := tc.MasterFor(slot)
+	to := tc.Masters()[0]
+	if to == from {
+		to = tc.Masters()[1]
+	}
+	require.NoError(t, tc.BeginMigration(ctx, slot, to))
+	require.NoError(t, tc.MigrateKeys(ctx, from, to, moved))
+
+	askBefore := errorCount(t, from, "ASK")
+	v, err := cl.Get(ctx, moved)
+	require.NoError(t, err)
+	assert.Equal(t, "over there", v)
+	assert.Equal(t, askBefore+1, errorCount(t, from, "ASK"), "the source answered ASK")
+	v, err = cl.Get(ctx, stays)
+	require.NoError(t, err)
+	assert.Equal(t, "still here", v)
+	assert.Equal(t, from.Addr(), cl.NodeForKey(moved).Addr(), "ASK does not change the map")
+
+	require.NoError(t, tc.FinishMigration(ctx, slot, to))
+	movedBefore := errorCount(t, from, "MOVED")
+	v, err = cl.Get(ctx, moved)
+	require.NoError(t, err)
+	assert.Equal(t, "over there", v)
+	assert.Positive(t, errorCount(t, from, "MOVED")-movedBefore, "after the migration: MOVED")
+}
+
+// TestRedirectLoopEndsWithErrMaxRedirections: the owner says MIGRATING to a node that does not
+// import: ASK there, MOVED back, forever.
+func TestRedirectLoopEndsWithErrMaxRedirections(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{MaxCommandRedirections: 5, TopologyRefreshInterval: -1})
+	ctx := context.Background()
+	const slot = 9000
+	key := keyInSlot("loop", slot)
+	owner := tc.MasterFor(slot)
+	other := tc.Masters()[0]
+	if other == owner {
+		other = tc.Masters()[1]
+	}
+	_, err := owner.Do(ctx, "CLUSTER", "SETSLOT", strconv.Itoa(slot), "MIGRATING", other.ID())
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = owner.Do(context.Background(), "CLUSTER", "SETSLOT", strconv.Itoa(slot), "STABLE") })
+
+	_, err = cl.Get(ctx, key)
+	require.ErrorIs(t, err, ErrMaxRedirections)
+	var mre *dispatcher.MaxRedirectionsError
+	require.True(t, errors.As(err, &mre))
+	assert.Len(t, mre.Hops, 6)
+	assert.Contains(t, mre.Hops[0], "ASK")
+	assert.Contains(t, mre.Hops[1], "MOVED")
+	assert.Contains(t, err.Error(), "GET")
+}
+
+// TestNodeAddressMap: nodes announce names nobody can resolve; the map makes them reachable, for
+// the topology and for MOVED targets alike.
+func TestNodeAddressMap(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas,
+		AnnounceHostname: func(i int) string { return "n" + strconv.Itoa(i) + ".invalid" }})
+	addrMap := map[string]string{}
+	for i, n := range tc.Nodes() {
+		addrMap["n"+strconv.Itoa(i)+".invalid:"+strconv.Itoa(n.Port())] = n.Addr()
+	}
+	cl := connect(t, tc, ClusterOptions{NodeAddressMap: addrMap, TopologyRefreshInterval: -1})
+	ctx := context.Background()
+	for _, m := range cl.Masters() {
+		assert.Contains(t, m.Addr(), "127.0.0.1:", "reached through the map")
+	}
+	const slot = 777
+	key := keyInSlot("mapped", slot)
+	require.NoError(t, cl.Set(ctx, key, "v1"))
+	to := tc.Masters()[0]
+	if to == tc.MasterFor(slot) {
+		to = tc.Masters()[1]
+	}
+	require.NoError(t, tc.MigrateSlot(ctx, slot, to))
+	v, err := cl.Get(ctx, key) // MOVED names n<i>.invalid:port; the map turns it into 127.0.0.1
+	require.NoError(t, err)
+	assert.Equal(t, "v1", v)
+	require.Eventually(t, func() bool { return cl.NodeForKey(key).Addr() == to.Addr() },
+		5*time.Second, 5*time.Millisecond, "the map knows the new owner, by its mapped address")
+}
+
+// TestUseReplicas: reads go to replicas too, writes never do.
+func TestUseReplicas(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{})
+	cl := connect(t, tc, ClusterOptions{UseReplicas: true})
+	ctx := context.Background()
+	for i := 0; i < 300; i++ {
+		require.NoError(t, cl.Set(ctx, "ur:"+strconv.Itoa(i), i))
+	}
+	for i := 0; i < 300; i++ {
+		_, err := cl.Get(ctx, "ur:"+strconv.Itoa(i))
+		if err != nil {
+			assert.ErrorIs(t, err, Nil, "a replica may lag behind its master")
+		}
+	}
+	replicaGets, masterGets := 0, 0
+	for _, r := range tc.Replicas() {
+		replicaGets += callsOf(t, r, "get")
+		// Replicas do count the SETs their master replicates to them; a SET sent to a replica by
+		// the client would have been refused with MOVED (or READONLY).
+		assert.Zero(t, errorCount(t, r, "MOVED")+errorCount(t, r, "READONLY"), "no write reached replica %s", r.Addr())
+	}
+	for _, m := range tc.Masters() {
+		masterGets += callsOf(t, m, "get")
+	}
+	assert.Positive(t, replicaGets, "replicas served reads")
+	assert.Positive(t, masterGets, "masters served reads too")
+	assert.Equal(t, 300, replicaGets+masterGets)
+}

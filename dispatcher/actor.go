@@ -1,0 +1,249 @@
+package dispatcher
+
+import (
+	"errors"
+	"math/rand/v2"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/actoredis/actoredis/actors"
+	"github.com/actoredis/actoredis/node"
+	"github.com/actoredis/actoredis/resp"
+	"github.com/actoredis/actoredis/slotmap"
+)
+
+// dispatcherActor routes commands by slot. It holds its own copy of the topology (immutable
+// snapshots from the slot map) and owns nothing else.
+type dispatcherActor struct {
+	opts Options
+	h    *Handle
+	snap *slotmap.Snapshot
+	rr   uint64 // round-robin counter for replica reads and keyless commands
+}
+
+func (a *dispatcherActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *Request:
+		a.route(ctx, m)
+	case *slotmap.Snapshot:
+		if a.snap == nil || m.Version >= a.snap.Version {
+			a.snap = m
+		}
+	case *returned:
+		a.onReturned(ctx, m.req, m.err)
+	case *retryNow:
+		a.route(ctx, m.req)
+	case *slotmap.Reroute:
+		if r, ok := ownerOf(m.Req); ok {
+			a.send(ctx, r, m.Req.Asking)
+		}
+	case *actor.Started, *actor.Stopping, *actor.Stopped, *actor.Restarting:
+	default:
+		a.opts.Logger.Error("dispatcher: unknown message", "error", &actors.UnknownMessageError{Actor: "dispatcher", Message: m})
+	}
+}
+
+// ownerOf recovers the dispatcher request a node request belongs to.
+func ownerOf(r *node.Request) (*Request, bool) {
+	d, ok := r.Owner.(*Request)
+	return d, ok
+}
+
+// route picks the node for r by its keys' slot and sends it there.
+func (a *dispatcherActor) route(ctx actor.Context, r *Request) {
+	if r.IsDone() {
+		return // abandoned by its caller
+	}
+	if !r.Deadline.IsZero() && time.Now().After(r.Deadline) {
+		a.giveUp(r, ErrTimeout)
+		return
+	}
+	if a.snap == nil {
+		a.giveUp(r, ErrNoRoute)
+		return
+	}
+	spec, known := a.opts.Commands.lookup(r.Name())
+	r.readOnly = spec.readOnly
+	slot, hasKey, cross := slotOf(spec, known, r.Args)
+	if cross {
+		r.fail(errCrossSlot)
+		return
+	}
+	var target *slotmap.Ref
+	switch {
+	case hasKey:
+		shard := a.snap.Shard(slot)
+		if shard == nil {
+			a.giveUp(r, ErrNoRoute)
+			return
+		}
+		target = shard.Master
+		if a.opts.UseReplicas && spec.readOnly && len(shard.Replicas) > 0 {
+			a.rr++
+			if i := int(a.rr % uint64(len(shard.Replicas)+1)); i > 0 {
+				target = shard.Replicas[i-1]
+			}
+		}
+	default:
+		target = a.keyless(r)
+	}
+	if target == nil {
+		a.giveUp(r, ErrNoRoute)
+		return
+	}
+	r.Reset()
+	r.Asking = false
+	ctx.Send(target.Node.PID(), &r.Request)
+}
+
+// keyless picks a node for a command without keys: a random master, or any node for PUBLISH.
+func (a *dispatcherActor) keyless(r *Request) *slotmap.Ref {
+	a.rr++
+	if name := r.Name(); name == "PUBLISH" {
+		nodes := a.snap.Nodes()
+		if len(nodes) == 0 {
+			return nil
+		}
+		return nodes[rand.IntN(len(nodes))]
+	}
+	if len(a.snap.Shards) == 0 {
+		return nil
+	}
+	return a.snap.Shards[rand.IntN(len(a.snap.Shards))].Master
+}
+
+// slotOf computes the slot of the command's keys; cross is true when they span slots.
+func slotOf(spec keySpec, known bool, args []any) (slot int, hasKey, cross bool) {
+	if !known {
+		if len(args) < 2 {
+			return 0, false, false
+		}
+		spec = keySpec{first: 1, last: 1, step: 1} // unknown command: assume the first argument is its key
+	}
+	slot = -1
+	spec.keys(args, func(k any) bool {
+		s := keySlot(k)
+		if slot >= 0 && s != slot {
+			cross = true
+			return false
+		}
+		slot = s
+		return true
+	})
+	return slot, slot >= 0, cross
+}
+
+func keySlot(k any) int {
+	switch v := k.(type) {
+	case string:
+		return slotmap.Slot(v)
+	case []byte:
+		return slotmap.SlotBytes(v)
+	}
+	b, err := resp.AppendArg(nil, k)
+	if err != nil || len(b) == 0 {
+		return 0
+	}
+	// The bulk string's payload: after "$n\r\n", before the final "\r\n".
+	for i := 0; i < len(b); i++ {
+		if b[i] == '\n' {
+			return slotmap.SlotBytes(b[i+1 : len(b)-2])
+		}
+	}
+	return 0
+}
+
+// onReturned handles a request a node gave back.
+func (a *dispatcherActor) onReturned(ctx actor.Context, r *Request, err error) {
+	r.lastErr = err
+	var se *resp.Error
+	if errors.As(err, &se) && (se.Prefix == "MOVED" || se.Prefix == "ASK") {
+		a.redirect(ctx, r, se)
+		return
+	}
+	// A transient state or a lost connection: wait, then route again by the newest map.
+	r.tries++
+	delay := backoff(r.tries, func(d time.Duration) time.Duration { return rand.N(d) })
+	if !r.Deadline.IsZero() && time.Now().Add(delay).After(r.Deadline) {
+		r.fail(err)
+		return
+	}
+	if !errors.As(err, &se) {
+		a.opts.Map.Refresh() // a node failed or left: the map may be stale
+	}
+	root, pid := a.h.sys.Root(), a.h.pid
+	time.AfterFunc(delay, func() { root.Send(pid, &retryNow{req: r}) })
+}
+
+func (a *dispatcherActor) redirect(ctx actor.Context, r *Request, se *resp.Error) {
+	rd, _, err := resp.ParseRedirect(se)
+	if err != nil {
+		r.fail(err)
+		return
+	}
+	r.hops = append(r.hops, rd.String())
+	if len(r.hops) > a.opts.MaxRedirections {
+		r.fail(&MaxRedirectionsError{Command: r.Name(), Hops: r.hops})
+		return
+	}
+	announced := rd.Addr()
+	addr := a.opts.mapAddr(announced)
+	known := a.snap.ByAddr(addr)
+	mapPID := a.opts.Map.PID()
+	r.Reset()
+	if rd.Ask {
+		r.Asking = true
+		if known == nil {
+			ctx.Send(mapPID, &slotmap.Resolve{Addr: announced, Req: &r.Request, Back: ctx.Self()})
+			return
+		}
+		ctx.Send(known.Node.PID(), &r.Request)
+		return
+	}
+	r.Asking = false
+	if known == nil {
+		ctx.Send(mapPID, &slotmap.Moved{Slot: rd.Slot, Addr: announced, Req: &r.Request, Back: ctx.Self()})
+		return
+	}
+	ctx.Send(mapPID, &slotmap.Moved{Slot: rd.Slot, Addr: announced})
+	ctx.Send(known.Node.PID(), &r.Request)
+}
+
+// send forwards r to the node its (new) map entry names, after a Reroute from the slot map.
+func (a *dispatcherActor) send(ctx actor.Context, r *Request, asking bool) {
+	if !asking {
+		a.route(ctx, r)
+		return
+	}
+	// An ASK target the map had to learn: it is in the newest snapshot by now.
+	if len(r.hops) == 0 {
+		a.route(ctx, r)
+		return
+	}
+	addr := a.opts.mapAddr(lastHopAddr(r.hops[len(r.hops)-1]))
+	if ref := a.snap.ByAddr(addr); ref != nil {
+		ctx.Send(ref.Node.PID(), &r.Request)
+		return
+	}
+	a.route(ctx, r)
+}
+
+func lastHopAddr(hop string) string {
+	// "ASK <slot> <addr>"
+	for i := len(hop) - 1; i >= 0; i-- {
+		if hop[i] == ' ' {
+			return hop[i+1:]
+		}
+	}
+	return hop
+}
+
+// giveUp fails r with why, or with the last error it met if it has one.
+func (a *dispatcherActor) giveUp(r *Request, why error) {
+	if r.lastErr != nil {
+		r.fail(r.lastErr)
+		return
+	}
+	r.fail(why)
+}

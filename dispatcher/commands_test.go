@@ -1,0 +1,91 @@
+package dispatcher
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/actoredis/actoredis/resp"
+	"github.com/actoredis/actoredis/slotmap"
+)
+
+func keysOf(c *Commands, args ...any) []any {
+	spec, _ := c.lookup(args[0].(string))
+	var out []any
+	spec.keys(args, func(k any) bool { out = append(out, k); return true })
+	return out
+}
+
+func TestKeyPositions(t *testing.T) {
+	c := BuiltinCommands()
+	cases := []struct {
+		args []any
+		keys []any
+	}{
+		{[]any{"GET", "a"}, []any{"a"}},
+		{[]any{"get", "a"}, []any{"a"}},
+		{[]any{"Get", "a"}, []any{"a"}},
+		{[]any{"SET", "a", "v", "EX", 10}, []any{"a"}},
+		{[]any{"MSET", "a", "1", "b", "2"}, []any{"a", "b"}},
+		{[]any{"MGET", "a", "b", "c"}, []any{"a", "b", "c"}},
+		{[]any{"BLPOP", "a", "b", 0}, []any{"a", "b"}},
+		{[]any{"EVAL", "return 1", 2, "k1", "k2", "arg"}, []any{"k1", "k2"}},
+		{[]any{"EVALSHA", "abc", "0", "arg"}, nil},
+		{[]any{"ZUNIONSTORE", "dst", 2, "z1", "z2", "WEIGHTS", 1, 2}, []any{"dst", "z1", "z2"}},
+		{[]any{"ZUNION", 2, "z1", "z2"}, []any{"z1", "z2"}},
+		{[]any{"XREAD", "COUNT", 1, "STREAMS", "s1", "s2", "0", "0"}, []any{"s1", "s2"}},
+		{[]any{"BITOP", "AND", "dst", "a", "b"}, []any{"dst", "a", "b"}},
+		{[]any{"PING"}, nil},
+	}
+	for _, tc := range cases {
+		assert.Equal(t, tc.keys, keysOf(c, tc.args...), "%v", tc.args)
+	}
+	spec, _ := c.lookup("GET")
+	assert.True(t, spec.readOnly)
+	spec, _ = c.lookup("SET")
+	assert.False(t, spec.readOnly)
+}
+
+func TestSlotOfChecksCrossSlot(t *testing.T) {
+	c := BuiltinCommands()
+	spec, known := c.lookup("MGET")
+	slot, hasKey, cross := slotOf(spec, known, []any{"MGET", "{u}a", "{u}b"})
+	assert.True(t, hasKey)
+	assert.False(t, cross)
+	assert.Equal(t, slotmap.Slot("u"), slot)
+	_, _, cross = slotOf(spec, known, []any{"MGET", "a", "b"})
+	assert.True(t, cross)
+	_, hasKey, _ = slotOf(keySpec{}, false, []any{"PING"})
+	assert.False(t, hasKey)
+	// An unknown command is routed by its first argument.
+	slot, hasKey, _ = slotOf(keySpec{}, false, []any{"MYMODULE.GET", "k"})
+	assert.True(t, hasKey)
+	assert.Equal(t, slotmap.Slot("k"), slot)
+	// Non-string keys hash their wire form.
+	assert.Equal(t, slotmap.Slot("42"), keySlot(42))
+	assert.Equal(t, slotmap.Slot("k"), keySlot([]byte("k")))
+}
+
+func TestLearnFromCOMMAND(t *testing.T) {
+	c := BuiltinCommands()
+	reply := resp.Array(
+		resp.Array(resp.BulkString("newcmd"), resp.Integer(-2), resp.Set(resp.SimpleString("readonly")),
+			resp.Integer(2), resp.Integer(-1), resp.Integer(2)),
+		resp.Array(resp.BulkString("eval"), resp.Integer(-3), resp.Set(resp.SimpleString("movablekeys")),
+			resp.Integer(0), resp.Integer(0), resp.Integer(0)),
+	)
+	assert.Equal(t, 1, c.LearnFromCOMMAND(reply), "movable-key commands keep their built-in rule")
+	assert.Equal(t, []any{"a", "c"}, keysOf(c, "NEWCMD", "x", "a", "b", "c"))
+	spec, _ := c.lookup("newcmd")
+	assert.True(t, spec.readOnly)
+	assert.Equal(t, []any{"k"}, keysOf(c, "EVAL", "s", 1, "k"))
+}
+
+func TestBackoff(t *testing.T) {
+	none := func(time.Duration) time.Duration { return 0 }
+	assert.Equal(t, 10*time.Millisecond, backoff(1, none)) // 20 ms / 2
+	assert.Equal(t, 500*time.Millisecond, backoff(10, none))
+	full := func(d time.Duration) time.Duration { return d }
+	assert.Equal(t, 1500*time.Millisecond, backoff(10, full), "at most 1 s ± 50%")
+}

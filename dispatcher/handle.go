@@ -1,0 +1,42 @@
+package dispatcher
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/actoredis/actoredis/actors"
+)
+
+// Handle is a dispatcher: the way to send it requests. It is safe for concurrent use.
+type Handle struct {
+	sys    *actors.System
+	pid    *actor.PID
+	closed atomic.Bool
+}
+
+// Start spawns a dispatcher and subscribes it to opts.Map's snapshots.
+func Start(sys *actors.System, opts Options) (*Handle, error) {
+	opts = opts.withDefaults()
+	h := &Handle{sys: sys}
+	pid, err := sys.Spawn("", func() actor.Actor {
+		// Start from the newest map, so no request arrives before the first snapshot message.
+		return &dispatcherActor{opts: opts, h: h, snap: opts.Map.Snapshot()}
+	}, actors.SpawnOptions{})
+	if err != nil {
+		return nil, err
+	}
+	h.pid = pid
+	opts.Map.Subscribe(pid)
+	return h, nil
+}
+
+// Send routes r; its Future completes with the reply or an error.
+func (h *Handle) Send(r *Request) { h.sys.Root().Send(h.pid, r) }
+
+// Close stops the dispatcher after the requests already queued; later ones fail.
+func (h *Handle) Close(timeout time.Duration) {
+	h.closed.Store(true)
+	h.sys.Stop(h.pid, timeout)
+}

@@ -1,0 +1,11 @@
+package dispatcher
+
+// The dispatcher's messages:
+//
+//   - *Request: route a command (from the api package).
+//   - *slotmap.Snapshot: the newest topology (from the slot map).
+//   - *slotmap.Reroute: a request back from the slot map after a MOVED or ASK to a new node.
+//   - *returned: a request a node gave back with a redirect, retryable error or connection failure.
+//   - *retryNow: the end of a retry's backoff.
+//
+// returned and retryNow are defined in request.go beside the code that sends them.

@@ -1,0 +1,105 @@
+package dispatcher
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/actoredis/actoredis/actors"
+	"github.com/actoredis/actoredis/node"
+	"github.com/actoredis/actoredis/resp"
+)
+
+// Request is a command on its way through the cluster: the node request it becomes, plus what the
+// dispatcher needs to follow redirects and retry. The api package embeds it in its Future, so one
+// allocation carries the command, its routing state and its result.
+type Request struct {
+	node.Request
+	// Idempotent allows a retry after a connection failed with the command already written.
+	Idempotent bool
+	// Deadline bounds every retry and redirect; the dispatcher fails the request past it.
+	Deadline time.Time
+
+	disp     *Handle
+	hops     []string // redirect targets followed, for ErrMaxRedirections
+	tries    int      // retries after TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN or a lost connection
+	readOnly bool
+	lastErr  error
+}
+
+// Init makes the request ready to be sent through h. Call it once, before Send.
+func (r *Request) Init(h *Handle, args []any) {
+	r.Request.Init()
+	r.Args = args
+	r.Owner = r
+	r.disp = h
+}
+
+// returned carries a request its node gave back, with the reason.
+type returned struct {
+	req *Request
+	err error
+}
+
+// retryNow ends a retry's backoff.
+type retryNow struct{ req *Request }
+
+// Return is called by the node layer (see node.Owner) with a redirect, a retryable server error or
+// a connection failure; it takes the request back to the dispatcher when a retry is possible.
+func (r *Request) Return(_ *node.Request, err error) bool {
+	if r.disp.closed.Load() || !r.retryable(err) {
+		return false
+	}
+	r.disp.sys.Root().Send(r.disp.pid, &returned{req: r, err: err})
+	return true
+}
+
+// retryable says whether err leaves a chance worth taking: a redirect, a transient cluster state,
+// or a connection failure the command certainly did not run through (or may safely run again).
+func (r *Request) retryable(err error) bool {
+	var se *resp.Error
+	if errors.As(err, &se) {
+		return node.Returnable(se)
+	}
+	var ce *node.ConnError
+	if errors.As(err, &ce) {
+		return !ce.Written || r.readOnly || r.Idempotent
+	}
+	// The node was closed (it left the cluster) or its actor stopped: never written.
+	return errors.Is(err, node.ErrClosed) || errors.Is(err, actors.ErrActorStopped)
+}
+
+// fail completes the request with err, bypassing the Owner.
+func (r *Request) fail(err error) { r.Future.Fail(err) }
+
+// MaxRedirectionsError reports a command redirected more than MaxCommandRedirections times.
+type MaxRedirectionsError struct {
+	Command string
+	Hops    []string // "MOVED 123 host:port" / "ASK 123 host:port", in order
+}
+
+// ErrMaxRedirections is matched by *MaxRedirectionsError.
+var ErrMaxRedirections = errors.New("actoredis: too many redirections")
+
+func (e *MaxRedirectionsError) Error() string {
+	return fmt.Sprintf("actoredis: %s: too many redirections (%d): %s", e.Command, len(e.Hops), strings.Join(e.Hops, " → "))
+}
+
+// Is matches ErrMaxRedirections.
+func (e *MaxRedirectionsError) Is(target error) bool { return target == ErrMaxRedirections }
+
+// ErrNoRoute is matched when no node serves a command's slot (the cluster is not fully covered).
+var ErrNoRoute = errors.New("actoredis: no node serves this slot")
+
+// ErrTimeout is matched when a command ran out of time while being retried or redirected.
+var ErrTimeout = node.ErrTimeout
+
+// errCrossSlot is the client-side refusal of a multi-key command whose keys span slots.
+var errCrossSlot = &resp.Error{Prefix: "CROSSSLOT", Msg: "Keys in request don't hash to the same slot (checked by the client)"}
+
+var _ node.Owner = (*Request)(nil)
+var _ actors.Failer = (*Request)(nil)
+
+// ClientClosed reports whether the dispatcher this request went through has been closed.
+func (r *Request) ClientClosed() bool { return r.disp != nil && r.disp.closed.Load() }

@@ -1,0 +1,388 @@
+package slotmap
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/actoredis/actoredis/actors"
+	"github.com/actoredis/actoredis/node"
+	"github.com/actoredis/actoredis/resp"
+)
+
+// mapActor owns the topology and the node actors. All its fields belong to its goroutine.
+type mapActor struct {
+	opts   Options
+	sys    *actors.System
+	self   *actor.PID
+	shared *shared
+
+	snap  *Snapshot
+	nodes map[string]*node.Node // by reachable address
+
+	refreshing bool                 // a discovery goroutine runs
+	again      bool                 // refresh once more when it ends
+	scheduled  bool                 // a debounced refresh is due
+	down       map[string]time.Time // nodes disconnected, since when
+	lastTick   time.Time
+	lastFull   time.Time
+	timer      *time.Timer
+	closed     bool
+}
+
+// shared is what the handle reads: written by the actor, read by anyone.
+type shared struct {
+	snap      atomic.Pointer[Snapshot]
+	ready     chan struct{}
+	readyOnce sync.Once
+	firstErr  error // set before ready is closed
+	// subscribers outlive an actor restart; only the actor's goroutine touches them.
+	subscribers []*actor.PID
+	refreshes   atomic.Uint64
+	wg          sync.WaitGroup // discovery goroutines and node closes
+}
+
+const tickEvery = 100 * time.Millisecond
+
+func (a *mapActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *Subscribe:
+		a.shared.subscribers = append(a.shared.subscribers, m.PID)
+		if a.snap != nil {
+			ctx.Send(m.PID, a.snap)
+		}
+	case *Moved:
+		a.onMoved(ctx, m)
+	case *Resolve:
+		ref := a.ref(m.Addr)
+		if a.snap != nil && a.snap.byAddr[ref.Addr] == nil {
+			a.publish(ctx, a.snap.withNode(ref))
+		}
+		ctx.Send(m.Back, &Reroute{Req: m.Req})
+	case *Refresh:
+		a.refresh()
+	case *refreshNow:
+		a.scheduled = false
+		a.refresh()
+	case *discovered:
+		a.onDiscovered(ctx, m)
+	case *nodeEvent:
+		a.onNodeEvent(m.e)
+	case *tick:
+		a.onTick()
+	case *actor.Started:
+		a.self = ctx.Self()
+		a.nodes = map[string]*node.Node{}
+		a.down = map[string]time.Time{}
+		a.lastFull = time.Now()
+		self, root := a.self, a.sys.Root()
+		a.timer = time.AfterFunc(tickEvery, func() { root.Send(self, &tick{}) })
+		a.refresh()
+	case *actor.Stopping:
+		a.shutdown()
+	case *actor.Restarting:
+		a.shutdown()
+	case *actor.Stopped:
+	default:
+		a.opts.Logger.Error("slot map: unknown message", "error", &actors.UnknownMessageError{Actor: "slot map", Message: m})
+	}
+}
+
+// refresh starts a discovery unless one runs (then it runs once more afterwards).
+func (a *mapActor) refresh() {
+	if a.closed {
+		return
+	}
+	if a.refreshing {
+		a.again = true
+		return
+	}
+	a.refreshing = true
+	a.shared.refreshes.Add(1)
+	candidates := a.candidates()
+	opts, self, root := a.opts, a.self, a.sys.Root()
+	a.shared.wg.Add(1)
+	go func() {
+		defer a.shared.wg.Done()
+		root.Send(self, discover(opts, candidates))
+	}()
+}
+
+// candidates lists where to ask: known masters, then other known nodes, then the roots, each
+// group in random order.
+func (a *mapActor) candidates() []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(group []string) {
+		rand.Shuffle(len(group), func(i, j int) { group[i], group[j] = group[j], group[i] })
+		for _, addr := range group {
+			if !seen[addr] {
+				seen[addr] = true
+				out = append(out, addr)
+			}
+		}
+	}
+	if a.snap != nil {
+		var masters, others []string
+		for _, r := range a.snap.nodes {
+			if _, down := a.down[r.Addr]; down {
+				continue
+			}
+			if r.Info.Role == "master" {
+				masters = append(masters, r.Addr)
+			} else {
+				others = append(others, r.Addr)
+			}
+		}
+		add(masters)
+		add(others)
+	}
+	add(append([]string(nil), a.opts.Roots...))
+	return out
+}
+
+// discover asks each candidate in turn for the topology (CLUSTER SHARDS, or CLUSTER SLOTS on
+// servers without it) and returns the first valid answer, or every candidate's error.
+func discover(opts Options, candidates []string) *discovered {
+	errs := &RootsError{Errors: map[string]error{}}
+	for _, addr := range candidates {
+		no := opts.Node
+		no.Addr = addr
+		no.ReadOnly = false
+		ctx, cancel := context.WithTimeout(context.Background(), opts.QueryTimeout)
+		shards, err := queryShards(ctx, no)
+		cancel()
+		if err == nil {
+			return &discovered{shards: shards, from: addr}
+		}
+		errs.Order = append(errs.Order, addr)
+		errs.Errors[addr] = err
+	}
+	return &discovered{err: errs}
+}
+
+func queryShards(ctx context.Context, o node.Options) ([]Shard, error) {
+	v, err := node.Query(ctx, o, "CLUSTER", "SHARDS")
+	var parse func(resp.Value) ([]Shard, error) = ParseShards
+	var se *resp.Error
+	if errors.As(err, &se) && strings.Contains(strings.ToLower(se.Msg), "unknown subcommand") {
+		v, err = node.Query(ctx, o, "CLUSTER", "SLOTS")
+		parse = ParseSlots
+	}
+	if err != nil {
+		return nil, err
+	}
+	shards, err := parse(v)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := Validate(shards); err != nil {
+		return nil, err
+	}
+	if len(shards) == 0 {
+		return nil, errors.New("the node reports no slots assigned (is the cluster formed?)")
+	}
+	return shards, nil
+}
+
+func (a *mapActor) onDiscovered(ctx actor.Context, m *discovered) {
+	a.refreshing = false
+	if a.closed {
+		return
+	}
+	if m.err != nil {
+		if a.snap == nil {
+			a.shared.firstErr = m.err
+			a.shared.readyOnce.Do(func() { close(a.shared.ready) })
+			return
+		}
+		a.opts.Logger.Warn("slot map: refresh failed", "error", m.err)
+		if a.opts.OnError != nil {
+			a.opts.OnError(m.err)
+		}
+	} else {
+		a.publish(ctx, a.build(m.shards))
+		a.shared.readyOnce.Do(func() { close(a.shared.ready) })
+	}
+	if a.again {
+		a.again = false
+		a.refresh()
+	}
+}
+
+// build makes a Snapshot from discovered shards, starting node actors for new servers and
+// stopping those of servers that left.
+func (a *mapActor) build(shards []Shard) *Snapshot {
+	s := &Snapshot{byAddr: map[string]*Ref{}}
+	if a.snap != nil {
+		s.Version = a.snap.Version + 1
+	}
+	for i := range s.slots {
+		s.slots[i] = noShard
+	}
+	var replicas []*Ref
+	for _, sh := range shards {
+		if sh.Master.Host == "?" || sh.Master.Port == 0 {
+			continue // a master with no known endpoint cannot be reached
+		}
+		master := a.refFor(sh.Master, s)
+		refs := &ShardRefs{Ranges: sh.Ranges, Master: master}
+		for _, r := range sh.Replicas {
+			if r.Host == "?" || r.Port == 0 || r.Health == "failed" {
+				continue
+			}
+			ref := a.refFor(r, s)
+			refs.Replicas = append(refs.Replicas, ref)
+			replicas = append(replicas, ref)
+		}
+		idx := uint16(len(s.Shards))
+		s.Shards = append(s.Shards, refs)
+		s.nodes = append(s.nodes, master)
+		for _, rg := range sh.Ranges {
+			for slot := rg[0]; slot <= rg[1]; slot++ {
+				s.slots[slot] = idx
+			}
+		}
+	}
+	s.nodes = append(s.nodes, replicas...)
+	for addr, n := range a.nodes {
+		if s.byAddr[addr] == nil {
+			delete(a.nodes, addr)
+			delete(a.down, addr)
+			a.closeNode(n)
+		}
+	}
+	return s
+}
+
+// refFor returns the Ref of a discovered server, starting its node actor if needed.
+func (a *mapActor) refFor(info NodeInfo, s *Snapshot) *Ref {
+	addr := a.opts.mapAddr(info.Addr())
+	if r := s.byAddr[addr]; r != nil {
+		return r
+	}
+	r := &Ref{Info: info, Addr: addr, Node: a.nodeAt(addr)}
+	s.byAddr[addr] = r
+	return r
+}
+
+// ref returns a Ref for an announced address from a redirect, known or new.
+func (a *mapActor) ref(announced string) *Ref {
+	addr := a.opts.mapAddr(announced)
+	if a.snap != nil {
+		if r := a.snap.byAddr[addr]; r != nil {
+			return r
+		}
+	}
+	host, port := splitHostPort(announced)
+	return &Ref{Info: NodeInfo{Host: host, Port: port, Role: "master", Health: "online"}, Addr: addr, Node: a.nodeAt(addr)}
+}
+
+// nodeAt returns the node actor for addr, starting it when there is none.
+func (a *mapActor) nodeAt(addr string) *node.Node {
+	if n := a.nodes[addr]; n != nil {
+		return n
+	}
+	o := a.opts.Node
+	o.Addr = addr
+	self, root := a.self, a.sys.Root()
+	o.OnEvent = func(e node.Event) { root.Send(self, &nodeEvent{e: e}) }
+	n, err := node.Start(a.sys, o)
+	if err != nil {
+		panic("slot map: starting a node actor: " + err.Error()) // only fails on an empty address
+	}
+	a.nodes[addr] = n
+	return n
+}
+
+// closeNode closes a node that left the cluster, in the background: its queued commands fail
+// back to their dispatcher, which routes them by the new map.
+func (a *mapActor) closeNode(n *node.Node) {
+	a.shared.wg.Add(1)
+	go func() {
+		defer a.shared.wg.Done()
+		_ = n.Close(time.Second)
+	}()
+}
+
+func (a *mapActor) publish(ctx actor.Context, s *Snapshot) {
+	a.snap = s
+	a.shared.snap.Store(s)
+	for _, pid := range a.shared.subscribers {
+		ctx.Send(pid, s)
+	}
+}
+
+func (a *mapActor) onMoved(ctx actor.Context, m *Moved) {
+	if a.snap != nil && m.Slot >= 0 && m.Slot < NumSlots {
+		ref := a.ref(m.Addr)
+		if cur := a.snap.Master(m.Slot); cur == nil || cur.Addr != ref.Addr {
+			a.publish(ctx, a.snap.withSlot(m.Slot, ref))
+		}
+		if !a.scheduled && !a.refreshing {
+			a.scheduled = true
+			self, root := a.self, a.sys.Root()
+			time.AfterFunc(a.opts.Debounce, func() { root.Send(self, &refreshNow{}) })
+		}
+	}
+	if m.Req != nil {
+		ctx.Send(m.Back, &Reroute{Req: m.Req})
+	}
+}
+
+func (a *mapActor) onNodeEvent(e node.Event) {
+	switch e.Type {
+	case node.EventDisconnect, node.EventError:
+		if _, ok := a.down[e.Addr]; !ok {
+			a.down[e.Addr] = time.Now()
+		}
+	case node.EventReady:
+		delete(a.down, e.Addr)
+	}
+	if a.opts.OnNodeEvent != nil {
+		a.opts.OnNodeEvent(e)
+	}
+}
+
+func (a *mapActor) onTick() {
+	if a.closed {
+		return
+	}
+	a.timer.Reset(tickEvery)
+	now := time.Now()
+	for _, since := range a.down {
+		if now.Sub(since) >= a.opts.UnreachableAfter && now.Sub(a.lastTick) >= a.opts.UnreachableAfter {
+			a.lastTick = now
+			a.refresh()
+			break
+		}
+	}
+	if a.opts.RefreshInterval > 0 && now.Sub(a.lastFull) >= a.opts.RefreshInterval {
+		a.lastFull = now
+		a.refresh()
+	}
+}
+
+func (a *mapActor) shutdown() {
+	if a.closed {
+		return
+	}
+	a.closed = true
+	if a.timer != nil {
+		a.timer.Stop()
+	}
+	for addr, n := range a.nodes {
+		delete(a.nodes, addr)
+		a.closeNode(n)
+	}
+	a.shared.readyOnce.Do(func() {
+		a.shared.firstErr = errors.New("actoredis: slot map stopped before the first topology")
+		close(a.shared.ready)
+	})
+}

@@ -1,0 +1,28 @@
+package slotmap
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ErrRootNodesUnavailable is matched by the error of a first discovery that reached no root node.
+var ErrRootNodesUnavailable = errors.New("actoredis: no root node answered")
+
+// RootsError lists why each root node failed.
+type RootsError struct {
+	Errors map[string]error // by root address
+	Order  []string
+}
+
+func (e *RootsError) Error() string {
+	var b strings.Builder
+	b.WriteString(ErrRootNodesUnavailable.Error())
+	for _, addr := range e.Order {
+		fmt.Fprintf(&b, "; %s: %v", addr, e.Errors[addr])
+	}
+	return b.String()
+}
+
+// Is matches ErrRootNodesUnavailable.
+func (e *RootsError) Is(target error) bool { return target == ErrRootNodesUnavailable }

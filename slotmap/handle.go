@@ -1,0 +1,61 @@
+package slotmap
+
+import (
+	"context"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/actoredis/actoredis/actors"
+)
+
+// Map is the handle of the slot-map actor. It is safe for concurrent use.
+type Map struct {
+	sys    *actors.System
+	pid    *actor.PID
+	shared *shared
+}
+
+// Start spawns the slot-map actor, which starts discovering the topology at once.
+func Start(sys *actors.System, opts Options) (*Map, error) {
+	opts = opts.withDefaults()
+	sh := &shared{ready: make(chan struct{})}
+	pid, err := sys.Spawn("", func() actor.Actor { return &mapActor{opts: opts, sys: sys, shared: sh} }, actors.SpawnOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return &Map{sys: sys, pid: pid, shared: sh}, nil
+}
+
+// PID returns the actor's PID, for Moved, Resolve and Refresh messages.
+func (m *Map) PID() *actor.PID { return m.pid }
+
+// Ready waits for the first topology: nil once there is one, an error matching
+// ErrRootNodesUnavailable (a *RootsError listing each root's error) when no root answered.
+func (m *Map) Ready(ctx context.Context) error {
+	select {
+	case <-m.shared.ready:
+		return m.shared.firstErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Snapshot returns the newest topology, or nil before the first.
+func (m *Map) Snapshot() *Snapshot { return m.shared.snap.Load() }
+
+// Subscribe sends every Snapshot, the current one first, to pid.
+func (m *Map) Subscribe(pid *actor.PID) { m.sys.Root().Send(m.pid, &Subscribe{PID: pid}) }
+
+// Refresh asks for a refresh of the topology.
+func (m *Map) Refresh() { m.sys.Root().Send(m.pid, &Refresh{}) }
+
+// Refreshes counts the discoveries started so far (the first included).
+func (m *Map) Refreshes() uint64 { return m.shared.refreshes.Load() }
+
+// Close stops the slot map and every node actor it started, waiting up to timeout for their
+// queued commands to complete.
+func (m *Map) Close(timeout time.Duration) {
+	m.sys.Stop(m.pid, timeout)
+	m.shared.wg.Wait()
+}

@@ -1,0 +1,51 @@
+package slotmap
+
+import (
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/actoredis/actoredis/node"
+)
+
+// Subscribe asks for every Snapshot, starting with the current one.
+type Subscribe struct{ PID *actor.PID }
+
+// Moved reports a MOVED reply: slot now lives at Addr (as announced; the map applies AddressMap).
+// When Req is set, the slot map sends it back to Back once the patched Snapshot has been
+// published, so Back routes it with a map that knows the new owner.
+type Moved struct {
+	Slot int
+	Addr string
+	Req  *node.Request
+	Back *actor.PID
+}
+
+// Resolve asks for the node reached at Addr (as announced), starting it if the map does not know
+// it (an ASK to a node outside the topology). The request is sent back to Back after a Snapshot
+// that contains the node.
+type Resolve struct {
+	Addr string
+	Req  *node.Request
+	Back *actor.PID
+}
+
+// Reroute carries a request back to its dispatcher after a Moved or Resolve.
+type Reroute struct{ Req *node.Request }
+
+// Refresh asks for a topology refresh (coalesced with one already under way).
+type Refresh struct{}
+
+// discovered is the result of a discovery goroutine.
+type discovered struct {
+	shards []Shard
+	from   string
+	err    error
+}
+
+// nodeEvent relays a node actor's connection event to the slot map.
+type nodeEvent struct{ e node.Event }
+
+// tick drives periodic refreshes and the unreachable-node check.
+type tick struct{}
+
+// refreshNow ends the debounce of a MOVED burst.
+type refreshNow struct{}

@@ -1,0 +1,135 @@
+package slotmap
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/actoredis/actoredis/node"
+)
+
+// Ref is one server in a Snapshot: as announced, where it is reached, and its node actor.
+type Ref struct {
+	Info NodeInfo   // as the cluster announced it
+	Addr string     // "host:port" reachable, after the address map
+	Node *node.Node // the node actor
+}
+
+// ShardRefs is one shard of a Snapshot.
+type ShardRefs struct {
+	Ranges   [][2]int
+	Master   *Ref
+	Replicas []*Ref // healthy replicas only
+}
+
+// noShard marks a slot no shard serves.
+const noShard = 0xFFFF
+
+// Snapshot is the topology at one moment. It is immutable once published: safe to read from any
+// goroutine, never changed — a change makes a new Snapshot.
+type Snapshot struct {
+	Version uint64
+	Shards  []*ShardRefs
+	slots   [NumSlots]uint16 // index into Shards
+	byAddr  map[string]*Ref
+	nodes   []*Ref // every node, masters first
+}
+
+// Shard returns the shard serving slot, or nil when no shard does.
+func (s *Snapshot) Shard(slot int) *ShardRefs {
+	i := s.slots[slot]
+	if i == noShard {
+		return nil
+	}
+	return s.Shards[i]
+}
+
+// Master returns the master serving slot, or nil.
+func (s *Snapshot) Master(slot int) *Ref {
+	if sh := s.Shard(slot); sh != nil {
+		return sh.Master
+	}
+	return nil
+}
+
+// ByAddr returns the node reached at addr, or nil.
+func (s *Snapshot) ByAddr(addr string) *Ref { return s.byAddr[addr] }
+
+// Nodes returns every node, masters first. The slice must not be modified.
+func (s *Snapshot) Nodes() []*Ref { return s.nodes }
+
+// Masters returns the master of every shard. The slice is new.
+func (s *Snapshot) Masters() []*Ref {
+	out := make([]*Ref, 0, len(s.Shards))
+	for _, sh := range s.Shards {
+		out = append(out, sh.Master)
+	}
+	return out
+}
+
+// Replicas returns every healthy replica. The slice is new.
+func (s *Snapshot) Replicas() []*Ref {
+	var out []*Ref
+	for _, sh := range s.Shards {
+		out = append(out, sh.Replicas...)
+	}
+	return out
+}
+
+// Covered returns how many slots have a master.
+func (s *Snapshot) Covered() int {
+	n := 0
+	for _, i := range s.slots {
+		if i != noShard {
+			n++
+		}
+	}
+	return n
+}
+
+// withSlot returns a copy of s in which slot is served by the shard whose master is ref, adding a
+// shard for ref when it masters none yet (a MOVED to a node the map did not know as a master).
+func (s *Snapshot) withSlot(slot int, ref *Ref) *Snapshot {
+	c := *s
+	c.Version++
+	c.Shards = append([]*ShardRefs(nil), s.Shards...)
+	idx := -1
+	for i, sh := range c.Shards {
+		if sh.Master.Addr == ref.Addr {
+			idx = i
+			break
+		}
+	}
+	if idx < 0 {
+		c.Shards = append(c.Shards, &ShardRefs{Master: ref})
+		idx = len(c.Shards) - 1
+	}
+	c.slots[slot] = uint16(idx)
+	if s.byAddr[ref.Addr] == nil {
+		known := c.withNode(ref)
+		c.byAddr, c.nodes = known.byAddr, known.nodes
+	}
+	return &c
+}
+
+// withNode returns a copy of s that knows ref (reached for an ASK), without any slot.
+func (s *Snapshot) withNode(ref *Ref) *Snapshot {
+	c := *s
+	c.Version++
+	c.byAddr = make(map[string]*Ref, len(s.byAddr)+1)
+	for k, v := range s.byAddr {
+		c.byAddr[k] = v
+	}
+	c.byAddr[ref.Addr] = ref
+	c.nodes = append(append([]*Ref(nil), s.nodes...), ref)
+	return &c
+}
+
+// splitHostPort splits "host:port" leniently: the port after the last colon, 0 when missing.
+func splitHostPort(addr string) (string, int) {
+	i := strings.LastIndexByte(addr, ':')
+	if i < 0 {
+		return addr, 0
+	}
+	port, _ := strconv.Atoi(addr[i+1:])
+	return strings.TrimSuffix(strings.TrimPrefix(addr[:i], "["), "]"), port
+}
