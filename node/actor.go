@@ -87,6 +87,10 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		}
 	case *closeRequest:
 		a.beginClose(m)
+	case *releaseQueued:
+		if a.state != stateReady {
+			a.failOffline(ErrReleased)
+		}
 	case *readerDone:
 		if a.c != nil && m.gen == a.c.gen && a.closing != nil {
 			a.finishClose()

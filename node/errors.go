@@ -15,6 +15,8 @@ var (
 	ErrTimeout = errors.New("actoredis: command timed out")
 	// ErrClosed: the node is closed.
 	ErrClosed = errors.New("actoredis: node closed")
+	// ErrReleased: the node gave back a command waiting for a connection (see Node.ReleaseQueued).
+	ErrReleased = errors.New("actoredis: node unreachable; command released")
 	// ErrUnsolicitedReply: the server sent a reply to no command; the connection is dropped.
 	ErrUnsolicitedReply = errors.New("actoredis: reply for a command never sent")
 )

@@ -67,6 +67,11 @@ func (n *Node) Do(ctx context.Context, args ...any) (resp.Value, error) {
 	return r.AwaitContext(ctx)
 }
 
+// ReleaseQueued asks the node, if it is not connected, to fail the commands waiting for a
+// connection with a *ConnError (not written) wrapping ErrReleased — which lets their owner route
+// them elsewhere (after a failover, to the new master) instead of waiting for this node.
+func (n *Node) ReleaseQueued() { n.sys.Root().Send(n.pid, &releaseQueued{}) }
+
 // Dedicated takes a connection of its own from the node's bounded pool (see Dedicated), dialing one
 // when fewer than Options.MaxDedicated exist, or waiting for one until ctx ends.
 func (n *Node) Dedicated(ctx context.Context) (*Dedicated, error) {

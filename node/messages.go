@@ -181,5 +181,8 @@ type closeRequest struct {
 	done     chan struct{}
 }
 
+// releaseQueued asks a node that is not connected to give back the commands waiting for it.
+type releaseQueued struct{}
+
 // readerDone tells the actor the reader of connection gen has answered everything and exited.
 type readerDone struct{ gen uint64 }

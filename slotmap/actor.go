@@ -317,6 +317,13 @@ func (a *mapActor) publish(ctx actor.Context, s *Snapshot) {
 	for _, pid := range a.shared.subscribers {
 		ctx.Send(pid, s)
 	}
+	// Commands queued at unreachable nodes go back to their dispatchers, which now hold this map:
+	// after a failover they reach the new master instead of waiting out their timeout.
+	for addr := range a.down {
+		if n := a.nodes[addr]; n != nil {
+			n.ReleaseQueued()
+		}
+	}
 }
 
 func (a *mapActor) onMoved(ctx actor.Context, m *Moved) {

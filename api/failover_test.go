@@ -1,0 +1,84 @@
+package api
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/actoredis/actoredis/internal/testcluster"
+)
+
+// TestFailoverIsSurvived: a master is SIGKILLed; commands sent to its slots right after wait, and
+// succeed once its replica is promoted and the map refreshed — within their deadline.
+func TestFailoverIsSurvived(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{})
+	cl := connect(t, tc, ClusterOptions{CommandTimeout: 8 * time.Second})
+	ctx := context.Background()
+	const slot = 3000
+	key := keyInSlot("failover", slot)
+	require.NoError(t, cl.Set(ctx, key, "before"))
+	victim := tc.MasterFor(slot)
+
+	require.NoError(t, tc.Kill(victim))
+	killed := time.Now()
+	// Sent while the master is dead: they queue, then go to the promoted replica.
+	futures := make([]*Future, 20)
+	for i := range futures {
+		futures[i] = cl.Send(Cmd("SET", keyInSlot("failover"+strconv.Itoa(i), slot), i))
+	}
+	promoted, err := tc.WaitForFailover(ctx, victim)
+	require.NoError(t, err)
+	promotedAfter := time.Since(killed)
+	for i, f := range futures {
+		_, err := f.Await()
+		require.NoError(t, err, "command %d sent during the failover", i)
+	}
+	doneAfter := time.Since(killed)
+	t.Logf("promotion %s after the kill; every queued command answered %s after it",
+		promotedAfter.Round(time.Millisecond), doneAfter.Round(time.Millisecond))
+	assert.Equal(t, promoted.Addr(), cl.NodeForKey(key).Addr())
+	v, err := cl.Get(ctx, key)
+	require.NoError(t, err)
+	assert.Equal(t, "before", v, "the write before the kill had reached the replica")
+}
+
+// TestTryAgainIsRetried: a multi-key command whose keys are split by a migration gets TRYAGAIN
+// until the migration ends; the client retries it and it succeeds.
+func TestTryAgainIsRetried(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{TopologyRefreshInterval: -1})
+	ctx := context.Background()
+	a, b := "{tryagain}a", "{tryagain}b"
+	slot := GetSlot(a)
+	require.NoError(t, cl.Set(ctx, a, "1"))
+	require.NoError(t, cl.Set(ctx, b, "2"))
+	from := tc.MasterFor(slot)
+	to := tc.Masters()[0]
+	if to == from {
+		to = tc.Masters()[1]
+	}
+	require.NoError(t, tc.BeginMigration(ctx, slot, to))
+	require.NoError(t, tc.MigrateKeys(ctx, from, to, a))
+	f := cl.Send(Cmd("MGET", a, b))
+	require.Eventually(t, func() bool { return errorCount(t, from, "TRYAGAIN") > 0 },
+		5*time.Second, 10*time.Millisecond, "the source answered TRYAGAIN")
+	assert.False(t, isDone(f), "still retrying")
+	require.NoError(t, tc.MigrateKeys(ctx, from, to, b))
+	require.NoError(t, tc.FinishMigration(ctx, slot, to))
+	v, err := f.Await()
+	require.NoError(t, err)
+	assert.Equal(t, "[1 2]", v.String())
+}
+
+func isDone(f *Future) bool {
+	select {
+	case <-f.Done():
+		return true
+	default:
+		return false
+	}
+}
