@@ -2,7 +2,7 @@
 GO ?= go
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: test vet install-redis demo fuzz bench-resp bench-node
+.PHONY: test vet install-redis demo fuzz bench bench-quick bench-resp bench-node
 
 ## test: install redis-server when missing, vet, and run every test with the race detector.
 test: install-redis vet
@@ -22,6 +22,14 @@ install-redis:
 FUZZTIME ?= 5m
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzReader -fuzztime $(FUZZTIME) ./resp
+
+## bench: actoredis vs rueidis vs go-redis, full matrix (about 8 minutes); writes docs/bench/.
+bench: install-redis
+	cd bench && $(GO) run .
+
+## bench-quick: the 1–2 minute subset (GET and SET, 16 and 1024 callers, 16 B values).
+bench-quick: install-redis
+	cd bench && $(GO) run . -quick -out ../docs/bench/quick
 
 ## bench-resp: the codec's micro-benchmarks.
 bench-resp:

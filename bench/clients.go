@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/rueidis"
+
+	"github.com/actoredis/actoredis/api"
+)
+
+// client is what the benchmark drives: one GET or SET, the value checked by the caller.
+type client interface {
+	get(ctx context.Context, key string) ([]byte, error)
+	set(ctx context.Context, key string, value []byte) error
+	close()
+}
+
+var clientNames = []string{"actoredis", "rueidis", "go-redis"}
+
+func newClient(ctx context.Context, name string, addrs []string) (client, error) {
+	switch name {
+	case "actoredis":
+		roots := make([]api.NodeOptions, len(addrs))
+		for i, a := range addrs {
+			roots[i] = api.NodeOptions{URL: "redis://" + a}
+		}
+		c, err := api.CreateCluster(api.ClusterOptions{RootNodes: roots})
+		if err != nil {
+			return nil, err
+		}
+		if err := c.Connect(ctx); err != nil {
+			return nil, err
+		}
+		return actoredisClient{c}, nil
+	case "rueidis":
+		c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: addrs})
+		if err != nil {
+			return nil, err
+		}
+		return rueidisClient{c}, nil
+	case "go-redis":
+		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+		if err := c.Ping(ctx).Err(); err != nil {
+			return nil, err
+		}
+		return goredisClient{c}, nil
+	}
+	return nil, fmt.Errorf("unknown client %q", name)
+}
+
+type actoredisClient struct{ c *api.Cluster }
+
+func (a actoredisClient) get(_ context.Context, key string) ([]byte, error) {
+	v, err := a.c.Send(api.Cmd("GET", key)).Await()
+	if err != nil {
+		return nil, err
+	}
+	if v.IsNull() {
+		return nil, api.Nil
+	}
+	return v.Bytes(), nil
+}
+
+func (a actoredisClient) set(_ context.Context, key string, value []byte) error {
+	_, err := a.c.Send(api.Cmd("SET", key, value)).Await()
+	return err
+}
+
+func (a actoredisClient) close() { _ = a.c.Close() }
+
+type rueidisClient struct{ c rueidis.Client }
+
+func (r rueidisClient) get(ctx context.Context, key string) ([]byte, error) {
+	s, err := r.c.Do(ctx, r.c.B().Get().Key(key).Build()).ToString()
+	return []byte(s), err
+}
+
+func (r rueidisClient) set(ctx context.Context, key string, value []byte) error {
+	return r.c.Do(ctx, r.c.B().Set().Key(key).Value(rueidis.BinaryString(value)).Build()).Error()
+}
+
+func (r rueidisClient) close() { r.c.Close() }
+
+type goredisClient struct{ c *redis.ClusterClient }
+
+func (g goredisClient) get(ctx context.Context, key string) ([]byte, error) {
+	b, err := g.c.Get(ctx, key).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, api.Nil
+	}
+	return b, err
+}
+
+func (g goredisClient) set(ctx context.Context, key string, value []byte) error {
+	return g.c.Set(ctx, key, value, 0).Err()
+}
+
+func (g goredisClient) close() { _ = g.c.Close() }

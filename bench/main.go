@@ -1,0 +1,228 @@
+// Command bench runs actoredis, rueidis and go-redis side by side against the same local Redis
+// Cluster (3 masters × 1 replica, real redis-server processes) and writes a markdown table, a JSON
+// file and an SVG chart.
+//
+//	go run . -quick          # a 1–2 minute subset (make bench-quick)
+//	go run .                 # the full matrix (make bench)
+//
+// Each cell — operation × concurrency × value size — runs every client in turn (the order rotates
+// from cell to cell), each for a warm-up and then a measured window. Per client and cell: ops/s,
+// p50/p99/p99.9 latency, client CPU per operation (getrusage of this process: the servers are other
+// processes), allocations per operation, errors.
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/actoredis/actoredis/api"
+	"github.com/actoredis/actoredis/internal/testcluster"
+)
+
+const numKeys = 100_000
+
+type config struct {
+	ops    []string
+	concs  []int
+	sizes  []int
+	warm   time.Duration
+	dur    time.Duration
+	outDir string
+}
+
+func main() {
+	quick := flag.Bool("quick", false, "run the 1–2 minute subset")
+	dur := flag.Duration("d", 0, "measured window per client and cell (default 3s, quick 2s)")
+	out := flag.String("out", "../docs/bench", "directory for results.md, results.json and throughput.svg")
+	flag.Parse()
+	cfg := config{
+		ops: []string{"GET", "SET", "MIX80"}, concs: []int{1, 16, 256, 1024, 4096}, sizes: []int{16, 1024},
+		warm: time.Second, dur: 3 * time.Second, outDir: *out,
+	}
+	if *quick {
+		cfg = config{ops: []string{"GET", "SET"}, concs: []int{16, 1024}, sizes: []int{16},
+			warm: 500 * time.Millisecond, dur: 2 * time.Second, outDir: *out}
+	}
+	if *dur > 0 {
+		cfg.dur = *dur
+	}
+	if err := run(cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(cfg config) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	fmt.Println("starting a local 3×1 cluster...")
+	local, err := testcluster.Start(ctx, testcluster.Options{})
+	if err != nil {
+		return err
+	}
+	defer local.Stop()
+	addrs := local.Addrs()[:3]
+
+	clients := map[string]client{}
+	for _, name := range clientNames {
+		c, err := newClient(ctx, name, addrs)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		defer c.close()
+		clients[name] = c
+	}
+	values := map[int][]byte{}
+	for _, size := range cfg.sizes {
+		values[size] = bytes.Repeat([]byte("v"), size)
+		if err := prefill(ctx, clients["actoredis"].(actoredisClient).c, size, values[size]); err != nil {
+			return err
+		}
+	}
+	res := results{
+		Date: time.Now().UTC().Format(time.RFC3339), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(),
+		Warmup: cfg.warm.String(), Window: cfg.dur.String(), Keys: numKeys,
+	}
+	res.Ceiling = serverCeiling(local.Addrs()[0])
+	i := 0
+	for _, size := range cfg.sizes {
+		for _, op := range cfg.ops {
+			for _, conc := range cfg.concs {
+				for k := range clientNames {
+					name := clientNames[(i+k)%len(clientNames)]
+					c := measure(ctx, clients[name], op, conc, size, values[size], cfg)
+					c.Client = name
+					res.Cells = append(res.Cells, c)
+					fmt.Printf("%-5s %5d B c=%-5d %-9s %9.0f ops/s  p50 %7.1f µs  p99 %8.1f µs  cpu %5.2f µs/op  %5.1f allocs/op  errors %d\n",
+						op, size, conc, name, c.OpsPerSec, c.P50us, c.P99us, c.CPUusPerOp, c.AllocsPerOp, c.Errors)
+				}
+				i++
+			}
+		}
+	}
+	if err := os.MkdirAll(cfg.outDir, 0o755); err != nil {
+		return err
+	}
+	for name, write := range map[string]func(results) []byte{
+		"results.json": writeJSON, "results.md": writeMarkdown, "throughput.svg": writeSVG,
+	} {
+		if err := os.WriteFile(filepath.Join(cfg.outDir, name), write(res), 0o644); err != nil {
+			return err
+		}
+	}
+	fmt.Println("wrote", cfg.outDir)
+	return nil
+}
+
+func keyOf(size, i int) string { return "b" + strconv.Itoa(size) + ":" + strconv.Itoa(i) }
+
+// prefill stores numKeys keys of the given value size, 10k futures in flight at a time.
+func prefill(ctx context.Context, c *api.Cluster, size int, value []byte) error {
+	const batch = 10_000
+	for start := 0; start < numKeys; start += batch {
+		fs := make([]*api.Future, 0, batch)
+		for i := start; i < start+batch; i++ {
+			fs = append(fs, c.Send(api.Cmd("SET", keyOf(size, i), value)))
+		}
+		for _, f := range fs {
+			if _, err := f.AwaitContext(ctx); err != nil {
+				return fmt.Errorf("prefill: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// measure runs one client in one cell: conc workers, a warm-up, then the measured window.
+func measure(ctx context.Context, c client, op string, conc, size int, value []byte, cfg config) cell {
+	keys := make([]string, numKeys)
+	for i := range keys {
+		keys[i] = keyOf(size, i)
+	}
+	var phase atomic.Int32 // 0 warm-up, 1 measuring, 2 stop
+	var ops, errs atomic.Int64
+	hists := make([]*histogram, conc)
+	var wg sync.WaitGroup
+	for w := 0; w < conc; w++ {
+		hists[w] = &histogram{}
+		wg.Add(1)
+		go func(h *histogram, seed uint64) {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(seed, 42))
+			var n, bad int64
+			for {
+				p := phase.Load()
+				if p == 2 {
+					break
+				}
+				key := keys[rng.IntN(numKeys)]
+				write := op == "SET" || (op == "MIX80" && rng.IntN(5) == 0)
+				start := time.Now()
+				var err error
+				if write {
+					err = c.set(ctx, key, value)
+				} else {
+					var got []byte
+					got, err = c.get(ctx, key)
+					if err == nil && !bytes.Equal(got, value) {
+						err = fmt.Errorf("wrong value")
+					}
+				}
+				if p == 1 {
+					h.record(time.Since(start))
+					n++
+					if err != nil {
+						bad++
+					}
+				}
+			}
+			ops.Add(n)
+			errs.Add(bad)
+		}(hists[w], uint64(w)+1)
+	}
+	time.Sleep(cfg.warm) // the warm-up is a span of time, not a synchronisation
+	cpu0, mallocs0 := cpuTime(), mallocs()
+	t0 := time.Now()
+	phase.Store(1)
+	time.Sleep(cfg.dur)
+	phase.Store(2)
+	elapsed := time.Since(t0)
+	cpu1, mallocs1 := cpuTime(), mallocs()
+	wg.Wait()
+	total := &histogram{}
+	for _, h := range hists {
+		total.merge(h)
+	}
+	n := float64(max(ops.Load(), 1))
+	return cell{
+		Op: op, Concurrency: conc, Size: size,
+		Ops: ops.Load(), Errors: errs.Load(), OpsPerSec: float64(ops.Load()) / elapsed.Seconds(),
+		P50us: us(total.quantile(0.50)), P99us: us(total.quantile(0.99)), P999us: us(total.quantile(0.999)),
+		CPUusPerOp: float64((cpu1-cpu0).Microseconds()) / n, AllocsPerOp: float64(mallocs1-mallocs0) / n,
+	}
+}
+
+func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 }
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func mallocs() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.Mallocs
+}

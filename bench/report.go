@@ -1,0 +1,186 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+)
+
+type results struct {
+	Date      string             `json:"date"`
+	GoVersion string             `json:"go_version"`
+	CPUs      int                `json:"cpus"`
+	Warmup    string             `json:"warmup"`
+	Window    string             `json:"window"`
+	Keys      int                `json:"keys"`
+	Ceiling   map[string]float64 `json:"server_ceiling_ops_per_sec,omitempty"`
+	Cells     []cell             `json:"cells"`
+}
+
+type cell struct {
+	Op          string  `json:"op"`
+	Concurrency int     `json:"concurrency"`
+	Size        int     `json:"value_bytes"`
+	Client      string  `json:"client"`
+	Ops         int64   `json:"ops"`
+	Errors      int64   `json:"errors"`
+	OpsPerSec   float64 `json:"ops_per_sec"`
+	P50us       float64 `json:"p50_us"`
+	P99us       float64 `json:"p99_us"`
+	P999us      float64 `json:"p999_us"`
+	CPUusPerOp  float64 `json:"cpu_us_per_op"`
+	AllocsPerOp float64 `json:"allocs_per_op"`
+}
+
+func writeJSON(r results) []byte {
+	b, _ := json.MarshalIndent(r, "", "  ")
+	return append(b, '\n')
+}
+
+// lookup finds the cell of a client; ok is false when it was not run.
+func (r results) lookup(op string, size, conc int, client string) (cell, bool) {
+	for _, c := range r.Cells {
+		if c.Op == op && c.Size == size && c.Concurrency == conc && c.Client == client {
+			return c, true
+		}
+	}
+	return cell{}, false
+}
+
+func (r results) axes() (ops []string, sizes, concs []int) {
+	seenOp, seenSize, seenConc := map[string]bool{}, map[int]bool{}, map[int]bool{}
+	for _, c := range r.Cells {
+		if !seenOp[c.Op] {
+			seenOp[c.Op] = true
+			ops = append(ops, c.Op)
+		}
+		if !seenSize[c.Size] {
+			seenSize[c.Size] = true
+			sizes = append(sizes, c.Size)
+		}
+		if !seenConc[c.Concurrency] {
+			seenConc[c.Concurrency] = true
+			concs = append(concs, c.Concurrency)
+		}
+	}
+	sort.Ints(sizes)
+	sort.Ints(concs)
+	return ops, sizes, concs
+}
+
+func writeMarkdown(r results) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# actoredis vs rueidis vs go-redis\n\n")
+	fmt.Fprintf(&b, "Run %s, %s, %d CPUs; local Redis Cluster of 3 masters × 1 replica (redis-server on the same machine); "+
+		"%d keys; warm-up %s then %s per client and cell; clients in rotating order. Ops/s and ratios compare "+
+		"clients within this one run only.\n\n", r.Date, r.GoVersion, r.CPUs, r.Keys, r.Warmup, r.Window)
+	if len(r.Ceiling) > 0 {
+		fmt.Fprintf(&b, "Server ceiling (`redis-benchmark --cluster -P 16 -d 16 --threads 2`): SET %.0f/s, GET %.0f/s.\n\n",
+			r.Ceiling["SET"], r.Ceiling["GET"])
+	}
+	ops, sizes, concs := r.axes()
+	for _, size := range sizes {
+		for _, op := range ops {
+			fmt.Fprintf(&b, "## %s, %d B values\n\n", op, size)
+			fmt.Fprintf(&b, "| conc | client | ops/s | p50 µs | p99 µs | p99.9 µs | CPU µs/op | allocs/op | errors |\n")
+			fmt.Fprintf(&b, "|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
+			for _, conc := range concs {
+				for _, name := range clientNames {
+					c, ok := r.lookup(op, size, conc, name)
+					if !ok {
+						continue
+					}
+					fmt.Fprintf(&b, "| %d | %s | %.0f | %.1f | %.1f | %.1f | %.2f | %.1f | %d |\n",
+						conc, name, c.OpsPerSec, c.P50us, c.P99us, c.P999us, c.CPUusPerOp, c.AllocsPerOp, c.Errors)
+				}
+			}
+			fmt.Fprintf(&b, "\n| conc | actoredis/rueidis ops/s | actoredis/go-redis ops/s | p99 actoredis/rueidis | CPU/op actoredis/rueidis |\n")
+			fmt.Fprintf(&b, "|---:|---:|---:|---:|---:|\n")
+			for _, conc := range concs {
+				a, okA := r.lookup(op, size, conc, "actoredis")
+				ru, okR := r.lookup(op, size, conc, "rueidis")
+				g, okG := r.lookup(op, size, conc, "go-redis")
+				if !okA || !okR || !okG {
+					continue
+				}
+				fmt.Fprintf(&b, "| %d | %.2f | %.2f | %.2f | %.2f |\n", conc,
+					ratio(a.OpsPerSec, ru.OpsPerSec), ratio(a.OpsPerSec, g.OpsPerSec),
+					ratio(a.P99us, ru.P99us), ratio(a.CPUusPerOp, ru.CPUusPerOp))
+			}
+			b.WriteString("\n")
+		}
+	}
+	return []byte(b.String())
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return math.NaN()
+	}
+	return a / b
+}
+
+var clientColors = map[string]string{"actoredis": "#d62728", "rueidis": "#1f77b4", "go-redis": "#2ca02c"}
+
+// writeSVG draws throughput against concurrency (log scale), one panel per operation at the
+// smallest value size, one line per client.
+func writeSVG(r results) []byte {
+	ops, sizes, concs := r.axes()
+	if len(sizes) == 0 || len(concs) == 0 {
+		return []byte(`<svg xmlns="http://www.w3.org/2000/svg"/>`)
+	}
+	size := sizes[0]
+	const pw, ph, left, top, gap = 360, 260, 70, 40, 40
+	width := left + len(ops)*(pw+gap)
+	height := top + ph + 70
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", width, height)
+	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
+	for pi, op := range ops {
+		x0 := left + pi*(pw+gap)
+		maxOps := 1.0
+		for _, c := range r.Cells {
+			if c.Op == op && c.Size == size {
+				maxOps = math.Max(maxOps, c.OpsPerSec)
+			}
+		}
+		maxOps *= 1.1
+		xAt := func(i int) float64 {
+			if len(concs) == 1 {
+				return float64(x0) + pw/2
+			}
+			return float64(x0) + float64(i)*pw/float64(len(concs)-1)
+		}
+		yAt := func(v float64) float64 { return float64(top+ph) - v/maxOps*ph }
+		fmt.Fprintf(&b, `<text x="%d" y="%d" font-weight="bold">%s, %d B values: ops/s vs concurrency</text>`+"\n", x0, top-15, op, size)
+		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`+"\n", x0, top+ph, x0+pw, top+ph)
+		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`+"\n", x0, top, x0, top+ph)
+		for t := 0; t <= 4; t++ {
+			v := maxOps * float64(t) / 4
+			fmt.Fprintf(&b, `<text x="%d" y="%.0f" text-anchor="end">%.0fk</text>`+"\n", x0-5, yAt(v)+4, v/1000)
+			fmt.Fprintf(&b, `<line x1="%d" y1="%.0f" x2="%d" y2="%.0f" stroke="#ddd"/>`+"\n", x0, yAt(v), x0+pw, yAt(v))
+		}
+		for i, conc := range concs {
+			fmt.Fprintf(&b, `<text x="%.0f" y="%d" text-anchor="middle">%d</text>`+"\n", xAt(i), top+ph+15, conc)
+		}
+		for _, name := range clientNames {
+			var pts []string
+			for i, conc := range concs {
+				if c, ok := r.lookup(op, size, conc, name); ok {
+					pts = append(pts, fmt.Sprintf("%.1f,%.1f", xAt(i), yAt(c.OpsPerSec)))
+					fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3" fill="%s"/>`+"\n", xAt(i), yAt(c.OpsPerSec), clientColors[name])
+				}
+			}
+			fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>`+"\n", clientColors[name], strings.Join(pts, " "))
+		}
+	}
+	for i, name := range clientNames {
+		x := left + i*140
+		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="12" height="12" fill="%s"/><text x="%d" y="%d">%s</text>`+"\n",
+			x, height-25, clientColors[name], x+18, height-15, name)
+	}
+	b.WriteString("</svg>\n")
+	return []byte(b.String())
+}
