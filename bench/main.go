@@ -209,7 +209,7 @@ func measure(ctx context.Context, c client, op string, conc, size int, value []b
 		Op: op, Concurrency: conc, Size: size,
 		Ops: ops.Load(), Errors: errs.Load(), OpsPerSec: float64(ops.Load()) / elapsed.Seconds(),
 		P50us: us(total.quantile(0.50)), P99us: us(total.quantile(0.99)), P999us: us(total.quantile(0.999)),
-		CPUusPerOp: float64((cpu1-cpu0).Microseconds()) / n, AllocsPerOp: float64(mallocs1-mallocs0) / n,
+		CPUusPerOp: float64((cpu1 - cpu0).Microseconds()) / n, AllocsPerOp: float64(mallocs1-mallocs0) / n,
 	}
 }
 
