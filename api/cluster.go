@@ -199,7 +199,13 @@ func (c *Cluster) Send(cmd Command) *Future {
 		return failedFuture(ErrClientClosed)
 	}
 	f := &Future{}
-	f.r.Init(c.disp, cmd.args)
+	args, err := f.bind(cmd.args)
+	if err != nil {
+		f.r.Request.Init()
+		f.r.Future.Fail(err)
+		return f
+	}
+	f.r.Init(c.disp, args)
 	f.r.Idempotent = cmd.idempotent
 	f.r.Deadline = time.Now().Add(c.opts.CommandTimeout)
 	c.disp.Send(&f.r)

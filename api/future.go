@@ -15,7 +15,9 @@ import (
 // Future is the pending result of a command sent with Cluster.Send. It is completed exactly once;
 // every method is safe for concurrent use and may be called any number of times.
 type Future struct {
-	r dispatcher.Request // the command on its way, and its result
+	r     dispatcher.Request // the command on its way, and its result
+	argv  [inlineArgs]any    // the request's arguments, pointing into slots
+	slots [inlineArgs]argSlot
 }
 
 // Await waits for the result. It is bounded by ClusterOptions.CommandTimeout: past it the command

@@ -61,3 +61,24 @@ func TestGetSlot(t *testing.T) {
 	assert.Equal(t, 12739, GetSlot("123456789"))
 	assert.Equal(t, GetSlot("user1000"), GetSlot("{user1000}.following"))
 }
+
+func TestArgumentTypes(t *testing.T) {
+	f := &Future{}
+	args, err := f.bind([]any{"SET", []byte("k"), 1, int64(2), int32(3), uint64(4), 1.5, true, "a", "b"})
+	require.NoError(t, err)
+	require.Len(t, args, 10, "more than the inline slots")
+	var texts []string
+	for _, a := range args {
+		switch v := a.(type) {
+		case *string:
+			texts = append(texts, *v)
+		case *[]byte:
+			texts = append(texts, string(*v))
+		case *int64:
+			texts = append(texts, fmt.Sprint(*v))
+		}
+	}
+	assert.Equal(t, []string{"SET", "k", "1", "2", "3", "4", "1.5", "1", "a", "b"}, texts)
+	_, err = (&Future{}).bind([]any{"SET", struct{}{}})
+	assert.ErrorContains(t, err, "argument 1: unsupported type struct {}")
+}

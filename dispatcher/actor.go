@@ -138,8 +138,12 @@ func keySlot(k any) int {
 	switch v := k.(type) {
 	case string:
 		return slotmap.Slot(v)
+	case *string:
+		return slotmap.Slot(*v)
 	case []byte:
 		return slotmap.SlotBytes(v)
+	case *[]byte:
+		return slotmap.SlotBytes(*v)
 	}
 	b, err := resp.AppendArg(nil, k)
 	if err != nil || len(b) == 0 {

@@ -182,7 +182,7 @@ func (s keySpec) keys(args []any, yield func(key any) bool) {
 		return
 	case afterStreams:
 		for i := 1; i < n; i++ {
-			if str, ok := args[i].(string); ok && strings.EqualFold(str, "STREAMS") {
+			if str, ok := resp.ArgString(args[i]); ok && strings.EqualFold(str, "STREAMS") {
 				rest := n - i - 1
 				for j := i + 1; j < i+1+rest/2; j++ {
 					if !yield(args[j]) {
@@ -215,6 +215,10 @@ func argInt(a any) (int, bool) {
 		return v, true
 	case int64:
 		return int(v), true
+	case *int64:
+		return int(*v), true
+	case *string:
+		return argInt(*v)
 	case string:
 		n := 0
 		if v == "" {

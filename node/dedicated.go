@@ -244,7 +244,7 @@ func isBlocking(args []any) bool {
 	if len(args) == 0 {
 		return false
 	}
-	name, ok := args[0].(string)
+	name, ok := resp.ArgString(args[0])
 	if !ok || name == "" {
 		return false
 	}
@@ -258,7 +258,7 @@ func isBlocking(args []any) bool {
 		return true
 	case "XREAD", "XREADGROUP":
 		for _, a := range args[1:] {
-			if s, ok := a.(string); ok && strings.EqualFold(s, "BLOCK") {
+			if s, ok := resp.ArgString(a); ok && strings.EqualFold(s, "BLOCK") {
 				return true
 			}
 		}

@@ -85,11 +85,11 @@ func (r *Request) Name() string {
 	if len(r.Args) == 0 {
 		return "(empty command)"
 	}
-	switch a := r.Args[0].(type) {
-	case string:
-		return strings.ToUpper(a)
-	case []byte:
-		return strings.ToUpper(string(a))
+	if s, ok := resp.ArgString(r.Args[0]); ok {
+		return strings.ToUpper(s)
+	}
+	if b, ok := r.Args[0].([]byte); ok {
+		return strings.ToUpper(string(b))
 	}
 	return "(command)"
 }

@@ -51,8 +51,9 @@ func appendBulkHeader(dst []byte, n int) []byte {
 }
 
 // AppendCommand appends a whole command. Each argument must be a string, []byte, int, int64,
-// uint64, float64 or bool (written as 1 or 0); any other type fails with an error and dst is
-// returned unchanged.
+// int32, uint64, float64 or bool (written as 1 or 0), or a *string, *[]byte or *int64 (how
+// actoredis stores arguments inside a request without boxing them again); any other type fails
+// with an error and dst is returned unchanged.
 //
 // Passing values through ...any may make the caller box them (an allocation for strings and for
 // integers outside 0..255); AppendCommand itself allocates nothing. Callers on a hot path with
@@ -76,6 +77,12 @@ func AppendArg(dst []byte, a any) ([]byte, error) {
 		return AppendBulkString(dst, v), nil
 	case []byte:
 		return AppendBulk(dst, v), nil
+	case *string:
+		return AppendBulkString(dst, *v), nil
+	case *[]byte:
+		return AppendBulk(dst, *v), nil
+	case *int64:
+		return AppendBulkInt(dst, *v), nil
 	case int:
 		return AppendBulkInt(dst, int64(v)), nil
 	case int64:
@@ -106,4 +113,16 @@ func AppendStrings(dst []byte, args ...string) []byte {
 		dst = AppendBulkString(dst, a)
 	}
 	return dst
+}
+
+// ArgString returns the text of a string argument (string or *string); ok is false for other
+// types. It allocates nothing.
+func ArgString(a any) (s string, ok bool) {
+	switch v := a.(type) {
+	case string:
+		return v, true
+	case *string:
+		return *v, true
+	}
+	return "", false
 }

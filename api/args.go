@@ -1,0 +1,65 @@
+package api
+
+import (
+	"fmt"
+	"reflect"
+	"strconv"
+)
+
+// inlineArgs is how many arguments a Future stores without allocating.
+const inlineArgs = 4
+
+// argSlot holds one argument's value inside a Future, so the request can refer to it through a
+// pointer (*string, *[]byte, *int64) instead of the caller's interface value: the caller's
+// arguments then never escape, and Cmd("GET", key) costs no allocation of its own.
+type argSlot struct {
+	s string
+	b []byte
+	n int64
+}
+
+// bind copies the command's arguments into the future and returns the argument list the request
+// carries. It never stores an interface value it was given (that would make every caller's
+// argument escape to the heap); it re-points at its own copies.
+func (f *Future) bind(args []any) ([]any, error) {
+	slots, argv := f.slots[:], f.argv[:]
+	if len(args) > inlineArgs {
+		slots, argv = make([]argSlot, len(args)), make([]any, len(args))
+	}
+	argv = argv[:len(args)]
+	for i, a := range args {
+		s := &slots[i]
+		switch v := a.(type) {
+		case string:
+			s.s = v
+			argv[i] = &s.s
+		case []byte:
+			s.b = v
+			argv[i] = &s.b
+		case int:
+			s.n = int64(v)
+			argv[i] = &s.n
+		case int64:
+			s.n = v
+			argv[i] = &s.n
+		case int32:
+			s.n = int64(v)
+			argv[i] = &s.n
+		case uint64:
+			s.s = strconv.FormatUint(v, 10)
+			argv[i] = &s.s
+		case float64:
+			s.s = strconv.FormatFloat(v, 'g', -1, 64)
+			argv[i] = &s.s
+		case bool:
+			s.s = "0"
+			if v {
+				s.s = "1"
+			}
+			argv[i] = &s.s
+		default:
+			return nil, fmt.Errorf("actoredis: argument %d: unsupported type %s", i, reflect.TypeOf(a))
+		}
+	}
+	return argv, nil
+}
