@@ -2,6 +2,7 @@ package actors
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -36,6 +37,9 @@ type pinnedMailbox struct {
 	suspended     bool // owned by the goroutine
 	done          func()
 }
+
+// spinBeforeSleep is how many times an idle mailbox yields before it parks its goroutine.
+const spinBeforeSleep = 2
 
 func newPinnedMailbox(notifyDrained bool, done func()) *pinnedMailbox {
 	return &pinnedMailbox{wake: make(chan struct{}, 1), notifyDrained: notifyDrained, done: done}
@@ -87,6 +91,7 @@ func (m *pinnedMailbox) run() {
 	var sys, batch []any
 	next := 0        // the next message of batch to handle
 	handled := false // user messages were handled since the last Drained
+	spins := 0
 	for {
 		m.mu.Lock()
 		sys, m.sys = m.sys, sys[:0]
@@ -102,11 +107,21 @@ func (m *pinnedMailbox) run() {
 				m.invokeUser(DrainedMessage)
 				continue
 			}
+			if spins < spinBeforeSleep && !m.suspended {
+				// Parking and waking a goroutine costs more than a message; yield a few times
+				// first, in case the next one is about to arrive.
+				spins++
+				m.mu.Unlock()
+				runtime.Gosched()
+				continue
+			}
+			spins = 0
 			m.sleeping = true
 			m.mu.Unlock()
 			<-m.wake
 			continue
 		}
+		spins = 0
 		m.mu.Unlock()
 
 		for i, msg := range sys {
