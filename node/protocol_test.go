@@ -175,3 +175,26 @@ func TestOfflineQueueBound(t *testing.T) {
 	}
 	assert.Equal(t, 10, full, "past the bound, commands fail at once")
 }
+
+func TestPushFramesGoToTheHandler(t *testing.T) {
+	srv := fakeredis.New(t, func(c *fakeredis.Conn) {
+		cmd, err := c.Handshake()
+		for err == nil {
+			// A pub/sub message pushed ahead of the reply, as RESP3 allows at any time.
+			if c.Write(">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n+"+cmd[0]+"\r\n") != nil {
+				return
+			}
+			cmd, err = c.ReadCommand()
+		}
+	})
+	pushes := make(chan resp.Value, 4)
+	n := startNode(t, Options{Addr: srv.Addr(), OnPush: func(v resp.Value) { pushes <- v }})
+	for _, name := range []string{"PING", "ECHO"} {
+		v, err := n.Do(context.Background(), name)
+		require.NoError(t, err)
+		assert.Equal(t, name, v.String(), "the push frame did not take the command's place")
+		push := <-pushes
+		assert.Equal(t, resp.KindPush, push.Kind())
+		assert.Equal(t, "hi", push.Index(2).String())
+	}
+}
