@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -45,6 +46,9 @@ func main() {
 	quick := flag.Bool("quick", false, "run the 1–2 minute subset")
 	dur := flag.Duration("d", 0, "measured window per client and cell (default 3s, quick 2s)")
 	out := flag.String("out", "../docs/bench", "directory for results.md, results.json and throughput.svg")
+	ops := flag.String("ops", "", "comma-separated operations to run instead of the default (GET,SET,MIX80)")
+	concs := flag.String("c", "", "comma-separated concurrencies to run instead of the default")
+	only := flag.String("clients", "", "comma-separated clients to run (default all)")
 	flag.Parse()
 	cfg := config{
 		ops: []string{"GET", "SET", "MIX80"}, concs: []int{1, 16, 256, 1024, 4096}, sizes: []int{16, 1024},
@@ -56,6 +60,23 @@ func main() {
 	}
 	if *dur > 0 {
 		cfg.dur = *dur
+	}
+	if *ops != "" {
+		cfg.ops = strings.Split(*ops, ",")
+	}
+	if *concs != "" {
+		cfg.concs = nil
+		for _, c := range strings.Split(*concs, ",") {
+			n, err := strconv.Atoi(c)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "bench: -c:", err)
+				os.Exit(2)
+			}
+			cfg.concs = append(cfg.concs, n)
+		}
+	}
+	if *only != "" {
+		clientNames = strings.Split(*only, ",")
 	}
 	if err := run(cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
