@@ -20,6 +20,9 @@ type dispatcherActor struct {
 	h    *Handle
 	snap *slotmap.Snapshot
 	rr   uint64 // round-robin counter for replica reads and keyless commands
+	// waiting holds the requests in a retry backoff, with their timers: a new map routes them at
+	// once (after a failover, the new master is known: no reason to wait out the backoff).
+	waiting map[*Request]*time.Timer
 }
 
 func (a *dispatcherActor) Receive(ctx actor.Context) {
@@ -29,16 +32,23 @@ func (a *dispatcherActor) Receive(ctx actor.Context) {
 	case *slotmap.Snapshot:
 		if a.snap == nil || m.Version >= a.snap.Version {
 			a.snap = m
+			a.retryWaiting(ctx)
 		}
 	case *returned:
 		a.onReturned(ctx, m.req, m.err)
 	case *retryNow:
-		a.route(ctx, m.req)
+		if _, ok := a.waiting[m.req]; ok {
+			delete(a.waiting, m.req)
+			a.route(ctx, m.req)
+		}
 	case *slotmap.Reroute:
 		if r, ok := ownerOf(m.Req); ok {
 			a.send(ctx, r, m.Req.Asking)
 		}
-	case *actor.Started, *actor.Stopping, *actor.Stopped, *actor.Restarting:
+	case *actor.Stopping, *actor.Restarting:
+		// Requests waiting in a backoff are routed now; nodes fail them if they are closing too.
+		a.retryWaiting(ctx)
+	case *actor.Started, *actor.Stopped:
 	default:
 		a.opts.Logger.Error("dispatcher: unknown message", "error", &actors.UnknownMessageError{Actor: "dispatcher", Message: m})
 	}
@@ -177,7 +187,21 @@ func (a *dispatcherActor) onReturned(ctx actor.Context, r *Request, err error) {
 		a.opts.Map.Refresh() // a node failed or left: the map may be stale
 	}
 	root, pid := a.h.sys.Root(), a.h.pid
-	time.AfterFunc(delay, func() { root.Send(pid, &retryNow{req: r}) })
+	if a.waiting == nil {
+		a.waiting = map[*Request]*time.Timer{}
+	}
+	a.waiting[r] = time.AfterFunc(delay, func() { root.Send(pid, &retryNow{req: r}) })
+}
+
+// retryWaiting routes by the new map every request waiting in a backoff. A request whose timer
+// already fired is left to its retryNow message.
+func (a *dispatcherActor) retryWaiting(ctx actor.Context) {
+	for r, timer := range a.waiting {
+		if timer.Stop() {
+			delete(a.waiting, r)
+			a.route(ctx, r)
+		}
+	}
 }
 
 func (a *dispatcherActor) redirect(ctx actor.Context, r *Request, se *resp.Error) {

@@ -50,6 +50,10 @@ type shared struct {
 
 const tickEvery = 100 * time.Millisecond
 
+// unreachableRetry is the period of refreshes while a node stays unreachable: after a failover,
+// the new master is known within this long of its promotion.
+const unreachableRetry = 200 * time.Millisecond
+
 func (a *mapActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *Subscribe:
@@ -364,7 +368,7 @@ func (a *mapActor) onTick() {
 	a.timer.Reset(tickEvery)
 	now := time.Now()
 	for _, since := range a.down {
-		if now.Sub(since) >= a.opts.UnreachableAfter && now.Sub(a.lastTick) >= a.opts.UnreachableAfter {
+		if now.Sub(since) >= a.opts.UnreachableAfter && now.Sub(a.lastTick) >= unreachableRetry {
 			a.lastTick = now
 			a.refresh()
 			break

@@ -18,7 +18,7 @@ type Options struct {
 	// RefreshInterval is the period of background refreshes. Default 30 s; negative disables them.
 	RefreshInterval time.Duration
 	// UnreachableAfter is how long a node may stay disconnected before the map is refreshed (and
-	// again at that period while it stays down). Default 1 s.
+	// again every 200 ms while it stays down). Default 1 s.
 	UnreachableAfter time.Duration
 	// Debounce gathers a burst of MOVED replies into one refresh. Default 50 ms.
 	Debounce time.Duration
