@@ -99,6 +99,9 @@ func (w *worker) run(l *load) {
 		start := time.Now()
 		_, err := l.cl.Send(api.Cmd("SET", k.name, value)).Await()
 		w.observe(start, "SET", err)
+		if errors.Is(err, api.ErrClientClosed) {
+			return // the client was closed under the load: this worker is done
+		}
 		if err != nil {
 			if k.maybe == nil {
 				k.maybe = map[string]bool{}
@@ -110,6 +113,9 @@ func (w *worker) run(l *load) {
 		start = time.Now()
 		v, err := l.cl.Send(api.Cmd("GET", k.name)).Await()
 		w.observe(start, "GET", err)
+		if errors.Is(err, api.ErrClientClosed) {
+			return
+		}
 		if err == nil && v.String() != value {
 			w.mu.Lock()
 			w.wrong++

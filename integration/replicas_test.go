@@ -1,0 +1,79 @@
+package integration
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/actoredis/actoredis/api"
+	"github.com/actoredis/actoredis/internal/testcluster"
+)
+
+// TestReplicaDiesWithUseReplicas: reads are spread over masters and replicas; a replica is
+// SIGKILLed; reads of its shard move to the master and keep succeeding.
+func TestReplicaDiesWithUseReplicas(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{})
+	cl := connect(t, tc, api.ClusterOptions{UseReplicas: true})
+	ctx := context.Background()
+	master := tc.Masters()[0]
+	victim := tc.ReplicasOf(master)[0]
+	var keys []string
+	for i := 0; len(keys) < 200; i++ {
+		k := "replica-read:" + strconv.Itoa(i)
+		if tc.MasterFor(api.GetSlot(k)) == master {
+			keys = append(keys, k)
+			require.NoError(t, cl.Set(ctx, k, k))
+		}
+	}
+	// Reads through the replica work before the fault (replicas may lag a moment: retry Nil).
+	require.Eventually(t, func() bool { return readAll(ctx, cl, keys) == 0 }, 5*time.Second, 10*time.Millisecond)
+	require.Positive(t, getCalls(t, victim), "the replica served reads")
+
+	require.NoError(t, tc.Kill(victim))
+	masterGetsBefore := getCalls(t, master)
+	start := time.Now()
+	failures := 0
+	for time.Since(start) < 3*time.Second {
+		failures += readAll(ctx, cl, keys)
+	}
+	t.Logf("reads failing while and after the replica died: %d", failures)
+	// Once the map drops the dead replica every read succeeds, served by the master.
+	require.Eventually(t, func() bool { return readAll(ctx, cl, keys) == 0 }, 10*time.Second, 50*time.Millisecond)
+	assert.Zero(t, readAll(ctx, cl, keys))
+	assert.Greater(t, getCalls(t, master), masterGetsBefore+len(keys), "the master took the replica's reads")
+}
+
+// readAll GETs every key (its value is its name) and returns how many reads failed.
+func readAll(ctx context.Context, cl *api.Cluster, keys []string) int {
+	failed := 0
+	futures := make([]*api.Future, len(keys))
+	for i, k := range keys {
+		futures[i] = cl.Send(api.Cmd("GET", k))
+	}
+	for i, f := range futures {
+		if v, err := f.AwaitContext(ctx); err != nil || v.String() != keys[i] {
+			failed++
+		}
+	}
+	return failed
+}
+
+func getCalls(t *testing.T, n *testcluster.Node) int {
+	t.Helper()
+	v, err := n.Do(context.Background(), "INFO", "commandstats")
+	require.NoError(t, err)
+	for _, line := range strings.Split(v.(string), "\r\n") {
+		if rest, ok := strings.CutPrefix(line, "cmdstat_get:calls="); ok {
+			calls, _, _ := strings.Cut(rest, ",")
+			n, err := strconv.Atoi(calls)
+			require.NoError(t, err)
+			return n
+		}
+	}
+	return 0
+}
