@@ -321,10 +321,12 @@ func (a *mapActor) publish(ctx actor.Context, s *Snapshot) {
 	for _, pid := range a.shared.subscribers {
 		ctx.Send(pid, s)
 	}
-	// Commands queued at unreachable nodes go back to their dispatchers, which now hold this map:
-	// after a failover they reach the new master instead of waiting out their timeout.
+	// Commands queued at an unreachable node that this map no longer makes a master go back to
+	// their dispatchers, which now hold this map: after a failover they reach the new master
+	// instead of waiting out their timeout. A node that is down but still a master keeps them: it
+	// is the only place they can go, and it may be back in a moment.
 	for addr := range a.down {
-		if n := a.nodes[addr]; n != nil {
+		if n := a.nodes[addr]; n != nil && !s.isMaster(addr) {
 			n.ReleaseQueued()
 		}
 	}

@@ -75,6 +75,16 @@ func (s *Snapshot) Replicas() []*Ref {
 	return out
 }
 
+// isMaster reports whether the node reached at addr masters a shard in s.
+func (s *Snapshot) isMaster(addr string) bool {
+	for _, sh := range s.Shards {
+		if sh.Master.Addr == addr {
+			return true
+		}
+	}
+	return false
+}
+
 // Covered returns how many slots have a master.
 func (s *Snapshot) Covered() int {
 	n := 0

@@ -1,0 +1,117 @@
+package integration
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/actoredis/actoredis/api"
+	"github.com/actoredis/actoredis/internal/testcluster"
+)
+
+// TestNetworkFaults puts a TCP proxy between the client and one master (NodeAddressMap sends the
+// client through it; the cluster bus is untouched, so no failover happens) and injects, in turn,
+// latency, a blackhole, a half-close and a slow reader under load. Deadlines fire, the node is
+// marked down, traffic recovers when the fault ends, and the goroutine count stays bounded.
+func TestNetworkFaults(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	victim := tc.Masters()[2]
+	px := newProxy(t, victim.Addr())
+	const timeout = time.Second
+	var disconnects atomic.Int64
+	opts := api.ClusterOptions{
+		CommandTimeout: timeout, ConnectTimeout: timeout,
+		NodeAddressMap: map[string]string{victim.Addr(): px.addr()},
+	}
+	opts.RootNodes = []api.NodeOptions{{URL: "redis://" + tc.Masters()[0].Addr()}}
+	cl, err := api.CreateCluster(opts)
+	require.NoError(t, err)
+	cl.OnEvent(func(e api.Event) {
+		if e.Type == api.EventNodeDisconnect && e.Addr == px.addr() {
+			disconnects.Add(1)
+		}
+	})
+	require.NoError(t, cl.Connect(t.Context()))
+	t.Cleanup(func() { _ = cl.Close() })
+
+	baseline := runtime.NumGoroutine()
+	var peak atomic.Int64
+	stopSampling := make(chan struct{})
+	var sampler sync.WaitGroup
+	sampler.Add(1)
+	go func() {
+		defer sampler.Done()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stopSampling:
+				return
+			case <-tick.C:
+				if n := int64(runtime.NumGoroutine()); n > peak.Load() {
+					peak.Store(n)
+				}
+			}
+		}
+	}()
+
+	l := startLoad(t, cl, 64)
+	waitOps(t, l, 2000)
+	type phase struct {
+		name   string
+		inject func()
+		hold   time.Duration
+		errors bool // whether callers must see errors
+	}
+	phases := []phase{
+		{"latency 50 ms", func() { px.set(faultLatency, 50*time.Millisecond) }, time.Second, false},
+		{"blackhole", func() { px.set(faultBlackhole, 0) }, 2 * time.Second, true},
+		{"half-close", px.halfClose, 0, true},
+		{"slow reader", func() { px.set(faultSlowRead, 0) }, 2 * time.Second, true},
+	}
+	for _, ph := range phases {
+		before := l.report()
+		disconnectsBefore := disconnects.Load()
+		ph.inject()
+		if ph.hold > 0 {
+			time.Sleep(ph.hold) // the fault lasts this long: a span of time, not a synchronisation
+		}
+		px.set(faultNone, 0)
+		cleared := time.Now()
+		waitOps(t, l, 5000)
+		after := l.report()
+		recovery := time.Duration(0)
+		for _, at := range []time.Time{after.lastErr, after.lastSlow} {
+			if at.After(cleared) {
+				recovery = max(recovery, at.Sub(cleared))
+			}
+		}
+		errs := after.total() - before.total()
+		t.Logf("%s: %d errors, %d disconnects of the node, recovery %s after the fault ended; slowest command %s",
+			ph.name, errs, disconnects.Load()-disconnectsBefore, recovery.Round(time.Millisecond), after.maxWait.Round(time.Millisecond))
+		if ph.errors {
+			assert.Positive(t, errs, "%s: the fault reaches the callers of that node", ph.name)
+			assert.Positive(t, disconnects.Load()-disconnectsBefore, "%s: the node is marked down", ph.name)
+		} else {
+			assert.Zero(t, errs, "%s: slower, but within the deadline", ph.name)
+		}
+		assert.Less(t, recovery, 3*timeout, "%s: traffic recovers once the fault ends", ph.name)
+	}
+	l.halt()
+	close(stopSampling)
+	sampler.Wait()
+	r := l.report()
+	l.verify(t, &r)
+	t.Logf("network faults: %s; goroutines: %d before the load, peak %d", r, baseline, peak.Load())
+	assert.LessOrEqual(t, r.maxWait, timeout+500*time.Millisecond, "every command completed within its deadline")
+	assert.Zero(t, r.lost, "no acknowledged write lost")
+	assert.Less(t, peak.Load(), int64(baseline+64+200), "goroutines stay bounded")
+	for kind := range r.errs {
+		assert.NotContains(t, kind, "other", "every error is of a known kind")
+	}
+}
