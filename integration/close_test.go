@@ -39,6 +39,22 @@ func TestCloseDuringFaults(t *testing.T) {
 		require.NoError(t, tc.BeginMigration(ctx, slots[20], to)) // a slot left mid-migration
 		closeAndCheck(t, cl, l)
 	})
+	t.Run("blackhole", func(t *testing.T) {
+		_, _, px, cl, _ := hostileSetup(t)
+		l := startLoad(t, cl, 64)
+		waitOps(t, l, 2000)
+		px.set(faultBlackhole, 0) // commands to that node hang in the network when Close comes
+		waitOps(t, l, 500)
+		closeAndCheck(t, cl, l)
+	})
+	t.Run("hostile replies", func(t *testing.T) {
+		_, _, px, cl, events := hostileSetup(t)
+		l := startLoad(t, cl, 64)
+		waitOps(t, l, 2000)
+		px.injectOnce("$10000000000\r\n")
+		<-events
+		closeAndCheck(t, cl, l)
+	})
 	t.Run("storm", func(t *testing.T) {
 		tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
 		cl := connect(t, tc, api.ClusterOptions{})
