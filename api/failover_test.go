@@ -22,10 +22,22 @@ func TestFailoverIsSurvived(t *testing.T) {
 	key := keyInSlot("failover", slot)
 	require.NoError(t, cl.Set(ctx, key, "before"))
 	victim := tc.MasterFor(slot)
+	down := make(chan struct{}, 1)
+	cl.OnEvent(func(e Event) {
+		if e.Type == EventNodeDisconnect && e.Addr == victim.Addr() {
+			select {
+			case down <- struct{}{}:
+			default:
+			}
+		}
+	})
 
 	require.NoError(t, tc.Kill(victim))
 	killed := time.Now()
-	// Sent while the master is dead: they queue, then go to the promoted replica.
+	// Commands written before the client saw the connection die may have run: the client cannot
+	// tell, and says so. Those sent once it knows the master is down queue, then go to the
+	// promoted replica.
+	<-down
 	futures := make([]*Future, 20)
 	for i := range futures {
 		futures[i] = cl.Send(Cmd("SET", keyInSlot("failover"+strconv.Itoa(i), slot), i))
