@@ -189,17 +189,21 @@ func (a *nodeActor) flush() {
 	c.expected.Add(int64(replies))
 	_ = c.nc.SetWriteDeadline(time.Now().Add(a.opts.CommandTimeout))
 	n, err := c.nc.Write(a.wbuf)
-	var unwritten []*Request
-	for i, r := range a.batch {
-		if err == nil || a.starts[i] < n {
-			c.fifo <- r
-		} else {
-			unwritten = append(unwritten, r)
+	written := len(a.batch)
+	if err != nil {
+		written = 0
+		for written < len(a.batch) && a.starts[written] < n {
+			written++
 		}
 	}
-	a.lastActive = a.ticks
+	// Counted before the reader can complete them, so a caller that got its reply sees it counted.
 	a.stats.writes.Add(1)
-	a.stats.commands.Add(uint64(len(a.batch)))
+	a.stats.commands.Add(uint64(written))
+	for _, r := range a.batch[:written] {
+		c.fifo <- r
+	}
+	unwritten := append([]*Request(nil), a.batch[written:]...)
+	a.lastActive = a.ticks
 	a.resetBatch()
 	if err != nil {
 		a.offline = append(unwritten, a.offline...)
