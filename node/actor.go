@@ -276,23 +276,30 @@ func (a *nodeActor) onDialed(m *dialed) {
 // drop closes the current connection after a failure. Written requests are failed by the reader;
 // the batch not yet written is kept for the next connection.
 func (a *nodeActor) drop(cause error) {
-	c := a.c
-	if c == nil {
+	if a.c == nil {
 		return
 	}
-	a.c = nil
-	c.cause.Store(&cause)
-	c.closing.Store(true)
-	_ = c.nc.Close()
-	close(c.fifo)
-	a.offline = append(a.offline, a.batch...)
-	a.resetBatch()
+	a.detach(cause)
 	a.emit(Event{Type: EventDisconnect, Err: cause})
 	if a.closing != nil {
 		a.finishClose()
 		return
 	}
 	a.backoff()
+}
+
+// detach closes the current connection, if any — its reader then fails what was written on it,
+// saying why — and moves the batch not yet written to the front of the offline queue.
+func (a *nodeActor) detach(cause error) {
+	if c := a.c; c != nil {
+		a.c = nil
+		c.cause.Store(&cause)
+		c.closing.Store(true)
+		_ = c.nc.Close()
+		close(c.fifo)
+	}
+	a.offline = append(a.offline, a.batch...)
+	a.resetBatch()
 }
 
 func (a *nodeActor) backoff() {

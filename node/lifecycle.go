@@ -110,15 +110,7 @@ func (a *nodeActor) shutdown(err error) {
 			t.Stop()
 		}
 	}
-	if c := a.c; c != nil {
-		a.c = nil
-		c.cause.Store(&err)
-		c.closing.Store(true)
-		_ = c.nc.Close()
-		close(c.fifo)
-	}
-	a.offline = append(a.offline, a.batch...)
-	a.resetBatch()
+	a.detach(err)
 	a.failOffline(err)
 }
 
