@@ -17,7 +17,6 @@ import (
 
 const (
 	stateCreated int32 = iota
-	stateConnecting
 	stateConnected
 	stateClosed
 )
@@ -27,7 +26,8 @@ const (
 type Cluster struct {
 	opts  ClusterOptions
 	roots []rootNode
-	state atomic.Int32
+	life  sync.Mutex   // serialises Connect and Close (rare calls; Send only reads state)
+	state atomic.Int32 // what Send and the node handles look at
 
 	sys  *actors.System
 	smap *slotmap.Map
@@ -100,10 +100,12 @@ func (c *Cluster) addressMap() func(string) string {
 // fails with an error matching ErrRootNodesUnavailable (listing each root's error) when no root
 // answers. A second call fails; a failed Connect leaves the Cluster closed.
 func (c *Cluster) Connect(ctx context.Context) error {
-	if !c.state.CompareAndSwap(stateCreated, stateConnecting) {
-		if c.state.Load() == stateClosed {
-			return ErrClientClosed
-		}
+	c.life.Lock()
+	defer c.life.Unlock()
+	switch c.state.Load() {
+	case stateClosed:
+		return ErrClientClosed
+	case stateConnected:
 		return errors.New("actoredis: Connect called twice")
 	}
 	c.sys = actors.NewSystem(c.opts.Logger)
@@ -160,24 +162,16 @@ func (c *Cluster) Connect(ctx context.Context) error {
 }
 
 // Close stops the client: commands already sent are written and answered (within a few seconds),
-// the rest fail with an error, and nothing it started keeps running. Calling it again does nothing.
+// the rest fail with an error matching ErrClientClosed, and nothing it started keeps running.
+// Called while Connect runs, it waits for Connect to return. Calling it again does nothing.
 func (c *Cluster) Close() error {
-	for {
-		s := c.state.Load()
-		if s == stateClosed {
-			return nil
-		}
-		if s == stateConnecting {
-			continue // Connect is finishing; it publishes its state soon
-		}
-		if c.state.CompareAndSwap(s, stateClosed) {
-			if s == stateConnected {
-				c.shutdown()
-				c.emit(Event{Type: EventDisconnect})
-			}
-			return nil
-		}
+	c.life.Lock()
+	defer c.life.Unlock()
+	if c.state.Swap(stateClosed) == stateConnected {
+		c.shutdown()
+		c.emit(Event{Type: EventDisconnect})
 	}
+	return nil
 }
 
 func (c *Cluster) shutdown() {
