@@ -37,7 +37,11 @@ func TestFailoverIsSurvived(t *testing.T) {
 	// Commands written before the client saw the connection die may have run: the client cannot
 	// tell, and says so. Those sent once it knows the master is down queue, then go to the
 	// promoted replica.
-	<-down
+	select {
+	case <-down:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the client did not see the master go down")
+	}
 	futures := make([]*Future, 20)
 	for i := range futures {
 		futures[i] = cl.Send(Cmd("SET", keyInSlot("failover"+strconv.Itoa(i), slot), i))

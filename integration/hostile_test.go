@@ -63,7 +63,7 @@ func TestHostileServer(t *testing.T) {
 		{"10k-deep nesting", strings.Repeat("*1\r\n", 10_000) + ":1\r\n", resp.ErrTooDeep},
 	} {
 		px.injectOnce(fault.reply)
-		e := <-events
+		e := nextEvent(t, events)
 		assert.ErrorIs(t, e.Err, fault.want, "%s: the node says why it dropped the connection", fault.name)
 		waitOps(t, l, 3000) // and traffic flows again
 		var ms runtime.MemStats
@@ -98,7 +98,7 @@ func TestUnsolicitedReplyAndBogusMoved(t *testing.T) {
 	require.NoError(t, cl.Set(ctx, key, "v"))
 
 	px.send("+SURPRISE\r\n") // nothing is in flight on that connection
-	e := <-events
+	e := nextEvent(t, events)
 	assert.ErrorIs(t, e.Err, node.ErrUnsolicitedReply)
 	v, err := cl.Get(ctx, key)
 	require.NoError(t, err)
@@ -132,4 +132,16 @@ func TestUnsolicitedReplyAndBogusMoved(t *testing.T) {
 	v, err = cl.Get(ctx, key)
 	require.NoError(t, err)
 	assert.Equal(t, "v", v)
+}
+
+// nextEvent returns the next event, failing the test when none comes within 10 s.
+func nextEvent(t *testing.T, events chan api.Event) api.Event {
+	t.Helper()
+	select {
+	case e := <-events:
+		return e
+	case <-time.After(10 * time.Second):
+		t.Fatal("no node-disconnect event within 10 s")
+		return api.Event{}
+	}
 }
