@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,7 +50,20 @@ func main() {
 	ops := flag.String("ops", "", "comma-separated operations to run instead of the default (GET,SET,MIX80)")
 	concs := flag.String("c", "", "comma-separated concurrencies to run instead of the default")
 	only := flag.String("clients", "", "comma-separated clients to run (default all)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(2)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(2)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	cfg := config{
 		ops: []string{"GET", "SET", "MIX80"}, concs: []int{1, 16, 256, 1024, 4096}, sizes: []int{16, 1024},
 		warm: time.Second, dur: 3 * time.Second, outDir: *out,
@@ -79,6 +93,7 @@ func main() {
 		clientNames = strings.Split(*only, ",")
 	}
 	if err := run(cfg); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
