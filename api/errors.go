@@ -47,7 +47,8 @@ var (
 	ErrNoPerm      = resp.ErrNoPerm
 )
 
-// ConfigError reports an invalid option, naming the field. It never contains a password.
+// ConfigError reports an invalid option, naming the field. It never contains a password. It is
+// immutable and safe for concurrent use.
 type ConfigError struct {
 	Field  string
 	Reason string

@@ -19,7 +19,7 @@ const (
 	EventNodeError        EventType = "node-error"        // a node's dial or handshake failed
 )
 
-// Event is something that happened to the cluster or one of its nodes.
+// Event is something that happened to the cluster or one of its nodes. It is a plain value.
 type Event struct {
 	Type EventType
 	// Addr is the node's address for node events, "" for cluster events.

@@ -14,6 +14,9 @@ import (
 // Request is a command on its way through the cluster: the node request it becomes, plus what the
 // dispatcher needs to follow redirects and retry. The api package embeds it in its Future, so one
 // allocation carries the command, its routing state and its result.
+//
+// A Request belongs to one goroutine at a time — its sender, then the dispatcher, then a node —
+// and is handed over by message; its Future is safe for concurrent use.
 type Request struct {
 	node.Request
 	// Idempotent allows a retry after a connection failed with the command already written.

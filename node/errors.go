@@ -23,7 +23,7 @@ var (
 
 // ConnError reports a command that failed because its connection did. Written says whether the
 // command may have reached the server (it was written, fully or in part: it may have run) or
-// certainly did not (safe to send again).
+// certainly did not (safe to send again). It is immutable and safe for concurrent use.
 type ConnError struct {
 	Addr    string
 	Command string

@@ -84,6 +84,7 @@ func joinError(prefix, msg string) string {
 // ProtocolError reports a reply that breaks the RESP protocol or the Reader's Limits. After one,
 // the stream is out of step and the connection must be closed. Match the kind of violation with
 // errors.Is against ErrProtocol, ErrBulkTooLong, ErrAggregateTooLong, ErrTooDeep or ErrLineTooLong.
+// It is immutable and safe for concurrent use.
 type ProtocolError struct {
 	Kind   error  // one of the sentinels above
 	Detail string // what was read, for the log

@@ -7,7 +7,8 @@ import (
 	"strings"
 )
 
-// Redirect is a parsed MOVED or ASK reply: "-MOVED 3999 127.0.0.1:6381".
+// Redirect is a parsed MOVED or ASK reply: "-MOVED 3999 127.0.0.1:6381". It is a plain value,
+// safe to copy and share.
 type Redirect struct {
 	Ask  bool   // true for ASK (one-off, send ASKING first), false for MOVED (the slot moved for good)
 	Slot int    // the hash slot, 0..16383

@@ -7,14 +7,15 @@ import (
 	"github.com/actoredis/actoredis/node"
 )
 
-// Ref is one server in a Snapshot: as announced, where it is reached, and its node actor.
+// Ref is one server in a Snapshot: as announced, where it is reached, and its node actor. Like
+// the Snapshot it belongs to, it is never changed and is safe for concurrent use.
 type Ref struct {
 	Info NodeInfo   // as the cluster announced it
 	Addr string     // "host:port" reachable, after the address map
 	Node *node.Node // the node actor
 }
 
-// ShardRefs is one shard of a Snapshot.
+// ShardRefs is one shard of a Snapshot; immutable, safe for concurrent use.
 type ShardRefs struct {
 	Ranges   [][2]int
 	Master   *Ref
