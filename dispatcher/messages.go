@@ -7,5 +7,12 @@ package dispatcher
 //   - *slotmap.Reroute: a request back from the slot map after a MOVED or ASK to a new node.
 //   - *returned: a request a node gave back with a redirect, retryable error or connection failure.
 //   - *retryNow: the end of a retry's backoff.
-//
-// returned and retryNow are defined in request.go beside the code that sends them.
+
+// returned carries a request its node gave back, with the reason (sent by Request.Return).
+type returned struct {
+	req *Request
+	err error
+}
+
+// retryNow ends a retry's backoff.
+type retryNow struct{ req *Request }

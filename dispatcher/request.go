@@ -39,15 +39,6 @@ func (r *Request) Init(h *Handle, args []any) {
 	r.disp = h
 }
 
-// returned carries a request its node gave back, with the reason.
-type returned struct {
-	req *Request
-	err error
-}
-
-// retryNow ends a retry's backoff.
-type retryNow struct{ req *Request }
-
 // Return is called by the node layer (see node.Owner) with a redirect, a retryable server error or
 // a connection failure; it takes the request back to the dispatcher when a retry is possible.
 func (r *Request) Return(_ *node.Request, err error) bool {
