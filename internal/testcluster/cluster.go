@@ -34,26 +34,35 @@ type Cluster struct {
 // ready (see WaitForReady). ctx bounds the start (60 s when it has no earlier deadline). On error nothing
 // is left running. The caller must call Stop.
 func Start(ctx context.Context, opts Options) (*Cluster, error) {
-	opts, err := opts.withDefaults()
-	if err != nil {
-		return nil, err
-	}
-	bin, err := findServer()
+	opts, bin, dir, err := prepare(opts, "testcluster-")
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, defaultStartTimeout)
 	defer cancel()
-
-	dir, err := os.MkdirTemp("", "testcluster-")
-	if err != nil {
-		return nil, fmt.Errorf("testcluster: %w", err)
-	}
 	c := &Cluster{opts: opts, dir: dir}
 	if err := c.start(ctx, bin); err != nil {
 		return nil, errors.Join(err, c.Stop())
 	}
 	return c, nil
+}
+
+// prepare validates opts, finds the redis-server binary and makes the temporary directory every
+// start needs.
+func prepare(opts Options, dirPrefix string) (Options, string, string, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return opts, "", "", err
+	}
+	bin, err := findServer()
+	if err != nil {
+		return opts, "", "", err
+	}
+	dir, err := os.MkdirTemp("", dirPrefix)
+	if err != nil {
+		return opts, "", "", fmt.Errorf("testcluster: %w", err)
+	}
+	return opts, bin, dir, nil
 }
 
 // New is Start for tests and benchmarks: it fails t with t.Fatalf when the cluster cannot start (also when

@@ -26,20 +26,12 @@ type Server struct {
 // Password, Users and ExtraConfig. ctx bounds the start (60 s when it has no earlier deadline). The caller
 // must call Stop.
 func StartStandalone(ctx context.Context, opts Options) (*Server, error) {
-	opts, err := opts.withDefaults()
-	if err != nil {
-		return nil, err
-	}
-	bin, err := findServer()
+	opts, bin, dir, err := prepare(opts, "testcluster-standalone-")
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, defaultStartTimeout)
 	defer cancel()
-	dir, err := os.MkdirTemp("", "testcluster-standalone-")
-	if err != nil {
-		return nil, fmt.Errorf("testcluster: %w", err)
-	}
 	s := &Server{dir: dir}
 	if err := s.start(ctx, bin, opts); err != nil {
 		return nil, errors.Join(err, s.Stop())
