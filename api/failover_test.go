@@ -73,10 +73,7 @@ func TestTryAgainIsRetried(t *testing.T) {
 	require.NoError(t, cl.Set(ctx, a, "1"))
 	require.NoError(t, cl.Set(ctx, b, "2"))
 	from := tc.MasterFor(slot)
-	to := tc.Masters()[0]
-	if to == from {
-		to = tc.Masters()[1]
-	}
+	to := otherMaster(tc, from)
 	require.NoError(t, tc.BeginMigration(ctx, slot, to))
 	require.NoError(t, tc.MigrateKeys(ctx, from, to, a))
 	f := cl.Send(Cmd("MGET", a, b))

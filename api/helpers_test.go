@@ -83,3 +83,13 @@ func toInt(t testing.TB, v any) int64 {
 	require.True(t, ok, "%T is not an integer", v)
 	return n
 }
+
+// otherMaster returns a master of tc other than m.
+func otherMaster(tc *testcluster.Cluster, m *testcluster.Node) *testcluster.Node {
+	for _, n := range tc.Masters() {
+		if n != m {
+			return n
+		}
+	}
+	panic("the cluster has a single master")
+}

@@ -27,13 +27,7 @@ func TestMovedIsFollowedAndHealsTheMap(t *testing.T) {
 		require.NoError(t, cl.Set(ctx, keys[i], i))
 	}
 	from := tc.MasterFor(slot)
-	var to *testcluster.Node
-	for _, m := range tc.Masters() {
-		if m != from {
-			to = m
-			break
-		}
-	}
+	to := otherMaster(tc, from)
 	require.NoError(t, tc.MigrateSlot(ctx, slot, to))
 	before := cl.smap.Refreshes()
 	movedBefore := errorCount(t, from, "MOVED")
@@ -75,10 +69,7 @@ func TestAskDuringMigration(t *testing.T) {
 	require.NoError(t, cl.Set(ctx, moved, "over there"))
 	require.NoError(t, cl.Set(ctx, stays, "still here"))
 	from := tc.MasterFor(slot)
-	to := tc.Masters()[0]
-	if to == from {
-		to = tc.Masters()[1]
-	}
+	to := otherMaster(tc, from)
 	require.NoError(t, tc.BeginMigration(ctx, slot, to))
 	require.NoError(t, tc.MigrateKeys(ctx, from, to, moved))
 
@@ -109,10 +100,7 @@ func TestRedirectLoopEndsWithErrMaxRedirections(t *testing.T) {
 	const slot = 9000
 	key := keyInSlot("loop", slot)
 	owner := tc.MasterFor(slot)
-	other := tc.Masters()[0]
-	if other == owner {
-		other = tc.Masters()[1]
-	}
+	other := otherMaster(tc, owner)
 	_, err := owner.Do(ctx, "CLUSTER", "SETSLOT", strconv.Itoa(slot), "MIGRATING", other.ID())
 	require.NoError(t, err)
 	t.Cleanup(func() { _, _ = owner.Do(context.Background(), "CLUSTER", "SETSLOT", strconv.Itoa(slot), "STABLE") })
@@ -144,10 +132,7 @@ func TestNodeAddressMap(t *testing.T) {
 	const slot = 777
 	key := keyInSlot("mapped", slot)
 	require.NoError(t, cl.Set(ctx, key, "v1"))
-	to := tc.Masters()[0]
-	if to == tc.MasterFor(slot) {
-		to = tc.Masters()[1]
-	}
+	to := otherMaster(tc, tc.MasterFor(slot))
 	require.NoError(t, tc.MigrateSlot(ctx, slot, to))
 	v, err := cl.Get(ctx, key) // MOVED names n<i>.invalid:port; the map turns it into 127.0.0.1
 	require.NoError(t, err)
