@@ -57,3 +57,17 @@ type ConfigError struct {
 func (e *ConfigError) Error() string {
 	return fmt.Sprintf("actoredis: invalid option %s: %s", e.Field, e.Reason)
 }
+
+// MaxRedirectionsError is the error of a command redirected more than MaxCommandRedirections
+// times; its Hops list the redirects followed.
+type MaxRedirectionsError = dispatcher.MaxRedirectionsError
+
+// ConnError is the error of a command whose connection failed; Written says whether it may have
+// run.
+type ConnError = node.ConnError
+
+// WasWritten reports whether err is a connection failure of a command that was written before the
+// connection failed: it may have run on the server. It is false for a command that certainly did
+// not run (safe to send again) and for every other error. Read-only commands and commands marked
+// Idempotent are retried by the client in that case; others return this error.
+func WasWritten(err error) bool { return node.WasWritten(err) }

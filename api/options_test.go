@@ -82,3 +82,14 @@ func TestArgumentTypes(t *testing.T) {
 	_, err = (&Future{}).bind([]any{"SET", struct{}{}})
 	assert.ErrorContains(t, err, "argument 1: unsupported type struct {}")
 }
+
+func TestErrorHelpers(t *testing.T) {
+	written := fmt.Errorf("wrapped: %w", &ConnError{Addr: "a:1", Command: "SET", Written: true, Err: errors.New("EOF")})
+	assert.True(t, WasWritten(written))
+	assert.ErrorIs(t, written, ErrConnection)
+	assert.False(t, WasWritten(&ConnError{Addr: "a:1", Command: "SET", Err: errors.New("refused")}))
+	assert.False(t, WasWritten(Nil))
+	var mre *MaxRedirectionsError
+	assert.True(t, errors.As(fmt.Errorf("x: %w", &MaxRedirectionsError{Command: "GET", Hops: []string{"MOVED 1 a:1"}}), &mre))
+	assert.Equal(t, []string{"MOVED 1 a:1"}, mre.Hops)
+}
