@@ -195,9 +195,7 @@ func (c *Cluster) Send(cmd Command) *Future {
 	f := &Future{}
 	args, err := f.bind(cmd.args)
 	if err != nil {
-		f.r.Request.Init()
-		f.r.Future.Fail(err)
-		return f
+		return failedFuture(err)
 	}
 	f.r.Init(c.disp, args)
 	f.r.Idempotent = cmd.idempotent

@@ -73,7 +73,8 @@ func (a *dispatcherActor) route(ctx actor.Context, r *Request) {
 		a.giveUp(r, ErrNoRoute)
 		return
 	}
-	spec, known := a.opts.Commands.lookup(r.Name())
+	name := r.Name()
+	spec, known := a.opts.Commands.lookup(name)
 	r.readOnly = spec.readOnly
 	slot, hasKey, cross := slotOf(spec, known, r.Args)
 	if cross {
@@ -96,7 +97,7 @@ func (a *dispatcherActor) route(ctx actor.Context, r *Request) {
 			}
 		}
 	default:
-		target = a.keyless(r)
+		target = a.keyless(name)
 	}
 	if target == nil {
 		a.giveUp(r, ErrNoRoute)
@@ -108,9 +109,9 @@ func (a *dispatcherActor) route(ctx actor.Context, r *Request) {
 }
 
 // keyless picks a node for a command without keys: a random master, or any node for PUBLISH.
-func (a *dispatcherActor) keyless(r *Request) *slotmap.Ref {
+func (a *dispatcherActor) keyless(name string) *slotmap.Ref {
 	a.rr++
-	if name := r.Name(); name == "PUBLISH" {
+	if name == "PUBLISH" {
 		nodes := a.snap.Nodes()
 		if len(nodes) == 0 {
 			return nil

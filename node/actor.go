@@ -8,6 +8,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/actoredis/actoredis/actors"
+	"github.com/actoredis/actoredis/resp"
 )
 
 // Connection states of a node actor.
@@ -161,10 +162,10 @@ func (a *nodeActor) encode(r *Request) {
 		a.wbuf = append(a.wbuf, "*1\r\n$6\r\nASKING\r\n"...)
 	}
 	var err error
-	a.wbuf, err = appendArgs(a.wbuf, r.Args)
+	a.wbuf, err = resp.AppendCommand(a.wbuf, r.Args...)
 	for _, more := range r.More {
 		if err == nil {
-			a.wbuf, err = appendArgs(a.wbuf, more)
+			a.wbuf, err = resp.AppendCommand(a.wbuf, more...)
 		}
 	}
 	if err != nil {
@@ -202,11 +203,13 @@ func (a *nodeActor) flush() {
 	for _, r := range a.batch[:written] {
 		c.fifo <- r
 	}
-	unwritten := append([]*Request(nil), a.batch[written:]...)
 	a.lastActive = a.ticks
+	if err != nil {
+		// What was not written goes back to the front of the queue for the next connection.
+		a.offline = append(append([]*Request(nil), a.batch[written:]...), a.offline...)
+	}
 	a.resetBatch()
 	if err != nil {
-		a.offline = append(unwritten, a.offline...)
 		a.drop(err)
 	}
 }

@@ -108,11 +108,11 @@ func (p *pool) close() {
 // the connection: it is closed at Release). A server error reply is returned as the error.
 func (d *Dedicated) Do(ctx context.Context, args ...any) (resp.Value, error) {
 	if d.broken {
-		return resp.Value{}, commandError(d.pool.opts.Addr, nameOf(args), ErrClosed)
+		return resp.Value{}, commandError(d.pool.opts.Addr, CommandName(args), ErrClosed)
 	}
 	var err error
 	if d.wbuf, err = resp.AppendCommand(d.wbuf[:0], args...); err != nil {
-		return resp.Value{}, commandError(d.pool.opts.Addr, nameOf(args), err)
+		return resp.Value{}, commandError(d.pool.opts.Addr, CommandName(args), err)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = d.nc.SetDeadline(time.Now()) })
 	defer stop()
@@ -122,9 +122,9 @@ func (d *Dedicated) Do(ctx context.Context, args ...any) (resp.Value, error) {
 		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
-		return resp.Value{}, &ConnError{Addr: d.pool.opts.Addr, Command: nameOf(args), Written: true, Err: err}
+		return resp.Value{}, &ConnError{Addr: d.pool.opts.Addr, Command: CommandName(args), Written: true, Err: err}
 	}
-	d.track(nameOf(args), v)
+	d.track(CommandName(args), v)
 	if e := v.Err(); e != nil {
 		return resp.Value{}, e
 	}
@@ -170,13 +170,15 @@ func (d *Dedicated) Release() {
 	p.mu.Lock()
 	delete(p.inUse, d)
 	p.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), p.opts.CommandTimeout)
-	defer cancel()
-	if !d.broken && d.inMulti {
-		_, _ = d.Do(ctx, "DISCARD")
-	}
-	if !d.broken && d.watching {
-		_, _ = d.Do(ctx, "UNWATCH")
+	if !d.broken && (d.inMulti || d.watching) {
+		ctx, cancel := context.WithTimeout(context.Background(), p.opts.CommandTimeout)
+		if d.inMulti {
+			_, _ = d.Do(ctx, "DISCARD")
+		}
+		if !d.broken && d.watching {
+			_, _ = d.Do(ctx, "UNWATCH")
+		}
+		cancel()
 	}
 	select {
 	case <-p.closed:
@@ -265,5 +267,3 @@ func isBlocking(args []any) bool {
 	}
 	return false
 }
-
-func nameOf(args []any) string { return (&Request{Args: args}).Name() }

@@ -2,8 +2,6 @@ package node
 
 import (
 	"time"
-
-	"github.com/actoredis/actoredis/resp"
 )
 
 // The node's clock: a tick every tickEvery expires offline commands, detects a connection that
@@ -120,9 +118,4 @@ func (a *nodeActor) failOffline(err error) {
 	}
 	clear(a.offline)
 	a.offline = a.offline[:0]
-}
-
-// appendArgs encodes one command; an argument of an unsupported type fails it.
-func appendArgs(dst []byte, args []any) ([]byte, error) {
-	return resp.AppendCommand(dst, args...)
 }

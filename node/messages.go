@@ -81,14 +81,18 @@ func Returnable(e *resp.Error) bool {
 }
 
 // Name returns the command's name for errors and logs ("GET", "CLUSTER SLOTS" keeps only "CLUSTER").
-func (r *Request) Name() string {
-	if len(r.Args) == 0 {
+func (r *Request) Name() string { return CommandName(r.Args) }
+
+// CommandName returns the upper-case name of the command args (its first argument), for errors,
+// logs and routing.
+func CommandName(args []any) string {
+	if len(args) == 0 {
 		return "(empty command)"
 	}
-	if s, ok := resp.ArgString(r.Args[0]); ok {
+	if s, ok := resp.ArgString(args[0]); ok {
 		return strings.ToUpper(s)
 	}
-	if b, ok := r.Args[0].([]byte); ok {
+	if b, ok := args[0].([]byte); ok {
 		return strings.ToUpper(string(b))
 	}
 	return "(command)"
