@@ -10,10 +10,10 @@ import (
 	"time"
 )
 
-// serverCeiling runs redis-benchmark --cluster -P 16 against the cluster: what the servers
-// themselves sustain with deep pipelines, the ceiling no client can pass. Empty when
-// redis-benchmark is missing.
-func serverCeiling(addr string) map[string]float64 {
+// serverCeiling runs redis-benchmark --cluster -P 16 against the cluster with values of the given
+// size: what the servers themselves sustain with deep pipelines, the ceiling no client can pass.
+// Empty when redis-benchmark is missing.
+func serverCeiling(addr string, size int) map[string]float64 {
 	bin, err := exec.LookPath("redis-benchmark")
 	if err != nil {
 		return nil
@@ -22,7 +22,7 @@ func serverCeiling(addr string) map[string]float64 {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, bin, "--cluster", "-h", host, "-p", port, "-t", "get,set",
-		"-P", "16", "-r", "100000", "-d", "16", "--threads", "2", "-n", "1000000", "-q").Output()
+		"-P", "16", "-r", "100000", "-d", strconv.Itoa(size), "--threads", "2", "-n", "1000000", "-q").Output()
 	if err != nil {
 		return nil
 	}
@@ -47,3 +47,5 @@ func serverCeiling(addr string) map[string]float64 {
 	}
 	return res
 }
+
+func ceilingKey(op string, size int) string { return op + " " + strconv.Itoa(size) + " B" }

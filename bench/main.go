@@ -40,6 +40,7 @@ type config struct {
 	sizes  []int
 	warm   time.Duration
 	dur    time.Duration
+	repeat int // the whole matrix runs this many times; the report gives medians
 	outDir string
 }
 
@@ -51,6 +52,8 @@ func main() {
 	concs := flag.String("c", "", "comma-separated concurrencies to run instead of the default")
 	only := flag.String("clients", "", "comma-separated clients to run (default all)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	repeat := flag.Int("repeat", 1, "run the matrix this many times and report medians")
+	sizes := flag.String("s", "", "comma-separated value sizes in bytes to run instead of the default (16,1024)")
 	flag.Parse()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -75,19 +78,15 @@ func main() {
 	if *dur > 0 {
 		cfg.dur = *dur
 	}
+	cfg.repeat = max(*repeat, 1)
 	if *ops != "" {
 		cfg.ops = strings.Split(*ops, ",")
 	}
 	if *concs != "" {
-		cfg.concs = nil
-		for _, c := range strings.Split(*concs, ",") {
-			n, err := strconv.Atoi(c)
-			if err != nil {
-				fmt.Fprintln(os.Stderr, "bench: -c:", err)
-				os.Exit(2)
-			}
-			cfg.concs = append(cfg.concs, n)
-		}
+		cfg.concs = intList("-c", *concs)
+	}
+	if *sizes != "" {
+		cfg.sizes = intList("-s", *sizes)
 	}
 	if *only != "" {
 		clientNames = strings.Split(*only, ",")
@@ -97,6 +96,20 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+}
+
+// intList parses a comma-separated list of integers given to flag, or exits.
+func intList(flag, list string) []int {
+	var out []int
+	for _, f := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(f)
+		if err != nil || n <= 0 {
+			fmt.Fprintf(os.Stderr, "bench: %s: %q is not a positive integer\n", flag, f)
+			os.Exit(2)
+		}
+		out = append(out, n)
+	}
+	return out
 }
 
 func run(cfg config) error {
@@ -128,22 +141,29 @@ func run(cfg config) error {
 	}
 	res := results{
 		Date: time.Now().UTC().Format(time.RFC3339), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(),
-		Warmup: cfg.warm.String(), Window: cfg.dur.String(), Keys: numKeys,
+		Warmup: cfg.warm.String(), Window: cfg.dur.String(), Keys: numKeys, Runs: cfg.repeat,
+		Ceiling: map[string]float64{},
 	}
-	res.Ceiling = serverCeiling(local.Addrs()[0])
-	i := 0
 	for _, size := range cfg.sizes {
-		for _, op := range cfg.ops {
-			for _, conc := range cfg.concs {
-				for k := range clientNames {
-					name := clientNames[(i+k)%len(clientNames)]
-					c := measure(ctx, clients[name], op, conc, size, values[size], cfg)
-					c.Client = name
-					res.Cells = append(res.Cells, c)
-					fmt.Printf("%-5s %5d B c=%-5d %-9s %9.0f ops/s  p50 %7.1f µs  p99 %8.1f µs  cpu %5.2f µs/op  %5.1f allocs/op  errors %d\n",
-						op, size, conc, name, c.OpsPerSec, c.P50us, c.P99us, c.CPUusPerOp, c.AllocsPerOp, c.Errors)
+		for op, v := range serverCeiling(local.Addrs()[0], size) {
+			res.Ceiling[ceilingKey(op, size)] = v
+		}
+	}
+	i := 0
+	for run := 1; run <= cfg.repeat; run++ {
+		for _, size := range cfg.sizes {
+			for _, op := range cfg.ops {
+				for _, conc := range cfg.concs {
+					for k := range clientNames {
+						name := clientNames[(i+k)%len(clientNames)]
+						c := measure(ctx, clients[name], op, conc, size, values[size], cfg)
+						c.Client, c.Run = name, run
+						res.Cells = append(res.Cells, c)
+						fmt.Printf("run %d %-5s %5d B c=%-5d %-9s %9.0f ops/s  p50 %7.1f µs  p99 %8.1f µs  cpu %5.2f µs/op  %5.1f allocs/op  errors %d\n",
+							run, op, size, conc, name, c.OpsPerSec, c.P50us, c.P99us, c.CPUusPerOp, c.AllocsPerOp, c.Errors)
+					}
+					i++
 				}
-				i++
 			}
 		}
 	}

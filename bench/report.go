@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -15,6 +16,7 @@ type results struct {
 	Warmup    string             `json:"warmup"`
 	Window    string             `json:"window"`
 	Keys      int                `json:"keys"`
+	Runs      int                `json:"runs"` // how many times the matrix ran; cells carry their run
 	Ceiling   map[string]float64 `json:"server_ceiling_ops_per_sec,omitempty"`
 	Cells     []cell             `json:"cells"`
 }
@@ -24,6 +26,7 @@ type cell struct {
 	Concurrency int     `json:"concurrency"`
 	Size        int     `json:"value_bytes"`
 	Client      string  `json:"client"`
+	Run         int     `json:"run"`
 	Ops         int64   `json:"ops"`
 	Errors      int64   `json:"errors"`
 	OpsPerSec   float64 `json:"ops_per_sec"`
@@ -39,14 +42,85 @@ func writeJSON(r results) []byte {
 	return append(b, '\n')
 }
 
-// lookup finds the cell of a client; ok is false when it was not run.
-func (r results) lookup(op string, size, conc int, client string) (cell, bool) {
+// runsOf returns a client's cells of one operation, size and concurrency, one per run, in run order.
+func (r results) runsOf(op string, size, conc int, client string) []cell {
+	var out []cell
 	for _, c := range r.Cells {
 		if c.Op == op && c.Size == size && c.Concurrency == conc && c.Client == client {
-			return c, true
+			out = append(out, c)
 		}
 	}
-	return cell{}, false
+	sort.Slice(out, func(i, j int) bool { return out[i].Run < out[j].Run })
+	return out
+}
+
+// lookup returns a client's cell with every figure the median over the runs; ok is false when it
+// was not run.
+func (r results) lookup(op string, size, conc int, client string) (cell, bool) {
+	runs := r.runsOf(op, size, conc, client)
+	if len(runs) == 0 {
+		return cell{}, false
+	}
+	med := runs[0]
+	med.Run = 0
+	pick := func(f func(cell) float64) float64 {
+		vs := make([]float64, len(runs))
+		for i, c := range runs {
+			vs[i] = f(c)
+		}
+		return median(vs)
+	}
+	med.OpsPerSec = pick(func(c cell) float64 { return c.OpsPerSec })
+	med.P50us = pick(func(c cell) float64 { return c.P50us })
+	med.P99us = pick(func(c cell) float64 { return c.P99us })
+	med.P999us = pick(func(c cell) float64 { return c.P999us })
+	med.CPUusPerOp = pick(func(c cell) float64 { return c.CPUusPerOp })
+	med.AllocsPerOp = pick(func(c cell) float64 { return c.AllocsPerOp })
+	med.Ops, med.Errors = 0, 0
+	for _, c := range runs {
+		med.Ops += c.Ops
+		med.Errors += c.Errors
+	}
+	return med, true
+}
+
+// ratios returns f(actoredis, other) for each run in which both clients ran the cell: each ratio
+// compares two clients measured side by side, seconds apart.
+func (r results) ratios(op string, size, conc int, other string, f func(a, o cell) float64) []float64 {
+	as, os := r.runsOf(op, size, conc, "actoredis"), r.runsOf(op, size, conc, other)
+	var out []float64
+	for _, a := range as {
+		for _, o := range os {
+			if o.Run == a.Run {
+				out = append(out, f(a, o))
+			}
+		}
+	}
+	return out
+}
+
+func median(vs []float64) float64 {
+	if len(vs) == 0 {
+		return math.NaN()
+	}
+	s := append([]float64(nil), vs...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// fmtRatios prints the median of per-run ratios, with the range when there are several runs.
+func fmtRatios(vs []float64) string {
+	if len(vs) == 0 {
+		return "—"
+	}
+	if len(vs) == 1 {
+		return fmt.Sprintf("%.2f", vs[0])
+	}
+	lo, hi := slices.Min(vs), slices.Max(vs)
+	return fmt.Sprintf("%.2f (%.2f–%.2f)", median(vs), lo, hi)
 }
 
 func (r results) axes() (ops []string, sizes, concs []int) {
@@ -73,14 +147,21 @@ func (r results) axes() (ops []string, sizes, concs []int) {
 func writeMarkdown(r results) []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# actoredis vs rueidis vs go-redis\n\n")
+	runs := max(r.Runs, 1)
 	fmt.Fprintf(&b, "Run %s, %s, %d CPUs; local Redis Cluster of 3 masters × 1 replica (redis-server on the same machine); "+
-		"%d keys; warm-up %s then %s per client and cell; clients in rotating order. Ops/s and ratios compare "+
-		"clients within this one run only.\n\n", r.Date, r.GoVersion, r.CPUs, r.Keys, r.Warmup, r.Window)
-	if len(r.Ceiling) > 0 {
-		fmt.Fprintf(&b, "Server ceiling (`redis-benchmark --cluster -P 16 -d 16 --threads 2`): SET %.0f/s, GET %.0f/s.\n\n",
-			r.Ceiling["SET"], r.Ceiling["GET"])
-	}
+		"%d keys; warm-up %s then %s per client and cell; clients in rotating order; the whole matrix %d time(s). "+
+		"Figures are medians over the runs; a ratio is the median of the ratios measured side by side within each "+
+		"run, with their range in brackets.\n\n", r.Date, r.GoVersion, r.CPUs, r.Keys, r.Warmup, r.Window, runs)
 	ops, sizes, concs := r.axes()
+	if len(r.Ceiling) > 0 {
+		b.WriteString("Server ceiling (`redis-benchmark --cluster -P 16 -r 100000 --threads 2`, same cluster, before the clients ran):")
+		for _, size := range sizes {
+			fmt.Fprintf(&b, " %d B values: SET %.0f/s, GET %.0f/s;", size,
+				r.Ceiling[ceilingKey("SET", size)], r.Ceiling[ceilingKey("GET", size)])
+		}
+		b.WriteString("\n\n")
+	}
+	writeTargets(&b, r)
 	for _, size := range sizes {
 		for _, op := range ops {
 			fmt.Fprintf(&b, "## %s, %d B values\n\n", op, size)
@@ -99,15 +180,11 @@ func writeMarkdown(r results) []byte {
 			fmt.Fprintf(&b, "\n| conc | actoredis/rueidis ops/s | actoredis/go-redis ops/s | p99 actoredis/rueidis | CPU/op actoredis/rueidis |\n")
 			fmt.Fprintf(&b, "|---:|---:|---:|---:|---:|\n")
 			for _, conc := range concs {
-				a, okA := r.lookup(op, size, conc, "actoredis")
-				ru, okR := r.lookup(op, size, conc, "rueidis")
-				g, okG := r.lookup(op, size, conc, "go-redis")
-				if !okA || !okR || !okG {
-					continue
-				}
-				fmt.Fprintf(&b, "| %d | %.2f | %.2f | %.2f | %.2f |\n", conc,
-					ratio(a.OpsPerSec, ru.OpsPerSec), ratio(a.OpsPerSec, g.OpsPerSec),
-					ratio(a.P99us, ru.P99us), ratio(a.CPUusPerOp, ru.CPUusPerOp))
+				fmt.Fprintf(&b, "| %d | %s | %s | %s | %s |\n", conc,
+					fmtRatios(r.ratios(op, size, conc, "rueidis", opsRatio)),
+					fmtRatios(r.ratios(op, size, conc, "go-redis", opsRatio)),
+					fmtRatios(r.ratios(op, size, conc, "rueidis", p99Ratio)),
+					fmtRatios(r.ratios(op, size, conc, "rueidis", cpuRatio)))
 			}
 			b.WriteString("\n")
 		}
@@ -121,6 +198,10 @@ func ratio(a, b float64) float64 {
 	}
 	return a / b
 }
+
+func opsRatio(a, o cell) float64 { return ratio(a.OpsPerSec, o.OpsPerSec) }
+func p99Ratio(a, o cell) float64 { return ratio(a.P99us, o.P99us) }
+func cpuRatio(a, o cell) float64 { return ratio(a.CPUusPerOp, o.CPUusPerOp) }
 
 var clientColors = map[string]string{"actoredis": "#d62728", "rueidis": "#1f77b4", "go-redis": "#2ca02c"}
 
