@@ -14,6 +14,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -54,7 +55,15 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	repeat := flag.Int("repeat", 1, "run the matrix this many times and report medians")
 	sizes := flag.String("s", "", "comma-separated value sizes in bytes to run instead of the default (16,1024)")
+	rerender := flag.String("report", "", "run nothing: rewrite the markdown and SVG of -out from this results.json")
 	flag.Parse()
+	if *rerender != "" {
+		if err := renderFrom(*rerender, *out); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -167,18 +176,38 @@ func run(cfg config) error {
 			}
 		}
 	}
-	if err := os.MkdirAll(cfg.outDir, 0o755); err != nil {
+	return writeAll(res, cfg.outDir, true)
+}
+
+// writeAll writes the markdown, the SVG and, with withJSON, the raw results to dir.
+func writeAll(res results, dir string, withJSON bool) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	for name, write := range map[string]func(results) []byte{
-		"results.json": writeJSON, "results.md": writeMarkdown, "throughput.svg": writeSVG,
-	} {
-		if err := os.WriteFile(filepath.Join(cfg.outDir, name), write(res), 0o644); err != nil {
+	files := map[string]func(results) []byte{"results.md": writeMarkdown, "throughput.svg": writeSVG}
+	if withJSON {
+		files["results.json"] = writeJSON
+	}
+	for name, write := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), write(res), 0o644); err != nil {
 			return err
 		}
 	}
-	fmt.Println("wrote", cfg.outDir)
+	fmt.Println("wrote", dir)
 	return nil
+}
+
+// renderFrom rewrites the report of a finished run from its results.json.
+func renderFrom(jsonPath, dir string) error {
+	b, err := os.ReadFile(jsonPath)
+	if err != nil {
+		return err
+	}
+	var res results
+	if err := json.Unmarshal(b, &res); err != nil {
+		return fmt.Errorf("%s: %w", jsonPath, err)
+	}
+	return writeAll(res, dir, false)
 }
 
 func keyOf(size, i int) string { return "b" + strconv.Itoa(size) + ":" + strconv.Itoa(i) }

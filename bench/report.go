@@ -187,6 +187,7 @@ func writeMarkdown(r results) []byte {
 					fmtRatios(r.ratios(op, size, conc, "rueidis", cpuRatio)))
 			}
 			b.WriteString("\n")
+			writeCeilingShare(&b, r, op, size, concs)
 		}
 	}
 	return []byte(b.String())
@@ -264,4 +265,26 @@ func writeSVG(r results) []byte {
 	}
 	b.WriteString("</svg>\n")
 	return []byte(b.String())
+}
+
+// writeCeilingShare says how close each client's best concurrency came to the server ceiling of
+// this operation and value size: a client near 100% cannot go much faster on this machine.
+func writeCeilingShare(b *strings.Builder, r results, op string, size int, concs []int) {
+	ceiling, ok := r.Ceiling[ceilingKey(op, size)]
+	if !ok || ceiling == 0 {
+		return
+	}
+	fmt.Fprintf(b, "Best median ops/s as a share of the server ceiling (%.0f/s):", ceiling)
+	for _, name := range clientNames {
+		best, at := 0.0, 0
+		for _, conc := range concs {
+			if c, ok := r.lookup(op, size, conc, name); ok && c.OpsPerSec > best {
+				best, at = c.OpsPerSec, conc
+			}
+		}
+		if at > 0 {
+			fmt.Fprintf(b, " %s %.0f%% (c=%d);", name, 100*best/ceiling, at)
+		}
+	}
+	b.WriteString("\n\n")
 }
