@@ -23,9 +23,11 @@ FUZZTIME ?= 5m
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzReader -fuzztime $(FUZZTIME) ./resp
 
-## bench: actoredis vs rueidis vs go-redis, full matrix (about 8 minutes); writes docs/bench/.
+## bench: actoredis vs rueidis vs go-redis, the full matrix BENCH_REPEAT times (about 12 minutes a
+## time), reporting medians; writes docs/bench/.
+BENCH_REPEAT ?= 3
 bench: install-redis
-	cd bench && $(GO) run .
+	cd bench && $(GO) run . -repeat $(BENCH_REPEAT)
 
 ## bench-quick: the 1–2 minute subset (GET and SET, 16 and 1024 callers, 16 B values).
 bench-quick: install-redis
@@ -35,6 +37,7 @@ bench-quick: install-redis
 bench-resp:
 	$(GO) test -run '^$$' -bench . -benchmem ./resp
 
-## bench-node: round trips through the node actor against a real redis-server, vs a bufio pipeline.
+## bench-node: round trips through the node actor against a real redis-server, vs a bufio pipeline;
+## and a GET through the whole client vs straight to its node (what the dispatcher hop costs).
 bench-node: install-redis
-	$(GO) test -run '^$$' -bench RoundTrip -benchmem ./actors ./node
+	$(GO) test -run '^$$' -bench 'RoundTrip|Hops' -benchmem ./actors ./node ./api

@@ -3,11 +3,10 @@ package node
 import (
 	"bufio"
 	"net"
-	"runtime"
 	"strconv"
-	"sync/atomic"
 	"testing"
 
+	"github.com/actoredis/actoredis/internal/benchload"
 	"github.com/actoredis/actoredis/internal/testcluster"
 	"github.com/actoredis/actoredis/resp"
 )
@@ -41,7 +40,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 					b.Fatal(err)
 				}
 				before := n.Stats()
-				runCallers(b, callers, func() error {
+				benchload.RunCallers(b, callers, func() error {
 					r := NewRequest(args...)
 					n.Send(r)
 					_, err := r.Await()
@@ -53,35 +52,9 @@ func BenchmarkRoundTrip(b *testing.B) {
 		}
 		b.Run("bufio-pipeline/callers="+strconv.Itoa(callers), func(b *testing.B) {
 			p := newPipeline(b, srv.Addr())
-			runCallers(b, callers, func() error { return p.get("bench:key") })
+			benchload.RunCallers(b, callers, func() error { return p.get("bench:key") })
 			p.close()
 		})
-	}
-}
-
-func runCallers(b *testing.B, callers int, op func() error) {
-	var failed atomic.Int64
-	b.ReportAllocs()
-	b.ResetTimer()
-	if callers == 1 {
-		for i := 0; i < b.N; i++ {
-			if op() != nil {
-				failed.Add(1)
-			}
-		}
-	} else {
-		b.SetParallelism((callers + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if op() != nil {
-					failed.Add(1)
-				}
-			}
-		})
-	}
-	b.StopTimer()
-	if failed.Load() > 0 {
-		b.Fatalf("%d operations failed", failed.Load())
 	}
 }
 
