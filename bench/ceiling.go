@@ -11,8 +11,9 @@ import (
 )
 
 // serverCeiling runs redis-benchmark --cluster -P 16 against the cluster with values of the given
-// size: what the servers themselves sustain with deep pipelines, the ceiling no client can pass.
-// Empty when redis-benchmark is missing.
+// size: what the servers sustain with deep pipelines. redis-benchmark shares the cores with the
+// servers and the clients, so a client can pass it: a reference, not a hard ceiling. Empty when
+// redis-benchmark is missing.
 func serverCeiling(addr string, size int) map[string]float64 {
 	bin, err := exec.LookPath("redis-benchmark")
 	if err != nil {
