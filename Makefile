@@ -23,7 +23,7 @@ FUZZTIME ?= 5m
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzReader -fuzztime $(FUZZTIME) ./resp
 
-## bench: actoredis vs rueidis vs go-redis, the full matrix BENCH_REPEAT times (about 13 minutes a
+## bench: actoredis vs rueidis vs go-redis, the full matrix BENCH_REPEAT times (about 6 minutes a
 ## time), reporting medians; writes docs/bench/.
 BENCH_REPEAT ?= 3
 bench: install-redis

@@ -141,10 +141,17 @@ func run(cfg config) error {
 		defer c.close()
 		clients[name] = c
 	}
+	loader, ok := clients["actoredis"]
+	if !ok { // -clients left it out: a client of its own fills the keys
+		if loader, err = newClient(ctx, "actoredis", addrs); err != nil {
+			return fmt.Errorf("actoredis: %w", err)
+		}
+		defer loader.close()
+	}
 	values := map[int][]byte{}
 	for _, size := range cfg.sizes {
 		values[size] = bytes.Repeat([]byte("v"), size)
-		if err := prefill(ctx, clients["actoredis"].(actoredisClient).c, size, values[size]); err != nil {
+		if err := prefill(ctx, loader.(actoredisClient).c, size, values[size]); err != nil {
 			return err
 		}
 	}
