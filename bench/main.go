@@ -42,7 +42,9 @@ type config struct {
 	warm   time.Duration
 	dur    time.Duration
 	repeat int // the whole matrix runs this many times; the report gives medians
-	outDir string
+	// counters returns the servers' processed commands and socket reads, or zeros.
+	counters func(context.Context) (cmds, reads int64)
+	outDir   string
 }
 
 func main() {
@@ -165,6 +167,7 @@ func run(cfg config) error {
 			res.Ceiling[ceilingKey(op, size)] = v
 		}
 	}
+	cfg.counters = func(ctx context.Context) (int64, int64) { return serverCounters(ctx, local) }
 	i := 0
 	for run := 1; run <= cfg.repeat; run++ {
 		for _, size := range cfg.sizes {
@@ -175,8 +178,8 @@ func run(cfg config) error {
 						c := measure(ctx, clients[name], op, conc, size, values[size], cfg)
 						c.Client, c.Run = name, run
 						res.Cells = append(res.Cells, c)
-						fmt.Printf("run %d %-5s %5d B c=%-5d %-9s %9.0f ops/s  p50 %7.1f µs  p99 %8.1f µs  cpu %5.2f µs/op  %5.1f allocs/op  errors %d\n",
-							run, op, size, conc, name, c.OpsPerSec, c.P50us, c.P99us, c.CPUusPerOp, c.AllocsPerOp, c.Errors)
+						fmt.Printf("run %d %-5s %5d B c=%-5d %-9s %9.0f ops/s  p50 %7.1f µs  p99 %8.1f µs  cpu %5.2f µs/op  %5.1f allocs/op  %5.1f cmds/read  errors %d\n",
+							run, op, size, conc, name, c.OpsPerSec, c.P50us, c.P99us, c.CPUusPerOp, c.AllocsPerOp, c.CmdsPerRead, c.Errors)
 					}
 					i++
 				}
@@ -284,6 +287,7 @@ func measure(ctx context.Context, c client, op string, conc, size int, value []b
 		}(hists[w], uint64(w)+1)
 	}
 	time.Sleep(cfg.warm) // the warm-up is a span of time, not a synchronisation
+	cmds0, reads0 := cfg.counters(ctx)
 	cpu0, mallocs0 := cpuTime(), mallocs()
 	t0 := time.Now()
 	phase.Store(1)
@@ -291,6 +295,7 @@ func measure(ctx context.Context, c client, op string, conc, size int, value []b
 	phase.Store(2)
 	elapsed := time.Since(t0)
 	cpu1, mallocs1 := cpuTime(), mallocs()
+	cmds1, reads1 := cfg.counters(ctx) // outside the CPU window: the INFO calls are the harness's
 	wg.Wait()
 	total := &histogram{}
 	for _, h := range hists {
@@ -302,6 +307,7 @@ func measure(ctx context.Context, c client, op string, conc, size int, value []b
 		Ops: ops.Load(), Errors: errs.Load(), OpsPerSec: float64(ops.Load()) / elapsed.Seconds(),
 		P50us: us(total.quantile(0.50)), P99us: us(total.quantile(0.99)), P999us: us(total.quantile(0.999)),
 		CPUusPerOp: float64((cpu1 - cpu0).Microseconds()) / n, AllocsPerOp: float64(mallocs1-mallocs0) / n,
+		CmdsPerRead: float64(cmds1-cmds0) / float64(max(reads1-reads0, 1)),
 	}
 }
 
