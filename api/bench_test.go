@@ -34,6 +34,5 @@ func BenchmarkHops(b *testing.B) {
 		b.Run("cluster/callers="+strconv.Itoa(callers), func(b *testing.B) {
 			benchload.RunCallers(b, callers, func() error { _, err := c.Send(get).Await(); return err })
 		})
-
 	}
 }

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -33,15 +32,9 @@ func connect(t testing.TB, c *testcluster.Cluster, opts ClusterOptions) *Cluster
 // info returns one INFO section of a server as a map.
 func info(t testing.TB, n *testcluster.Node, section string) map[string]string {
 	t.Helper()
-	v, err := n.Do(context.Background(), "INFO", section)
+	fields, err := n.Info(context.Background(), section)
 	require.NoError(t, err)
-	out := map[string]string{}
-	for _, line := range strings.Split(fmt.Sprint(v), "\r\n") {
-		if k, val, ok := strings.Cut(line, ":"); ok {
-			out[k] = val
-		}
-	}
-	return out
+	return fields
 }
 
 // callsOf reads "calls=N" of a command from INFO commandstats (0 when never called).

@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/actoredis/actoredis/internal/testcluster"
 )
@@ -14,26 +12,14 @@ import (
 // a server got per read: how well the client batched its writes, seen from the server.
 func serverCounters(ctx context.Context, local *testcluster.Cluster) (cmds, reads int64) {
 	for _, n := range local.Masters() {
-		v, err := n.Do(ctx, "INFO", "stats")
+		fields, err := n.Info(ctx, "stats")
 		if err != nil {
 			continue
 		}
-		for _, line := range strings.Split(fmt.Sprint(v), "\r\n") {
-			k, val, ok := strings.Cut(line, ":")
-			if !ok {
-				continue
-			}
-			x, err := strconv.ParseInt(val, 10, 64)
-			if err != nil {
-				continue
-			}
-			switch k {
-			case "total_commands_processed":
-				cmds += x
-			case "total_reads_processed":
-				reads += x
-			}
-		}
+		c, _ := strconv.ParseInt(fields["total_commands_processed"], 10, 64)
+		r, _ := strconv.ParseInt(fields["total_reads_processed"], 10, 64)
+		cmds += c
+		reads += r
 	}
 	return cmds, reads
 }

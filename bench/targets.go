@@ -11,8 +11,7 @@ type target struct {
 	what  string
 	ops   []string // operations it covers
 	conc  func(int) bool
-	other string // the client actoredis is compared with; "" for an absolute figure
-	value func(r results, op string, size, conc int) (float64, bool)
+	value func(r results, op string, size, conc int) (float64, bool) // the figure judged; false when not run
 	ok    func(float64) bool
 }
 

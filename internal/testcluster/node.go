@@ -127,6 +127,15 @@ func (n *Node) Do(ctx context.Context, args ...string) (any, error) {
 	return v, nil
 }
 
+// Info runs INFO section on the node and returns its "key:value" fields.
+func (n *Node) Info(ctx context.Context, section string) (map[string]string, error) {
+	v, err := n.Do(ctx, "INFO", section)
+	if err != nil {
+		return nil, err
+	}
+	return parseInfo(v), nil
+}
+
 // do is Do with unwrapped errors.
 func (n *Node) do(ctx context.Context, args ...string) (any, error) {
 	if len(args) == 0 {
