@@ -65,15 +65,14 @@ func readAll(ctx context.Context, cl *api.Cluster, keys []string) int {
 
 func getCalls(t *testing.T, n *testcluster.Node) int {
 	t.Helper()
-	v, err := n.Do(context.Background(), "INFO", "commandstats")
+	stats, err := n.Info(context.Background(), "commandstats")
 	require.NoError(t, err)
-	for _, line := range strings.Split(v.(string), "\r\n") {
-		if rest, ok := strings.CutPrefix(line, "cmdstat_get:calls="); ok {
-			calls, _, _ := strings.Cut(rest, ",")
-			n, err := strconv.Atoi(calls)
-			require.NoError(t, err)
-			return n
-		}
+	rest, ok := strings.CutPrefix(stats["cmdstat_get"], "calls=")
+	if !ok {
+		return 0
 	}
-	return 0
+	calls, _, _ := strings.Cut(rest, ",")
+	count, err := strconv.Atoi(calls)
+	require.NoError(t, err)
+	return count
 }
