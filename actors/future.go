@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -40,6 +41,11 @@ type Future struct {
 	val    resp.Value
 	err    error
 	inline [InlineSize]byte
+
+	detached bool          // replies are cloned out, never stored in inline: the owner reuses the future
+	byReply  bool          // completed by CompleteFrom: the reader that did it holds f no longer
+	released atomic.Bool   // the completer's last touch of f: Reuse waits for it
+	wake     chan struct{} // detached only: a token on completion, for AwaitContext; kept across reuse
 }
 
 // NewFuture returns a pending Future.
@@ -49,8 +55,17 @@ func NewFuture() *Future {
 	return f
 }
 
-// Init makes a zero Future pending. Call it once, before the Future is shared.
+// Init makes a zero (or reused) Future pending. Call it once, before the Future is shared.
 func (f *Future) Init() { f.wait.Lock() }
+
+// Detach makes f keep every reply in memory of its own, never inside f, so a value it returned
+// stays valid after f is reused (see Reuse). Call it before Init; Reuse keeps it. A detached
+// future has one waiter, its owner: AwaitContext then waits on a channel kept across reuses
+// instead of making one each time.
+func (f *Future) Detach() {
+	f.detached = true
+	f.wake = make(chan struct{}, 1)
+}
 
 // Complete stores (v, err) if f is still pending and reports whether it did. v must own its memory
 // (see resp.Value.Clone); the reader of a connection uses CompleteFrom instead.
@@ -65,16 +80,23 @@ func (f *Future) Complete(v resp.Value, err error) bool {
 
 // CompleteFrom completes f with a copy of v, a Value borrowed from a resp.Reader; a server error
 // reply becomes the error (*resp.Error). It reports whether f was still pending. Short strings are
-// copied into the future without allocating.
+// copied into the future without allocating (unless f is detached).
+//
+// Its caller must be the last holder of f: the reader of a connection, which drops a request once
+// its reply is in. That is what makes a future completed this way reusable (see Reusable).
 func (f *Future) CompleteFrom(v resp.Value) bool {
 	if !f.state.CompareAndSwap(pending, completing) {
 		return false
 	}
-	if v.IsError() {
+	switch {
+	case v.IsError():
 		f.err = v.Err()
-	} else {
+	case f.detached:
+		f.val = v.Clone()
+	default:
 		f.val = v.CloneInto(f.inline[:])
 	}
+	f.byReply = true
 	f.finish()
 	return true
 }
@@ -91,6 +113,32 @@ func (f *Future) finish() {
 	}
 	f.chMu.Unlock()
 	f.wait.Unlock()
+	if f.wake != nil {
+		f.wake <- struct{}{} // never blocks: one completion per use, drained by Reuse
+	}
+	f.released.Store(true)
+}
+
+// Reusable reports whether f, once awaited, may be reused: it is detached and a reply completed it,
+// so no one else holds it. A future completed any other way (a timeout, a cancellation, a failed
+// connection) may still sit in a connection's queue, where its late reply would land: it must be
+// left to the garbage collector. Call it after Await returned.
+func (f *Future) Reusable() bool { return f.detached && f.byReply }
+
+// Reuse makes a Reusable future, awaited by its owner, ready for Init again. It waits for the
+// completer to finish with f (a few instructions at most).
+func (f *Future) Reuse() {
+	for !f.released.Load() {
+		runtime.Gosched()
+	}
+	select {
+	case <-f.wake: // the token AwaitContext did not take
+	default:
+	}
+	f.val, f.err, f.byReply = resp.Value{}, nil, false
+	f.ch, f.closed = nil, false
+	f.released.Store(false)
+	f.state.Store(pending)
 }
 
 // IsDone reports whether f has its result.
@@ -113,8 +161,12 @@ func (f *Future) AwaitContext(ctx context.Context) (resp.Value, error) {
 	if f.state.Load() == completed || ctx.Done() == nil {
 		return f.Await()
 	}
+	var done <-chan struct{} = f.wake
+	if done == nil {
+		done = f.Done()
+	}
 	select {
-	case <-f.Done():
+	case <-done:
 	case <-ctx.Done():
 		f.Fail(ctx.Err())
 	}

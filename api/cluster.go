@@ -189,22 +189,38 @@ func (c *Cluster) shutdown() {
 
 // Send routes cmd to the node serving its slot and returns its Future at once.
 func (c *Cluster) Send(cmd Command) *Future {
-	if c.state.Load() != stateConnected {
-		return failedFuture(ErrClientClosed)
-	}
 	f := &Future{}
+	c.send(f, cmd)
+	return f
+}
+
+// send binds cmd into f and hands it to the dispatcher; a command that cannot be sent completes f
+// with its error at once.
+func (c *Cluster) send(f *Future, cmd Command) {
+	if c.state.Load() != stateConnected {
+		f.fail(ErrClientClosed)
+		return
+	}
 	args, err := f.bind(cmd.args)
 	if err != nil {
-		return failedFuture(err)
+		f.fail(err)
+		return
 	}
 	f.r.Init(c.disp, args)
 	f.r.Idempotent = cmd.idempotent
 	f.r.Deadline = time.Now().Add(c.opts.CommandTimeout)
 	c.disp.Send(&f.r)
-	return f
 }
 
-// Do sends cmd and waits for its reply or for ctx.
+// Do sends cmd and waits for its reply or for ctx. It reuses its Future once the reply is in (the
+// Future never leaves Do), so a GET costs one allocation: the value's own memory.
 func (c *Cluster) Do(ctx context.Context, cmd Command) (resp.Value, error) {
-	return c.Send(cmd).AwaitContext(ctx)
+	f := reusableFutures.Get().(*Future)
+	c.send(f, cmd)
+	v, err := f.AwaitContext(ctx)
+	if f.r.Reusable() {
+		f.reuse()
+		reusableFutures.Put(f)
+	}
+	return v, err
 }

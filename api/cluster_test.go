@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"sync"
@@ -254,37 +253,4 @@ func TestCloseUnderLoad(t *testing.T) {
 	<-busy // 1000 commands answered: Close lands in the middle of the load
 	require.NoError(t, cl.Close())
 	wg.Wait() // every worker returned: every future completed; goleak checks the rest in TestMain
-}
-
-// TestGETAllocations: the GET path through the whole client — Cmd, Send, dispatcher, node,
-// reader, Await — costs one allocation in steady state: the Future, which carries the command,
-// its arguments, its routing state and a short reply.
-func TestGETAllocations(t *testing.T) {
-	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
-	cl := connect(t, tc, ClusterOptions{})
-	ctx := context.Background()
-	require.NoError(t, cl.Set(ctx, "alloc:key", "a short value"))
-	key := "alloc:key"
-	get := func() {
-		v, err := cl.Send(Cmd("GET", key)).Await()
-		if err != nil || string(v.Bytes()) != "a short value" {
-			panic(fmt.Sprint("unexpected reply ", v, err))
-		}
-	}
-	for i := 0; i < 1000; i++ {
-		get()
-	}
-	allocs := testing.AllocsPerRun(2000, get)
-	t.Logf("GET through the cluster client: %.2f allocations", allocs)
-	assert.LessOrEqual(t, allocs, 1.0)
-
-	value := []byte("0123456789abcdef")
-	set := func() {
-		if _, err := cl.Send(Cmd("SET", key, value)).Await(); err != nil {
-			panic(err)
-		}
-	}
-	allocs = testing.AllocsPerRun(2000, set)
-	t.Logf("SET through the cluster client: %.2f allocations", allocs)
-	assert.LessOrEqual(t, allocs, 1.0)
 }

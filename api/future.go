@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/actoredis/actoredis/actors"
 	"github.com/actoredis/actoredis/node"
@@ -49,10 +50,27 @@ func (f *Future) explain(err error) error {
 // Done returns a channel closed when the result is in.
 func (f *Future) Done() <-chan struct{} { return f.r.Done() }
 
-// failedFuture returns a Future already completed with err.
-func failedFuture(err error) *Future {
-	f := &Future{}
+// fail completes a Future that was never sent with err.
+func (f *Future) fail(err error) {
 	f.r.Request.Init()
 	f.r.Future.Fail(err)
+}
+
+// reusableFutures holds the Futures Do reuses. They are detached: a reply is cloned into memory of
+// its own, never kept inside the Future, so the value Do returned outlives the Future's next use.
+// Do puts one back only when a reply completed it (the connection's reader, which completed it,
+// holds it no longer); one failed by a timeout or a cancellation may still be queued on a
+// connection, and is left to the garbage collector.
+var reusableFutures = sync.Pool{New: func() any {
+	f := &Future{}
+	f.r.Detach()
 	return f
+}}
+
+// reuse readies a Reusable Future for the next command, dropping its references to the last one's
+// arguments.
+func (f *Future) reuse() {
+	f.r.Reuse()
+	clear(f.argv[:])
+	clear(f.slots[:])
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/actoredis/actoredis/api"
+	"github.com/actoredis/actoredis/resp"
 )
 
 // client is what the benchmark drives: one GET or SET, the value checked by the caller.
@@ -20,9 +21,13 @@ type client interface {
 
 var clientNames = []string{"actoredis", "rueidis", "go-redis"}
 
+// sendClient is not in the default set: actoredis driven through Send(...).Await(), whose Future
+// is handed out and so not reused as Do's is. Name it in -clients to compare the two APIs.
+const sendClient = "actoredis-send"
+
 func newClient(ctx context.Context, name string, addrs []string) (client, error) {
 	switch name {
-	case "actoredis":
+	case "actoredis", sendClient:
 		roots := make([]api.NodeOptions, len(addrs))
 		for i, a := range addrs {
 			roots[i] = api.NodeOptions{URL: "redis://" + a}
@@ -33,6 +38,9 @@ func newClient(ctx context.Context, name string, addrs []string) (client, error)
 		}
 		if err := c.Connect(ctx); err != nil {
 			return nil, err
+		}
+		if name == sendClient {
+			return actoredisSendClient{c}, nil
 		}
 		return actoredisClient{c}, nil
 	case "rueidis":
@@ -51,10 +59,36 @@ func newClient(ctx context.Context, name string, addrs []string) (client, error)
 	return nil, fmt.Errorf("unknown client %q", name)
 }
 
+// actoredisClient uses Do, as the rueidis client below does: the Future is reused.
 type actoredisClient struct{ c *api.Cluster }
 
-func (a actoredisClient) get(_ context.Context, key string) ([]byte, error) {
-	v, err := a.c.Send(api.Cmd("GET", key)).Await()
+func (a actoredisClient) get(ctx context.Context, key string) ([]byte, error) {
+	v, err := a.c.Do(ctx, api.Cmd("GET", key))
+	return bytesOf(v, err)
+}
+
+func (a actoredisClient) set(ctx context.Context, key string, value []byte) error {
+	_, err := a.c.Do(ctx, api.Cmd("SET", key, value))
+	return err
+}
+
+func (a actoredisClient) close() { _ = a.c.Close() }
+
+// actoredisSendClient uses Send(...).Await().
+type actoredisSendClient struct{ c *api.Cluster }
+
+func (a actoredisSendClient) get(_ context.Context, key string) ([]byte, error) {
+	return bytesOf(a.c.Send(api.Cmd("GET", key)).Await())
+}
+
+func (a actoredisSendClient) set(_ context.Context, key string, value []byte) error {
+	_, err := a.c.Send(api.Cmd("SET", key, value)).Await()
+	return err
+}
+
+func (a actoredisSendClient) close() { _ = a.c.Close() }
+
+func bytesOf(v resp.Value, err error) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -63,13 +97,6 @@ func (a actoredisClient) get(_ context.Context, key string) ([]byte, error) {
 	}
 	return v.Bytes(), nil
 }
-
-func (a actoredisClient) set(_ context.Context, key string, value []byte) error {
-	_, err := a.c.Send(api.Cmd("SET", key, value)).Await()
-	return err
-}
-
-func (a actoredisClient) close() { _ = a.c.Close() }
 
 type rueidisClient struct{ c rueidis.Client }
 

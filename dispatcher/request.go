@@ -39,6 +39,13 @@ func (r *Request) Init(h *Handle, args []any) {
 	r.disp = h
 }
 
+// Reuse makes a request whose Future is Reusable, awaited by its sender, ready for Init again.
+func (r *Request) Reuse() {
+	r.Request.Reuse()
+	r.Idempotent, r.Deadline = false, time.Time{}
+	r.disp, r.hops, r.tries, r.readOnly, r.lastErr = nil, nil, 0, false, nil
+}
+
 // Return is called by the node layer (see node.Owner) with a redirect, a retryable server error or
 // a connection failure; it takes the request back to the dispatcher when a retry is possible.
 func (r *Request) Return(_ *node.Request, err error) bool {

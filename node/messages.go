@@ -70,6 +70,14 @@ func (r *Request) Reset() {
 	r.expires = 0
 }
 
+// Reuse makes a request whose Future is Reusable, awaited by its owner, ready to be built and
+// Init-ed again. Only the owner that sent it may call it.
+func (r *Request) Reuse() {
+	r.Future.Reuse()
+	r.Args, r.Ctx, r.Asking, r.More, r.Owner = nil, nil, false, nil, nil
+	r.collected, r.expires = nil, 0
+}
+
 // Returnable reports whether a server error is one an Owner is asked about: a redirect (MOVED,
 // ASK) or a transient state worth a retry (TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN).
 func Returnable(e *resp.Error) bool {
