@@ -107,6 +107,30 @@ func (v Value) footprint() (nbytes, nelems int) {
 	return nbytes, nelems
 }
 
+// noBytes and noElems are the shared payloads of empty strings and aggregates, read or cloned, so
+// that an empty value never looks like a missing (nil) one. Their capacity is zero: nobody can
+// write through them.
+var (
+	noBytes = []byte{}
+	noElems = []Value{}
+)
+
+// tailBytes returns buf[start:] with its capacity capped, or noBytes when that is empty.
+func tailBytes(buf []byte, start int) []byte {
+	if start == len(buf) {
+		return noBytes
+	}
+	return buf[start:len(buf):len(buf)]
+}
+
+// tailElems is tailBytes for an arena of values.
+func tailElems(vals []Value, start int) []Value {
+	if start == len(vals) {
+		return noElems
+	}
+	return vals[start:len(vals):len(vals)]
+}
+
 type cloner struct {
 	bytes []byte
 	elems []Value
@@ -117,12 +141,12 @@ func (c *cloner) clone(v Value) Value {
 	if v.str != nil {
 		start := len(c.bytes)
 		c.bytes = append(c.bytes, v.str...)
-		out.str = c.bytes[start:len(c.bytes):len(c.bytes)]
+		out.str = tailBytes(c.bytes, start)
 	}
 	if v.elems != nil {
 		start := len(c.elems)
 		c.elems = c.elems[:start+len(v.elems)]
-		out.elems = c.elems[start : start+len(v.elems) : start+len(v.elems)]
+		out.elems = tailElems(c.elems, start)
 		for i, e := range v.elems {
 			out.elems[i] = c.clone(e)
 		}

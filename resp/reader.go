@@ -150,7 +150,7 @@ func (r *Reader) readBody(line []byte, depth int) (Value, error) {
 func (r *Reader) keep(b []byte) []byte {
 	start := len(r.buf)
 	r.buf = append(r.buf, b...)
-	return r.buf[start:len(r.buf):len(r.buf)]
+	return tailBytes(r.buf, start)
 }
 
 // readBlob reads a length-prefixed payload ($, !, =). nullable allows RESP2's $-1.
@@ -176,7 +176,7 @@ func (r *Reader) readBlob(kind Kind, line []byte, nullable bool) (Value, error) 
 	} else if err := r.readPayload(size); err != nil {
 		return Value{}, err
 	}
-	return Value{kind: kind, str: r.buf[start:len(r.buf):len(r.buf)]}, nil
+	return Value{kind: kind, str: tailBytes(r.buf, start)}, nil
 }
 
 // readPayload appends size bytes and consumes the CRLF after them, growing the arena only as the
@@ -240,7 +240,7 @@ func (r *Reader) readAggregate(kind Kind, body []byte, depth int) (Value, error)
 	r.vals = append(r.vals, r.tmp[mark:]...)
 	clear(r.tmp[mark:]) // drop references into old arenas
 	r.tmp = r.tmp[:mark]
-	return Value{kind: kind, elems: r.vals[start:len(r.vals):len(r.vals)]}, nil
+	return Value{kind: kind, elems: tailElems(r.vals, start)}, nil
 }
 
 // readLine returns the next line without its CRLF; it is non-empty and valid until the next read.

@@ -110,6 +110,26 @@ func TestCloneIsDeepAndIndependent(t *testing.T) {
 	assert.Equal(t, "v", c.Index(1).Index(1).Index(0).String())
 }
 
+// An empty string or aggregate reads as empty, not as nil, and so does its clone: callers that
+// test Bytes() or Elems() against nil must not mistake "" for a missing value.
+func TestCloneKeepsEmptyPayloads(t *testing.T) {
+	r := NewReader(strings.NewReader("$0\r\n\r\n*0\r\n"), Limits{})
+	for _, want := range []Kind{KindBulkString, KindArray} {
+		v, err := r.Read()
+		require.NoError(t, err)
+		require.Equal(t, want, v.Kind())
+		for _, x := range []Value{v, v.Clone()} {
+			if want == KindBulkString {
+				assert.NotNil(t, x.Bytes())
+				assert.Empty(t, x.Bytes())
+			} else {
+				assert.NotNil(t, x.Array())
+				assert.Zero(t, x.Len())
+			}
+		}
+	}
+}
+
 func TestCloneAllocations(t *testing.T) {
 	bulk := BulkString("hello world")
 	assert.Equal(t, 1.0, testing.AllocsPerRun(100, func() { _ = bulk.Clone() }))
