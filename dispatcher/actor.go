@@ -37,10 +37,10 @@ func (a *dispatcherActor) Receive(ctx actor.Context) {
 	case *returned:
 		a.onReturned(ctx, m.req, m.err)
 	case *retryNow:
-		if _, ok := a.waiting[m.req]; ok {
-			delete(a.waiting, m.req)
-			a.route(ctx, m.req)
-		}
+		// Its timer fired, so nothing else routes the request: route it even when this actor
+		// was restarted since and its waiting map is new.
+		delete(a.waiting, m.req)
+		a.route(ctx, m.req)
 	case *slotmap.Reroute:
 		if r, ok := ownerOf(m.Req); ok {
 			a.send(ctx, r, m.Req.Asking)

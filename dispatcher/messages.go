@@ -16,3 +16,11 @@ type returned struct {
 
 // retryNow ends a retry's backoff.
 type retryNow struct{ req *Request }
+
+// Fail fails the carried request when the message cannot be delivered (the dispatcher stopped):
+// the message is then the request's only holder. It bypasses the Owner, which would send the
+// request back to the stopped dispatcher.
+func (m *returned) Fail(err error) { m.req.fail(err) }
+
+// Fail: see returned.Fail.
+func (m *retryNow) Fail(err error) { m.req.fail(err) }

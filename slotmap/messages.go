@@ -31,6 +31,23 @@ type Resolve struct {
 // Reroute carries a request back to its dispatcher after a Moved or Resolve.
 type Reroute struct{ Req *node.Request }
 
+// Fail fails the request a Moved, Resolve or Reroute carries when the message cannot be delivered
+// (its receiver stopped): nobody else holds the request then. The Future is failed directly, not
+// through its Owner, which would only send it back to a stopped actor.
+func (m *Moved) Fail(err error) { failCarried(m.Req, err) }
+
+// Fail: see Moved.Fail.
+func (m *Resolve) Fail(err error) { failCarried(m.Req, err) }
+
+// Fail: see Moved.Fail.
+func (m *Reroute) Fail(err error) { failCarried(m.Req, err) }
+
+func failCarried(r *node.Request, err error) {
+	if r != nil {
+		r.Future.Fail(err)
+	}
+}
+
 // Refresh asks for a topology refresh (coalesced with one already under way).
 type Refresh struct{}
 
