@@ -2,7 +2,6 @@ package actors
 
 import (
 	"context"
-	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -30,8 +29,9 @@ const (
 // a request, and a short string reply is stored inline (see InlineSize).
 //
 // Use NewFuture, or call Init once on a Future embedded in another struct, before sharing it. A
-// Future must not be copied after Init. All methods are safe for concurrent use; the Value it
-// returns owns its memory and stays valid for as long as the Future is reachable.
+// Future must not be copied after Init. All methods are safe for concurrent use, except that a
+// detached Future (see Detach) is awaited by its owner alone. The Value it returns owns its
+// memory and stays valid for as long as the Future is reachable.
 type Future struct {
 	wait   sync.Mutex // locked by Init, unlocked on completion: Await blocks on it
 	state  atomic.Uint32
@@ -44,8 +44,8 @@ type Future struct {
 
 	detached bool          // replies are cloned out, never stored in inline: the owner reuses the future
 	byReply  bool          // completed by CompleteFrom: the reader that did it holds f no longer
-	released atomic.Bool   // the completer's last touch of f: Reuse waits for it
-	wake     chan struct{} // detached only: a token on completion, for AwaitContext; kept across reuse
+	wake     chan struct{} // detached only: a token on completion, the completer's last touch of f; kept across reuse
+	taken    bool          // detached only, owner's: the wake token of this use was received
 }
 
 // NewFuture returns a pending Future.
@@ -60,8 +60,8 @@ func (f *Future) Init() { f.wait.Lock() }
 
 // Detach makes f keep every reply in memory of its own, never inside f, so a value it returned
 // stays valid after f is reused (see Reuse). Call it before Init; Reuse keeps it. A detached
-// future has one waiter, its owner: AwaitContext then waits on a channel kept across reuses
-// instead of making one each time.
+// future has one waiter, its owner: Await and AwaitContext then wait on a channel kept across
+// reuses, which also tells them that the completer is done with f.
 func (f *Future) Detach() {
 	f.detached = true
 	f.wake = make(chan struct{}, 1)
@@ -114,9 +114,10 @@ func (f *Future) finish() {
 	f.chMu.Unlock()
 	f.wait.Unlock()
 	if f.wake != nil {
-		f.wake <- struct{}{} // never blocks: one completion per use, drained by Reuse
+		// Never blocks: one completion per use, one token, taken by the owner's wait. It is the
+		// completer's last touch of f, so once the owner has it f may be reused.
+		f.wake <- struct{}{}
 	}
-	f.released.Store(true)
 }
 
 // Reusable reports whether f, once awaited, may be reused: it is detached and a reply completed it,
@@ -125,20 +126,21 @@ func (f *Future) finish() {
 // left to the garbage collector. Call it after Await returned.
 func (f *Future) Reusable() bool { return f.detached && f.byReply }
 
-// Reuse makes a Reusable future, awaited by its owner, ready for Init again. It waits for the
-// completer to finish with f (a few instructions at most).
+// Reuse makes a Reusable future, awaited by its owner, ready for Init again. Await took the wake
+// token, so the completer is done with f; a wait on Done alone did not, and Reuse takes it.
 func (f *Future) Reuse() {
-	for !f.released.Load() {
-		runtime.Gosched()
-	}
-	select {
-	case <-f.wake: // the token AwaitContext did not take
-	default:
-	}
+	f.takeToken()
 	f.val, f.err, f.byReply = resp.Value{}, nil, false
-	f.ch, f.closed = nil, false
-	f.released.Store(false)
+	f.ch, f.closed, f.taken = nil, false, false
 	f.state.Store(pending)
+}
+
+// takeToken waits for a detached future's completion token, once per use. Owner only.
+func (f *Future) takeToken() {
+	if !f.taken {
+		<-f.wake
+		f.taken = true
+	}
 }
 
 // IsDone reports whether f has its result.
@@ -147,6 +149,10 @@ func (f *Future) IsDone() bool { return f.state.Load() == completed }
 // Await blocks until f is complete and returns its result. It has no timeout of its own: the owner
 // of the work (a node actor) completes every future it accepted, with an error if need be.
 func (f *Future) Await() (resp.Value, error) {
+	if f.detached {
+		f.takeToken() // it follows completion: no need to look at the lock
+		return f.val, f.err
+	}
 	if f.state.Load() != completed {
 		f.wait.Lock()
 		f.wait.Unlock() //nolint:staticcheck // a gate, not a critical section: let other waiters through
@@ -161,12 +167,17 @@ func (f *Future) AwaitContext(ctx context.Context) (resp.Value, error) {
 	if f.state.Load() == completed || ctx.Done() == nil {
 		return f.Await()
 	}
-	var done <-chan struct{} = f.wake
-	if done == nil {
-		done = f.Done()
+	if f.detached {
+		select {
+		case <-f.wake:
+			f.taken = true
+		case <-ctx.Done():
+			f.Fail(ctx.Err())
+		}
+		return f.Await()
 	}
 	select {
-	case <-done:
+	case <-f.Done():
 	case <-ctx.Done():
 		f.Fail(ctx.Err())
 	}
