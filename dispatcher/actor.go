@@ -45,9 +45,19 @@ func (a *dispatcherActor) Receive(ctx actor.Context) {
 		if r, ok := ownerOf(m.Req); ok {
 			a.send(ctx, r, m.Req.Asking)
 		}
-	case *actor.Stopping, *actor.Restarting:
-		// Requests waiting in a backoff are routed now; nodes fail them if they are closing too.
+	case *actor.Restarting:
+		// Requests waiting in a backoff are routed now; one whose timer fired already is routed by
+		// its retryNow, which the next instance gets.
 		a.retryWaiting(ctx)
+	case *actor.Stopping:
+		// The same, and nodes fail them if they are closing too. A request whose timer fired
+		// already is failed here: its retryNow may come too late for anyone to fail it (a message
+		// to a stopped actor is failed only while the system still handles dead letters).
+		a.retryWaiting(ctx)
+		for r := range a.waiting {
+			delete(a.waiting, r)
+			r.fail(actors.ErrActorStopped)
+		}
 	case *actor.Started, *actor.Stopped:
 	default:
 		a.opts.Logger.Error("dispatcher: unknown message", "error", &actors.UnknownMessageError{Actor: "dispatcher", Message: m})
