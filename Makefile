@@ -4,10 +4,11 @@ export PATH := $(PATH):/usr/local/go/bin
 
 .PHONY: test vet install-redis demo fuzz bench bench-quick bench-resp bench-node
 
-## test: install redis-server when missing, vet, and run every test with the race detector; then
-## the allocation tests again without it (it changes what allocates).
+## test: install redis-server when missing, vet, and run every test with the race detector (the
+## bench/ module's too); then the allocation tests again without it (it changes what allocates).
 test: install-redis vet
 	$(GO) test -race -count=1 -timeout 20m ./...
+	cd bench && $(GO) test -race -count=1 ./...
 	$(GO) test -count=1 -timeout 5m -run Alloc ./...
 
 ## demo: the quickstart against a local 3×1 cluster it spawns (or $$REDIS_CLUSTER_URL).
@@ -16,6 +17,7 @@ demo: install-redis
 
 vet:
 	$(GO) vet ./...
+	cd bench && $(GO) vet ./...
 
 install-redis:
 	bash scripts/install-redis.sh

@@ -6,7 +6,7 @@
 //	go run .                 # the full matrix (make bench)
 //
 // Each cell — operation × concurrency × value size — runs every client in turn (the order rotates
-// from cell to cell), each for a warm-up and then a measured window. Per client and cell: ops/s,
+// from cell to cell and, for one cell, from run to run), each for a warm-up and then a measured window. Per client and cell: ops/s,
 // p50/p99/p99.9 latency, client CPU per operation (getrusage of this process: the servers are other
 // processes), allocations per operation, errors.
 package main
@@ -109,6 +109,17 @@ func main() {
 	}
 }
 
+// clientOrder is the order in which the clients run the cell-th cell of a run. It rotates from
+// cell to cell and from run to run, so that over as many runs as there are clients every client
+// takes every place in every cell: whatever running first or last costs is spread evenly.
+func clientOrder(names []string, cell, run int) []string {
+	order := make([]string, len(names))
+	for k := range names {
+		order[k] = names[(cell+run+k)%len(names)]
+	}
+	return order
+}
+
 // intList parses a comma-separated list of integers given to flag, or exits.
 func intList(flag, list string) []int {
 	var out []int
@@ -168,20 +179,19 @@ func run(cfg config) error {
 		}
 	}
 	cfg.counters = func(ctx context.Context) (int64, int64) { return serverCounters(ctx, local) }
-	i := 0
 	for run := 1; run <= cfg.repeat; run++ {
+		cell := 0
 		for _, size := range cfg.sizes {
 			for _, op := range cfg.ops {
 				for _, conc := range cfg.concs {
-					for k := range clientNames {
-						name := clientNames[(i+k)%len(clientNames)]
+					for _, name := range clientOrder(clientNames, cell, run) {
 						c := measure(ctx, clients[name], op, conc, size, values[size], cfg)
 						c.Client, c.Run = name, run
 						res.Cells = append(res.Cells, c)
 						fmt.Printf("run %d %-5s %5d B c=%-5d %-9s %9.0f ops/s  p50 %7.1f µs  p99 %8.1f µs  cpu %5.2f µs/op  %5.1f allocs/op  %5.1f cmds/read  errors %d\n",
 							run, op, size, conc, name, c.OpsPerSec, c.P50us, c.P99us, c.CPUusPerOp, c.AllocsPerOp, c.CmdsPerRead, c.Errors)
 					}
-					i++
+					cell++
 				}
 			}
 		}
