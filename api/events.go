@@ -52,7 +52,8 @@ type handlers struct {
 
 // OnError registers f for every error event (a failed refresh, a node that cannot be reached...).
 // Errors of individual commands are returned by those commands, not reported here. f runs on the
-// client's goroutines and must not block. Register handlers before Connect to see every event.
+// client's goroutines and must not block; a panic in it is logged (ClusterOptions.Logger) and
+// goes no further. Register handlers before Connect to see every event.
 func (c *Cluster) OnError(f func(error)) {
 	c.hmu.Lock()
 	defer c.hmu.Unlock()
@@ -62,7 +63,7 @@ func (c *Cluster) OnError(f func(error)) {
 }
 
 // OnEvent registers f for every event, in the order they happen. f runs on the client's goroutines
-// and must not block.
+// and must not block; a panic in it is logged (ClusterOptions.Logger) and goes no further.
 func (c *Cluster) OnEvent(f func(Event)) {
 	c.hmu.Lock()
 	defer c.hmu.Unlock()
@@ -74,11 +75,23 @@ func (c *Cluster) OnEvent(f func(Event)) {
 func (c *Cluster) emit(e Event) {
 	h := c.handlers.Load()
 	for _, f := range h.onEvent {
-		f(e)
+		c.callHandler("OnEvent", e, func() { f(e) })
 	}
 	if e.Err != nil && (e.Type == EventError || e.Type == EventNodeError) {
 		for _, f := range h.onError {
-			f(e.Err)
+			c.callHandler("OnError", e, func() { f(e.Err) })
 		}
 	}
+}
+
+// callHandler runs a user's handler and logs a panic in it instead of letting it loose: handlers run
+// on the client's actors, and a node actor that panicked would drop its connection and fail the
+// commands written on it.
+func (c *Cluster) callHandler(kind string, e Event, call func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.opts.Logger.Error("actoredis: "+kind+" handler panicked", "event", string(e.Type), "addr", e.Addr, "panic", r)
+		}
+	}()
+	call()
 }

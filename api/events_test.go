@@ -1,0 +1,86 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/actoredis/actoredis/internal/testcluster"
+)
+
+// lockedBuffer is an io.Writer safe for the client's goroutines to log into.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// A handler that panics on every event is logged and skipped: the nodes keep their connections,
+// the handlers registered after it still hear every event, and commands run.
+func TestPanickingHandlersAreLoggedAndContained(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{})
+	var logs lockedBuffer
+	cl, err := CreateCluster(ClusterOptions{
+		RootNodes: []NodeOptions{{URL: "redis://" + tc.Addrs()[0]}},
+		Logger:    slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	require.NoError(t, err)
+	cl.OnEvent(func(e Event) { panic("handler bug on " + string(e.Type)) })
+	cl.OnError(func(error) { panic("error handler bug") })
+	var mu sync.Mutex
+	var events []Event
+	cl.OnEvent(func(e Event) {
+		mu.Lock()
+		events = append(events, e)
+		mu.Unlock()
+	})
+	ctx := context.Background()
+	require.NoError(t, cl.Connect(ctx))
+	for i := range 200 {
+		k := "panicky:" + strconv.Itoa(i)
+		_, err := cl.Do(ctx, Cmd("SET", k, i))
+		require.NoError(t, err, "SET %s", k)
+		v, err := cl.Get(ctx, k)
+		require.NoError(t, err, "GET %s", k)
+		assert.Equal(t, strconv.Itoa(i), v)
+	}
+	require.NoError(t, cl.Close())
+
+	mu.Lock()
+	defer mu.Unlock()
+	ready := map[string]int{}
+	for _, e := range events[:len(events)-1] {
+		assert.NotContains(t, []EventType{EventNodeDisconnect, EventNodeReconnecting, EventNodeError, EventError}, e.Type,
+			"%s %s before Close: %v", e.Type, e.Addr, e.Err)
+		if e.Type == EventNodeReady {
+			ready[e.Addr]++
+		}
+	}
+	assert.Len(t, ready, len(tc.Addrs()), "every node got ready")
+	for addr, n := range ready {
+		assert.Equal(t, 1, n, "%s got ready %d times: its connection was dropped", addr, n)
+	}
+	assert.Equal(t, EventDisconnect, events[len(events)-1].Type)
+	assert.Contains(t, logs.String(), "OnEvent handler panicked")
+	assert.Contains(t, logs.String(), "handler bug on node-ready")
+	assert.Equal(t, len(events), strings.Count(logs.String(), "OnEvent handler panicked"),
+		"one logged panic per event")
+}
