@@ -1,6 +1,8 @@
 package api
 
 import (
+	"runtime/debug"
+
 	"github.com/actoredis/actoredis/node"
 )
 
@@ -84,13 +86,15 @@ func (c *Cluster) emit(e Event) {
 	}
 }
 
-// callHandler runs a user's handler and logs a panic in it instead of letting it loose: handlers run
-// on the client's actors, and a node actor that panicked would drop its connection and fail the
-// commands written on it.
+// callHandler runs a user's handler and logs a panic in it, with its stack, instead of letting it
+// loose: node and refresh events reach the handlers on the slot map actor, whose restart would
+// close every node and fail the commands on them, and Connect and Close emit on their caller's
+// goroutine.
 func (c *Cluster) callHandler(kind string, e Event, call func()) {
 	defer func() {
 		if r := recover(); r != nil {
-			c.opts.Logger.Error("actoredis: "+kind+" handler panicked", "event", string(e.Type), "addr", e.Addr, "panic", r)
+			c.opts.Logger.Error("actoredis: "+kind+" handler panicked", "event", string(e.Type), "addr", e.Addr,
+				"panic", r, "stack", string(debug.Stack()))
 		}
 	}()
 	call()

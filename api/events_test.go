@@ -3,7 +3,9 @@ package api
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -62,12 +64,18 @@ func TestPanickingHandlersAreLoggedAndContained(t *testing.T) {
 		require.NoError(t, err, "GET %s", k)
 		assert.Equal(t, strconv.Itoa(i), v)
 	}
+	// No error happens above; one emitted here reaches both handlers.
+	cl.emit(Event{Type: EventError, Err: errors.New("refresh failed")})
 	require.NoError(t, cl.Close())
+	assert.Contains(t, logs.String(), "OnError handler panicked")
+	assert.Contains(t, logs.String(), "error handler bug")
 
 	mu.Lock()
 	defer mu.Unlock()
 	ready := map[string]int{}
-	for _, e := range events[:len(events)-1] {
+	emitted := slices.IndexFunc(events, func(e Event) bool { return e.Type == EventError })
+	require.GreaterOrEqual(t, emitted, 0, "the emitted error reached the second handler")
+	for _, e := range events[:emitted] {
 		assert.NotContains(t, []EventType{EventNodeDisconnect, EventNodeReconnecting, EventNodeError, EventError}, e.Type,
 			"%s %s before Close: %v", e.Type, e.Addr, e.Err)
 		if e.Type == EventNodeReady {
@@ -83,4 +91,5 @@ func TestPanickingHandlersAreLoggedAndContained(t *testing.T) {
 	assert.Contains(t, logs.String(), "handler bug on node-ready")
 	assert.Equal(t, len(events), strings.Count(logs.String(), "OnEvent handler panicked"),
 		"one logged panic per event")
+	assert.Contains(t, logs.String(), "events_test.go", "the stack of the panic is logged")
 }
