@@ -6,9 +6,9 @@
 //	go run .                 # the full matrix (make bench)
 //
 // Each cell — operation × concurrency × value size — runs every client in turn (the order rotates
-// from cell to cell and, for one cell, from run to run), each for a warm-up and then a measured window. Per client and cell: ops/s,
-// p50/p99/p99.9 latency, client CPU per operation (getrusage of this process: the servers are other
-// processes), allocations per operation, errors.
+// from cell to cell and, for one cell, from run to run), each for a warm-up and then a measured
+// window. Per client and cell: ops/s, p50/p99/p99.9 latency, client CPU per operation (getrusage of
+// this process: the servers are other processes), allocations per operation, errors.
 package main
 
 import (
