@@ -42,8 +42,8 @@ type config struct {
 	warm   time.Duration
 	dur    time.Duration
 	repeat int // the whole matrix runs this many times; the report gives medians
-	// counters returns the servers' processed commands and socket reads, or zeros.
-	counters func(context.Context) (cmds, reads int64)
+	// counters returns the servers' counters (see serverCounters), or zeros.
+	counters func(context.Context) serverStats
 	outDir   string
 }
 
@@ -164,7 +164,7 @@ func run(cfg config) error {
 	values := map[int][]byte{}
 	for _, size := range cfg.sizes {
 		values[size] = bytes.Repeat([]byte("v"), size)
-		if err := prefill(ctx, loader.(actoredisClient).c, size, values[size]); err != nil {
+		if err := prefill(ctx, loader.(actoredisClient).c, size, numKeys, values[size]); err != nil {
 			return err
 		}
 	}
@@ -178,7 +178,7 @@ func run(cfg config) error {
 			res.Ceiling[ceilingKey(op, size)] = v
 		}
 	}
-	cfg.counters = func(ctx context.Context) (int64, int64) { return serverCounters(ctx, local) }
+	cfg.counters = func(ctx context.Context) serverStats { return serverCounters(ctx, local) }
 	for run := 1; run <= cfg.repeat; run++ {
 		cell := 0
 		for _, size := range cfg.sizes {
@@ -188,8 +188,8 @@ func run(cfg config) error {
 						c := measure(ctx, clients[name], op, conc, size, values[size], cfg)
 						c.Client, c.Run = name, run
 						res.Cells = append(res.Cells, c)
-						fmt.Printf("run %d %-5s %5d B c=%-5d %-9s %9.0f ops/s  p50 %7.1f µs  p99 %8.1f µs  cpu %5.2f µs/op  %5.1f allocs/op  %5.1f cmds/read  errors %d\n",
-							run, op, size, conc, name, c.OpsPerSec, c.P50us, c.P99us, c.CPUusPerOp, c.AllocsPerOp, c.CmdsPerRead, c.Errors)
+						fmt.Printf("run %d %-5s %5d B c=%-5d %-9s %9.0f ops/s  p50 %7.1f µs  p99 %8.1f µs  cpu %5.2f µs/op  %5.1f allocs/op  %5.1f cmds/read  server cpu %5.2f µs/op  errors %d\n",
+							run, op, size, conc, name, c.OpsPerSec, c.P50us, c.P99us, c.CPUusPerOp, c.AllocsPerOp, c.CmdsPerRead, c.ServerCPUusPerOp, c.Errors)
 					}
 					cell++
 				}
@@ -232,12 +232,12 @@ func renderFrom(jsonPath, dir string) error {
 
 func keyOf(size, i int) string { return "b" + strconv.Itoa(size) + ":" + strconv.Itoa(i) }
 
-// prefill stores numKeys keys of the given value size, 10k futures in flight at a time.
-func prefill(ctx context.Context, c *api.Cluster, size int, value []byte) error {
+// prefill stores n keys of the given value size, 10k futures in flight at a time.
+func prefill(ctx context.Context, c *api.Cluster, size, n int, value []byte) error {
 	const batch = 10_000
-	for start := 0; start < numKeys; start += batch {
+	for start := 0; start < n; start += batch {
 		fs := make([]*api.Future, 0, batch)
-		for i := start; i < start+batch; i++ {
+		for i := start; i < min(start+batch, n); i++ {
 			fs = append(fs, c.Send(api.Cmd("SET", keyOf(size, i), value)))
 		}
 		for _, f := range fs {
@@ -297,7 +297,7 @@ func measure(ctx context.Context, c client, op string, conc, size int, value []b
 		}(hists[w], uint64(w)+1)
 	}
 	time.Sleep(cfg.warm) // the warm-up is a span of time, not a synchronisation
-	cmds0, reads0 := cfg.counters(ctx)
+	srv0 := cfg.counters(ctx)
 	cpu0, mallocs0 := cpuTime(), mallocs()
 	t0 := time.Now()
 	phase.Store(1)
@@ -305,7 +305,7 @@ func measure(ctx context.Context, c client, op string, conc, size int, value []b
 	phase.Store(2)
 	elapsed := time.Since(t0)
 	cpu1, mallocs1 := cpuTime(), mallocs()
-	cmds1, reads1 := cfg.counters(ctx) // outside the CPU window: the INFO calls are the harness's
+	srv1 := cfg.counters(ctx) // outside the CPU window: the INFO calls are the harness's
 	wg.Wait()
 	total := &histogram{}
 	for _, h := range hists {
@@ -317,7 +317,8 @@ func measure(ctx context.Context, c client, op string, conc, size int, value []b
 		Ops: ops.Load(), Errors: errs.Load(), OpsPerSec: float64(ops.Load()) / elapsed.Seconds(),
 		P50us: us(total.quantile(0.50)), P99us: us(total.quantile(0.99)), P999us: us(total.quantile(0.999)),
 		CPUusPerOp: float64((cpu1 - cpu0).Microseconds()) / n, AllocsPerOp: float64(mallocs1-mallocs0) / n,
-		CmdsPerRead: float64(cmds1-cmds0) / float64(max(reads1-reads0, 1)),
+		CmdsPerRead:      float64(srv1.cmds-srv0.cmds) / float64(max(srv1.reads-srv0.reads, 1)),
+		ServerCPUusPerOp: (srv1.cpu - srv0.cpu) * 1e6 / n,
 	}
 }
 

@@ -36,6 +36,8 @@ type cell struct {
 	CPUusPerOp  float64 `json:"cpu_us_per_op"`
 	AllocsPerOp float64 `json:"allocs_per_op"`
 	CmdsPerRead float64 `json:"server_cmds_per_read"` // commands per socket read on the masters
+	// ServerCPUusPerOp is the CPU all six servers spent in the window, per operation of the client.
+	ServerCPUusPerOp float64 `json:"server_cpu_us_per_op,omitempty"`
 }
 
 func writeJSON(r results) []byte {
@@ -78,6 +80,7 @@ func (r results) lookup(op string, size, conc int, client string) (cell, bool) {
 	med.CPUusPerOp = pick(func(c cell) float64 { return c.CPUusPerOp })
 	med.AllocsPerOp = pick(func(c cell) float64 { return c.AllocsPerOp })
 	med.CmdsPerRead = pick(func(c cell) float64 { return c.CmdsPerRead })
+	med.ServerCPUusPerOp = pick(func(c cell) float64 { return c.ServerCPUusPerOp })
 	med.Ops, med.Errors = 0, 0
 	for _, c := range runs {
 		med.Ops += c.Ops
@@ -169,16 +172,17 @@ func writeMarkdown(r results) []byte {
 	for _, size := range sizes {
 		for _, op := range ops {
 			fmt.Fprintf(&b, "## %s, %d B values\n\n", op, size)
-			fmt.Fprintf(&b, "| conc | client | ops/s | p50 µs | p99 µs | p99.9 µs | CPU µs/op | allocs/op | server cmds/read | errors |\n")
-			fmt.Fprintf(&b, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+			fmt.Fprintf(&b, "| conc | client | ops/s | p50 µs | p99 µs | p99.9 µs | CPU µs/op | allocs/op | server cmds/read | server CPU µs/op | errors |\n")
+			fmt.Fprintf(&b, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 			for _, conc := range concs {
 				for _, name := range clientNames {
 					c, ok := r.lookup(op, size, conc, name)
 					if !ok {
 						continue
 					}
-					fmt.Fprintf(&b, "| %d | %s | %.0f | %.1f | %.1f | %.1f | %.2f | %.1f | %s | %d |\n",
-						conc, name, c.OpsPerSec, c.P50us, c.P99us, c.P999us, c.CPUusPerOp, c.AllocsPerOp, fmtOptional(c.CmdsPerRead), c.Errors)
+					fmt.Fprintf(&b, "| %d | %s | %.0f | %.1f | %.1f | %.1f | %.2f | %.1f | %s | %s | %d |\n",
+						conc, name, c.OpsPerSec, c.P50us, c.P99us, c.P999us, c.CPUusPerOp, c.AllocsPerOp,
+						fmtOptional(c.CmdsPerRead, 1), fmtOptional(c.ServerCPUusPerOp, 2), c.Errors)
 				}
 			}
 			fmt.Fprintf(&b, "\n| conc | actoredis/rueidis ops/s | actoredis/go-redis ops/s | p99 actoredis/rueidis | CPU/op actoredis/rueidis |\n")
@@ -294,9 +298,9 @@ func writeCeilingShare(b *strings.Builder, r results, op string, size int, concs
 }
 
 // fmtOptional prints a figure an older results.json may lack as "—".
-func fmtOptional(v float64) string {
+func fmtOptional(v float64, decimals int) string {
 	if v == 0 {
 		return "—"
 	}
-	return fmt.Sprintf("%.1f", v)
+	return fmt.Sprintf("%.*f", decimals, v)
 }
