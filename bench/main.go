@@ -8,7 +8,8 @@
 // Each cell — operation × concurrency × value size — runs every client in turn (the order rotates
 // from cell to cell and, for one cell, from run to run), each for a warm-up and then a measured
 // window. Per client and cell: ops/s, p50/p99/p99.9 latency, client CPU per operation (getrusage of
-// this process: the servers are other processes), allocations per operation, errors.
+// this process: the servers are other processes), allocations per operation, commands per server
+// read on the masters, the six servers' CPU per operation (INFO cpu), errors.
 package main
 
 import (
@@ -42,7 +43,7 @@ type config struct {
 	warm   time.Duration
 	dur    time.Duration
 	repeat int // the whole matrix runs this many times; the report gives medians
-	// counters returns the servers' counters (see serverCounters), or zeros.
+	// counters reads the servers' counters (see servers.counters).
 	counters func(context.Context) serverStats
 	outDir   string
 }
@@ -178,7 +179,7 @@ func run(cfg config) error {
 			res.Ceiling[ceilingKey(op, size)] = v
 		}
 	}
-	cfg.counters = func(ctx context.Context) serverStats { return serverCounters(ctx, local) }
+	cfg.counters = serversOf(local).counters
 	for run := 1; run <= cfg.repeat; run++ {
 		cell := 0
 		for _, size := range cfg.sizes {
@@ -305,7 +306,7 @@ func measure(ctx context.Context, c client, op string, conc, size int, value []b
 	phase.Store(2)
 	elapsed := time.Since(t0)
 	cpu1, mallocs1 := cpuTime(), mallocs()
-	srv1 := cfg.counters(ctx) // outside the CPU window: the INFO calls are the harness's
+	srv1 := cfg.counters(ctx) // outside the client's CPU window: the INFO calls are the harness's
 	wg.Wait()
 	total := &histogram{}
 	for _, h := range hists {
@@ -317,8 +318,8 @@ func measure(ctx context.Context, c client, op string, conc, size int, value []b
 		Ops: ops.Load(), Errors: errs.Load(), OpsPerSec: float64(ops.Load()) / elapsed.Seconds(),
 		P50us: us(total.quantile(0.50)), P99us: us(total.quantile(0.99)), P999us: us(total.quantile(0.999)),
 		CPUusPerOp: float64((cpu1 - cpu0).Microseconds()) / n, AllocsPerOp: float64(mallocs1-mallocs0) / n,
-		CmdsPerRead:      float64(srv1.cmds-srv0.cmds) / float64(max(srv1.reads-srv0.reads, 1)),
-		ServerCPUusPerOp: (srv1.cpu - srv0.cpu) * 1e6 / n,
+		CmdsPerRead:      cmdsPerRead(srv0, srv1),
+		ServerCPUusPerOp: serverCPUusPerOp(srv0, srv1, ops.Load()),
 	}
 }
 

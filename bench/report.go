@@ -36,7 +36,7 @@ type cell struct {
 	CPUusPerOp  float64 `json:"cpu_us_per_op"`
 	AllocsPerOp float64 `json:"allocs_per_op"`
 	CmdsPerRead float64 `json:"server_cmds_per_read"` // commands per socket read on the masters
-	// ServerCPUusPerOp is the CPU all six servers spent in the window, per operation of the client.
+	// ServerCPUusPerOp is the CPU all six servers used over the window, per operation of the client.
 	ServerCPUusPerOp float64 `json:"server_cpu_us_per_op,omitempty"`
 }
 
@@ -73,14 +73,27 @@ func (r results) lookup(op string, size, conc int, client string) (cell, bool) {
 		}
 		return median(vs)
 	}
+	// pickOptional is pick for a figure a run may lack (0): the median of the runs that have it.
+	pickOptional := func(f func(cell) float64) float64 {
+		var vs []float64
+		for _, c := range runs {
+			if v := f(c); v != 0 {
+				vs = append(vs, v)
+			}
+		}
+		if len(vs) == 0 {
+			return 0
+		}
+		return median(vs)
+	}
 	med.OpsPerSec = pick(func(c cell) float64 { return c.OpsPerSec })
 	med.P50us = pick(func(c cell) float64 { return c.P50us })
 	med.P99us = pick(func(c cell) float64 { return c.P99us })
 	med.P999us = pick(func(c cell) float64 { return c.P999us })
 	med.CPUusPerOp = pick(func(c cell) float64 { return c.CPUusPerOp })
 	med.AllocsPerOp = pick(func(c cell) float64 { return c.AllocsPerOp })
-	med.CmdsPerRead = pick(func(c cell) float64 { return c.CmdsPerRead })
-	med.ServerCPUusPerOp = pick(func(c cell) float64 { return c.ServerCPUusPerOp })
+	med.CmdsPerRead = pickOptional(func(c cell) float64 { return c.CmdsPerRead })
+	med.ServerCPUusPerOp = pickOptional(func(c cell) float64 { return c.ServerCPUusPerOp })
 	med.Ops, med.Errors = 0, 0
 	for _, c := range runs {
 		med.Ops += c.Ops
@@ -156,7 +169,11 @@ func writeMarkdown(r results) []byte {
 	fmt.Fprintf(&b, "Run %s, %s, %d CPUs; local Redis Cluster of 3 masters × 1 replica (redis-server on the same machine); "+
 		"%d keys; warm-up %s then %s per client and cell; clients in rotating order; the whole matrix %d time(s). "+
 		"Figures are medians over the runs; a ratio is the median of the ratios measured side by side within each "+
-		"run, with their range in brackets.\n\n", r.Date, r.GoVersion, r.CPUs, r.Keys, r.Warmup, r.Window, runs)
+		"run, with their range in brackets. CPU µs/op is the bench process's (user + system); server cmds/read is the "+
+		"commands a master got per socket read; server CPU µs/op is what the six servers used over the window "+
+		"(replication, idle work and the harness's INFO calls included) per operation of the client. With clients "+
+		"and servers on the same %d cores, ops/s can be no more than %d × 10⁶ / (CPU µs/op + server CPU µs/op).\n\n",
+		r.Date, r.GoVersion, r.CPUs, r.Keys, r.Warmup, r.Window, runs, r.CPUs, r.CPUs)
 	ops, sizes, concs := r.axes()
 	if len(r.Ceiling) > 0 {
 		b.WriteString("Reference: `redis-benchmark --cluster -P 16 -r 100000 --threads 2` on the same cluster, before the " +
