@@ -27,6 +27,10 @@ var (
 	ErrConnection = node.ErrConnection
 	// ErrNoRoute: no node serves the command's slot.
 	ErrNoRoute = dispatcher.ErrNoRoute
+	// ErrUnsupportedCommand: the command would break or reset a connection the client shares
+	// between commands (SUBSCRIBE and the rest of the pub/sub family, MONITOR, SYNC, PSYNC,
+	// CLIENT REPLY, RESET, HELLO, QUIT); it is refused before it is written.
+	ErrUnsupportedCommand = node.ErrUnsupportedCommand
 )
 
 // Server error prefixes, for errors.Is against any error a command returns.

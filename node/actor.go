@@ -117,6 +117,10 @@ func (a *nodeActor) accept(ctx actor.Context, r *Request) {
 		r.Fail(commandError(a.opts.Addr, r.Name(), ErrClosed))
 		return
 	}
+	if unsupported(r.Args) || anyUnsupported(r.More) {
+		r.Fail(commandError(a.opts.Addr, r.Name(), ErrUnsupportedCommand))
+		return
+	}
 	if r.More == nil && !r.Asking && isBlocking(r.Args) {
 		a.wg.Add(1)
 		go func() {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"strings"
 	"sync"
 	"time"
 
@@ -109,6 +108,9 @@ func (p *pool) close() {
 func (d *Dedicated) Do(ctx context.Context, args ...any) (resp.Value, error) {
 	if d.broken {
 		return resp.Value{}, commandError(d.pool.opts.Addr, CommandName(args), ErrClosed)
+	}
+	if unsupported(args) {
+		return resp.Value{}, commandError(d.pool.opts.Addr, CommandName(args), ErrUnsupportedCommand)
 	}
 	var err error
 	if d.wbuf, err = resp.AppendCommand(d.wbuf[:0], args...); err != nil {
@@ -239,31 +241,4 @@ func isClosed(p *pool) bool {
 	default:
 		return false
 	}
-}
-
-// isBlocking reports whether a command blocks its connection: it then runs on a dedicated one.
-func isBlocking(args []any) bool {
-	if len(args) == 0 {
-		return false
-	}
-	name, ok := resp.ArgString(args[0])
-	if !ok || name == "" {
-		return false
-	}
-	switch name[0] | 0x20 { // cheap first-letter filter: the hot path pays one switch
-	case 'b', 'w', 'x':
-	default:
-		return false
-	}
-	switch strings.ToUpper(name) {
-	case "BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BLMPOP", "BZPOPMIN", "BZPOPMAX", "BZMPOP", "WAIT", "WAITAOF":
-		return true
-	case "XREAD", "XREADGROUP":
-		for _, a := range args[1:] {
-			if s, ok := resp.ArgString(a); ok && strings.EqualFold(s, "BLOCK") {
-				return true
-			}
-		}
-	}
-	return false
 }

@@ -17,6 +17,10 @@ var (
 	ErrClosed = errors.New("actoredis: node closed")
 	// ErrReleased: the node gave back a command waiting for a connection (see Node.ReleaseQueued).
 	ErrReleased = errors.New("actoredis: node unreachable; command released")
+	// ErrUnsupportedCommand: the command would break or reset a connection the client shares
+	// between commands: SUBSCRIBE and the rest of the (un)subscribe family, MONITOR, SYNC, PSYNC,
+	// CLIENT REPLY, RESET, HELLO, QUIT. It is refused before it is written.
+	ErrUnsupportedCommand = errors.New("actoredis: command not supported on a shared connection")
 	// ErrUnsolicitedReply: the server sent a reply to no command; the connection is dropped.
 	ErrUnsolicitedReply = errors.New("actoredis: reply for a command never sent")
 )

@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/actoredis/actoredis/actors"
@@ -90,21 +89,6 @@ func Returnable(e *resp.Error) bool {
 
 // Name returns the command's name for errors and logs ("GET", "CLUSTER SLOTS" keeps only "CLUSTER").
 func (r *Request) Name() string { return CommandName(r.Args) }
-
-// CommandName returns the upper-case name of the command args (its first argument), for errors,
-// logs and routing.
-func CommandName(args []any) string {
-	if len(args) == 0 {
-		return "(empty command)"
-	}
-	if s, ok := resp.ArgString(args[0]); ok {
-		return strings.ToUpper(s)
-	}
-	if b, ok := args[0].([]byte); ok {
-		return strings.ToUpper(string(b))
-	}
-	return "(command)"
-}
 
 // replies is how many replies the request's unit produces on the wire.
 func (r *Request) replies() int {

@@ -1,0 +1,88 @@
+package node
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/actoredis/actoredis/internal/testcluster"
+)
+
+// A command that answers with push frames (or with nothing) would take the next command's reply:
+// it is refused before it is written, and the commands around it get their own replies.
+func TestConnectionCommandsAreRefused(t *testing.T) {
+	srv := testcluster.NewStandalone(t, testcluster.Options{})
+	n := startNode(t, Options{Addr: srv.Addr()})
+	ctx := context.Background()
+	_, err := n.Do(ctx, "SET", "a", "value-of-a")
+	require.NoError(t, err)
+	_, err = n.Do(ctx, "SET", "b", "value-of-b")
+	require.NoError(t, err)
+
+	name := []byte("unsubscribe")
+	refused := []*Request{
+		NewRequest("UNSUBSCRIBE"), NewRequest("subscribe", "ch"), NewRequest("SSUBSCRIBE", "ch"),
+		NewRequest(name), NewRequest(&name), NewRequest("CLIENT", "reply", "off"),
+		NewRequest("RESET"), NewRequest("HELLO", "2"), NewRequest("MONITOR"), NewRequest("QUIT"),
+	}
+	unit := NewRequest("MULTI")
+	unit.More = [][]any{{"PSUBSCRIBE", "p*"}, {"EXEC"}}
+	refused = append(refused, unit)
+	getA, getB := NewRequest("GET", "a"), NewRequest("GET", "b")
+	n.Send(refused[0])
+	n.Send(getA)
+	for _, r := range refused[1:] {
+		n.Send(r)
+	}
+	n.Send(getB)
+
+	for _, r := range refused {
+		_, err := r.Await()
+		require.ErrorIs(t, err, ErrUnsupportedCommand, "%v", r.Args)
+		assert.Contains(t, err.Error(), srv.Addr())
+		assert.Contains(t, err.Error(), r.Name())
+	}
+	v, err := getA.Await()
+	require.NoError(t, err)
+	assert.Equal(t, "value-of-a", v.String())
+	v, err = getB.Await()
+	require.NoError(t, err)
+	assert.Equal(t, "value-of-b", v.String())
+
+	// CLIENT's other subcommands, and names of the same lengths, pass.
+	v, err = n.Do(ctx, "CLIENT", "GETNAME")
+	require.NoError(t, err)
+	assert.True(t, v.IsNull())
+	_, err = n.Do(ctx, "HSET", "h", "f", "v")
+	require.NoError(t, err)
+
+	d, err := n.Dedicated(ctx)
+	require.NoError(t, err)
+	defer d.Release()
+	_, err = d.Do(ctx, "SUBSCRIBE", "ch")
+	require.ErrorIs(t, err, ErrUnsupportedCommand)
+	v, err = d.Do(ctx, "GET", "a")
+	require.NoError(t, err)
+	assert.Equal(t, "value-of-a", v.String())
+}
+
+func TestCommandNamesInEveryForm(t *testing.T) {
+	blpop, xread, block := []byte("blpop"), []byte("XREAD"), []byte("BLOCK")
+	assert.True(t, isBlocking([]any{blpop, "q", 0}))
+	assert.True(t, isBlocking([]any{&blpop, "q", 0}))
+	assert.True(t, isBlocking([]any{xread, "BLOCK", "0", "STREAMS", "s", "$"}))
+	assert.True(t, isBlocking([]any{"XREAD", &block, "0", "STREAMS", "s", "$"}))
+	assert.False(t, isBlocking([]any{[]byte("GET"), "k"}))
+	assert.Equal(t, "BLPOP", CommandName([]any{&blpop}))
+	assert.Equal(t, "BLPOP", CommandName([]any{blpop}))
+
+	for _, args := range [][]any{{"GET", "k"}, {"SET", "k", "v"}, {"HGET", "h", "f"}, {"CLIENT", "ID"}, {"CLIENT"}, {"PUBLISH", "c", "m"}, {"SPUBLISH", "c", "m"}} {
+		assert.False(t, unsupported(args), "%v", args)
+	}
+	assert.Zero(t, testing.AllocsPerRun(100, func() {
+		unsupported([]any{"hget", "h", "f"})
+		isBlocking([]any{"xadd", "s", "*", "f", "v"})
+	}), "lower-case names are matched without allocating")
+}
