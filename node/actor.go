@@ -204,8 +204,8 @@ func (a *nodeActor) flush() {
 	// Counted before the reader can complete them, so a caller that got its reply sees it counted.
 	a.stats.writes.Add(1)
 	a.stats.commands.Add(uint64(written))
-	for _, r := range a.batch[:written] {
-		c.fifo <- r
+	if !a.handOver(c, a.batch[:written]) && err == nil {
+		err = ErrTimeout
 	}
 	a.lastActive = a.ticks
 	if err != nil {
@@ -216,6 +216,39 @@ func (a *nodeActor) flush() {
 	if err != nil {
 		a.drop(err)
 	}
+}
+
+// handOver puts written requests on the reader's queue and reports whether they all got there.
+func (a *nodeActor) handOver(c *conn, written []*Request) bool {
+	for i, r := range written {
+		select {
+		case c.fifo <- r:
+		default:
+			return a.handOverSlowly(c, written[i:])
+		}
+	}
+	return true
+}
+
+// handOverSlowly waits for room on a full reader's queue (fifoSize requests due), but no longer
+// than the command timeout: a server that answers nothing for that long would otherwise hold the
+// actor, and with it its ticks, its timeouts and Close, until the kernel gave up on the
+// connection. It then fails the requests left, which were written, and reports false; the caller
+// drops the connection.
+func (a *nodeActor) handOverSlowly(c *conn, written []*Request) bool {
+	wait := time.NewTimer(a.opts.CommandTimeout)
+	defer wait.Stop()
+	for i, r := range written {
+		select {
+		case c.fifo <- r:
+		case <-wait.C:
+			for _, r := range written[i:] {
+				r.Fail(&ConnError{Addr: a.opts.Addr, Command: r.Name(), Written: true, Err: ErrTimeout})
+			}
+			return false
+		}
+	}
+	return true
 }
 
 func (a *nodeActor) resetBatch() {

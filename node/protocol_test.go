@@ -198,3 +198,45 @@ func TestPushFramesGoToTheHandler(t *testing.T) {
 		assert.Equal(t, "hi", push.Index(2).String())
 	}
 }
+
+// More commands than the reader's queue holds, to a server that answers none: the node actor must
+// not wait on the full queue for longer than the command timeout, so every command fails with
+// ErrTimeout, the connection is dropped, and Close returns.
+func TestFullQueueToAStalledServerTimesOut(t *testing.T) {
+	srv := fakeredis.New(t, func(c *fakeredis.Conn) {
+		if _, err := c.Handshake(); err != nil {
+			return
+		}
+		for { // read everything, answer nothing
+			if _, err := c.ReadCommand(); err != nil {
+				return
+			}
+		}
+	})
+	events := newEventLog()
+	n := startNode(t, Options{Addr: srv.Addr(), CommandTimeout: 300 * time.Millisecond, OnEvent: events.record,
+		Reconnect: func(int) time.Duration { return time.Hour }})
+	events.waitFor(t, EventReady, 5*time.Second)
+	rs := make([]*Request, fifoSize+1000)
+	for i := range rs {
+		rs[i] = NewRequest("GET", "k")
+		n.Send(rs[i])
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i, r := range rs {
+		_, err := r.AwaitContext(ctx)
+		require.NotErrorIs(t, err, context.DeadlineExceeded, "command %d of %d still waits", i, len(rs))
+		require.ErrorIs(t, err, ErrTimeout, "command %d", i)
+		require.True(t, WasWritten(err), "command %d", i)
+	}
+	events.waitFor(t, EventDisconnect, 5*time.Second)
+	closed := make(chan error, 1)
+	go func() { closed <- n.Close(time.Second) }()
+	select {
+	case err := <-closed:
+		require.NoError(t, err)
+	case <-ctx.Done():
+		t.Fatal("Close did not return")
+	}
+}

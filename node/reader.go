@@ -8,7 +8,7 @@ import (
 )
 
 // fifoSize bounds the commands written and not yet answered on one connection; the actor waits
-// (backpressure) when the reader is that far behind.
+// (backpressure) when the reader is that far behind, for up to the command timeout.
 const fifoSize = 4096
 
 // conn is one live connection: the actor writes to it and pushes each written request on fifo;
