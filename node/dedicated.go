@@ -223,6 +223,18 @@ func (p *pool) runBlocking(r *Request) {
 	if r.IsDone() {
 		return // abandoned while waiting for a connection: never written
 	}
+	// A caller that stops waiting (AwaitContext) completes r: interrupt the command then, or it
+	// would hold the connection and later take data (an element, a message) nobody receives.
+	ctx, cancel = context.WithCancel(ctx)
+	defer cancel()
+	abandoned := r.Done()
+	go func() {
+		select {
+		case <-abandoned:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	v, err := d.Do(ctx, r.Args...)
 	if err != nil {
 		if d.broken && isClosed(p) {

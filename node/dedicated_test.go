@@ -135,3 +135,29 @@ func TestBlockingCommandCancelled(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "x", v.Index(1).String())
 }
+
+// A blocking command whose caller stopped waiting is interrupted: it gives its connection back
+// and does not pop an element nobody will receive.
+func TestAbandonedBlockingCommandLetsGo(t *testing.T) {
+	srv := testcluster.NewStandalone(t, testcluster.Options{})
+	n := startNode(t, Options{Addr: srv.Addr(), MaxDedicated: 2})
+	for range 3 { // one more than the pool holds
+		r := NewRequest("BLPOP", "q", 0) // no Ctx: only the caller's wait ends
+		n.Send(r)
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		_, err := r.AwaitContext(ctx)
+		cancel()
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+	}
+	ctx := context.Background()
+	v, err := n.Do(ctx, "BLPOP", "other", 1)
+	require.NoError(t, err, "a connection of the pool is free again")
+	assert.True(t, v.IsNull())
+	_, err = n.Do(ctx, "RPUSH", "q", "job1", "job2")
+	require.NoError(t, err)
+	v, err = n.Do(ctx, "LLEN", "q")
+	require.NoError(t, err)
+	length, err := v.Int64()
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), length, "no abandoned BLPOP took a job")
+}
