@@ -121,7 +121,7 @@ func (a *nodeActor) accept(ctx actor.Context, r *Request) {
 		r.Fail(commandError(a.opts.Addr, r.Name(), ErrUnsupportedCommand))
 		return
 	}
-	if r.More == nil && !r.Asking && isBlocking(r.Args) {
+	if r.More == nil && isBlocking(r.Args) {
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()

@@ -235,7 +235,13 @@ func (p *pool) runBlocking(r *Request) {
 		case <-ctx.Done():
 		}
 	}()
-	v, err := d.Do(ctx, r.Args...)
+	var v resp.Value
+	if r.Asking { // redirected by ASK: ASKING goes first on the same connection
+		_, err = d.Do(ctx, "ASKING")
+	}
+	if err == nil {
+		v, err = d.Do(ctx, r.Args...)
+	}
 	if err != nil {
 		if d.broken && isClosed(p) {
 			err = &ConnError{Addr: p.opts.Addr, Command: r.Name(), Written: true, Err: ErrClosed}

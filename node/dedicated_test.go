@@ -161,3 +161,40 @@ func TestAbandonedBlockingCommandLetsGo(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(2), length, "no abandoned BLPOP took a job")
 }
+
+// A blocking command redirected by ASK runs on a dedicated connection too, ASKING first, and leaves
+// the pipeline free.
+func TestAskedBlockingCommandIsDedicated(t *testing.T) {
+	cl := testcluster.New(t, testcluster.Options{})
+	ctx := context.Background()
+	const key = "asked-queue"
+	s, err := cl.Masters()[0].Do(ctx, "CLUSTER", "KEYSLOT", key)
+	require.NoError(t, err)
+	slot := int(s.(int64))
+	var target *testcluster.Node
+	for _, m := range cl.Masters() {
+		if m != cl.MasterFor(slot) {
+			target = m
+		}
+	}
+	require.NoError(t, cl.BeginMigration(ctx, slot, target))
+
+	n := startNode(t, Options{Addr: target.Addr(), CommandTimeout: 2 * time.Second})
+	blpop := NewRequest("BLPOP", key, 10)
+	blpop.Asking = true
+	n.Send(blpop)
+	for i := 0; i < 50; i++ {
+		v, err := n.Do(ctx, "PING")
+		require.NoError(t, err)
+		require.Equal(t, "PONG", v.String())
+	}
+	assert.False(t, blpop.IsDone(), "BLPOP blocks, on a connection of its own")
+	push := NewRequest("RPUSH", key, "job")
+	push.Asking = true
+	n.Send(push)
+	_, err = push.Await()
+	require.NoError(t, err)
+	v, err := blpop.Await()
+	require.NoError(t, err)
+	assert.Equal(t, "job", v.Index(1).String())
+}
