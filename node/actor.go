@@ -298,6 +298,7 @@ func (a *nodeActor) onDialed(m *dialed) {
 		done:   make(chan struct{}),
 	}
 	a.c, a.state, a.attempt = c, stateReady, 0
+	a.stalled, a.lastAnswered = 0, 0 // the stall clock starts again with the connection
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()

@@ -240,3 +240,36 @@ func TestFullQueueToAStalledServerTimesOut(t *testing.T) {
 		t.Fatal("Close did not return")
 	}
 }
+
+// The stall clock starts again on a new connection: after a connection was dropped for answering
+// nothing, a command on the next one gets the whole command timeout, not a tick.
+func TestStallClockRestartsOnReconnect(t *testing.T) {
+	srv := fakeredis.New(t, func(c *fakeredis.Conn) {
+		if _, err := c.Handshake(); err != nil {
+			return
+		}
+		for {
+			if _, err := c.ReadCommand(); err != nil {
+				return
+			}
+		}
+	})
+	const timeout = 400 * time.Millisecond
+	events := newEventLog()
+	n := startNode(t, Options{Addr: srv.Addr(), CommandTimeout: timeout, OnEvent: events.record,
+		Reconnect: func(int) time.Duration { return time.Millisecond }})
+	events.waitFor(t, EventReady, 5*time.Second)
+	first := NewRequest("GET", "k")
+	n.Send(first)
+	_, err := first.Await()
+	require.ErrorIs(t, err, ErrTimeout)
+	events.waitFor(t, EventDisconnect, 5*time.Second)
+	events.waitFor(t, EventReady, 5*time.Second)
+
+	second := NewRequest("GET", "k")
+	sent := time.Now()
+	n.Send(second)
+	_, err = second.Await()
+	require.ErrorIs(t, err, ErrTimeout)
+	assert.GreaterOrEqual(t, time.Since(sent), timeout*3/4, "the new connection was judged by the old one's stall count")
+}
