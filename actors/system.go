@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/asynkron/protoactor-go/eventstream"
 )
 
 // System is one protoactor ActorSystem with the project's defaults: protoactor's logging routed to
@@ -16,7 +15,6 @@ import (
 // One System belongs to one client. It is safe for concurrent use.
 type System struct {
 	sys *actor.ActorSystem
-	sub *eventstream.Subscription
 
 	mu      sync.Mutex
 	actors  map[*actor.PID]struct{}
@@ -38,7 +36,7 @@ func NewSystem(logger *slog.Logger) *System {
 		actor.WithDeadLetterThrottleInterval(10*time.Millisecond),
 	)
 	s := &System{sys: sys, actors: map[*actor.PID]struct{}{}}
-	s.sub = sys.EventStream.Subscribe(func(evt any) {
+	sys.EventStream.Subscribe(func(evt any) {
 		if dl, ok := evt.(*actor.DeadLetterEvent); ok {
 			failMessage(dl.Message, ErrActorStopped)
 		}
@@ -103,7 +101,8 @@ func (s *System) Stop(pid *actor.PID, timeout time.Duration) {
 }
 
 // Shutdown stops every actor still running, waits for their goroutines, and shuts the system
-// down. The System must not be used afterwards.
+// down. Nothing may be spawned afterwards; a message sent to one of its actors then fails its
+// future with ErrActorStopped.
 func (s *System) Shutdown() {
 	s.mu.Lock()
 	pids := make([]*actor.PID, 0, len(s.actors))
@@ -116,6 +115,8 @@ func (s *System) Shutdown() {
 		_ = s.sys.Root.StopFuture(pid).Wait()
 	}
 	s.running.Wait()
-	s.sys.EventStream.Unsubscribe(s.sub)
+	// The dead-letter subscription stays: a message sent to one of the stopped actors after this
+	// (a handle kept by a caller, a Send racing Close) is a dead letter, and its future must still
+	// fail rather than wait forever. It holds no goroutine.
 	s.sys.Shutdown()
 }

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -213,6 +214,20 @@ func TestShutdownStopsEveryActor(t *testing.T) {
 		require.NoError(t, err)
 	}
 	sys.Shutdown() // goleak in TestMain checks that every mailbox goroutine ended
+}
+
+// A message sent to an actor after the system shut down (a handle kept by a caller, a send that
+// raced the client's Close) still fails its future.
+func TestMessageAfterShutdownFails(t *testing.T) {
+	sys := NewSystem(nil)
+	fx := spawnCounter(t, sys, SpawnOptions{})
+	sys.Shutdown()
+	late := newJob(1)
+	sys.Root().Send(fx.pid, late)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := late.AwaitContext(ctx)
+	assert.ErrorIs(t, err, ErrActorStopped)
 }
 
 func TestSpawnNamedTwiceFails(t *testing.T) {

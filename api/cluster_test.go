@@ -254,3 +254,30 @@ func TestCloseUnderLoad(t *testing.T) {
 	require.NoError(t, cl.Close())
 	wg.Wait() // every worker returned: every future completed; goleak checks the rest in TestMain
 }
+
+// After Close, a Node handle taken before it and a command whose send raced it (it passed the
+// state check, then Close ran to the end) both fail with ErrClientClosed instead of waiting.
+func TestCommandsAfterCloseFail(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	n := cl.Masters()[0]
+	_, err := n.Do(ctx, Cmd("PING"))
+	require.NoError(t, err)
+	require.NoError(t, cl.Close())
+
+	_, err = n.Do(ctx, Cmd("PING"))
+	require.ErrorIs(t, err, ErrClientClosed)
+	assert.Contains(t, err.Error(), n.Addr())
+	assert.Contains(t, err.Error(), "PING")
+
+	// The rest of send, as if its state check had passed just before Close.
+	f := &Future{}
+	args, err := f.bind(Cmd("GET", "k").args)
+	require.NoError(t, err)
+	f.r.Init(cl.disp, args)
+	cl.disp.Send(&f.r)
+	_, err = f.AwaitContext(ctx)
+	require.ErrorIs(t, err, ErrClientClosed)
+}

@@ -2,8 +2,11 @@ package api
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math/rand/v2"
 
+	"github.com/actoredis/actoredis/actors"
 	"github.com/actoredis/actoredis/node"
 	"github.com/actoredis/actoredis/resp"
 	"github.com/actoredis/actoredis/slotmap"
@@ -14,6 +17,7 @@ import (
 // fails.
 type Node struct {
 	ref *slotmap.Ref
+	c   *Cluster
 }
 
 // Addr returns "host:port" as the client reaches it (after NodeAddressMap).
@@ -25,18 +29,30 @@ func (n *Node) ID() string { return n.ref.Info.ID }
 // IsMaster reports whether the node was a master in the topology it was taken from.
 func (n *Node) IsMaster() bool { return n.ref.Info.Role == "master" }
 
-// Do runs cmd on this node, with no routing and no redirect following.
+// Do runs cmd on this node, with no routing and no redirect following. After the cluster's Close it
+// fails with an error matching ErrClientClosed.
 func (n *Node) Do(ctx context.Context, cmd Command) (resp.Value, error) {
+	closed := func(err error) error {
+		return fmt.Errorf("actoredis: node %s: %s: %w", n.Addr(), node.CommandName(cmd.args), err)
+	}
+	if n.c.state.Load() != stateConnected {
+		return resp.Value{}, closed(ErrClientClosed)
+	}
 	r := node.NewRequest(cmd.args...)
 	r.Ctx = ctx
 	n.ref.Node.Send(r)
-	return r.AwaitContext(ctx)
+	v, err := r.AwaitContext(ctx)
+	if err != nil && n.c.state.Load() != stateConnected && !errors.Is(err, ErrClientClosed) &&
+		(errors.Is(err, actors.ErrActorStopped) || errors.Is(err, node.ErrClosed)) {
+		err = closed(fmt.Errorf("%w: %w", ErrClientClosed, err))
+	}
+	return v, err
 }
 
-func wrap(refs []*slotmap.Ref) []*Node {
+func (c *Cluster) wrap(refs []*slotmap.Ref) []*Node {
 	out := make([]*Node, len(refs))
 	for i, r := range refs {
-		out[i] = &Node{ref: r}
+		out[i] = &Node{ref: r, c: c}
 	}
 	return out
 }
@@ -51,7 +67,7 @@ func (c *Cluster) snapshot() *slotmap.Snapshot {
 // Masters returns the master of every shard (nil before Connect or after Close).
 func (c *Cluster) Masters() []*Node {
 	if s := c.snapshot(); s != nil {
-		return wrap(s.Masters())
+		return c.wrap(s.Masters())
 	}
 	return nil
 }
@@ -59,7 +75,7 @@ func (c *Cluster) Masters() []*Node {
 // Replicas returns every healthy replica.
 func (c *Cluster) Replicas() []*Node {
 	if s := c.snapshot(); s != nil {
-		return wrap(s.Replicas())
+		return c.wrap(s.Replicas())
 	}
 	return nil
 }
@@ -67,7 +83,7 @@ func (c *Cluster) Replicas() []*Node {
 // Nodes returns every node, masters first.
 func (c *Cluster) Nodes() []*Node {
 	if s := c.snapshot(); s != nil {
-		return wrap(s.Nodes())
+		return c.wrap(s.Nodes())
 	}
 	return nil
 }
@@ -76,7 +92,7 @@ func (c *Cluster) Nodes() []*Node {
 func (c *Cluster) NodeForKey(key string) *Node {
 	if s := c.snapshot(); s != nil {
 		if m := s.Master(GetSlot(key)); m != nil {
-			return &Node{ref: m}
+			return &Node{ref: m, c: c}
 		}
 	}
 	return nil
