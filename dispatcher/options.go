@@ -36,7 +36,9 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-func (o Options) mapAddr(announced string) string { return slotmap.MapAddress(o.AddressMap, announced) }
+func (o Options) mapAddr(announced string) string {
+	return slotmap.MapAddress(o.AddressMap, announced, o.Logger)
+}
 
 // backoff is the delay before retry n (1, 2, ...): 10 ms doubling to 1 s, with ±50% jitter.
 func backoff(n int, jitter func(time.Duration) time.Duration) time.Duration {

@@ -26,14 +26,15 @@ type mapActor struct {
 	snap  *Snapshot
 	nodes map[string]*node.Node // by reachable address
 
-	refreshing bool                 // a discovery goroutine runs
-	again      bool                 // refresh once more when it ends
-	scheduled  bool                 // a debounced refresh is due
-	down       map[string]time.Time // nodes disconnected, since when
-	lastTick   time.Time
-	lastFull   time.Time
-	timer      *time.Timer
-	closed     bool
+	refreshing     bool                 // a discovery goroutine runs
+	again          bool                 // refresh once more when it ends
+	scheduled      bool                 // a debounced refresh is due
+	movedMeanwhile bool                 // a MOVED came while a discovery ran
+	down           map[string]time.Time // nodes disconnected, since when
+	lastTick       time.Time
+	lastFull       time.Time
+	timer          *time.Timer
+	closed         bool
 }
 
 // shared is what the handle reads: written by the actor, read by anyone.
@@ -214,6 +215,10 @@ func (a *mapActor) onDiscovered(ctx actor.Context, m *discovered) {
 		a.publish(ctx, a.build(m.shards))
 		a.shared.readyOnce.Do(func() { close(a.shared.ready) })
 	}
+	if a.movedMeanwhile {
+		a.movedMeanwhile = false
+		a.scheduleRefresh()
+	}
 	if a.again {
 		a.again = false
 		a.refresh()
@@ -224,8 +229,14 @@ func (a *mapActor) onDiscovered(ctx actor.Context, m *discovered) {
 // stopping those of servers that left.
 func (a *mapActor) build(shards []Shard) *Snapshot {
 	s := &Snapshot{byAddr: map[string]*Ref{}}
-	if a.snap != nil {
-		s.Version = a.snap.Version + 1
+	prev := a.snap
+	if prev == nil {
+		// After a restart: number on from what the last instance published, or the dispatcher,
+		// which takes no older version, would keep that instance's snapshot and its closed nodes.
+		prev = a.shared.snap.Load()
+	}
+	if prev != nil {
+		s.Version = prev.Version + 1
 	}
 	for i := range s.slots {
 		s.slots[i] = noShard
@@ -338,15 +349,28 @@ func (a *mapActor) onMoved(ctx actor.Context, m *Moved) {
 		if cur := a.snap.Master(m.Slot); cur == nil || cur.Addr != ref.Addr {
 			a.publish(ctx, a.snap.withSlot(m.Slot, ref))
 		}
-		if !a.scheduled && !a.refreshing {
-			a.scheduled = true
-			self, root := a.self, a.sys.Root()
-			time.AfterFunc(a.opts.Debounce, func() { root.Send(self, &refreshNow{}) })
+		if a.refreshing {
+			// The discovery under way may have asked before the slot moved, and its result would
+			// undo this patch: look again once it is in.
+			a.movedMeanwhile = true
+		} else {
+			a.scheduleRefresh()
 		}
 	}
 	if m.Req != nil {
 		ctx.Send(m.Back, &Reroute{Req: m.Req})
 	}
+}
+
+// scheduleRefresh asks for a refresh after the debounce delay, unless one is due already: a burst
+// of MOVED replies costs one discovery.
+func (a *mapActor) scheduleRefresh() {
+	if a.scheduled {
+		return
+	}
+	a.scheduled = true
+	self, root := a.self, a.sys.Root()
+	time.AfterFunc(a.opts.Debounce, func() { root.Send(self, &refreshNow{}) })
 }
 
 func (a *mapActor) onNodeEvent(e node.Event) {

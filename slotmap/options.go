@@ -2,6 +2,7 @@ package slotmap
 
 import (
 	"log/slog"
+	"runtime/debug"
 	"time"
 
 	"github.com/actoredis/actoredis/node"
@@ -51,15 +52,29 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-func (o Options) mapAddr(announced string) string { return MapAddress(o.AddressMap, announced) }
+func (o Options) mapAddr(announced string) string {
+	return MapAddress(o.AddressMap, announced, o.Logger)
+}
 
 // MapAddress applies an address map to an announced "host:port": the mapped address, or the
-// announced one when the map is nil or has no entry ("" returned).
-func MapAddress(m func(announced string) string, announced string) string {
-	if m != nil {
-		if to := m(announced); to != "" {
-			return to
+// announced one when the map is nil or has no entry ("" returned). The map is the user's code, run
+// on the client's actors: a panic in it is logged to logger (when not nil) and the announced
+// address kept.
+func MapAddress(m func(announced string) string, announced string, logger *slog.Logger) (addr string) {
+	if m == nil {
+		return announced
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			addr = announced
+			if logger != nil {
+				logger.Error("actoredis: the address map panicked; the announced address is used",
+					"announced", announced, "panic", p, "stack", string(debug.Stack()))
+			}
 		}
+	}()
+	if to := m(announced); to != "" {
+		return to
 	}
 	return announced
 }

@@ -1,0 +1,98 @@
+package slotmap
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/actoredis/actoredis/actors"
+	"github.com/actoredis/actoredis/internal/testcluster"
+)
+
+// A restarted slot map actor numbers its snapshots on from the last one its previous instance
+// published: the dispatcher takes no older version, and would otherwise keep routing on a snapshot
+// whose node actors the previous instance closed.
+func TestSnapshotVersionsSurviveARestart(t *testing.T) {
+	sh := &shared{ready: make(chan struct{})}
+	sh.snap.Store(&Snapshot{Version: 40})
+	a := &mapActor{opts: Options{}.withDefaults(), shared: sh, nodes: nil}
+	assert.Equal(t, uint64(41), a.build(nil).Version)
+	a.snap = &Snapshot{Version: 41}
+	assert.Equal(t, uint64(42), a.build(nil).Version)
+}
+
+// The address map is the user's code: a panic in it is logged and the announced address kept; it
+// must not restart the actor that called it.
+func TestAddressMapPanicKeepsTheAnnouncedAddress(t *testing.T) {
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	m := func(a string) string {
+		if a == "10.0.0.1:6379" {
+			panic("map bug")
+		}
+		return "127.0.0.1:7000"
+	}
+	assert.Equal(t, "10.0.0.1:6379", MapAddress(m, "10.0.0.1:6379", logger))
+	assert.Contains(t, logs.String(), "map bug")
+	assert.Equal(t, "127.0.0.1:7000", MapAddress(m, "10.0.0.2:6379", logger))
+	assert.Equal(t, "10.0.0.3:6379", MapAddress(nil, "10.0.0.3:6379", nil))
+}
+
+// snapshots forwards every Snapshot it is sent to a channel.
+type snapshots chan *Snapshot
+
+func (s snapshots) Receive(ctx actor.Context) {
+	if snap, ok := ctx.Message().(*Snapshot); ok {
+		s <- snap
+	}
+}
+
+// A MOVED that arrives while a discovery runs is followed by another discovery once that one is
+// in: the first may have asked before the slot moved, and its result undoes the MOVED's patch.
+func TestMovedDuringARefreshIsFollowedByAnother(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	sys := actors.NewSystem(nil)
+	defer sys.Shutdown()
+	m, err := Start(sys, Options{Roots: tc.Addrs(), Debounce: 10 * time.Millisecond})
+	require.NoError(t, err)
+	defer m.Close(time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, m.Ready(ctx))
+
+	got := make(snapshots, 16)
+	pid, err := sys.Spawn("", func() actor.Actor { return got }, actors.SpawnOptions{})
+	require.NoError(t, err)
+	m.Subscribe(pid)
+	next := func(what string) *Snapshot {
+		t.Helper()
+		select {
+		case s := <-got:
+			return s
+		case <-ctx.Done():
+			t.Fatalf("no snapshot: %s", what)
+			return nil
+		}
+	}
+	first := next("the current one, on subscribing")
+
+	const slot = 100
+	owner := first.Master(slot)
+	var other string
+	for _, mm := range first.Masters() {
+		if mm.Addr != owner.Addr {
+			other = mm.Addr
+		}
+	}
+	m.Refresh()
+	sys.Root().Send(m.PID(), &Moved{Slot: slot, Addr: other}) // a stale MOVED: the slot did not move
+	assert.Equal(t, other, next("the MOVED's patch").Master(slot).Addr)
+	assert.Equal(t, owner.Addr, next("the discovery under way").Master(slot).Addr)
+	assert.Equal(t, owner.Addr, next("the discovery after it").Master(slot).Addr)
+}
