@@ -147,9 +147,6 @@ func (c *Cluster) Expire(ctx context.Context, key string, d time.Duration) (bool
 // TTL returns the remaining time to live of key: -1 s when it has none, -2 s when it does not exist.
 func (c *Cluster) TTL(ctx context.Context, key string) (time.Duration, error) {
 	n, err := c.integer(ctx, "TTL", key)
-	if n < 0 {
-		return time.Duration(n), err
-	}
 	return time.Duration(n) * time.Second, err
 }
 
