@@ -35,7 +35,7 @@ type pool struct {
 	idle   chan *Dedicated
 	closed chan struct{}
 
-	mu    sync.Mutex // guards inUse: touched when a connection is taken or given back, not per command
+	mu    sync.Mutex // guards inUse, and orders a return to idle with close; not taken per command
 	inUse map[*Dedicated]struct{}
 	once  sync.Once
 }
@@ -117,8 +117,12 @@ func (d *Dedicated) Do(ctx context.Context, args ...any) (resp.Value, error) {
 		return resp.Value{}, commandError(d.pool.opts.Addr, CommandName(args), err)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = d.nc.SetDeadline(time.Now()) })
-	defer stop()
 	v, err := d.roundTrip()
+	if !stop() && err == nil {
+		// ctx ended as the reply came in: the deadline it sets may land on the connection after
+		// this, and would fail the next user's command at once. Use the reply; drop the connection.
+		d.broken = true
+	}
 	if err != nil {
 		d.broken = true
 		if ctx.Err() != nil {
@@ -182,17 +186,21 @@ func (d *Dedicated) Release() {
 		}
 		cancel()
 	}
+	// Under p.mu, as close closes p.closed: a connection put back here is one close will find.
+	p.mu.Lock()
 	select {
 	case <-p.closed:
 	default:
 		if !d.broken {
 			select {
 			case p.idle <- d:
+				p.mu.Unlock()
 				return
 			default:
 			}
 		}
 	}
+	p.mu.Unlock()
 	d.discard()
 }
 
