@@ -95,3 +95,22 @@ func isDone(f *Future) bool {
 		return false
 	}
 }
+
+// A command that keeps getting TRYAGAIN until its command timeout fails with an error matching
+// both ErrTimeout and the last server error, naming the command.
+func TestRetriesEndAtTheCommandTimeout(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{TopologyRefreshInterval: -1, CommandTimeout: 500 * time.Millisecond})
+	ctx := context.Background()
+	a, b := "{tryagain}a", "{tryagain}b"
+	slot := GetSlot(a)
+	require.NoError(t, cl.Set(ctx, a, "1"))
+	require.NoError(t, cl.Set(ctx, b, "2"))
+	from := tc.MasterFor(slot)
+	require.NoError(t, tc.BeginMigration(ctx, slot, otherMaster(tc, from)))
+	require.NoError(t, tc.MigrateKeys(ctx, from, otherMaster(tc, from), a))
+	_, err := cl.Send(Cmd("MGET", a, b)).Await()
+	require.ErrorIs(t, err, ErrTimeout)
+	require.ErrorIs(t, err, ErrTryAgain)
+	assert.Contains(t, err.Error(), "MGET")
+}

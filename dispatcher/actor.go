@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -56,7 +57,7 @@ func (a *dispatcherActor) Receive(ctx actor.Context) {
 		a.retryWaiting(ctx)
 		for r := range a.waiting {
 			delete(a.waiting, r)
-			r.fail(actors.ErrActorStopped)
+			r.giveUp(actors.ErrActorStopped, r.lastErr)
 		}
 	case *actor.Started, *actor.Stopped:
 	default:
@@ -76,11 +77,11 @@ func (a *dispatcherActor) route(ctx actor.Context, r *Request) {
 		return // abandoned by its caller
 	}
 	if !r.Deadline.IsZero() && time.Now().After(r.Deadline) {
-		a.giveUp(r, ErrTimeout)
+		r.giveUp(ErrTimeout, r.lastErr)
 		return
 	}
 	if a.snap == nil {
-		a.giveUp(r, ErrNoRoute)
+		r.giveUp(ErrNoRoute, r.lastErr)
 		return
 	}
 	name := r.Name()
@@ -88,7 +89,7 @@ func (a *dispatcherActor) route(ctx actor.Context, r *Request) {
 	r.readOnly = spec.readOnly
 	slot, hasKey, cross := slotOf(spec, known, r.Args)
 	if cross {
-		r.fail(errCrossSlot)
+		r.fail(fmt.Errorf("actoredis: %s: %w", name, errCrossSlot))
 		return
 	}
 	var target *slotmap.Ref
@@ -96,7 +97,7 @@ func (a *dispatcherActor) route(ctx actor.Context, r *Request) {
 	case hasKey:
 		shard := a.snap.Shard(slot)
 		if shard == nil {
-			a.giveUp(r, ErrNoRoute)
+			r.giveUp(ErrNoRoute, r.lastErr)
 			return
 		}
 		target = shard.Master
@@ -110,7 +111,7 @@ func (a *dispatcherActor) route(ctx actor.Context, r *Request) {
 		target = a.keyless(name)
 	}
 	if target == nil {
-		a.giveUp(r, ErrNoRoute)
+		r.giveUp(ErrNoRoute, r.lastErr)
 		return
 	}
 	r.Reset()
@@ -191,7 +192,7 @@ func (a *dispatcherActor) onReturned(ctx actor.Context, r *Request, err error) {
 	r.tries++
 	delay := backoff(r.tries, func(d time.Duration) time.Duration { return rand.N(d) })
 	if !r.Deadline.IsZero() && time.Now().Add(delay).After(r.Deadline) {
-		r.fail(err)
+		r.giveUp(ErrTimeout, err)
 		return
 	}
 	if !errors.As(err, &se) {
@@ -276,13 +277,4 @@ func lastHopAddr(hop string) string {
 		}
 	}
 	return hop
-}
-
-// giveUp fails r with why, or with the last error it met if it has one.
-func (a *dispatcherActor) giveUp(r *Request, why error) {
-	if r.lastErr != nil {
-		r.fail(r.lastErr)
-		return
-	}
-	r.fail(why)
 }

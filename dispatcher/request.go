@@ -90,6 +90,42 @@ func (e *MaxRedirectionsError) Error() string {
 // Is matches ErrMaxRedirections.
 func (e *MaxRedirectionsError) Is(target error) bool { return target == ErrMaxRedirections }
 
+// GaveUpError reports a command the dispatcher stopped trying: its deadline passed while it was
+// retried or redirected (Reason ErrTimeout), no node serves its slot (ErrNoRoute), or the client
+// closed (actors.ErrActorStopped). Last is the last error the command met on its way (a server
+// error such as TRYAGAIN, a lost connection), nil if none. errors.Is and errors.As see both Reason
+// and Last. It is immutable and safe for concurrent use.
+type GaveUpError struct {
+	Command string
+	Reason  error
+	Tries   int // retries made after transient errors
+	Last    error
+}
+
+func (e *GaveUpError) Error() string {
+	msg := fmt.Sprintf("actoredis: %s: %v", e.Command, e.Reason)
+	if e.Tries > 0 {
+		msg += fmt.Sprintf(" after %d retries", e.Tries)
+	}
+	if e.Last != nil {
+		msg += "; last error: " + e.Last.Error()
+	}
+	return msg
+}
+
+// Unwrap returns Reason and Last.
+func (e *GaveUpError) Unwrap() []error {
+	if e.Last == nil {
+		return []error{e.Reason}
+	}
+	return []error{e.Reason, e.Last}
+}
+
+// giveUp fails r for reason, naming the command and the last error it met.
+func (r *Request) giveUp(reason, last error) {
+	r.fail(&GaveUpError{Command: r.Name(), Reason: reason, Tries: r.tries, Last: last})
+}
+
 // ErrNoRoute is matched when no node serves a command's slot (the cluster is not fully covered).
 var ErrNoRoute = errors.New("actoredis: no node serves this slot")
 
