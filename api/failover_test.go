@@ -68,14 +68,7 @@ func TestTryAgainIsRetried(t *testing.T) {
 	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
 	cl := connect(t, tc, ClusterOptions{TopologyRefreshInterval: -1})
 	ctx := context.Background()
-	a, b := "{tryagain}a", "{tryagain}b"
-	slot := GetSlot(a)
-	require.NoError(t, cl.Set(ctx, a, "1"))
-	require.NoError(t, cl.Set(ctx, b, "2"))
-	from := tc.MasterFor(slot)
-	to := otherMaster(tc, from)
-	require.NoError(t, tc.BeginMigration(ctx, slot, to))
-	require.NoError(t, tc.MigrateKeys(ctx, from, to, a))
+	a, b, slot, from, to := splitByMigration(t, tc, cl)
 	f := cl.Send(Cmd("MGET", a, b))
 	require.Eventually(t, func() bool { return errorCount(t, from, "TRYAGAIN") > 0 },
 		5*time.Second, 10*time.Millisecond, "the source answered TRYAGAIN")
@@ -101,16 +94,25 @@ func isDone(f *Future) bool {
 func TestRetriesEndAtTheCommandTimeout(t *testing.T) {
 	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
 	cl := connect(t, tc, ClusterOptions{TopologyRefreshInterval: -1, CommandTimeout: 500 * time.Millisecond})
-	ctx := context.Background()
-	a, b := "{tryagain}a", "{tryagain}b"
-	slot := GetSlot(a)
-	require.NoError(t, cl.Set(ctx, a, "1"))
-	require.NoError(t, cl.Set(ctx, b, "2"))
-	from := tc.MasterFor(slot)
-	require.NoError(t, tc.BeginMigration(ctx, slot, otherMaster(tc, from)))
-	require.NoError(t, tc.MigrateKeys(ctx, from, otherMaster(tc, from), a))
+	a, b, _, _, _ := splitByMigration(t, tc, cl)
 	_, err := cl.Send(Cmd("MGET", a, b)).Await()
 	require.ErrorIs(t, err, ErrTimeout)
 	require.ErrorIs(t, err, ErrTryAgain)
 	assert.Contains(t, err.Error(), "MGET")
+}
+
+// splitByMigration stores two keys of one slot, then starts migrating the slot and moves only the
+// first key: a command on both gets TRYAGAIN until the migration ends.
+func splitByMigration(t *testing.T, tc *testcluster.Cluster, cl *Cluster) (a, b string, slot int, from, to *testcluster.Node) {
+	t.Helper()
+	ctx := context.Background()
+	a, b = "{tryagain}a", "{tryagain}b"
+	slot = GetSlot(a)
+	require.NoError(t, cl.Set(ctx, a, "1"))
+	require.NoError(t, cl.Set(ctx, b, "2"))
+	from = tc.MasterFor(slot)
+	to = otherMaster(tc, from)
+	require.NoError(t, tc.BeginMigration(ctx, slot, to))
+	require.NoError(t, tc.MigrateKeys(ctx, from, to, a))
+	return a, b, slot, from, to
 }
