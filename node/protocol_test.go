@@ -273,3 +273,27 @@ func TestStallClockRestartsOnReconnect(t *testing.T) {
 	require.ErrorIs(t, err, ErrTimeout)
 	assert.GreaterOrEqual(t, time.Since(sent), timeout*3/4, "the new connection was judged by the old one's stall count")
 }
+
+// captureOwner keeps the error a request was returned with, and takes the request over.
+type captureOwner struct{ err chan error }
+
+func (o captureOwner) Return(_ *Request, err error) bool { o.err <- err; return true }
+
+// A MOVED or ASK without a host means the answering server's own host: the node fills it in before
+// the owner sees the redirect.
+func TestRedirectWithoutHostNamesTheAnsweringHost(t *testing.T) {
+	for _, reply := range []string{"-MOVED 3999 :6381\r\n", "-ASK 3999 :6381\r\n"} {
+		srv := fakeredis.New(t, serveOnce(reply))
+		n := startNode(t, Options{Addr: srv.Addr()})
+		owner := captureOwner{err: make(chan error, 1)}
+		r := NewRequest("GET", "k")
+		r.Owner = owner
+		n.Send(r)
+		err := <-owner.err
+		var se *resp.Error
+		require.ErrorAs(t, err, &se)
+		rd, _, perr := resp.ParseRedirect(se)
+		require.NoError(t, perr)
+		assert.Equal(t, "127.0.0.1:6381", rd.Addr(), reply)
+	}
+}

@@ -2,6 +2,7 @@ package node
 
 import (
 	"net"
+	"strings"
 	"sync/atomic"
 
 	"github.com/actoredis/actoredis/resp"
@@ -89,7 +90,7 @@ func (c *conn) read() {
 
 // returnError offers a redirect or retryable error to the request's owner before completing it.
 func (c *conn) returnError(r *Request, v resp.Value) {
-	e := resp.ParseError(string(v.Bytes()))
+	e := withRedirectHost(resp.ParseError(string(v.Bytes())), c.addr)
 	if Returnable(e) && r.Owner.Return(r, e) {
 		return
 	}
@@ -109,4 +110,21 @@ func (c *conn) fail(cur *Request, err error) {
 	for r := range c.fifo {
 		r.Fail(&ConnError{Addr: c.addr, Command: r.Name(), Written: true, Err: err})
 	}
+}
+
+// withRedirectHost completes a MOVED or ASK whose address has no host ("MOVED 3999 :6381": the
+// server means its own host) with the host of addr, the node that answered.
+func withRedirectHost(e *resp.Error, addr string) *resp.Error {
+	if e.Prefix != "MOVED" && e.Prefix != "ASK" {
+		return e
+	}
+	slot, target, ok := strings.Cut(e.Msg, " ")
+	if !ok || !strings.HasPrefix(target, ":") {
+		return e
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return e
+	}
+	return &resp.Error{Prefix: e.Prefix, Msg: slot + " " + net.JoinHostPort(host, target[1:])}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -164,12 +165,33 @@ func discover(opts Options, candidates []string) *discovered {
 		shards, err := queryShards(ctx, no)
 		cancel()
 		if err == nil {
+			fillHosts(shards, addr)
 			return &discovered{shards: shards, from: addr}
 		}
 		errs.Order = append(errs.Order, addr)
 		errs.Errors[addr] = err
 	}
 	return &discovered{err: errs}
+}
+
+// fillHosts gives the servers announced without a host (an empty endpoint: "use the one you
+// asked") the host of from, the node that answered; dialled as it is, ":port" would reach this
+// machine.
+func fillHosts(shards []Shard, from string) {
+	host, _, err := net.SplitHostPort(from)
+	if err != nil {
+		return
+	}
+	for i := range shards {
+		if shards[i].Master.Host == "" {
+			shards[i].Master.Host = host
+		}
+		for j := range shards[i].Replicas {
+			if shards[i].Replicas[j].Host == "" {
+				shards[i].Replicas[j].Host = host
+			}
+		}
+	}
 }
 
 func queryShards(ctx context.Context, o node.Options) ([]Shard, error) {

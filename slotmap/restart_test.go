@@ -96,3 +96,16 @@ func TestMovedDuringARefreshIsFollowedByAnother(t *testing.T) {
 	assert.Equal(t, owner.Addr, next("the discovery under way").Master(slot).Addr)
 	assert.Equal(t, owner.Addr, next("the discovery after it").Master(slot).Addr)
 }
+
+// A server announced without a host (an empty endpoint) is reached at the host of the node that
+// described the topology, not at this machine.
+func TestEmptyEndpointTakesTheHostAsked(t *testing.T) {
+	shards := []Shard{{
+		Master:   NodeInfo{Host: "", Port: 7000},
+		Replicas: []NodeInfo{{Host: "", Port: 7001}, {Host: "10.0.0.9", Port: 7002}},
+	}}
+	fillHosts(shards, "10.0.0.5:7005")
+	assert.Equal(t, "10.0.0.5:7000", shards[0].Master.Addr())
+	assert.Equal(t, "10.0.0.5:7001", shards[0].Replicas[0].Addr())
+	assert.Equal(t, "10.0.0.9:7002", shards[0].Replicas[1].Addr())
+}
