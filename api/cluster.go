@@ -138,7 +138,11 @@ func (c *Cluster) Connect(ctx context.Context) error {
 	if masters := c.smap.Snapshot().Masters(); len(masters) > 0 {
 		o := template
 		o.Addr = masters[0].Addr
-		if v, qerr := node.Query(ctx, o, "COMMAND"); qerr == nil {
+		// Bounded like discovery: a server that stops answering must not hold Connect forever.
+		qctx, cancel := context.WithTimeout(ctx, c.opts.ConnectTimeout)
+		v, qerr := node.Query(qctx, o, "COMMAND")
+		cancel()
+		if qerr == nil {
 			commands.LearnFromCOMMAND(v)
 		} else {
 			c.opts.Logger.Warn("COMMAND failed; routing by the built-in table", "error", qerr)

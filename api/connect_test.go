@@ -1,0 +1,53 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/actoredis/actoredis/internal/fakeredis"
+)
+
+// A one-node "cluster" that describes itself (CLUSTER SLOTS, RESP2) and never answers COMMAND:
+// Connect learns the command table within ConnectTimeout or goes on with the built-in one, rather
+// than waiting for the server forever.
+func TestConnectDoesNotWaitForeverOnCOMMAND(t *testing.T) {
+	var srv *fakeredis.Server
+	srv = fakeredis.New(t, func(c *fakeredis.Conn) {
+		cmd, err := c.Handshake()
+		for err == nil {
+			switch strings.ToUpper(strings.Join(cmd, " ")) {
+			case "CLUSTER SHARDS":
+				err = c.Write("-ERR unknown subcommand 'SHARDS'\r\n")
+			case "CLUSTER SLOTS":
+				host, port, _ := net.SplitHostPort(srv.Addr())
+				err = c.Write(fmt.Sprintf("*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n$%d\r\n%s\r\n:%s\r\n", len(host), host, port))
+			case "COMMAND": // never answered
+			default:
+				err = c.Write("+PONG\r\n")
+			}
+			if err == nil {
+				cmd, err = c.ReadCommand()
+			}
+		}
+	})
+	cl, err := CreateCluster(ClusterOptions{
+		RootNodes:      []NodeOptions{{URL: "redis://" + srv.Addr()}},
+		ConnectTimeout: 300 * time.Millisecond,
+	})
+	require.NoError(t, err)
+	connected := make(chan error, 1)
+	go func() { connected <- cl.Connect(context.Background()) }()
+	select {
+	case err := <-connected:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second): // a bound on a hang, not a measurement
+		t.Fatal("Connect still waits for COMMAND") // the server's cleanup then ends the wait
+	}
+	require.NoError(t, cl.Close())
+}
