@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -119,6 +120,14 @@ func (a *nodeActor) accept(ctx actor.Context, r *Request) {
 	}
 	if unsupported(r.Args) || anyUnsupported(r.More) {
 		r.Fail(commandError(a.opts.Addr, r.Name(), ErrUnsupportedCommand))
+		return
+	}
+	if ms, ok := waitTimeout(r.Args); ok && (ms <= 0 || time.Duration(ms)*time.Millisecond >= a.opts.CommandTimeout) {
+		// It holds the shared connection until its timeout: 0 (forever) or one past the command
+		// timeout would have the stall detector fail everything behind it.
+		r.Fail(commandError(a.opts.Addr, r.Name(), fmt.Errorf(
+			"%w: its timeout must be from 1 ms to below the command timeout (%s) on a shared connection",
+			ErrUnsupportedCommand, a.opts.CommandTimeout)))
 		return
 	}
 	if r.More == nil && isBlocking(r.Args) {

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/actoredis/actoredis/resp"
@@ -34,6 +35,8 @@ func CommandName(args []any) string {
 }
 
 // isBlocking reports whether a command blocks its connection: it then runs on a dedicated one.
+// WAIT and WAITAOF are not: they wait for the writes of the connection they are sent on, so they
+// go on the shared one, bounded by their own timeout (see waitTimeout).
 func isBlocking(args []any) bool {
 	if len(args) == 0 {
 		return false
@@ -45,7 +48,7 @@ func isBlocking(args []any) bool {
 	if !ok || name == "" || !blockingInitial(name[0]) {
 		return false
 	}
-	if oneOf(name, "BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BLMPOP", "BZPOPMIN", "BZPOPMAX", "BZMPOP", "WAIT", "WAITAOF") {
+	if oneOf(name, "BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BLMPOP", "BZPOPMIN", "BZPOPMAX", "BZMPOP") {
 		return true
 	}
 	if oneOf(name, "XREAD", "XREADGROUP") {
@@ -122,4 +125,31 @@ func anyUnsupported(cmds [][]any) bool {
 		}
 	}
 	return false
+}
+
+// waitTimeout returns the timeout argument of WAIT (numreplicas timeout) or WAITAOF (numlocal
+// numreplicas timeout), in milliseconds; ok is false for any other command (and for a wrong
+// number of arguments). A timeout it cannot read is returned as 0.
+func waitTimeout(args []any) (ms int64, ok bool) {
+	if len(args) == 0 {
+		return 0, false
+	}
+	if s, isString := args[0].(string); isString && (s == "" || s[0]|0x20 != 'w') {
+		return 0, false // the hot path
+	}
+	name, _ := argText(args[0])
+	if !(strings.EqualFold(name, "WAIT") && len(args) == 3) && !(strings.EqualFold(name, "WAITAOF") && len(args) == 4) {
+		return 0, false // another command, or a wrong arity the server will answer
+	}
+	switch v := args[len(args)-1].(type) {
+	case int:
+		return int64(v), true
+	case int64:
+		return v, true
+	case int32:
+		return int64(v), true
+	}
+	text, _ := argText(args[len(args)-1])
+	n, _ := strconv.ParseInt(text, 10, 64)
+	return n, true
 }

@@ -11,7 +11,7 @@ import (
 )
 
 // Dedicated is a connection of its own to the node, taken from a small bounded pool, for what
-// must not share the pipelined connection: blocking commands (BLPOP, XREAD BLOCK, WAIT...) and
+// must not share the pipelined connection: blocking commands (BLPOP, XREAD BLOCK...) and
 // WATCH ... MULTI ... EXEC sessions. Commands on it run one at a time, in order, with nothing
 // interleaved. Release it when done; it is then reused (after UNWATCH/DISCARD if a session left
 // state behind) or closed.

@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -36,7 +38,7 @@ func TestBlockingCommandDoesNotStallThePipeline(t *testing.T) {
 func TestXReadBlockIsDedicated(t *testing.T) {
 	assert.True(t, isBlocking([]any{"xread", "COUNT", "1", "block", "0", "STREAMS", "s", "$"}))
 	assert.False(t, isBlocking([]any{"XREAD", "STREAMS", "s", "0"}))
-	assert.True(t, isBlocking([]any{"WAIT", "1", "0"}))
+	assert.False(t, isBlocking([]any{"WAIT", "1", "0"}), "WAIT stays on the connection whose writes it waits for")
 	assert.False(t, isBlocking([]any{"GET", "k"}))
 	assert.False(t, isBlocking([]any{"BITCOUNT", "k"}))
 }
@@ -197,4 +199,47 @@ func TestAskedBlockingCommandIsDedicated(t *testing.T) {
 	v, err := blpop.Await()
 	require.NoError(t, err)
 	assert.Equal(t, "job", v.Index(1).String())
+}
+
+// WAIT runs on the shared connection, after the writes it was sent behind: with the replica
+// stopped it cannot be acknowledged. (On a connection of its own, which wrote nothing, it returned
+// the replica count at once.) A timeout of 0 or past the command timeout is refused.
+func TestWaitCoversThePipelinesWrites(t *testing.T) {
+	cl := testcluster.New(t, testcluster.Options{})
+	ctx := context.Background()
+	master := cl.Masters()[0]
+	replicas := cl.ReplicasOf(master)
+	require.Len(t, replicas, 1)
+	key := ""
+	for i := 0; key == ""; i++ {
+		k := "wait-" + strconv.Itoa(i)
+		s, err := master.Do(ctx, "CLUSTER", "KEYSLOT", k)
+		require.NoError(t, err)
+		if cl.MasterFor(int(s.(int64))) == master {
+			key = k
+		}
+	}
+	n := startNode(t, Options{Addr: master.Addr(), CommandTimeout: 2 * time.Second})
+	_, err := n.Do(ctx, "SET", key, "1")
+	require.NoError(t, err)
+	v, err := n.Do(ctx, "WAIT", 1, 1000)
+	require.NoError(t, err)
+	acked, _ := v.Int64()
+	require.Equal(t, int64(1), acked, "the running replica acknowledged the write")
+
+	pid := replicas[0].PID()
+	require.NoError(t, syscall.Kill(pid, syscall.SIGSTOP))
+	defer func() { _ = syscall.Kill(pid, syscall.SIGCONT) }()
+	_, err = n.Do(ctx, "SET", key, "2")
+	require.NoError(t, err)
+	v, err = n.Do(ctx, "WAIT", "1", "200")
+	require.NoError(t, err)
+	acked, _ = v.Int64()
+	assert.Equal(t, int64(0), acked, "the stopped replica cannot have acknowledged the second write")
+	require.NoError(t, syscall.Kill(pid, syscall.SIGCONT))
+
+	for _, args := range [][]any{{"WAIT", 1, 0}, {"WAIT", "1", "5000"}, {"waitaof", 0, 1, 0}} {
+		_, err = n.Do(ctx, args...)
+		assert.ErrorIs(t, err, ErrUnsupportedCommand, "%v", args)
+	}
 }
