@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -15,31 +14,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/actoredis/actoredis/internal/testcluster"
+	"github.com/actoredis/actoredis/internal/testlog"
 )
-
-// lockedBuffer is an io.Writer safe for the client's goroutines to log into.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // A handler that panics on every event is logged and skipped: the nodes keep their connections,
 // the handlers registered after it still hear every event, and commands run.
 func TestPanickingHandlersAreLoggedAndContained(t *testing.T) {
 	tc := testcluster.New(t, testcluster.Options{})
-	var logs lockedBuffer
+	var logs testlog.Buffer
 	cl, err := CreateCluster(ClusterOptions{
 		RootNodes: []NodeOptions{{URL: "redis://" + tc.Addrs()[0]}},
 		Logger:    slog.New(slog.NewTextHandler(&logs, nil)),

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -355,10 +356,24 @@ func (a *nodeActor) detach(cause error) {
 func (a *nodeActor) backoff() {
 	a.state = stateBackoff
 	a.attempt++
-	delay := a.opts.Reconnect(a.attempt)
+	delay := a.reconnectDelay()
 	a.emit(Event{Type: EventReconnecting, Attempt: a.attempt})
 	gen, root, self := a.gen, a.root, a.self
 	a.retry = time.AfterFunc(delay, func() { root.Send(self, &reconnect{gen: gen}) })
+}
+
+// reconnectDelay asks Options.Reconnect, the user's code, for the next delay. A panic in it is
+// logged and DefaultBackoff used: it must not restart the actor, failing what waits for the
+// connection.
+func (a *nodeActor) reconnectDelay() (d time.Duration) {
+	defer func() {
+		if p := recover(); p != nil {
+			a.opts.Logger.Error("node: the Reconnect function panicked; using the default backoff",
+				"addr", a.opts.Addr, "attempt", a.attempt, "panic", p, "stack", string(debug.Stack()))
+			d = DefaultBackoff(a.attempt)
+		}
+	}()
+	return a.opts.Reconnect(a.attempt)
 }
 
 func (a *nodeActor) emit(e Event) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,7 +13,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/actoredis/actoredis/actors"
 	"github.com/actoredis/actoredis/internal/fakeredis"
+	"github.com/actoredis/actoredis/internal/testlog"
 	"github.com/actoredis/actoredis/resp"
 )
 
@@ -296,4 +299,21 @@ func TestRedirectWithoutHostNamesTheAnsweringHost(t *testing.T) {
 		require.NoError(t, perr)
 		assert.Equal(t, "127.0.0.1:6381", rd.Addr(), reply)
 	}
+}
+
+// A Reconnect function that panics is the user's bug: it is logged and the default backoff used.
+// The actor is not restarted, so the commands waiting for a connection keep waiting (until their
+// timeout) rather than failing with ErrActorPanicked.
+func TestReconnectPanicIsContained(t *testing.T) {
+	srv := fakeredis.New(t, func(c *fakeredis.Conn) {}) // accepts and hangs up at once
+	logs := &testlog.Buffer{}
+	n := startNode(t, Options{Addr: srv.Addr(), CommandTimeout: 300 * time.Millisecond,
+		Logger:    slog.New(slog.NewTextHandler(logs, nil)),
+		Reconnect: func(int) time.Duration { panic("reconnect bug") }})
+	r := NewRequest("GET", "k")
+	n.Send(r)
+	_, err := r.Await()
+	require.ErrorIs(t, err, ErrTimeout)
+	assert.NotErrorIs(t, err, actors.ErrActorPanicked)
+	assert.Contains(t, logs.String(), "reconnect bug")
 }
