@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -303,7 +304,7 @@ func (a *nodeActor) onDialed(m *dialed) {
 		nc:     m.conn,
 		rd:     m.rd,
 		fifo:   make(chan *Request, fifoSize),
-		onPush: a.opts.OnPush,
+		onPush: containPush(a.opts.OnPush, a.opts.Logger, a.opts.Addr),
 		report: func(msg any) { root.Send(self, msg) },
 		done:   make(chan struct{}),
 	}
@@ -360,6 +361,23 @@ func (a *nodeActor) backoff() {
 	a.emit(Event{Type: EventReconnecting, Attempt: a.attempt})
 	gen, root, self := a.gen, a.root, a.self
 	a.retry = time.AfterFunc(delay, func() { root.Send(self, &reconnect{gen: gen}) })
+}
+
+// containPush wraps Options.OnPush, the user's code run on the reader goroutine, where a panic
+// would end the process: it is logged, and the reader goes on.
+func containPush(f func(resp.Value), logger *slog.Logger, addr string) func(resp.Value) {
+	if f == nil {
+		return nil
+	}
+	return func(v resp.Value) {
+		defer func() {
+			if p := recover(); p != nil {
+				logger.Error("node: the OnPush handler panicked", "addr", addr, "panic", p,
+					"stack", string(debug.Stack()))
+			}
+		}()
+		f(v)
+	}
 }
 
 // reconnectDelay asks Options.Reconnect, the user's code, for the next delay. A panic in it is

@@ -200,6 +200,18 @@ func TestPushFramesGoToTheHandler(t *testing.T) {
 		assert.Equal(t, resp.KindPush, push.Kind())
 		assert.Equal(t, "hi", push.Index(2).String())
 	}
+
+	// A handler that panics is the user's bug, run on the reader goroutine: logged, and the
+	// connection goes on answering.
+	logs := &testlog.Buffer{}
+	n = startNode(t, Options{Addr: srv.Addr(), Logger: slog.New(slog.NewTextHandler(logs, nil)),
+		OnPush: func(resp.Value) { panic("push handler bug") }})
+	for _, name := range []string{"PING", "ECHO"} {
+		v, err := n.Do(context.Background(), name)
+		require.NoError(t, err)
+		assert.Equal(t, name, v.String())
+	}
+	assert.Contains(t, logs.String(), "push handler bug")
 }
 
 // More commands than the reader's queue holds, to a server that answers none: the node actor must
