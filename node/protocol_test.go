@@ -243,7 +243,9 @@ func TestFullQueueToAStalledServerTimesOut(t *testing.T) {
 		_, err := r.AwaitContext(ctx)
 		require.NotErrorIs(t, err, context.DeadlineExceeded, "command %d of %d still waits", i, len(rs))
 		require.ErrorIs(t, err, ErrTimeout, "command %d", i)
-		require.True(t, WasWritten(err), "command %d", i)
+		if i < fifoSize {
+			require.True(t, WasWritten(err), "command %d", i)
+		} // the later ones may have waited for the connection instead, and expired unwritten
 	}
 	events.waitFor(t, EventDisconnect, 5*time.Second)
 	closed := make(chan error, 1)
