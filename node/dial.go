@@ -25,7 +25,7 @@ func dial(ctx context.Context, o Options) (net.Conn, *resp.Reader, error) {
 		return nil, nil, err
 	}
 	if o.TLS != nil {
-		tc := tls.Client(nc, o.TLS)
+		tc := tls.Client(nc, tlsFor(o.TLS, o.Addr))
 		if err := tc.HandshakeContext(ctx); err != nil {
 			_ = nc.Close()
 			return nil, nil, fmt.Errorf("TLS handshake: %w", err)
@@ -41,6 +41,22 @@ func dial(ctx context.Context, o Options) (net.Conn, *resp.Reader, error) {
 	}
 	_ = nc.SetDeadline(time.Time{})
 	return nc, rd, nil
+}
+
+// tlsFor returns conf, or a copy naming the server by addr's host when conf names none: as
+// tls.Dial does, so that the certificate of each node of the cluster is verified against its own
+// address.
+func tlsFor(conf *tls.Config, addr string) *tls.Config {
+	if conf.ServerName != "" || conf.InsecureSkipVerify {
+		return conf
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return conf
+	}
+	c := conf.Clone()
+	c.ServerName = host
+	return c
 }
 
 func handshake(nc net.Conn, rd *resp.Reader, o Options) error {

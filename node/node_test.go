@@ -95,6 +95,15 @@ func TestTLS(t *testing.T) {
 	v, err := n.Do(context.Background(), "PING")
 	require.NoError(t, err)
 	assert.Equal(t, "PONG", v.String())
+
+	// A configuration that names no server (as rediss:// URLs give) verifies the certificate
+	// against the address dialled, as tls.Dial would.
+	conf := srv.TLSConfig()
+	conf.ServerName = ""
+	n = startNode(t, Options{Addr: srv.Addr(), TLS: conf})
+	v, err = n.Do(context.Background(), "PING")
+	require.NoError(t, err)
+	assert.Equal(t, "PONG", v.String())
 }
 
 // TestConcurrentLoad: 100k GET/SET from 1024 goroutines, every value checked.
