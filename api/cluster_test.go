@@ -121,6 +121,25 @@ func TestTypedHelpers(t *testing.T) {
 	ok, err := cl.Expire(ctx, "counter", time.Hour)
 	require.NoError(t, err)
 	assert.True(t, ok)
+	// Sub-second expiries go out in milliseconds: EXPIRE 0 would delete the key, SET EX 0 fail.
+	pttl := func(key string) int64 {
+		v, err := cl.Do(ctx, Cmd("PTTL", key))
+		require.NoError(t, err)
+		ms, err := v.Int64()
+		require.NoError(t, err)
+		return ms
+	}
+	ok, err = cl.Expire(ctx, "counter", 30500*time.Millisecond)
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.Greater(t, pttl("counter"), int64(30000), "30.5 s, not cut to 30 s")
+	require.NoError(t, cl.Set(ctx, "short", "v", EX(1500*time.Millisecond)))
+	assert.Greater(t, pttl("short"), int64(1000), "1.5 s, not cut to 1 s")
+	require.NoError(t, cl.Set(ctx, "short", "v", PX(300*time.Microsecond)), "rounded up to 1 ms, not sent as 0")
+	ok, err = cl.Expire(ctx, "counter", 400*time.Millisecond)
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.Greater(t, pttl("counter"), int64(0), "EXPIRE 0 would have deleted it")
 	n, err = cl.Exists(ctx, "{u1}a", "{u1}b")
 	require.NoError(t, err)
 	assert.Zero(t, n)

@@ -75,14 +75,27 @@ func (c *Cluster) strings(ctx context.Context, args ...any) ([]string, error) {
 // SetOption modifies a SET: see EX, PX, NX, XX, KeepTTL.
 type SetOption func(*[]any)
 
-// EX sets an expiry (whole seconds). PX sets one in milliseconds.
+// EX sets an expiry. Redis counts it in seconds: a d that is not a whole number of seconds is sent
+// as PX instead, in milliseconds rounded up, so that no expiry is cut short (500 ms is not 0 s).
 func EX(d time.Duration) SetOption {
+	if d%time.Second != 0 {
+		return PX(d)
+	}
 	return func(a *[]any) { *a = append(*a, "EX", int64(d/time.Second)) }
 }
 
-// PX sets an expiry in milliseconds.
+// PX sets an expiry in milliseconds, rounded up.
 func PX(d time.Duration) SetOption {
-	return func(a *[]any) { *a = append(*a, "PX", int64(d/time.Millisecond)) }
+	return func(a *[]any) { *a = append(*a, "PX", ceilMillis(d)) }
+}
+
+// ceilMillis is d in milliseconds, rounded up for a positive d.
+func ceilMillis(d time.Duration) int64 {
+	ms := int64(d / time.Millisecond)
+	if d > 0 && d%time.Millisecond != 0 {
+		ms++
+	}
+	return ms
 }
 
 // NX sets the key only if it does not exist; when it exists Set returns Nil.
@@ -139,8 +152,13 @@ func (c *Cluster) Exists(ctx context.Context, keys ...string) (int64, error) {
 	return c.integer(ctx, append([]any{"EXISTS"}, toAny(keys)...)...)
 }
 
-// Expire sets a timeout on key; false when the key does not exist.
+// Expire sets a timeout on key; false when the key does not exist. A d that is not a whole number
+// of seconds is sent as PEXPIRE, in milliseconds rounded up (EXPIRE 0 would delete the key). As
+// in Redis, a d of 0 or less deletes it.
 func (c *Cluster) Expire(ctx context.Context, key string, d time.Duration) (bool, error) {
+	if d > 0 && d%time.Second != 0 {
+		return c.boolean(ctx, "PEXPIRE", key, ceilMillis(d))
+	}
 	return c.boolean(ctx, "EXPIRE", key, int64(d/time.Second))
 }
 
