@@ -63,6 +63,7 @@ func (r *Reader) Read() (Value, error) {
 
 func (r *Reader) readValue(depth int) (Value, error) {
 	var attrs *Value
+	valsMark, bufMark := len(r.vals), len(r.buf)
 	for {
 		line, err := r.readLine(depth > 0 || attrs != nil)
 		if err != nil {
@@ -74,7 +75,10 @@ func (r *Reader) readValue(depth int) (Value, error) {
 			return v, err
 		}
 		// An attribute map precedes the value it describes; a loop, not recursion, so a stream of
-		// attributes cannot grow the stack.
+		// attributes cannot grow the stack. Only the last one is kept: the arena goes back to where
+		// it was before the first, so a stream of them cannot grow memory either.
+		clear(r.vals[valsMark:])
+		r.vals, r.buf = r.vals[:valsMark], r.buf[:bufMark]
 		a, err := r.readAggregate(KindMap, line[1:], depth)
 		if err != nil {
 			return Value{}, err

@@ -185,3 +185,22 @@ func TestReadMalformed(t *testing.T) {
 		assert.ErrorIs(t, err, ErrProtocol, "wire %q", wire)
 	}
 }
+
+// A server that sends attribute after attribute before a value cannot grow the reader's memory:
+// only the last attribute is kept.
+func TestAttributeStreamIsBounded(t *testing.T) {
+	wire := strings.Repeat("|1\r\n+k\r\n$5\r\nvalue\r\n", 100_000) + "|1\r\n+last\r\n:1\r\n*2\r\n|1\r\n+inner\r\n:2\r\n+a\r\n+b\r\n"
+	r := NewReader(strings.NewReader(wire), Limits{})
+	v, err := r.Read()
+	require.NoError(t, err)
+	require.Equal(t, KindArray, v.Kind())
+	assert.Equal(t, "a", v.Index(0).String())
+	attrs, ok := v.Attributes()
+	require.True(t, ok)
+	assert.Equal(t, "last", attrs.Index(0).String(), "the last attribute is the one kept")
+	inner, ok := v.Index(0).Attributes()
+	require.True(t, ok)
+	assert.Equal(t, "inner", inner.Index(0).String())
+	assert.Less(t, cap(r.vals), 64, "the discarded attributes were dropped from the arena")
+	assert.Less(t, cap(r.buf), 1024)
+}
