@@ -1,6 +1,7 @@
 package resp
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -78,10 +79,19 @@ func AppendArg(dst []byte, a any) ([]byte, error) {
 	case []byte:
 		return AppendBulk(dst, v), nil
 	case *string:
+		if v == nil {
+			return dst, errNilPointer
+		}
 		return AppendBulkString(dst, *v), nil
 	case *[]byte:
+		if v == nil {
+			return dst, errNilPointer
+		}
 		return AppendBulk(dst, *v), nil
 	case *int64:
+		if v == nil {
+			return dst, errNilPointer
+		}
 		return AppendBulkInt(dst, *v), nil
 	case int:
 		return AppendBulkInt(dst, int64(v)), nil
@@ -106,6 +116,8 @@ func AppendArg(dst []byte, a any) ([]byte, error) {
 	return dst, fmt.Errorf("resp: unsupported argument type %T", a)
 }
 
+var errNilPointer = errors.New("resp: nil pointer argument")
+
 // AppendStrings appends a command whose arguments are all strings. It allocates nothing.
 func AppendStrings(dst []byte, args ...string) []byte {
 	dst = AppendArrayHeader(dst, len(args))
@@ -122,7 +134,9 @@ func ArgString(a any) (s string, ok bool) {
 	case string:
 		return v, true
 	case *string:
-		return *v, true
+		if v != nil {
+			return *v, true
+		}
 	}
 	return "", false
 }

@@ -23,6 +23,16 @@ func TestAppendCommandRejectsUnknownTypes(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "argument 1")
 	assert.Equal(t, "kept", string(out), "a failed command leaves the buffer as it was")
+
+	// A nil pointer is an error too, not a panic.
+	for _, nilArg := range []any{(*string)(nil), (*[]byte)(nil), (*int64)(nil)} {
+		out, err = AppendCommand(dst, "SET", "k", nilArg)
+		require.Error(t, err, "%T", nilArg)
+		assert.Contains(t, err.Error(), "argument 2")
+		assert.Equal(t, "kept", string(out))
+	}
+	_, ok := ArgString((*string)(nil))
+	assert.False(t, ok)
 }
 
 func TestAppendFloatForms(t *testing.T) {
