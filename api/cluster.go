@@ -53,8 +53,11 @@ func CreateCluster(opts ClusterOptions) (*Cluster, error) {
 func (c *Cluster) nodeOptions() node.Options {
 	o := c.opts
 	user, pass := o.Defaults.Username, o.Defaults.Password
-	if user == "" && pass == "" {
-		user, pass = c.roots[0].username, c.roots[0].password
+	for _, r := range c.roots {
+		if user != "" || pass != "" {
+			break
+		}
+		user, pass = r.username, r.password // the first root that has credentials (they agree)
 	}
 	tlsConf := o.Defaults.TLS
 	if tlsConf == nil {

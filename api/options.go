@@ -13,7 +13,8 @@ import (
 // NodeOptions describe how to reach a node. In ClusterOptions.RootNodes each names a root node by
 // URL; ClusterOptions.Defaults applies to every node discovered.
 type NodeOptions struct {
-	// URL is "redis://[user:password@]host:port" or "rediss://..." (TLS). Only in RootNodes.
+	// URL is "redis://[user:password@]host:port" or "rediss://..." (TLS). Only in RootNodes. A path
+	// other than "/" or "/0", a query or a fragment is refused (a cluster has database 0 only).
 	URL string
 	// Username and Password authenticate (ACL user, or the default user when Username is "").
 	Username, Password string
@@ -35,8 +36,9 @@ func (o NodeOptions) String() string {
 type ClusterOptions struct {
 	// RootNodes are the nodes the client discovers the cluster from; at least one.
 	RootNodes []NodeOptions
-	// Defaults apply to every node: credentials and TLS. Credentials given in a root's URL are used
-	// for every node when Defaults has none.
+	// Defaults apply to every node: credentials and TLS. When Defaults has no credentials, those
+	// given with a root (in its URL or its fields) are used for every node; roots that give
+	// credentials must give the same ones. Defaults has no URL.
 	Defaults NodeOptions
 	// UseReplicas sends read-only commands round-robin over a slot's master and replicas (which the
 	// client puts in READONLY mode). Default false: everything goes to masters.
@@ -91,6 +93,24 @@ func (o *ClusterOptions) validate() ([]rootNode, error) {
 		r.tls = r.tls || n.TLS != nil
 		roots = append(roots, r)
 	}
+	if o.Defaults.URL != "" {
+		return nil, &ConfigError{Field: "Defaults.URL", Reason: "only root nodes have a URL"}
+	}
+	// One client authenticates to every node the same way: roots may repeat the credentials, or
+	// leave them to the one that has them, but not disagree.
+	if o.Defaults.Username == "" && o.Defaults.Password == "" {
+		first := -1
+		for i, r := range roots {
+			switch {
+			case r.username == "" && r.password == "":
+			case first < 0:
+				first = i
+			case r.username != roots[first].username || r.password != roots[first].password:
+				return nil, &ConfigError{Field: fmt.Sprintf("RootNodes[%d]", i), Reason: fmt.Sprintf(
+					"credentials differ from RootNodes[%d]'s; every node is reached with one set (see Defaults)", first)}
+			}
+		}
+	}
 	switch o.RESP {
 	case 0:
 		o.RESP = 3
@@ -140,6 +160,10 @@ func parseURL(raw string) (rootNode, error) {
 	default:
 		return rootNode{}, fmt.Errorf("scheme must be redis or rediss, not %q", u.Scheme)
 	}
+	if !plainURL(u) {
+		return rootNode{}, fmt.Errorf("a path, query or fragment is not supported: a cluster has database 0 only " +
+			"(percent-encode '/', '?' and '#' in a password)")
+	}
 	host, port := u.Hostname(), u.Port()
 	if host == "" || port == "" {
 		return rootNode{}, fmt.Errorf("host and port are required (redis://host:port)")
@@ -159,10 +183,19 @@ func parseURL(raw string) (rootNode, error) {
 	return r, nil
 }
 
+// plainURL reports whether u has no more than scheme, user and host: a path of "/" or "/0" at
+// most, no query, no fragment.
+func plainURL(u *url.URL) bool {
+	return (u.Path == "" || u.Path == "/" || u.Path == "/0") && u.RawQuery == "" && u.Fragment == "" && !u.ForceQuery
+}
+
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(unparsable URL)"
+	}
+	if !plainURL(u) {
+		return "(URL not of the form redis://[user:password@]host:port)" // it may be a password cut short
 	}
 	if u.User != nil {
 		if _, hasPw := u.User.Password(); !hasPw {

@@ -22,6 +22,10 @@ func TestCreateClusterValidates(t *testing.T) {
 		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, MaxCommandRedirections: -1}, "MaxCommandRedirections"},
 		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, CommandTimeout: -1}, "CommandTimeout"},
 		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, NodeAddressMap: map[string]string{"a": "b:1"}}, "NodeAddressMap"},
+		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1/3"}}}, "RootNodes[0].URL"},
+		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1?protocol=2"}}}, "RootNodes[0].URL"},
+		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, Defaults: NodeOptions{URL: "redis://h:2"}}, "Defaults.URL"},
+		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://a:pw1@h:1"}, {URL: "redis://h:2"}, {URL: "redis://b:pw2@h:3"}}}, "RootNodes[2]"},
 	}
 	for _, tc := range cases {
 		_, err := CreateCluster(tc.opts)
@@ -34,6 +38,16 @@ func TestCreateClusterValidates(t *testing.T) {
 	assert.Equal(t, 16, c.opts.MaxCommandRedirections)
 	assert.Equal(t, 3, c.opts.RESP)
 	assert.Positive(t, c.opts.CommandTimeout)
+	for _, path := range []string{"", "/", "/0"} {
+		_, err := CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1" + path}}})
+		assert.NoError(t, err, path)
+	}
+
+	// Credentials on any root are used for every node: the first root that has them.
+	c, err = CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}, {URL: "redis://h:2", Username: "app", Password: "pw"}}})
+	require.NoError(t, err)
+	assert.Equal(t, "app", c.nodeOptions().Username)
+	assert.Equal(t, "pw", c.nodeOptions().Password)
 }
 
 func TestURLCredentials(t *testing.T) {
@@ -46,7 +60,8 @@ func TestURLCredentials(t *testing.T) {
 }
 
 func TestPasswordsNeverShow(t *testing.T) {
-	for _, raw := range []string{"redis://app:s3cret@h:notaport", "ftp://app:s3cret@h:1", "redis://s3cret@:1"} {
+	// The last: a password with a '/' not percent-encoded, which url.Parse cuts into a host and a path.
+	for _, raw := range []string{"redis://app:s3cret@h:notaport", "ftp://app:s3cret@h:1", "redis://s3cret@:1", "redis://default:1234/s3cret@10.0.0.5:6379"} {
 		_, err := CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: raw}}})
 		require.Error(t, err)
 		assert.NotContains(t, err.Error(), "s3cret")
@@ -55,6 +70,7 @@ func TestPasswordsNeverShow(t *testing.T) {
 	assert.NotContains(t, o.String(), "s3cret")
 	assert.NotContains(t, fmt.Sprint(o), "s3cret")
 	assert.NotContains(t, NodeOptions{URL: "redis://s3cret@h:1"}.String(), "s3cret")
+	assert.NotContains(t, NodeOptions{URL: "redis://default:1234/s3cret@10.0.0.5:6379"}.String(), "s3cret")
 }
 
 func TestGetSlot(t *testing.T) {
