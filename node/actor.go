@@ -55,6 +55,7 @@ type nodeActor struct {
 	lastActive   int64 // tick of the last write
 	lastAnswered int64
 	stalled      int64 // ticks with replies due and none arriving
+	quietUntil   int64 // tick until which a WAIT written may hold the replies back
 	closing      *closeRequest
 }
 
@@ -120,19 +121,26 @@ func (a *nodeActor) accept(ctx actor.Context, r *Request) {
 		r.Fail(commandError(a.opts.Addr, r.Name(), ErrClosed))
 		return
 	}
-	if unsupported(r.Args) || anyUnsupported(r.More) {
+	class, waitMs, waitOK := classify(r.Args)
+	switch {
+	case class == refused || anyUnsupported(r.More):
 		r.Fail(commandError(a.opts.Addr, r.Name(), ErrUnsupportedCommand))
 		return
-	}
-	if ms, ok := waitTimeout(r.Args); ok && (ms <= 0 || time.Duration(ms)*time.Millisecond >= a.opts.CommandTimeout) {
-		// It holds the shared connection until its timeout: 0 (forever) or one past the command
-		// timeout would have the stall detector fail everything behind it.
+	case class == transaction && r.More == nil:
+		// Alone on the shared connection it would queue, or watch, other callers' commands.
 		r.Fail(commandError(a.opts.Addr, r.Name(), fmt.Errorf(
-			"%w: its timeout must be from 1 ms to below the command timeout (%s) on a shared connection",
-			ErrUnsupportedCommand, a.opts.CommandTimeout)))
+			"%w: a transaction runs as one unit (Request.More) or on a dedicated connection", ErrUnsupportedCommand)))
 		return
-	}
-	if r.More == nil && isBlocking(r.Args) {
+	case class == waiting && waitOK:
+		if waitMs <= 0 || time.Duration(waitMs)*time.Millisecond >= a.opts.CommandTimeout {
+			// It holds the shared connection until its timeout: 0 is forever.
+			r.Fail(commandError(a.opts.Addr, r.Name(), fmt.Errorf(
+				"%w: its timeout must be from 1 ms to below the command timeout (%s) on a shared connection",
+				ErrUnsupportedCommand, a.opts.CommandTimeout)))
+			return
+		}
+		r.holdsFor = time.Duration(waitMs) * time.Millisecond
+	case class == blocking && r.More == nil:
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
@@ -190,6 +198,11 @@ func (a *nodeActor) encode(r *Request) {
 	}
 	a.batch = append(a.batch, r)
 	a.starts = append(a.starts, start)
+	if r.holdsFor > 0 {
+		// The server answers nothing behind it until it returns: not a stall.
+		quiet := a.ticks + int64((r.holdsFor+a.tickEvery-1)/a.tickEvery) + 1
+		a.quietUntil = max(a.quietUntil, quiet)
+	}
 }
 
 // flush writes the batch in one write and hands the written requests to the reader.

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"math"
 	"strconv"
 	"strings"
 
@@ -34,76 +35,145 @@ func CommandName(args []any) string {
 	return "(command)"
 }
 
-// isBlocking reports whether a command blocks its connection: it then runs on a dedicated one.
-// WAIT and WAITAOF are not: they wait for the writes of the connection they are sent on, so they
-// go on the shared one, bounded by their own timeout (see waitTimeout).
-func isBlocking(args []any) bool {
+// class is how the node treats a command on its shared connection.
+type class uint8
+
+const (
+	ordinary    class = iota
+	refused           // breaks or resets the shared connection: see unsupported
+	transaction       // MULTI, EXEC, DISCARD, WATCH, UNWATCH: only as a unit, or on a Dedicated
+	waiting           // WAIT, WAITAOF: on the shared connection, bounded by their timeout
+	blocking          // runs on a dedicated connection
+)
+
+// classify tells how args is to be run; for WAIT and WAITAOF it also returns their timeout in
+// milliseconds (ok false when it cannot be read: the server will answer that). It takes the name
+// once and compares it only when its length and first letter match a name of interest, so an
+// ordinary command costs a type switch and a comparison or two.
+func classify(args []any) (c class, waitMs int64, waitOK bool) {
 	if len(args) == 0 {
-		return false
-	}
-	if s, ok := args[0].(string); ok && (s == "" || !blockingInitial(s[0])) {
-		return false // the hot path: one switch for a plain string name
+		return ordinary, 0, false
 	}
 	name, ok := argText(args[0])
-	if !ok || name == "" || !blockingInitial(name[0]) {
-		return false
+	if !ok || len(name) < 4 {
+		return ordinary, 0, false
 	}
-	if oneOf(name, "BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BLMPOP", "BZPOPMIN", "BZPOPMAX", "BZMPOP") {
-		return true
-	}
-	if oneOf(name, "XREAD", "XREADGROUP") {
-		for _, a := range args[1:] {
-			if s, ok := argText(a); ok && strings.EqualFold(s, "BLOCK") {
-				return true
+	switch name[0] | 0x20 {
+	case 'b':
+		if oneOf(name, "BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BLMPOP", "BZPOPMIN", "BZPOPMAX", "BZMPOP") {
+			return blocking, 0, false
+		}
+	case 'x':
+		if oneOf(name, "XREAD", "XREADGROUP") {
+			for _, a := range args[1:] {
+				if s, ok := argText(a); ok && strings.EqualFold(s, "BLOCK") {
+					return blocking, 0, false
+				}
+			}
+		}
+	case 'w':
+		switch {
+		case strings.EqualFold(name, "WATCH"):
+			return transaction, 0, false
+		case strings.EqualFold(name, "WAIT") && len(args) == 3, strings.EqualFold(name, "WAITAOF") && len(args) == 4:
+			ms, ok := argInt(args[len(args)-1])
+			return waiting, ms, ok
+		}
+	case 'm':
+		if strings.EqualFold(name, "MULTI") {
+			return transaction, 0, false
+		}
+		if strings.EqualFold(name, "MONITOR") {
+			return refused, 0, false
+		}
+	case 'e':
+		if strings.EqualFold(name, "EXEC") {
+			return transaction, 0, false
+		}
+	case 'd':
+		if strings.EqualFold(name, "DISCARD") {
+			return transaction, 0, false
+		}
+	case 'u':
+		if strings.EqualFold(name, "UNWATCH") {
+			return transaction, 0, false
+		}
+		if strings.EqualFold(name, "UNSUBSCRIBE") {
+			return refused, 0, false
+		}
+	case 's':
+		if oneOf(name, "SUBSCRIBE", "SSUBSCRIBE", "SUNSUBSCRIBE", "SYNC") {
+			return refused, 0, false
+		}
+	case 'p':
+		if oneOf(name, "PSUBSCRIBE", "PUNSUBSCRIBE", "PSYNC") {
+			return refused, 0, false
+		}
+	case 'r':
+		if strings.EqualFold(name, "RESET") {
+			return refused, 0, false
+		}
+	case 'h':
+		if strings.EqualFold(name, "HELLO") {
+			return refused, 0, false
+		}
+	case 'q':
+		if strings.EqualFold(name, "QUIT") {
+			return refused, 0, false
+		}
+	case 'c':
+		if len(args) > 1 && strings.EqualFold(name, "CLIENT") {
+			if sub, ok := argText(args[1]); ok && strings.EqualFold(sub, "REPLY") {
+				return refused, 0, false
 			}
 		}
 	}
-	return false
+	return ordinary, 0, false
 }
 
-func blockingInitial(c byte) bool {
-	switch c | 0x20 {
-	case 'b', 'w', 'x':
-		return true
+// argInt reads an integer argument of any type resp.AppendArg writes as one, or its text.
+func argInt(a any) (int64, bool) {
+	switch v := a.(type) {
+	case int:
+		return int64(v), true
+	case int64:
+		return v, true
+	case int32:
+		return int64(v), true
+	case uint64:
+		return int64(v), v <= math.MaxInt64
+	case *int64:
+		if v != nil {
+			return *v, true
+		}
+		return 0, false
 	}
-	return false
+	text, ok := argText(a)
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(text, 10, 64)
+	return n, err == nil
+}
+
+// isBlocking reports whether a command blocks its connection: it then runs on a dedicated one.
+// WAIT and WAITAOF are not: they wait for the writes of the connection they are sent on, so they
+// go on the shared one, bounded by their own timeout.
+func isBlocking(args []any) bool {
+	c, _, _ := classify(args)
+	return c == blocking
 }
 
 // unsupported reports whether a command breaks the rule a shared, pipelined connection lives by,
 // one reply per command, or resets what the client set up on it: the subscribe family (answered
 // by push frames, then a stream of messages), MONITOR, SYNC and PSYNC (a stream), CLIENT REPLY
 // (no reply, or none for the next command), RESET and HELLO (protocol, user, READONLY), QUIT. Such a
-// command would shift every later reply on the connection onto the wrong command.
+// command would shift every later reply on the connection onto the wrong command. (MULTI, EXEC,
+// DISCARD, WATCH and UNWATCH are refused on their own too, by accept: they belong in a unit or on
+// a Dedicated, which allows them.)
 func unsupported(args []any) bool {
-	if len(args) == 0 {
-		return false
-	}
-	name, ok := argText(args[0])
-	if !ok {
-		return false
-	}
-	switch len(name) { // by length, so that GET, SET and most names take one comparison
-	case 4:
-		return oneOf(name, "QUIT", "SYNC")
-	case 5:
-		return oneOf(name, "RESET", "HELLO", "PSYNC")
-	case 6:
-		if len(args) > 1 && strings.EqualFold(name, "CLIENT") {
-			sub, ok := argText(args[1])
-			return ok && strings.EqualFold(sub, "REPLY")
-		}
-	case 7:
-		return oneOf(name, "MONITOR")
-	case 9:
-		return oneOf(name, "SUBSCRIBE")
-	case 10:
-		return oneOf(name, "PSUBSCRIBE", "SSUBSCRIBE")
-	case 11:
-		return oneOf(name, "UNSUBSCRIBE")
-	case 12:
-		return oneOf(name, "PUNSUBSCRIBE", "SUNSUBSCRIBE")
-	}
-	return false
+	c, _, _ := classify(args)
+	return c == refused
 }
 
 // oneOf reports whether name is one of names, ignoring case, without allocating.
@@ -114,7 +184,6 @@ func oneOf(name string, names ...string) bool {
 		}
 	}
 	return false
-
 }
 
 // anyUnsupported is unsupported for the commands of a unit (Request.More).
@@ -125,31 +194,4 @@ func anyUnsupported(cmds [][]any) bool {
 		}
 	}
 	return false
-}
-
-// waitTimeout returns the timeout argument of WAIT (numreplicas timeout) or WAITAOF (numlocal
-// numreplicas timeout), in milliseconds; ok is false for any other command (and for a wrong
-// number of arguments). A timeout it cannot read is returned as 0.
-func waitTimeout(args []any) (ms int64, ok bool) {
-	if len(args) == 0 {
-		return 0, false
-	}
-	if s, isString := args[0].(string); isString && (s == "" || s[0]|0x20 != 'w') {
-		return 0, false // the hot path
-	}
-	name, _ := argText(args[0])
-	if !(strings.EqualFold(name, "WAIT") && len(args) == 3) && !(strings.EqualFold(name, "WAITAOF") && len(args) == 4) {
-		return 0, false // another command, or a wrong arity the server will answer
-	}
-	switch v := args[len(args)-1].(type) {
-	case int:
-		return int64(v), true
-	case int64:
-		return v, true
-	case int32:
-		return int64(v), true
-	}
-	text, _ := argText(args[len(args)-1])
-	n, _ := strconv.ParseInt(text, 10, 64)
-	return n, true
 }

@@ -86,3 +86,41 @@ func TestCommandNamesInEveryForm(t *testing.T) {
 		isBlocking([]any{"xadd", "s", "*", "f", "v"})
 	}), "lower-case names are matched without allocating")
 }
+
+// The arguments of a WAIT come in every form the api and callers use; a bare transaction command
+// is a class of its own (refused alone on the shared connection, allowed in a unit).
+func TestClassify(t *testing.T) {
+	name, one, hundred := "WAIT", int64(1), int64(100)
+	for _, args := range [][]any{{"WAIT", 1, 100}, {&name, &one, &hundred}, {"wait", "1", "100"}, {[]byte("WAIT"), uint64(1), int32(100)}} {
+		c, ms, ok := classify(args)
+		assert.Equal(t, waiting, c, "%v", args)
+		assert.True(t, ok)
+		assert.Equal(t, int64(100), ms)
+	}
+	c, _, ok := classify([]any{"WAIT", 1, "soon"})
+	assert.Equal(t, waiting, c)
+	assert.False(t, ok, "an unreadable timeout is left to the server")
+	for _, n := range []string{"MULTI", "exec", "Discard", "WATCH", "UNWATCH"} {
+		c, _, _ := classify([]any{n})
+		assert.Equal(t, transaction, c, n)
+	}
+	for _, n := range []string{"GET", "SADD", "MSET", "CLIENT", "WAITX"} {
+		c, _, _ := classify([]any{n, "x"})
+		assert.Equal(t, ordinary, c, n)
+	}
+}
+
+func TestBareTransactionCommandsAreRefused(t *testing.T) {
+	srv := testcluster.NewStandalone(t, testcluster.Options{})
+	n := startNode(t, Options{Addr: srv.Addr()})
+	ctx := context.Background()
+	_, err := n.Do(ctx, "SET", "a", "1")
+	require.NoError(t, err)
+	for _, cmd := range [][]any{{"MULTI"}, {"EXEC"}, {"DISCARD"}, {"WATCH", "a"}, {"UNWATCH"}} {
+		_, err := n.Do(ctx, cmd...)
+		require.ErrorIs(t, err, ErrUnsupportedCommand, "%v", cmd)
+	}
+	v, err := n.Do(ctx, "GET", "a")
+	require.NoError(t, err)
+	assert.Equal(t, "1", v.String(), "no MULTI queued another caller's command")
+}

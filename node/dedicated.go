@@ -251,8 +251,12 @@ func (p *pool) runBlocking(r *Request) {
 		v, err = d.Do(ctx, r.Args...)
 	}
 	if err != nil {
-		if d.broken && isClosed(p) {
+		var se *resp.Error
+		switch {
+		case d.broken && isClosed(p):
 			err = &ConnError{Addr: p.opts.Addr, Command: r.Name(), Written: true, Err: ErrClosed}
+		case errors.As(err, &se):
+			err = withRedirectHost(se, p.opts.Addr) // a MOVED or ASK to ":port"
 		}
 		r.Fail(err)
 		return

@@ -236,6 +236,27 @@ func TestWaitCoversThePipelinesWrites(t *testing.T) {
 	require.NoError(t, err)
 	acked, _ = v.Int64()
 	assert.Equal(t, int64(0), acked, "the stopped replica cannot have acknowledged the second write")
+
+	// A WAIT that holds the replies back for nearly the command timeout is not a stall: the
+	// connection stays, and so does a command written behind it.
+	n2 := startNode(t, Options{Addr: master.Addr(), CommandTimeout: time.Second})
+	_, err = n2.Do(ctx, "SET", key, "3")
+	require.NoError(t, err)
+	// Two ticks of the node's clock (100 ms each here) go by with nothing due, so that the stall
+	// clock starts counting on the first tick after the WAIT. Not a synchronisation: the state to
+	// test is "idle for a while", and only time makes it.
+	time.Sleep(250 * time.Millisecond)
+	wait := NewRequest("WAIT", 1, 990)
+	n2.Send(wait)
+	behind := NewRequest("GET", key)
+	n2.Send(behind)
+	v, err = wait.Await()
+	require.NoError(t, err, "the stall detector dropped the connection under the WAIT")
+	acked, _ = v.Int64()
+	assert.Equal(t, int64(0), acked)
+	v, err = behind.Await()
+	require.NoError(t, err)
+	assert.Equal(t, "3", v.String())
 	require.NoError(t, syscall.Kill(pid, syscall.SIGCONT))
 
 	for _, args := range [][]any{{"WAIT", 1, 0}, {"WAIT", "1", "5000"}, {"waitaof", 0, 1, 0}} {

@@ -19,7 +19,9 @@ var (
 	ErrReleased = errors.New("actoredis: node unreachable; command released")
 	// ErrUnsupportedCommand: the command would break or reset a connection the client shares
 	// between commands: SUBSCRIBE and the rest of the (un)subscribe family, MONITOR, SYNC, PSYNC,
-	// CLIENT REPLY, RESET, HELLO, QUIT. It is refused before it is written.
+	// CLIENT REPLY, RESET, HELLO, QUIT; MULTI, EXEC, DISCARD, WATCH or UNWATCH on their own (a
+	// transaction runs as a unit or on a Dedicated); WAIT or WAITAOF with a timeout of 0 or not
+	// below the command timeout. It is refused before it is written.
 	ErrUnsupportedCommand = errors.New("actoredis: command not supported on a shared connection")
 	// ErrUnsolicitedReply: the server sent a reply to no command; the connection is dropped.
 	ErrUnsolicitedReply = errors.New("actoredis: reply for a command never sent")

@@ -33,7 +33,9 @@ func (a *nodeActor) onTick() {
 	}
 	answered := c.answered.Load()
 	if c.expected.Load() > answered && answered == a.lastAnswered {
-		a.stalled++
+		if a.ticks >= a.quietUntil {
+			a.stalled++
+		}
 		if time.Duration(a.stalled)*a.tickEvery >= a.opts.CommandTimeout {
 			a.opts.Logger.Warn("node: no reply within the command timeout; reconnecting", "addr", a.opts.Addr)
 			a.drop(ErrTimeout)

@@ -34,7 +34,8 @@ type Request struct {
 
 	collected []resp.Value // replies of a unit gathered so far; the reader's
 
-	expires int64 // the node's tick at which it fails with ErrTimeout if still waiting offline
+	expires  int64         // the node's tick at which it fails with ErrTimeout if still waiting offline
+	holdsFor time.Duration // WAIT, WAITAOF: how long the server may hold the connection's replies
 }
 
 // NewRequest returns a Request for the command args.
@@ -74,7 +75,7 @@ func (r *Request) Reset() {
 func (r *Request) Reuse() {
 	r.Future.Reuse()
 	r.Args, r.Ctx, r.Asking, r.More, r.Owner = nil, nil, false, nil, nil
-	r.collected, r.expires = nil, 0
+	r.collected, r.expires, r.holdsFor = nil, 0, 0
 }
 
 // Returnable reports whether a server error is one an Owner is asked about: a redirect (MOVED,

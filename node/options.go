@@ -45,8 +45,9 @@ type Options struct {
 	Limits resp.Limits
 	// OnEvent receives the node's connection events, on the actor's goroutine: it must not block.
 	OnEvent func(Event)
-	// OnPush receives RESP3 push frames (pub/sub messages, invalidations), on the connection's
-	// reader goroutine: it must not block. The value is owned by the callee. Nil drops them.
+	// OnPush receives RESP3 push frames (client-side caching invalidations, say; SUBSCRIBE is
+	// refused on the shared connection), on the connection's reader goroutine: it must not block,
+	// and a panic in it is logged. The value is owned by the callee. Nil drops them.
 	OnPush func(resp.Value)
 	// Logger receives the node's diagnostics; nil discards them.
 	Logger *slog.Logger

@@ -299,11 +299,17 @@ func (o captureOwner) Return(_ *Request, err error) bool { o.err <- err; return 
 // A MOVED or ASK without a host means the answering server's own host: the node fills it in before
 // the owner sees the redirect.
 func TestRedirectWithoutHostNamesTheAnsweringHost(t *testing.T) {
-	for _, reply := range []string{"-MOVED 3999 :6381\r\n", "-ASK 3999 :6381\r\n"} {
-		srv := fakeredis.New(t, serveOnce(reply))
+	for _, tc := range []struct{ reply, cmd string }{
+		{"-MOVED 3999 :6381\r\n", "GET"}, {"-ASK 3999 :6381\r\n", "GET"},
+		{"-MOVED 3999 :6381\r\n", "BLPOP"}, // on a dedicated connection
+	} {
+		srv := fakeredis.New(t, serveOnce(tc.reply))
 		n := startNode(t, Options{Addr: srv.Addr()})
 		owner := captureOwner{err: make(chan error, 1)}
-		r := NewRequest("GET", "k")
+		r := NewRequest(tc.cmd, "k")
+		if tc.cmd == "BLPOP" {
+			r.Args = append(r.Args, 1)
+		}
 		r.Owner = owner
 		n.Send(r)
 		err := <-owner.err
@@ -311,7 +317,7 @@ func TestRedirectWithoutHostNamesTheAnsweringHost(t *testing.T) {
 		require.ErrorAs(t, err, &se)
 		rd, _, perr := resp.ParseRedirect(se)
 		require.NoError(t, perr)
-		assert.Equal(t, "127.0.0.1:6381", rd.Addr(), reply)
+		assert.Equal(t, "127.0.0.1:6381", rd.Addr(), tc)
 	}
 }
 
