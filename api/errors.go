@@ -29,7 +29,8 @@ var (
 	ErrNoRoute = dispatcher.ErrNoRoute
 	// ErrUnsupportedCommand: the command would break or reset a connection the client shares
 	// between commands (SUBSCRIBE and the rest of the pub/sub family, MONITOR, SYNC, PSYNC,
-	// CLIENT REPLY, RESET, HELLO, QUIT); it is refused before it is written.
+	// CLIENT REPLY, RESET, HELLO, QUIT; MULTI, EXEC, DISCARD, WATCH, UNWATCH; WAIT or WAITAOF
+	// with a timeout of 0 or not below CommandTimeout); it is refused before it is written.
 	ErrUnsupportedCommand = node.ErrUnsupportedCommand
 )
 

@@ -22,7 +22,7 @@ type Future struct {
 }
 
 // Await waits for the result. It is bounded by ClusterOptions.CommandTimeout: past it the command
-// fails with an error matching ErrTimeout (or the last error it met while being retried).
+// fails with an error matching ErrTimeout and, when it was being retried, the last error it met.
 // A server error reply is returned as the error (*resp.Error; errors.Is matches its prefix).
 func (f *Future) Await() (resp.Value, error) {
 	v, err := f.r.Await()

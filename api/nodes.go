@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 
 	"github.com/actoredis/actoredis/actors"
 	"github.com/actoredis/actoredis/node"
@@ -44,7 +45,11 @@ func (n *Node) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 	v, err := r.AwaitContext(ctx)
 	if err != nil && n.c.state.Load() != stateConnected && !errors.Is(err, ErrClientClosed) &&
 		(errors.Is(err, actors.ErrActorStopped) || errors.Is(err, node.ErrClosed)) {
-		err = closed(fmt.Errorf("%w: %w", ErrClientClosed, err))
+		if strings.Contains(err.Error(), n.Addr()) {
+			err = fmt.Errorf("%w: %w", ErrClientClosed, err) // it names the node and the command
+		} else {
+			err = closed(fmt.Errorf("%w: %w", ErrClientClosed, err))
+		}
 	}
 	return v, err
 }

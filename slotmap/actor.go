@@ -239,7 +239,9 @@ func (a *mapActor) onDiscovered(ctx actor.Context, m *discovered) {
 	}
 	if a.movedMeanwhile {
 		a.movedMeanwhile = false
-		a.scheduleRefresh()
+		if !a.again { // a refresh follows at once anyway
+			a.scheduleRefresh()
+		}
 	}
 	if a.again {
 		a.again = false

@@ -92,9 +92,16 @@ func TestMovedDuringARefreshIsFollowedByAnother(t *testing.T) {
 	}
 	m.Refresh()
 	sys.Root().Send(m.PID(), &Moved{Slot: slot, Addr: other}) // a stale MOVED: the slot did not move
-	assert.Equal(t, other, next("the MOVED's patch").Master(slot).Addr)
-	assert.Equal(t, owner.Addr, next("the discovery under way").Master(slot).Addr)
-	assert.Equal(t, owner.Addr, next("the discovery after it").Master(slot).Addr)
+	// Three maps: the MOVED's patch and two discoveries. (Should the discovery come back before
+	// the MOVED is handled, the MOVED schedules the second one itself: the order varies, not the count.)
+	var patched bool
+	var last *Snapshot
+	for _, what := range []string{"first", "second", "third"} {
+		last = next(what + " of the patch and the two discoveries")
+		patched = patched || last.Master(slot).Addr == other
+	}
+	assert.True(t, patched, "the MOVED patched the map")
+	assert.Equal(t, owner.Addr, last.Master(slot).Addr, "the last discovery put the slot back")
 }
 
 // A server announced without a host (an empty endpoint) is reached at the host of the node that
