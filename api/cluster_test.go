@@ -306,3 +306,42 @@ func TestCommandsAfterCloseFail(t *testing.T) {
 	_, err = f.AwaitContext(ctx)
 	require.ErrorIs(t, err, ErrClientClosed)
 }
+
+// Commands whose key follows a subcommand go straight to the key's owner (no MOVED), learned from
+// the server's COMMAND; commands that act on one node only are refused through the cluster.
+func TestContainerAndPerNodeCommands(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{})
+	ctx := context.Background()
+	moved := func() (n int) {
+		for _, m := range tc.Masters() {
+			n += errorCount(t, m, "MOVED")
+		}
+		return n
+	}
+	before := moved()
+	for i := 0; i < 30; i++ {
+		k, s := "obj:"+strconv.Itoa(i), "stream:"+strconv.Itoa(i)
+		require.NoError(t, cl.Set(ctx, k, "v"))
+		_, err := cl.Do(ctx, Cmd("XADD", s, "*", "f", "v"))
+		require.NoError(t, err)
+		for _, cmd := range []Command{Cmd("OBJECT", "ENCODING", k), Cmd("MEMORY", "USAGE", k), Cmd("XINFO", "STREAM", s),
+			Cmd("XGROUP", "CREATE", s, "g", "$"), Cmd("EVAL", "return redis.call('GET', KEYS[1])", []byte("1"), k)} {
+			_, err := cl.Do(ctx, cmd)
+			require.NoError(t, err, "%v", cmd.args)
+		}
+	}
+	assert.Equal(t, before, moved(), "every command went to its key's owner")
+
+	for _, cmd := range []Command{Cmd("FLUSHALL"), Cmd("SCAN", 0), Cmd("KEYS", "*"), Cmd("SCRIPT", "LOAD", "return 1"), Cmd("WAIT", 1, 100)} {
+		_, err := cl.Do(ctx, cmd)
+		require.ErrorIs(t, err, ErrNodeCommand, "%v", cmd.args)
+	}
+	n, err := cl.Exists(ctx, "obj:0")
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), n, "nothing was flushed")
+	for _, m := range cl.Masters() {
+		_, err := m.Do(ctx, Cmd("SCRIPT", "LOAD", "return 1"))
+		require.NoError(t, err, "a per-node command goes through Node.Do")
+	}
+}

@@ -27,6 +27,10 @@ var (
 	ErrConnection = node.ErrConnection
 	// ErrNoRoute: no node serves the command's slot.
 	ErrNoRoute = dispatcher.ErrNoRoute
+	// ErrNodeCommand: a command that acts only on the node it reaches (FLUSHALL, SCAN, KEYS,
+	// DBSIZE, SCRIPT LOAD, FUNCTION LOAD, CONFIG SET, WAIT...) was sent through the cluster; send
+	// it with Node.Do to each master (Masters) or to the one concerned (NodeForKey).
+	ErrNodeCommand = dispatcher.ErrNodeCommand
 	// ErrUnsupportedCommand: the command would break or reset a connection the client shares
 	// between commands (SUBSCRIBE and the rest of the pub/sub family, MONITOR, SYNC, PSYNC,
 	// CLIENT REPLY, RESET, HELLO, QUIT; MULTI, EXEC, DISCARD, WATCH, UNWATCH; WAIT or WAITAOF

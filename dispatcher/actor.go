@@ -85,7 +85,7 @@ func (a *dispatcherActor) route(ctx actor.Context, r *Request) {
 		return
 	}
 	name := r.Name()
-	spec, known := a.opts.Commands.lookup(name)
+	spec, known := a.opts.Commands.lookupArgs(name, r.Args)
 	r.readOnly = spec.readOnly
 	slot, hasKey, cross := slotOf(spec, known, r.Args)
 	if cross {
@@ -108,6 +108,10 @@ func (a *dispatcherActor) route(ctx actor.Context, r *Request) {
 			}
 		}
 	default:
+		if perNode(name, r.Args) {
+			r.fail(fmt.Errorf("actoredis: %s: %w", name, ErrNodeCommand))
+			return
+		}
 		target = a.keyless(name)
 	}
 	if target == nil {

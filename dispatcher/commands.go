@@ -13,6 +13,7 @@ type keySpec struct {
 	first, last, step int
 	readOnly          bool
 	movable           movableKind
+	hasSub            bool // a container (OBJECT, XINFO...): the subcommand's spec says where the keys are
 }
 
 type movableKind uint8
@@ -29,7 +30,8 @@ const (
 // as a built-in table and is completed from the server's COMMAND reply at connect. It is read-only
 // once a dispatcher uses it.
 type Commands struct {
-	specs map[string]keySpec // by upper-case name, and by lower-case name
+	specs map[string]keySpec            // by upper-case name, and by lower-case name
+	subs  map[string]map[string]keySpec // container name (upper case) → subcommand (upper case)
 }
 
 // lookup finds a command's spec by its name as given, trying upper case for mixed case.
@@ -41,10 +43,51 @@ func (c *Commands) lookup(name string) (keySpec, bool) {
 	return s, ok
 }
 
+// lookupArgs is lookup for a whole command: for a container command it is the spec of the
+// subcommand args[1] names, when known.
+func (c *Commands) lookupArgs(name string, args []any) (keySpec, bool) {
+	s, ok := c.lookup(name)
+	if !ok || !s.hasSub || len(args) < 2 {
+		return s, ok
+	}
+	sub, isText := resp.ArgText(args[1])
+	if !isText {
+		return s, ok
+	}
+	subs := c.subs[strings.ToUpper(name)]
+	if ss, found := subs[sub]; found {
+		return ss, true
+	}
+	if ss, found := subs[strings.ToUpper(sub)]; found {
+		return ss, true
+	}
+	return s, ok
+}
+
 func (c *Commands) set(name string, s keySpec) {
 	up := strings.ToUpper(name)
+	if old, ok := c.specs[up]; ok && old.hasSub {
+		s.hasSub = true
+	}
 	c.specs[up] = s
 	c.specs[strings.ToLower(name)] = s
+}
+
+// setSub records the spec of the subcommand sub of the container command name.
+func (c *Commands) setSub(name, sub string, s keySpec) {
+	up := strings.ToUpper(name)
+	parent := c.specs[up]
+	if !parent.hasSub {
+		parent.hasSub = true
+		c.set(name, parent)
+	}
+	if c.subs == nil {
+		c.subs = map[string]map[string]keySpec{}
+	}
+	if c.subs[up] == nil {
+		c.subs[up] = map[string]keySpec{}
+	}
+	c.subs[up][strings.ToUpper(sub)] = s
 }
 
 // BuiltinCommands returns the table compiled into the client: the everyday commands, enough to
@@ -60,14 +103,14 @@ func BuiltinCommands() *Commands {
 		"HKEYS", "HVALS", "HEXISTS", "HSTRLEN", "LRANGE", "LLEN", "LINDEX", "LPOS", "SMEMBERS", "SISMEMBER",
 		"SMISMEMBER", "SCARD", "SRANDMEMBER", "ZRANGE", "ZSCORE", "ZMSCORE", "ZCARD", "ZCOUNT", "ZRANK", "ZREVRANK",
 		"ZRANGEBYSCORE", "ZREVRANGE", "ZREVRANGEBYSCORE", "ZRANGEBYLEX", "ZLEXCOUNT", "XRANGE", "XREVRANGE", "XLEN",
-		"GETBIT", "BITCOUNT", "BITPOS", "PFCOUNT", "DUMP", "OBJECT", "GEOPOS", "GEODIST", "GEOHASH", "GEOSEARCH",
+		"GETBIT", "BITCOUNT", "BITPOS", "PFCOUNT", "DUMP", "GEOPOS", "GEODIST", "GEOHASH", "GEOSEARCH",
 		"HSCAN", "SSCAN", "ZSCAN", "SUBSTR", "LCS", "EXPIRETIME", "PEXPIRETIME", "HRANDFIELD", "ZRANDMEMBER", "SORT_RO")
 	one(false, "SET", "SETNX", "SETEX", "PSETEX", "GETSET", "GETDEL", "GETEX", "APPEND", "INCR", "DECR", "INCRBY",
 		"DECRBY", "INCRBYFLOAT", "SETRANGE", "EXPIRE", "PEXPIRE", "EXPIREAT", "PEXPIREAT", "PERSIST", "HSET",
 		"HSETNX", "HMSET", "HDEL", "HINCRBY", "HINCRBYFLOAT", "LPUSH", "RPUSH", "LPUSHX", "RPUSHX", "LPOP", "RPOP",
 		"LSET", "LREM", "LTRIM", "LINSERT", "SADD", "SREM", "SPOP", "ZADD", "ZREM", "ZINCRBY", "ZPOPMIN", "ZPOPMAX",
 		"ZREMRANGEBYSCORE", "ZREMRANGEBYRANK", "ZREMRANGEBYLEX", "XADD", "XDEL", "XTRIM", "XACK", "XCLAIM",
-		"XAUTOCLAIM", "XGROUP", "XSETID", "SETBIT", "BITFIELD", "PFADD", "GEOADD", "RESTORE", "SORT",
+		"XAUTOCLAIM", "XSETID", "SETBIT", "BITFIELD", "PFADD", "GEOADD", "RESTORE", "SORT",
 		"BLPOP", "BRPOP", "BZPOPMIN", "BZPOPMAX", "WATCH", "UNLINK", "DEL", "TOUCH")
 	// Multi-key commands with every argument a key, or key/value pairs.
 	c.set("DEL", keySpec{first: 1, last: -1, step: 1})
@@ -116,6 +159,25 @@ func BuiltinCommands() *Commands {
 	c.set("BZMPOP", keySpec{movable: numkeysAt2})
 	c.set("XREAD", keySpec{movable: afterStreams, readOnly: true})
 	c.set("XREADGROUP", keySpec{movable: afterStreams})
+	// Containers whose key follows the subcommand.
+	keyAt2 := keySpec{first: 2, last: 2, step: 1}
+	keyAt2RO := keySpec{first: 2, last: 2, step: 1, readOnly: true}
+	for _, sub := range []string{"ENCODING", "FREQ", "IDLETIME", "REFCOUNT"} {
+		c.setSub("OBJECT", sub, keyAt2RO)
+	}
+	c.setSub("MEMORY", "USAGE", keyAt2RO)
+	for _, sub := range []string{"STREAM", "GROUPS", "CONSUMERS"} {
+		c.setSub("XINFO", sub, keyAt2RO)
+	}
+	for _, sub := range []string{"CREATE", "SETID", "DESTROY", "CREATECONSUMER", "DELCONSUMER"} {
+		c.setSub("XGROUP", sub, keyAt2)
+	}
+	// Keyless: known, so that their first argument is not taken for a key.
+	for _, n := range []string{"PING", "ECHO", "INFO", "TIME", "LASTSAVE", "DBSIZE", "RANDOMKEY", "KEYS", "SCAN",
+		"FLUSHALL", "FLUSHDB", "PUBLISH", "CLUSTER", "CONFIG", "CLIENT", "COMMAND", "SCRIPT", "FUNCTION", "ACL",
+		"SLOWLOG", "LATENCY", "READONLY", "READWRITE", "WAIT", "WAITAOF", "SAVE", "BGSAVE", "BGREWRITEAOF"} {
+		c.set(n, keySpec{})
+	}
 	return c
 }
 
@@ -132,24 +194,32 @@ func (c *Commands) LearnFromCOMMAND(v resp.Value) int {
 		if old, ok := c.lookup(name); ok && old.movable != fixed {
 			continue
 		}
-		first, _ := e.Index(3).Int64()
-		last, _ := e.Index(4).Int64()
-		step, _ := e.Index(5).Int64()
-		s := keySpec{first: int(first), last: int(last), step: int(step)}
-		for _, f := range e.Index(2).Array() {
-			switch f.String() {
-			case "readonly":
-				s.readOnly = true
-			case "movablekeys":
-				if s.first == 0 {
-					s.movable = fixed // unknown movable keys: routed as keyless
+		c.set(name, specOf(e)) // unknown movable keys (first 0): routed as keyless
+		learned++
+		if e.Len() > 9 { // Redis 7: the subcommands, each an entry of the same shape ("object|encoding")
+			for _, sub := range e.Index(9).Array() {
+				parent, subName, found := strings.Cut(sub.Index(0).String(), "|")
+				if sub.Len() >= 6 && found {
+					c.setSub(parent, subName, specOf(sub))
 				}
 			}
 		}
-		c.set(name, s)
-		learned++
 	}
 	return learned
+}
+
+// specOf reads the key positions and the read-only flag of a COMMAND entry.
+func specOf(e resp.Value) keySpec {
+	first, _ := e.Index(3).Int64()
+	last, _ := e.Index(4).Int64()
+	step, _ := e.Index(5).Int64()
+	s := keySpec{first: int(first), last: int(last), step: int(step)}
+	for _, f := range e.Index(2).Array() {
+		if f.String() == "readonly" {
+			s.readOnly = true
+		}
+	}
+	return s
 }
 
 // keys calls yield with each key of the command args (args[0] is the name), in order, until it
@@ -170,19 +240,28 @@ func (s keySpec) keys(args []any, yield func(key any) bool) {
 		if at >= n {
 			return
 		}
-		count, ok := argInt(args[at])
+		count, ok := resp.ArgInt(args[at])
 		if !ok {
 			return
 		}
-		for i := at + 1; i < n && i <= at+count; i++ {
+		for i := at + 1; i < n && int64(i) <= int64(at)+count; i++ {
 			if !yield(args[i]) {
 				return
 			}
 		}
 		return
 	case afterStreams:
+		// As the server finds them: options before STREAMS, with COUNT and BLOCK taking a value
+		// and GROUP two (a group or consumer may well be named "streams").
 		for i := 1; i < n; i++ {
-			if str, ok := resp.ArgString(args[i]); ok && strings.EqualFold(str, "STREAMS") {
+			opt, _ := resp.ArgText(args[i])
+			switch {
+			case strings.EqualFold(opt, "COUNT"), strings.EqualFold(opt, "BLOCK"):
+				i++
+			case strings.EqualFold(opt, "GROUP"):
+				i += 2
+			case strings.EqualFold(opt, "NOACK"):
+			case strings.EqualFold(opt, "STREAMS"):
 				rest := n - i - 1
 				for j := i + 1; j < i+1+rest/2; j++ {
 					if !yield(args[j]) {
@@ -190,6 +269,8 @@ func (s keySpec) keys(args []any, yield func(key any) bool) {
 					}
 				}
 				return
+			default:
+				return // a syntax error: the server will say so
 			}
 		}
 		return
@@ -209,28 +290,35 @@ func (s keySpec) keys(args []any, yield func(key any) bool) {
 	}
 }
 
-func argInt(a any) (int, bool) {
-	switch v := a.(type) {
-	case int:
-		return v, true
-	case int64:
-		return int(v), true
-	case *int64:
-		return int(*v), true
-	case *string:
-		return argInt(*v)
-	case string:
-		n := 0
-		if v == "" {
-			return 0, false
-		}
-		for _, ch := range v {
-			if ch < '0' || ch > '9' {
-				return 0, false
-			}
-			n = n*10 + int(ch-'0')
-		}
-		return n, true
+// perNode reports whether a keyless command acts on the node it is sent to and nowhere else, so
+// that the random master keyless commands go to would give a partial answer without a word: a
+// scan, a flush, a script loaded on one shard, a WAIT on a connection that wrote nothing. name is
+// upper case.
+func perNode(name string, args []any) bool {
+	switch name {
+	case "FLUSHALL", "FLUSHDB", "SCAN", "KEYS", "DBSIZE", "WAIT", "WAITAOF":
+		return true
+	case "SCRIPT", "FUNCTION", "CONFIG":
+	default:
+		return false
 	}
-	return 0, false
+	if len(args) < 2 {
+		return false
+	}
+	sub, _ := resp.ArgText(args[1])
+	var subs []string
+	switch name {
+	case "SCRIPT":
+		subs = []string{"LOAD", "FLUSH", "EXISTS", "KILL"}
+	case "FUNCTION":
+		subs = []string{"LOAD", "DELETE", "FLUSH", "RESTORE", "KILL"}
+	case "CONFIG":
+		subs = []string{"SET", "RESETSTAT", "REWRITE"}
+	}
+	for _, s := range subs {
+		if strings.EqualFold(sub, s) {
+			return true
+		}
+	}
+	return false
 }

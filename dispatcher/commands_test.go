@@ -11,7 +11,8 @@ import (
 )
 
 func keysOf(c *Commands, args ...any) []any {
-	spec, _ := c.lookup(args[0].(string))
+	name, _ := resp.ArgText(args[0])
+	spec, _ := c.lookupArgs(name, args)
 	var out []any
 	spec.keys(args, func(k any) bool { out = append(out, k); return true })
 	return out
@@ -37,6 +38,20 @@ func TestKeyPositions(t *testing.T) {
 		{[]any{"XREAD", "COUNT", 1, "STREAMS", "s1", "s2", "0", "0"}, []any{"s1", "s2"}},
 		{[]any{"BITOP", "AND", "dst", "a", "b"}, []any{"dst", "a", "b"}},
 		{[]any{"PING"}, nil},
+		// Containers: the key follows the subcommand; keyless ones keep their first argument.
+		{[]any{"OBJECT", "encoding", "k"}, []any{"k"}},
+		{[]any{"MEMORY", "USAGE", "k"}, []any{"k"}},
+		{[]any{"XINFO", "STREAM", "s"}, []any{"s"}},
+		{[]any{"XGROUP", "CREATE", "s", "g", "$"}, []any{"s"}},
+		{[]any{"CLUSTER", "INFO"}, nil},
+		{[]any{"SCAN", "0"}, nil},
+		// Counts and keywords as bytes, the form the api gives them.
+		{[]any{"EVAL", "return 1", []byte("1"), "k1", "arg"}, []any{"k1"}},
+		{[]any{"EVAL", "return 1", ptr([]byte("1")), "k1", "arg"}, []any{"k1"}},
+		{[]any{"XREAD", []byte("STREAMS"), "s1", "0"}, []any{"s1"}},
+		// XREADGROUP: a group or consumer named "streams" is not the STREAMS keyword.
+		{[]any{"XREADGROUP", "GROUP", "g", "streams", "STREAMS", "s", ">"}, []any{"s"}},
+		{[]any{"XREADGROUP", "GROUP", "streams", "c", "COUNT", "5", "NOACK", "STREAMS", "s1", "s2", ">", ">"}, []any{"s1", "s2"}},
 	}
 	for _, tc := range cases {
 		assert.Equal(t, tc.keys, keysOf(c, tc.args...), "%v", tc.args)
@@ -67,6 +82,20 @@ func TestSlotOfChecksCrossSlot(t *testing.T) {
 	assert.Equal(t, slotmap.Slot("k"), keySlot([]byte("k")))
 }
 
+func ptr[T any](v T) *T { return &v }
+
+// A command that acts on one node only is refused when sent through the cluster; its other
+// subcommands, and the commands that are fine anywhere, are not.
+func TestPerNodeCommands(t *testing.T) {
+	for _, args := range [][]any{{"FLUSHALL"}, {"SCAN", "0"}, {"KEYS", "*"}, {"DBSIZE"}, {"SCRIPT", "load", "return 1"},
+		{"FUNCTION", "LOAD", "x"}, {"CONFIG", "SET", "a", "b"}, {"WAIT", 1, 100}} {
+		assert.True(t, perNode(args[0].(string), args), "%v", args)
+	}
+	for _, args := range [][]any{{"PING"}, {"INFO"}, {"SCRIPT", "SHOW", "x"}, {"CONFIG", "GET", "a"}, {"PUBLISH", "c", "m"}, {"CLUSTER", "INFO"}} {
+		assert.False(t, perNode(args[0].(string), args), "%v", args)
+	}
+}
+
 func TestLearnFromCOMMAND(t *testing.T) {
 	c := BuiltinCommands()
 	reply := resp.Array(
@@ -80,6 +109,25 @@ func TestLearnFromCOMMAND(t *testing.T) {
 	spec, _ := c.lookup("newcmd")
 	assert.True(t, spec.readOnly)
 	assert.Equal(t, []any{"k"}, keysOf(c, "EVAL", "s", 1, "k"))
+
+	// Redis 7 lists a container's subcommands, with their key positions, in element 10.
+	entry := func(name string, first int, flags ...string) resp.Value {
+		fs := make([]resp.Value, len(flags))
+		for i, f := range flags {
+			fs[i] = resp.SimpleString(f)
+		}
+		return resp.Array(resp.BulkString(name), resp.Integer(-2), resp.Set(fs...),
+			resp.Integer(int64(first)), resp.Integer(int64(first)), resp.Integer(1))
+	}
+	container := entry("newcontainer", 0)
+	container = resp.Array(append(container.Array(), resp.Array(), resp.Array(), resp.Array(),
+		resp.Array(entry("newcontainer|of", 2, "readonly"), entry("newcontainer|help", 0)))...)
+	c.LearnFromCOMMAND(resp.Array(container))
+	assert.Equal(t, []any{"k"}, keysOf(c, "NEWCONTAINER", "OF", "k"))
+	assert.Equal(t, []any{"k"}, keysOf(c, "newcontainer", "of", "k"))
+	assert.Nil(t, keysOf(c, "NEWCONTAINER", "HELP"))
+	spec, _ = c.lookupArgs("NEWCONTAINER", []any{"NEWCONTAINER", "of", "k"})
+	assert.True(t, spec.readOnly)
 }
 
 func TestBackoff(t *testing.T) {

@@ -126,6 +126,13 @@ func (r *Request) giveUp(reason, last error) {
 	r.fail(&GaveUpError{Command: r.Name(), Reason: reason, Tries: r.tries, Last: last})
 }
 
+// ErrNodeCommand is matched when a command that acts only on the node it is sent to (FLUSHALL,
+// FLUSHDB, SCAN, KEYS, DBSIZE, SCRIPT LOAD/FLUSH/EXISTS/KILL, FUNCTION LOAD/DELETE/FLUSH/RESTORE/KILL,
+// CONFIG SET/RESETSTAT/REWRITE, WAIT, WAITAOF) is sent through the cluster, which would pick a
+// master at random and return its answer as if it were the cluster's. Send it with Node.Do to
+// each master, or to the one concerned.
+var ErrNodeCommand = errors.New("actoredis: the command acts on one node only; send it with Node.Do to each master (or the one concerned)")
+
 // ErrNoRoute is matched when no node serves a command's slot (the cluster is not fully covered).
 var ErrNoRoute = errors.New("actoredis: no node serves this slot")
 

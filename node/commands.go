@@ -1,27 +1,13 @@
 package node
 
 import (
-	"math"
-	"strconv"
 	"strings"
 
 	"github.com/actoredis/actoredis/resp"
 )
 
-// argText returns a command name or keyword given as a string, *string, []byte or *[]byte. Only the
-// byte forms allocate.
-func argText(a any) (string, bool) {
-	switch v := a.(type) {
-	case []byte:
-		return string(v), true
-	case *[]byte:
-		if v != nil {
-			return string(*v), true
-		}
-		return "", false
-	}
-	return resp.ArgString(a)
-}
+// argText returns a command name or keyword in any of its forms (see resp.ArgText).
+func argText(a any) (string, bool) { return resp.ArgText(a) }
 
 // CommandName returns the upper-case name of the command args (its first argument), for errors,
 // logs and routing.
@@ -76,7 +62,7 @@ func classify(args []any) (c class, waitMs int64, waitOK bool) {
 		case strings.EqualFold(name, "WATCH"):
 			return transaction, 0, false
 		case strings.EqualFold(name, "WAIT") && len(args) == 3, strings.EqualFold(name, "WAITAOF") && len(args) == 4:
-			ms, ok := argInt(args[len(args)-1])
+			ms, ok := resp.ArgInt(args[len(args)-1])
 			return waiting, ms, ok
 		}
 	case 'm':
@@ -129,31 +115,6 @@ func classify(args []any) (c class, waitMs int64, waitOK bool) {
 		}
 	}
 	return ordinary, 0, false
-}
-
-// argInt reads an integer argument of any type resp.AppendArg writes as one, or its text.
-func argInt(a any) (int64, bool) {
-	switch v := a.(type) {
-	case int:
-		return int64(v), true
-	case int64:
-		return v, true
-	case int32:
-		return int64(v), true
-	case uint64:
-		return int64(v), v <= math.MaxInt64
-	case *int64:
-		if v != nil {
-			return *v, true
-		}
-		return 0, false
-	}
-	text, ok := argText(a)
-	if !ok {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(text, 10, 64)
-	return n, err == nil
 }
 
 // isBlocking reports whether a command blocks its connection: it then runs on a dedicated one.

@@ -127,6 +127,48 @@ func AppendStrings(dst []byte, args ...string) []byte {
 	return dst
 }
 
+// ArgInt reads an integer argument of any type AppendArg writes as one, or its text (a string or
+// bytes argument holding a decimal integer).
+func ArgInt(a any) (int64, bool) {
+	switch v := a.(type) {
+	case int:
+		return int64(v), true
+	case int64:
+		return v, true
+	case int32:
+		return int64(v), true
+	case uint64:
+		return int64(v), v <= math.MaxInt64
+	case *int64:
+		if v != nil {
+			return *v, true
+		}
+		return 0, false
+	}
+	text, ok := ArgText(a)
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(text, 10, 64)
+	return n, err == nil
+}
+
+// ArgText returns the text of a string or bytes argument (string, *string, []byte, *[]byte): a
+// command name or keyword. ok is false for other types and nil pointers. Only the byte forms
+// allocate.
+func ArgText(a any) (string, bool) {
+	switch v := a.(type) {
+	case []byte:
+		return string(v), true
+	case *[]byte:
+		if v != nil {
+			return string(*v), true
+		}
+		return "", false
+	}
+	return ArgString(a)
+}
+
 // ArgString returns the text of a string argument (string or *string); ok is false for other
 // types. It allocates nothing.
 func ArgString(a any) (s string, ok bool) {
