@@ -345,3 +345,21 @@ func TestContainerAndPerNodeCommands(t *testing.T) {
 		require.NoError(t, err, "a per-node command goes through Node.Do")
 	}
 }
+
+// A read-only blocking command its caller gave up on is not taken back for a retry (and so sets
+// off no topology refresh): its caller is gone.
+func TestAbandonedReadOnlyBlockingCommandIsNotRetried(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{TopologyRefreshInterval: -1})
+	before := cl.smap.Refreshes()
+	for i := 0; i < 5; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		_, err := cl.Do(ctx, Cmd("XREAD", "BLOCK", 0, "STREAMS", "nothing", "$"))
+		cancel()
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+	}
+	// A plain command afterwards: the dispatcher has handled whatever the cancelled ones sent back.
+	_, err := cl.Get(context.Background(), "k")
+	require.ErrorIs(t, err, Nil)
+	assert.Equal(t, before, cl.smap.Refreshes(), "no refresh for commands nobody waits for")
+}

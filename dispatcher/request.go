@@ -49,8 +49,8 @@ func (r *Request) Reuse() {
 // Return is called by the node layer (see node.Owner) with a redirect, a retryable server error or
 // a connection failure; it takes the request back to the dispatcher when a retry is possible.
 func (r *Request) Return(_ *node.Request, err error) bool {
-	if r.disp.closed.Load() || !r.retryable(err) {
-		return false
+	if r.IsDone() || r.disp.closed.Load() || !r.retryable(err) {
+		return false // abandoned by its caller (AwaitContext), or nothing to retry
 	}
 	r.disp.sys.Root().Send(r.disp.pid, &returned{req: r, err: err})
 	return true
