@@ -363,3 +363,19 @@ func TestAbandonedReadOnlyBlockingCommandIsNotRetried(t *testing.T) {
 	require.ErrorIs(t, err, Nil)
 	assert.Equal(t, before, cl.smap.Refreshes(), "no refresh for commands nobody waits for")
 }
+
+// A Node handle whose node has left the cluster (here: its node actor closed, as the slot map
+// closes one a new topology drops) fails with ErrNodeGone, naming the node and the command.
+func TestNodeHandleAfterItsNodeLeft(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{TopologyRefreshInterval: -1})
+	n := cl.Masters()[0]
+	require.NoError(t, n.ref.Node.Close(time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := n.Do(ctx, Cmd("INFO", "memory"))
+	require.ErrorIs(t, err, ErrNodeGone)
+	assert.NotErrorIs(t, err, ErrClientClosed)
+	assert.Contains(t, err.Error(), n.Addr())
+	assert.Contains(t, err.Error(), "INFO")
+}

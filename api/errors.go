@@ -25,6 +25,9 @@ var (
 	ErrTimeout = node.ErrTimeout
 	// ErrConnection: a command's connection failed; see node.WasWritten for whether it may have run.
 	ErrConnection = node.ErrConnection
+	// ErrNodeGone: a Node handle's node has left the cluster (a later topology dropped it); take
+	// a new handle from Masters, Replicas, Nodes or NodeForKey.
+	ErrNodeGone = errors.New("actoredis: node left the cluster")
 	// ErrNoRoute: no node serves the command's slot.
 	ErrNoRoute = dispatcher.ErrNoRoute
 	// ErrNodeCommand: a command that acts only on the node it reaches (FLUSHALL, SCAN, KEYS,

@@ -31,27 +31,33 @@ func (n *Node) ID() string { return n.ref.Info.ID }
 func (n *Node) IsMaster() bool { return n.ref.Info.Role == "master" }
 
 // Do runs cmd on this node, with no routing and no redirect following. After the cluster's Close it
-// fails with an error matching ErrClientClosed.
+// fails with an error matching ErrClientClosed; once the node has left the cluster (a later
+// topology dropped it), with one matching ErrNodeGone.
 func (n *Node) Do(ctx context.Context, cmd Command) (resp.Value, error) {
-	closed := func(err error) error {
-		return fmt.Errorf("actoredis: node %s: %s: %w", n.Addr(), node.CommandName(cmd.args), err)
-	}
 	if n.c.state.Load() != stateConnected {
-		return resp.Value{}, closed(ErrClientClosed)
+		return resp.Value{}, n.failed(cmd, ErrClientClosed)
 	}
 	r := node.NewRequest(cmd.args...)
 	r.Ctx = ctx
 	n.ref.Node.Send(r)
 	v, err := r.AwaitContext(ctx)
-	if err != nil && n.c.state.Load() != stateConnected && !errors.Is(err, ErrClientClosed) &&
-		(errors.Is(err, actors.ErrActorStopped) || errors.Is(err, node.ErrClosed)) {
+	if err != nil && (errors.Is(err, actors.ErrActorStopped) || errors.Is(err, node.ErrClosed)) {
+		why := ErrNodeGone
+		if n.c.state.Load() != stateConnected {
+			why = ErrClientClosed
+		}
 		if strings.Contains(err.Error(), n.Addr()) {
-			err = fmt.Errorf("%w: %w", ErrClientClosed, err) // it names the node and the command
+			err = fmt.Errorf("%w: %w", why, err) // it names the node and the command
 		} else {
-			err = closed(fmt.Errorf("%w: %w", ErrClientClosed, err))
+			err = n.failed(cmd, fmt.Errorf("%w: %w", why, err))
 		}
 	}
 	return v, err
+}
+
+// failed names the node and the command in err.
+func (n *Node) failed(cmd Command, err error) error {
+	return fmt.Errorf("actoredis: node %s: %s: %w", n.Addr(), node.CommandName(cmd.args), err)
 }
 
 func (c *Cluster) wrap(refs []*slotmap.Ref) []*Node {
