@@ -34,9 +34,18 @@ func dial(ctx context.Context, o Options) (net.Conn, *resp.Reader, error) {
 	}
 	deadline, _ := ctx.Deadline()
 	_ = nc.SetDeadline(deadline)
+	// A cancelled ctx (a client closing) interrupts the handshake's reads, not only its deadline.
+	interrupt := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Now()) })
 	rd := resp.NewReader(bufio.NewReaderSize(nc, resp.DefaultBufferSize), o.Limits)
-	if err := handshake(nc, rd, o); err != nil {
+	err = handshake(nc, rd, o)
+	if !interrupt() && err == nil {
+		err = ctx.Err() // it fired: the connection may now carry a deadline in the past
+	}
+	if err != nil {
 		_ = nc.Close()
+		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+		}
 		return nil, nil, err
 	}
 	_ = nc.SetDeadline(time.Time{})

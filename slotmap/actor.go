@@ -48,6 +48,10 @@ type shared struct {
 	subscribers []*actor.PID
 	refreshes   atomic.Uint64
 	wg          sync.WaitGroup // discovery goroutines and node closes
+	// stop ends the discoveries under way when the map closes: each would otherwise wait out its
+	// query timeout on every silent node in turn.
+	stop   context.Context
+	cancel context.CancelFunc
 }
 
 const tickEvery = 100 * time.Millisecond
@@ -112,11 +116,11 @@ func (a *mapActor) refresh() {
 	a.refreshing = true
 	a.shared.refreshes.Add(1)
 	candidates := a.candidates()
-	opts, self, root := a.opts, a.self, a.sys.Root()
+	opts, self, root, stop := a.opts, a.self, a.sys.Root(), a.shared.stop
 	a.shared.wg.Add(1)
 	go func() {
 		defer a.shared.wg.Done()
-		root.Send(self, discover(opts, candidates))
+		root.Send(self, discover(stop, opts, candidates))
 	}()
 }
 
@@ -155,13 +159,18 @@ func (a *mapActor) candidates() []string {
 
 // discover asks each candidate in turn for the topology (CLUSTER SHARDS, or CLUSTER SLOTS on
 // servers without it) and returns the first valid answer, or every candidate's error.
-func discover(opts Options, candidates []string) *discovered {
+func discover(stop context.Context, opts Options, candidates []string) *discovered {
 	errs := &RootsError{Errors: map[string]error{}}
 	for _, addr := range candidates {
+		if err := stop.Err(); err != nil {
+			errs.Order = append(errs.Order, addr)
+			errs.Errors[addr] = err
+			continue
+		}
 		no := opts.Node
 		no.Addr = addr
 		no.ReadOnly = false
-		ctx, cancel := context.WithTimeout(context.Background(), opts.QueryTimeout)
+		ctx, cancel := context.WithTimeout(stop, opts.QueryTimeout)
 		shards, err := queryShards(ctx, no)
 		cancel()
 		if err == nil {

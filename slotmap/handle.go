@@ -20,6 +20,7 @@ type Map struct {
 func Start(sys *actors.System, opts Options) (*Map, error) {
 	opts = opts.withDefaults()
 	sh := &shared{ready: make(chan struct{})}
+	sh.stop, sh.cancel = context.WithCancel(context.Background())
 	pid, err := sys.Spawn("", func() actor.Actor { return &mapActor{opts: opts, sys: sys, shared: sh} }, actors.SpawnOptions{})
 	if err != nil {
 		return nil, err
@@ -56,6 +57,7 @@ func (m *Map) Refreshes() uint64 { return m.shared.refreshes.Load() }
 // Close stops the slot map and every node actor it started, waiting up to timeout for their
 // queued commands to complete.
 func (m *Map) Close(timeout time.Duration) {
+	m.shared.cancel() // a discovery under way ends now, not after each silent node's timeout
 	m.sys.Stop(m.pid, timeout)
 	m.shared.wg.Wait()
 }

@@ -12,7 +12,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/actoredis/actoredis/actors"
+	"github.com/actoredis/actoredis/internal/fakeredis"
 	"github.com/actoredis/actoredis/internal/testcluster"
+	"github.com/actoredis/actoredis/node"
 )
 
 // A restarted slot map actor numbers its snapshots on from the last one its previous instance
@@ -115,4 +117,38 @@ func TestEmptyEndpointTakesTheHostAsked(t *testing.T) {
 	assert.Equal(t, "10.0.0.5:7000", shards[0].Master.Addr())
 	assert.Equal(t, "10.0.0.5:7001", shards[0].Replicas[0].Addr())
 	assert.Equal(t, "10.0.0.9:7002", shards[0].Replicas[1].Addr())
+}
+
+// Close ends a discovery under way at once: it does not wait out the query timeout of a root that
+// accepted the connection and answers nothing.
+func TestCloseEndsADiscoveryUnderWay(t *testing.T) {
+	accepted := make(chan struct{}, 1)
+	silent := fakeredis.New(t, func(c *fakeredis.Conn) {
+		select {
+		case accepted <- struct{}{}:
+		default:
+		}
+		for { // read everything, answer nothing
+			if _, err := c.ReadCommand(); err != nil {
+				return
+			}
+		}
+	})
+	sys := actors.NewSystem(nil)
+	defer sys.Shutdown()
+	m, err := Start(sys, Options{Roots: []string{silent.Addr()}, QueryTimeout: time.Minute,
+		Node: node.Options{ConnectTimeout: time.Minute}})
+	require.NoError(t, err)
+	<-accepted // the discovery is under way
+	closed := make(chan struct{})
+	go func() {
+		m.Close(time.Second)
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(20 * time.Second): // a bound on a hang, not a measurement
+		t.Fatal("Close waits for the discovery's query timeout")
+	}
+	require.Error(t, m.Ready(context.Background()), "no topology was found")
 }
