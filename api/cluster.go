@@ -35,6 +35,7 @@ type Cluster struct {
 
 	hmu      sync.Mutex // serialises handler registration; readers load the immutable list
 	handlers atomic.Pointer[handlers]
+	events   eventQueue
 }
 
 // CreateCluster validates opts and returns an unconnected Cluster. An invalid option is a
@@ -170,14 +171,16 @@ func (c *Cluster) Connect(ctx context.Context) error {
 
 // Close stops the client: commands already sent are written and answered (within a few seconds),
 // the rest fail with an error matching ErrClientClosed, and nothing it started keeps running.
-// Called while Connect runs, it waits for Connect to return. Calling it again does nothing.
+// Called while Connect runs, it waits for Connect to return. Calling it again does nothing. It
+// returns once the handlers have had EventDisconnect, unless a handler called it.
 func (c *Cluster) Close() error {
 	c.life.Lock()
-	defer c.life.Unlock()
 	if c.state.Swap(stateClosed) == stateConnected {
 		c.shutdown()
 		c.emit(Event{Type: EventDisconnect})
 	}
+	c.life.Unlock()
+	c.waitDelivered() // after the lock: a handler may be calling Close
 	return nil
 }
 

@@ -1,7 +1,12 @@
 package api
 
 import (
+	"bytes"
+	"runtime"
 	"runtime/debug"
+	"strconv"
+	"sync"
+	"sync/atomic"
 
 	"github.com/actoredis/actoredis/node"
 )
@@ -53,9 +58,10 @@ type handlers struct {
 }
 
 // OnError registers f for every error event (a failed refresh, a node that cannot be reached...).
-// Errors of individual commands are returned by those commands, not reported here. f runs on the
-// client's goroutines and must not block; a panic in it is logged (ClusterOptions.Logger) and
-// goes no further. Register handlers before Connect to see every event.
+// Errors of individual commands are returned by those commands, not reported here. Handlers run on
+// a goroutine of the client's, one event at a time, in the order the events happened; they should
+// not block (the events after wait), may call Close, and a panic in one is logged
+// (ClusterOptions.Logger) and goes no further. Register handlers before Connect to see every event.
 func (c *Cluster) OnError(f func(error)) {
 	c.hmu.Lock()
 	defer c.hmu.Unlock()
@@ -64,8 +70,9 @@ func (c *Cluster) OnError(f func(error)) {
 	c.handlers.Store(&h)
 }
 
-// OnEvent registers f for every event, in the order they happen. f runs on the client's goroutines
-// and must not block; a panic in it is logged (ClusterOptions.Logger) and goes no further.
+// OnEvent registers f for every event, in the order they happen; see OnError for where handlers
+// run. EventDisconnect is the last event, delivered before Close returns (unless Close was called
+// by a handler).
 func (c *Cluster) OnEvent(f func(Event)) {
 	c.hmu.Lock()
 	defer c.hmu.Unlock()
@@ -74,7 +81,78 @@ func (c *Cluster) OnEvent(f func(Event)) {
 	c.handlers.Store(&h)
 }
 
+// eventQueue hands events to the handlers on a goroutine of their own, started when an event comes
+// and ended when none is left. Who emits never runs a handler: not the slot map actor (which Close
+// waits for, so a handler calling Close there would wait for itself), not Connect or Close.
+type eventQueue struct {
+	mu      sync.Mutex
+	pending []Event
+	running bool          // a delivering goroutine exists
+	idle    chan struct{} // closed when that goroutine ends
+	goid    atomic.Uint64 // that goroutine's id, to tell a handler's call to Close
+}
+
 func (c *Cluster) emit(e Event) {
+	q := &c.events
+	q.mu.Lock()
+	q.pending = append(q.pending, e)
+	if !q.running {
+		q.running = true
+		q.idle = make(chan struct{})
+		go c.deliver()
+	}
+	q.mu.Unlock()
+}
+
+func (c *Cluster) deliver() {
+	q := &c.events
+	q.goid.Store(goroutineID())
+	for {
+		q.mu.Lock()
+		batch := q.pending
+		q.pending = nil
+		if len(batch) == 0 {
+			q.running = false
+			q.goid.Store(0)
+			close(q.idle)
+			q.mu.Unlock()
+			return
+		}
+		q.mu.Unlock()
+		for _, e := range batch {
+			c.dispatch(e)
+		}
+	}
+}
+
+// waitDelivered waits until every event emitted so far has reached the handlers, unless it is
+// called by a handler (which would then wait for itself).
+func (c *Cluster) waitDelivered() {
+	q := &c.events
+	q.mu.Lock()
+	if !q.running || q.goid.Load() == goroutineID() {
+		q.mu.Unlock()
+		return
+	}
+	idle := q.idle
+	q.mu.Unlock()
+	<-idle
+}
+
+// goroutineID reads the current goroutine's id from its stack header ("goroutine 42 [running]:").
+// Only the rare paths use it: starting a delivery, and Close.
+func goroutineID() uint64 {
+	var buf [64]byte
+	b := buf[:runtime.Stack(buf[:], false)]
+	b = bytes.TrimPrefix(b, []byte("goroutine "))
+	if i := bytes.IndexByte(b, ' '); i > 0 {
+		b = b[:i]
+	}
+	id, _ := strconv.ParseUint(string(b), 10, 64)
+	return id
+}
+
+func (c *Cluster) dispatch(e Event) {
 	h := c.handlers.Load()
 	for _, f := range h.onEvent {
 		c.callHandler("OnEvent", e, func() { f(e) })
@@ -87,9 +165,7 @@ func (c *Cluster) emit(e Event) {
 }
 
 // callHandler runs a user's handler and logs a panic in it, with its stack, instead of letting it
-// loose: node and refresh events reach the handlers on the slot map actor, whose restart would
-// close every node and fail the commands on them, and Connect and Close emit on their caller's
-// goroutine.
+// end the delivering goroutine, and with it the process.
 func (c *Cluster) callHandler(kind string, e Event, call func()) {
 	defer func() {
 		if r := recover(); r != nil {

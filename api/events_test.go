@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -74,4 +75,41 @@ func TestPanickingHandlersAreLoggedAndContained(t *testing.T) {
 	assert.Equal(t, len(events), strings.Count(logs.String(), "OnEvent handler panicked"),
 		"one logged panic per event")
 	assert.Contains(t, logs.String(), "events_test.go", "the stack of the panic is logged")
+}
+
+// A handler may call Close: on EventConnect (emitted by Connect, which holds the client's
+// lifecycle lock) and on a node event (which comes from the slot map actor, which Close stops).
+func TestHandlersMayClose(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	for _, on := range []EventType{EventConnect, EventNodeReady} {
+		cl, err := CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://" + tc.Addrs()[0]}}})
+		require.NoError(t, err)
+		closed := make(chan error, 1)
+		var once sync.Once
+		cl.OnEvent(func(e Event) {
+			if e.Type == on {
+				once.Do(func() { closed <- cl.Close() })
+			}
+		})
+		var seen []EventType
+		var mu sync.Mutex
+		cl.OnEvent(func(e Event) { mu.Lock(); seen = append(seen, e.Type); mu.Unlock() })
+		connected := make(chan error, 1)
+		go func() { connected <- cl.Connect(context.Background()) }()
+		deadline := time.After(30 * time.Second) // a bound on a deadlock, not a measurement
+		for _, ch := range []chan error{connected, closed} {
+			select {
+			case err := <-ch:
+				require.NoError(t, err, on)
+			case <-deadline:
+				t.Fatalf("Connect, or Close called from a %s handler, did not return", on)
+			}
+		}
+		require.NoError(t, cl.Close(), "Close from outside waits for the delivery to end")
+		mu.Lock()
+		assert.Equal(t, EventDisconnect, seen[len(seen)-1], "%s: disconnect is the last event", on)
+		mu.Unlock()
+		_, err = cl.Do(context.Background(), Cmd("GET", "k"))
+		assert.ErrorIs(t, err, ErrClientClosed)
+	}
 }
