@@ -146,9 +146,13 @@ func (c *Cluster) Connect(ctx context.Context) error {
 		qctx, cancel := context.WithTimeout(ctx, c.opts.ConnectTimeout)
 		v, qerr := node.Query(qctx, o, "COMMAND")
 		cancel()
-		if qerr == nil {
+		switch {
+		case qerr == nil:
 			commands.LearnFromCOMMAND(v)
-		} else {
+		case ctx.Err() != nil: // the caller gave up: Connect fails, as it says
+			c.shutdown()
+			return ctx.Err()
+		default:
 			c.opts.Logger.Warn("COMMAND failed; routing by the built-in table", "error", qerr)
 		}
 	}

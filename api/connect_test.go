@@ -50,4 +50,19 @@ func TestConnectDoesNotWaitForeverOnCOMMAND(t *testing.T) {
 		t.Fatal("Connect still waits for COMMAND") // the server's cleanup then ends the wait
 	}
 	require.NoError(t, cl.Close())
+
+	// A context that ends while COMMAND waits ends Connect, with the context's error.
+	cl, err = CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://" + srv.Addr()}}, ConnectTimeout: time.Minute})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	go func() { connected <- cl.Connect(ctx) }()
+	select {
+	case err := <-connected:
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+	case <-time.After(10 * time.Second): // a bound on a hang, not a measurement
+		t.Fatal("Connect outlived its context")
+	}
+	_, err = cl.Do(context.Background(), Cmd("GET", "k"))
+	require.ErrorIs(t, err, ErrClientClosed, "a failed Connect leaves the client closed")
 }

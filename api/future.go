@@ -23,6 +23,9 @@ type Future struct {
 
 // Await waits for the result. It is bounded by ClusterOptions.CommandTimeout: past it the command
 // fails with an error matching ErrTimeout and, when it was being retried, the last error it met.
+// A blocking command (BLPOP, BLMOVE, XREAD BLOCK...) runs on a connection of its own and waits as
+// long as its own timeout says; with a timeout of 0 it waits until answered, until the context of
+// AwaitContext ends, or until Close.
 // A server error reply is returned as the error (*resp.Error; errors.Is matches its prefix).
 func (f *Future) Await() (resp.Value, error) {
 	v, err := f.r.Await()
