@@ -269,8 +269,7 @@ func (s keySpec) keys(args []any, yield func(key any) bool) {
 					}
 				}
 				return
-			default:
-				return // a syntax error: the server will say so
+			default: // an option this table does not know (a newer server's): look on for STREAMS
 			}
 		}
 		return

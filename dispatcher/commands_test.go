@@ -52,6 +52,7 @@ func TestKeyPositions(t *testing.T) {
 		// XREADGROUP: a group or consumer named "streams" is not the STREAMS keyword.
 		{[]any{"XREADGROUP", "GROUP", "g", "streams", "STREAMS", "s", ">"}, []any{"s"}},
 		{[]any{"XREADGROUP", "GROUP", "streams", "c", "COUNT", "5", "NOACK", "STREAMS", "s1", "s2", ">", ">"}, []any{"s1", "s2"}},
+		{[]any{"XREADGROUP", "GROUP", "g", "c", "CLAIM", "100", "STREAMS", "s", ">"}, []any{"s"}}, // an option newer than the table
 	}
 	for _, tc := range cases {
 		assert.Equal(t, tc.keys, keysOf(c, tc.args...), "%v", tc.args)

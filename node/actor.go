@@ -54,8 +54,8 @@ type nodeActor struct {
 	tickEvery    time.Duration
 	lastActive   int64 // tick of the last write
 	lastAnswered int64
-	stalled      int64 // ticks with replies due and none arriving
-	quietUntil   int64 // tick until which a WAIT written may hold the replies back
+	stalled      int64         // ticks with replies due and none arriving
+	holdAllowed  time.Duration // the longest WAIT written since replies last came: added to the stall limit
 	closing      *closeRequest
 }
 
@@ -198,11 +198,8 @@ func (a *nodeActor) encode(r *Request) {
 	}
 	a.batch = append(a.batch, r)
 	a.starts = append(a.starts, start)
-	if r.holdsFor > 0 {
-		// The server answers nothing behind it until it returns: not a stall.
-		quiet := a.ticks + int64((r.holdsFor+a.tickEvery-1)/a.tickEvery) + 1
-		a.quietUntil = max(a.quietUntil, quiet)
-	}
+	// The server answers nothing behind a WAIT until it returns: that much silence is no stall.
+	a.holdAllowed = max(a.holdAllowed, r.holdsFor)
 }
 
 // flush writes the batch in one write and hands the written requests to the reader.
@@ -322,7 +319,7 @@ func (a *nodeActor) onDialed(m *dialed) {
 		done:   make(chan struct{}),
 	}
 	a.c, a.state, a.attempt = c, stateReady, 0
-	a.stalled, a.lastAnswered = 0, 0 // the stall clock starts again with the connection
+	a.stalled, a.lastAnswered, a.holdAllowed = 0, 0, 0 // the stall clock starts again with the connection
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()

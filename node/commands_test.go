@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/actoredis/actoredis/internal/testcluster"
+	"github.com/actoredis/actoredis/resp"
 )
 
 // A command that answers with push frames (or with nothing) would take the next command's reply:
@@ -96,6 +97,13 @@ func TestClassify(t *testing.T) {
 		assert.Equal(t, waiting, c, "%v", args)
 		assert.True(t, ok)
 		assert.Equal(t, int64(100), ms)
+	}
+	for _, timeout := range []any{false, 0.0, 5000.0, true} { // written as 0, 0, 5000, 1
+		c, ms, ok := classify([]any{"WAIT", 1, timeout})
+		assert.Equal(t, waiting, c)
+		assert.True(t, ok, "%v is read as the server will read it", timeout)
+		want, _ := resp.ArgInt(timeout)
+		assert.Equal(t, want, ms)
 	}
 	c, _, ok := classify([]any{"WAIT", 1, "soon"})
 	assert.Equal(t, waiting, c)

@@ -41,6 +41,7 @@ type pool struct {
 }
 
 func newPool(opts Options) *pool {
+	opts.OnPush = containPush(opts.OnPush, opts.Logger, opts.Addr) // run by the blocking goroutines
 	return &pool{
 		opts:   opts,
 		slots:  make(chan struct{}, opts.MaxDedicated),

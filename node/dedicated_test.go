@@ -264,3 +264,38 @@ func TestWaitCoversThePipelinesWrites(t *testing.T) {
 		assert.ErrorIs(t, err, ErrUnsupportedCommand, "%v", args)
 	}
 }
+
+// WAITs sent one after another to a server that hangs (stopped, its connection open) do not keep
+// the stall detector from dropping the connection: a command behind them fails within twice the
+// command timeout.
+func TestWaitsDoNotHideAHungServer(t *testing.T) {
+	srv := testcluster.NewStandalone(t, testcluster.Options{})
+	n := startNode(t, Options{Addr: srv.Addr(), CommandTimeout: time.Second})
+	ctx := context.Background()
+	_, err := n.Do(ctx, "PING")
+	require.NoError(t, err)
+	require.NoError(t, syscall.Kill(srv.PID(), syscall.SIGSTOP))
+	defer func() { _ = syscall.Kill(srv.PID(), syscall.SIGCONT) }()
+
+	get := NewRequest("GET", "k")
+	n.Send(get)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		tick := time.NewTicker(300 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				n.Send(NewRequest("WAIT", 0, 500))
+			}
+		}
+	}()
+	bound, cancel := context.WithTimeout(ctx, 6*time.Second) // a bound on a hang, not a measurement
+	defer cancel()
+	_, err = get.AwaitContext(bound)
+	require.NotErrorIs(t, err, context.DeadlineExceeded, "the WAITs kept the hung connection alive")
+	require.ErrorIs(t, err, ErrTimeout)
+}

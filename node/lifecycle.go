@@ -33,16 +33,16 @@ func (a *nodeActor) onTick() {
 	}
 	answered := c.answered.Load()
 	if c.expected.Load() > answered && answered == a.lastAnswered {
-		if a.ticks >= a.quietUntil {
-			a.stalled++
-		}
-		if time.Duration(a.stalled)*a.tickEvery >= a.opts.CommandTimeout {
+		a.stalled++
+		// A WAIT written may hold the replies for its timeout, which is below the command
+		// timeout: a hung server is still caught within twice that, however many WAITs come.
+		if time.Duration(a.stalled)*a.tickEvery >= a.opts.CommandTimeout+a.holdAllowed {
 			a.opts.Logger.Warn("node: no reply within the command timeout; reconnecting", "addr", a.opts.Addr)
 			a.drop(ErrTimeout)
 		}
 		return
 	}
-	a.stalled, a.lastAnswered = 0, answered
+	a.stalled, a.lastAnswered, a.holdAllowed = 0, answered, 0
 	if a.opts.HealthCheck > 0 && time.Duration(a.ticks-a.lastActive)*a.tickEvery >= a.opts.HealthCheck {
 		ping := NewRequest("PING")
 		ping.expires = a.ticks + int64(a.opts.CommandTimeout/a.tickEvery) + 1

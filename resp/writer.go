@@ -144,6 +144,16 @@ func ArgInt(a any) (int64, bool) {
 			return *v, true
 		}
 		return 0, false
+	case bool: // written as 1 or 0
+		if v {
+			return 1, true
+		}
+		return 0, true
+	case float64: // a whole number is written as one
+		if v == math.Trunc(v) && math.Abs(v) < 1<<53 {
+			return int64(v), true
+		}
+		return 0, false
 	}
 	text, ok := ArgText(a)
 	if !ok {

@@ -83,3 +83,19 @@ func TestWritersDoNotAllocate(t *testing.T) {
 	})
 	assert.Zero(t, generic, "AppendCommand with pre-boxed arguments")
 }
+
+// ArgInt reads every form AppendArg writes as an integer, as the server will read it.
+func TestArgInt(t *testing.T) {
+	n := int64(7)
+	b := []byte("12")
+	for arg, want := range map[any]int64{7: 7, int64(-3): -3, int32(5): 5, uint64(9): 9, &n: 7, "42": 42, &b: 12,
+		true: 1, false: 0, 5000.0: 5000} {
+		got, ok := ArgInt(arg)
+		assert.True(t, ok, "%T %v", arg, arg)
+		assert.Equal(t, want, got, "%T %v", arg, arg)
+	}
+	for _, arg := range []any{"soon", 1.5, (*int64)(nil), uint64(math.MaxUint64), struct{}{}} {
+		_, ok := ArgInt(arg)
+		assert.False(t, ok, "%T %v", arg, arg)
+	}
+}

@@ -229,8 +229,8 @@ func queryShards(ctx context.Context, o node.Options) ([]Shard, error) {
 
 func (a *mapActor) onDiscovered(ctx actor.Context, m *discovered) {
 	a.refreshing = false
-	if a.closed {
-		return
+	if a.closed || a.shared.stop.Err() != nil {
+		return // closing: a discovery cut short is no error to report
 	}
 	if m.err != nil {
 		if a.snap == nil {
