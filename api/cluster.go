@@ -223,6 +223,7 @@ func (c *Cluster) send(f *Future, cmd Command) {
 	f.r.Init(c.disp, args)
 	f.r.Idempotent = cmd.idempotent
 	f.r.Deadline = time.Now().Add(c.opts.CommandTimeout)
+	f.r.Until = f.r.Deadline
 	c.disp.Send(&f.r)
 }
 

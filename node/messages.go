@@ -31,6 +31,10 @@ type Request struct {
 
 	// Owner, when set, hears of the request's failure before its caller does: see Owner.
 	Owner Owner
+	// Until, when set, bounds the wait for a connection: a command still waiting for one at Until
+	// fails with ErrTimeout, even before the node's command timeout. The cluster sets it to the
+	// command's deadline, so a command redirected late in its life does not get a whole new one.
+	Until time.Time
 
 	collected []resp.Value // replies of a unit gathered so far; the reader's
 
@@ -74,7 +78,7 @@ func (r *Request) Reset() {
 // Init-ed again. Only the owner that sent it may call it.
 func (r *Request) Reuse() {
 	r.Future.Reuse()
-	r.Args, r.Ctx, r.Asking, r.More, r.Owner = nil, nil, false, nil, nil
+	r.Args, r.Ctx, r.Asking, r.More, r.Owner, r.Until = nil, nil, false, nil, nil, time.Time{}
 	r.collected, r.expires, r.holdsFor = nil, 0, 0
 }
 

@@ -337,3 +337,20 @@ func TestReconnectPanicIsContained(t *testing.T) {
 	assert.NotErrorIs(t, err, actors.ErrActorPanicked)
 	assert.Contains(t, logs.String(), "reconnect bug")
 }
+
+// A command waiting for a connection fails at its Until (the cluster's deadline for it), not a
+// whole command timeout after it reached this node.
+func TestOfflineCommandEndsAtItsUntil(t *testing.T) {
+	srv := fakeredis.New(t, func(c *fakeredis.Conn) {}) // accepts and hangs up at once
+	n := startNode(t, Options{Addr: srv.Addr(), CommandTimeout: time.Minute,
+		Reconnect: func(int) time.Duration { return time.Hour }})
+	r := NewRequest("GET", "k")
+	r.Until = time.Now().Add(300 * time.Millisecond)
+	n.Send(r)
+	bound, cancel := context.WithTimeout(context.Background(), 10*time.Second) // a bound, not a measurement
+	defer cancel()
+	_, err := r.AwaitContext(bound)
+	require.NotErrorIs(t, err, context.DeadlineExceeded, "it waited for the node's command timeout")
+	require.ErrorIs(t, err, ErrTimeout)
+	assert.False(t, WasWritten(err))
+}
