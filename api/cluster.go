@@ -149,9 +149,9 @@ func (c *Cluster) Connect(ctx context.Context) error {
 		switch {
 		case qerr == nil:
 			commands.LearnFromCOMMAND(v)
-		case ctx.Err() != nil: // the caller gave up: Connect fails, as it says
+		case ended(ctx) != nil: // the caller gave up: Connect fails, as it says
 			c.shutdown()
-			return ctx.Err()
+			return ended(ctx)
 		default:
 			c.opts.Logger.Warn("COMMAND failed; routing by the built-in table", "error", qerr)
 		}
@@ -238,4 +238,16 @@ func (c *Cluster) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 		reusableFutures.Put(f)
 	}
 	return v, err
+}
+
+// ended returns ctx.Err(), or context.DeadlineExceeded once ctx's deadline has passed even if its
+// timer has not marked it done yet (a connection deadline set from it can fire first).
+func ended(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
