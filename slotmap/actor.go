@@ -279,10 +279,21 @@ func (a *mapActor) build(shards []Shard) *Snapshot {
 		if sh.Master.Host == "?" || sh.Master.Port == 0 {
 			continue // a master with no known endpoint cannot be reached
 		}
-		master := a.refFor(sh.Master, s)
+		info := sh.Master
+		if info.Health != "online" && prev != nil && len(sh.Ranges) > 0 {
+			// A node that has not yet heard of a failover names the failed master: keep the one the
+			// map has for these slots when it is another, reachable node (the next refresh, which
+			// goes on while a node is unreachable, settles it).
+			if cur := prev.Master(sh.Ranges[0][0]); cur != nil && cur.Addr != a.opts.mapAddr(info.Addr()) {
+				if _, down := a.down[cur.Addr]; !down {
+					info = cur.Info
+				}
+			}
+		}
+		master := a.refFor(info, s)
 		refs := &ShardRefs{Ranges: sh.Ranges, Master: master}
 		for _, r := range sh.Replicas {
-			if r.Host == "?" || r.Port == 0 || r.Health == "failed" {
+			if r.Host == "?" || r.Port == 0 || r.Health != "online" { // "fail" or "loading": no reads for it
 				continue
 			}
 			ref := a.refFor(r, s)

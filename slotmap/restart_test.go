@@ -152,3 +152,51 @@ func TestCloseEndsADiscoveryUnderWay(t *testing.T) {
 	}
 	require.Error(t, m.Ready(context.Background()), "no topology was found")
 }
+
+// A replica the topology reports as failed ("fail", as Redis 7.0 writes it) or still loading gets
+// no reads: it is left out of its shard's replicas.
+func TestFailedReplicasAreLeftOut(t *testing.T) {
+	sys := actors.NewSystem(nil)
+	defer sys.Shutdown()
+	sh := &shared{ready: make(chan struct{})}
+	a := &mapActor{opts: Options{}.withDefaults(), sys: sys, shared: sh, nodes: map[string]*node.Node{}}
+	defer func() {
+		for _, n := range a.nodes {
+			_ = n.Close(time.Second)
+		}
+	}()
+	s := a.build([]Shard{{
+		Ranges: [][2]int{{0, NumSlots - 1}},
+		Master: NodeInfo{Host: "127.0.0.1", Port: 1, Role: "master", Health: "online"},
+		Replicas: []NodeInfo{
+			{Host: "127.0.0.1", Port: 2, Role: "replica", Health: "online"},
+			{Host: "127.0.0.1", Port: 3, Role: "replica", Health: "fail"},
+			{Host: "127.0.0.1", Port: 4, Role: "replica", Health: "loading"},
+		},
+	}})
+	require.Len(t, s.Shards, 1)
+	require.Len(t, s.Shards[0].Replicas, 1)
+	assert.Equal(t, "127.0.0.1:2", s.Shards[0].Replicas[0].Addr)
+}
+
+// A topology that names a failed master for a shard (read from a node that has not yet heard of
+// the failover) does not take the map back from the master it has, while that one is reachable.
+func TestFailedMasterDoesNotTakeBackItsSlots(t *testing.T) {
+	sys := actors.NewSystem(nil)
+	defer sys.Shutdown()
+	sh := &shared{ready: make(chan struct{})}
+	a := &mapActor{opts: Options{}.withDefaults(), sys: sys, shared: sh, nodes: map[string]*node.Node{}, down: map[string]time.Time{}}
+	defer func() {
+		for _, n := range a.nodes {
+			_ = n.Close(time.Second)
+		}
+	}()
+	all := [][2]int{{0, NumSlots - 1}}
+	promoted := NodeInfo{Host: "127.0.0.1", Port: 2, Role: "master", Health: "online"}
+	failed := NodeInfo{Host: "127.0.0.1", Port: 1, Role: "master", Health: "fail"}
+	a.snap = a.build([]Shard{{Ranges: all, Master: promoted}})
+	stale := []Shard{{Ranges: all, Master: failed}}
+	assert.Equal(t, "127.0.0.1:2", a.build(stale).Master(0).Addr, "the promoted master stays")
+	a.down["127.0.0.1:2"] = time.Now()
+	assert.Equal(t, "127.0.0.1:1", a.build(stale).Master(0).Addr, "unless it is unreachable too")
+}

@@ -21,8 +21,8 @@ type NodeInfo struct {
 	Port int
 	// Role is "master" or "replica".
 	Role string
-	// Health is "online", "failed" or "loading"; always "online" from CLUSTER SLOTS, which lists no
-	// health.
+	// Health is "online", "fail" or "loading" (Redis 7.0); always "online" from CLUSTER SLOTS,
+	// which lists no health.
 	Health string
 }
 
