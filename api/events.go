@@ -3,11 +3,11 @@ package api
 import (
 	"bytes"
 	"runtime"
-	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
 
+	"github.com/actoredis/actoredis/actors"
 	"github.com/actoredis/actoredis/node"
 )
 
@@ -164,14 +164,8 @@ func (c *Cluster) dispatch(e Event) {
 	}
 }
 
-// callHandler runs a user's handler and logs a panic in it, with its stack, instead of letting it
-// end the delivering goroutine, and with it the process.
+// callHandler runs a user's handler; a panic in it is logged instead of ending the delivering
+// goroutine, and with it the process.
 func (c *Cluster) callHandler(kind string, e Event, call func()) {
-	defer func() {
-		if r := recover(); r != nil {
-			c.opts.Logger.Error("actoredis: "+kind+" handler panicked", "event", string(e.Type), "addr", e.Addr,
-				"panic", r, "stack", string(debug.Stack()))
-		}
-	}()
-	call()
+	actors.Contain(c.opts.Logger, "actoredis: "+kind+" handler panicked", call, "event", string(e.Type), "addr", e.Addr)
 }

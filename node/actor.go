@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
 	"sync"
 	"time"
 
@@ -385,28 +384,20 @@ func containPush(f func(resp.Value), logger *slog.Logger, addr string) func(resp
 		return nil
 	}
 	return func(v resp.Value) {
-		defer func() {
-			if p := recover(); p != nil {
-				logger.Error("node: the OnPush handler panicked", "addr", addr, "panic", p,
-					"stack", string(debug.Stack()))
-			}
-		}()
-		f(v)
+		actors.Contain(logger, "node: the OnPush handler panicked", func() { f(v) }, "addr", addr)
 	}
 }
 
 // reconnectDelay asks Options.Reconnect, the user's code, for the next delay. A panic in it is
 // logged and DefaultBackoff used: it must not restart the actor, failing what waits for the
 // connection.
-func (a *nodeActor) reconnectDelay() (d time.Duration) {
-	defer func() {
-		if p := recover(); p != nil {
-			a.opts.Logger.Error("node: the Reconnect function panicked; using the default backoff",
-				"addr", a.opts.Addr, "attempt", a.attempt, "panic", p, "stack", string(debug.Stack()))
-			d = DefaultBackoff(a.attempt)
-		}
-	}()
-	return a.opts.Reconnect(a.attempt)
+func (a *nodeActor) reconnectDelay() time.Duration {
+	var d time.Duration
+	if actors.Contain(a.opts.Logger, "node: the Reconnect function panicked; using the default backoff",
+		func() { d = a.opts.Reconnect(a.attempt) }, "addr", a.opts.Addr, "attempt", a.attempt) {
+		return DefaultBackoff(a.attempt)
+	}
+	return d
 }
 
 func (a *nodeActor) emit(e Event) {

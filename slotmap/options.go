@@ -2,9 +2,9 @@ package slotmap
 
 import (
 	"log/slog"
-	"runtime/debug"
 	"time"
 
+	"github.com/actoredis/actoredis/actors"
 	"github.com/actoredis/actoredis/node"
 )
 
@@ -60,20 +60,14 @@ func (o Options) mapAddr(announced string) string {
 // announced one when the map is nil or has no entry ("" returned). The map is the user's code, run
 // on the client's actors: a panic in it is logged to logger (when not nil) and the announced
 // address kept.
-func MapAddress(m func(announced string) string, announced string, logger *slog.Logger) (addr string) {
+func MapAddress(m func(announced string) string, announced string, logger *slog.Logger) string {
 	if m == nil {
 		return announced
 	}
-	defer func() {
-		if p := recover(); p != nil {
-			addr = announced
-			if logger != nil {
-				logger.Error("actoredis: the address map panicked; the announced address is used",
-					"announced", announced, "panic", p, "stack", string(debug.Stack()))
-			}
-		}
-	}()
-	if to := m(announced); to != "" {
+	var to string
+	actors.Contain(logger, "actoredis: the address map panicked; the announced address is used",
+		func() { to = m(announced) }, "announced", announced)
+	if to != "" {
 		return to
 	}
 	return announced
