@@ -305,19 +305,12 @@ func perNode(name string, args []any) bool {
 		return false
 	}
 	sub, _ := resp.ArgText(args[1])
-	var subs []string
 	switch name {
 	case "SCRIPT":
-		subs = []string{"LOAD", "FLUSH", "EXISTS", "KILL"}
+		return resp.EqualFoldAny(sub, "LOAD", "FLUSH", "EXISTS", "KILL")
 	case "FUNCTION":
-		subs = []string{"LOAD", "DELETE", "FLUSH", "RESTORE", "KILL"}
-	case "CONFIG":
-		subs = []string{"SET", "RESETSTAT", "REWRITE"}
+		return resp.EqualFoldAny(sub, "LOAD", "DELETE", "FLUSH", "RESTORE", "KILL")
+	default: // CONFIG
+		return resp.EqualFoldAny(sub, "SET", "RESETSTAT", "REWRITE")
 	}
-	for _, s := range subs {
-		if strings.EqualFold(sub, s) {
-			return true
-		}
-	}
-	return false
 }

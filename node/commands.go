@@ -6,16 +6,13 @@ import (
 	"github.com/actoredis/actoredis/resp"
 )
 
-// argText returns a command name or keyword in any of its forms (see resp.ArgText).
-func argText(a any) (string, bool) { return resp.ArgText(a) }
-
 // CommandName returns the upper-case name of the command args (its first argument), for errors,
 // logs and routing.
 func CommandName(args []any) string {
 	if len(args) == 0 {
 		return "(empty command)"
 	}
-	if s, ok := argText(args[0]); ok {
+	if s, ok := resp.ArgText(args[0]); ok {
 		return strings.ToUpper(s)
 	}
 	return "(command)"
@@ -32,27 +29,28 @@ const (
 	blocking          // runs on a dedicated connection
 )
 
-// classify tells how args is to be run; for WAIT and WAITAOF it also returns their timeout in
-// milliseconds (ok false when it cannot be read: the server will answer that). It takes the name
-// once and compares it only when its length and first letter match a name of interest, so an
-// ordinary command costs a type switch and a comparison or two.
+// classify tells how args is to be run: blocking commands on a dedicated connection; WAIT and
+// WAITAOF on the shared one, since they wait for the writes of the connection they are sent on.
+// For those two it also returns their timeout in milliseconds (ok false when it cannot be read:
+// the server will answer that). It takes the name once and compares it only when its first letter
+// is that of a name of interest, so an ordinary command costs a type switch and a comparison or two.
 func classify(args []any) (c class, waitMs int64, waitOK bool) {
 	if len(args) == 0 {
 		return ordinary, 0, false
 	}
-	name, ok := argText(args[0])
+	name, ok := resp.ArgText(args[0])
 	if !ok || len(name) < 4 {
 		return ordinary, 0, false
 	}
 	switch name[0] | 0x20 {
 	case 'b':
-		if oneOf(name, "BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BLMPOP", "BZPOPMIN", "BZPOPMAX", "BZMPOP") {
+		if resp.EqualFoldAny(name, "BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BLMPOP", "BZPOPMIN", "BZPOPMAX", "BZMPOP") {
 			return blocking, 0, false
 		}
 	case 'x':
-		if oneOf(name, "XREAD", "XREADGROUP") {
+		if resp.EqualFoldAny(name, "XREAD", "XREADGROUP") {
 			for _, a := range args[1:] {
-				if s, ok := argText(a); ok && strings.EqualFold(s, "BLOCK") {
+				if s, ok := resp.ArgText(a); ok && strings.EqualFold(s, "BLOCK") {
 					return blocking, 0, false
 				}
 			}
@@ -88,11 +86,11 @@ func classify(args []any) (c class, waitMs int64, waitOK bool) {
 			return refused, 0, false
 		}
 	case 's':
-		if oneOf(name, "SUBSCRIBE", "SSUBSCRIBE", "SUNSUBSCRIBE", "SYNC") {
+		if resp.EqualFoldAny(name, "SUBSCRIBE", "SSUBSCRIBE", "SUNSUBSCRIBE", "SYNC") {
 			return refused, 0, false
 		}
 	case 'p':
-		if oneOf(name, "PSUBSCRIBE", "PUNSUBSCRIBE", "PSYNC") {
+		if resp.EqualFoldAny(name, "PSUBSCRIBE", "PUNSUBSCRIBE", "PSYNC") {
 			return refused, 0, false
 		}
 	case 'r':
@@ -109,20 +107,12 @@ func classify(args []any) (c class, waitMs int64, waitOK bool) {
 		}
 	case 'c':
 		if len(args) > 1 && strings.EqualFold(name, "CLIENT") {
-			if sub, ok := argText(args[1]); ok && strings.EqualFold(sub, "REPLY") {
+			if sub, ok := resp.ArgText(args[1]); ok && strings.EqualFold(sub, "REPLY") {
 				return refused, 0, false
 			}
 		}
 	}
 	return ordinary, 0, false
-}
-
-// isBlocking reports whether a command blocks its connection: it then runs on a dedicated one.
-// WAIT and WAITAOF are not: they wait for the writes of the connection they are sent on, so they
-// go on the shared one, bounded by their own timeout.
-func isBlocking(args []any) bool {
-	c, _, _ := classify(args)
-	return c == blocking
 }
 
 // unsupported reports whether a command breaks the rule a shared, pipelined connection lives by,
@@ -135,16 +125,6 @@ func isBlocking(args []any) bool {
 func unsupported(args []any) bool {
 	c, _, _ := classify(args)
 	return c == refused
-}
-
-// oneOf reports whether name is one of names, ignoring case, without allocating.
-func oneOf(name string, names ...string) bool {
-	for _, n := range names {
-		if strings.EqualFold(name, n) {
-			return true
-		}
-	}
-	return false
 }
 
 // anyUnsupported is unsupported for the commands of a unit (Request.More).

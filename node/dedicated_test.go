@@ -36,11 +36,11 @@ func TestBlockingCommandDoesNotStallThePipeline(t *testing.T) {
 }
 
 func TestXReadBlockIsDedicated(t *testing.T) {
-	assert.True(t, isBlocking([]any{"xread", "COUNT", "1", "block", "0", "STREAMS", "s", "$"}))
-	assert.False(t, isBlocking([]any{"XREAD", "STREAMS", "s", "0"}))
-	assert.False(t, isBlocking([]any{"WAIT", "1", "0"}), "WAIT stays on the connection whose writes it waits for")
-	assert.False(t, isBlocking([]any{"GET", "k"}))
-	assert.False(t, isBlocking([]any{"BITCOUNT", "k"}))
+	assert.True(t, isBlockingClass([]any{"xread", "COUNT", "1", "block", "0", "STREAMS", "s", "$"}))
+	assert.False(t, isBlockingClass([]any{"XREAD", "STREAMS", "s", "0"}))
+	assert.False(t, isBlockingClass([]any{"WAIT", "1", "0"}), "WAIT stays on the connection whose writes it waits for")
+	assert.False(t, isBlockingClass([]any{"GET", "k"}))
+	assert.False(t, isBlockingClass([]any{"BITCOUNT", "k"}))
 }
 
 func TestWatchSession(t *testing.T) {

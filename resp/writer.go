@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 )
 
 // Commands go to the server as an array of bulk strings. The Append* functions add to a buffer the
@@ -177,6 +178,17 @@ func ArgText(a any) (string, bool) {
 		return "", false
 	}
 	return ArgString(a)
+}
+
+// EqualFoldAny reports whether s is one of names, ignoring case (a command name or keyword
+// against those it may be). It allocates nothing.
+func EqualFoldAny(s string, names ...string) bool {
+	for _, n := range names {
+		if strings.EqualFold(s, n) {
+			return true
+		}
+	}
+	return false
 }
 
 // ArgString returns the text of a string argument (string or *string); ok is false for other
