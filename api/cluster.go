@@ -146,12 +146,13 @@ func (c *Cluster) Connect(ctx context.Context) error {
 		qctx, cancel := context.WithTimeout(ctx, c.opts.ConnectTimeout)
 		v, qerr := node.Query(qctx, o, "COMMAND")
 		cancel()
+		gaveUp := ended(ctx)
 		switch {
 		case qerr == nil:
 			commands.LearnFromCOMMAND(v)
-		case ended(ctx) != nil: // the caller gave up: Connect fails, as it says
+		case gaveUp != nil: // the caller gave up: Connect fails, as it says
 			c.shutdown()
-			return ended(ctx)
+			return gaveUp
 		default:
 			c.opts.Logger.Warn("COMMAND failed; routing by the built-in table", "error", qerr)
 		}

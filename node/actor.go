@@ -131,14 +131,15 @@ func (a *nodeActor) accept(ctx actor.Context, r *Request) {
 			"%w: a transaction runs as one unit (Request.More) or on a dedicated connection", ErrUnsupportedCommand)))
 		return
 	case class == waiting && waitOK:
-		if waitMs <= 0 || time.Duration(waitMs)*time.Millisecond >= a.opts.CommandTimeout {
+		holds := time.Duration(waitMs) * time.Millisecond
+		if holds <= 0 || holds >= a.opts.CommandTimeout {
 			// It holds the shared connection until its timeout: 0 is forever.
 			r.Fail(commandError(a.opts.Addr, r.Name(), fmt.Errorf(
 				"%w: its timeout must be from 1 ms to below the command timeout (%s) on a shared connection",
 				ErrUnsupportedCommand, a.opts.CommandTimeout)))
 			return
 		}
-		r.holdsFor = time.Duration(waitMs) * time.Millisecond
+		r.holdsFor = holds
 	case class == blocking && r.More == nil:
 		a.wg.Add(1)
 		go func() {
