@@ -24,6 +24,7 @@ const (
 	numkeysAt1                 // ZUNION numkeys key...: keys after the count at argument 1
 	destNumkeysAt2             // ZUNIONSTORE dest numkeys key...: dest, then keys after the count
 	afterStreams               // XREAD ... STREAMS key... id...: the first half after STREAMS
+	migrateKeys                // MIGRATE host port key|"" db timeout [...] [KEYS key...]
 )
 
 // Commands is the table of key positions and read-only flags the dispatcher routes by. It starts
@@ -159,6 +160,7 @@ func BuiltinCommands() *Commands {
 	c.set("BZMPOP", keySpec{movable: numkeysAt2})
 	c.set("XREAD", keySpec{movable: afterStreams, readOnly: true})
 	c.set("XREADGROUP", keySpec{movable: afterStreams})
+	c.set("MIGRATE", keySpec{movable: migrateKeys})
 	// Containers whose key follows the subcommand.
 	keyAt2 := keySpec{first: 2, last: 2, step: 1}
 	keyAt2RO := keySpec{first: 2, last: 2, step: 1, readOnly: true}
@@ -273,6 +275,9 @@ func (s keySpec) keys(args []any, yield func(key any) bool) {
 			}
 		}
 		return
+	case migrateKeys:
+		migrateKeysOf(args, yield)
+		return
 	}
 	if s.first <= 0 || s.first >= n {
 		return
@@ -284,6 +289,36 @@ func (s keySpec) keys(args []any, yield func(key any) bool) {
 	step := max(s.step, 1)
 	for i := s.first; i <= last && i < n; i += step {
 		if !yield(args[i]) {
+			return
+		}
+	}
+}
+
+// migrateKeysOf yields MIGRATE's keys as the server finds them: the key at argument 3, or, when it
+// is empty, those after the KEYS option (options start at argument 6; AUTH takes one value, AUTH2
+// two).
+func migrateKeysOf(args []any, yield func(key any) bool) {
+	n := len(args)
+	if n < 4 {
+		return
+	}
+	if k, ok := resp.ArgText(args[3]); !ok || k != "" {
+		yield(args[3])
+		return
+	}
+	for i := 6; i < n; i++ {
+		opt, _ := resp.ArgText(args[i])
+		switch {
+		case strings.EqualFold(opt, "AUTH"):
+			i++
+		case strings.EqualFold(opt, "AUTH2"):
+			i += 2
+		case strings.EqualFold(opt, "KEYS"):
+			for _, k := range args[i+1:] {
+				if !yield(k) {
+					return
+				}
+			}
 			return
 		}
 	}

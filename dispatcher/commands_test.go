@@ -53,6 +53,11 @@ func TestKeyPositions(t *testing.T) {
 		{[]any{"XREADGROUP", "GROUP", "g", "streams", "STREAMS", "s", ">"}, []any{"s"}},
 		{[]any{"XREADGROUP", "GROUP", "streams", "c", "COUNT", "5", "NOACK", "STREAMS", "s1", "s2", ">", ">"}, []any{"s1", "s2"}},
 		{[]any{"XREADGROUP", "GROUP", "g", "c", "CLAIM", "100", "STREAMS", "s", ">"}, []any{"s"}}, // an option newer than the table
+		// MIGRATE: its key, or with an empty key those after KEYS (a password named "keys" is not it).
+		{[]any{"MIGRATE", "h", 7000, "k", 0, 1000, "COPY"}, []any{"k"}},
+		{[]any{"MIGRATE", "h", 7000, "", 0, 1000, "REPLACE", "KEYS", "{t}a", "{t}b"}, []any{"{t}a", "{t}b"}},
+		{[]any{"MIGRATE", "h", 7000, []byte(""), 0, 1000, "AUTH", "keys", "KEYS", "x"}, []any{"x"}},
+		{[]any{"MIGRATE", "h", 7000, "", 0, 1000, "AUTH2", "u", "keys", "keys", "x"}, []any{"x"}},
 	}
 	for _, tc := range cases {
 		assert.Equal(t, tc.keys, keysOf(c, tc.args...), "%v", tc.args)
