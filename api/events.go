@@ -60,8 +60,9 @@ type handlers struct {
 // OnError registers f for every error event (a failed refresh, a node that cannot be reached...).
 // Errors of individual commands are returned by those commands, not reported here. Handlers run on
 // a goroutine of the client's, one event at a time, in the order the events happened; they should
-// not block (the events after wait), may call Close, and a panic in one is logged
-// (ClusterOptions.Logger) and goes no further. Register handlers before Connect to see every event.
+// not block (the events after wait: past maxPendingEvents waiting, newer ones are dropped, and the
+// count logged), may call Close, and a panic in one is logged (ClusterOptions.Logger) and goes no
+// further. Register handlers before Connect to see every event.
 func (c *Cluster) OnError(f func(error)) {
 	c.hmu.Lock()
 	defer c.hmu.Unlock()
@@ -87,14 +88,24 @@ func (c *Cluster) OnEvent(f func(Event)) {
 type eventQueue struct {
 	mu      sync.Mutex
 	pending []Event
+	dropped int           // events refused since the last delivery began, the queue being full
 	running bool          // a delivering goroutine exists
 	idle    chan struct{} // closed when that goroutine ends
 	goid    atomic.Uint64 // that goroutine's id, to tell a handler's call to Close
 }
 
+// maxPendingEvents bounds the events waiting for a handler that blocks: a flapping node would
+// otherwise grow the queue for as long as the handler stays blocked.
+const maxPendingEvents = 4096
+
 func (c *Cluster) emit(e Event) {
 	q := &c.events
 	q.mu.Lock()
+	if len(q.pending) >= maxPendingEvents && e.Type != EventDisconnect { // the last event always goes
+		q.dropped++
+		q.mu.Unlock()
+		return
+	}
 	q.pending = append(q.pending, e)
 	if !q.running {
 		q.running = true
@@ -109,8 +120,8 @@ func (c *Cluster) deliver() {
 	q.goid.Store(goroutineID())
 	for {
 		q.mu.Lock()
-		batch := q.pending
-		q.pending = nil
+		batch, dropped := q.pending, q.dropped
+		q.pending, q.dropped = nil, 0
 		if len(batch) == 0 {
 			q.running = false
 			q.goid.Store(0)
@@ -121,6 +132,10 @@ func (c *Cluster) deliver() {
 		q.mu.Unlock()
 		for _, e := range batch {
 			c.dispatch(e)
+		}
+		if dropped > 0 {
+			c.opts.Logger.Warn("actoredis: event handlers fell behind; events dropped",
+				"dropped", dropped, "queued", maxPendingEvents)
 		}
 	}
 }

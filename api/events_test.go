@@ -113,3 +113,38 @@ func TestHandlersMayClose(t *testing.T) {
 		assert.ErrorIs(t, err, ErrClientClosed)
 	}
 }
+
+// A handler that blocks holds at most maxPendingEvents behind it: the newer events are dropped and
+// counted in the log, except EventDisconnect, which is delivered last.
+func TestBlockedHandlerBoundsTheQueue(t *testing.T) {
+	var logs testlog.Buffer
+	cl, err := CreateCluster(ClusterOptions{
+		RootNodes: []NodeOptions{{URL: "redis://127.0.0.1:1"}},
+		Logger:    slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	require.NoError(t, err)
+	unblock := make(chan struct{})
+	entered := make(chan struct{})
+	var got []Event
+	cl.OnEvent(func(e Event) {
+		if len(got) == 0 {
+			close(entered)
+			<-unblock
+		}
+		got = append(got, e)
+	})
+	cl.emit(Event{Type: EventError, Err: errors.New("first")})
+	<-entered // the delivering goroutine holds the first event: everything after it waits
+	for i := range maxPendingEvents + 100 {
+		cl.emit(Event{Type: EventNodeError, Addr: strconv.Itoa(i)})
+	}
+	cl.emit(Event{Type: EventDisconnect})
+	close(unblock)
+	cl.waitDelivered()
+	require.Equal(t, 1+maxPendingEvents+1, len(got), "events delivered")
+	assert.Equal(t, strconv.Itoa(maxPendingEvents-1), got[maxPendingEvents].Addr, "the oldest waiting events are kept, in order")
+	assert.Equal(t, EventDisconnect, got[len(got)-1].Type)
+	assert.Contains(t, logs.String(), "events dropped")
+	assert.Contains(t, logs.String(), "dropped=100")
+	require.NoError(t, cl.Close())
+}
