@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"reflect"
 	"strconv"
+
+	"github.com/actoredis/actoredis/resp"
 )
 
 // inlineArgs is how many arguments a Future stores without allocating.
@@ -49,7 +51,7 @@ func (f *Future) bind(args []any) ([]any, error) {
 			s.s = strconv.FormatUint(v, 10)
 			argv[i] = &s.s
 		case float64:
-			s.s = strconv.FormatFloat(v, 'g', -1, 64)
+			s.s = string(resp.AppendFloatText(nil, v))
 			argv[i] = &s.s
 		case bool:
 			s.s = "0"

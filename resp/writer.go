@@ -38,12 +38,21 @@ func AppendBulkInt(dst []byte, n int64) []byte {
 	return AppendBulk(dst, strconv.AppendInt(tmp[:0], n, 10))
 }
 
-// AppendBulkFloat appends f as a bulk string in the form Redis parses ("inf", "-inf", or the
-// shortest decimal that round-trips). NaN is not a valid argument and is written as "nan", which
-// the server rejects.
+// AppendBulkFloat appends f as a bulk string in the form AppendFloatText gives.
 func AppendBulkFloat(dst []byte, f float64) []byte {
 	var tmp [32]byte
-	return AppendBulk(dst, appendDouble(tmp[:0], f))
+	return AppendBulk(dst, AppendFloatText(tmp[:0], f))
+}
+
+// AppendFloatText appends f as an argument's text, in the form Redis parses: "inf", "-inf", a whole
+// number in the int64 range as an integer ("1000000", never "1e+06", which a command that wants an
+// integer refuses), otherwise the shortest decimal that round-trips. NaN is not a valid argument and is written as
+// "nan", which the server rejects.
+func AppendFloatText(dst []byte, f float64) []byte {
+	if f == math.Trunc(f) && math.Abs(f) < 1<<63 {
+		return strconv.AppendFloat(dst, f, 'f', -1, 64)
+	}
+	return appendDouble(dst, f)
 }
 
 func appendBulkHeader(dst []byte, n int) []byte {

@@ -42,6 +42,9 @@ func TestAppendFloatForms(t *testing.T) {
 		0.1:          "0.1",
 		1e300:        "1e+300",
 		-2:           "-2",
+		1e6:          "1000000", // not 1e+06: EXPIRE k 1e+06 is refused
+		-1e18:        "-1000000000000000000",
+		1234567.5:    "1.2345675e+06",
 	} {
 		assert.Equal(t, "$"+strconv.Itoa(len(want))+"\r\n"+want+"\r\n", string(AppendBulkFloat(nil, f)))
 	}
