@@ -36,9 +36,13 @@ var (
 	ErrNodeCommand = dispatcher.ErrNodeCommand
 	// ErrUnsupportedCommand: the command would break or reset a connection the client shares
 	// between commands (SUBSCRIBE and the rest of the pub/sub family, MONITOR, SYNC, PSYNC,
-	// CLIENT REPLY, RESET, HELLO, QUIT; MULTI, EXEC, DISCARD, WATCH, UNWATCH; WAIT or WAITAOF
-	// with a timeout of 0 or not below CommandTimeout); it is refused before it is written.
+	// REPLCONF, CLIENT REPLY, RESET, HELLO, AUTH, READONLY, READWRITE, QUIT; MULTI, EXEC,
+	// DISCARD, WATCH, UNWATCH outside a whole transaction; WAIT or WAITAOF with a timeout of 0 or
+	// not below CommandTimeout); it is refused before it is written.
 	ErrUnsupportedCommand = node.ErrUnsupportedCommand
+	// ErrEmptyCommand: a command with no arguments, not even a name (the server would answer it
+	// with nothing); it is refused before it is written.
+	ErrEmptyCommand = resp.ErrEmptyCommand
 )
 
 // Server error prefixes, for errors.Is against any error a command returns.

@@ -130,6 +130,10 @@ func (a *nodeActor) accept(ctx actor.Context, r *Request) {
 		r.Fail(commandError(a.opts.Addr, r.Name(), fmt.Errorf(
 			"%w: a transaction runs as one unit (Request.More) or on a dedicated connection", ErrUnsupportedCommand)))
 		return
+	case r.More != nil && leavesTransaction(r.Args, r.More):
+		r.Fail(commandError(a.opts.Addr, r.Name(), fmt.Errorf(
+			"%w: the unit leaves a MULTI or a WATCH open on a shared connection", ErrUnsupportedCommand)))
+		return
 	case class == waiting && waitOK:
 		holds := time.Duration(waitMs) * time.Millisecond
 		if holds <= 0 || holds >= a.opts.CommandTimeout {

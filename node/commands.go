@@ -1,7 +1,9 @@
 package node
 
 import (
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/actoredis/actoredis/resp"
 )
@@ -94,7 +96,12 @@ func classify(args []any) (c class, waitMs int64, waitOK bool) {
 			return refused, 0, false
 		}
 	case 'r':
-		if strings.EqualFold(name, "RESET") {
+		// REPLCONF ACK and GETACK get no reply; READONLY and READWRITE are the client's to set.
+		if resp.EqualFoldAny(name, "RESET", "REPLCONF", "READONLY", "READWRITE") {
+			return refused, 0, false
+		}
+	case 'a':
+		if strings.EqualFold(name, "AUTH") { // would log every later caller in as another user
 			return refused, 0, false
 		}
 	case 'h':
@@ -118,7 +125,8 @@ func classify(args []any) (c class, waitMs int64, waitOK bool) {
 // unsupported reports whether a command breaks the rule a shared, pipelined connection lives by,
 // one reply per command, or resets what the client set up on it: the subscribe family (answered
 // by push frames, then a stream of messages), MONITOR, SYNC and PSYNC (a stream), CLIENT REPLY
-// (no reply, or none for the next command), RESET and HELLO (protocol, user, READONLY), QUIT. Such a
+// (no reply, or none for the next command), REPLCONF (no reply to ACK), RESET and HELLO (protocol,
+// user, READONLY), AUTH (user), READONLY and READWRITE (set by the client for a replica), QUIT. Such a
 // command would shift every later reply on the connection onto the wrong command. (MULTI, EXEC,
 // DISCARD, WATCH and UNWATCH are refused on their own too, by accept: they belong in a unit or on
 // a Dedicated, which allows them.)
@@ -135,4 +143,86 @@ func anyUnsupported(cmds [][]any) bool {
 		}
 	}
 	return false
+}
+
+// leavesTransaction reports whether a unit (first, then more) would leave its connection inside a
+// transaction, or with keys watched, for the commands of other callers that follow it: a MULTI
+// without the EXEC or DISCARD that ends it, a WATCH outside MULTI with no EXEC, DISCARD or
+// UNWATCH after it. (EXEC and DISCARD outside MULTI are errors that end nothing.)
+func leavesTransaction(first []any, more [][]any) bool {
+	inMulti, watching := false, false
+	step := func(args []any) {
+		if len(args) == 0 {
+			return
+		}
+		name, ok := resp.ArgText(args[0])
+		if !ok {
+			return
+		}
+		switch {
+		case strings.EqualFold(name, "MULTI"):
+			inMulti = true
+		case resp.EqualFoldAny(name, "EXEC", "DISCARD"):
+			if inMulti {
+				inMulti, watching = false, false
+			}
+		case strings.EqualFold(name, "WATCH"):
+			watching = watching || !inMulti // inside MULTI the server refuses it
+		case strings.EqualFold(name, "UNWATCH"):
+			watching = watching && inMulti // inside MULTI it is queued, and EXEC unwatches anyway
+		}
+	}
+	step(first)
+	for _, args := range more {
+		step(args)
+	}
+	return inMulti || watching
+}
+
+// blockingWait reads how long a blocking command may wait on the server, by its own timeout: the
+// last argument in seconds (BLPOP, BRPOP, BZPOPMIN, BZPOPMAX, BRPOPLPUSH, BLMOVE), the first
+// (BLMPOP, BZMPOP), or BLOCK's value in milliseconds (XREAD, XREADGROUP). forever is true for a
+// timeout of 0. A timeout it cannot read counts as none: the server refuses such a command at once.
+func blockingWait(args []any) (wait time.Duration, forever bool) {
+	name, _ := resp.ArgText(args[0])
+	var arg any
+	unit := time.Second
+	switch {
+	case resp.EqualFoldAny(name, "XREAD", "XREADGROUP"):
+		for i := 1; i+1 < len(args); i++ {
+			if s, ok := resp.ArgText(args[i]); ok && strings.EqualFold(s, "BLOCK") {
+				arg, unit = args[i+1], time.Millisecond
+				break
+			}
+		}
+	case resp.EqualFoldAny(name, "BLMPOP", "BZMPOP"):
+		if len(args) > 1 {
+			arg = args[1]
+		}
+	case len(args) > 1:
+		arg = args[len(args)-1]
+	}
+	n, ok := argFloat(arg)
+	switch {
+	case !ok || n < 0:
+		return 0, false
+	case n == 0:
+		return 0, true
+	}
+	return time.Duration(n * float64(unit)), false
+}
+
+// argFloat reads a number argument: an integer or float64 one, or its text.
+func argFloat(a any) (float64, bool) {
+	if f, ok := a.(float64); ok {
+		return f, true
+	}
+	if i, ok := resp.ArgInt(a); ok {
+		return float64(i), true
+	}
+	if s, ok := resp.ArgText(a); ok {
+		f, err := strconv.ParseFloat(s, 64)
+		return f, err == nil
+	}
+	return 0, false
 }

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -27,18 +28,28 @@ func TestConnectionCommandsAreRefused(t *testing.T) {
 		NewRequest("UNSUBSCRIBE"), NewRequest("subscribe", "ch"), NewRequest("SSUBSCRIBE", "ch"),
 		NewRequest(name), NewRequest(&name), NewRequest("CLIENT", "reply", "off"),
 		NewRequest("RESET"), NewRequest("HELLO", "2"), NewRequest("MONITOR"), NewRequest("QUIT"),
+		NewRequest("REPLCONF", "ACK", "0"), NewRequest("AUTH", "default", "pw"), NewRequest("READWRITE"),
 	}
 	unit := NewRequest("MULTI")
 	unit.More = [][]any{{"PSUBSCRIBE", "p*"}, {"EXEC"}}
-	refused = append(refused, unit)
+	openMulti := NewRequest("MULTI") // no EXEC: later callers' commands would be queued
+	openMulti.More = [][]any{{"SET", "a", "1"}}
+	openWatch := NewRequest("WATCH", "a")
+	openWatch.More = [][]any{{"GET", "a"}}
+	refused = append(refused, unit, openMulti, openWatch)
+	empty := NewRequest() // "*0" gets no reply from the server
 	getA, getB := NewRequest("GET", "a"), NewRequest("GET", "b")
 	n.Send(refused[0])
 	n.Send(getA)
 	for _, r := range refused[1:] {
 		n.Send(r)
 	}
+	n.Send(empty)
 	n.Send(getB)
 
+	_, err = empty.Await()
+	require.ErrorIs(t, err, resp.ErrEmptyCommand)
+	assert.Contains(t, err.Error(), srv.Addr())
 	for _, r := range refused {
 		_, err := r.Await()
 		require.ErrorIs(t, err, ErrUnsupportedCommand, "%v", r.Args)
@@ -115,6 +126,50 @@ func TestClassify(t *testing.T) {
 	for _, n := range []string{"GET", "SADD", "MSET", "CLIENT", "WAITX"} {
 		c, _, _ := classify([]any{n, "x"})
 		assert.Equal(t, ordinary, c, n)
+	}
+}
+
+func TestLeavesTransaction(t *testing.T) {
+	for _, tc := range []struct {
+		cmds  [][]any
+		leave bool
+	}{
+		{[][]any{{"MULTI"}, {"SET", "a", "1"}, {"EXEC"}}, false},
+		{[][]any{{"WATCH", "a"}, {"GET", "a"}, {"MULTI"}, {"SET", "a", "2"}, {"EXEC"}}, false},
+		{[][]any{{"MULTI"}, {"SET", "a", "1"}, {"DISCARD"}}, false},
+		{[][]any{{"WATCH", "a"}, {"UNWATCH"}}, false},
+		{[][]any{{"multi"}, {"SET", "a", "1"}}, true},
+		{[][]any{{"SET", "a", "1"}, {"MULTI"}}, true},
+		{[][]any{{"WATCH", "a"}, {"GET", "a"}}, true},
+		{[][]any{{"EXEC"}, {"WATCH", "a"}}, true},    // an EXEC outside MULTI ends nothing
+		{[][]any{{"DISCARD"}, {"MULTI"}}, true},      // nor a DISCARD
+		{[][]any{{"WATCH", "a"}, {"DISCARD"}}, true}, // ... and keeps the watch
+		{[][]any{{"MULTI"}, {"UNWATCH"}, {"EXEC"}}, false},
+	} {
+		assert.Equal(t, tc.leave, leavesTransaction(tc.cmds[0], tc.cmds[1:]), "%v", tc.cmds)
+	}
+}
+
+func TestBlockingWait(t *testing.T) {
+	for _, tc := range []struct {
+		args    []any
+		wait    time.Duration
+		forever bool
+	}{
+		{[]any{"BLPOP", "a", "b", 2}, 2 * time.Second, false},
+		{[]any{"BRPOP", "a", "0.5"}, 500 * time.Millisecond, false},
+		{[]any{"BZPOPMIN", "a", 1.5}, 1500 * time.Millisecond, false},
+		{[]any{"BLMOVE", "a", "b", "LEFT", "RIGHT", []byte("3")}, 3 * time.Second, false},
+		{[]any{"BLMPOP", 4, 1, "a", "LEFT"}, 4 * time.Second, false},
+		{[]any{"XREAD", "COUNT", 1, "BLOCK", 250, "STREAMS", "s", "$"}, 250 * time.Millisecond, false},
+		{[]any{"xreadgroup", "GROUP", "g", "c", "block", "0", "STREAMS", "s", ">"}, 0, true},
+		{[]any{"BLPOP", "a", 0}, 0, true},
+		{[]any{"BLPOP", "a", "0.0"}, 0, true},
+		{[]any{"BLPOP", "a", "soon"}, 0, false}, // refused by the server at once
+	} {
+		wait, forever := blockingWait(tc.args)
+		assert.Equal(t, tc.wait, wait, "%v", tc.args)
+		assert.Equal(t, tc.forever, forever, "%v", tc.args)
 	}
 }
 

@@ -30,10 +30,12 @@ type Dedicated struct {
 // pool holds the node's dedicated connections: slots is a semaphore of MaxDedicated tokens, one
 // per connection that exists; idle holds those ready for reuse.
 type pool struct {
-	opts   Options
-	slots  chan struct{}
-	idle   chan *Dedicated
-	closed chan struct{}
+	opts     Options
+	slots    chan struct{}
+	idle     chan *Dedicated
+	closed   chan struct{}
+	stop     context.Context // ended by close: interrupts dials in progress
+	stopDial context.CancelFunc
 
 	mu    sync.Mutex // guards inUse, and orders a return to idle with close; not taken per command
 	inUse map[*Dedicated]struct{}
@@ -42,12 +44,15 @@ type pool struct {
 
 func newPool(opts Options) *pool {
 	opts.OnPush = containPush(opts.OnPush, opts.Logger, opts.Addr) // run by the blocking goroutines
+	stop, stopDial := context.WithCancel(context.Background())
 	return &pool{
-		opts:   opts,
-		slots:  make(chan struct{}, opts.MaxDedicated),
-		idle:   make(chan *Dedicated, opts.MaxDedicated),
-		closed: make(chan struct{}),
-		inUse:  map[*Dedicated]struct{}{},
+		opts:     opts,
+		slots:    make(chan struct{}, opts.MaxDedicated),
+		idle:     make(chan *Dedicated, opts.MaxDedicated),
+		closed:   make(chan struct{}),
+		stop:     stop,
+		stopDial: stopDial,
+		inUse:    map[*Dedicated]struct{}{},
 	}
 }
 
@@ -60,8 +65,12 @@ func (p *pool) get(ctx context.Context) (*Dedicated, error) {
 		case <-p.closed:
 			return nil, ErrClosed
 		case d = <-p.idle:
+			if !d.alive() {
+				d.discard() // the server closed it while it sat idle (its timeout setting)
+				continue
+			}
 		case p.slots <- struct{}{}:
-			nc, rd, err := dial(ctx, p.opts)
+			nc, rd, err := p.dial(ctx)
 			if err != nil {
 				<-p.slots
 				return nil, err
@@ -84,9 +93,36 @@ func (p *pool) get(ctx context.Context) (*Dedicated, error) {
 	}
 }
 
-// close refuses new takers, closes idle connections and interrupts those in use.
+// dial opens a connection for the pool, interrupted by ctx or by the pool's close.
+func (p *pool) dial(ctx context.Context) (net.Conn, *resp.Reader, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(p.stop, cancel)()
+	nc, rd, err := dial(ctx, p.opts)
+	if err != nil && p.stop.Err() != nil {
+		err = ErrClosed
+	}
+	return nc, rd, err
+}
+
+// alive reports whether an idle connection still looks usable: nothing arrived on it, and a read
+// that returns at once finds it open rather than closed by the server.
+func (d *Dedicated) alive() bool {
+	if d.rd.Buffered() > 0 {
+		return false // an idle connection has nothing to say
+	}
+	_ = d.nc.SetReadDeadline(time.Now())
+	var b [1]byte
+	n, err := d.nc.Read(b[:])
+	_ = d.nc.SetReadDeadline(time.Time{})
+	var ne net.Error
+	return n == 0 && errors.As(err, &ne) && ne.Timeout()
+}
+
+// close refuses new takers, closes idle connections and interrupts those in use and being dialled.
 func (p *pool) close() {
 	p.once.Do(func() {
+		p.stopDial()
 		p.mu.Lock()
 		close(p.closed)
 		for d := range p.inUse {
@@ -236,6 +272,14 @@ func (p *pool) runBlocking(r *Request) {
 	// would hold the connection and later take data (an element, a message) nobody receives.
 	ctx, cancel = context.WithCancel(ctx)
 	defer cancel()
+	// A server that answers nothing is caught as on the shared connection: CommandTimeout past the
+	// command's own timeout. With a timeout of 0 it waits until answered, abandoned or closed.
+	limit := ctx
+	if wait, forever := blockingWait(r.Args); !forever {
+		var stop context.CancelFunc
+		limit, stop = context.WithTimeout(ctx, wait+p.opts.CommandTimeout)
+		defer stop()
+	}
 	abandoned := r.Done()
 	go func() {
 		select {
@@ -246,16 +290,18 @@ func (p *pool) runBlocking(r *Request) {
 	}()
 	var v resp.Value
 	if r.Asking { // redirected by ASK: ASKING goes first on the same connection
-		_, err = d.Do(ctx, "ASKING")
+		_, err = d.Do(limit, "ASKING")
 	}
 	if err == nil {
-		v, err = d.Do(ctx, r.Args...)
+		v, err = d.Do(limit, r.Args...)
 	}
 	if err != nil {
 		var se *resp.Error
 		switch {
 		case d.broken && isClosed(p):
 			err = &ConnError{Addr: p.opts.Addr, Command: r.Name(), Written: true, Err: ErrClosed}
+		case d.broken && ctx.Err() == nil && errors.Is(limit.Err(), context.DeadlineExceeded):
+			err = &ConnError{Addr: p.opts.Addr, Command: r.Name(), Written: true, Err: ErrTimeout}
 		case errors.As(err, &se):
 			err = withRedirectHost(se, p.opts.Addr) // a MOVED or ASK to ":port"
 		}

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/actoredis/actoredis/internal/fakeredis"
 	"github.com/actoredis/actoredis/internal/testcluster"
 )
 
@@ -298,4 +300,96 @@ func TestWaitsDoNotHideAHungServer(t *testing.T) {
 	_, err = get.AwaitContext(bound)
 	require.NotErrorIs(t, err, context.DeadlineExceeded, "the WAITs kept the hung connection alive")
 	require.ErrorIs(t, err, ErrTimeout)
+}
+
+// A blocking command with a timeout, sent to a server that answers nothing, fails with ErrTimeout
+// once CommandTimeout has passed beyond its own timeout, like a command on the shared connection.
+func TestBlockingCommandToASilentServerTimesOut(t *testing.T) {
+	srv := fakeredis.New(t, func(c *fakeredis.Conn) {
+		if _, err := c.Handshake(); err != nil {
+			return
+		}
+		for { // swallow everything, answer nothing
+			if _, err := c.ReadCommand(); err != nil {
+				return
+			}
+		}
+	})
+	n := startNode(t, Options{Addr: srv.Addr(), CommandTimeout: 200 * time.Millisecond})
+	r := NewRequest("BLPOP", "q", "0.3") // no Ctx: nothing but the node ends it
+	n.Send(r)
+	select {
+	case <-r.Done():
+	case <-time.After(20 * time.Second): // a bound on a hang, not a measurement
+		t.Fatal("BLPOP q 0.3 to a silent server never completed")
+	}
+	_, err := r.Await()
+	require.ErrorIs(t, err, ErrTimeout)
+	assert.True(t, WasWritten(err))
+	assert.Contains(t, err.Error(), "BLPOP")
+	assert.Contains(t, err.Error(), srv.Addr())
+}
+
+// A pooled connection the server closed while it sat idle (its timeout setting) is not handed out:
+// the next blocking command gets a fresh connection and its reply, not "connection failed, may
+// have run".
+func TestIdleDedicatedConnectionClosedByTheServerIsReplaced(t *testing.T) {
+	closed := make(chan struct{}, 4)
+	srv := fakeredis.New(t, func(c *fakeredis.Conn) {
+		cmd, err := c.Handshake()
+		if err != nil {
+			return
+		}
+		if strings.EqualFold(cmd[0], "BLPOP") { // a dedicated connection: one reply, then closed
+			_ = c.Write("*2\r\n$1\r\nq\r\n$1\r\nx\r\n")
+			_ = c.Close()
+			closed <- struct{}{}
+			return
+		}
+		for {
+			if c.Write("+PONG\r\n") != nil {
+				return
+			}
+			if _, err := c.ReadCommand(); err != nil {
+				return
+			}
+		}
+	})
+	n := startNode(t, Options{Addr: srv.Addr()})
+	ctx := context.Background()
+	for i := range 2 {
+		v, err := n.Do(ctx, "BLPOP", "q", 1)
+		require.NoError(t, err, "BLPOP %d", i)
+		assert.Equal(t, "x", v.Index(1).String())
+		<-closed
+	}
+}
+
+// Close interrupts a dedicated connection being dialled to a server that accepts and never answers,
+// as it does the shared connection's: it does not wait out ConnectTimeout.
+func TestCloseInterruptsADedicatedDial(t *testing.T) {
+	hello := make(chan struct{}, 4)
+	srv := fakeredis.New(t, func(c *fakeredis.Conn) {
+		for {
+			if _, err := c.ReadCommand(); err != nil {
+				return
+			}
+			hello <- struct{}{} // read, never answered
+		}
+	})
+	n := startNode(t, Options{Addr: srv.Addr(), ConnectTimeout: time.Minute, CommandTimeout: time.Minute})
+	<-hello // the shared connection's handshake waits
+	r := NewRequest("BLPOP", "q", 1)
+	n.Send(r)
+	<-hello // and so does the dedicated one's
+	closed := make(chan error, 1)
+	go func() { closed <- n.Close(100 * time.Millisecond) }()
+	select {
+	case err := <-closed:
+		require.NoError(t, err)
+	case <-time.After(20 * time.Second): // a bound on a hang, not a measurement
+		t.Fatal("Close waited for a dedicated connection's dial (ConnectTimeout is a minute)")
+	}
+	_, err := r.Await()
+	require.ErrorIs(t, err, ErrClosed)
 }

@@ -19,9 +19,10 @@ var (
 	ErrReleased = errors.New("actoredis: node unreachable; command released")
 	// ErrUnsupportedCommand: the command would break or reset a connection the client shares
 	// between commands: SUBSCRIBE and the rest of the (un)subscribe family, MONITOR, SYNC, PSYNC,
-	// CLIENT REPLY, RESET, HELLO, QUIT; MULTI, EXEC, DISCARD, WATCH or UNWATCH on their own (a
-	// transaction runs as a unit or on a Dedicated); WAIT or WAITAOF with a timeout of 0 or not
-	// below the command timeout. It is refused before it is written.
+	// REPLCONF, CLIENT REPLY, RESET, HELLO, AUTH, READONLY, READWRITE, QUIT; MULTI, EXEC, DISCARD,
+	// WATCH or UNWATCH on their own, or a unit that leaves a MULTI or a WATCH open (a transaction
+	// runs as a whole unit or on a Dedicated); WAIT or WAITAOF with a timeout of 0 or not below the
+	// command timeout. It is refused before it is written.
 	ErrUnsupportedCommand = errors.New("actoredis: command not supported on a shared connection")
 	// ErrUnsolicitedReply: the server sent a reply to no command; the connection is dropped.
 	ErrUnsolicitedReply = errors.New("actoredis: reply for a command never sent")

@@ -64,12 +64,17 @@ func appendBulkHeader(dst []byte, n int) []byte {
 // AppendCommand appends a whole command. Each argument must be a string, []byte, int, int64,
 // int32, uint64, float64 or bool (written as 1 or 0), or a *string, *[]byte or *int64 (how
 // actoredis stores arguments inside a request without boxing them again); any other type fails
-// with an error and dst is returned unchanged.
+// with an error and dst is returned unchanged, and so does a command with no arguments (ErrEmptyCommand:
+// the server answers "*0" with nothing, so a client waiting for one reply per command would pair
+// every later reply with the command before it).
 //
 // Passing values through ...any may make the caller box them (an allocation for strings and for
 // integers outside 0..255); AppendCommand itself allocates nothing. Callers on a hot path with
 // typed arguments can use AppendArrayHeader and the AppendBulk* functions instead.
 func AppendCommand(dst []byte, args ...any) ([]byte, error) {
+	if len(args) == 0 {
+		return dst, ErrEmptyCommand
+	}
 	start := len(dst)
 	dst = AppendArrayHeader(dst, len(args))
 	for i, a := range args {
@@ -127,6 +132,9 @@ func AppendArg(dst []byte, a any) ([]byte, error) {
 }
 
 var errNilPointer = errors.New("resp: nil pointer argument")
+
+// ErrEmptyCommand is AppendCommand's error for a command with no arguments, not even a name.
+var ErrEmptyCommand = errors.New("resp: empty command")
 
 // AppendStrings appends a command whose arguments are all strings. It allocates nothing.
 func AppendStrings(dst []byte, args ...string) []byte {

@@ -24,6 +24,11 @@ func TestAppendCommandRejectsUnknownTypes(t *testing.T) {
 	assert.Contains(t, err.Error(), "argument 1")
 	assert.Equal(t, "kept", string(out), "a failed command leaves the buffer as it was")
 
+	// No arguments at all: the server would answer nothing.
+	out, err = AppendCommand(dst)
+	require.ErrorIs(t, err, ErrEmptyCommand)
+	assert.Equal(t, "kept", string(out))
+
 	// A nil pointer is an error too, not a panic.
 	for _, nilArg := range []any{(*string)(nil), (*[]byte)(nil), (*int64)(nil)} {
 		out, err = AppendCommand(dst, "SET", "k", nilArg)
