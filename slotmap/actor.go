@@ -26,6 +26,7 @@ type mapActor struct {
 
 	snap  *Snapshot
 	nodes map[string]*node.Node // by reachable address
+	tags  map[string]*nodeTag   // of the node in nodes at the same address: whose events count
 
 	refreshing     bool                 // a discovery goroutine runs
 	again          bool                 // refresh once more when it ends
@@ -83,7 +84,7 @@ func (a *mapActor) Receive(ctx actor.Context) {
 	case *discovered:
 		a.onDiscovered(ctx, m)
 	case *nodeEvent:
-		a.onNodeEvent(m.e)
+		a.onNodeEvent(m)
 	case *tick:
 		a.onTick()
 	case *actor.Started:
@@ -284,7 +285,7 @@ func (a *mapActor) build(shards []Shard) *Snapshot {
 			// A node that has not yet heard of a failover names the failed master: keep the one the
 			// map has for these slots when it is another, reachable node (the next refresh, which
 			// goes on while a node is unreachable, settles it).
-			if cur := prev.Master(sh.Ranges[0][0]); cur != nil && cur.Addr != a.opts.mapAddr(info.Addr()) {
+			if cur := prev.Master(sh.Ranges[0][0]); cur != nil && cur.Addr != a.reach(info) {
 				if _, down := a.down[cur.Addr]; !down {
 					info = cur.Info
 				}
@@ -313,6 +314,7 @@ func (a *mapActor) build(shards []Shard) *Snapshot {
 	for addr, n := range a.nodes {
 		if s.byAddr[addr] == nil {
 			delete(a.nodes, addr)
+			delete(a.tags, addr)
 			delete(a.down, addr)
 			a.closeNode(n)
 		}
@@ -322,13 +324,22 @@ func (a *mapActor) build(shards []Shard) *Snapshot {
 
 // refFor returns the Ref of a discovered server, starting its node actor if needed.
 func (a *mapActor) refFor(info NodeInfo, s *Snapshot) *Ref {
-	addr := a.opts.mapAddr(info.Addr())
+	addr := a.reach(info)
 	if r := s.byAddr[addr]; r != nil {
 		return r
 	}
 	r := &Ref{Info: info, Addr: addr, Node: a.nodeAt(addr)}
 	s.byAddr[addr] = r
 	return r
+}
+
+// reach returns the address the client dials for a discovered server: its TLS port when the
+// client uses TLS and the server lists one besides its plain port, through NodeAddressMap.
+func (a *mapActor) reach(info NodeInfo) string {
+	if a.opts.Node.TLS != nil && info.TLSPort != 0 {
+		info.Port = info.TLSPort
+	}
+	return a.opts.mapAddr(info.Addr())
 }
 
 // ref returns a Ref for an announced address from a redirect, known or new.
@@ -351,12 +362,17 @@ func (a *mapActor) nodeAt(addr string) *node.Node {
 	o := a.opts.Node
 	o.Addr = addr
 	self, root := a.self, a.sys.Root()
-	o.OnEvent = func(e node.Event) { root.Send(self, &nodeEvent{e: e}) }
+	tag := &nodeTag{}
+	o.OnEvent = func(e node.Event) { root.Send(self, &nodeEvent{e: e, tag: tag}) }
 	n, err := node.Start(a.sys, o)
 	if err != nil {
 		panic("slot map: starting a node actor: " + err.Error()) // only fails on an empty address
 	}
 	a.nodes[addr] = n
+	if a.tags == nil {
+		a.tags = map[string]*nodeTag{}
+	}
+	a.tags[addr] = tag
 	return n
 }
 
@@ -417,13 +433,20 @@ func (a *mapActor) scheduleRefresh() {
 	time.AfterFunc(a.opts.Debounce, func() { root.Send(self, &refreshNow{}) })
 }
 
-func (a *mapActor) onNodeEvent(e node.Event) {
-	switch e.Type {
-	case node.EventDisconnect, node.EventError:
+// onNodeEvent follows which nodes of the map are down (a discovery runs while one stays down), and
+// passes every event on. An event of a node the map has closed (a late disconnect, a dial that
+// failed before the close) says nothing about the map's nodes: counted, it would start a
+// discovery every unreachableRetry for good.
+func (a *mapActor) onNodeEvent(m *nodeEvent) {
+	e := m.e
+	current := m.tag != nil && a.tags[e.Addr] == m.tag
+	switch {
+	case !current:
+	case e.Type == node.EventDisconnect, e.Type == node.EventError:
 		if _, ok := a.down[e.Addr]; !ok {
 			a.down[e.Addr] = time.Now()
 		}
-	case node.EventReady:
+	case e.Type == node.EventReady:
 		delete(a.down, e.Addr)
 	}
 	if a.opts.OnNodeEvent != nil {
@@ -460,6 +483,7 @@ func (a *mapActor) shutdown() {
 	}
 	for addr, n := range a.nodes {
 		delete(a.nodes, addr)
+		delete(a.tags, addr)
 		a.closeNode(n)
 	}
 	a.shared.readyOnce.Do(func() {

@@ -59,7 +59,13 @@ type discovered struct {
 }
 
 // nodeEvent relays a node actor's connection event to the slot map.
-type nodeEvent struct{ e node.Event }
+type nodeEvent struct {
+	e   node.Event
+	tag *nodeTag // of the node actor that sent it
+}
+
+// nodeTag tells the node actors started at one address apart.
+type nodeTag struct{ _ byte }
 
 // tick drives periodic refreshes and the unreachable-node check.
 type tick struct{}

@@ -3,6 +3,7 @@ package slotmap
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"testing"
 	"time"
@@ -199,4 +200,64 @@ func TestFailedMasterDoesNotTakeBackItsSlots(t *testing.T) {
 	assert.Equal(t, "127.0.0.1:2", a.build(stale).Master(0).Addr, "the promoted master stays")
 	a.down["127.0.0.1:2"] = time.Now()
 	assert.Equal(t, "127.0.0.1:1", a.build(stale).Master(0).Addr, "unless it is unreachable too")
+}
+
+// An event of a node the map has closed (a late disconnect, or a dial that failed before the
+// close) does not mark its address down: counted, it would start a discovery every
+// unreachableRetry for good. The events of the node the map holds at that address do.
+func TestEventsOfAClosedNodeDoNotCount(t *testing.T) {
+	sys := actors.NewSystem(nil)
+	defer sys.Shutdown()
+	sh := &shared{ready: make(chan struct{})}
+	a := &mapActor{opts: Options{}.withDefaults(), sys: sys, shared: sh, nodes: map[string]*node.Node{}, down: map[string]time.Time{}}
+	defer func() {
+		for _, n := range a.nodes {
+			_ = n.Close(time.Second)
+		}
+	}()
+	at := func(port int) []Shard {
+		return []Shard{{Ranges: [][2]int{{0, NumSlots - 1}}, Master: NodeInfo{Host: "127.0.0.1", Port: port, Role: "master", Health: "online"}}}
+	}
+	const addr = "127.0.0.1:1"
+	event := func(typ node.EventType, tag *nodeTag) {
+		a.onNodeEvent(&nodeEvent{e: node.Event{Type: typ, Addr: addr}, tag: tag})
+	}
+	a.snap = a.build(at(1))
+	old := a.tags[addr]
+	require.NotNil(t, old)
+	a.snap = a.build(at(2)) // the node at :1 is closed
+	event(node.EventDisconnect, old)
+	assert.NotContains(t, a.down, addr, "a closed node's event")
+
+	a.snap = a.build(at(1)) // a new node at the same address
+	require.NotSame(t, old, a.tags[addr])
+	event(node.EventError, old)
+	assert.NotContains(t, a.down, addr, "the old node's event")
+	event(node.EventError, a.tags[addr])
+	assert.Contains(t, a.down, addr, "the current node's event")
+	event(node.EventReady, a.tags[addr])
+	assert.NotContains(t, a.down, addr)
+}
+
+// A server with a plain and a TLS port lists both in CLUSTER SHARDS: a client using TLS dials the
+// TLS port, one without TLS the plain one.
+func TestTLSClientDialsTheTLSPort(t *testing.T) {
+	sys := actors.NewSystem(nil)
+	defer sys.Shutdown()
+	for _, tc := range []struct {
+		tls  *tls.Config
+		want string
+	}{{nil, "127.0.0.1:7002"}, {&tls.Config{MinVersion: tls.VersionTLS12}, "127.0.0.1:7443"}} {
+		sh := &shared{ready: make(chan struct{})}
+		opts := Options{Node: node.Options{TLS: tc.tls}}.withDefaults()
+		a := &mapActor{opts: opts, sys: sys, shared: sh, nodes: map[string]*node.Node{}}
+		s := a.build([]Shard{{
+			Ranges: [][2]int{{0, NumSlots - 1}},
+			Master: NodeInfo{Host: "127.0.0.1", Port: 7002, TLSPort: 7443, Role: "master", Health: "online"},
+		}})
+		assert.Equal(t, tc.want, s.Master(0).Addr, "TLS %v", tc.tls != nil)
+		for _, n := range a.nodes {
+			_ = n.Close(time.Second)
+		}
+	}
 }

@@ -19,6 +19,9 @@ type NodeInfo struct {
 	Host string
 	// Port is the plain port; for a TLS-only server, which has no plain port, its TLS port.
 	Port int
+	// TLSPort is the TLS port when CLUSTER SHARDS lists one ("tls-port"), else 0. A server with
+	// both lists both; a client using TLS dials this one.
+	TLSPort int
 	// Role is "master" or "replica".
 	Role string
 	// Health is "online", "fail" or "loading" (Redis 7.0); always "online" from CLUSTER SLOTS,
@@ -170,7 +173,7 @@ func parseShardNode(v resp.Value) (NodeInfo, error) {
 	default:
 		return NodeInfo{}, fmt.Errorf("node %s has role %q, not master or replica", n.ID, n.Role)
 	}
-	n.Port = port
+	n.Port, n.TLSPort = port, tlsPort
 	if n.Port == 0 {
 		n.Port = tlsPort
 	}
