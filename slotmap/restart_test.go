@@ -157,15 +157,7 @@ func TestCloseEndsADiscoveryUnderWay(t *testing.T) {
 // A replica the topology reports as failed ("fail", as Redis 7.0 writes it) or still loading gets
 // no reads: it is left out of its shard's replicas.
 func TestFailedReplicasAreLeftOut(t *testing.T) {
-	sys := actors.NewSystem(nil)
-	defer sys.Shutdown()
-	sh := &shared{ready: make(chan struct{})}
-	a := &mapActor{opts: Options{}.withDefaults(), sys: sys, shared: sh, nodes: map[string]*node.Node{}}
-	defer func() {
-		for _, n := range a.nodes {
-			_ = n.Close(time.Second)
-		}
-	}()
+	a := newBuildingActor(t, Options{})
 	s := a.build([]Shard{{
 		Ranges: [][2]int{{0, NumSlots - 1}},
 		Master: NodeInfo{Host: "127.0.0.1", Port: 1, Role: "master", Health: "online"},
@@ -183,15 +175,7 @@ func TestFailedReplicasAreLeftOut(t *testing.T) {
 // A topology that names a failed master for a shard (read from a node that has not yet heard of
 // the failover) does not take the map back from the master it has, while that one is reachable.
 func TestFailedMasterDoesNotTakeBackItsSlots(t *testing.T) {
-	sys := actors.NewSystem(nil)
-	defer sys.Shutdown()
-	sh := &shared{ready: make(chan struct{})}
-	a := &mapActor{opts: Options{}.withDefaults(), sys: sys, shared: sh, nodes: map[string]*node.Node{}, down: map[string]time.Time{}}
-	defer func() {
-		for _, n := range a.nodes {
-			_ = n.Close(time.Second)
-		}
-	}()
+	a := newBuildingActor(t, Options{})
 	all := [][2]int{{0, NumSlots - 1}}
 	promoted := NodeInfo{Host: "127.0.0.1", Port: 2, Role: "master", Health: "online"}
 	failed := NodeInfo{Host: "127.0.0.1", Port: 1, Role: "master", Health: "fail"}
@@ -206,15 +190,7 @@ func TestFailedMasterDoesNotTakeBackItsSlots(t *testing.T) {
 // close) does not mark its address down: counted, it would start a discovery every
 // unreachableRetry for good. The events of the node the map holds at that address do.
 func TestEventsOfAClosedNodeDoNotCount(t *testing.T) {
-	sys := actors.NewSystem(nil)
-	defer sys.Shutdown()
-	sh := &shared{ready: make(chan struct{})}
-	a := &mapActor{opts: Options{}.withDefaults(), sys: sys, shared: sh, nodes: map[string]*node.Node{}, down: map[string]time.Time{}}
-	defer func() {
-		for _, n := range a.nodes {
-			_ = n.Close(time.Second)
-		}
-	}()
+	a := newBuildingActor(t, Options{})
 	at := func(port int) []Shard {
 		return []Shard{{Ranges: [][2]int{{0, NumSlots - 1}}, Master: NodeInfo{Host: "127.0.0.1", Port: port, Role: "master", Health: "online"}}}
 	}
@@ -242,22 +218,30 @@ func TestEventsOfAClosedNodeDoNotCount(t *testing.T) {
 // A server with a plain and a TLS port lists both in CLUSTER SHARDS: a client using TLS dials the
 // TLS port, one without TLS the plain one.
 func TestTLSClientDialsTheTLSPort(t *testing.T) {
-	sys := actors.NewSystem(nil)
-	defer sys.Shutdown()
 	for _, tc := range []struct {
 		tls  *tls.Config
 		want string
 	}{{nil, "127.0.0.1:7002"}, {&tls.Config{MinVersion: tls.VersionTLS12}, "127.0.0.1:7443"}} {
-		sh := &shared{ready: make(chan struct{})}
-		opts := Options{Node: node.Options{TLS: tc.tls}}.withDefaults()
-		a := &mapActor{opts: opts, sys: sys, shared: sh, nodes: map[string]*node.Node{}}
+		a := newBuildingActor(t, Options{Node: node.Options{TLS: tc.tls}})
 		s := a.build([]Shard{{
 			Ranges: [][2]int{{0, NumSlots - 1}},
 			Master: NodeInfo{Host: "127.0.0.1", Port: 7002, TLSPort: 7443, Role: "master", Health: "online"},
 		}})
 		assert.Equal(t, tc.want, s.Master(0).Addr, "TLS %v", tc.tls != nil)
+	}
+}
+
+// newBuildingActor returns a slot map actor, not started, to call build on: the node actors it
+// starts are closed when the test ends.
+func newBuildingActor(t *testing.T, opts Options) *mapActor {
+	sys := actors.NewSystem(nil)
+	a := &mapActor{opts: opts.withDefaults(), sys: sys, shared: &shared{ready: make(chan struct{})},
+		nodes: map[string]*node.Node{}, down: map[string]time.Time{}}
+	t.Cleanup(func() {
 		for _, n := range a.nodes {
 			_ = n.Close(time.Second)
 		}
-	}
+		sys.Shutdown()
+	})
+	return a
 }
