@@ -165,11 +165,17 @@ func keySlot(k any) int {
 	case string:
 		return slotmap.Slot(v)
 	case *string:
-		return slotmap.Slot(*v)
+		if v != nil { // a nil one fails when the node writes the command
+			return slotmap.Slot(*v)
+		}
+		return 0
 	case []byte:
 		return slotmap.SlotBytes(v)
 	case *[]byte:
-		return slotmap.SlotBytes(*v)
+		if v != nil {
+			return slotmap.SlotBytes(*v)
+		}
+		return 0
 	}
 	b, err := resp.AppendArg(nil, k)
 	if err != nil || len(b) == 0 {
@@ -195,9 +201,15 @@ func (a *dispatcherActor) onReturned(ctx actor.Context, r *Request, err error) {
 	// A transient state or a lost connection: wait, then route again by the newest map.
 	r.tries++
 	delay := backoff(r.tries, func(d time.Duration) time.Duration { return rand.N(d) })
-	if !r.Deadline.IsZero() && time.Now().Add(delay).After(r.Deadline) {
-		r.giveUp(ErrTimeout, err)
-		return
+	if !r.Deadline.IsZero() {
+		// Wait no longer than the deadline, but until it: a new map meanwhile (the end of a
+		// failover) routes the request at once (retryWaiting); route gives up past the deadline.
+		left := time.Until(r.Deadline)
+		if left <= 0 {
+			r.giveUp(ErrTimeout, err)
+			return
+		}
+		delay = min(delay, left)
 	}
 	if !errors.As(err, &se) {
 		a.opts.Map.Refresh() // a node failed or left: the map may be stale

@@ -1,6 +1,8 @@
 package dispatcher
 
 import (
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -9,6 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/actoredis/actoredis/actors"
+	"github.com/actoredis/actoredis/node"
+	"github.com/actoredis/actoredis/resp"
 )
 
 // messageOnly is an actor.Context that only knows its message: enough for handlers that neither
@@ -43,4 +47,56 @@ func TestStoppingFailsRequestsWhoseRetryIsInFlight(t *testing.T) {
 	a, r = backingOff(t)
 	a.Receive(messageOnly{msg: &actor.Restarting{}})
 	assert.False(t, r.IsDone())
+}
+
+// A request met TRYAGAIN for the seventh time with 400 ms of its deadline left, and drew a backoff
+// longer than that: it waits out what is left (a new map meanwhile would route it at once) instead
+// of giving up at once with its deadline still ahead.
+func TestRetryWaitsUntilTheDeadline(t *testing.T) {
+	sys := actors.NewSystem(nil)
+	defer sys.Shutdown()
+	pid, err := sys.Spawn("", func() actor.Actor { return idle{} }, actors.SpawnOptions{})
+	require.NoError(t, err)
+	h := &Handle{sys: sys, pid: pid}
+	a := &dispatcherActor{opts: Options{}.withDefaults(), h: h}
+	defer func() {
+		for _, tm := range a.waiting {
+			tm.Stop()
+		}
+	}()
+	for range 20 { // the backoff is drawn at random: most draws at try 7 exceed 400 ms
+		r := &Request{}
+		r.Init(h, []any{"GET", "k"})
+		r.tries = 6
+		r.Deadline = time.Now().Add(400 * time.Millisecond)
+		a.onReturned(messageOnly{}, r, &resp.Error{Prefix: "TRYAGAIN", Msg: "Multiple keys request during rehashing of slot"})
+		require.False(t, r.IsDone(), "gave up with its deadline ahead")
+		require.Contains(t, a.waiting, r)
+	}
+
+	late := &Request{}
+	late.Init(h, []any{"GET", "k"})
+	late.Deadline = time.Now().Add(-time.Millisecond)
+	a.onReturned(messageOnly{}, late, &resp.Error{Prefix: "TRYAGAIN", Msg: "again"})
+	_, err = late.Future.Await()
+	require.ErrorIs(t, err, ErrTimeout, "past its deadline it gives up")
+	require.ErrorIs(t, err, resp.ErrTryAgain)
+}
+
+// A nil *string or *[]byte key routes like any key (the node refuses the command when it writes
+// it) instead of panicking the dispatcher actor.
+func TestNilPointerKeyDoesNotPanic(t *testing.T) {
+	spec, known := BuiltinCommands().lookupArgs("GET", nil)
+	for _, k := range []any{(*string)(nil), (*[]byte)(nil)} {
+		assert.NotPanics(t, func() { slotOf(spec, known, []any{"GET", k}) }, "%T", k)
+	}
+}
+
+// A node that is down with its offline queue full could not take the command, which was never
+// written: the dispatcher retries it (a failover under load) rather than failing it at once.
+func TestOfflineQueueFullIsRetried(t *testing.T) {
+	r := &Request{}
+	r.Init(nil, []any{"SET", "k", "v"})
+	assert.True(t, r.retryable(fmt.Errorf("actoredis: node a:1: SET: %w", node.ErrOfflineQueueFull)))
+	assert.False(t, r.retryable(errors.New("something else")))
 }

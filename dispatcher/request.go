@@ -57,7 +57,8 @@ func (r *Request) Return(_ *node.Request, err error) bool {
 }
 
 // retryable says whether err leaves a chance worth taking: a redirect, a transient cluster state,
-// or a connection failure the command certainly did not run through (or may safely run again).
+// a connection failure the command certainly did not run through (or may safely run again), or a
+// node that could not take it.
 func (r *Request) retryable(err error) bool {
 	var se *resp.Error
 	if errors.As(err, &se) {
@@ -67,8 +68,10 @@ func (r *Request) retryable(err error) bool {
 	if errors.As(err, &ce) {
 		return !ce.Written || r.readOnly || r.Idempotent
 	}
-	// The node was closed (it left the cluster) or its actor stopped: never written.
-	return errors.Is(err, node.ErrClosed) || errors.Is(err, actors.ErrActorStopped)
+	// The node was closed (it left the cluster), its actor stopped, or it is unreachable with its
+	// offline queue full (a failover under load): never written.
+	return errors.Is(err, node.ErrClosed) || errors.Is(err, actors.ErrActorStopped) ||
+		errors.Is(err, node.ErrOfflineQueueFull)
 }
 
 // fail completes the request with err, bypassing the Owner.
