@@ -344,6 +344,22 @@ func TestContainerAndPerNodeCommands(t *testing.T) {
 		_, err := m.Do(ctx, Cmd("SCRIPT", "LOAD", "return 1"))
 		require.NoError(t, err, "a per-node command goes through Node.Do")
 	}
+
+	// Refused before they are written: through the cluster and through a Node alike.
+	node := cl.NodeForKey("obj:0")
+	for _, do := range []func(Command) (resp.Value, error){
+		func(c Command) (resp.Value, error) { return cl.Do(ctx, c) },
+		func(c Command) (resp.Value, error) { return node.Do(ctx, c) },
+	} {
+		var none []any // a list that turned out empty: the server would answer it with nothing
+		_, err := do(Cmd(none...))
+		require.ErrorIs(t, err, ErrEmptyCommand)
+		_, err = do(Cmd("AUTH", "default", "pw")) // would log every later caller in as another user
+		require.ErrorIs(t, err, ErrUnsupportedCommand)
+		v, err := do(Cmd("GET", "obj:0"))
+		require.NoError(t, err)
+		assert.Equal(t, "v", v.String(), "the replies that follow are the right ones")
+	}
 }
 
 // A read-only blocking command its caller gave up on is not taken back for a retry (and so sets

@@ -28,6 +28,10 @@ var (
 	// ErrNodeGone: a Node handle's node has left the cluster (a later topology dropped it); take
 	// a new handle from Masters, Replicas, Nodes or NodeForKey.
 	ErrNodeGone = errors.New("actoredis: node left the cluster")
+	// ErrOfflineQueueFull: a node that is down already held as many commands as it keeps for its
+	// reconnection (1024); a command that met it was retried until its deadline, and the error
+	// (matching ErrTimeout too) names it as the last cause.
+	ErrOfflineQueueFull = node.ErrOfflineQueueFull
 	// ErrNoRoute: no node serves the command's slot.
 	ErrNoRoute = dispatcher.ErrNoRoute
 	// ErrNodeCommand: a command that acts only on the node it reaches (FLUSHALL, SCAN, KEYS,

@@ -36,13 +36,14 @@ func TestFailoverIsSurvived(t *testing.T) {
 	killed := time.Now()
 	// Commands written before the client saw the connection die may have run: the client cannot
 	// tell, and says so. Those sent once it knows the master is down queue, then go to the
-	// promoted replica.
+	// promoted replica: more than the node's offline queue holds (1024), the rest waiting in the
+	// dispatcher's backoff.
 	select {
 	case <-down:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the client did not see the master go down")
 	}
-	futures := make([]*Future, 20)
+	futures := make([]*Future, 3000)
 	for i := range futures {
 		futures[i] = cl.Send(Cmd("SET", keyInSlot("failover"+strconv.Itoa(i), slot), i))
 	}

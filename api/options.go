@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
 	"strconv"
@@ -53,7 +54,8 @@ type ClusterOptions struct {
 	NodeAddressMapFunc func(announced string) string
 	// RESP is the protocol: 3 (default) or 2.
 	RESP int
-	// ClientName is set on every connection (CLIENT SETNAME). Default none.
+	// ClientName is set on every connection (CLIENT SETNAME): printable ASCII, no spaces. Default
+	// none.
 	ClientName string
 	// CommandTimeout bounds each command, redirects and retries included. Default 5 s.
 	CommandTimeout time.Duration
@@ -132,6 +134,11 @@ func (o *ClusterOptions) validate() ([]rootNode, error) {
 			*d = 5 * time.Second
 		}
 	}
+	for _, c := range []byte(o.ClientName) {
+		if c <= ' ' || c > '~' { // what the server refuses in every handshake
+			return nil, &ConfigError{Field: "ClientName", Reason: "only printable ASCII without spaces is allowed"}
+		}
+	}
 	for from, to := range o.NodeAddressMap {
 		for _, a := range []string{from, to} {
 			if _, _, err := net.SplitHostPort(a); err != nil {
@@ -139,6 +146,7 @@ func (o *ClusterOptions) validate() ([]rootNode, error) {
 			}
 		}
 	}
+	o.NodeAddressMap = maps.Clone(o.NodeAddressMap) // the caller may change its own afterwards
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}

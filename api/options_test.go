@@ -26,6 +26,8 @@ func TestCreateClusterValidates(t *testing.T) {
 		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1?protocol=2"}}}, "RootNodes[0].URL"},
 		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, Defaults: NodeOptions{URL: "redis://h:2"}}, "Defaults.URL"},
 		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://a:pw1@h:1"}, {URL: "redis://h:2"}, {URL: "redis://b:pw2@h:3"}}}, "RootNodes[2]"},
+		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, ClientName: "my app"}, "ClientName"},
+		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, ClientName: "app\n"}, "ClientName"},
 	}
 	for _, tc := range cases {
 		_, err := CreateCluster(tc.opts)
@@ -33,8 +35,12 @@ func TestCreateClusterValidates(t *testing.T) {
 		require.True(t, errors.As(err, &ce), "%+v: %v", tc.opts, err)
 		assert.Equal(t, tc.field, ce.Field)
 	}
-	c, err := CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}})
+	addrs := map[string]string{"a:1": "b:1"}
+	c, err := CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, ClientName: "my-app",
+		NodeAddressMap: addrs})
 	require.NoError(t, err)
+	addrs["a:1"] = "c:1"
+	assert.Equal(t, "b:1", c.addressMap()("a:1"), "the map is the one given, not the caller's to change")
 	assert.Equal(t, 16, c.opts.MaxCommandRedirections)
 	assert.Equal(t, 3, c.opts.RESP)
 	assert.Positive(t, c.opts.CommandTimeout)
