@@ -319,6 +319,11 @@ func TestRedirectWithoutHostNamesTheAnsweringHost(t *testing.T) {
 		require.NoError(t, perr)
 		assert.Equal(t, "127.0.0.1:6381", rd.Addr(), tc)
 	}
+	// Redis writes an IPv6 address without brackets: its leading ':' is no empty host.
+	e := withRedirectHost(&resp.Error{Prefix: "MOVED", Msg: "3999 ::1:7000"}, "[::1]:7001")
+	rd, _, err := resp.ParseRedirect(e)
+	require.NoError(t, err)
+	assert.Equal(t, "[::1]:7000", rd.Addr())
 }
 
 // A Reconnect function that panics is the user's bug: it is logged and the default backoff used.

@@ -119,7 +119,7 @@ func withRedirectHost(e *resp.Error, addr string) *resp.Error {
 		return e
 	}
 	slot, target, ok := strings.Cut(e.Msg, " ")
-	if !ok || !strings.HasPrefix(target, ":") {
+	if !ok || strings.LastIndexByte(target, ':') != 0 { // "::1:7000" is IPv6 ::1, not an empty host
 		return e
 	}
 	host, _, err := net.SplitHostPort(addr)
