@@ -92,7 +92,22 @@ func (s *System) Spawn(name string, producer func() actor.Actor, opts SpawnOptio
 // Stop stops an actor after the messages already queued for it (a poison pill) and waits until it
 // has stopped, or until timeout; then it stops it at once (messages still queued are failed).
 func (s *System) Stop(pid *actor.PID, timeout time.Duration) {
-	if err := s.sys.Root.PoisonFuture(pid).Wait(); err != nil || timeout <= 0 {
+	stopped := false
+	if timeout > 0 {
+		// The poison future has its own fixed timeout (10 s): wait for it no longer than ours. Its
+		// goroutine ends when the actor has stopped, below if not before.
+		poisoned := s.sys.Root.PoisonFuture(pid)
+		done := make(chan error, 1)
+		go func() { done <- poisoned.Wait() }()
+		timer := time.NewTimer(timeout)
+		select {
+		case err := <-done:
+			stopped = err == nil
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+	if !stopped {
 		_ = s.sys.Root.StopFuture(pid).Wait()
 	}
 	s.mu.Lock()

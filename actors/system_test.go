@@ -204,6 +204,39 @@ func TestPoisonDrainsTheBacklog(t *testing.T) {
 	}
 }
 
+// slow handles each job in 20 ms: a backlog that takes longer than Stop's timeout.
+type slow struct{}
+
+func (slow) Receive(ctx actor.Context) {
+	if j, ok := ctx.Message().(*job); ok {
+		time.Sleep(20 * time.Millisecond) // the work
+		j.Complete(resp.Integer(1), nil)
+	}
+}
+
+// Stop waits for the backlog no longer than its timeout: then the actor stops at once, and the
+// jobs still queued fail. (protoactor's poison future waits 10 s on its own.)
+func TestStopCutsABacklogLongerThanItsTimeout(t *testing.T) {
+	sys := NewSystem(nil)
+	defer sys.Shutdown()
+	pid, err := sys.Spawn("", func() actor.Actor { return slow{} }, SpawnOptions{})
+	require.NoError(t, err)
+	jobs := make([]*job, 150) // 3 s of work
+	for i := range jobs {
+		jobs[i] = newJob(i)
+		sys.Root().Send(pid, jobs[i])
+	}
+	sys.Stop(pid, 100*time.Millisecond)
+	failed := 0
+	for _, j := range jobs {
+		if _, err := j.Await(); err != nil {
+			require.ErrorIs(t, err, ErrActorStopped)
+			failed++
+		}
+	}
+	assert.Positive(t, failed, "the backlog was cut short")
+}
+
 func TestShutdownStopsEveryActor(t *testing.T) {
 	sys := NewSystem(nil)
 	for i := 0; i < 5; i++ {
