@@ -105,18 +105,10 @@ func (p *pool) dial(ctx context.Context) (net.Conn, *resp.Reader, error) {
 	return nc, rd, err
 }
 
-// alive reports whether an idle connection still looks usable: nothing arrived on it, and a read
-// that returns at once finds it open rather than closed by the server.
+// alive reports whether an idle connection still looks usable: nothing arrived on it, and the
+// server has not closed it (its timeout setting closes idle clients).
 func (d *Dedicated) alive() bool {
-	if d.rd.Buffered() > 0 {
-		return false // an idle connection has nothing to say
-	}
-	_ = d.nc.SetReadDeadline(time.Now())
-	var b [1]byte
-	n, err := d.nc.Read(b[:])
-	_ = d.nc.SetReadDeadline(time.Time{})
-	var ne net.Error
-	return n == 0 && errors.As(err, &ne) && ne.Timeout()
+	return d.rd.Buffered() == 0 && !closedByPeer(d.nc)
 }
 
 // close refuses new takers, closes idle connections and interrupts those in use and being dialled.

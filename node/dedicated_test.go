@@ -355,7 +355,7 @@ func TestIdleDedicatedConnectionClosedByTheServerIsReplaced(t *testing.T) {
 			}
 		}
 	})
-	n := startNode(t, Options{Addr: srv.Addr()})
+	n := startNode(t, Options{Addr: srv.Addr(), MaxDedicated: 1}) // the second BLPOP waits for the first's connection
 	ctx := context.Background()
 	for i := range 2 {
 		v, err := n.Do(ctx, "BLPOP", "q", 1)
