@@ -102,10 +102,19 @@ func (c *Cluster) addressMap() func(string) string {
 
 // Connect discovers the cluster from the root nodes and starts a connection to every node. It
 // fails with an error matching ErrRootNodesUnavailable (listing each root's error) when no root
-// answers. A second call fails; a failed Connect leaves the Cluster closed.
+// answers. A second call fails; a failed Connect leaves the Cluster closed, with nothing it started
+// still running (the events it caused have reached the handlers, unless a handler called it).
 func (c *Cluster) Connect(ctx context.Context) error {
 	c.life.Lock()
-	defer c.life.Unlock()
+	err := c.connect(ctx)
+	c.life.Unlock()
+	if err != nil {
+		c.waitDelivered() // after the lock: a handler may be calling Close
+	}
+	return err
+}
+
+func (c *Cluster) connect(ctx context.Context) error {
 	switch c.state.Load() {
 	case stateClosed:
 		return ErrClientClosed

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -51,15 +52,23 @@ func TestConnectDoesNotWaitForeverOnCOMMAND(t *testing.T) {
 	}
 	require.NoError(t, cl.Close())
 
-	// A context that ends while COMMAND waits ends Connect, with the context's error.
+	// A context that ends while COMMAND waits ends Connect, with the context's error, once the
+	// events it caused (the node's connect and ready) have reached the handlers: none of them runs
+	// after Connect has returned.
 	cl, err = CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://" + srv.Addr()}}, ConnectTimeout: time.Minute})
 	require.NoError(t, err)
+	var seen atomic.Int32
+	cl.OnEvent(func(Event) {
+		time.Sleep(400 * time.Millisecond) // a handler slower than Connect
+		seen.Add(1)
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	go func() { connected <- cl.Connect(ctx) }()
 	select {
 	case err := <-connected:
 		require.ErrorIs(t, err, context.DeadlineExceeded)
+		require.Positive(t, seen.Load(), "the node's events were delivered before Connect returned")
 	case <-time.After(10 * time.Second): // a bound on a hang, not a measurement
 		t.Fatal("Connect outlived its context")
 	}
