@@ -32,7 +32,8 @@ var (
 	// reconnection (1024); a command that met it was retried until its deadline, and the error
 	// (matching ErrTimeout too) names it as the last cause.
 	ErrOfflineQueueFull = node.ErrOfflineQueueFull
-	// ErrNoRoute: no node serves the command's slot.
+	// ErrNoRoute: no node served the command's slot, in every map until its deadline (the error
+	// matches ErrTimeout too).
 	ErrNoRoute = dispatcher.ErrNoRoute
 	// ErrNodeCommand: a command that acts only on the node it reaches (FLUSHALL, SCAN, KEYS,
 	// DBSIZE, SCRIPT LOAD, FUNCTION LOAD, CONFIG SET, WAIT...) was sent through the cluster; send

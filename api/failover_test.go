@@ -122,3 +122,30 @@ func splitByMigration(t *testing.T, tc *testcluster.Cluster, cl *Cluster) (a, b 
 	require.NoError(t, tc.MigrateKeys(ctx, from, to, a))
 	return a, b, slot, from, to
 }
+
+// A slot the map gives to no node (read while slots were being reassigned) is no immediate error:
+// the command is retried by newer maps until its deadline, like one that met CLUSTERDOWN, and
+// succeeds once a master serves the slot again.
+func TestUncoveredSlotIsRetried(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{CommandTimeout: 8 * time.Second, TopologyRefreshInterval: 50 * time.Millisecond})
+	ctx := context.Background()
+	const slot = 1234
+	key := keyInSlot("uncovered", slot)
+	owner := tc.MasterFor(slot)
+	for _, m := range tc.Masters() { // every node forgets who serves it
+		_, err := m.Do(ctx, "CLUSTER", "DELSLOTS", strconv.Itoa(slot))
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool { return cl.NodeForKey(key) == nil }, 5*time.Second, 10*time.Millisecond,
+		"the map has the slot served by no node")
+	f := cl.Send(Cmd("SET", key, "v"))
+	assert.False(t, isDone(f), "it waits for a map that routes it")
+	_, err := owner.Do(ctx, "CLUSTER", "ADDSLOTS", strconv.Itoa(slot))
+	require.NoError(t, err)
+	_, err = f.Await()
+	require.NoError(t, err)
+	v, err := cl.Get(ctx, key)
+	require.NoError(t, err)
+	assert.Equal(t, "v", v)
+}

@@ -97,7 +97,7 @@ func (a *dispatcherActor) route(ctx actor.Context, r *Request) {
 	case hasKey:
 		shard := a.snap.Shard(slot)
 		if shard == nil {
-			r.giveUp(ErrNoRoute, r.lastErr)
+			a.noRoute(r, fmt.Errorf("slot %d: %w", slot, ErrNoRoute))
 			return
 		}
 		target = shard.Master
@@ -115,7 +115,7 @@ func (a *dispatcherActor) route(ctx actor.Context, r *Request) {
 		target = a.keyless(name)
 	}
 	if target == nil {
-		r.giveUp(ErrNoRoute, r.lastErr)
+		a.noRoute(r, ErrNoRoute)
 		return
 	}
 	r.Reset()
@@ -190,6 +190,18 @@ func keySlot(k any) int {
 	return 0
 }
 
+// noRoute handles a request for a slot the map gives to no node: a map read while the cluster was
+// being changed, say. Like a CLUSTERDOWN it is retried by a newer map until its deadline; without
+// a deadline it fails at once.
+func (a *dispatcherActor) noRoute(r *Request, err error) {
+	if r.Deadline.IsZero() {
+		r.giveUp(err, r.lastErr)
+		return
+	}
+	r.lastErr = err
+	a.backOff(r, err)
+}
+
 // onReturned handles a request a node gave back.
 func (a *dispatcherActor) onReturned(ctx actor.Context, r *Request, err error) {
 	r.lastErr = err
@@ -198,7 +210,12 @@ func (a *dispatcherActor) onReturned(ctx actor.Context, r *Request, err error) {
 		a.redirect(ctx, r, se)
 		return
 	}
-	// A transient state or a lost connection: wait, then route again by the newest map.
+	a.backOff(r, err)
+}
+
+// backOff waits before routing r again by the newest map: a transient state, a lost connection, a
+// slot no node serves. A new map routes it at once (retryWaiting).
+func (a *dispatcherActor) backOff(r *Request, err error) {
 	r.tries++
 	delay := backoff(r.tries, func(d time.Duration) time.Duration { return rand.N(d) })
 	if !r.Deadline.IsZero() {
@@ -211,8 +228,8 @@ func (a *dispatcherActor) onReturned(ctx actor.Context, r *Request, err error) {
 		}
 		delay = min(delay, left)
 	}
-	if !errors.As(err, &se) {
-		a.opts.Map.Refresh() // a node failed or left: the map may be stale
+	if se := (*resp.Error)(nil); !errors.As(err, &se) {
+		a.opts.Map.Refresh() // a node failed or left, or a slot has no node: the map may be stale
 	}
 	root, pid := a.h.sys.Root(), a.h.pid
 	if a.waiting == nil {

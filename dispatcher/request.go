@@ -94,8 +94,9 @@ func (e *MaxRedirectionsError) Error() string {
 func (e *MaxRedirectionsError) Is(target error) bool { return target == ErrMaxRedirections }
 
 // GaveUpError reports a command the dispatcher stopped trying: its deadline passed while it was
-// retried or redirected (Reason ErrTimeout), no node serves its slot (ErrNoRoute), or the client
-// closed (actors.ErrActorStopped). Last is the last error the command met on its way (a server
+// retried or redirected (Reason ErrTimeout; Last ErrNoRoute when no map gave its slot a node), a
+// request without a deadline found no node for its slot (ErrNoRoute), or the client closed
+// (actors.ErrActorStopped). Last is the last error the command met on its way (a server
 // error such as TRYAGAIN, a lost connection), nil if none. errors.Is and errors.As see both Reason
 // and Last. It is immutable and safe for concurrent use.
 type GaveUpError struct {
@@ -136,7 +137,8 @@ func (r *Request) giveUp(reason, last error) {
 // each master, or to the one concerned.
 var ErrNodeCommand = errors.New("actoredis: the command acts on one node only; send it with Node.Do to each master (or the one concerned)")
 
-// ErrNoRoute is matched when no node serves a command's slot (the cluster is not fully covered).
+// ErrNoRoute is matched when no node serves a command's slot (the cluster is not fully covered):
+// the command was retried by newer maps until its deadline, so the error matches ErrTimeout too.
 var ErrNoRoute = errors.New("actoredis: no node serves this slot")
 
 // ErrTimeout is matched when a command ran out of time while being retried or redirected.
