@@ -100,3 +100,17 @@ func TestOfflineQueueFullIsRetried(t *testing.T) {
 	assert.True(t, r.retryable(fmt.Errorf("actoredis: node a:1: SET: %w", node.ErrOfflineQueueFull)))
 	assert.False(t, r.retryable(errors.New("something else")))
 }
+
+// A redirect or a retryable error that comes back while the client closes is not followed, and
+// does not reach the caller bare either: the error says the client stopped, then what was met.
+func TestReturnedWhileClosingSaysSo(t *testing.T) {
+	h := &Handle{}
+	h.closed.Store(true)
+	r := &Request{}
+	r.Init(h, []any{"GET", "k"})
+	moved := &resp.Error{Prefix: "MOVED", Msg: "3999 127.0.0.1:7001"}
+	require.True(t, r.Return(&r.Request, moved))
+	_, err := r.Future.Await()
+	require.ErrorIs(t, err, actors.ErrActorStopped)
+	require.ErrorIs(t, err, resp.ErrMoved)
+}

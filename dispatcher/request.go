@@ -49,8 +49,14 @@ func (r *Request) Reuse() {
 // Return is called by the node layer (see node.Owner) with a redirect, a retryable server error or
 // a connection failure; it takes the request back to the dispatcher when a retry is possible.
 func (r *Request) Return(_ *node.Request, err error) bool {
-	if r.IsDone() || r.disp.closed.Load() || !r.retryable(err) {
+	if r.IsDone() || !r.retryable(err) {
 		return false // abandoned by its caller (AwaitContext), or nothing to retry
+	}
+	if r.disp.closed.Load() {
+		// No retry once closing, and no bare MOVED or TRYAGAIN either: the command failed because
+		// the client closed, which the error says first.
+		r.giveUp(actors.ErrActorStopped, err)
+		return true
 	}
 	r.disp.sys.Root().Send(r.disp.pid, &returned{req: r, err: err})
 	return true
