@@ -82,8 +82,9 @@ func handshake(nc net.Conn, rd *resp.Reader, o Options) error {
 		switch {
 		case err == nil:
 			return readOnly(nc, rd, o)
-		case errors.As(err, &se) && se.Prefix == "ERR" && strings.Contains(se.Msg, "unknown command"):
-			// A server without HELLO (before 6.0): RESP2 it is.
+		case errors.As(err, &se) && (se.Prefix == "NOPROTO" ||
+			se.Prefix == "ERR" && strings.Contains(se.Msg, "unknown command")):
+			// A server without HELLO (before 6.0), or one (a proxy) that speaks RESP2 only.
 		default:
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -358,4 +359,40 @@ func TestOfflineCommandEndsAtItsUntil(t *testing.T) {
 	require.NotErrorIs(t, err, context.DeadlineExceeded, "it waited for the node's command timeout")
 	require.ErrorIs(t, err, ErrTimeout)
 	assert.False(t, WasWritten(err))
+}
+
+// A server (a proxy, say) that answers HELLO 3 with NOPROTO is spoken to in RESP2, credentials and
+// name sent the RESP2 way.
+func TestNOPROTOFallsBackToRESP2(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	srv := fakeredis.New(t, func(c *fakeredis.Conn) {
+		for {
+			cmd, err := c.ReadCommand()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			got = append(got, strings.Join(cmd, " "))
+			mu.Unlock()
+			reply := "+OK\r\n"
+			switch strings.ToUpper(cmd[0]) {
+			case "HELLO":
+				reply = "-NOPROTO sorry, this protocol version is not supported\r\n"
+			case "GET":
+				reply = "$5\r\nvalue\r\n"
+			}
+			if c.Write(reply) != nil {
+				return
+			}
+		}
+	})
+	n := startNode(t, Options{Addr: srv.Addr(), Password: "pw", ClientName: "app"})
+	v, err := n.Do(context.Background(), "GET", "k")
+	require.NoError(t, err)
+	assert.Equal(t, "value", v.String())
+	mu.Lock()
+	defer mu.Unlock()
+	require.GreaterOrEqual(t, len(got), 4)
+	assert.Equal(t, []string{"HELLO 3 AUTH default pw SETNAME app", "AUTH pw", "CLIENT SETNAME app", "GET k"}, got[:4])
 }
