@@ -228,8 +228,10 @@ func (a *dispatcherActor) backOff(r *Request, err error) {
 		}
 		delay = min(delay, left)
 	}
-	if se := (*resp.Error)(nil); !errors.As(err, &se) {
-		a.opts.Map.Refresh() // a node failed or left, or a slot has no node: the map may be stale
+	// A node failed or left, or a slot has no node: the map may be stale. (A node that is down is
+	// the map's own business: it refreshes while one stays unreachable.)
+	if se := (*resp.Error)(nil); !errors.As(err, &se) && !errors.Is(err, node.ErrOfflineQueueFull) {
+		a.opts.Map.Refresh()
 	}
 	root, pid := a.h.sys.Root(), a.h.pid
 	if a.waiting == nil {

@@ -97,7 +97,10 @@ func TestNilPointerKeyDoesNotPanic(t *testing.T) {
 func TestOfflineQueueFullIsRetried(t *testing.T) {
 	r := &Request{}
 	r.Init(nil, []any{"SET", "k", "v"})
-	assert.True(t, r.retryable(fmt.Errorf("actoredis: node a:1: SET: %w", node.ErrOfflineQueueFull)))
+	full := fmt.Errorf("actoredis: node a:1: SET: %w", node.ErrOfflineQueueFull)
+	assert.False(t, r.retryable(full), "without a deadline it would be retried for as long as the node is down")
+	r.Deadline = time.Now().Add(time.Second)
+	assert.True(t, r.retryable(full))
 	assert.False(t, r.retryable(errors.New("something else")))
 }
 

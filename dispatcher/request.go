@@ -77,7 +77,7 @@ func (r *Request) retryable(err error) bool {
 	// The node was closed (it left the cluster), its actor stopped, or it is unreachable with its
 	// offline queue full (a failover under load): never written.
 	return errors.Is(err, node.ErrClosed) || errors.Is(err, actors.ErrActorStopped) ||
-		errors.Is(err, node.ErrOfflineQueueFull)
+		errors.Is(err, node.ErrOfflineQueueFull) && !r.Deadline.IsZero() // else for as long as it is down
 }
 
 // fail completes the request with err, bypassing the Owner.

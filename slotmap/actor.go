@@ -32,6 +32,7 @@ type mapActor struct {
 	again          bool                 // refresh once more when it ends
 	scheduled      bool                 // a debounced refresh is due
 	movedMeanwhile bool                 // a MOVED came while a discovery ran
+	lastDone       time.Time            // when the last discovery ended
 	down           map[string]time.Time // nodes disconnected, since when
 	lastTick       time.Time
 	lastFull       time.Time
@@ -77,7 +78,7 @@ func (a *mapActor) Receive(ctx actor.Context) {
 		}
 		ctx.Send(m.Back, &Reroute{Req: m.Req})
 	case *Refresh:
-		a.refresh()
+		a.refreshSoon()
 	case *refreshNow:
 		a.scheduled = false
 		a.refresh()
@@ -244,9 +245,15 @@ func (a *mapActor) onDiscovered(ctx actor.Context, m *discovered) {
 			a.opts.OnError(m.err)
 		}
 	} else {
-		a.publish(ctx, a.build(m.shards))
+		if s := a.build(m.shards); !s.sameRouting(a.snap) {
+			// An unchanged map is not published again: each new map routes every request that
+			// waits in a dispatcher's backoff at once, and with a node down they would go straight
+			// back to meet the same error.
+			a.publish(ctx, s)
+		}
 		a.shared.readyOnce.Do(func() { close(a.shared.ready) })
 	}
+	a.lastDone = time.Now()
 	if a.movedMeanwhile {
 		a.movedMeanwhile = false
 		if !a.again { // a refresh follows at once anyway
@@ -420,6 +427,24 @@ func (a *mapActor) onMoved(ctx actor.Context, m *Moved) {
 	if m.Req != nil {
 		ctx.Send(m.Back, &Reroute{Req: m.Req})
 	}
+}
+
+// refreshSoon answers a Refresh: a discovery now, or, when one ended less than unreachableRetry
+// ago, once that much time has passed. Nothing more when one runs or is due already. Dispatchers
+// ask on every retry of a command that met a lost connection or an unserved slot: asked at once,
+// thousands of waiting commands would keep discoveries running back to back.
+func (a *mapActor) refreshSoon() {
+	if a.refreshing || a.scheduled {
+		return
+	}
+	wait := unreachableRetry - time.Since(a.lastDone)
+	if wait <= 0 {
+		a.refresh()
+		return
+	}
+	a.scheduled = true
+	self, root := a.self, a.sys.Root()
+	time.AfterFunc(wait, func() { root.Send(self, &refreshNow{}) })
 }
 
 // scheduleRefresh asks for a refresh after the debounce delay, unless one is due already: a burst

@@ -144,3 +144,23 @@ func splitHostPort(addr string) (string, int) {
 	port, _ := strconv.Atoi(addr[i+1:])
 	return strings.TrimSuffix(strings.TrimPrefix(addr[:i], "["), "]"), port
 }
+
+// sameRouting reports whether s routes every command as o does: the same shard for every slot, and
+// the same master and replicas, in order, for every shard. o may be nil.
+func (s *Snapshot) sameRouting(o *Snapshot) bool {
+	if o == nil || s.slots != o.slots || len(s.Shards) != len(o.Shards) || len(s.nodes) != len(o.nodes) {
+		return false
+	}
+	for i, sh := range s.Shards {
+		osh := o.Shards[i]
+		if sh.Master.Addr != osh.Master.Addr || len(sh.Replicas) != len(osh.Replicas) {
+			return false
+		}
+		for j, r := range sh.Replicas {
+			if r.Addr != osh.Replicas[j].Addr {
+				return false
+			}
+		}
+	}
+	return true
+}
