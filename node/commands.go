@@ -1,6 +1,7 @@
 package node
 
 import (
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -206,7 +207,7 @@ func blockingWait(args []any) (wait time.Duration, forever bool) {
 	switch {
 	case !ok || n < 0:
 		return 0, false
-	case n == 0:
+	case n == 0, n*float64(unit) >= float64(math.MaxInt64/2): // beyond a century: as good as forever
 		return 0, true
 	}
 	return time.Duration(n * float64(unit)), false

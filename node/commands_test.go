@@ -166,6 +166,8 @@ func TestBlockingWait(t *testing.T) {
 		{[]any{"BLPOP", "a", 0}, 0, true},
 		{[]any{"BLPOP", "a", "0.0"}, 0, true},
 		{[]any{"BLPOP", "a", "soon"}, 0, false}, // refused by the server at once
+		{[]any{"BLPOP", "a", "10000000000"}, 0, true}, // valid, and beyond a century
+		{[]any{"XREAD", "BLOCK", "10000000000000", "STREAMS", "s", "$"}, 0, true},
 	} {
 		wait, forever := blockingWait(tc.args)
 		assert.Equal(t, tc.wait, wait, "%v", tc.args)

@@ -108,7 +108,7 @@ func (p *pool) dial(ctx context.Context) (net.Conn, *resp.Reader, error) {
 // alive reports whether an idle connection still looks usable: nothing arrived on it, and the
 // server has not closed it (its timeout setting closes idle clients).
 func (d *Dedicated) alive() bool {
-	return d.rd.Buffered() == 0 && !closedByPeer(d.nc)
+	return d.rd.Buffered() == 0 && !idleBroken(d.nc)
 }
 
 // close refuses new takers, closes idle connections and interrupts those in use and being dialled.

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"syscall"
@@ -363,6 +364,27 @@ func TestIdleDedicatedConnectionClosedByTheServerIsReplaced(t *testing.T) {
 		assert.Equal(t, "x", v.Index(1).String())
 		<-closed
 	}
+}
+
+// The same over TLS, with a real server closing idle clients (timeout 1): the close_notify alert
+// it sends before the FIN is no data a quiet connection should have, and the connection is not
+// handed out.
+func TestIdleTLSDedicatedConnectionClosedByTheServerIsReplaced(t *testing.T) {
+	srv := testcluster.NewStandalone(t, testcluster.Options{TLS: true, ExtraConfig: []string{"timeout 1"}})
+	n := startNode(t, Options{Addr: srv.Addr(), TLS: srv.TLSConfig(), MaxDedicated: 1})
+	ctx := context.Background()
+	_, err := srv.Do(ctx, "RPUSH", "q", "a", "b")
+	require.NoError(t, err)
+	v, err := n.Do(ctx, "BLPOP", "q", 1)
+	require.NoError(t, err)
+	assert.Equal(t, "a", v.Index(1).String())
+	require.Eventually(t, func() bool { // the server has closed the idle connection BLPOP used
+		list, err := srv.Do(ctx, "CLIENT", "LIST")
+		return err == nil && !strings.Contains(fmt.Sprint(list), "cmd=blpop")
+	}, 20*time.Second, 50*time.Millisecond)
+	v, err = n.Do(ctx, "BLPOP", "q", 1)
+	require.NoError(t, err, "BLPOP after the server closed the pooled connection")
+	assert.Equal(t, "b", v.Index(1).String())
 }
 
 // Close interrupts a dedicated connection being dialled to a server that accepts and never answers,

@@ -9,11 +9,12 @@ import (
 	"syscall"
 )
 
-// closedByPeer reports whether the server has closed nc, or reset it, by peeking at its socket
-// without waiting and without taking anything from it (a read with a deadline already past would
-// not even ask the socket). Bytes waiting to be read (a TLS session ticket, say) are no sign of a
-// close; a socket it cannot peek at counts as open.
-func closedByPeer(nc net.Conn) bool {
+// idleBroken reports whether a connection that should be quiet is not: the server has closed or
+// reset it, or sent something no command asked for (over TLS, the close_notify alert that comes
+// before the FIN is such bytes). It peeks at the socket without waiting and without taking
+// anything (a read with a deadline already past would not even ask the socket). A socket it cannot
+// peek at counts as quiet.
+func idleBroken(nc net.Conn) bool {
 	if tc, ok := nc.(*tls.Conn); ok {
 		nc = tc.NetConn()
 	}
@@ -25,18 +26,18 @@ func closedByPeer(nc net.Conn) bool {
 	if err != nil {
 		return true
 	}
-	closed := false
+	broken := false
 	err = raw.Read(func(fd uintptr) bool {
 		var b [1]byte
-		n, _, rerr := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		_, _, rerr := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		switch {
-		case rerr == nil:
-			closed = n == 0 // end of stream
-		case errors.Is(rerr, syscall.EAGAIN), errors.Is(rerr, syscall.EINTR):
+		case rerr == nil: // the end of the stream, or bytes waiting
+			broken = true
+		case errors.Is(rerr, syscall.EAGAIN), errors.Is(rerr, syscall.EINTR): // quiet
 		default:
-			closed = true // reset, or worse
+			broken = true // reset, or worse
 		}
 		return true // never wait for readiness
 	})
-	return closed || err != nil
+	return broken || err != nil
 }
