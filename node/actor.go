@@ -54,7 +54,8 @@ type nodeActor struct {
 	lastActive   int64 // tick of the last write
 	lastAnswered int64
 	stalled      int64         // ticks with replies due and none arriving
-	holdAllowed  time.Duration // the longest WAIT written since replies last came: added to the stall limit
+	holdAllowed  time.Duration // the longest WAIT written and not yet answered: added to the stall limit
+	holdReply    int64         // the reply count (conn.expected) by which the WAITs written are answered
 	closing      *closeRequest
 }
 
@@ -207,8 +208,6 @@ func (a *nodeActor) encode(r *Request) {
 	}
 	a.batch = append(a.batch, r)
 	a.starts = append(a.starts, start)
-	// The server answers nothing behind a WAIT until it returns: that much silence is no stall.
-	a.holdAllowed = max(a.holdAllowed, r.holdsFor)
 }
 
 // flush writes the batch in one write and hands the written requests to the reader.
@@ -218,10 +217,17 @@ func (a *nodeActor) flush() {
 	}
 	c := a.c
 	replies := 0
+	var holds time.Duration
 	for _, r := range a.batch {
 		replies += r.replies()
+		holds = max(holds, r.holdsFor)
 	}
 	c.expected.Add(int64(replies))
+	if holds > 0 {
+		// The server answers nothing behind a WAIT until it returns: that much silence is no
+		// stall, until the WAIT's reply (at the latest the batch's last) is in.
+		a.holdAllowed, a.holdReply = max(a.holdAllowed, holds), c.expected.Load()
+	}
 	_ = c.nc.SetWriteDeadline(time.Now().Add(a.opts.CommandTimeout))
 	n, err := c.nc.Write(a.wbuf)
 	written := len(a.batch)
@@ -328,7 +334,7 @@ func (a *nodeActor) onDialed(m *dialed) {
 		done:   make(chan struct{}),
 	}
 	a.c, a.state, a.attempt = c, stateReady, 0
-	a.stalled, a.lastAnswered, a.holdAllowed = 0, 0, 0 // the stall clock starts again with the connection
+	a.stalled, a.lastAnswered, a.holdAllowed, a.holdReply = 0, 0, 0, 0 // the stall clock starts again with the connection
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()

@@ -366,6 +366,29 @@ func TestIdleDedicatedConnectionClosedByTheServerIsReplaced(t *testing.T) {
 	}
 }
 
+// Replies that come in ahead of a WAIT's do not end its allowance: the stall limit keeps it until
+// the WAIT itself is answered. (It ended at the first tick that saw any reply: a WAIT written just
+// before that tick lost it, and a connection busy until the WAIT was dropped under it.)
+func TestWaitAllowanceLastsUntilItsReply(t *testing.T) {
+	a := &nodeActor{opts: Options{CommandTimeout: time.Second}, tickEvery: 100 * time.Millisecond, state: stateReady}
+	a.timer = time.AfterFunc(time.Hour, func() {})
+	defer a.timer.Stop()
+	c := &conn{}
+	a.c = c
+	c.expected.Store(4) // three commands, then a WAIT of 900 ms
+	a.holdAllowed, a.holdReply = 900*time.Millisecond, 4
+	c.answered.Store(3) // the replies before the WAIT's
+	a.onTick()
+	assert.Equal(t, 900*time.Millisecond, a.holdAllowed, "the WAIT is not answered yet")
+	for range 15 { // the WAIT holds its reply: 1.5 s of silence, under 1 s + 900 ms
+		a.onTick()
+	}
+	assert.Same(t, c, a.c, "not dropped as stalled")
+	c.answered.Store(4)
+	a.onTick()
+	assert.Zero(t, a.holdAllowed, "answered: the allowance ends")
+}
+
 // The same over TLS, with a real server closing idle clients (timeout 1): the close_notify alert
 // it sends before the FIN is no data a quiet connection should have, and the connection is not
 // handed out.

@@ -42,7 +42,10 @@ func (a *nodeActor) onTick() {
 		}
 		return
 	}
-	a.stalled, a.lastAnswered, a.holdAllowed = 0, answered, 0
+	a.stalled, a.lastAnswered = 0, answered
+	if answered >= a.holdReply {
+		a.holdAllowed = 0 // the WAITs are answered (replies before them coming in is not enough)
+	}
 	if a.opts.HealthCheck > 0 && time.Duration(a.ticks-a.lastActive)*a.tickEvery >= a.opts.HealthCheck {
 		ping := NewRequest("PING")
 		ping.expires = a.ticks + int64(a.opts.CommandTimeout/a.tickEvery) + 1
