@@ -18,6 +18,7 @@ import (
 // Connect learns the command table within ConnectTimeout or goes on with the built-in one, rather
 // than waiting for the server forever.
 func TestConnectDoesNotWaitForeverOnCOMMAND(t *testing.T) {
+	commandAsked := make(chan struct{}, 1)
 	var srv *fakeredis.Server
 	srv = fakeredis.New(t, func(c *fakeredis.Conn) {
 		cmd, err := c.Handshake()
@@ -29,6 +30,10 @@ func TestConnectDoesNotWaitForeverOnCOMMAND(t *testing.T) {
 				host, port, _ := net.SplitHostPort(srv.Addr())
 				err = c.Write(fmt.Sprintf("*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n$%d\r\n%s\r\n:%s\r\n", len(host), host, port))
 			case "COMMAND": // never answered
+				select {
+				case commandAsked <- struct{}{}:
+				default:
+				}
 			default:
 				err = c.Write("+PONG\r\n")
 			}
@@ -51,6 +56,10 @@ func TestConnectDoesNotWaitForeverOnCOMMAND(t *testing.T) {
 		t.Fatal("Connect still waits for COMMAND") // the server's cleanup then ends the wait
 	}
 	require.NoError(t, cl.Close())
+	select { // the first client's COMMAND
+	case <-commandAsked:
+	default:
+	}
 
 	// A context that ends while COMMAND waits ends Connect, with the context's error, once the
 	// events it caused (the node's connect and ready) have reached the handlers: none of them runs
@@ -58,16 +67,24 @@ func TestConnectDoesNotWaitForeverOnCOMMAND(t *testing.T) {
 	cl, err = CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://" + srv.Addr()}}, ConnectTimeout: time.Minute})
 	require.NoError(t, err)
 	var seen atomic.Int32
+	handling := make(chan struct{}, 1)
 	cl.OnEvent(func(Event) {
-		time.Sleep(400 * time.Millisecond) // a handler slower than Connect
+		select {
+		case handling <- struct{}{}:
+		default:
+		}
+		time.Sleep(100 * time.Millisecond) // a slow handler
 		seen.Add(1)
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { connected <- cl.Connect(ctx) }()
+	<-commandAsked // the topology is known and COMMAND waits
+	<-handling     // a handler is busy with an event
+	cancel()
 	select {
 	case err := <-connected:
-		require.ErrorIs(t, err, context.DeadlineExceeded)
+		require.ErrorIs(t, err, context.Canceled)
 		require.Positive(t, seen.Load(), "the node's events were delivered before Connect returned")
 	case <-time.After(10 * time.Second): // a bound on a hang, not a measurement
 		t.Fatal("Connect outlived its context")

@@ -48,7 +48,8 @@ func TestMovedIsFollowedAndHealsTheMap(t *testing.T) {
 	assert.Positive(t, errorCount(t, from, "MOVED")-movedBefore, "the old owner did answer MOVED")
 	// One refresh for the burst (it is debounced; wait for it to have started).
 	require.Eventually(t, func() bool { return cl.smap.Refreshes() > before }, 5*time.Second, 10*time.Millisecond)
-	assert.Equal(t, before+1, cl.smap.Refreshes(), "one coalesced refresh for the burst")
+	// A MOVED handled while that refresh ran may add one more (it may have asked before the move).
+	assert.LessOrEqual(t, cl.smap.Refreshes(), before+2, "the burst's refreshes are coalesced")
 	// Healed: later commands go straight to the new owner.
 	movedNow := errorCount(t, from, "MOVED")
 	for _, k := range keys {

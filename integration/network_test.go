@@ -117,7 +117,7 @@ func TestNetworkFaults(t *testing.T) {
 	r := l.report()
 	l.verify(t, &r)
 	t.Logf("network faults: %s; goroutines: %d before the load, peak %d", r, baseline, peak.Load())
-	assert.LessOrEqual(t, r.maxWait, timeout+500*time.Millisecond, "every command completed within its deadline")
+	assert.LessOrEqual(t, r.maxWait, timeout+time.Second, "every command completed within its deadline (and a tick, with room for a loaded machine)")
 	assert.Zero(t, r.lost, "no acknowledged write lost")
 	assert.Less(t, peak.Load(), int64(baseline+64+200), "goroutines stay bounded")
 	for kind := range r.errs {
