@@ -51,12 +51,8 @@ func classify(args []any) (c class, waitMs int64, waitOK bool) {
 			return blocking, 0, false
 		}
 	case 'x':
-		if resp.EqualFoldAny(name, "XREAD", "XREADGROUP") {
-			for _, a := range args[1:] {
-				if s, ok := resp.ArgText(a); ok && strings.EqualFold(s, "BLOCK") {
-					return blocking, 0, false
-				}
-			}
+		if resp.EqualFoldAny(name, "XREAD", "XREADGROUP") && blockAt(args) > 0 {
+			return blocking, 0, false
 		}
 	case 'w':
 		switch {
@@ -190,11 +186,8 @@ func blockingWait(args []any) (wait time.Duration, forever bool) {
 	unit := time.Second
 	switch {
 	case resp.EqualFoldAny(name, "XREAD", "XREADGROUP"):
-		for i := 1; i+1 < len(args); i++ {
-			if s, ok := resp.ArgText(args[i]); ok && strings.EqualFold(s, "BLOCK") {
-				arg, unit = args[i+1], time.Millisecond
-				break
-			}
+		if i := blockAt(args); i > 0 {
+			arg, unit = args[i], time.Millisecond
 		}
 	case resp.EqualFoldAny(name, "BLMPOP", "BZMPOP"):
 		if len(args) > 1 {
@@ -226,4 +219,27 @@ func argFloat(a any) (float64, bool) {
 		return f, err == nil
 	}
 	return 0, false
+}
+
+// blockAt returns the position of the value of an XREAD's or XREADGROUP's BLOCK option, or -1. It
+// reads the options as the server does, up to STREAMS: a group, consumer or key named "block" is
+// no option.
+func blockAt(args []any) int {
+	for i := 1; i < len(args); i++ {
+		opt, _ := resp.ArgText(args[i])
+		switch {
+		case strings.EqualFold(opt, "BLOCK"):
+			if i+1 < len(args) {
+				return i + 1
+			}
+			return -1
+		case strings.EqualFold(opt, "COUNT"):
+			i++
+		case strings.EqualFold(opt, "GROUP"):
+			i += 2
+		case strings.EqualFold(opt, "STREAMS"):
+			return -1
+		}
+	}
+	return -1
 }

@@ -87,6 +87,8 @@ func TestCommandNamesInEveryForm(t *testing.T) {
 	assert.True(t, isBlockingClass([]any{xread, "BLOCK", "0", "STREAMS", "s", "$"}))
 	assert.True(t, isBlockingClass([]any{"XREAD", &block, "0", "STREAMS", "s", "$"}))
 	assert.False(t, isBlockingClass([]any{[]byte("GET"), "k"}))
+	assert.False(t, isBlockingClass([]any{"XREAD", "STREAMS", "block", "0"}), "a stream named block")
+	assert.False(t, isBlockingClass([]any{"XREADGROUP", "GROUP", "block", "c", "STREAMS", "s", ">"}), "a group named block")
 	assert.Equal(t, "BLPOP", CommandName([]any{&blpop}))
 	assert.Equal(t, "BLPOP", CommandName([]any{blpop}))
 
@@ -165,9 +167,10 @@ func TestBlockingWait(t *testing.T) {
 		{[]any{"xreadgroup", "GROUP", "g", "c", "block", "0", "STREAMS", "s", ">"}, 0, true},
 		{[]any{"BLPOP", "a", 0}, 0, true},
 		{[]any{"BLPOP", "a", "0.0"}, 0, true},
-		{[]any{"BLPOP", "a", "soon"}, 0, false}, // refused by the server at once
+		{[]any{"BLPOP", "a", "soon"}, 0, false},       // refused by the server at once
 		{[]any{"BLPOP", "a", "10000000000"}, 0, true}, // valid, and beyond a century
 		{[]any{"XREAD", "BLOCK", "10000000000000", "STREAMS", "s", "$"}, 0, true},
+		{[]any{"XREADGROUP", "GROUP", "block", "c", "BLOCK", 5, "STREAMS", "s", ">"}, 5 * time.Millisecond, false},
 	} {
 		wait, forever := blockingWait(tc.args)
 		assert.Equal(t, tc.wait, wait, "%v", tc.args)

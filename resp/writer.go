@@ -49,6 +49,9 @@ func AppendBulkFloat(dst []byte, f float64) []byte {
 // integer refuses), otherwise the shortest decimal that round-trips. NaN is not a valid argument and is written as
 // "nan", which the server rejects.
 func AppendFloatText(dst []byte, f float64) []byte {
+	if f == 0 {
+		f = 0 // -0 would read "-0", which no integer argument takes
+	}
 	if f == math.Trunc(f) && math.Abs(f) < 1<<63 {
 		return strconv.AppendFloat(dst, f, 'f', -1, 64)
 	}

@@ -42,14 +42,15 @@ func TestAppendCommandRejectsUnknownTypes(t *testing.T) {
 
 func TestAppendFloatForms(t *testing.T) {
 	for f, want := range map[float64]string{
-		math.Inf(1):  "inf",
-		math.Inf(-1): "-inf",
-		0.1:          "0.1",
-		1e300:        "1e+300",
-		-2:           "-2",
-		1e6:          "1000000", // not 1e+06: EXPIRE k 1e+06 is refused
-		-1e18:        "-1000000000000000000",
-		1234567.5:    "1.2345675e+06",
+		math.Inf(1):          "inf",
+		math.Inf(-1):         "-inf",
+		0.1:                  "0.1",
+		1e300:                "1e+300",
+		-2:                   "-2",
+		1e6:                  "1000000", // not 1e+06: EXPIRE k 1e+06 is refused
+		math.Copysign(0, -1): "0",       // not -0
+		-1e18:                "-1000000000000000000",
+		1234567.5:            "1.2345675e+06",
 	} {
 		assert.Equal(t, "$"+strconv.Itoa(len(want))+"\r\n"+want+"\r\n", string(AppendBulkFloat(nil, f)))
 	}
