@@ -171,7 +171,8 @@ func run(cfg config) error {
 	}
 	res := results{
 		Date: time.Now().UTC().Format(time.RFC3339), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(),
-		Warmup: cfg.warm.String(), Window: cfg.dur.String(), Keys: numKeys, Runs: cfg.repeat,
+		GOMAXPROCS: runtime.GOMAXPROCS(0),
+		Warmup:     cfg.warm.String(), Window: cfg.dur.String(), Keys: numKeys, Runs: cfg.repeat,
 		Ceiling: map[string]float64{},
 	}
 	for _, size := range cfg.sizes {
@@ -256,6 +257,8 @@ func measure(ctx context.Context, c client, op string, conc, size int, value []b
 	for i := range keys {
 		keys[i] = keyOf(size, i)
 	}
+	// The garbage of the client before is collected now, not in this one's window.
+	runtime.GC()
 	var phase atomic.Int32 // 0 warm-up, 1 measuring, 2 stop
 	var ops, errs atomic.Int64
 	hists := make([]*histogram, conc)
@@ -285,11 +288,12 @@ func measure(ctx context.Context, c client, op string, conc, size int, value []b
 						err = fmt.Errorf("wrong value")
 					}
 				}
-				if p == 1 {
-					h.record(time.Since(start))
-					n++
+				if p == 1 { // a failed command counts as an error, not as throughput or latency
 					if err != nil {
 						bad++
+					} else {
+						h.record(time.Since(start))
+						n++
 					}
 				}
 			}

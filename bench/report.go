@@ -10,15 +10,17 @@ import (
 )
 
 type results struct {
-	Date      string             `json:"date"`
-	GoVersion string             `json:"go_version"`
-	CPUs      int                `json:"cpus"`
-	Warmup    string             `json:"warmup"`
-	Window    string             `json:"window"`
-	Keys      int                `json:"keys"`
-	Runs      int                `json:"runs"` // how many times the matrix ran; cells carry their run
-	Ceiling   map[string]float64 `json:"server_ceiling_ops_per_sec,omitempty"`
-	Cells     []cell             `json:"cells"`
+	Date      string `json:"date"`
+	GoVersion string `json:"go_version"`
+	CPUs      int    `json:"cpus"`
+	// GOMAXPROCS may differ from CPUs under a container's CPU limit; 0 in results older than it.
+	GOMAXPROCS int                `json:"gomaxprocs,omitempty"`
+	Warmup     string             `json:"warmup"`
+	Window     string             `json:"window"`
+	Keys       int                `json:"keys"`
+	Runs       int                `json:"runs"` // how many times the matrix ran; cells carry their run
+	Ceiling    map[string]float64 `json:"server_ceiling_ops_per_sec,omitempty"`
+	Cells      []cell             `json:"cells"`
 }
 
 type cell struct {
@@ -166,14 +168,22 @@ func writeMarkdown(r results) []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# actoredis vs rueidis vs go-redis\n\n")
 	runs := max(r.Runs, 1)
-	fmt.Fprintf(&b, "Run %s, %s, %d CPUs; local Redis Cluster of 3 masters × 1 replica (redis-server on the same machine); "+
+	procs := ""
+	if r.GOMAXPROCS > 0 {
+		procs = fmt.Sprintf(" (GOMAXPROCS %d)", r.GOMAXPROCS)
+	}
+	fmt.Fprintf(&b, "Run %s, %s, %d CPUs%s; local Redis Cluster of 3 masters × 1 replica (redis-server on the same machine); "+
 		"%d keys; warm-up %s then %s per client and cell; clients in rotating order; the whole matrix %d time(s). "+
 		"Figures are medians over the runs; a ratio is the median of the ratios measured side by side within each "+
 		"run, with their range in brackets. CPU µs/op is the bench process's (user + system); server cmds/read is the "+
 		"commands a master got per socket read; server CPU µs/op is what the six servers used over the window "+
 		"(replication, idle work and the harness's INFO calls included) per operation of the client. With clients "+
-		"and servers on the same %d cores, ops/s can be no more than %d × 10⁶ / (CPU µs/op + server CPU µs/op).\n\n",
-		r.Date, r.GoVersion, r.CPUs, r.Keys, r.Warmup, r.Window, runs, r.CPUs, r.CPUs)
+		"and servers on the same %d cores, ops/s can be no more than %d × 10⁶ / (CPU µs/op + server CPU µs/op). "+
+		"Every client runs with its defaults (rueidis: auto-pipelining with no MaxFlushDelay; go-redis: ClusterClient), "+
+		"one command per operation, a cancellable context; the bench loop's own work (two clock reads, a random number "+
+		"and a histogram update per operation) is in every client's CPU µs/op. A percentile is the upper edge of its "+
+		"histogram bucket (at most 6.25%% above the true value); failed commands count as errors only (the errors column sums the runs).\n\n",
+		r.Date, r.GoVersion, r.CPUs, procs, r.Keys, r.Warmup, r.Window, runs, r.CPUs, r.CPUs)
 	ops, sizes, concs := r.axes()
 	if len(r.Ceiling) > 0 {
 		b.WriteString("Reference: `redis-benchmark --cluster -P 16 -r 100000 --threads 2` on the same cluster, before the " +
