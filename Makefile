@@ -1,6 +1,6 @@
 # actoredis — the commands the README names. `make test` is what CI runs.
 GO ?= go
-export PATH := $(PATH):/usr/local/go/bin
+export PATH := /usr/local/go/bin:$(PATH)
 
 .PHONY: test vet install-redis demo fuzz bench bench-quick bench-resp bench-node
 

@@ -14,14 +14,21 @@ if ! have apt-get; then
   exit 1
 fi
 
-sudo=""
+sudo=()
 if [[ $(id -u) -ne 0 ]]; then
-  sudo="sudo"
+  if ! have sudo; then
+    echo "install-redis: redis-server is missing; run this script as root (or install sudo, or redis-server 7+ by hand)" >&2
+    exit 1
+  fi
+  sudo=(sudo)
 fi
 
+# env inside sudo (which resets the environment); wait for the dpkg lock a freshly booted machine's
+# own updates may hold.
+apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300)
 echo "install-redis: installing redis-server and redis-tools with apt-get" >&2
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends redis-server redis-tools >/dev/null
+"${apt[@]}" update -qq
+"${apt[@]}" install -y -qq --no-install-recommends redis-server redis-tools >/dev/null
 
 # Debian's package starts a system service on 6379; the tests never use it, and it is left alone.
 have redis-server && have redis-cli || { echo "install-redis: installation failed" >&2; exit 1; }

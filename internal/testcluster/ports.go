@@ -2,14 +2,22 @@ package testcluster
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 )
 
-// Free ports come from the kernel (listen on 127.0.0.1:0, then close). Another process may take such a
-// port before redis-server binds it, so the caller retries with new ports when the server reports
-// "Address already in use". Within this process, ports handed out and not yet released are never handed
-// out twice, so clusters started concurrently by one test binary cannot collide with each other.
+// Ports are picked at random below the kernel's ephemeral range (ip_local_port_range) and checked free
+// by binding them. The kernel never hands such a port to a listener on port 0 or to an outgoing
+// connection, so a port stays ours while a killed server is restarted on it, even with other test
+// binaries running at once (their fake servers and proxies listen on port 0). Another process may
+// still take such a port before redis-server binds it, so the caller retries with new ports when the
+// server reports "Address already in use". Within this process, ports handed out and not yet
+// released are never handed out twice, so clusters started concurrently by one test binary cannot
+// collide with each other. Where the range cannot be read, ports come from the kernel (port 0).
 
 var (
 	portsMu sync.Mutex
@@ -20,6 +28,24 @@ var (
 // reservePortsFunc is reservePorts, replaced by a test that hands out a taken port.
 var reservePortsFunc = reservePorts
 
+// portRange is where reservePorts picks: from 10000 to the start of the kernel's ephemeral range
+// (at most 32768), or ok false where that range cannot be read.
+func portRange() (lo, hi int, ok bool) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 1 {
+		return 0, 0, false
+	}
+	start, err := strconv.Atoi(f[0])
+	if err != nil || start <= 11000 {
+		return 0, 0, false
+	}
+	return 10000, min(start, 32768), true
+}
+
 // reservePorts returns n distinct free loopback ports, marked as reserved until releasePorts.
 func reservePorts(n int) ([]int, error) {
 	var listeners []net.Listener
@@ -28,6 +54,7 @@ func reservePorts(n int) ([]int, error) {
 			_ = l.Close()
 		}
 	}()
+	lo, hi, ranged := portRange()
 	ports := make([]int, 0, n)
 	portsMu.Lock()
 	defer portsMu.Unlock()
@@ -35,8 +62,15 @@ func reservePorts(n int) ([]int, error) {
 		if tries > 100*n {
 			return nil, fmt.Errorf("testcluster: no free loopback port after %d tries", tries)
 		}
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		addr := "127.0.0.1:0"
+		if ranged {
+			addr = "127.0.0.1:" + strconv.Itoa(lo+rand.IntN(hi-lo))
+		}
+		l, err := net.Listen("tcp", addr)
 		if err != nil {
+			if ranged {
+				continue // taken: pick another
+			}
 			return nil, fmt.Errorf("testcluster: find a free port: %w", err)
 		}
 		listeners = append(listeners, l) // held open until every port is chosen: no duplicates

@@ -17,6 +17,9 @@ const NumSlots = 16384
 // pollInterval is how often the Wait helpers look at the servers.
 const pollInterval = 20 * time.Millisecond
 
+// pollLimit bounds a poll whose context has no deadline.
+const pollLimit = 2 * time.Minute
+
 // slotRange is one entry of CLUSTER SLOTS: a range of slots, its master and its replicas (node ids).
 type slotRange struct {
 	start, end int
@@ -269,9 +272,17 @@ func (e permanentError) Unwrap() error { return e.err }
 // permanent marks err as not worth retrying in poll.
 func permanent(err error) error { return permanentError{err} }
 
-// poll calls check every pollInterval until it returns nil, returns a permanent error, or ctx is done; the
-// timeout error names what was awaited and the last reason it was not there yet.
+// poll calls check every pollInterval until it returns nil, returns a permanent error, or ctx is done (or
+// pollLimit has passed, for a ctx without a deadline); the timeout error names what was awaited and the
+// last reason it was not there yet.
 func poll(ctx context.Context, what string, check func(context.Context) error) error {
+	if _, ok := ctx.Deadline(); !ok {
+		// A test that passed context.Background() still gets an error it can read, not the go test
+		// timeout's panic, when the cluster never settles.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, pollLimit)
+		defer cancel()
+	}
 	tick := time.NewTicker(pollInterval)
 	defer tick.Stop()
 	start := time.Now()
