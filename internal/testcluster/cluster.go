@@ -58,7 +58,7 @@ func prepare(opts Options, dirPrefix string) (Options, string, string, error) {
 	if err != nil {
 		return opts, "", "", err
 	}
-	dir, err := os.MkdirTemp("", dirPrefix)
+	dir, err := makeDir(dirPrefix)
 	if err != nil {
 		return opts, "", "", fmt.Errorf("testcluster: %w", err)
 	}
