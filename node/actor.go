@@ -135,6 +135,21 @@ func (a *nodeActor) accept(ctx actor.Context, r *Request) {
 		r.Fail(commandError(a.opts.Addr, r.Name(), fmt.Errorf(
 			"%w: the unit leaves a MULTI or a WATCH open on a shared connection", ErrUnsupportedCommand)))
 		return
+	case r.More != nil:
+		// A unit's WAITs hold the connection as a lone one does; a blocking command outside its
+		// MULTI would hold it for its whole timeout.
+		maxMs, zero, blocks := unitWaits(r.Args, r.More)
+		if blocks {
+			r.Fail(commandError(a.opts.Addr, r.Name(), fmt.Errorf(
+				"%w: a blocking command in a unit runs only inside its MULTI on a shared connection", ErrUnsupportedCommand)))
+			return
+		}
+		class, waitMs, waitOK = waiting, maxMs, maxMs > 0 || zero
+		if zero {
+			waitMs = 0
+		}
+	}
+	switch {
 	case class == waiting && waitOK:
 		holds := time.Duration(waitMs) * time.Millisecond
 		if holds <= 0 || holds >= a.opts.CommandTimeout {

@@ -198,7 +198,7 @@ func blockingWait(args []any) (wait time.Duration, forever bool) {
 	}
 	n, ok := argFloat(arg)
 	switch {
-	case !ok || n < 0:
+	case !ok || n < 0 || math.IsNaN(n):
 		return 0, false
 	case n == 0, n*float64(unit) >= float64(math.MaxInt64/2): // beyond a century: as good as forever
 		return 0, true
@@ -223,23 +223,53 @@ func argFloat(a any) (float64, bool) {
 
 // blockAt returns the position of the value of an XREAD's or XREADGROUP's BLOCK option, or -1. It
 // reads the options as the server does, up to STREAMS: a group, consumer or key named "block" is
-// no option.
+// no option, and of two BLOCK options the last counts.
 func blockAt(args []any) int {
+	at := -1
 	for i := 1; i < len(args); i++ {
 		opt, _ := resp.ArgText(args[i])
 		switch {
 		case strings.EqualFold(opt, "BLOCK"):
 			if i+1 < len(args) {
-				return i + 1
+				at = i + 1
 			}
-			return -1
+			i++
 		case strings.EqualFold(opt, "COUNT"):
 			i++
 		case strings.EqualFold(opt, "GROUP"):
 			i += 2
 		case strings.EqualFold(opt, "STREAMS"):
-			return -1
+			return at
 		}
 	}
-	return -1
+	return at
+}
+
+// unitWaits reads the WAITs and blocking commands of a unit (first, then more): the longest WAIT
+// timeout in milliseconds, whether one has a timeout of 0 (forever), and whether a blocking command
+// comes outside a MULTI (inside one it is queued, and does not block). WAITs with a timeout it
+// cannot read are left to the server.
+func unitWaits(first []any, more [][]any) (maxMs int64, zero, blocks bool) {
+	inMulti := false
+	step := func(args []any) {
+		c, ms, ok := classify(args)
+		switch {
+		case c == transaction:
+			name, _ := resp.ArgText(args[0])
+			if strings.EqualFold(name, "MULTI") {
+				inMulti = true
+			} else if resp.EqualFoldAny(name, "EXEC", "DISCARD") {
+				inMulti = false
+			}
+		case c == waiting && ok && !inMulti:
+			maxMs, zero = max(maxMs, ms), zero || ms <= 0
+		case c == blocking && !inMulti:
+			blocks = true
+		}
+	}
+	step(first)
+	for _, args := range more {
+		step(args)
+	}
+	return maxMs, zero, blocks
 }

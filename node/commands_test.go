@@ -36,7 +36,11 @@ func TestConnectionCommandsAreRefused(t *testing.T) {
 	openMulti.More = [][]any{{"SET", "a", "1"}}
 	openWatch := NewRequest("WATCH", "a")
 	openWatch.More = [][]any{{"GET", "a"}}
-	refused = append(refused, unit, openMulti, openWatch)
+	waitForever := NewRequest("SET", "c", "1") // a unit's WAIT 0 would hold the connection for good
+	waitForever.More = [][]any{{"WAIT", 1, 0}}
+	blocks := NewRequest("GET", "a") // and a BLPOP outside MULTI for its whole timeout
+	blocks.More = [][]any{{"BLPOP", "q", 0}}
+	refused = append(refused, unit, openMulti, openWatch, waitForever, blocks)
 	empty := NewRequest() // "*0" gets no reply from the server
 	getA, getB := NewRequest("GET", "a"), NewRequest("GET", "b")
 	n.Send(refused[0])
@@ -62,6 +66,13 @@ func TestConnectionCommandsAreRefused(t *testing.T) {
 	v, err = getB.Await()
 	require.NoError(t, err)
 	assert.Equal(t, "value-of-b", v.String())
+
+	// Inside MULTI a blocking command is queued, and does not block: the unit runs.
+	tx := NewRequest("MULTI")
+	tx.More = [][]any{{"BLPOP", "q", 0}, {"EXEC"}}
+	n.Send(tx)
+	_, err = tx.Await()
+	require.NoError(t, err)
 
 	// CLIENT's other subcommands, and names of the same lengths, pass.
 	v, err = n.Do(ctx, "CLIENT", "GETNAME")
@@ -171,6 +182,9 @@ func TestBlockingWait(t *testing.T) {
 		{[]any{"BLPOP", "a", "10000000000"}, 0, true}, // valid, and beyond a century
 		{[]any{"XREAD", "BLOCK", "10000000000000", "STREAMS", "s", "$"}, 0, true},
 		{[]any{"XREADGROUP", "GROUP", "block", "c", "BLOCK", 5, "STREAMS", "s", ">"}, 5 * time.Millisecond, false},
+		{[]any{"XREAD", "BLOCK", 100, "BLOCK", 0, "STREAMS", "s", "$"}, 0, true}, // the last BLOCK counts, as on the server
+		{[]any{"XREAD", "BLOCK", 0, "BLOCK", 100, "STREAMS", "s", "$"}, 100 * time.Millisecond, false},
+		{[]any{"BLPOP", "a", "nan"}, 0, false}, // refused by the server
 	} {
 		wait, forever := blockingWait(tc.args)
 		assert.Equal(t, tc.wait, wait, "%v", tc.args)
