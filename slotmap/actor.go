@@ -246,10 +246,12 @@ func (a *mapActor) onDiscovered(ctx actor.Context, m *discovered) {
 		}
 	} else {
 		if s := a.build(m.shards); !s.sameRouting(a.snap) {
+			a.publish(ctx, s)
+		} else {
 			// An unchanged map is not published again: each new map routes every request that
 			// waits in a dispatcher's backoff at once, and with a node down they would go straight
-			// back to meet the same error.
-			a.publish(ctx, s)
+			// back to meet the same error. What waits at a down node that is no master still goes.
+			a.releaseStranded(a.snap)
 		}
 		a.shared.readyOnce.Do(func() { close(a.shared.ready) })
 	}
@@ -399,10 +401,14 @@ func (a *mapActor) publish(ctx actor.Context, s *Snapshot) {
 	for _, pid := range a.shared.subscribers {
 		ctx.Send(pid, s)
 	}
-	// Commands queued at an unreachable node that this map no longer makes a master go back to
-	// their dispatchers, which now hold this map: after a failover they reach the new master
-	// instead of waiting out their timeout. A node that is down but still a master keeps them: it
-	// is the only place they can go, and it may be back in a moment.
+	a.releaseStranded(s)
+}
+
+// releaseStranded sends the commands queued at an unreachable node that s does not make a master
+// back to their dispatchers, which hold s: after a failover they reach the new master instead of
+// waiting out their timeout. A node that is down but still a master keeps them: it is the only
+// place they can go, and it may be back in a moment.
+func (a *mapActor) releaseStranded(s *Snapshot) {
 	for addr := range a.down {
 		if n := a.nodes[addr]; n != nil && !s.isMaster(addr) {
 			n.ReleaseQueued()

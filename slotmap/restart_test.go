@@ -94,7 +94,7 @@ func TestMovedDuringARefreshIsFollowedByAnother(t *testing.T) {
 		}
 	}
 	base := m.Refreshes()
-	sys.Root().Send(m.PID(), &refreshNow{})                  // a discovery now (a Refresh would wait out the spacing)
+	sys.Root().Send(m.PID(), &refreshNow{})                   // a discovery now (a Refresh would wait out the spacing)
 	sys.Root().Send(m.PID(), &Moved{Slot: slot, Addr: other}) // a stale MOVED: the slot did not move
 	// Two maps: the MOVED's patch, then a discovery's correction. Two discoveries run: the one under
 	// way, which may have asked before the MOVED, then another. (Should the first come back before
@@ -233,18 +233,22 @@ func TestTLSClientDialsTheTLSPort(t *testing.T) {
 	}
 }
 
-// newBuildingActor returns a slot map actor, not started, to call build on: the node actors it
-// starts are closed when the test ends.
+// newBuildingActor returns a slot map actor, not started, to call build on: its self is a sink
+// (the node actors it starts send their events there), and those nodes are closed when the test
+// ends.
 func newBuildingActor(t *testing.T, opts Options) *mapActor {
 	sys := actors.NewSystem(nil)
 	stop, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
+	self, err := sys.Spawn("", func() actor.Actor { return sink{} }, actors.SpawnOptions{})
+	require.NoError(t, err)
 	a := &mapActor{opts: opts.withDefaults(), sys: sys, shared: &shared{ready: make(chan struct{}), stop: stop, cancel: cancel},
-		nodes: map[string]*node.Node{}, down: map[string]time.Time{}}
+		nodes: map[string]*node.Node{}, down: map[string]time.Time{}, self: self}
 	t.Cleanup(func() {
 		for _, n := range a.nodes {
 			_ = n.Close(time.Second)
 		}
+		a.shared.wg.Wait() // the closes of the nodes a build dropped
 		sys.Shutdown()
 	})
 	return a
@@ -273,15 +277,42 @@ func TestUnchangedTopologyIsNotPublishedAgain(t *testing.T) {
 	before := a.snap
 	a.onDiscovered(nil, &discovered{shards: split})
 	assert.NotSame(t, before, a.snap, "slots moved: published")
+
+	// A new server at the same address (a new node id): it routes the same, but the map says it.
+	renamed := master
+	renamed.ID = "new-id"
+	before = a.snap
+	a.onDiscovered(nil, &discovered{shards: []Shard{{Ranges: [][2]int{{0, 99}}, Master: renamed},
+		{Ranges: [][2]int{{100, NumSlots - 1}}, Master: replica}}})
+	assert.NotSame(t, before, a.snap, "a new node id: published")
+	assert.Equal(t, "new-id", a.shared.snap.Load().Master(0).Info.ID)
+}
+
+// A discovery that finds the map unchanged still sends back what waits at a down node the map does
+// not make a master (a replica, with UseReplicas): before, every discovery published, and released
+// it on the way.
+func TestUnchangedDiscoveryReleasesWhatWaitsAtADownReplica(t *testing.T) {
+	a := newBuildingActor(t, Options{Node: node.Options{CommandTimeout: time.Minute}})
+	all := [][2]int{{0, NumSlots - 1}}
+	master := NodeInfo{Host: "127.0.0.1", Port: 1, Role: "master", Health: "online"}
+	replica := NodeInfo{Host: "127.0.0.1", Port: 2, Role: "replica", Health: "online"} // port 2 refuses
+	shards := []Shard{{Ranges: all, Master: master, Replicas: []NodeInfo{replica}}}
+	a.onDiscovered(nil, &discovered{shards: shards})
+	const raddr = "127.0.0.1:2"
+	a.down[raddr] = time.Now()
+	r := node.NewRequest("GET", "k")
+	a.nodes[raddr].Send(r)                                                   // queued: the node has no connection
+	a.onDiscovered(nil, &discovered{shards: shards})                         // a refresh while it is down: unchanged
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a bound on a hang
+	defer cancel()
+	_, err := r.AwaitContext(ctx) // its ReleaseQueued follows r in the node's mailbox
+	require.ErrorIs(t, err, node.ErrReleased)
 }
 
 // A Refresh asked within unreachableRetry of the last discovery's end waits for that much time to
 // have passed; one asked while a discovery runs or is due adds nothing.
 func TestRefreshRequestsAreSpaced(t *testing.T) {
 	a := newBuildingActor(t, Options{})
-	pid, err := a.sys.Spawn("", func() actor.Actor { return sink{} }, actors.SpawnOptions{})
-	require.NoError(t, err)
-	a.self = pid
 	a.lastDone = time.Now()
 	a.refreshSoon()
 	assert.True(t, a.scheduled, "scheduled for later")

@@ -145,22 +145,25 @@ func splitHostPort(addr string) (string, int) {
 	return strings.TrimSuffix(strings.TrimPrefix(addr[:i], "["), "]"), port
 }
 
-// sameRouting reports whether s routes every command as o does: the same shard for every slot, and
-// the same master and replicas, in order, for every shard. o may be nil.
+// sameRouting reports whether s routes every command as o does, and says the same of every node:
+// the same shard for every slot, and the same master and replicas, in order, with the same
+// NodeInfo (id, role, health, ports), for every shard. o may be nil.
 func (s *Snapshot) sameRouting(o *Snapshot) bool {
 	if o == nil || s.slots != o.slots || len(s.Shards) != len(o.Shards) || len(s.nodes) != len(o.nodes) {
 		return false
 	}
 	for i, sh := range s.Shards {
 		osh := o.Shards[i]
-		if sh.Master.Addr != osh.Master.Addr || len(sh.Replicas) != len(osh.Replicas) {
+		if !sameRef(sh.Master, osh.Master) || len(sh.Replicas) != len(osh.Replicas) {
 			return false
 		}
 		for j, r := range sh.Replicas {
-			if r.Addr != osh.Replicas[j].Addr {
+			if !sameRef(r, osh.Replicas[j]) {
 				return false
 			}
 		}
 	}
 	return true
 }
+
+func sameRef(a, b *Ref) bool { return a.Addr == b.Addr && a.Info == b.Info }
