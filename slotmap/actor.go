@@ -284,6 +284,7 @@ func (a *mapActor) build(shards []Shard) *Snapshot {
 	for i := range s.slots {
 		s.slots[i] = noShard
 	}
+	canonicalOrder(shards)
 	var replicas []*Ref
 	for _, sh := range shards {
 		if sh.Master.Host == "?" || sh.Master.Port == 0 {

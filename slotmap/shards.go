@@ -1,9 +1,12 @@
 package slotmap
 
 import (
+	"cmp"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/actoredis/actoredis/resp"
 )
@@ -361,4 +364,22 @@ func text(v resp.Value) (string, error) {
 		return "", nil
 	}
 	return "", fmt.Errorf("%s %s is not a string", v.Kind(), v.String())
+}
+
+// canonicalOrder sorts shards by their first slot, their ranges by start, and each shard's replicas
+// by address. Every node lists CLUSTER SHARDS in an order of its own (a walk of its node table,
+// hashed with a seed of its own): in one order, the same cluster read from two nodes makes the
+// same map.
+func canonicalOrder(shards []Shard) {
+	for i := range shards {
+		slices.SortFunc(shards[i].Ranges, func(a, b [2]int) int { return cmp.Compare(a[0], b[0]) })
+		slices.SortFunc(shards[i].Replicas, func(a, b NodeInfo) int { return strings.Compare(a.Addr(), b.Addr()) })
+	}
+	first := func(sh Shard) int {
+		if len(sh.Ranges) == 0 {
+			return NumSlots
+		}
+		return sh.Ranges[0][0]
+	}
+	slices.SortStableFunc(shards, func(a, b Shard) int { return cmp.Compare(first(a), first(b)) })
 }
