@@ -33,6 +33,7 @@ type mapActor struct {
 	scheduled      bool                 // a debounced refresh is due
 	movedMeanwhile bool                 // a MOVED came while a discovery ran
 	lastDone       time.Time            // when the last discovery ended
+	soonAfter      bool                 // a Refresh came while a discovery ran: refreshSoon once it ends
 	down           map[string]time.Time // nodes disconnected, since when
 	lastTick       time.Time
 	lastFull       time.Time
@@ -256,6 +257,10 @@ func (a *mapActor) onDiscovered(ctx actor.Context, m *discovered) {
 		a.shared.readyOnce.Do(func() { close(a.shared.ready) })
 	}
 	a.lastDone = time.Now()
+	if a.soonAfter {
+		a.soonAfter = false
+		a.refreshSoon()
+	}
 	if a.movedMeanwhile {
 		a.movedMeanwhile = false
 		if !a.again { // a refresh follows at once anyway
@@ -437,11 +442,16 @@ func (a *mapActor) onMoved(ctx actor.Context, m *Moved) {
 }
 
 // refreshSoon answers a Refresh: a discovery now, or, when one ended less than unreachableRetry
-// ago, once that much time has passed. Nothing more when one runs or is due already. Dispatchers
-// ask on every retry of a command that met a lost connection or an unserved slot: asked at once,
-// thousands of waiting commands would keep discoveries running back to back.
+// ago, once that much time has passed. Nothing more when one is due already; when one runs (it
+// may have asked before what the caller met), another follows it, spaced the same way.
+// Dispatchers ask on every retry of a command that met a lost connection or an unserved slot:
+// asked at once, thousands of waiting commands would keep discoveries running back to back.
 func (a *mapActor) refreshSoon() {
-	if a.refreshing || a.scheduled {
+	if a.refreshing {
+		a.soonAfter = true
+		return
+	}
+	if a.scheduled {
 		return
 	}
 	wait := unreachableRetry - time.Since(a.lastDone)

@@ -321,7 +321,11 @@ func TestRefreshRequestsAreSpaced(t *testing.T) {
 
 	a.scheduled, a.refreshing = false, true
 	a.refreshSoon()
-	assert.False(t, a.scheduled, "one runs: nothing more")
+	assert.False(t, a.scheduled, "one runs: nothing now")
+	all := [][2]int{{0, NumSlots - 1}}
+	a.onDiscovered(nil, &discovered{shards: []Shard{{Ranges: all, Master: NodeInfo{Host: "127.0.0.1", Port: 1, Role: "master", Health: "online"}}}})
+	assert.True(t, a.scheduled, "the one that ran may have asked too early: another follows, spaced")
+	assert.False(t, a.refreshing)
 }
 
 // sink is an actor that ignores what it gets.
