@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"strings"
 
+	"github.com/actoredis/actoredis/node"
 	"github.com/actoredis/actoredis/resp"
 )
 
@@ -253,25 +254,15 @@ func (s keySpec) keys(args []any, yield func(key any) bool) {
 		}
 		return
 	case afterStreams:
-		// As the server finds them: options before STREAMS, with COUNT and BLOCK taking a value
-		// and GROUP two (a group or consumer may well be named "streams").
-		for i := 1; i < n; i++ {
-			opt, _ := resp.ArgText(args[i])
-			switch {
-			case strings.EqualFold(opt, "COUNT"), strings.EqualFold(opt, "BLOCK"):
-				i++
-			case strings.EqualFold(opt, "GROUP"):
-				i += 2
-			case strings.EqualFold(opt, "NOACK"):
-			case strings.EqualFold(opt, "STREAMS"):
-				rest := n - i - 1
-				for j := i + 1; j < i+1+rest/2; j++ {
-					if !yield(args[j]) {
-						return
-					}
-				}
+		// As the server finds them: the first half of what follows STREAMS.
+		_, at := node.XReadOptions(args)
+		if at < 0 {
+			return
+		}
+		rest := n - at - 1
+		for j := at + 1; j < at+1+rest/2; j++ {
+			if !yield(args[j]) {
 				return
-			default: // an option this table does not know (a newer server's): look on for STREAMS
 			}
 		}
 		return

@@ -122,8 +122,12 @@ func (a *nodeActor) accept(ctx actor.Context, r *Request) {
 		return
 	}
 	class, waitMs, waitOK := classify(r.Args)
+	var u unit
+	if r.More != nil {
+		u = scanUnit(r.Args, r.More)
+	}
 	switch {
-	case class == refused || anyUnsupported(r.More):
+	case class == refused || u.refused:
 		r.Fail(commandError(a.opts.Addr, r.Name(), ErrUnsupportedCommand))
 		return
 	case class == transaction && r.More == nil:
@@ -131,21 +135,18 @@ func (a *nodeActor) accept(ctx actor.Context, r *Request) {
 		r.Fail(commandError(a.opts.Addr, r.Name(), fmt.Errorf(
 			"%w: a transaction runs as one unit (Request.More) or on a dedicated connection", ErrUnsupportedCommand)))
 		return
-	case r.More != nil && leavesTransaction(r.Args, r.More):
+	case u.leftOpen:
 		r.Fail(commandError(a.opts.Addr, r.Name(), fmt.Errorf(
 			"%w: the unit leaves a MULTI or a WATCH open on a shared connection", ErrUnsupportedCommand)))
 		return
-	case r.More != nil:
-		// A unit's WAITs hold the connection as a lone one does; a blocking command outside its
-		// MULTI would hold it for its whole timeout.
-		maxMs, zero, blocks := unitWaits(r.Args, r.More)
-		if blocks {
-			r.Fail(commandError(a.opts.Addr, r.Name(), fmt.Errorf(
-				"%w: a blocking command in a unit runs only inside its MULTI on a shared connection", ErrUnsupportedCommand)))
-			return
-		}
-		class, waitMs, waitOK = waiting, maxMs, maxMs > 0 || zero
-		if zero {
+	case u.blocks:
+		// It would hold the shared connection for its whole timeout.
+		r.Fail(commandError(a.opts.Addr, r.Name(), fmt.Errorf(
+			"%w: a blocking command in a unit runs only inside its MULTI on a shared connection", ErrUnsupportedCommand)))
+		return
+	case r.More != nil: // a unit's WAITs hold the connection as a lone one does
+		class, waitMs, waitOK = waiting, u.maxWaitMs, u.maxWaitMs > 0 || u.waitZero
+		if u.waitZero {
 			waitMs = 0
 		}
 	}

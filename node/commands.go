@@ -132,50 +132,6 @@ func unsupported(args []any) bool {
 	return c == refused
 }
 
-// anyUnsupported is unsupported for the commands of a unit (Request.More).
-func anyUnsupported(cmds [][]any) bool {
-	for _, args := range cmds {
-		if unsupported(args) {
-			return true
-		}
-	}
-	return false
-}
-
-// leavesTransaction reports whether a unit (first, then more) would leave its connection inside a
-// transaction, or with keys watched, for the commands of other callers that follow it: a MULTI
-// without the EXEC or DISCARD that ends it, a WATCH outside MULTI with no EXEC, DISCARD or
-// UNWATCH after it. (EXEC and DISCARD outside MULTI are errors that end nothing.)
-func leavesTransaction(first []any, more [][]any) bool {
-	inMulti, watching := false, false
-	step := func(args []any) {
-		if len(args) == 0 {
-			return
-		}
-		name, ok := resp.ArgText(args[0])
-		if !ok {
-			return
-		}
-		switch {
-		case strings.EqualFold(name, "MULTI"):
-			inMulti = true
-		case resp.EqualFoldAny(name, "EXEC", "DISCARD"):
-			if inMulti {
-				inMulti, watching = false, false
-			}
-		case strings.EqualFold(name, "WATCH"):
-			watching = watching || !inMulti // inside MULTI the server refuses it
-		case strings.EqualFold(name, "UNWATCH"):
-			watching = watching && inMulti // inside MULTI it is queued, and EXEC unwatches anyway
-		}
-	}
-	step(first)
-	for _, args := range more {
-		step(args)
-	}
-	return inMulti || watching
-}
-
 // blockingWait reads how long a blocking command may wait on the server, by its own timeout: the
 // last argument in seconds (BLPOP, BRPOP, BZPOPMIN, BZPOPMAX, BRPOPLPUSH, BLMOVE), the first
 // (BLMPOP, BZMPOP), or BLOCK's value in milliseconds (XREAD, XREADGROUP). forever is true for a
@@ -221,17 +177,19 @@ func argFloat(a any) (float64, bool) {
 	return 0, false
 }
 
-// blockAt returns the position of the value of an XREAD's or XREADGROUP's BLOCK option, or -1. It
-// reads the options as the server does, up to STREAMS: a group, consumer or key named "block" is
-// no option, and of two BLOCK options the last counts.
-func blockAt(args []any) int {
-	at := -1
+// XReadOptions reads the options of an XREAD or XREADGROUP as the server does, up to STREAMS: it
+// returns the position of the value of the BLOCK option (of two, the last counts) and that of the
+// STREAMS keyword, -1 for either when there is none. COUNT and BLOCK take a value and GROUP two, so
+// a group, consumer or count named "block" or "streams" is no option; an option it does not know
+// (a newer server's) is passed over.
+func XReadOptions(args []any) (block, streams int) {
+	block = -1
 	for i := 1; i < len(args); i++ {
 		opt, _ := resp.ArgText(args[i])
 		switch {
 		case strings.EqualFold(opt, "BLOCK"):
 			if i+1 < len(args) {
-				at = i + 1
+				block = i + 1
 			}
 			i++
 		case strings.EqualFold(opt, "COUNT"):
@@ -239,37 +197,65 @@ func blockAt(args []any) int {
 		case strings.EqualFold(opt, "GROUP"):
 			i += 2
 		case strings.EqualFold(opt, "STREAMS"):
-			return at
+			return block, i
 		}
 	}
-	return at
+	return block, -1
 }
 
-// unitWaits reads the WAITs and blocking commands of a unit (first, then more): the longest WAIT
-// timeout in milliseconds, whether one has a timeout of 0 (forever), and whether a blocking command
-// comes outside a MULTI (inside one it is queued, and does not block). WAITs with a timeout it
-// cannot read are left to the server.
-func unitWaits(first []any, more [][]any) (maxMs int64, zero, blocks bool) {
-	inMulti := false
+// blockAt is the position of an XREAD's BLOCK value, or -1.
+func blockAt(args []any) int {
+	block, _ := XReadOptions(args)
+	return block
+}
+
+// unit is what accept needs to know of a unit (Request.More), read in one pass over its commands.
+type unit struct {
+	refused   bool  // a command that breaks the shared connection (see unsupported)
+	leftOpen  bool  // a MULTI without the EXEC or DISCARD that ends it, or a WATCH not undone
+	blocks    bool  // a blocking command outside MULTI (inside one it is queued, and does not block)
+	maxWaitMs int64 // the longest WAIT timeout outside MULTI (WAITs it cannot read are the server's)
+	waitZero  bool  // a WAIT outside MULTI with a timeout of 0: forever
+}
+
+// scanUnit reads a unit (first, then more) as the server will run it, following MULTI: a unit that
+// leaves the connection inside a transaction, or with keys watched, would queue or watch the
+// commands of the callers that follow it. (EXEC and DISCARD outside MULTI are errors that end
+// nothing; WATCH inside MULTI is refused by the server, UNWATCH there is queued, and EXEC unwatches
+// anyway.)
+func scanUnit(first []any, more [][]any) (u unit) {
+	inMulti, watching := false, false
 	step := func(args []any) {
 		c, ms, ok := classify(args)
-		switch {
-		case c == transaction:
+		switch c {
+		case refused:
+			u.refused = true
+		case transaction:
 			name, _ := resp.ArgText(args[0])
-			if strings.EqualFold(name, "MULTI") {
+			switch {
+			case strings.EqualFold(name, "MULTI"):
 				inMulti = true
-			} else if resp.EqualFoldAny(name, "EXEC", "DISCARD") {
-				inMulti = false
+			case resp.EqualFoldAny(name, "EXEC", "DISCARD"):
+				if inMulti {
+					inMulti, watching = false, false
+				}
+			case strings.EqualFold(name, "WATCH"):
+				watching = watching || !inMulti
+			case strings.EqualFold(name, "UNWATCH"):
+				watching = watching && inMulti
 			}
-		case c == waiting && ok && !inMulti:
-			maxMs, zero = max(maxMs, ms), zero || ms <= 0
-		case c == blocking && !inMulti:
-			blocks = true
+		case waiting:
+			if ok && !inMulti {
+				u.maxWaitMs, u.waitZero = max(u.maxWaitMs, ms), u.waitZero || ms <= 0
+			}
+		case blocking:
+			u.blocks = u.blocks || !inMulti
 		}
 	}
 	step(first)
 	for _, args := range more {
 		step(args)
 	}
-	return maxMs, zero, blocks
+	u.leftOpen = inMulti || watching
+	return u
 }

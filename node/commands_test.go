@@ -142,7 +142,7 @@ func TestClassify(t *testing.T) {
 	}
 }
 
-func TestLeavesTransaction(t *testing.T) {
+func TestUnitLeftOpen(t *testing.T) {
 	for _, tc := range []struct {
 		cmds  [][]any
 		leave bool
@@ -159,7 +159,7 @@ func TestLeavesTransaction(t *testing.T) {
 		{[][]any{{"WATCH", "a"}, {"DISCARD"}}, true}, // ... and keeps the watch
 		{[][]any{{"MULTI"}, {"UNWATCH"}, {"EXEC"}}, false},
 	} {
-		assert.Equal(t, tc.leave, leavesTransaction(tc.cmds[0], tc.cmds[1:]), "%v", tc.cmds)
+		assert.Equal(t, tc.leave, scanUnit(tc.cmds[0], tc.cmds[1:]).leftOpen, "%v", tc.cmds)
 	}
 }
 
