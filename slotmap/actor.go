@@ -451,28 +451,25 @@ func (a *mapActor) refreshSoon() {
 		a.soonAfter = true
 		return
 	}
-	if a.scheduled {
+	if wait := unreachableRetry - time.Since(a.lastDone); wait > 0 || a.scheduled {
+		a.refreshAfter(wait)
 		return
 	}
-	wait := unreachableRetry - time.Since(a.lastDone)
-	if wait <= 0 {
-		a.refresh()
-		return
-	}
-	a.scheduled = true
-	self, root := a.self, a.sys.Root()
-	time.AfterFunc(wait, func() { root.Send(self, &refreshNow{}) })
+	a.refresh()
 }
 
 // scheduleRefresh asks for a refresh after the debounce delay, unless one is due already: a burst
 // of MOVED replies costs one discovery.
-func (a *mapActor) scheduleRefresh() {
+func (a *mapActor) scheduleRefresh() { a.refreshAfter(a.opts.Debounce) }
+
+// refreshAfter asks for a refresh in d, unless one is due already.
+func (a *mapActor) refreshAfter(d time.Duration) {
 	if a.scheduled {
 		return
 	}
 	a.scheduled = true
 	self, root := a.self, a.sys.Root()
-	time.AfterFunc(a.opts.Debounce, func() { root.Send(self, &refreshNow{}) })
+	time.AfterFunc(d, func() { root.Send(self, &refreshNow{}) })
 }
 
 // onNodeEvent follows which nodes of the map are down (a discovery runs while one stays down), and
