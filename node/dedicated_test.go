@@ -306,16 +306,7 @@ func TestWaitsDoNotHideAHungServer(t *testing.T) {
 // A blocking command with a timeout, sent to a server that answers nothing, fails with ErrTimeout
 // once CommandTimeout has passed beyond its own timeout, like a command on the shared connection.
 func TestBlockingCommandToASilentServerTimesOut(t *testing.T) {
-	srv := fakeredis.New(t, func(c *fakeredis.Conn) {
-		if _, err := c.Handshake(); err != nil {
-			return
-		}
-		for { // swallow everything, answer nothing
-			if _, err := c.ReadCommand(); err != nil {
-				return
-			}
-		}
-	})
+	srv := fakeredis.New(t, blackhole)
 	n := startNode(t, Options{Addr: srv.Addr(), CommandTimeout: 200 * time.Millisecond})
 	r := NewRequest("BLPOP", "q", "0.3") // no Ctx: nothing but the node ends it
 	n.Send(r)

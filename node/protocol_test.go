@@ -20,6 +20,19 @@ import (
 	"github.com/actoredis/actoredis/resp"
 )
 
+// blackhole completes the handshake, then reads every command and answers none: a server that hung
+// with its connections open.
+func blackhole(c *fakeredis.Conn) {
+	if _, err := c.Handshake(); err != nil {
+		return
+	}
+	for {
+		if _, err := c.ReadCommand(); err != nil {
+			return
+		}
+	}
+}
+
 // serveOnce answers the first command after the handshake with reply, then echoes PONG to every
 // later command on that connection; later connections get PONG for everything.
 func serveOnce(reply string) func(*fakeredis.Conn) {
@@ -137,16 +150,7 @@ func TestSlowReplyAbandonedKeepsOrder(t *testing.T) {
 }
 
 func TestStalledConnectionTimesOut(t *testing.T) {
-	srv := fakeredis.New(t, func(c *fakeredis.Conn) {
-		if _, err := c.Handshake(); err != nil {
-			return
-		}
-		for { // read everything, answer nothing: a blackhole
-			if _, err := c.ReadCommand(); err != nil {
-				return
-			}
-		}
-	})
+	srv := fakeredis.New(t, blackhole)
 	events := newEventLog()
 	n := startNode(t, Options{Addr: srv.Addr(), CommandTimeout: 300 * time.Millisecond, OnEvent: events.record})
 	r := NewRequest("GET", "k")
@@ -219,16 +223,7 @@ func TestPushFramesGoToTheHandler(t *testing.T) {
 // not wait on the full queue for longer than the command timeout, so every command fails with
 // ErrTimeout, the connection is dropped, and Close returns.
 func TestFullQueueToAStalledServerTimesOut(t *testing.T) {
-	srv := fakeredis.New(t, func(c *fakeredis.Conn) {
-		if _, err := c.Handshake(); err != nil {
-			return
-		}
-		for { // read everything, answer nothing
-			if _, err := c.ReadCommand(); err != nil {
-				return
-			}
-		}
-	})
+	srv := fakeredis.New(t, blackhole)
 	events := newEventLog()
 	n := startNode(t, Options{Addr: srv.Addr(), CommandTimeout: 300 * time.Millisecond, OnEvent: events.record,
 		Reconnect: func(int) time.Duration { return time.Hour }})
