@@ -10,5 +10,9 @@
 //     and an optional Drained message tells the actor its queue ran empty (the moment to flush a
 //     write batch). Messages still queued when an actor stops, and the message a panic interrupted,
 //     are failed through Failer — no caller hangs.
+//   - Lending: a Lender runs an idle pinned actor on the caller's goroutine (TryRun) instead of
+//     waking the actor's own, one goroutine at a time either way. The client lends its dispatcher
+//     and node actors to a caller alone in Do, whose command then crosses no goroutine on its way
+//     to the socket.
 //   - Supervision: a panicking actor is restarted (up to 10 times in 10 s, then stopped).
 package actors

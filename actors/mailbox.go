@@ -26,7 +26,9 @@ type pinnedMailbox struct {
 	user     []any // posted, not yet taken by the goroutine
 	sys      []any
 	sleeping bool // the goroutine waits on wake
+	lent     bool // a poster runs the actor on its own goroutine (TryRun); the goroutine stays asleep
 	closed   bool
+	spare    []any // the lender's batch, swapped with user
 	wake     chan struct{}
 
 	pendingSys atomic.Int32 // system messages posted since the goroutine last looked
@@ -68,15 +70,76 @@ func (m *pinnedMailbox) PostSystemMessage(msg any) {
 	m.wakeLocked()
 }
 
-// wakeLocked releases m.mu and wakes the goroutine if it sleeps.
+// wakeLocked releases m.mu and wakes the goroutine if it sleeps and is not lent.
 func (m *pinnedMailbox) wakeLocked() {
-	wake := m.sleeping
+	wake := m.sleeping && !m.lent
+	if !wake {
+		m.mu.Unlock()
+		return
+	}
 	m.sleeping = false
 	m.mu.Unlock()
 	if wake {
 		m.wake <- struct{}{}
 	}
 }
+
+// tryRun handles msg on the calling goroutine when the actor is idle: its goroutine asleep, nothing
+// queued, nobody else running it. Messages posted meanwhile (a Flush the actor sends itself, other
+// posters' messages) are handled too, a round or two, before the actor is handed back; anything
+// left then wakes the goroutine. It reports false, and handles nothing, when the actor is busy.
+func (m *pinnedMailbox) tryRun(msg any) bool {
+	m.mu.Lock()
+	if !m.sleeping || m.lent || m.closed || m.suspended || len(m.user) > 0 || len(m.sys) > 0 {
+		m.mu.Unlock()
+		return false
+	}
+	m.lent = true
+	m.mu.Unlock()
+	m.invokeUser(msg)
+	for range lentRounds {
+		m.mu.Lock()
+		if len(m.user) == 0 || len(m.sys) > 0 || m.suspended {
+			m.mu.Unlock()
+			break
+		}
+		batch := m.user
+		m.user = m.spare[:0]
+		m.mu.Unlock()
+		m.userCount.Add(-int32(len(batch)))
+		for i, queued := range batch {
+			batch[i] = nil
+			m.invokeUser(queued)
+			if (m.pendingSys.Load() > 0 || m.suspended) && i+1 < len(batch) {
+				// System messages overtake user messages: leave the rest to the goroutine, first.
+				rest := batch[i+1:]
+				m.mu.Lock()
+				m.user = append(append([]any(nil), rest...), m.user...)
+				m.mu.Unlock()
+				m.userCount.Add(int32(len(rest)))
+				clear(rest)
+				break
+			}
+		}
+		m.spare = batch[:0]
+	}
+	m.mu.Lock()
+	if m.notifyDrained && len(m.user) == 0 && len(m.sys) == 0 && !m.suspended {
+		m.mu.Unlock()
+		m.invokeUser(DrainedMessage)
+		m.mu.Lock()
+	}
+	m.lent = false
+	if len(m.user) > 0 || len(m.sys) > 0 {
+		m.wakeLocked()
+	} else {
+		m.mu.Unlock()
+	}
+	return true
+}
+
+// lentRounds is how many times a lender takes what was posted while it ran the actor.
+const lentRounds = 2
 
 func (m *pinnedMailbox) RegisterHandlers(invoker actor.MessageInvoker, _ actor.Dispatcher) {
 	m.invoker = invoker

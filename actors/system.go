@@ -56,7 +56,20 @@ type SpawnOptions struct {
 	// (defaults 10 and 10 s, protoactor's own).
 	MaxRestarts   int
 	RestartWindow time.Duration
+	// Lender, when set, is bound to the actor's mailbox: its TryRun runs the actor on the caller's
+	// goroutine while the actor is idle.
+	Lender *Lender
 }
+
+// Lender runs an idle actor on the caller's goroutine instead of waking the actor's own: a lone
+// caller's command then crosses no goroutine on its way out. Only one goroutine runs the actor at a
+// time, the actor's own or a lender's. It is safe for concurrent use.
+type Lender struct{ m *pinnedMailbox }
+
+// TryRun handles msg at once on this goroutine, with whatever the actor is sent meanwhile, when the
+// actor's goroutine is asleep and nothing is queued, and reports true. Otherwise it does nothing
+// and reports false: post msg as usual.
+func (l *Lender) TryRun(msg any) bool { return l != nil && l.m != nil && l.m.tryRun(msg) }
 
 // Spawn starts a pinned actor named name (unique within the system; "" picks one). A panic in the
 // actor restarts it (a new instance from producer), failing the message it was handling.
@@ -69,7 +82,13 @@ func (s *System) Spawn(name string, producer func() actor.Actor, opts SpawnOptio
 	}
 	s.running.Add(1)
 	props := actor.PropsFromProducer(producer,
-		actor.WithMailbox(func() actor.Mailbox { return newPinnedMailbox(opts.NotifyDrained, s.running.Done) }),
+		actor.WithMailbox(func() actor.Mailbox {
+			m := newPinnedMailbox(opts.NotifyDrained, s.running.Done)
+			if opts.Lender != nil {
+				opts.Lender.m = m
+			}
+			return m
+		}),
 		actor.WithGuardian(actor.NewOneForOneStrategy(opts.MaxRestarts, opts.RestartWindow, actor.DefaultDecider)),
 	)
 	var pid *actor.PID

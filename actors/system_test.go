@@ -21,9 +21,12 @@ type job struct {
 	Future
 	n       int
 	panic   bool
+	follow  bool          // the actor answers from a message it sends itself, as the node flushes
 	block   chan struct{} // when set, the actor waits on it before answering
 	entered chan struct{} // when set, closed as the actor starts handling the job
 }
+
+type followUp struct{ j *job }
 
 func newJob(n int) *job {
 	j := &job{n: n}
@@ -31,15 +34,22 @@ func newJob(n int) *job {
 	return j
 }
 
-// counter answers each job with its number plus how many jobs it saw before, and counts the
-// Drained signals and instances.
+// counter answers each job with its number, and counts the Drained signals and instances. It
+// counts the jobs it saw in a plain int, so the race detector sees two goroutines running it at
+// once, and flags such an overlap itself too.
 type counter struct {
 	seen      int
 	drained   *atomic.Int64
 	instances *atomic.Int64
+	active    *atomic.Int32
+	overlap   *atomic.Bool
 }
 
 func (c *counter) Receive(ctx actor.Context) {
+	if c.active.Add(1) > 1 {
+		c.overlap.Store(true)
+	}
+	defer c.active.Add(-1)
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		c.instances.Add(1)
@@ -57,21 +67,33 @@ func (c *counter) Receive(ctx actor.Context) {
 			panic("injected")
 		}
 		c.seen++
+		if m.follow {
+			ctx.Send(ctx.Self(), &followUp{j: m})
+			return
+		}
 		m.Complete(resp.Integer(int64(m.n)), nil)
+	case *followUp:
+		m.j.Complete(resp.Integer(int64(m.j.n)), nil)
 	}
 }
 
 type fixture struct {
 	sys       *System
 	pid       *actor.PID
+	lender    Lender // bound by spawnCounter
 	drained   atomic.Int64
 	instances atomic.Int64
+	active    atomic.Int32
+	overlap   atomic.Bool
 }
 
 func spawnCounter(t *testing.T, sys *System, opts SpawnOptions) *fixture {
 	t.Helper()
 	f := &fixture{sys: sys}
-	pid, err := sys.Spawn("", func() actor.Actor { return &counter{drained: &f.drained, instances: &f.instances} }, opts)
+	opts.Lender = &f.lender
+	pid, err := sys.Spawn("", func() actor.Actor {
+		return &counter{drained: &f.drained, instances: &f.instances, active: &f.active, overlap: &f.overlap}
+	}, opts)
 	require.NoError(t, err)
 	f.pid = pid
 	return f
@@ -266,7 +288,7 @@ func TestMessageAfterShutdownFails(t *testing.T) {
 func TestSpawnNamedTwiceFails(t *testing.T) {
 	sys := NewSystem(nil)
 	defer sys.Shutdown()
-	prod := func() actor.Actor { return &counter{drained: new(atomic.Int64), instances: new(atomic.Int64)} }
+	prod := func() actor.Actor { return &counter{drained: new(atomic.Int64), instances: new(atomic.Int64), active: new(atomic.Int32), overlap: new(atomic.Bool)} }
 	_, err := sys.Spawn("node-1", prod, SpawnOptions{})
 	require.NoError(t, err)
 	_, err = sys.Spawn("node-1", prod, SpawnOptions{})

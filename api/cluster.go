@@ -28,6 +28,7 @@ type Cluster struct {
 	roots []rootNode
 	life  sync.Mutex   // serialises Connect and Close (rare calls; Send only reads state)
 	state atomic.Int32 // what Send and the node handles look at
+	inDo  atomic.Int64 // callers inside Do: one alone lends it the actors (see Do)
 
 	sys  *actors.System
 	smap *slotmap.Map
@@ -173,6 +174,7 @@ func (c *Cluster) connect(ctx context.Context) error {
 		UseReplicas:     c.opts.UseReplicas,
 		MaxRedirections: c.opts.MaxCommandRedirections,
 		Logger:          c.opts.Logger,
+		Lend:            true,
 	})
 	if err != nil {
 		c.shutdown()
@@ -214,13 +216,13 @@ func (c *Cluster) shutdown() {
 // Send routes cmd to the node serving its slot and returns its Future at once.
 func (c *Cluster) Send(cmd Command) *Future {
 	f := &Future{}
-	c.send(f, cmd)
+	c.send(f, cmd, false)
 	return f
 }
 
 // send binds cmd into f and hands it to the dispatcher; a command that cannot be sent completes f
 // with its error at once.
-func (c *Cluster) send(f *Future, cmd Command) {
+func (c *Cluster) send(f *Future, cmd Command, alone bool) {
 	if c.state.Load() != stateConnected {
 		f.fail(ErrClientClosed)
 		return
@@ -234,15 +236,24 @@ func (c *Cluster) send(f *Future, cmd Command) {
 	f.r.Idempotent = cmd.idempotent
 	f.r.Deadline = time.Now().Add(c.opts.CommandTimeout)
 	f.r.Until = f.r.Deadline
+	if alone {
+		c.disp.SendAlone(&f.r)
+		return
+	}
 	c.disp.Send(&f.r)
 }
 
 // Do sends cmd and waits for its reply or for ctx. It reuses its Future once the reply is in (the
 // Future never leaves Do), so a GET costs one allocation: the value's own memory.
+//
+// A caller alone in Do, when the dispatcher and the node are idle, routes and writes its command on
+// its own goroutine (actors.Lender): no actor goroutine is woken for it. Callers of Send never
+// lend, as the client cannot know how many of their Futures are still in flight.
 func (c *Cluster) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 	f := reusableFutures.Get().(*Future)
-	c.send(f, cmd)
+	c.send(f, cmd, c.inDo.Add(1) == 1)
 	v, err := f.AwaitContext(ctx)
+	c.inDo.Add(-1)
 	if f.r.Reusable() {
 		f.reuse()
 		reusableFutures.Put(f)

@@ -24,12 +24,17 @@ type dispatcherActor struct {
 	// waiting holds the requests in a retry backoff, with their timers: a new map routes them at
 	// once (after a failover, the new master is known: no reason to wait out the backoff).
 	waiting map[*Request]*time.Timer
+	lent    bool // routing a lent request: its node may be run on the sender's goroutine too
 }
 
 func (a *dispatcherActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *Request:
 		a.route(ctx, m)
+	case lent:
+		a.lent = true
+		a.route(ctx, m.r)
+		a.lent = false
 	case *slotmap.Snapshot:
 		if a.snap == nil || m.Version >= a.snap.Version {
 			a.snap = m
@@ -120,6 +125,9 @@ func (a *dispatcherActor) route(ctx actor.Context, r *Request) {
 	}
 	r.Reset()
 	r.Asking = false
+	if a.lent && target.Node.TryRun(&r.Request) {
+		return
+	}
 	ctx.Send(target.Node.PID(), &r.Request)
 }
 

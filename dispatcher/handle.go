@@ -13,17 +13,19 @@ import (
 type Handle struct {
 	sys    *actors.System
 	pid    *actor.PID
+	lender actors.Lender
+	lend   bool
 	closed atomic.Bool
 }
 
 // Start spawns a dispatcher and subscribes it to opts.Map's snapshots.
 func Start(sys *actors.System, opts Options) (*Handle, error) {
 	opts = opts.withDefaults()
-	h := &Handle{sys: sys}
+	h := &Handle{sys: sys, lend: opts.Lend}
 	pid, err := sys.Spawn("", func() actor.Actor {
 		// Start from the newest map, so no request arrives before the first snapshot message.
 		return &dispatcherActor{opts: opts, h: h, snap: opts.Map.Snapshot()}
-	}, actors.SpawnOptions{})
+	}, actors.SpawnOptions{Lender: &h.lender})
 	if err != nil {
 		return nil, err
 	}
@@ -34,6 +36,14 @@ func Start(sys *actors.System, opts Options) (*Handle, error) {
 
 // Send routes r; its Future completes with the reply or an error.
 func (h *Handle) Send(r *Request) { h.sys.Root().Send(h.pid, r) }
+
+// SendAlone is Send for a request its sender knows to be the only one in flight.
+func (h *Handle) SendAlone(r *Request) {
+	if h.lend && h.lender.TryRun(lent{r}) {
+		return
+	}
+	h.sys.Root().Send(h.pid, r)
+}
 
 // Close stops the dispatcher after the requests already queued; later ones fail.
 func (h *Handle) Close(timeout time.Duration) {

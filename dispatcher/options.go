@@ -21,6 +21,9 @@ type Options struct {
 	MaxRedirections int
 	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger
+	// Lend routes a request on its sender's goroutine, and writes it there, when the dispatcher and
+	// the node are idle (see actors.Lender).
+	Lend bool
 }
 
 func (o Options) withDefaults() Options {

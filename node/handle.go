@@ -23,6 +23,7 @@ type Node struct {
 	closed atomic.Bool
 	stats  *counters
 	pool   *pool
+	lender *actors.Lender
 }
 
 type counters struct {
@@ -40,12 +41,13 @@ func Start(sys *actors.System, opts Options) (*Node, error) {
 	stats := &counters{}
 	p := newPool(opts)
 	root := sys.Root()
+	lender := &actors.Lender{}
 	pid, err := sys.Spawn("", func() actor.Actor { return newActor(opts, root, wg, stats, p) },
-		actors.SpawnOptions{NotifyDrained: opts.flushOnDrained})
+		actors.SpawnOptions{NotifyDrained: opts.flushOnDrained, Lender: lender})
 	if err != nil {
 		return nil, err
 	}
-	return &Node{addr: opts.Addr, sys: sys, pid: pid, wg: wg, stats: stats, pool: p}, nil
+	return &Node{addr: opts.Addr, sys: sys, pid: pid, wg: wg, stats: stats, pool: p, lender: lender}, nil
 }
 
 // Addr returns the server's "host:port".
@@ -57,6 +59,10 @@ func (n *Node) PID() *actor.PID { return n.pid }
 // Send hands r to the node; r's Future is completed with the reply or an error. Sending after
 // Close fails r with ErrClosed (or ErrActorStopped).
 func (n *Node) Send(r *Request) { n.sys.Root().Send(n.pid, r) }
+
+// TryRun handles r on the caller's goroutine, writing it there, when the node actor is idle, and
+// reports true; otherwise it does nothing and reports false (see actors.Lender).
+func (n *Node) TryRun(r *Request) bool { return n.lender.TryRun(r) }
 
 // Do runs one command and waits for its reply or for ctx. A server error reply is returned as
 // the error (*resp.Error).

@@ -1,0 +1,179 @@
+package actors
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func spawnLendable(t *testing.T, opts SpawnOptions) *fixture {
+	t.Helper()
+	sys := NewSystem(nil)
+	t.Cleanup(sys.Shutdown)
+	return spawnCounter(t, sys, opts)
+}
+
+// awaitAsleep waits until the actor's goroutine has parked with nothing queued: the state in which
+// TryRun lends it. There is no event for it; the mailbox's own flag is polled.
+func (f *fixture) awaitAsleep(t *testing.T) {
+	t.Helper()
+	m := f.lender.m
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		m.mu.Lock()
+		asleep := m.sleeping && len(m.user) == 0 && len(m.sys) == 0
+		m.mu.Unlock()
+		if asleep {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "the actor never went idle")
+		runtime.Gosched()
+	}
+}
+
+// lendBlocked lends the idle actor a job that blocks it, on another goroutine, and returns once the
+// actor handles it; TryRun's result arrives on lent.
+func (f *fixture) lendBlocked(t *testing.T, n int) (j *job, lent chan bool) {
+	t.Helper()
+	f.awaitAsleep(t)
+	j = blockingJob(n)
+	lent = make(chan bool)
+	go func() { lent <- f.lender.TryRun(j) }()
+	<-j.entered
+	return j, lent
+}
+
+func blockingJob(n int) *job {
+	j := newJob(n)
+	j.entered, j.block = make(chan struct{}), make(chan struct{})
+	return j
+}
+
+func replyOf(t *testing.T, j *job) int64 {
+	t.Helper()
+	v, err := j.Await()
+	require.NoError(t, err)
+	return mustInt(v)
+}
+
+// An idle actor handed a job by TryRun has handled it, and the message it sent itself, before
+// TryRun returns: on the caller's goroutine, as nothing else could have run it by then.
+func TestLenderRunsAnIdleActorOnTheCallersGoroutine(t *testing.T) {
+	f := spawnLendable(t, SpawnOptions{NotifyDrained: true})
+	f.awaitAsleep(t)
+	j := newJob(7)
+	j.follow = true
+	require.True(t, f.lender.TryRun(j))
+	require.True(t, j.IsDone(), "TryRun returned before the actor answered")
+	assert.EqualValues(t, 7, replyOf(t, j))
+	assert.EqualValues(t, 1, f.drained.Load(), "the lender delivers Drained once the mailbox ran empty")
+}
+
+// A busy actor is not lent: TryRun handles nothing, and the job is the caller's to post.
+func TestLenderRefusesABusyActor(t *testing.T) {
+	f := spawnLendable(t, SpawnOptions{})
+	busy := blockingJob(1)
+	f.sys.Root().Send(f.pid, busy)
+	<-busy.entered
+
+	j := newJob(2)
+	require.False(t, f.lender.TryRun(j))
+	close(busy.block)
+	assert.EqualValues(t, 1, replyOf(t, busy))
+	assert.False(t, j.IsDone(), "a refused job was handled")
+
+	f.sys.Root().Send(f.pid, j)
+	assert.EqualValues(t, 2, replyOf(t, j))
+	var unbound *Lender
+	assert.False(t, unbound.TryRun(j))
+}
+
+// Jobs posted while the actor is lent wait for the lender, which takes them for lentRounds rounds;
+// what is posted after that wakes the actor's own goroutine when the lender leaves.
+func TestLenderHandsWhatIsLeftToTheActorsGoroutine(t *testing.T) {
+	f := spawnLendable(t, SpawnOptions{})
+	first, lent := f.lendBlocked(t, 0)
+	// Each job blocks until the next one is posted, so each round finds exactly one.
+	jobs := []*job{first}
+	for i := 1; i < lentRounds+2; i++ {
+		jobs = append(jobs, blockingJob(i))
+		f.sys.Root().Send(f.pid, jobs[i])
+		close(jobs[i-1].block)
+		if i <= lentRounds {
+			<-jobs[i].entered
+		}
+	}
+	require.True(t, <-lent)
+	close(jobs[len(jobs)-1].block)
+	for i, j := range jobs {
+		assert.EqualValues(t, i, replyOf(t, j), "job %d", i)
+	}
+	assert.False(t, f.overlap.Load(), "two goroutines ran the actor at once")
+}
+
+// Lenders and posters on several goroutines never run the actor at once, and lose nothing. Each
+// round starts them together on an idle actor, so lenders and posters meet.
+func TestLendersAndPostersRunTheActorOneAtATime(t *testing.T) {
+	f := spawnLendable(t, SpawnOptions{NotifyDrained: true})
+	const workers, rounds = 4, 300
+	var lentCount atomic.Int64
+	for round := range rounds {
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				j := newJob(round*workers + w)
+				j.follow = (w+round)%3 == 0
+				<-start
+				if (w+round)%2 == 0 && f.lender.TryRun(j) {
+					lentCount.Add(1)
+				} else {
+					f.sys.Root().Send(f.pid, j)
+				}
+				if v, err := j.Await(); err != nil || mustInt(v) != int64(j.n) {
+					t.Errorf("job %d: %v %v", j.n, v, err)
+				}
+			})
+		}
+		f.awaitAsleep(t)
+		close(start)
+		wg.Wait()
+	}
+	assert.False(t, f.overlap.Load(), "two goroutines ran the actor at once")
+	assert.Positive(t, lentCount.Load(), "no job was ever lent the actor")
+	assert.EqualValues(t, 1, f.instances.Load(), "the actor restarted")
+	t.Logf("%d of %d jobs lent", lentCount.Load(), workers*rounds)
+}
+
+// A lent job whose handler panics is failed like a posted one, and the actor restarts.
+func TestLenderFailsAJobWhoseHandlerPanicked(t *testing.T) {
+	f := spawnLendable(t, SpawnOptions{})
+	f.awaitAsleep(t)
+	j := newJob(1)
+	j.panic = true
+	require.True(t, f.lender.TryRun(j))
+	_, err := j.Await()
+	require.ErrorIs(t, err, ErrActorPanicked)
+
+	next := newJob(2)
+	f.sys.Root().Send(f.pid, next)
+	assert.EqualValues(t, 2, replyOf(t, next))
+	assert.EqualValues(t, 2, f.instances.Load(), "the actor was not restarted")
+}
+
+// A Stop posted while the actor is lent is handled by its goroutine once the lender leaves; a
+// stopped actor is never lent.
+func TestLenderLeavesSystemMessagesToTheGoroutine(t *testing.T) {
+	f := spawnLendable(t, SpawnOptions{})
+	j, lent := f.lendBlocked(t, 1)
+	stopped := f.sys.Root().StopFuture(f.pid)
+	close(j.block)
+	require.True(t, <-lent)
+	assert.EqualValues(t, 1, replyOf(t, j))
+	require.NoError(t, stopped.Wait())
+	assert.False(t, f.lender.TryRun(newJob(2)), "a stopped actor was lent")
+}

@@ -1,0 +1,53 @@
+package dispatcher
+
+import (
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/stretchr/testify/require"
+
+	"github.com/actoredis/actoredis/actors"
+	"github.com/actoredis/actoredis/internal/testcluster"
+	"github.com/actoredis/actoredis/node"
+	"github.com/actoredis/actoredis/slotmap"
+)
+
+// A lone request sent while the dispatcher and its node are idle is routed and written on the
+// sender's goroutine: the node has counted the write when SendAlone returns.
+func TestLoneRequestIsWrittenByItsSender(t *testing.T) {
+	srv := testcluster.NewStandalone(t, testcluster.Options{})
+	sys := actors.NewSystem(nil)
+	t.Cleanup(sys.Shutdown)
+	n, err := node.Start(sys, node.Options{Addr: srv.Addr()})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = n.Close(time.Second) })
+	_, err = n.Do(t.Context(), "PING")
+	require.NoError(t, err)
+
+	// Every slot of a zero Snapshot belongs to its first shard.
+	snap := &slotmap.Snapshot{Shards: []*slotmap.ShardRefs{{Master: &slotmap.Ref{Addr: srv.Addr(), Node: n}}}}
+	h := &Handle{sys: sys, lend: true}
+	pid, err := sys.Spawn("", func() actor.Actor {
+		return &dispatcherActor{opts: Options{}.withDefaults(), h: h, snap: snap}
+	}, actors.SpawnOptions{Lender: &h.lender})
+	require.NoError(t, err)
+	h.pid = pid
+
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		before := n.Stats().Writes
+		r := &Request{}
+		r.Init(h, []any{"SET", "k", "v"})
+		h.SendAlone(r)
+		written := n.Stats().Writes == before+1
+		v, err := r.Future.Await()
+		require.NoError(t, err)
+		require.Equal(t, "OK", v.String())
+		if written {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "no request was ever written by its sender")
+		runtime.Gosched()
+	}
+}

@@ -1,0 +1,33 @@
+package node
+
+import (
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/actoredis/actoredis/internal/testcluster"
+)
+
+// A node actor lent an idle moment writes the command on the caller's goroutine: the write is
+// counted before TryRun returns, with no Flush left for the actor's own goroutine.
+func TestLentNodeWritesOnTheCallersGoroutine(t *testing.T) {
+	srv := testcluster.NewStandalone(t, testcluster.Options{})
+	n := startNode(t, Options{Addr: srv.Addr()})
+	_, err := n.Do(t.Context(), "PING")
+	require.NoError(t, err)
+
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		before := n.Stats().Writes
+		r := NewRequest("GET", "k")
+		if n.TryRun(r) {
+			require.Equal(t, before+1, n.Stats().Writes, "TryRun returned before the command was written")
+			_, err := r.Await()
+			require.NoError(t, err)
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "the node actor was never idle")
+		runtime.Gosched()
+	}
+}
