@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -60,15 +61,16 @@ func replyOf(t *testing.T, j *job) int64 {
 	return mustInt(v)
 }
 
-// An idle actor handed a job by TryRun has handled it, and the message it sent itself, before
-// TryRun returns: on the caller's goroutine, as nothing else could have run it by then.
+// An idle actor handed a job by TryRun handles it on the caller's goroutine (this test is on the
+// handler's stack), and the message it sent itself too, before TryRun returns.
 func TestLenderRunsAnIdleActorOnTheCallersGoroutine(t *testing.T) {
 	f := spawnLendable(t, SpawnOptions{NotifyDrained: true})
 	f.awaitAsleep(t)
 	j := newJob(7)
-	j.follow = true
+	j.follow, j.trace = true, true
 	require.True(t, f.lender.TryRun(j))
 	require.True(t, j.IsDone(), "TryRun returned before the actor answered")
+	assert.Contains(t, j.stack, "TestLenderRunsAnIdleActorOnTheCallersGoroutine", "the job ran on another goroutine")
 	assert.EqualValues(t, 7, replyOf(t, j))
 	assert.EqualValues(t, 1, f.drained.Load(), "the lender delivers Drained once the mailbox ran empty")
 }
@@ -107,7 +109,12 @@ func TestLenderHandsWhatIsLeftToTheActorsGoroutine(t *testing.T) {
 			<-jobs[i].entered
 		}
 	}
-	require.True(t, <-lent)
+	select {
+	case ok := <-lent:
+		require.True(t, ok)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the lender took more than lentRounds rounds") // the last job blocks it
+	}
 	close(jobs[len(jobs)-1].block)
 	for i, j := range jobs {
 		assert.EqualValues(t, i, replyOf(t, j), "job %d", i)
@@ -163,6 +170,22 @@ func TestLenderFailsAJobWhoseHandlerPanicked(t *testing.T) {
 	f.sys.Root().Send(f.pid, next)
 	assert.EqualValues(t, 2, replyOf(t, next))
 	assert.EqualValues(t, 2, f.instances.Load(), "the actor was not restarted")
+}
+
+// A lender that leaves because a system message came meanwhile cannot deliver Drained (the
+// system message goes first): the actor's goroutine delivers it after the system message.
+func TestLenderLeavingForASystemMessageLeavesDrainedOwed(t *testing.T) {
+	f := spawnLendable(t, SpawnOptions{NotifyDrained: true})
+	j, lent := f.lendBlocked(t, 1)
+	f.lender.m.PostSystemMessage(&actor.Unwatch{Watcher: f.pid})
+	close(j.block)
+	require.True(t, <-lent)
+	assert.EqualValues(t, 1, replyOf(t, j))
+	for deadline := time.Now().Add(10 * time.Second); f.drained.Load() == 0; {
+		require.True(t, time.Now().Before(deadline), "Drained never came")
+		runtime.Gosched()
+	}
+	assert.EqualValues(t, 1, f.drained.Load())
 }
 
 // A Stop posted while the actor is lent is handled by its goroutine once the lender leaves; a

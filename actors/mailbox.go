@@ -29,7 +29,9 @@ type pinnedMailbox struct {
 	lent     bool // a poster runs the actor on its own goroutine (TryRun); the goroutine stays asleep
 	closed   bool
 	spare    []any // the lender's batch, swapped with user
-	wake     chan struct{}
+	// owedDrained: a lender handled user messages but left before it could deliver Drained.
+	owedDrained bool
+	wake        chan struct{}
 
 	pendingSys atomic.Int32 // system messages posted since the goroutine last looked
 	userCount  atomic.Int32
@@ -96,10 +98,12 @@ func (m *pinnedMailbox) tryRun(msg any) bool {
 	}
 	m.lent = true
 	m.mu.Unlock()
+	drained := false
+	defer func() { m.giveBack(drained) }() // even if the handler never returns (runtime.Goexit)
 	m.invokeUser(msg)
 	for range lentRounds {
 		m.mu.Lock()
-		if len(m.user) == 0 || len(m.sys) > 0 || m.suspended {
+		if len(m.user) == 0 || len(m.sys) > 0 {
 			m.mu.Unlock()
 			break
 		}
@@ -110,7 +114,7 @@ func (m *pinnedMailbox) tryRun(msg any) bool {
 		for i, queued := range batch {
 			batch[i] = nil
 			m.invokeUser(queued)
-			if (m.pendingSys.Load() > 0 || m.suspended) && i+1 < len(batch) {
+			if m.pendingSys.Load() > 0 && i+1 < len(batch) {
 				// System messages overtake user messages: leave the rest to the goroutine, first.
 				rest := batch[i+1:]
 				m.mu.Lock()
@@ -124,18 +128,28 @@ func (m *pinnedMailbox) tryRun(msg any) bool {
 		m.spare = batch[:0]
 	}
 	m.mu.Lock()
-	if m.notifyDrained && len(m.user) == 0 && len(m.sys) == 0 && !m.suspended {
-		m.mu.Unlock()
+	idle := len(m.user) == 0 && len(m.sys) == 0
+	m.mu.Unlock()
+	if m.notifyDrained && idle {
 		m.invokeUser(DrainedMessage)
-		m.mu.Lock()
-	}
-	m.lent = false
-	if len(m.user) > 0 || len(m.sys) > 0 {
-		m.wakeLocked()
-	} else {
-		m.mu.Unlock()
+		drained = true
 	}
 	return true
+}
+
+// giveBack ends a lend: the goroutine is woken for what was posted meanwhile, and owes the actor
+// the Drained the lender could not deliver.
+func (m *pinnedMailbox) giveBack(drained bool) {
+	m.mu.Lock()
+	m.lent = false
+	if m.notifyDrained && !drained {
+		m.owedDrained = true
+	}
+	if len(m.user) > 0 || len(m.sys) > 0 {
+		m.wakeLocked()
+		return
+	}
+	m.mu.Unlock()
 }
 
 // lentRounds is how many times a lender takes what was posted while it ran the actor.
@@ -159,6 +173,9 @@ func (m *pinnedMailbox) run() {
 		m.mu.Lock()
 		sys, m.sys = m.sys, sys[:0]
 		m.pendingSys.Store(0)
+		if m.owedDrained {
+			m.owedDrained, handled = false, true
+		}
 		if next == len(batch) && !m.suspended {
 			clear(batch)
 			batch, m.user, next = m.user, batch[:0], 0

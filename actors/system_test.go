@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,7 +22,9 @@ type job struct {
 	Future
 	n       int
 	panic   bool
-	follow  bool          // the actor answers from a message it sends itself, as the node flushes
+	follow  bool // the actor answers from a message it sends itself, as the node flushes
+	trace   bool // the actor records in stack the stack of the goroutine that handles the job
+	stack   string
 	block   chan struct{} // when set, the actor waits on it before answering
 	entered chan struct{} // when set, closed as the actor starts handling the job
 }
@@ -67,6 +70,10 @@ func (c *counter) Receive(ctx actor.Context) {
 			panic("injected")
 		}
 		c.seen++
+		if m.trace {
+			buf := make([]byte, 16<<10)
+			m.stack = string(buf[:runtime.Stack(buf, false)])
+		}
 		if m.follow {
 			ctx.Send(ctx.Self(), &followUp{j: m})
 			return
@@ -288,7 +295,9 @@ func TestMessageAfterShutdownFails(t *testing.T) {
 func TestSpawnNamedTwiceFails(t *testing.T) {
 	sys := NewSystem(nil)
 	defer sys.Shutdown()
-	prod := func() actor.Actor { return &counter{drained: new(atomic.Int64), instances: new(atomic.Int64), active: new(atomic.Int32), overlap: new(atomic.Bool)} }
+	prod := func() actor.Actor {
+		return &counter{drained: new(atomic.Int64), instances: new(atomic.Int64), active: new(atomic.Int32), overlap: new(atomic.Bool)}
+	}
 	_, err := sys.Spawn("node-1", prod, SpawnOptions{})
 	require.NoError(t, err)
 	_, err = sys.Spawn("node-1", prod, SpawnOptions{})

@@ -24,7 +24,7 @@ type dispatcherActor struct {
 	// waiting holds the requests in a retry backoff, with their timers: a new map routes them at
 	// once (after a failover, the new master is known: no reason to wait out the backoff).
 	waiting map[*Request]*time.Timer
-	lent    bool // routing a lent request: its node may be run on the sender's goroutine too
+	lent    bool // routing a lent request: its sender sends it to its node (Handle.SendAlone)
 }
 
 func (a *dispatcherActor) Receive(ctx actor.Context) {
@@ -125,7 +125,8 @@ func (a *dispatcherActor) route(ctx actor.Context, r *Request) {
 	}
 	r.Reset()
 	r.Asking = false
-	if a.lent && target.Node.TryRun(&r.Request) {
+	if a.lent {
+		r.handOff = target.Node
 		return
 	}
 	ctx.Send(target.Node.PID(), &r.Request)

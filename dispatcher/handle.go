@@ -37,12 +37,20 @@ func Start(sys *actors.System, opts Options) (*Handle, error) {
 // Send routes r; its Future completes with the reply or an error.
 func (h *Handle) Send(r *Request) { h.sys.Root().Send(h.pid, r) }
 
-// SendAlone is Send for a request its sender knows to be the only one in flight.
+// SendAlone is Send for a request its sender knows to be the only one in flight. When the
+// dispatcher is idle it routes r on this goroutine; then, with the dispatcher free again (a long
+// write holds no other request), the node writes r here too if it is idle as well (Node.TryRun).
 func (h *Handle) SendAlone(r *Request) {
-	if h.lend && h.lender.TryRun(lent{r}) {
+	if !h.lend || !h.lender.TryRun(lent{r}) {
+		h.sys.Root().Send(h.pid, r)
 		return
 	}
-	h.sys.Root().Send(h.pid, r)
+	if n := r.handOff; n != nil {
+		r.handOff = nil
+		if !n.TryRun(&r.Request) {
+			n.Send(&r.Request)
+		}
+	}
 }
 
 // Close stops the dispatcher after the requests already queued; later ones fail.

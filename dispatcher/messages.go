@@ -25,8 +25,8 @@ func (m *returned) Fail(err error) { m.req.fail(err) }
 // Fail: see returned.Fail.
 func (m *retryNow) Fail(err error) { m.req.fail(err) }
 
-// lent is a request routed on its sender's goroutine (Options.Lend): the dispatcher was idle, and
-// the node it picks runs there too when it is idle as well.
+// lent is a request routed on its sender's goroutine (Options.Lend), which then sends it to the
+// node the route picked (Request.handOff).
 type lent struct{ r *Request }
 
 func (l lent) Fail(err error) { l.r.fail(err) }

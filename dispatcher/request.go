@@ -29,6 +29,7 @@ type Request struct {
 	tries    int      // retries after TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN or a lost connection
 	readOnly bool
 	lastErr  error
+	handOff  *node.Node // where a lent route sends it, once the dispatcher is free (Handle.SendAlone)
 }
 
 // Init makes the request ready to be sent through h. Call it once, before Send.
@@ -43,7 +44,7 @@ func (r *Request) Init(h *Handle, args []any) {
 func (r *Request) Reuse() {
 	r.Request.Reuse()
 	r.Idempotent, r.Deadline = false, time.Time{}
-	r.disp, r.hops, r.tries, r.readOnly, r.lastErr = nil, nil, 0, false, nil
+	r.disp, r.hops, r.tries, r.readOnly, r.lastErr, r.handOff = nil, nil, 0, false, nil, nil
 }
 
 // Return is called by the node layer (see node.Owner) with a redirect, a retryable server error or

@@ -350,6 +350,7 @@ func (a *nodeActor) onDialed(m *dialed) {
 		done:   make(chan struct{}),
 	}
 	a.c, a.state, a.attempt = c, stateReady, 0
+	a.stats.live.Store(c)
 	a.stalled, a.lastAnswered, a.holdAllowed, a.holdReply = 0, 0, 0, 0 // the stall clock starts again with the connection
 	a.wg.Add(1)
 	go func() {
@@ -386,6 +387,7 @@ func (a *nodeActor) drop(cause error) {
 func (a *nodeActor) detach(cause error) {
 	if c := a.c; c != nil {
 		a.c = nil
+		a.stats.live.Store(nil)
 		c.cause.Store(&cause)
 		c.closing.Store(true)
 		_ = c.nc.Close()

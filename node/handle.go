@@ -28,6 +28,7 @@ type Node struct {
 
 type counters struct {
 	commands, writes atomic.Uint64
+	live             atomic.Pointer[conn] // the connection in use, nil while there is none (see TryRun)
 }
 
 // Start spawns the node actor for opts.Addr in sys and starts connecting. Commands sent before the
@@ -60,9 +61,52 @@ func (n *Node) PID() *actor.PID { return n.pid }
 // Close fails r with ErrClosed (or ErrActorStopped).
 func (n *Node) Send(r *Request) { n.sys.Root().Send(n.pid, r) }
 
-// TryRun handles r on the caller's goroutine, writing it there, when the node actor is idle, and
-// reports true; otherwise it does nothing and reports false (see actors.Lender).
-func (n *Node) TryRun(r *Request) bool { return n.lender.TryRun(r) }
+// TryRun handles r on the caller's goroutine, writing it there, and reports true when the node
+// actor is idle, its connection is up with no reply due, and r is small (at most lendBytes of
+// arguments): a write that cannot block then, as the socket's buffers are empty. Otherwise it does
+// nothing and reports false, and r is for Send (see actors.Lender).
+func (n *Node) TryRun(r *Request) bool {
+	c := n.stats.live.Load()
+	if c == nil || c.closing.Load() || c.answered.Load() != c.expected.Load() || !small(r) {
+		return false
+	}
+	return n.lender.TryRun(r)
+}
+
+// lendBytes bounds the arguments of a command written on its caller's goroutine.
+const lendBytes = 16 << 10
+
+// small reports whether r's arguments come to at most lendBytes.
+func small(r *Request) bool {
+	size := argBytes(r.Args)
+	for _, args := range r.More {
+		size += argBytes(args)
+	}
+	return size <= lendBytes
+}
+
+func argBytes(args []any) int {
+	size := 0
+	for _, a := range args {
+		switch v := a.(type) {
+		case string:
+			size += len(v)
+		case []byte:
+			size += len(v)
+		case *string:
+			if v != nil {
+				size += len(*v)
+			}
+		case *[]byte:
+			if v != nil {
+				size += len(*v)
+			}
+		default:
+			size += 24 // a number; anything else is refused when encoded
+		}
+	}
+	return size
+}
 
 // Do runs one command and waits for its reply or for ctx. A server error reply is returned as
 // the error (*resp.Error).

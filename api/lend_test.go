@@ -1,0 +1,84 @@
+package api
+
+import (
+	"context"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/actoredis/actoredis/internal/testcluster"
+)
+
+// A caller alone in Do routes and writes its command on its own goroutine (dispatcher.SendAlone).
+// These are the ways that could go wrong.
+func TestLoneDo(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	t.Run("with a cancelled context runs nothing", func(t *testing.T) { cancelledLoneDo(t, tc) })
+	t.Run("that panics leaves no caller counted", func(t *testing.T) { panicInDo(t, tc) })
+	// Last: it stops a master.
+	t.Run("of a large value holds nobody", func(t *testing.T) { largeLoneWrite(t, tc) })
+}
+
+// A lone Do is written before it looks at its ctx: one whose ctx is cancelled already must not be,
+// or its command would run.
+func cancelledLoneDo(t *testing.T, tc *testcluster.Cluster) {
+	cl := connect(t, tc, ClusterOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range 100 {
+		_, err := cl.Do(ctx, Cmd("INCR", "lend:cancelled"))
+		require.ErrorIs(t, err, context.Canceled)
+	}
+	_, err := cl.Get(context.Background(), "lend:cancelled")
+	require.ErrorIs(t, err, Nil, "a cancelled Do ran its command")
+}
+
+// A panic inside Do (a nil context) does not leave the client counting a caller that is gone,
+// which would keep every later lone caller from being lent the actors.
+func panicInDo(t *testing.T, tc *testcluster.Cluster) {
+	cl := connect(t, tc, ClusterOptions{})
+	require.Panics(t, func() {
+		var none context.Context
+		_, _ = cl.Do(none, Cmd("GET", "k")) //nolint:staticcheck // the nil context is the point
+	})
+	assert.Zero(t, cl.inDo.Load())
+}
+
+// A lone Do of a value larger than the socket buffers, to a master that reads nothing, is written
+// by the node actor, not by its caller: the Do ends with its ctx, long before the command timeout,
+// and the next command, for another master, is routed at once.
+func largeLoneWrite(t *testing.T, tc *testcluster.Cluster) {
+	cl := connect(t, tc, ClusterOptions{CommandTimeout: 30 * time.Second})
+	stuck, other := "lend:a", ""
+	for _, k := range []string{"lend:b", "lend:c", "lend:d", "lend:e", "lend:f", "lend:g"} {
+		if tc.MasterFor(GetSlot(k)) != tc.MasterFor(GetSlot(stuck)) {
+			other = k
+			break
+		}
+	}
+	require.NotEmpty(t, other)
+	bg := context.Background()
+	require.NoError(t, cl.Set(bg, stuck, "x"))
+	require.NoError(t, cl.Set(bg, other, "y"))
+
+	pid := tc.MasterFor(GetSlot(stuck)).PID()
+	require.NoError(t, syscall.Kill(pid, syscall.SIGSTOP))
+	defer func() { _ = syscall.Kill(pid, syscall.SIGCONT) }()
+
+	ctx, cancel := context.WithTimeout(bg, 300*time.Millisecond)
+	start := time.Now()
+	_, err := cl.Do(ctx, Cmd("SET", stuck, strings.Repeat("v", 32<<20)))
+	cancel()
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.Less(t, time.Since(start), 15*time.Second, "the Do waited for its write, not for its ctx")
+
+	ctx, cancel = context.WithTimeout(bg, 10*time.Second)
+	defer cancel()
+	v, err := cl.Get(ctx, other)
+	require.NoError(t, err, "a command for a healthy master waited behind the blocked write")
+	assert.Equal(t, "y", v)
+}
