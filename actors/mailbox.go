@@ -28,7 +28,6 @@ type pinnedMailbox struct {
 	sleeping bool // the goroutine waits on wake
 	lent     bool // a poster runs the actor on its own goroutine (TryRun); the goroutine stays asleep
 	closed   bool
-	spare    []any // the lender's batch, swapped with user
 	// owedDrained: a lender handled user messages but left before it could deliver Drained.
 	owedDrained bool
 	wake        chan struct{}
@@ -87,9 +86,10 @@ func (m *pinnedMailbox) wakeLocked() {
 }
 
 // tryRun handles msg on the calling goroutine when the actor is idle: its goroutine asleep, nothing
-// queued, nobody else running it. Messages posted meanwhile (a Flush the actor sends itself, other
-// posters' messages) are handled too, a round or two, before the actor is handed back; anything
-// left then wakes the goroutine. It reports false, and handles nothing, when the actor is busy.
+// queued, nobody else running it. It handles that one message, and Drained if due: whatever is
+// posted meanwhile (even by the actor to itself) waits, and wakes the goroutine when the lender
+// leaves, so a lender never runs other callers' work. It reports false, and handles nothing, when
+// the actor is busy.
 func (m *pinnedMailbox) tryRun(msg any) bool {
 	m.mu.Lock()
 	if !m.sleeping || m.lent || m.closed || m.suspended || len(m.user) > 0 || len(m.sys) > 0 {
@@ -101,38 +101,14 @@ func (m *pinnedMailbox) tryRun(msg any) bool {
 	drained := false
 	defer func() { m.giveBack(drained) }() // even if the handler never returns (runtime.Goexit)
 	m.invokeUser(msg)
-	for range lentRounds {
+	if m.notifyDrained {
 		m.mu.Lock()
-		if len(m.user) == 0 || len(m.sys) > 0 {
-			m.mu.Unlock()
-			break
-		}
-		batch := m.user
-		m.user = m.spare[:0]
+		idle := len(m.user) == 0 && len(m.sys) == 0
 		m.mu.Unlock()
-		m.userCount.Add(-int32(len(batch)))
-		for i, queued := range batch {
-			batch[i] = nil
-			m.invokeUser(queued)
-			if m.pendingSys.Load() > 0 && i+1 < len(batch) {
-				// System messages overtake user messages: leave the rest to the goroutine, first.
-				rest := batch[i+1:]
-				m.mu.Lock()
-				m.user = append(append([]any(nil), rest...), m.user...)
-				m.mu.Unlock()
-				m.userCount.Add(int32(len(rest)))
-				clear(rest)
-				break
-			}
+		if idle {
+			m.invokeUser(DrainedMessage)
+			drained = true
 		}
-		m.spare = batch[:0]
-	}
-	m.mu.Lock()
-	idle := len(m.user) == 0 && len(m.sys) == 0
-	m.mu.Unlock()
-	if m.notifyDrained && idle {
-		m.invokeUser(DrainedMessage)
-		drained = true
 	}
 	return true
 }
@@ -151,9 +127,6 @@ func (m *pinnedMailbox) giveBack(drained bool) {
 	}
 	m.mu.Unlock()
 }
-
-// lentRounds is how many times a lender takes what was posted while it ran the actor.
-const lentRounds = 2
 
 func (m *pinnedMailbox) RegisterHandlers(invoker actor.MessageInvoker, _ actor.Dispatcher) {
 	m.invoker = invoker

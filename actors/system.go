@@ -66,9 +66,9 @@ type SpawnOptions struct {
 // time, the actor's own or a lender's. It is safe for concurrent use.
 type Lender struct{ m *pinnedMailbox }
 
-// TryRun handles msg at once on this goroutine, with whatever the actor is sent meanwhile, when the
-// actor's goroutine is asleep and nothing is queued, and reports true. Otherwise it does nothing
-// and reports false: post msg as usual.
+// TryRun handles msg at once on this goroutine, when the actor's goroutine is asleep and nothing is
+// queued, and reports true. Messages posted to the actor meanwhile, its own to itself included,
+// are left to its goroutine. Otherwise TryRun does nothing and reports false: post msg as usual.
 func (l *Lender) TryRun(msg any) bool { return l != nil && l.m != nil && l.m.tryRun(msg) }
 
 // Spawn starts a pinned actor named name (unique within the system; "" picks one). A panic in the

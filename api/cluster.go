@@ -249,16 +249,18 @@ func (c *Cluster) send(f *Future, cmd Command, alone bool) {
 // A caller alone in Do, when the dispatcher and the node are idle, routes and writes its command on
 // its own goroutine (actors.Lender): no actor goroutine is woken for it. The node is lent only
 // with its connection up and no reply due, for a command of at most 16 KiB of arguments, so the
-// write cannot block; otherwise, and for a Do whose ctx has ended, the actors take the command as
-// they take any other. Callers of Send never lend, as the client cannot know how many of their
-// Futures are still in flight.
+// write cannot block; otherwise the actors take the command as they take any other. Callers of
+// Send never lend, as the client cannot know how many of their Futures are still in flight.
+//
+// A Do whose ctx has ended returns the ctx's error at once and sends nothing.
 func (c *Cluster) Do(ctx context.Context, cmd Command) (resp.Value, error) {
-	// Alone, and not already cancelled: a lent command is written before ctx is looked at.
+	if err := ended(ctx); err != nil {
+		return resp.Value{}, err // sent, it could run before the Future noticed
+	}
 	callers := c.inDo.Add(1)
 	defer c.inDo.Add(-1)
-	alone := callers == 1 && ctx.Err() == nil
 	f := reusableFutures.Get().(*Future)
-	c.send(f, cmd, alone)
+	c.send(f, cmd, callers == 1)
 	v, err := f.AwaitContext(ctx)
 	if f.r.Reusable() {
 		f.reuse()

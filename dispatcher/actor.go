@@ -33,8 +33,8 @@ func (a *dispatcherActor) Receive(ctx actor.Context) {
 		a.route(ctx, m)
 	case lent:
 		a.lent = true
+		defer func() { a.lent = false }() // after a panic too: this instance routes the waiting requests as it restarts
 		a.route(ctx, m.r)
-		a.lent = false
 	case *slotmap.Snapshot:
 		if a.snap == nil || m.Version >= a.snap.Version {
 			a.snap = m

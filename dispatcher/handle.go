@@ -39,18 +39,23 @@ func (h *Handle) Send(r *Request) { h.sys.Root().Send(h.pid, r) }
 
 // SendAlone is Send for a request its sender knows to be the only one in flight. When the
 // dispatcher is idle it routes r on this goroutine; then, with the dispatcher free again (a long
-// write holds no other request), the node writes r here too if it is idle as well (Node.TryRun).
-func (h *Handle) SendAlone(r *Request) {
+// write holds no other request), the node writes r here too if it can (Node.TryRun). It reports
+// whether r was written here.
+func (h *Handle) SendAlone(r *Request) (written bool) {
 	if !h.lend || !h.lender.TryRun(lent{r}) {
 		h.sys.Root().Send(h.pid, r)
-		return
+		return false
 	}
-	if n := r.handOff; n != nil {
-		r.handOff = nil
-		if !n.TryRun(&r.Request) {
-			n.Send(&r.Request)
-		}
+	n := r.handOff
+	if n == nil {
+		return false // failed, waiting in a backoff, or given to the slot map
 	}
+	r.handOff = nil
+	if n.TryRun(&r.Request) {
+		return true
+	}
+	n.Send(&r.Request)
+	return false
 }
 
 // Close stops the dispatcher after the requests already queued; later ones fail.

@@ -70,7 +70,7 @@ func (n *Node) TryRun(r *Request) bool {
 	if c == nil || c.closing.Load() || c.answered.Load() != c.expected.Load() || !small(r) {
 		return false
 	}
-	return n.lender.TryRun(r)
+	return n.lender.TryRun(lentRequest{r})
 }
 
 // lendBytes bounds the arguments of a command written on its caller's goroutine.

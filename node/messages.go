@@ -187,3 +187,9 @@ type releaseQueued struct{}
 
 // readerDone tells the actor the reader of connection gen has answered everything and exited.
 type readerDone struct{ gen uint64 }
+
+// lentRequest is a request handled on its sender's goroutine (Node.TryRun): the actor writes it
+// before it returns.
+type lentRequest struct{ r *Request }
+
+func (l lentRequest) Fail(err error) { l.r.Fail(err) }
