@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -392,6 +393,6 @@ func TestNodeHandleAfterItsNodeLeft(t *testing.T) {
 	_, err := n.Do(ctx, Cmd("INFO", "memory"))
 	require.ErrorIs(t, err, ErrNodeGone)
 	assert.NotErrorIs(t, err, ErrClientClosed)
-	assert.Contains(t, err.Error(), n.Addr())
+	assert.Equal(t, 1, strings.Count(err.Error(), n.Addr()), "named once: %v", err)
 	assert.Contains(t, err.Error(), "INFO")
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strings"
 
 	"github.com/actoredis/actoredis/actors"
 	"github.com/actoredis/actoredis/node"
@@ -46,7 +45,7 @@ func (n *Node) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 		if n.c.state.Load() != stateConnected {
 			why = ErrClientClosed
 		}
-		if strings.Contains(err.Error(), n.Addr()) {
+		if node.NamesNode(err) {
 			err = fmt.Errorf("%w: %w", why, err) // it names the node and the command
 		} else {
 			err = n.failed(cmd, fmt.Errorf("%w: %w", why, err))

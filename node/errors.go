@@ -59,7 +59,31 @@ func WasWritten(err error) bool {
 	return errors.As(err, &ce) && ce.Written
 }
 
+// CommandError is an error the node produced itself for one command (closed, timed out, refused,
+// offline queue full...): it names the node and the command. It is immutable and safe for
+// concurrent use.
+type CommandError struct {
+	Addr    string
+	Command string
+	Err     error
+}
+
+func (e *CommandError) Error() string {
+	return fmt.Sprintf("actoredis: node %s: %s: %v", e.Addr, e.Command, e.Err)
+}
+
+// Unwrap returns the cause: ErrClosed, ErrTimeout, ErrUnsupportedCommand and the like.
+func (e *CommandError) Unwrap() error { return e.Err }
+
+// NamesNode reports whether err already names its node and command: a *CommandError or a
+// *ConnError.
+func NamesNode(err error) bool {
+	var ce *CommandError
+	var conn *ConnError
+	return errors.As(err, &ce) || errors.As(err, &conn)
+}
+
 // commandError names the node and the command in an error the node produced itself.
 func commandError(addr, command string, err error) error {
-	return fmt.Errorf("actoredis: node %s: %s: %w", addr, command, err)
+	return &CommandError{Addr: addr, Command: command, Err: err}
 }
