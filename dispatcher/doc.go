@@ -7,6 +7,10 @@
 // its replicas for read-only commands when UseReplicas is set. Keyless commands go to a random
 // master, PUBLISH to any node.
 //
+// A request its sender knows to be alone (Handle.SendAlone, used by a caller alone in api Do) is
+// routed on the sender's goroutine when the dispatcher is idle, and then written there by its node
+// when that is idle too (see actors.Lender and node.Node.TryRun).
+//
 // Nodes give requests back (see node.Owner) with MOVED — routed to the new owner and reported to
 // the slot map —, ASK — sent with ASKING to the target, the map unchanged —, TRYAGAIN, CLUSTERDOWN,
 // LOADING or MASTERDOWN — retried after 10 ms doubling to 1 s, with jitter, within the command's

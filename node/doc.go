@@ -5,7 +5,8 @@
 // buffer; when a command lands in an empty batch the actor sends itself a Flush message, which
 // arrives behind everything already queued, so one write carries every command that arrived
 // meanwhile (auto-pipelining) and a lone caller waits for no timer. Written requests go, in order,
-// to the connection's reader goroutine, which parses the replies and completes the futures.
+// to the connection's reader goroutine, which parses the replies and completes the futures. A
+// command lent the idle actor (Node.TryRun) is written at once, on its sender's goroutine.
 //
 // The node returns every reply, MOVED and ASK included, to whoever asked; it never follows a
 // redirect. When the connection fails, every written command fails with a *ConnError saying that it
