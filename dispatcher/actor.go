@@ -24,7 +24,6 @@ type dispatcherActor struct {
 	// waiting holds the requests in a retry backoff, with their timers: a new map routes them at
 	// once (after a failover, the new master is known: no reason to wait out the backoff).
 	waiting map[*Request]*time.Timer
-	lent    bool // routing a lent request: its sender sends it to its node (Handle.SendAlone)
 }
 
 func (a *dispatcherActor) Receive(ctx actor.Context) {
@@ -32,9 +31,9 @@ func (a *dispatcherActor) Receive(ctx actor.Context) {
 	case *Request:
 		a.route(ctx, m)
 	case lent:
-		a.lent = true
-		defer func() { a.lent = false }() // after a panic too: this instance routes the waiting requests as it restarts
-		a.route(ctx, m.r)
+		if target := a.pick(m.r); target != nil {
+			m.r.handOff = target.Node // its sender sends it (Handle.SendAlone)
+		}
 	case *slotmap.Snapshot:
 		if a.snap == nil || m.Version >= a.snap.Version {
 			a.snap = m
@@ -78,16 +77,24 @@ func ownerOf(r *node.Request) (*Request, bool) {
 
 // route picks the node for r by its keys' slot and sends it there.
 func (a *dispatcherActor) route(ctx actor.Context, r *Request) {
+	if target := a.pick(r); target != nil {
+		ctx.Send(target.Node.PID(), &r.Request)
+	}
+}
+
+// pick finds the node for r by its keys' slot and readies r to be sent there. It returns nil when
+// r is not to be sent now: abandoned, failed, or waiting in a backoff.
+func (a *dispatcherActor) pick(r *Request) *slotmap.Ref {
 	if r.IsDone() {
-		return // abandoned by its caller
+		return nil // abandoned by its caller
 	}
 	if !r.Deadline.IsZero() && time.Now().After(r.Deadline) {
 		r.giveUp(ErrTimeout, r.lastErr)
-		return
+		return nil
 	}
 	if a.snap == nil {
 		r.giveUp(ErrNoRoute, r.lastErr)
-		return
+		return nil
 	}
 	name := r.Name()
 	spec, known := a.opts.Commands.lookupArgs(name, r.Args)
@@ -95,7 +102,7 @@ func (a *dispatcherActor) route(ctx actor.Context, r *Request) {
 	slot, hasKey, cross := slotOf(spec, known, r.Args)
 	if cross {
 		r.fail(fmt.Errorf("actoredis: %s: %w", name, errCrossSlot))
-		return
+		return nil
 	}
 	var target *slotmap.Ref
 	switch {
@@ -103,7 +110,7 @@ func (a *dispatcherActor) route(ctx actor.Context, r *Request) {
 		shard := a.snap.Shard(slot)
 		if shard == nil {
 			a.noRoute(r, fmt.Errorf("slot %d: %w", slot, ErrNoRoute))
-			return
+			return nil
 		}
 		target = shard.Master
 		if a.opts.UseReplicas && spec.readOnly && len(shard.Replicas) > 0 {
@@ -115,21 +122,17 @@ func (a *dispatcherActor) route(ctx actor.Context, r *Request) {
 	default:
 		if perNode(name, r.Args) {
 			r.fail(fmt.Errorf("actoredis: %s: %w", name, ErrNodeCommand))
-			return
+			return nil
 		}
 		target = a.keyless(name)
 	}
 	if target == nil {
 		a.noRoute(r, ErrNoRoute)
-		return
+		return nil
 	}
 	r.Reset()
 	r.Asking = false
-	if a.lent {
-		r.handOff = target.Node
-		return
-	}
-	ctx.Send(target.Node.PID(), &r.Request)
+	return target
 }
 
 // keyless picks a node for a command without keys: a random master, or any node for PUBLISH.

@@ -53,12 +53,28 @@ func TestLoneRequestIsWrittenByItsSender(t *testing.T) {
 	}
 }
 
-// A panic while routing a lent request does not leave the instance routing "lent": requests it
-// routes afterwards (a restart routes those waiting in a backoff) would be handed to no one.
+// sendRecorder is an actor.Context that knows its message and records what the actor sends.
+type sendRecorder struct {
+	messageOnly
+	sent []any
+}
+
+func (c *sendRecorder) Send(_ *actor.PID, msg any) { c.sent = append(c.sent, msg) }
+
+// A panic while routing a lent request does not leave the instance routing "lent": the requests
+// it routes afterwards (a restart routes those waiting in a backoff) are sent to their node, not
+// handed off to a sender that is gone.
 func TestPanicInALentRouteEndsTheLend(t *testing.T) {
 	a := &dispatcherActor{opts: Options{}.withDefaults(), snap: &slotmap.Snapshot{Shards: []*slotmap.ShardRefs{nil}}}
 	r := &Request{}
 	r.Init(nil, []any{"PING"}) // keyless: a random shard's master, here a nil shard
 	require.Panics(t, func() { a.Receive(messageOnly{msg: lent{r}}) })
-	require.False(t, a.lent)
+
+	a.snap = &slotmap.Snapshot{Shards: []*slotmap.ShardRefs{{Master: &slotmap.Ref{Node: &node.Node{}}}}}
+	next := &Request{}
+	next.Init(nil, []any{"GET", "k"})
+	ctx := &sendRecorder{messageOnly: messageOnly{msg: next}}
+	a.Receive(ctx)
+	require.Nil(t, next.handOff, "handed off after the lend ended")
+	require.Equal(t, []any{&next.Request}, ctx.sent, "not sent to its node")
 }
