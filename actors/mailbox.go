@@ -73,16 +73,13 @@ func (m *pinnedMailbox) PostSystemMessage(msg any) {
 
 // wakeLocked releases m.mu and wakes the goroutine if it sleeps and is not lent.
 func (m *pinnedMailbox) wakeLocked() {
-	wake := m.sleeping && !m.lent
-	if !wake {
+	if !m.sleeping || m.lent {
 		m.mu.Unlock()
 		return
 	}
 	m.sleeping = false
 	m.mu.Unlock()
-	if wake {
-		m.wake <- struct{}{}
-	}
+	m.wake <- struct{}{}
 }
 
 // tryRun handles msg on the calling goroutine when the actor is idle: its goroutine asleep, nothing

@@ -45,7 +45,6 @@ type nodeActor struct {
 	batch        []*Request // encoded in wbuf, not yet written
 	starts       []int      // offset of each batch entry in wbuf
 	flushPending bool
-	lending      bool       // handling a lentRequest: the write is done before the handler returns
 	offline      []*Request // waiting for a connection
 
 	timer        *time.Timer // the next tick
@@ -78,10 +77,10 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		a.accept(ctx, m)
 	case lentRequest:
 		// On the sender's goroutine (Node.TryRun), the actor idle: write now, not at a Flush that
-		// only the actor's own goroutine would handle.
-		a.lending = true
-		defer func() { a.lending = false }()
+		// only the actor's own goroutine would handle. The flush pending is this one.
+		a.flushPending = true
 		a.accept(ctx, m.r)
+		a.flushPending = false
 		a.flush()
 	case *flush, *actors.Drained:
 		a.flushPending = false
@@ -196,7 +195,7 @@ func (a *nodeActor) accept(ctx actor.Context, r *Request) {
 		a.flush()
 		return
 	}
-	if !a.flushPending && len(a.batch) > 0 && !a.opts.flushOnDrained && !a.lending {
+	if !a.flushPending && len(a.batch) > 0 && !a.opts.flushOnDrained {
 		// Behind everything already queued: one write will carry the whole backlog.
 		a.flushPending = true
 		ctx.Send(a.self, flushMessage)
