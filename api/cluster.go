@@ -84,6 +84,7 @@ func (c *Cluster) nodeOptions() node.Options {
 		CommandTimeout: o.CommandTimeout,
 		Reconnect:      o.Reconnect,
 		Logger:         o.Logger,
+		Alone:          c.alone,
 	}
 }
 
@@ -216,13 +217,13 @@ func (c *Cluster) shutdown() {
 // Send routes cmd to the node serving its slot and returns its Future at once.
 func (c *Cluster) Send(cmd Command) *Future {
 	f := &Future{}
-	c.send(f, cmd, false)
+	c.send(context.Background(), f, cmd, false)
 	return f
 }
 
 // send binds cmd into f and hands it to the dispatcher; a command that cannot be sent completes f
 // with its error at once.
-func (c *Cluster) send(f *Future, cmd Command, alone bool) {
+func (c *Cluster) send(ctx context.Context, f *Future, cmd Command, alone bool) {
 	if c.state.Load() != stateConnected {
 		f.fail(ErrClientClosed)
 		return
@@ -237,7 +238,7 @@ func (c *Cluster) send(f *Future, cmd Command, alone bool) {
 	f.r.Deadline = time.Now().Add(c.opts.CommandTimeout)
 	f.r.Until = f.r.Deadline
 	if alone {
-		c.disp.SendAlone(&f.r)
+		c.disp.SendAlone(ctx, &f.r)
 		return
 	}
 	c.disp.Send(&f.r)
@@ -249,8 +250,11 @@ func (c *Cluster) send(f *Future, cmd Command, alone bool) {
 // A caller alone in Do, when the dispatcher and the node are idle, routes and writes its command on
 // its own goroutine (actors.Lender): no actor goroutine is woken for it. The node is lent only
 // with its connection up and no reply due, for a command of at most 16 KiB of arguments, so the
-// write cannot block; otherwise the actors take the command as they take any other. Callers of
-// Send never lend, as the client cannot know how many of their Futures are still in flight.
+// write cannot block; otherwise the actors take the command as they take any other. While one
+// caller at a time uses Do, the connections' reader goroutines park when no reply is due, and a
+// lent caller reads its reply itself too, for up to a millisecond; a slower reply is left to the
+// reader, and ctx ends the wait as usual (node.Options.Alone). Callers of Send never lend, as the
+// client cannot know how many of their Futures are still in flight.
 //
 // A Do whose ctx has ended returns the ctx's error at once and sends nothing.
 func (c *Cluster) Do(ctx context.Context, cmd Command) (resp.Value, error) {
@@ -260,7 +264,7 @@ func (c *Cluster) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 	callers := c.inDo.Add(1)
 	defer c.inDo.Add(-1)
 	f := reusableFutures.Get().(*Future)
-	c.send(f, cmd, callers == 1)
+	c.send(ctx, f, cmd, callers == 1)
 	v, err := f.AwaitContext(ctx)
 	if f.r.Reusable() {
 		f.reuse()
@@ -268,6 +272,10 @@ func (c *Cluster) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 	}
 	return v, err
 }
+
+// alone reports whether one caller is in Do: the nodes' readers then leave replies to it (see
+// node.Options.Alone).
+func (c *Cluster) alone() bool { return c.inDo.Load() == 1 }
 
 // ended returns ctx.Err(), or context.DeadlineExceeded once ctx's deadline has passed even if its
 // timer has not marked it done yet (a connection deadline set from it can fire first).

@@ -74,9 +74,18 @@ func largeLoneWrite(t *testing.T, tc *testcluster.Cluster) {
 	require.NoError(t, syscall.Kill(pid, syscall.SIGSTOP))
 	defer func() { _ = syscall.Kill(pid, syscall.SIGCONT) }()
 
-	ctx, cancel := context.WithTimeout(bg, 300*time.Millisecond)
+	// A lone GET reads its own reply (node.Options.Alone) for a moment only: a ctx with no
+	// deadline, cancelled while the master sleeps, ends it.
+	ctx, cancel := context.WithCancel(bg)
+	time.AfterFunc(200*time.Millisecond, cancel)
 	start := time.Now()
-	_, err := cl.Do(ctx, Cmd("SET", stuck, strings.Repeat("v", 32<<20)))
+	_, err := cl.Do(ctx, Cmd("GET", stuck))
+	require.ErrorIs(t, err, context.Canceled)
+	require.Less(t, time.Since(start), 15*time.Second, "the Do waited for its reply, not for its ctx")
+
+	ctx, cancel = context.WithTimeout(bg, 300*time.Millisecond)
+	start = time.Now()
+	_, err = cl.Do(ctx, Cmd("SET", stuck, strings.Repeat("v", 32<<20)))
 	cancel()
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.Less(t, time.Since(start), 15*time.Second, "the Do waited for its write, not for its ctx")

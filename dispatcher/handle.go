@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"context"
 	"sync/atomic"
 	"time"
 
@@ -39,9 +40,9 @@ func (h *Handle) Send(r *Request) { h.sys.Root().Send(h.pid, r) }
 
 // SendAlone is Send for a request its sender knows to be the only one in flight. When the
 // dispatcher is idle it routes r on this goroutine; then, with the dispatcher free again (a long
-// write holds no other request), the node writes r here too if it can (Node.TryRun). It reports
-// whether r was written here.
-func (h *Handle) SendAlone(r *Request) (written bool) {
+// write holds no other request), the node writes r here too if it can, and may read its reply here
+// as well (Node.TryRun, whose ctx this is). It reports whether r was written here.
+func (h *Handle) SendAlone(ctx context.Context, r *Request) (written bool) {
 	if !h.lend || !h.lender.TryRun(lent{r}) {
 		h.sys.Root().Send(h.pid, r)
 		return false
@@ -51,7 +52,7 @@ func (h *Handle) SendAlone(r *Request) (written bool) {
 		return false // failed, waiting in a backoff, or given to the slot map
 	}
 	r.handOff = nil
-	if n.TryRun(&r.Request) {
+	if n.TryRun(ctx, &r.Request) {
 		return true
 	}
 	n.Send(&r.Request)

@@ -39,7 +39,7 @@ func TestLoneRequestIsWrittenByItsSender(t *testing.T) {
 		before := n.Stats().Writes
 		r := &Request{}
 		r.Init(h, []any{"SET", "k", "v"})
-		lent := h.SendAlone(r)
+		lent := h.SendAlone(t.Context(), r)
 		written := n.Stats().Writes == before+1
 		v, err := r.Future.Await()
 		require.NoError(t, err)

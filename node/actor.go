@@ -81,6 +81,7 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		a.flushPending = true
 		a.accept(ctx, m.r)
 		a.flushPending = false
+		a.lendRead(m)
 		a.flush()
 	case *flush, *actors.Drained:
 		a.flushPending = false
@@ -202,6 +203,24 @@ func (a *nodeActor) accept(ctx actor.Context, r *Request) {
 	}
 }
 
+// lendRead gives the read token to the lent caller of m when its command, alone in the batch,
+// is about to be written on a parked connection (see lentread.go): the caller then reads its reply
+// itself (Node.TryRun). A parked connection the server has closed is dropped instead, and the
+// command waits for the next one.
+func (a *nodeActor) lendRead(m lentRequest) {
+	c, r := a.c, m.r
+	if c == nil || len(a.batch) != 1 || a.batch[0] != r || r.replies() != 1 {
+		return
+	}
+	taken, broken := c.takeRead()
+	switch {
+	case taken:
+		r.lentConn = c
+	case broken:
+		a.drop(ErrIdleBroken)
+	}
+}
+
 // encode appends r to the write batch, unless it was cancelled meanwhile.
 func (a *nodeActor) encode(r *Request) {
 	if r.IsDone() {
@@ -266,6 +285,7 @@ func (a *nodeActor) flush() {
 	if !a.handOver(c, a.batch[:written]) && err == nil {
 		err = ErrTimeout
 	}
+	c.kick() // a parked reader has replies to read (unless a lent caller holds the token)
 	a.lastActive = a.ticks
 	if err != nil {
 		// What was not written goes back to the front of the queue for the next connection.
@@ -355,6 +375,8 @@ func (a *nodeActor) onDialed(m *dialed) {
 		onPush: containPush(a.opts.OnPush, a.opts.Logger, a.opts.Addr),
 		report: func(msg any) { root.Send(self, msg) },
 		done:   make(chan struct{}),
+		alone:  a.opts.Alone,
+		wake:   make(chan struct{}, 1),
 	}
 	a.c, a.state, a.attempt = c, stateReady, 0
 	a.stats.live.Store(c)
@@ -399,6 +421,7 @@ func (a *nodeActor) detach(cause error) {
 		c.closing.Store(true)
 		_ = c.nc.Close()
 		close(c.fifo)
+		c.kick() // a parked reader exits, failing what was written
 	}
 	a.offline = append(a.offline, a.batch...)
 	a.resetBatch()

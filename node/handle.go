@@ -65,12 +65,24 @@ func (n *Node) Send(r *Request) { n.sys.Root().Send(n.pid, r) }
 // actor is idle, its connection is up with no reply due, and r is small (at most lendBytes of
 // arguments): a write that cannot block then, as the socket's buffers are empty. Otherwise it does
 // nothing and reports false, and r is for Send (see actors.Lender).
-func (n *Node) TryRun(r *Request) bool {
+//
+// When no goroutine is reading the connection (Options.Alone), TryRun also reads r's reply and
+// completes r's Future before it returns, unless the reply takes longer than about a millisecond
+// (or ctx's deadline): r's Future then completes as any other's does, and ctx is only for that
+// bound. The caller must be the only one to wait for r.
+func (n *Node) TryRun(ctx context.Context, r *Request) bool {
 	c := n.stats.live.Load()
 	if c == nil || c.closing.Load() || c.answered.Load() != c.expected.Load() || !small(r) {
 		return false
 	}
-	return n.lender.TryRun(lentRequest{r})
+	if !n.lender.TryRun(lentRequest{r}) {
+		return false
+	}
+	if c := r.lentConn; c != nil {
+		r.lentConn = nil
+		c.readLent(ctx, r)
+	}
+	return true
 }
 
 // lendBytes bounds the arguments of a command written on its caller's goroutine.

@@ -21,7 +21,7 @@ func TestLentNodeWritesOnTheCallersGoroutine(t *testing.T) {
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		before := n.Stats().Writes
 		r := NewRequest("GET", "k")
-		if n.TryRun(r) {
+		if n.TryRun(t.Context(), r) {
 			require.Equal(t, before+1, n.Stats().Writes, "TryRun returned before the command was written")
 			_, err := r.Await()
 			require.NoError(t, err)

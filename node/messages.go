@@ -37,6 +37,7 @@ type Request struct {
 	Until time.Time
 
 	collected []resp.Value // replies of a unit gathered so far; the reader's
+	lentConn  *conn        // set by a lent actor that left the reply for TryRun's caller to read
 
 	expires  int64         // the node's tick at which it fails with ErrTimeout if still waiting offline
 	holdsFor time.Duration // WAIT, WAITAOF: how long the server may hold the connection's replies
@@ -79,7 +80,7 @@ func (r *Request) Reset() {
 func (r *Request) Reuse() {
 	r.Future.Reuse()
 	r.Args, r.Ctx, r.Asking, r.More, r.Owner, r.Until = nil, nil, false, nil, nil, time.Time{}
-	r.collected, r.expires, r.holdsFor = nil, 0, 0
+	r.collected, r.expires, r.holdsFor, r.lentConn = nil, 0, 0, nil
 }
 
 // Returnable reports whether a server error is one an Owner is asked about: a redirect (MOVED,

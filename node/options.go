@@ -51,6 +51,11 @@ type Options struct {
 	OnPush func(resp.Value)
 	// Logger receives the node's diagnostics; nil discards them.
 	Logger *slog.Logger
+	// Alone, when set, reports whether a single caller is using the node's client. While it says
+	// so and no reply is due, the connection's reader goroutine stops reading, and a caller lent
+	// the node (TryRun) reads its own reply: one goroutine woken per reply instead of two. Nil:
+	// the reader goroutine reads every reply.
+	Alone func() bool
 
 	// flushOnDrained selects the mailbox's Drained signal instead of a self-sent Flush message to
 	// end a write batch; set by benchmarks comparing the two.

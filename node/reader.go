@@ -4,6 +4,7 @@ import (
 	"net"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/actoredis/actoredis/resp"
 )
@@ -29,6 +30,15 @@ type conn struct {
 	onPush func(resp.Value)
 	report func(msg any) // sends a message to the actor
 	done   chan struct{} // closed when the reader goroutine has exited
+
+	// Lent reads (lentread.go).
+	alone    func() bool   // Options.Alone; nil: the reader never parks
+	rstate   atomic.Int32  // who reads: readActive, readParked or readLent
+	wake     chan struct{} // hands the token back to the parked reader; room for one
+	lentErr  error         // why a lent read failed; the token holder's
+	mustRead atomic.Bool   // the socket holds something unasked: the reader reads before parking
+	lentAt   time.Time     // when a caller last took the token: written by the lent actor, read by that caller
+	quiet    time.Time     // when the last lent read ended; the token holder's
 }
 
 // read is the reader goroutine.
@@ -37,9 +47,20 @@ func (c *conn) read() {
 	var cur *Request
 	left := 0 // replies still to come for cur
 	for {
+		if c.lentErr != nil {
+			c.fail(nil, c.lentErr)
+			return
+		}
 		if c.closing.Load() && c.answered.Load() == c.expected.Load() {
 			c.report(&readerDone{gen: c.gen})
 			return
+		}
+		if c.mayPark() {
+			c.park()
+			continue
+		}
+		if c.mustRead.Load() {
+			c.mustRead.Store(false)
 		}
 		v, err := c.rd.Read()
 		if err != nil {
@@ -79,13 +100,18 @@ func (c *conn) read() {
 		if left > 0 {
 			continue // ASKING's reply, ahead of the command's own
 		}
-		if cur.Owner != nil && v.IsError() {
-			c.returnError(cur, v)
-		} else {
-			cur.CompleteFrom(v)
-		}
+		c.complete(cur, v)
 		cur = nil
 	}
+}
+
+// complete completes r, whose unit's last reply is v, or offers its error to r's owner.
+func (c *conn) complete(r *Request, v resp.Value) {
+	if r.Owner != nil && v.IsError() {
+		c.returnError(r, v)
+		return
+	}
+	r.CompleteFrom(v)
 }
 
 // returnError offers a redirect or retryable error to the request's owner before completing it.

@@ -1,0 +1,149 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"os"
+	"time"
+
+	"github.com/actoredis/actoredis/resp"
+)
+
+// A connection's replies are read by its reader goroutine, which completes each request's Future
+// and so wakes its caller: two goroutines woken per reply. When one caller at a time uses the
+// client (Options.Alone), the reader instead parks while no reply is due, and a caller lent the node
+// (Node.TryRun) reads its own reply on its goroutine: the reply wakes the caller directly.
+//
+// Who reads is the read token, rstate:
+//
+//	readActive  the reader goroutine reads (or is about to)
+//	readParked  nobody reads; no reply is due; the reader waits on wake
+//	readLent    a lent caller reads its reply; it hands the token back when done
+//
+// Only the holder reads the socket, moves answered, and receives from fifo. A writer that makes a
+// reply due on a parked connection wakes the reader (kick); the reader, having parked, looks again
+// for a reply due, so one of the two always sees the other.
+const (
+	readActive int32 = iota
+	readParked
+	readLent
+)
+
+// lentReadWait bounds a lent caller's wait for the first byte of its reply. A reply slower than
+// that is left to the reader goroutine, and the caller awaits its Future as any other does: its
+// ctx then ends the wait. So a lent caller notices its ctx end within this much.
+const lentReadWait = time.Millisecond
+
+// probeAfter is how long a parked connection may sit unread before a lent caller peeks at it
+// (idleBroken, a system call) before writing: a server that closed it meanwhile is found before
+// the command is written into a dead socket, not after. A caller that sends its next command
+// sooner (a loop) skips the peek; the reader goroutine, were it reading, would hardly have told
+// the actor of the close any sooner.
+const probeAfter = 50 * time.Microsecond
+
+// mayPark reports whether the reader goroutine may stop reading: a caller alone in the client, no
+// reply due, nothing buffered or found waiting on the socket (mustRead), and no push handler
+// waiting for frames the server may send unasked.
+func (c *conn) mayPark() bool {
+	return c.alone != nil && c.onPush == nil && !c.closing.Load() && c.rd.Buffered() == 0 &&
+		c.answered.Load() == c.expected.Load() && !c.mustRead.Load() && c.alone()
+}
+
+// park gives up the read token and waits until it is handed back. It returns at once if a reply
+// came due (or the connection started closing) as it parked and no one else took the token.
+func (c *conn) park() {
+	c.rstate.Store(readParked)
+	if c.readDue() && c.rstate.CompareAndSwap(readParked, readActive) {
+		return
+	}
+	<-c.wake
+}
+
+// readDue reports whether a parked connection needs its reader: a reply due, or a close to finish.
+func (c *conn) readDue() bool {
+	return c.answered.Load() != c.expected.Load() || c.closing.Load()
+}
+
+// kick hands a parked connection's token back to the reader goroutine. Writers call it after
+// making a reply due, and the actor after closing the connection; it does nothing unless parked.
+func (c *conn) kick() {
+	if c.rstate.Load() == readParked && c.rstate.CompareAndSwap(readParked, readActive) {
+		c.wake <- struct{}{}
+	}
+}
+
+// takeRead gives the read token of a parked connection to a lent caller (the actor lent, on the
+// caller's goroutine). A connection unread for probeAfter is first peeked at: takeRead
+// reports broken when the server closed it or sent something unasked, and the actor drops it.
+// It counts from the end of the last lent read (quiet): a reader that parked since read later than
+// that, so the peek is made at least as often as needed.
+func (c *conn) takeRead() (taken, broken bool) {
+	if c.rstate.Load() != readParked {
+		return false, false
+	}
+	now := time.Now()
+	if now.Sub(c.quiet) >= probeAfter && idleBroken(c.nc) {
+		return false, true
+	}
+	if !c.rstate.CompareAndSwap(readParked, readLent) {
+		return false, false
+	}
+	c.lentAt = now
+	return true, false
+}
+
+// readLent is a lent caller reading the reply to r, just written, on its own goroutine. It
+// completes r's Future with the reply, as the reader would. When the first byte is not in by
+// lentReadWait (or r's or ctx's deadline), or the read fails, it leaves everything to the reader
+// goroutine and r's Future pending.
+func (c *conn) readLent(ctx context.Context, r *Request) {
+	defer c.endLent()
+	if c.rd.Buffered() == 0 {
+		until := c.lentAt.Add(lentReadWait) // the token was taken, on this goroutine, just now
+		if d, ok := ctx.Deadline(); ok && d.Before(until) {
+			until = d
+		}
+		if !r.Until.IsZero() && r.Until.Before(until) {
+			until = r.Until
+		}
+		_ = c.nc.SetReadDeadline(until)
+		err := c.rd.Fill()
+		_ = c.nc.SetReadDeadline(time.Time{})
+		if err != nil {
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				c.lentErr = err
+			}
+			return
+		}
+	}
+	for {
+		v, err := c.rd.Read()
+		if err != nil {
+			c.lentErr = err // the stream is out of step: the reader fails what was written
+			return
+		}
+		if v.Kind() == resp.KindPush {
+			continue // no push handler, or the reader would not have parked: dropped as it drops them
+		}
+		cur, ok := <-c.fifo // r: the connection had no reply due when it was written
+		if !ok {
+			c.lentErr = ErrClosed // the actor gave up on the connection (a failed write)
+			return
+		}
+		c.answered.Add(1)
+		c.complete(cur, v)
+		return
+	}
+}
+
+// endLent hands the token back: parked again, or to the reader goroutine if a reply came due
+// meanwhile (another caller's command), the lent read failed, bytes no command asked for came
+// with the reply, or the connection is closing. The reader sees lentErr once it holds the token.
+func (c *conn) endLent() {
+	readerNeeded := c.lentErr != nil || c.rd.Buffered() > 0
+	c.quiet = time.Now()
+	c.rstate.Store(readParked)
+	if readerNeeded || c.readDue() {
+		c.kick()
+	}
+}

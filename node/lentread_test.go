@@ -1,0 +1,337 @@
+package node
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/actoredis/actoredis/internal/fakeredis"
+	"github.com/actoredis/actoredis/internal/testcluster"
+	"github.com/actoredis/actoredis/resp"
+)
+
+// alwaysAlone is an Options.Alone that says one caller uses the node, whatever happens.
+func alwaysAlone() bool { return true }
+
+// waitParked returns the node's connection once its reader goroutine has parked (see lentread.go).
+func waitParked(t *testing.T, n *Node) *conn {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); runtime.Gosched() {
+		if c := n.stats.live.Load(); c != nil && c.rstate.Load() == readParked {
+			return c
+		}
+	}
+	t.Fatal("the reader never parked")
+	return nil
+}
+
+// lendPing lends the node PINGs until one is read on this goroutine, so that the next TryRun finds
+// the node idle and its reader parked (a refused lend means the actor's goroutine was still
+// busy, finishing what came before).
+func lendPing(t *testing.T, n *Node) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		waitParked(t, n)
+		r := NewRequest("PING")
+		lent := n.TryRun(t.Context(), r)
+		if !lent {
+			n.Send(r)
+		}
+		_, err := await(t, r)
+		require.NoError(t, err)
+		if lent && r.IsDone() {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "no PING was ever read by its caller")
+	}
+}
+
+// readHere runs args, a command that may run more than once, until a lent caller reads its reply
+// on this goroutine (the reply is complete when TryRun returns), and returns that reply. A busy
+// machine can make a reply take longer than lentReadWait; the reader reads it then.
+func readHere(t *testing.T, n *Node, args ...any) (resp.Value, error) {
+	t.Helper()
+	for range 100 {
+		lendPing(t, n)
+		r := NewRequest(args...)
+		lent := n.TryRun(t.Context(), r)
+		if !lent {
+			n.Send(r)
+		}
+		done := r.IsDone()
+		v, err := await(t, r)
+		if lent && done {
+			return v, err
+		}
+	}
+	t.Fatalf("%v: no lent caller read its reply in 100 tries", args)
+	return resp.Value{}, nil
+}
+
+// await waits for r's Future, failing the test if it hangs.
+func await(t *testing.T, r *Request) (resp.Value, error) {
+	t.Helper()
+	select {
+	case <-r.Done():
+	case <-time.After(10 * time.Second): // a bound on a hang, not a measurement
+		t.Fatalf("%s never completed", r.Name())
+	}
+	return r.Await()
+}
+
+// bulk is a RESP bulk string.
+func bulk(s string) string { return fmt.Sprintf("$%d\r\n%s\r\n", len(s), s) }
+
+// pingThen completes the handshake, answers PING with PONG, and hands every other command to
+// other, which answers it (or not) and reports false to close the connection.
+func pingThen(other func(c *fakeredis.Conn, cmd []string) bool) func(*fakeredis.Conn) {
+	return func(c *fakeredis.Conn) {
+		cmd, err := c.Handshake() // the first command after it
+		for err == nil {
+			if cmd[0] == "PING" {
+				err = c.Write("+PONG\r\n")
+			} else if !other(c, cmd) {
+				return
+			}
+			if err == nil {
+				cmd, err = c.ReadCommand()
+			}
+		}
+	}
+}
+
+// With Alone saying one caller uses the node, the reader parks once no reply is due, and a lent
+// caller reads its own reply: r is complete when TryRun returns, with no goroutine but the
+// caller's involved.
+func TestLentCallerReadsItsOwnReply(t *testing.T) {
+	srv := testcluster.NewStandalone(t, testcluster.Options{})
+	n := startNode(t, Options{Addr: srv.Addr(), Alone: alwaysAlone})
+	_, err := n.Do(t.Context(), "SET", "k", "v")
+	require.NoError(t, err)
+
+	v, err := readHere(t, n, "GET", "k")
+	require.NoError(t, err)
+	assert.Equal(t, "v", v.String())
+	assert.Equal(t, int32(readParked), n.stats.live.Load().rstate.Load(), "the token was not handed back")
+
+	// The same holds for a server error, which keeps its prefix.
+	_, err = readHere(t, n, "INCR", "k")
+	require.ErrorContains(t, err, "ERR value is not an integer")
+}
+
+// Without Alone the reader never parks: a lent caller writes, and the reader reads.
+func TestReaderWithoutAloneNeverParks(t *testing.T) {
+	srv := testcluster.NewStandalone(t, testcluster.Options{})
+	n := startNode(t, Options{Addr: srv.Addr()})
+	for range 20 {
+		r := NewRequest("PING")
+		if !n.TryRun(t.Context(), r) {
+			n.Send(r)
+		}
+		_, err := await(t, r)
+		require.NoError(t, err)
+		c := n.stats.live.Load()
+		require.NotNil(t, c)
+		require.Equal(t, int32(readActive), c.rstate.Load())
+	}
+}
+
+// A reply slower than lentReadWait is left to the reader goroutine: TryRun returns with r pending,
+// and r completes when the reply comes.
+func TestSlowReplyIsLeftToTheReader(t *testing.T) {
+	got, release := make(chan string, 4), make(chan struct{})
+	srv := fakeredis.New(t, pingThen(func(c *fakeredis.Conn, cmd []string) bool {
+		got <- cmd[1]
+		<-release
+		return c.Write(bulk(cmd[1])) == nil
+	}))
+	n := startNode(t, Options{Addr: srv.Addr(), Alone: alwaysAlone})
+	lendPing(t, n)
+
+	r := NewRequest("GET", "slow")
+	returned := make(chan bool)
+	go func() { returned <- n.TryRun(t.Context(), r) }()
+	require.Equal(t, "slow", <-got)
+	select {
+	case lent := <-returned:
+		require.True(t, lent)
+	case <-time.After(10 * time.Second): // a bound on a hang, not a measurement
+		t.Fatal("TryRun waited for a reply that had not come")
+	}
+	require.False(t, r.IsDone(), "completed before the server answered")
+	close(release)
+	v, err := await(t, r)
+	require.NoError(t, err)
+	assert.Equal(t, "slow", v.String())
+}
+
+// A command another caller sends while a lent caller reads is answered through the reader: the
+// lent caller hands the token back with a reply still due.
+func TestCommandWrittenDuringALentReadIsAnswered(t *testing.T) {
+	got := make(chan struct{}, 1)
+	// The server answers GET a only once the next command has reached it, then both at once.
+	srv := fakeredis.New(t, pingThen(func(c *fakeredis.Conn, cmd []string) bool {
+		got <- struct{}{}
+		next, err := c.ReadCommand()
+		return err == nil && c.Write(bulk(cmd[1])+bulk(next[1])) == nil
+	}))
+	// A reply left unread would be read anyway when the node gives up on the connection after
+	// CommandTimeout, beyond await's bound.
+	n := startNode(t, Options{Addr: srv.Addr(), Alone: alwaysAlone, CommandTimeout: time.Minute})
+
+	// The lent caller gives up its read after lentReadWait, so a few rounds may pass before the
+	// other command reaches the server in time for it to read its own reply.
+	for round := 0; ; round++ {
+		lendPing(t, n)
+		lone, other := NewRequest("GET", "a"), NewRequest("GET", "b")
+		go func() {
+			<-got
+			n.Send(other)
+		}()
+		lent := n.TryRun(t.Context(), lone)
+		if !lent {
+			n.Send(lone)
+		}
+		readHere := lent && lone.IsDone()
+		for _, c := range []struct {
+			r    *Request
+			want string
+		}{{lone, "a"}, {other, "b"}} {
+			v, err := await(t, c.r)
+			require.NoError(t, err)
+			require.Equal(t, c.want, v.String())
+		}
+		if readHere {
+			return
+		}
+		require.Less(t, round, 50, "the lent caller never read its reply itself")
+	}
+}
+
+// A lent read that breaks the stream fails the command as the reader would (written, with the
+// cause), and the connection is dialed again.
+func TestBrokenLentReadFailsTheCommand(t *testing.T) {
+	srv := fakeredis.New(t, pingThen(func(c *fakeredis.Conn, _ []string) bool {
+		return c.Write("?garbage\r\n") == nil
+	}))
+	n := startNode(t, Options{Addr: srv.Addr(), Alone: alwaysAlone})
+	lendPing(t, n)
+
+	r := NewRequest("GET", "k")
+	require.True(t, n.TryRun(t.Context(), r))
+	_, err := await(t, r)
+	require.ErrorIs(t, err, resp.ErrProtocol)
+	var ce *ConnError
+	require.ErrorAs(t, err, &ce)
+	assert.True(t, ce.Written)
+	_, err = n.Do(t.Context(), "PING") // on the next connection
+	require.NoError(t, err)
+}
+
+// closeWhenTold answers everything with PONG, and closes the connection when the test says so.
+func closeWhenTold(closeNow <-chan struct{}) func(*fakeredis.Conn) {
+	return func(c *fakeredis.Conn) {
+		if _, err := c.Handshake(); err != nil || c.Write("+PONG\r\n") != nil {
+			return
+		}
+		cmds := make(chan error)
+		go func() {
+			for {
+				_, err := c.ReadCommand()
+				cmds <- err
+				if err != nil {
+					return
+				}
+			}
+		}()
+		for {
+			select {
+			case err := <-cmds:
+				if err != nil || c.Write("+PONG\r\n") != nil {
+					return
+				}
+			case <-closeNow:
+				_ = c.Close()
+				<-cmds
+				return
+			}
+		}
+	}
+}
+
+// parkedUntilClosed starts a node on a server that closes the connection when told (closeNow),
+// and returns once the node's reader has parked.
+func parkedUntilClosed(t *testing.T) (n *Node, c *conn, closeNow chan<- struct{}, events *eventLog, srv *fakeredis.Server) {
+	ch := make(chan struct{}, 1)
+	srv = fakeredis.New(t, closeWhenTold(ch))
+	events = newEventLog()
+	n = startNode(t, Options{Addr: srv.Addr(), Alone: alwaysAlone, OnEvent: events.record})
+	lendPing(t, n)
+	return n, n.stats.live.Load(), ch, events, srv
+}
+
+// A parked connection the server closed is found before a lent command is written into it: the
+// command waits for the next connection and gets its reply, and the disconnect says why.
+func TestLentCallerFindsTheIdleConnectionClosed(t *testing.T) {
+	n, c, closeNow, events, srv := parkedUntilClosed(t)
+	for time.Since(c.quiet) < probeAfter { // a lent caller this quick would skip the peek
+		runtime.Gosched()
+	}
+	closeNow <- struct{}{}
+	for deadline := time.Now().Add(10 * time.Second); !idleBroken(c.nc); runtime.Gosched() {
+		require.True(t, time.Now().Before(deadline), "the server's close never reached the socket")
+	}
+	r := NewRequest("PING")
+	// The node's clock could find the close first (a tick every 100 ms): the node is then not lent.
+	lent := n.TryRun(t.Context(), r)
+	if !lent {
+		n.Send(r)
+	}
+	v, err := await(t, r)
+	require.NoError(t, err)
+	assert.Equal(t, "PONG", v.String())
+	e := events.waitFor(t, EventDisconnect, 10*time.Second)
+	if lent {
+		assert.ErrorIs(t, e.Err, ErrIdleBroken)
+	}
+	assert.Equal(t, 2, srv.Accepts())
+}
+
+// With no command coming, the node's clock finds a parked connection the server closed, and
+// wakes the reader, which reads the end of the stream; the node dials again.
+func TestParkedConnectionClosedByTheServerIsReplaced(t *testing.T) {
+	n, _, closeNow, events, _ := parkedUntilClosed(t)
+	closeNow <- struct{}{}
+	e := events.waitFor(t, EventDisconnect, 10*time.Second)
+	assert.ErrorIs(t, e.Err, io.EOF)
+	events.waitFor(t, EventReady, 10*time.Second)
+	_, err := n.Do(t.Context(), "PING")
+	require.NoError(t, err)
+}
+
+// Closing a node whose reader is parked ends the reader: Close returns, having waited for it.
+func TestCloseWithTheReaderParked(t *testing.T) {
+	srv := testcluster.NewStandalone(t, testcluster.Options{})
+	n := startNode(t, Options{Addr: srv.Addr(), Alone: alwaysAlone})
+	_, err := n.Do(t.Context(), "PING")
+	require.NoError(t, err)
+	c := waitParked(t, n)
+	closed := make(chan error, 1)
+	go func() { closed <- n.Close(time.Second) }()
+	select {
+	case err := <-closed:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second): // a bound on a hang, not a measurement
+		t.Fatal("Close waits for the parked reader")
+	}
+	select {
+	case <-c.done:
+	default:
+		t.Fatal("Close returned with the parked reader still running")
+	}
+}
