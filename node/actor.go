@@ -209,14 +209,15 @@ func (a *nodeActor) accept(ctx actor.Context, r *Request) {
 // command waits for the next one.
 func (a *nodeActor) lendRead(m lentRequest) {
 	c, r := a.c, m.r
-	if c == nil || len(a.batch) != 1 || a.batch[0] != r || r.replies() != 1 {
+	if c == nil || len(a.batch) != 1 || a.batch[0] != r || r.replies() != 1 ||
+		c.answered.Load() != c.expected.Load() {
 		return
 	}
-	taken, broken := c.takeRead()
+	taken, closed := c.takeRead()
 	switch {
 	case taken:
 		r.lentConn = c
-	case broken:
+	case closed:
 		a.drop(ErrIdleBroken)
 	}
 }
@@ -258,6 +259,12 @@ func (a *nodeActor) flush() {
 		return
 	}
 	c := a.c
+	if c.rstate.Load() == readParked && time.Since(c.quiet) >= probeAfter && c.probe() {
+		// No one was reading: the server's close is found now, before the batch is written into
+		// it, and the batch waits for the next connection.
+		a.drop(ErrIdleBroken)
+		return
+	}
 	replies := 0
 	var holds time.Duration
 	for _, r := range a.batch {

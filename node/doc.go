@@ -8,6 +8,11 @@
 // to the connection's reader goroutine, which parses the replies and completes the futures. A
 // command lent the idle actor (Node.TryRun) is written at once, on its sender's goroutine.
 //
+// While one caller at a time uses the client (Options.Alone), the reader goroutine parks when no
+// reply is due, and a lent caller reads its own reply too, for up to a millisecond, so the reply
+// wakes one goroutine, not two (lentread.go). Whoever holds the read token reads; a writer wakes a
+// parked reader, and the node's clock peeks at a parked socket so a server's close is still seen.
+//
 // The node returns every reply, MOVED and ASK included, to whoever asked; it never follows a
 // redirect. When the connection fails, every written command fails with a *ConnError saying that it
 // may have run; commands not yet written are kept (up to Options.OfflineQueue) and sent after

@@ -73,53 +73,69 @@ func (c *conn) kick() {
 }
 
 // takeRead gives the read token of a parked connection to a lent caller (the actor lent, on the
-// caller's goroutine). A connection unread for probeAfter is first peeked at: takeRead
-// reports broken when the server closed it or sent something unasked, and the actor drops it.
-// It counts from the end of the last lent read (quiet): a reader that parked since read later than
-// that, so the peek is made at least as often as needed.
-func (c *conn) takeRead() (taken, broken bool) {
-	if c.rstate.Load() != readParked {
+// caller's goroutine). A connection unread for probeAfter since the last lent read ended (quiet; a
+// reader that parked read later than that, so the peek is made at least as often as needed) is
+// peeked at first, holding the token: closed reports a server that closed it, and the actor
+// drops it; bytes waiting go to the reader, and the token is not taken.
+func (c *conn) takeRead() (taken, closed bool) {
+	if !c.rstate.CompareAndSwap(readParked, readLent) {
 		return false, false
 	}
 	now := time.Now()
-	if now.Sub(c.quiet) >= probeAfter && idleBroken(c.nc) {
-		return false, true
-	}
-	if !c.rstate.CompareAndSwap(readParked, readLent) {
-		return false, false
+	if now.Sub(c.quiet) >= probeAfter {
+		closed, pending := peekIdle(c.nc)
+		if closed || pending {
+			c.mustRead.Store(true)
+			c.endLent()
+			return false, closed
+		}
 	}
 	c.lentAt = now
 	return true, false
 }
 
+// probe peeks at a parked connection, holding the read token meanwhile: a reader blocked in a
+// read would make the peek wait for it. Whatever waits on the socket (the end of the stream, bytes
+// no command asked for) is left to the reader, which reads it and says what it was. It reports
+// whether the server closed the connection; false when it was not parked.
+func (c *conn) probe() (closed bool) {
+	if !c.rstate.CompareAndSwap(readParked, readLent) {
+		return false
+	}
+	closed, pending := peekIdle(c.nc)
+	if closed || pending {
+		c.mustRead.Store(true)
+	}
+	c.endLent()
+	return closed
+}
+
 // readLent is a lent caller reading the reply to r, just written, on its own goroutine. It
-// completes r's Future with the reply, as the reader would. When the first byte is not in by
-// lentReadWait (or r's or ctx's deadline), or the read fails, it leaves everything to the reader
-// goroutine and r's Future pending.
+// completes r's Future with the reply, as the reader would. It waits for the whole reply to be
+// buffered before decoding it, under a deadline: when the reply is not all in by lentReadWait (or
+// r's or ctx's deadline), is larger than the read buffer, or the read fails, it leaves everything
+// to the reader goroutine and r's Future pending, the stream untouched.
 func (c *conn) readLent(ctx context.Context, r *Request) {
 	defer c.endLent()
-	if c.rd.Buffered() == 0 {
-		until := c.lentAt.Add(lentReadWait) // the token was taken, on this goroutine, just now
-		if d, ok := ctx.Deadline(); ok && d.Before(until) {
-			until = d
-		}
-		if !r.Until.IsZero() && r.Until.Before(until) {
-			until = r.Until
-		}
-		_ = c.nc.SetReadDeadline(until)
-		err := c.rd.Fill()
-		_ = c.nc.SetReadDeadline(time.Time{})
-		if err != nil {
-			if !errors.Is(err, os.ErrDeadlineExceeded) {
+	until := c.lentAt.Add(lentReadWait) // the token was taken, on this goroutine, just now
+	if d, ok := ctx.Deadline(); ok && d.Before(until) {
+		until = d
+	}
+	if !r.Until.IsZero() && r.Until.Before(until) {
+		until = r.Until
+	}
+	_ = c.nc.SetReadDeadline(until)
+	defer func() { _ = c.nc.SetReadDeadline(time.Time{}) }() // before endLent hands the token on
+	for {
+		if err := c.rd.FillValue(); err != nil {
+			if !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, resp.ErrNotBuffered) {
 				c.lentErr = err
 			}
 			return
 		}
-	}
-	for {
-		v, err := c.rd.Read()
+		v, err := c.rd.Read() // buffered whole: nothing more is read from the socket
 		if err != nil {
-			c.lentErr = err // the stream is out of step: the reader fails what was written
+			c.lentErr = err
 			return
 		}
 		if v.Kind() == resp.KindPush {
@@ -136,14 +152,20 @@ func (c *conn) readLent(ctx context.Context, r *Request) {
 	}
 }
 
-// endLent hands the token back: parked again, or to the reader goroutine if a reply came due
-// meanwhile (another caller's command), the lent read failed, bytes no command asked for came
-// with the reply, or the connection is closing. The reader sees lentErr once it holds the token.
+// endLent hands the token on. To the reader goroutine, directly, if it has something to read: a
+// reply that came due meanwhile (another caller's command), a failed lent read (lentErr, which
+// the reader sees once it holds the token), bytes left over or waiting on the socket (mustRead),
+// or a close. Otherwise the connection is parked again, and a writer that saw the token lent
+// meanwhile is caught by looking again.
 func (c *conn) endLent() {
-	readerNeeded := c.lentErr != nil || c.rd.Buffered() > 0
 	c.quiet = time.Now()
+	if c.lentErr != nil || c.rd.Buffered() > 0 || c.mustRead.Load() || c.readDue() {
+		c.rstate.Store(readActive)
+		c.wake <- struct{}{}
+		return
+	}
 	c.rstate.Store(readParked)
-	if readerNeeded || c.readDue() {
+	if c.readDue() {
 		c.kick()
 	}
 }

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"runtime"
@@ -71,6 +72,26 @@ func readHere(t *testing.T, n *Node, args ...any) (resp.Value, error) {
 	}
 	t.Fatalf("%v: no lent caller read its reply in 100 tries", args)
 	return resp.Value{}, nil
+}
+
+// waitQuiet returns once c has been quiet for probeAfter: a lent caller or the actor writing then
+// peeks at the socket first.
+func waitQuiet(c *conn) {
+	for time.Since(c.quiet) < probeAfter {
+		runtime.Gosched()
+	}
+}
+
+// waitSocket returns once the parked c's socket shows the server's close (closed) or bytes
+// waiting (otherwise). Only while parked may the test peek: no goroutine reads the socket then.
+func waitSocket(t *testing.T, c *conn, closed bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; runtime.Gosched() {
+		if gotClosed, pending := peekIdle(c.nc); gotClosed == closed && (closed || pending) {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "nothing reached the socket (closed: %v)", closed)
+	}
 }
 
 // await waits for r's Future, failing the test if it hangs.
@@ -279,13 +300,9 @@ func parkedUntilClosed(t *testing.T) (n *Node, c *conn, closeNow chan<- struct{}
 // command waits for the next connection and gets its reply, and the disconnect says why.
 func TestLentCallerFindsTheIdleConnectionClosed(t *testing.T) {
 	n, c, closeNow, events, srv := parkedUntilClosed(t)
-	for time.Since(c.quiet) < probeAfter { // a lent caller this quick would skip the peek
-		runtime.Gosched()
-	}
+	waitQuiet(c) // a lent caller quicker than that skips the peek
 	closeNow <- struct{}{}
-	for deadline := time.Now().Add(10 * time.Second); !idleBroken(c.nc); runtime.Gosched() {
-		require.True(t, time.Now().Before(deadline), "the server's close never reached the socket")
-	}
+	waitSocket(t, c, true)
 	r := NewRequest("PING")
 	// The node's clock could find the close first (a tick every 100 ms): the node is then not lent.
 	lent := n.TryRun(t.Context(), r)
@@ -334,4 +351,88 @@ func TestCloseWithTheReaderParked(t *testing.T) {
 	default:
 		t.Fatal("Close returned with the parked reader still running")
 	}
+}
+
+// A reply that stops halfway is left to the reader once the lent caller's wait ends: the lent
+// caller decodes nothing until the whole reply is in, so its ctx still bounds it.
+func TestReplyCutShortIsLeftToTheReader(t *testing.T) {
+	rest := make(chan struct{})
+	srv := fakeredis.New(t, pingThen(func(c *fakeredis.Conn, _ []string) bool {
+		if c.Write("$5\r\nab") != nil {
+			return false
+		}
+		<-rest
+		return c.Write("cde\r\n") == nil
+	}))
+	// Only the ctx, not the node's stall detection, can end the caller's wait in time.
+	n := startNode(t, Options{Addr: srv.Addr(), Alone: alwaysAlone, CommandTimeout: time.Minute})
+	lendPing(t, n)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	r := NewRequest("GET", "k")
+	returned := make(chan bool)
+	go func() { returned <- n.TryRun(ctx, r) }()
+	select {
+	case lent := <-returned:
+		require.True(t, lent)
+	case <-time.After(10 * time.Second): // a bound on a hang, not a measurement
+		t.Fatal("the lent caller waited for the rest of the reply")
+	}
+	require.False(t, r.IsDone())
+	close(rest)
+	v, err := await(t, r)
+	require.NoError(t, err)
+	assert.Equal(t, "abcde", v.String())
+}
+
+// A command the actor writes itself (not lent) on a parked connection the server closed is not
+// written into it: it waits for the next connection, and gets its reply.
+func TestActorFindsTheIdleConnectionClosed(t *testing.T) {
+	n, c, closeNow, _, srv := parkedUntilClosed(t)
+	waitQuiet(c)
+	closeNow <- struct{}{}
+	waitSocket(t, c, true)
+	r := NewRequest("PING")
+	n.Send(r)
+	v, err := await(t, r)
+	require.NoError(t, err, "written into the closed connection")
+	assert.Equal(t, "PONG", v.String())
+	assert.Equal(t, 2, srv.Accepts())
+}
+
+// A push frame the server sends on a parked connection (client tracking, say) is read and dropped
+// by the reader; the connection stays.
+func TestPushOnAParkedConnectionKeepsIt(t *testing.T) {
+	pushNow := make(chan struct{})
+	srv := fakeredis.New(t, func(c *fakeredis.Conn) {
+		cmd, err := c.Handshake()
+		for err == nil {
+			err = c.Write("+PONG\r\n")
+			if err == nil && cmd[0] == "ECHO" { // the test's cue: push once answered
+				<-pushNow
+				err = c.Write(">2\r\n+invalidate\r\n*1\r\n$1\r\nk\r\n")
+			}
+			if err == nil {
+				cmd, err = c.ReadCommand()
+			}
+		}
+	})
+	events := newEventLog()
+	n := startNode(t, Options{Addr: srv.Addr(), Alone: alwaysAlone, OnEvent: events.record})
+	for range 20 {
+		r := NewRequest("ECHO", "cue")
+		n.Send(r)
+		_, err := await(t, r)
+		require.NoError(t, err)
+		c := waitParked(t, n)
+		waitQuiet(c)
+		pushNow <- struct{}{}
+		waitSocket(t, c, false)
+		// A lent caller peeks now, or the node's clock does.
+		_, err = readHere(t, n, "PING")
+		require.NoError(t, err)
+	}
+	assert.Equal(t, 1, srv.Accepts(), "a push frame dropped the connection")
+	assert.NotContains(t, events.types(), EventDisconnect)
 }

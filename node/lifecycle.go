@@ -43,12 +43,9 @@ func (a *nodeActor) onTick() {
 		return
 	}
 	a.stalled, a.lastAnswered = 0, answered
-	if c.rstate.Load() == readParked && idleBroken(c.nc) {
-		// No one reads a parked connection: the reader reads what came (the end of the stream,
-		// bytes no command asked for) and says what it was.
-		c.mustRead.Store(true)
-		c.kick()
-	}
+	// No one reads a parked connection: what came on it (the end of the stream, bytes no command
+	// asked for) is left to the reader, which says what it was.
+	c.probe()
 	if answered >= a.holdReply {
 		a.holdAllowed = 0 // the WAITs are answered (replies before them coming in is not enough)
 	}

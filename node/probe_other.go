@@ -7,3 +7,6 @@ import "net"
 // idleBroken cannot peek at a socket on this platform: a connection closed by the server is found
 // when it is used.
 func idleBroken(net.Conn) bool { return false }
+
+// peekIdle cannot peek either: a connection counts as quiet.
+func peekIdle(net.Conn) (closed, pending bool) { return false, false }

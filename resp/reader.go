@@ -46,15 +46,6 @@ func NewReader(rd io.Reader, lim Limits) *Reader {
 // Buffered returns how many bytes have been received but not yet decoded.
 func (r *Reader) Buffered() int { return r.br.Buffered() }
 
-// Fill returns once at least one byte of the next reply is buffered, reading the stream if none
-// is. It returns the stream's error otherwise. Unlike Read's, that error leaves the Reader usable,
-// as nothing was decoded: a read deadline that passed (a timeout) can be followed by another Fill
-// or Read.
-func (r *Reader) Fill() error {
-	_, err := r.br.Peek(1)
-	return err
-}
-
 // Read decodes the next reply. A server error reply is returned as a Value of KindError or
 // KindBulkError with a nil error. The error is io.EOF when the stream ended cleanly between
 // replies, io.ErrUnexpectedEOF when it ended inside one, a *ProtocolError when the bytes break the

@@ -33,49 +33,51 @@ func readAll(t *testing.T, wire string, slow bool) []Value {
 	}
 }
 
+// everyType is one reply of each kind, as it comes on the wire and as it reads.
+var everyType = []struct {
+	name string
+	wire string
+	want Value
+}{
+	{"simple string", "+OK\r\n", SimpleString("OK")},
+	{"empty simple string", "+\r\n", SimpleString("")},
+	{"simple error", "-ERR unknown command 'x'\r\n", ErrorValue("ERR", "unknown command 'x'")},
+	{"integer", ":1000\r\n", Integer(1000)},
+	{"negative integer", ":-42\r\n", Integer(-42)},
+	{"max integer", ":9223372036854775807\r\n", Integer(math.MaxInt64)},
+	{"min integer", ":-9223372036854775808\r\n", Integer(math.MinInt64)},
+	{"bulk string", "$5\r\nhello\r\n", BulkString("hello")},
+	{"empty bulk string", "$0\r\n\r\n", BulkString("")},
+	{"binary bulk string", "$4\r\na\r\nb\r\n", BulkString("a\r\nb")},
+	{"RESP2 null bulk", "$-1\r\n", Null()},
+	{"RESP2 null array", "*-1\r\n", Null()},
+	{"null", "_\r\n", Null()},
+	{"array", "*2\r\n$3\r\nfoo\r\n:7\r\n", Array(BulkString("foo"), Integer(7))},
+	{"empty array", "*0\r\n", Array()},
+	{"nested array", "*2\r\n*1\r\n+a\r\n*0\r\n", Array(Array(SimpleString("a")), Array())},
+	{"true", "#t\r\n", Boolean(true)},
+	{"false", "#f\r\n", Boolean(false)},
+	{"double", ",3.14\r\n", Double(3.14)},
+	{"double exponent", ",1.5e10\r\n", Double(1.5e10)},
+	{"inf", ",inf\r\n", Double(math.Inf(1))},
+	{"-inf", ",-inf\r\n", Double(math.Inf(-1))},
+	{"nan", ",nan\r\n", Double(math.NaN())},
+	{"big number", "(3492890328409238509324850943850943825024385\r\n", BigNumber("3492890328409238509324850943850943825024385")},
+	{"negative big number", "(-1\r\n", BigNumber("-1")},
+	{"bulk error", "!21\r\nSYNTAX invalid syntax\r\n", BulkErrorValue("SYNTAX", "invalid syntax")},
+	{"verbatim", "=15\r\ntxt:Some string\r\n", Verbatim("txt", "Some string")},
+	{"map", "%2\r\n+first\r\n:1\r\n+second\r\n:2\r\n",
+		Map(SimpleString("first"), Integer(1), SimpleString("second"), Integer(2))},
+	{"set", "~3\r\n+a\r\n+b\r\n+c\r\n", Set(SimpleString("a"), SimpleString("b"), SimpleString("c"))},
+	{"push", ">3\r\n+message\r\n+ch\r\n$2\r\nhi\r\n", Push(SimpleString("message"), SimpleString("ch"), BulkString("hi"))},
+	{"attribute", "|1\r\n+key-popularity\r\n%1\r\n$1\r\na\r\n,0.1923\r\n*1\r\n:2039123\r\n",
+		Array(Integer(2039123)).WithAttributes(Map(SimpleString("key-popularity"), Map(BulkString("a"), Double(0.1923))))},
+	{"attribute inside array", "*2\r\n|1\r\n+ttl\r\n:3600\r\n+a\r\n+b\r\n",
+		Array(SimpleString("a").WithAttributes(Map(SimpleString("ttl"), Integer(3600))), SimpleString("b"))},
+}
+
 func TestReadEveryType(t *testing.T) {
-	cases := []struct {
-		name string
-		wire string
-		want Value
-	}{
-		{"simple string", "+OK\r\n", SimpleString("OK")},
-		{"empty simple string", "+\r\n", SimpleString("")},
-		{"simple error", "-ERR unknown command 'x'\r\n", ErrorValue("ERR", "unknown command 'x'")},
-		{"integer", ":1000\r\n", Integer(1000)},
-		{"negative integer", ":-42\r\n", Integer(-42)},
-		{"max integer", ":9223372036854775807\r\n", Integer(math.MaxInt64)},
-		{"min integer", ":-9223372036854775808\r\n", Integer(math.MinInt64)},
-		{"bulk string", "$5\r\nhello\r\n", BulkString("hello")},
-		{"empty bulk string", "$0\r\n\r\n", BulkString("")},
-		{"binary bulk string", "$4\r\na\r\nb\r\n", BulkString("a\r\nb")},
-		{"RESP2 null bulk", "$-1\r\n", Null()},
-		{"RESP2 null array", "*-1\r\n", Null()},
-		{"null", "_\r\n", Null()},
-		{"array", "*2\r\n$3\r\nfoo\r\n:7\r\n", Array(BulkString("foo"), Integer(7))},
-		{"empty array", "*0\r\n", Array()},
-		{"nested array", "*2\r\n*1\r\n+a\r\n*0\r\n", Array(Array(SimpleString("a")), Array())},
-		{"true", "#t\r\n", Boolean(true)},
-		{"false", "#f\r\n", Boolean(false)},
-		{"double", ",3.14\r\n", Double(3.14)},
-		{"double exponent", ",1.5e10\r\n", Double(1.5e10)},
-		{"inf", ",inf\r\n", Double(math.Inf(1))},
-		{"-inf", ",-inf\r\n", Double(math.Inf(-1))},
-		{"nan", ",nan\r\n", Double(math.NaN())},
-		{"big number", "(3492890328409238509324850943850943825024385\r\n", BigNumber("3492890328409238509324850943850943825024385")},
-		{"negative big number", "(-1\r\n", BigNumber("-1")},
-		{"bulk error", "!21\r\nSYNTAX invalid syntax\r\n", BulkErrorValue("SYNTAX", "invalid syntax")},
-		{"verbatim", "=15\r\ntxt:Some string\r\n", Verbatim("txt", "Some string")},
-		{"map", "%2\r\n+first\r\n:1\r\n+second\r\n:2\r\n",
-			Map(SimpleString("first"), Integer(1), SimpleString("second"), Integer(2))},
-		{"set", "~3\r\n+a\r\n+b\r\n+c\r\n", Set(SimpleString("a"), SimpleString("b"), SimpleString("c"))},
-		{"push", ">3\r\n+message\r\n+ch\r\n$2\r\nhi\r\n", Push(SimpleString("message"), SimpleString("ch"), BulkString("hi"))},
-		{"attribute", "|1\r\n+key-popularity\r\n%1\r\n$1\r\na\r\n,0.1923\r\n*1\r\n:2039123\r\n",
-			Array(Integer(2039123)).WithAttributes(Map(SimpleString("key-popularity"), Map(BulkString("a"), Double(0.1923))))},
-		{"attribute inside array", "*2\r\n|1\r\n+ttl\r\n:3600\r\n+a\r\n+b\r\n",
-			Array(SimpleString("a").WithAttributes(Map(SimpleString("ttl"), Integer(3600))), SimpleString("b"))},
-	}
-	for _, tc := range cases {
+	for _, tc := range everyType {
 		for _, slow := range []bool{false, true} {
 			name := tc.name
 			if slow {
