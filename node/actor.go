@@ -385,6 +385,9 @@ func (a *nodeActor) onDialed(m *dialed) {
 		alone:  a.opts.Alone,
 		wake:   make(chan struct{}, 1),
 	}
+	if c.alone != nil {
+		c.peeker = newPeeker(c.nc)
+	}
 	a.c, a.state, a.attempt = c, stateReady, 0
 	a.stats.live.Store(c)
 	a.stalled, a.lastAnswered, a.holdAllowed, a.holdReply = 0, 0, 0, 0 // the stall clock starts again with the connection

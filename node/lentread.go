@@ -83,7 +83,7 @@ func (c *conn) takeRead() (taken, closed bool) {
 	}
 	now := time.Now()
 	if now.Sub(c.quiet) >= probeAfter {
-		closed, pending := peekIdle(c.nc)
+		closed, pending := c.peeker.peek()
 		if closed || pending {
 			c.mustRead.Store(true)
 			c.endLent()
@@ -102,7 +102,7 @@ func (c *conn) probe() (closed bool) {
 	if !c.rstate.CompareAndSwap(readParked, readLent) {
 		return false
 	}
-	closed, pending := peekIdle(c.nc)
+	closed, pending := c.peeker.peek()
 	if closed || pending {
 		c.mustRead.Store(true)
 	}

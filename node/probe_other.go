@@ -10,3 +10,10 @@ func idleBroken(net.Conn) bool { return false }
 
 // peekIdle cannot peek either: a connection counts as quiet.
 func peekIdle(net.Conn) (closed, pending bool) { return false, false }
+
+// peeker is peekIdle for one connection; here it never peeks.
+type peeker struct{}
+
+func newPeeker(net.Conn) *peeker { return nil }
+
+func (*peeker) peek() (closed, pending bool) { return false, false }

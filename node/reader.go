@@ -39,6 +39,7 @@ type conn struct {
 	mustRead atomic.Bool   // the socket holds something unasked: the reader reads before parking
 	lentAt   time.Time     // when a caller last took the token: written by the lent actor, read by that caller
 	quiet    time.Time     // when the last lent read ended; the token holder's
+	peeker   *peeker       // the token holder's
 }
 
 // read is the reader goroutine.
