@@ -205,7 +205,7 @@ func (a *nodeActor) accept(ctx actor.Context, r *Request) {
 
 // lendRead gives the read token to the lent caller of m when its command, alone in the batch,
 // is about to be written on a parked connection (see lentread.go): the caller then reads its reply
-// itself (Node.TryRun). A parked connection the server has closed is dropped instead, and the
+// itself (Node.TryRun). A parked connection that cannot be used (check) is dropped instead, and the
 // command waits for the next one.
 func (a *nodeActor) lendRead(m lentRequest) {
 	c, r := a.c, m.r
@@ -213,12 +213,12 @@ func (a *nodeActor) lendRead(m lentRequest) {
 		c.answered.Load() != c.expected.Load() {
 		return
 	}
-	taken, closed := c.takeRead()
+	taken, broken := c.takeRead()
 	switch {
 	case taken:
 		r.lentConn = c
-	case closed:
-		a.drop(ErrIdleBroken)
+	case broken != nil:
+		a.drop(broken)
 	}
 }
 
@@ -259,11 +259,13 @@ func (a *nodeActor) flush() {
 		return
 	}
 	c := a.c
-	if c.rstate.Load() == readParked && time.Since(c.quiet) >= probeAfter && c.probe() {
-		// No one was reading: the server's close is found now, before the batch is written into
-		// it, and the batch waits for the next connection.
-		a.drop(ErrIdleBroken)
-		return
+	if c.rstate.Load() == readParked && time.Since(c.quiet) >= probeAfter {
+		// No one was reading: a server's close (or a reply to no command) is found now, before the
+		// batch is written into it, and the batch waits for the next connection.
+		if err := c.probe(); err != nil {
+			a.drop(err)
+			return
+		}
 	}
 	replies := 0
 	var holds time.Duration

@@ -11,7 +11,8 @@
 // While one caller at a time uses the client (Options.Alone), the reader goroutine parks when no
 // reply is due, and a lent caller reads its own reply too, for up to a millisecond, so the reply
 // wakes one goroutine, not two (lentread.go). Whoever holds the read token reads; a writer wakes a
-// parked reader, and the node's clock peeks at a parked socket so a server's close is still seen.
+// parked reader, and what waits on a parked socket (a server's close, a push frame, a reply to no
+// command) is read before anything is written behind it, or by the node's clock.
 //
 // The node returns every reply, MOVED and ASK included, to whoever asked; it never follows a
 // redirect. When the connection fails, every written command fails with a *ConnError saying that it

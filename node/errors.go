@@ -26,10 +26,6 @@ var (
 	ErrUnsupportedCommand = errors.New("actoredis: command not supported on a shared connection")
 	// ErrUnsolicitedReply: the server sent a reply to no command; the connection is dropped.
 	ErrUnsolicitedReply = errors.New("actoredis: reply for a command never sent")
-	// ErrIdleBroken: a connection no one was reading (Options.Alone) was found closed by the
-	// server, or holding bytes no command asked for, as a command was about to be written on it;
-	// it is dropped and dialed again, and the command waits for the next connection.
-	ErrIdleBroken = errors.New("actoredis: idle connection closed by the server")
 )
 
 // ConnError reports a command that failed because its connection did. Written says whether the

@@ -35,18 +35,17 @@ const (
 const lentReadWait = time.Millisecond
 
 // probeAfter is how long a parked connection may sit unread before a lent caller peeks at it
-// (idleBroken, a system call) before writing: a server that closed it meanwhile is found before
+// (check, a system call) before writing: a server that closed it meanwhile is found before
 // the command is written into a dead socket, not after. A caller that sends its next command
 // sooner (a loop) skips the peek; the reader goroutine, were it reading, would hardly have told
 // the actor of the close any sooner.
 const probeAfter = 50 * time.Microsecond
 
 // mayPark reports whether the reader goroutine may stop reading: a caller alone in the client, no
-// reply due, nothing buffered or found waiting on the socket (mustRead), and no push handler
-// waiting for frames the server may send unasked.
+// reply due, nothing buffered, and no push handler waiting for frames the server may send unasked.
 func (c *conn) mayPark() bool {
 	return c.alone != nil && c.onPush == nil && !c.closing.Load() && c.rd.Buffered() == 0 &&
-		c.answered.Load() == c.expected.Load() && !c.mustRead.Load() && c.alone()
+		c.answered.Load() == c.expected.Load() && c.alone()
 }
 
 // park gives up the read token and waits until it is handed back. It returns at once if a reply
@@ -74,40 +73,91 @@ func (c *conn) kick() {
 
 // takeRead gives the read token of a parked connection to a lent caller (the actor lent, on the
 // caller's goroutine). A connection unread for probeAfter since the last lent read ended (quiet; a
-// reader that parked read later than that, so the peek is made at least as often as needed) is
-// peeked at first, holding the token: closed reports a server that closed it, and the actor
-// drops it; bytes waiting go to the reader, and the token is not taken.
-func (c *conn) takeRead() (taken, closed bool) {
+// reader that parked read later than that, so the check is made at least as often as needed) is
+// checked first: when it cannot be used, takeRead leaves it parked and says why, and the actor
+// drops it before writing.
+func (c *conn) takeRead() (taken bool, broken error) {
 	if !c.rstate.CompareAndSwap(readParked, readLent) {
-		return false, false
+		return false, nil
 	}
 	now := time.Now()
 	if now.Sub(c.quiet) >= probeAfter {
-		closed, pending := c.peeker.peek()
-		if closed || pending {
-			c.mustRead.Store(true)
-			c.endLent()
-			return false, closed
+		if err := c.check(); err != nil {
+			c.rstate.Store(readParked)
+			return false, err
 		}
 	}
 	c.lentAt = now
-	return true, false
+	return true, nil
 }
 
-// probe peeks at a parked connection, holding the read token meanwhile: a reader blocked in a
-// read would make the peek wait for it. Whatever waits on the socket (the end of the stream, bytes
-// no command asked for) is left to the reader, which reads it and says what it was. It reports
-// whether the server closed the connection; false when it was not parked.
-func (c *conn) probe() (closed bool) {
+// probe is check for the actor (its clock, and before it writes): it takes the token of a parked
+// connection for the check, and hands it on as a lent caller would. When the connection cannot be
+// used it leaves it parked and says why: the actor drops it.
+func (c *conn) probe() (broken error) {
 	if !c.rstate.CompareAndSwap(readParked, readLent) {
-		return false
+		return nil
 	}
-	closed, pending := c.peeker.peek()
-	if closed || pending {
-		c.mustRead.Store(true)
+	if err := c.check(); err != nil {
+		c.rstate.Store(readParked)
+		return err
 	}
 	c.endLent()
-	return closed
+	return nil
+}
+
+// check looks at a parked connection, with no reply due, for its token holder: nil when it is
+// quiet or held only push frames (read and dropped, as the reader drops them without a handler; a
+// push still arriving after settleWait is left to whoever reads next). Otherwise it says why the
+// connection cannot be used: the end of the stream (over TLS the close_notify alert comes first),
+// a socket or protocol error, or ErrUnsolicitedReply for a reply no command asked for. It may have
+// read from the stream then: the connection is to be dropped.
+func (c *conn) check() error {
+	pending, err := c.peeker.peek()
+	if err != nil || !pending {
+		return err
+	}
+	_ = c.nc.SetReadDeadline(time.Now().Add(settleWait))
+	defer func() { _ = c.nc.SetReadDeadline(time.Time{}) }()
+	for {
+		typ, err := c.rd.PeekType()
+		switch {
+		case err != nil:
+			return unsolicited(err)
+		case typ != '>':
+			return ErrUnsolicitedReply
+		}
+		if err := c.rd.FillValue(); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return nil // a push, still arriving
+			}
+			if !errors.Is(err, resp.ErrNotBuffered) {
+				return err
+			}
+		}
+		if _, err := c.rd.Read(); err != nil {
+			return unsolicited(err)
+		}
+		if c.rd.Buffered() == 0 {
+			if pending, err = c.peeker.peek(); err != nil || !pending {
+				return err
+			}
+		}
+	}
+}
+
+// settleWait bounds check's reads. The bytes it reads are waiting already, so it is a bound on a
+// reply that stops halfway, and wide enough that a goroutine descheduled between setting the
+// deadline and reading does not find it passed.
+const settleWait = 100 * time.Millisecond
+
+// unsolicited is the error of a read on a parked connection: a timeout means bytes came that do not
+// make a reply, which no command asked for.
+func unsolicited(err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return ErrUnsolicitedReply
+	}
+	return err
 }
 
 // readLent is a lent caller reading the reply to r, just written, on its own goroutine. It
@@ -154,12 +204,11 @@ func (c *conn) readLent(ctx context.Context, r *Request) {
 
 // endLent hands the token on. To the reader goroutine, directly, if it has something to read: a
 // reply that came due meanwhile (another caller's command), a failed lent read (lentErr, which
-// the reader sees once it holds the token), bytes left over or waiting on the socket (mustRead),
-// or a close. Otherwise the connection is parked again, and a writer that saw the token lent
+// the reader sees once it holds the token), bytes left over, or a close. Otherwise the connection is parked again, and a writer that saw the token lent
 // meanwhile is caught by looking again.
 func (c *conn) endLent() {
 	c.quiet = time.Now()
-	if c.lentErr != nil || c.rd.Buffered() > 0 || c.mustRead.Load() || c.readDue() {
+	if c.lentErr != nil || c.rd.Buffered() > 0 || c.readDue() {
 		c.rstate.Store(readActive)
 		c.wake <- struct{}{}
 		return

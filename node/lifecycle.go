@@ -43,9 +43,12 @@ func (a *nodeActor) onTick() {
 		return
 	}
 	a.stalled, a.lastAnswered = 0, answered
-	// No one reads a parked connection: what came on it (the end of the stream, bytes no command
-	// asked for) is left to the reader, which says what it was.
-	c.probe()
+	// No one reads a parked connection: its server's close, or a reply to no command, is found here
+	// if no command finds it first.
+	if err := c.probe(); err != nil {
+		a.drop(err)
+		return
+	}
 	if answered >= a.holdReply {
 		a.holdAllowed = 0 // the WAITs are answered (replies before them coming in is not enough)
 	}

@@ -8,12 +8,9 @@ import "net"
 // when it is used.
 func idleBroken(net.Conn) bool { return false }
 
-// peekIdle cannot peek either: a connection counts as quiet.
-func peekIdle(net.Conn) (closed, pending bool) { return false, false }
-
-// peeker is peekIdle for one connection; here it never peeks.
+// peeker cannot peek either: a connection counts as quiet.
 type peeker struct{}
 
 func newPeeker(net.Conn) *peeker { return nil }
 
-func (*peeker) peek() (closed, pending bool) { return false, false }
+func (*peeker) peek() (pending bool, err error) { return false, nil }

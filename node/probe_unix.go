@@ -5,31 +5,30 @@ package node
 import (
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"syscall"
 )
 
 // idleBroken reports whether a connection that should be quiet is not: the server has closed or
 // reset it, or sent something no command asked for (over TLS, the close_notify alert that comes
-// before the FIN is such bytes). A socket it cannot peek at counts as quiet.
+// before the FIN is such bytes). A socket it cannot peek at counts as quiet. The caller must know
+// that no goroutine is reading the connection: the peek would wait for that read to end.
 func idleBroken(nc net.Conn) bool {
-	closed, pending := peekIdle(nc)
-	return closed || pending
+	pending, err := newPeeker(nc).peek()
+	return pending || err != nil
 }
 
-// peekIdle looks at a connection without waiting and without taking anything (a read with a
-// deadline already past would not even ask the socket): closed reports the end of the stream or
-// a socket error, pending bytes waiting to be read. The caller must know that no goroutine is
-// reading the connection: the peek would wait for that read to end.
-func peekIdle(nc net.Conn) (closed, pending bool) { return newPeeker(nc).peek() }
-
-// peeker peeks at one connection (peekIdle) without allocating: a connection peeked at before
-// most writes (lentread.go) keeps one. One goroutine at a time uses it.
+// peeker looks at one connection without waiting and without taking anything (a read with a
+// deadline already past would not even ask the socket), and without allocating: a parked
+// connection is peeked at before most writes (lentread.go). One goroutine at a time uses it, one
+// that knows no goroutine is reading the connection.
 type peeker struct {
-	raw             syscall.RawConn
-	recv            func(fd uintptr) bool // p.recvPeek, bound once
-	buf             [1]byte
-	closed, pending bool
+	raw     syscall.RawConn
+	recv    func(fd uintptr) bool // p.recvPeek, bound once
+	buf     [1]byte
+	err     error
+	pending bool
 }
 
 // newPeeker returns a peeker of nc, or nil for a socket it cannot peek at (which counts as quiet).
@@ -50,15 +49,17 @@ func newPeeker(nc net.Conn) *peeker {
 	return p
 }
 
-func (p *peeker) peek() (closed, pending bool) {
+// peek reports whether bytes are waiting to be read, or why the connection is finished: io.EOF for
+// the end of the stream, or the socket's error.
+func (p *peeker) peek() (pending bool, err error) {
 	if p == nil {
-		return false, false
+		return false, nil
 	}
-	p.closed, p.pending = false, false
+	p.err, p.pending = nil, false
 	if err := p.raw.Read(p.recv); err != nil {
-		return true, false
+		return false, err
 	}
-	return p.closed, p.pending
+	return p.pending, p.err
 }
 
 func (p *peeker) recvPeek(fd uintptr) bool {
@@ -66,11 +67,11 @@ func (p *peeker) recvPeek(fd uintptr) bool {
 	switch {
 	case err == nil && n > 0:
 		p.pending = true
-	case err == nil: // the end of the stream
-		p.closed = true
+	case err == nil:
+		p.err = io.EOF
 	case errors.Is(err, syscall.EAGAIN), errors.Is(err, syscall.EINTR): // quiet
 	default:
-		p.closed = true // reset, or worse
+		p.err = err // reset, or worse
 	}
 	return true // never wait for readiness
 }

@@ -32,14 +32,13 @@ type conn struct {
 	done   chan struct{} // closed when the reader goroutine has exited
 
 	// Lent reads (lentread.go).
-	alone    func() bool   // Options.Alone; nil: the reader never parks
-	rstate   atomic.Int32  // who reads: readActive, readParked or readLent
-	wake     chan struct{} // hands the token back to the parked reader; room for one
-	lentErr  error         // why a lent read failed; the token holder's
-	mustRead atomic.Bool   // the socket holds something unasked: the reader reads before parking
-	lentAt   time.Time     // when a caller last took the token: written by the lent actor, read by that caller
-	quiet    time.Time     // when the last lent read ended; the token holder's
-	peeker   *peeker       // the token holder's
+	alone   func() bool   // Options.Alone; nil: the reader never parks
+	rstate  atomic.Int32  // who reads: readActive, readParked or readLent
+	wake    chan struct{} // hands the token back to the parked reader; room for one
+	lentErr error         // why a lent read failed; the token holder's
+	lentAt  time.Time     // when a caller last took the token: written by the lent actor, read by that caller
+	quiet   time.Time     // when the last lent read ended; the token holder's
+	peeker  *peeker       // the token holder's
 }
 
 // read is the reader goroutine.
@@ -59,9 +58,6 @@ func (c *conn) read() {
 		if c.mayPark() {
 			c.park()
 			continue
-		}
-		if c.mustRead.Load() {
-			c.mustRead.Store(false)
 		}
 		v, err := c.rd.Read()
 		if err != nil {

@@ -9,19 +9,22 @@ import (
 // Reader's buffer, or malformed (Read says how).
 var ErrNotBuffered = errors.New("resp: reply not bufferable whole")
 
-// Fill returns once at least one byte of the next reply is buffered, reading the stream if none
-// is. It returns the stream's error otherwise. Unlike Read's, that error leaves the Reader usable,
-// as nothing was decoded: a read deadline that passed (a timeout) can be followed by another Fill
-// or Read.
-func (r *Reader) Fill() error {
-	_, err := r.br.Peek(1)
-	return err
+// PeekType returns the first byte of the next reply (its type: '+', '$', '>'...), reading the
+// stream if nothing is buffered, or the stream's error. Unlike Read's, that error leaves the Reader
+// usable, as nothing was decoded: a read deadline that passed (a timeout) can be followed by
+// another PeekType or Read.
+func (r *Reader) PeekType() (byte, error) {
+	b, err := r.br.Peek(1)
+	if err != nil {
+		return 0, err
+	}
+	return b[0], nil
 }
 
 // FillValue reads the stream until the whole next reply is buffered, decoding nothing, so that
 // the Read after it takes nothing from the stream. It returns ErrNotBuffered when the reply is
 // larger than the buffer or malformed, or the stream's error; either leaves the Reader usable, as
-// Fill's does.
+// PeekType's does.
 func (r *Reader) FillValue() error {
 	for {
 		b, _ := r.br.Peek(r.br.Buffered())

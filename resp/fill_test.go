@@ -12,22 +12,24 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Fill waits for the first byte of a reply without decoding anything: a timeout leaves the Reader
-// usable, and the reply that comes later reads whole.
-func TestFillTimeoutLeavesTheReaderUsable(t *testing.T) {
+// PeekType waits for the first byte of a reply without decoding anything: a timeout leaves the
+// Reader usable, and the reply that comes later reads whole.
+func TestPeekTypeTimeoutLeavesTheReaderUsable(t *testing.T) {
 	client, server := net.Pipe()
 	defer client.Close()
 	defer server.Close()
 	r := NewReader(client, Limits{})
 
 	require.NoError(t, client.SetReadDeadline(time.Now().Add(10*time.Millisecond)))
-	err := r.Fill()
-	require.True(t, errors.Is(err, os.ErrDeadlineExceeded), "Fill returned %v", err)
+	_, err := r.PeekType()
+	require.True(t, errors.Is(err, os.ErrDeadlineExceeded), "PeekType returned %v", err)
 	require.Zero(t, r.Buffered())
 
 	require.NoError(t, client.SetReadDeadline(time.Time{}))
 	go func() { _, _ = server.Write([]byte("$5\r\nhello\r\n")) }()
-	require.NoError(t, r.Fill())
+	typ, err := r.PeekType()
+	require.NoError(t, err)
+	require.Equal(t, byte('$'), typ)
 	require.Positive(t, r.Buffered())
 	v, err := r.Read()
 	require.NoError(t, err)
@@ -62,9 +64,10 @@ func TestFillValueWaitsForTheWholeReply(t *testing.T) {
 	}
 
 	send("*2\r\n$5\r\nhel")
-	require.NoError(t, r.Fill())
+	_, err := r.PeekType()
+	require.NoError(t, err)
 	require.NoError(t, client.SetReadDeadline(time.Now().Add(10*time.Millisecond)))
-	err := r.FillValue()
+	err = r.FillValue()
 	require.True(t, errors.Is(err, os.ErrDeadlineExceeded), "FillValue returned %v", err)
 	require.NoError(t, client.SetReadDeadline(time.Time{}))
 	send("lo\r\n:7\r\n")
