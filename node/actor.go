@@ -213,7 +213,7 @@ func (a *nodeActor) lendRead(m lentRequest) {
 		c.answered.Load() != c.expected.Load() {
 		return
 	}
-	taken, broken := c.takeRead()
+	taken, broken := c.claim(false)
 	switch {
 	case taken:
 		r.lentConn = c
@@ -259,13 +259,11 @@ func (a *nodeActor) flush() {
 		return
 	}
 	c := a.c
-	if c.rstate.Load() == readParked && time.Since(c.quiet) >= probeAfter {
-		// No one was reading: a server's close (or a reply to no command) is found now, before the
-		// batch is written into it, and the batch waits for the next connection.
-		if err := c.probe(); err != nil {
-			a.drop(err)
-			return
-		}
+	// On a parked connection no one was reading: a server's close (or a reply to no command) is
+	// found now, before the batch is written into it, and the batch waits for the next connection.
+	if err := c.probe(false); err != nil {
+		a.drop(err)
+		return
 	}
 	replies := 0
 	var holds time.Duration

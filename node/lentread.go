@@ -29,9 +29,9 @@ const (
 	readLent
 )
 
-// lentReadWait bounds a lent caller's wait for the first byte of its reply. A reply slower than
-// that is left to the reader goroutine, and the caller awaits its Future as any other does: its
-// ctx then ends the wait. So a lent caller notices its ctx end within this much.
+// lentReadWait bounds a lent caller's wait for the whole of its reply. A reply slower than that is
+// left to the reader goroutine, and the caller awaits its Future as any other does: its ctx then
+// ends the wait. So a lent caller notices its ctx end within this much.
 const lentReadWait = time.Millisecond
 
 // probeAfter is how long a parked connection may sit unread before a lent caller peeks at it
@@ -71,39 +71,32 @@ func (c *conn) kick() {
 	}
 }
 
-// takeRead gives the read token of a parked connection to a lent caller (the actor lent, on the
-// caller's goroutine). A connection unread for probeAfter since the last lent read ended (quiet; a
-// reader that parked read later than that, so the check is made at least as often as needed) is
-// checked first: when it cannot be used, takeRead leaves it parked and says why, and the actor
-// drops it before writing.
-func (c *conn) takeRead() (taken bool, broken error) {
-	if !c.rstate.CompareAndSwap(readParked, readLent) {
+// claim takes the read token of a parked connection for the actor (its clock, a write, or a lent
+// caller's command: the actor lent, on the caller's goroutine). It checks the connection first
+// (check) when always is set or the connection has been unread for probeAfter since the token was
+// last handed on (quiet; a reader that parked read later than that, so the check is made at least
+// as often as needed). When the connection cannot be used, claim leaves it parked and says why,
+// and the actor drops it before writing.
+func (c *conn) claim(always bool) (held bool, broken error) {
+	if c.rstate.Load() != readParked || !c.rstate.CompareAndSwap(readParked, readLent) {
 		return false, nil
 	}
-	now := time.Now()
-	if now.Sub(c.quiet) >= probeAfter {
+	if always || time.Since(c.quiet) >= probeAfter {
 		if err := c.check(); err != nil {
 			c.rstate.Store(readParked)
 			return false, err
 		}
 	}
-	c.lentAt = now
 	return true, nil
 }
 
-// probe is check for the actor (its clock, and before it writes): it takes the token of a parked
-// connection for the check, and hands it on as a lent caller would. When the connection cannot be
-// used it leaves it parked and says why: the actor drops it.
-func (c *conn) probe() (broken error) {
-	if !c.rstate.CompareAndSwap(readParked, readLent) {
-		return nil
+// probe is claim for a look only: the token is handed on at once, as a lent caller hands it on.
+func (c *conn) probe(always bool) (broken error) {
+	held, err := c.claim(always)
+	if held {
+		c.endLent()
 	}
-	if err := c.check(); err != nil {
-		c.rstate.Store(readParked)
-		return err
-	}
-	c.endLent()
-	return nil
+	return err
 }
 
 // check looks at a parked connection, with no reply due, for its token holder: nil when it is
@@ -167,7 +160,7 @@ func unsolicited(err error) error {
 // to the reader goroutine and r's Future pending, the stream untouched.
 func (c *conn) readLent(ctx context.Context, r *Request) {
 	defer c.endLent()
-	until := c.lentAt.Add(lentReadWait) // the token was taken, on this goroutine, just now
+	until := time.Now().Add(lentReadWait)
 	if d, ok := ctx.Deadline(); ok && d.Before(until) {
 		until = d
 	}
@@ -204,8 +197,8 @@ func (c *conn) readLent(ctx context.Context, r *Request) {
 
 // endLent hands the token on. To the reader goroutine, directly, if it has something to read: a
 // reply that came due meanwhile (another caller's command), a failed lent read (lentErr, which
-// the reader sees once it holds the token), bytes left over, or a close. Otherwise the connection is parked again, and a writer that saw the token lent
-// meanwhile is caught by looking again.
+// the reader sees once it holds the token), bytes left over, or a close. Otherwise the connection
+// is parked again, and a writer that saw the token lent meanwhile is caught by looking again.
 func (c *conn) endLent() {
 	c.quiet = time.Now()
 	if c.lentErr != nil || c.rd.Buffered() > 0 || c.readDue() {

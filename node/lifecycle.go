@@ -45,7 +45,7 @@ func (a *nodeActor) onTick() {
 	a.stalled, a.lastAnswered = 0, answered
 	// No one reads a parked connection: its server's close, or a reply to no command, is found here
 	// if no command finds it first.
-	if err := c.probe(); err != nil {
+	if err := c.probe(true); err != nil {
 		a.drop(err)
 		return
 	}

@@ -36,8 +36,7 @@ type conn struct {
 	rstate  atomic.Int32  // who reads: readActive, readParked or readLent
 	wake    chan struct{} // hands the token back to the parked reader; room for one
 	lentErr error         // why a lent read failed; the token holder's
-	lentAt  time.Time     // when a caller last took the token: written by the lent actor, read by that caller
-	quiet   time.Time     // when the last lent read ended; the token holder's
+	quiet   time.Time     // when the token was last handed on by a lent caller or a probe; the holder's
 	peeker  *peeker       // the token holder's
 }
 
