@@ -46,6 +46,7 @@ type nodeActor struct {
 	starts       []int      // offset of each batch entry in wbuf
 	flushPending bool
 	offline      []*Request // waiting for a connection
+	late         []*Request // written with less time left than the stall detection allows: failed at Until (expireLate)
 
 	timer        *time.Timer // the next tick
 	retry        *time.Timer // the next reconnect attempt
@@ -277,7 +278,8 @@ func (a *nodeActor) flush() {
 		// stall, until the WAIT's reply (at the latest the batch's last) is in.
 		a.holdAllowed, a.holdReply = max(a.holdAllowed, holds), c.expected.Load()
 	}
-	_ = c.nc.SetWriteDeadline(time.Now().Add(a.opts.CommandTimeout))
+	now := time.Now()
+	_ = c.nc.SetWriteDeadline(now.Add(a.opts.CommandTimeout))
 	n, err := c.nc.Write(a.wbuf)
 	written := len(a.batch)
 	if err != nil {
@@ -286,6 +288,7 @@ func (a *nodeActor) flush() {
 			written++
 		}
 	}
+	a.watchLate(now, a.batch[:written])
 	// Counted before the reader can complete them, so a caller that got its reply sees it counted.
 	a.stats.writes.Add(1)
 	a.stats.commands.Add(uint64(written))

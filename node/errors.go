@@ -13,6 +13,9 @@ var (
 	ErrOfflineQueueFull = errors.New("actoredis: offline queue full")
 	// ErrTimeout: the command waited longer than Options.CommandTimeout.
 	ErrTimeout = errors.New("actoredis: command timed out")
+	// ErrLateReply: a command was written, but its deadline (Request.Until, the cluster command's
+	// deadline) passed before its reply came; it may have run. It matches ErrTimeout.
+	ErrLateReply = fmt.Errorf("%w: no reply by the command's deadline (it was written and may have run)", ErrTimeout)
 	// ErrClosed: the node is closed.
 	ErrClosed = errors.New("actoredis: node closed")
 	// ErrReleased: the node gave back a command waiting for a connection (see Node.ReleaseQueued).

@@ -19,6 +19,7 @@ func (a *nodeActor) onTick() {
 	a.ticks++
 	a.timer.Reset(a.tickEvery)
 	a.expireOffline()
+	a.expireLate()
 	if a.closing != nil && time.Now().After(a.closing.deadline) {
 		if a.c != nil {
 			a.drop(commandError(a.opts.Addr, "close", ErrClosed))
@@ -72,6 +73,45 @@ func (a *nodeActor) expireOffline() {
 	}
 	clear(a.offline[len(kept):])
 	a.offline = kept
+}
+
+// watchLate marks the written requests whose deadline (Until) comes before the stall detection
+// would fail them (a command timeout after the write, counted in ticks): a command redirected or
+// retried late in its life. expireLate fails them at their deadline if no reply came, and the
+// connection stays. They are pinned before the reader can see them, so their Futures are never
+// reused while the actor still holds them.
+func (a *nodeActor) watchLate(now time.Time, written []*Request) {
+	soon := now.Add(a.opts.CommandTimeout - a.tickEvery)
+	for _, r := range written {
+		if !r.Until.IsZero() && r.Until.Before(soon) {
+			r.pinned = true
+			a.late = append(a.late, r)
+		}
+	}
+}
+
+// expireLate fails the watched requests whose deadline has passed with no reply (ErrTimeout; they
+// were written, so they may have run), and forgets those that are done. A late reply is dropped by
+// the reader, as one to a cancelled command is.
+func (a *nodeActor) expireLate() {
+	if len(a.late) == 0 {
+		return
+	}
+	now := time.Now()
+	kept := a.late[:0]
+	for _, r := range a.late {
+		switch {
+		case r.IsDone():
+		case !now.Before(r.Until):
+			// Not through the Owner: the request is still on the connection's queue, so it must not
+			// be sent anywhere else; its deadline has passed anyway.
+			r.Future.Fail(commandError(a.opts.Addr, r.Name(), ErrLateReply))
+		default:
+			kept = append(kept, r)
+		}
+	}
+	clear(a.late[len(kept):])
+	a.late = kept
 }
 
 // beginClose stops accepting commands, writes what is batched, fails what waits for a connection,

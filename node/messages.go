@@ -32,12 +32,15 @@ type Request struct {
 	// Owner, when set, hears of the request's failure before its caller does: see Owner.
 	Owner Owner
 	// Until, when set, bounds the wait for a connection: a command still waiting for one at Until
-	// fails with ErrTimeout, even before the node's command timeout. The cluster sets it to the
-	// command's deadline, so a command redirected late in its life does not get a whole new one.
+	// fails with ErrTimeout, even before the node's command timeout. Written with less than a
+	// command timeout left, it bounds the wait for the reply too: at Until the command fails with
+	// ErrLateReply, and the connection stays. The cluster sets it to the command's deadline, so a
+	// command redirected late in its life does not get a whole new one.
 	Until time.Time
 
 	collected []resp.Value // replies of a unit gathered so far; the reader's
 	lentConn  *conn        // set by a lent actor that left the reply for TryRun's caller to read
+	pinned    bool         // written with little time left: the actor watches its deadline (late), so it is never reused
 
 	expires  int64         // the node's tick at which it fails with ErrTimeout if still waiting offline
 	holdsFor time.Duration // WAIT, WAITAOF: how long the server may hold the connection's replies
@@ -67,6 +70,10 @@ func (r *Request) Fail(err error) {
 	}
 	r.Future.Fail(err)
 }
+
+// Reusable reports whether r, once awaited, may be reused (see actors.Future.Reusable): never when
+// a node still watches its deadline (see nodeActor.late).
+func (r *Request) Reusable() bool { return !r.pinned && r.Future.Reusable() }
 
 // Reset prepares a request handed back to an Owner to be sent again. Its Future stays pending.
 func (r *Request) Reset() {

@@ -1,0 +1,74 @@
+package node
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/actoredis/actoredis/internal/testcluster"
+)
+
+// A command written with less time left than the command timeout (redirected or retried late in
+// its life) fails at its own deadline when its server answers nothing, not a command timeout after
+// the write; the connection stays, the late reply is dropped, and the next command gets its own.
+func TestLateCommandFailsAtItsDeadline(t *testing.T) {
+	srv := testcluster.NewStandalone(t, testcluster.Options{})
+	events := newEventLog()
+	n := startNode(t, Options{Addr: srv.Addr(), CommandTimeout: 5 * time.Second, OnEvent: events.record})
+	ctx := context.Background()
+	_, err := n.Do(ctx, "PING")
+	require.NoError(t, err)
+
+	// The server reads commands but runs none until the pause ends: the connection answers
+	// nothing for 1.5 s, well below the stall detection's 5 s.
+	_, err = srv.Do(ctx, "CLIENT", "PAUSE", "1500", "ALL")
+	require.NoError(t, err)
+	late := NewRequest("SET", "late", "ran")
+	late.Until = time.Now().Add(200 * time.Millisecond)
+	n.Send(late)
+	behind := NewRequest("GET", "late") // no deadline of its own: it waits out the pause
+	n.Send(behind)
+
+	_, err = late.Await()
+	require.ErrorIs(t, err, ErrTimeout, "without the deadline watch the SET succeeds once the pause ends")
+	require.ErrorIs(t, err, ErrLateReply)
+	assert.False(t, WasWritten(err), "not a connection failure")
+	assert.Contains(t, err.Error(), srv.Addr())
+	assert.Contains(t, err.Error(), "SET")
+	assert.False(t, behind.IsDone(), "the command behind it still waits for the server")
+	assert.False(t, late.Reusable(), "a request the actor watched is never reused")
+
+	v, err := behind.Await()
+	require.NoError(t, err)
+	assert.Equal(t, "ran", v.String(), "the late SET ran (it may have, said its error) and its reply was dropped")
+	v, err = n.Do(ctx, "ECHO", "mine")
+	require.NoError(t, err)
+	assert.Equal(t, "mine", v.String())
+	assert.Equal(t, []EventType{EventConnect, EventReady}, events.types(), "the connection stayed")
+
+	// A reply that comes in time completes the request as usual, and the actor forgets it.
+	inTime := NewRequest("GET", "late")
+	inTime.Until = time.Now().Add(time.Second)
+	n.Send(inTime)
+	v, err = inTime.Await()
+	require.NoError(t, err)
+	assert.Equal(t, "ran", v.String())
+}
+
+// A request written with most of the command timeout left is not watched: its Future stays
+// reusable.
+func TestFreshCommandIsNotWatched(t *testing.T) {
+	srv := testcluster.NewStandalone(t, testcluster.Options{})
+	n := startNode(t, Options{Addr: srv.Addr(), CommandTimeout: 5 * time.Second})
+	r := &Request{Args: []any{"PING"}}
+	r.Detach()
+	r.Init()
+	r.Until = time.Now().Add(5 * time.Second)
+	n.Send(r)
+	_, err := r.Await()
+	require.NoError(t, err)
+	assert.True(t, r.Reusable())
+}
