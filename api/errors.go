@@ -87,8 +87,13 @@ type MaxRedirectionsError = dispatcher.MaxRedirectionsError
 // run.
 type ConnError = node.ConnError
 
-// WasWritten reports whether err is a connection failure of a command that was written before the
-// connection failed: it may have run on the server. It is false for a command that certainly did
-// not run (safe to send again) and for every other error. Read-only commands and commands marked
-// Idempotent are retried by the client in that case; others return this error.
+// ErrLateReply is matched when a command redirected or retried late in its life was written but
+// got no reply by its deadline; it matches ErrTimeout too, and WasWritten is true for it.
+var ErrLateReply = node.ErrLateReply
+
+// WasWritten reports whether err says the command was written and may have run on the server: a
+// connection failure after it was written (read-only commands and commands marked Idempotent are
+// then retried by the client; others return this error), or no reply by the command's deadline
+// after a late redirect or retry (ErrLateReply). It is false for a command that certainly did not
+// run (safe to send again) and for every other error.
 func WasWritten(err error) bool { return node.WasWritten(err) }

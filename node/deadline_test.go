@@ -2,12 +2,14 @@ package node
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/actoredis/actoredis/internal/fakeredis"
 	"github.com/actoredis/actoredis/internal/testcluster"
 )
 
@@ -35,7 +37,9 @@ func TestLateCommandFailsAtItsDeadline(t *testing.T) {
 	_, err = late.Await()
 	require.ErrorIs(t, err, ErrTimeout, "without the deadline watch the SET succeeds once the pause ends")
 	require.ErrorIs(t, err, ErrLateReply)
-	assert.False(t, WasWritten(err), "not a connection failure")
+	assert.True(t, WasWritten(err), "it was written: it may have run")
+	var ce *ConnError
+	assert.False(t, errors.As(err, &ce), "not a connection failure")
 	assert.Contains(t, err.Error(), srv.Addr())
 	assert.Contains(t, err.Error(), "SET")
 	assert.False(t, behind.IsDone(), "the command behind it still waits for the server")
@@ -71,4 +75,33 @@ func TestFreshCommandIsNotWatched(t *testing.T) {
 	_, err := r.Await()
 	require.NoError(t, err)
 	assert.True(t, r.Reusable())
+}
+
+// A caller that gives up on a late request (its ctx ends first, as in api.Do) asks Reusable while
+// the actor may still be writing pinned: Reusable reads pinned only after a reply completed the
+// request (a race found in review). The test learns that the command was written from the server's
+// side of the socket, which orders nothing between the actor and the caller, as in a real Do.
+func TestGivingUpOnALateRequest(t *testing.T) {
+	written := make(chan struct{}, 1)
+	srv := fakeredis.New(t, func(c *fakeredis.Conn) {
+		cmd, err := c.Handshake()
+		for ; err == nil; cmd, err = c.ReadCommand() {
+			if cmd[0] == "SET" {
+				written <- struct{}{} // and no reply
+			}
+		}
+	})
+	n := startNode(t, Options{Addr: srv.Addr(), CommandTimeout: 5 * time.Second})
+	r := &Request{Args: []any{"SET", "k", "v"}}
+	r.Detach()
+	r.Init()
+	r.Until = time.Now().Add(time.Second)
+	n.Send(r)
+	<-written
+
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := r.AwaitContext(gone)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.False(t, r.Reusable())
 }

@@ -55,11 +55,12 @@ func (e *ConnError) Is(target error) bool { return target == ErrConnection }
 // Unwrap returns the cause (an I/O error, a timeout, a protocol error).
 func (e *ConnError) Unwrap() error { return e.Err }
 
-// WasWritten reports whether err is a *ConnError for a command that may have reached the server.
-// It is false for commands that certainly did not, and for any other error.
+// WasWritten reports whether err says the command may have reached the server: a *ConnError for a
+// command written before its connection failed, or ErrLateReply. It is false for commands that
+// certainly did not, and for any other error.
 func WasWritten(err error) bool {
 	var ce *ConnError
-	return errors.As(err, &ce) && ce.Written
+	return errors.As(err, &ce) && ce.Written || errors.Is(err, ErrLateReply)
 }
 
 // CommandError is an error the node produced itself for one command (closed, timed out, refused,

@@ -33,7 +33,8 @@ type Request struct {
 	Owner Owner
 	// Until, when set, bounds the wait for a connection: a command still waiting for one at Until
 	// fails with ErrTimeout, even before the node's command timeout. Written with less than a
-	// command timeout left, it bounds the wait for the reply too: at Until the command fails with
+	// command timeout (less one tick of the node's clock) left, it bounds the wait for the reply
+	// too: at Until the command fails with
 	// ErrLateReply, and the connection stays. The cluster sets it to the command's deadline, so a
 	// command redirected late in its life does not get a whole new one.
 	Until time.Time
@@ -73,7 +74,12 @@ func (r *Request) Fail(err error) {
 
 // Reusable reports whether r, once awaited, may be reused (see actors.Future.Reusable): never when
 // a node still watches its deadline (see nodeActor.late).
-func (r *Request) Reusable() bool { return !r.pinned && r.Future.Reusable() }
+func (r *Request) Reusable() bool {
+	// pinned is read only once a reply completed r: the reader that did took r from the fifo after
+	// the last write set it (or the lent caller wrote and read it on one goroutine). Completed any
+	// other way (a cancelled ctx), r is not reusable anyway, and pinned may be being written.
+	return r.Future.Reusable() && !r.pinned
+}
 
 // Reset prepares a request handed back to an Owner to be sent again. Its Future stays pending.
 func (r *Request) Reset() {
