@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/rueidis"
@@ -25,6 +26,11 @@ var clientNames = []string{"actoredis", "rueidis", "go-redis"}
 // is handed out and so not reused as Do's is. Name it in -clients to compare the two APIs.
 const sendClient = "actoredis-send"
 
+// flushDelayClient is not in the default set either: rueidis with MaxFlushDelay of 20 µs, the value
+// its documentation gives for trading a little latency for less CPU under load (the matrix runs it
+// with its defaults). Name it in -clients to compare.
+const flushDelayClient = "rueidis-delay20"
+
 func newClient(ctx context.Context, name string, addrs []string) (client, error) {
 	switch name {
 	case "actoredis", sendClient:
@@ -43,8 +49,12 @@ func newClient(ctx context.Context, name string, addrs []string) (client, error)
 			return actoredisSendClient{c}, nil
 		}
 		return actoredisClient{c}, nil
-	case "rueidis":
-		c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: addrs})
+	case "rueidis", flushDelayClient:
+		opts := rueidis.ClientOption{InitAddress: addrs}
+		if name == flushDelayClient {
+			opts.MaxFlushDelay = 20 * time.Microsecond
+		}
+		c, err := rueidis.NewClient(opts)
 		if err != nil {
 			return nil, err
 		}
