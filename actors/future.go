@@ -46,6 +46,7 @@ type Future struct {
 	byReply  bool          // completed by CompleteFrom: the reader that did it holds f no longer
 	wake     chan struct{} // detached only: a token on completion, the completer's last touch of f; kept across reuse
 	taken    bool          // detached only, owner's: the wake token of this use was received
+	inFlight *atomic.Int64 // when set (CountIn), decremented on completion
 }
 
 // NewFuture returns a pending Future.
@@ -57,6 +58,14 @@ func NewFuture() *Future {
 
 // Init makes a zero (or reused) Future pending. Call it once, before the Future is shared.
 func (f *Future) Init() { f.wait.Lock() }
+
+// CountIn adds f to n, a count of futures in flight, which f's completion decrements before any
+// waiter wakes. Call it once, before f is shared (not on a future that is reused). It returns n
+// with f counted.
+func (f *Future) CountIn(n *atomic.Int64) int64 {
+	f.inFlight = n
+	return n.Add(1)
+}
 
 // Detach makes f keep every reply in memory of its own, never inside f, so a value it returned
 // stays valid after f is reused (see Reuse). Call it before Init; Reuse keeps it. A detached
@@ -105,6 +114,9 @@ func (f *Future) CompleteFrom(v resp.Value) bool {
 func (f *Future) Fail(err error) { f.Complete(resp.Value{}, err) }
 
 func (f *Future) finish() {
+	if f.inFlight != nil {
+		f.inFlight.Add(-1)
+	}
 	f.state.Store(completed)
 	f.chMu.Lock()
 	f.closed = true

@@ -29,6 +29,9 @@ type Cluster struct {
 	life  sync.Mutex   // serialises Connect and Close (rare calls; Send only reads state)
 	state atomic.Int32 // what Send and the node handles look at
 	inDo  atomic.Int64 // callers inside Do: one alone lends it the actors (see Do)
+	// sending counts the Futures of Send not yet completed: a Send with none other in flight, and
+	// no caller in Do, lends the actors too (see Send)
+	sending atomic.Int64
 
 	sys  *actors.System
 	smap *slotmap.Map
@@ -215,9 +218,18 @@ func (c *Cluster) shutdown() {
 }
 
 // Send routes cmd to the node serving its slot and returns its Future at once.
+//
+// A Send with no other command of the client in flight (no caller in Do, every earlier Future
+// of Send complete) routes and writes its command on its own goroutine when the actors are idle,
+// as a lone caller of Do does, and the Future's Await (or AwaitContext) then reads the reply on
+// its goroutine too, for up to a millisecond. Until then the connection is read by no one: the
+// next command written on it, a call to Done, or the node's clock (within 100 ms) gives it back to
+// its reader goroutine, so a Future awaited late, or never, holds nothing up.
 func (c *Cluster) Send(cmd Command) *Future {
 	f := &Future{}
-	c.send(context.Background(), f, cmd, false)
+	alone := f.r.CountIn(&c.sending) == 1 && c.inDo.Load() == 0
+	f.r.DeferRead = alone
+	c.send(context.Background(), f, cmd, alone)
 	return f
 }
 
@@ -253,8 +265,7 @@ func (c *Cluster) send(ctx context.Context, f *Future, cmd Command, alone bool) 
 // write cannot block; otherwise the actors take the command as they take any other. While one
 // caller at a time uses Do, the connections' reader goroutines park when no reply is due, and a
 // lent caller reads its reply itself too, for up to a millisecond; a slower reply is left to the
-// reader, and ctx ends the wait as usual (node.Options.Alone). Callers of Send never lend, as the
-// client cannot know how many of their Futures are still in flight.
+// reader, and ctx ends the wait as usual (node.Options.Alone). A lone Send lends too (see Send).
 //
 // A Do whose ctx has ended returns the ctx's error at once and sends nothing.
 func (c *Cluster) Do(ctx context.Context, cmd Command) (resp.Value, error) {
@@ -264,7 +275,7 @@ func (c *Cluster) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 	callers := c.inDo.Add(1)
 	defer c.inDo.Add(-1)
 	f := reusableFutures.Get().(*Future)
-	c.send(ctx, f, cmd, callers == 1)
+	c.send(ctx, f, cmd, callers == 1 && c.sending.Load() == 0)
 	v, err := f.AwaitContext(ctx)
 	if f.r.Reusable() {
 		f.reuse()
@@ -273,9 +284,10 @@ func (c *Cluster) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 	return v, err
 }
 
-// alone reports whether one caller is in Do: the nodes' readers then leave replies to it (see
-// node.Options.Alone).
-func (c *Cluster) alone() bool { return c.inDo.Load() == 1 }
+// alone reports whether at most one command is in flight, through Do or Send: the nodes' readers
+// then leave replies to its caller (see node.Options.Alone). A Send's Future counts until it is
+// complete, so a reader that has just completed the only one finds none in flight, and parks.
+func (c *Cluster) alone() bool { return c.inDo.Load()+c.sending.Load() <= 1 }
 
 // ended returns ctx.Err(), or context.DeadlineExceeded once ctx's deadline has passed even if its
 // timer has not marked it done yet (a connection deadline set from it can fire first).

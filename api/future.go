@@ -28,6 +28,7 @@ type Future struct {
 // AwaitContext ends, or until Close.
 // A server error reply is returned as the error (*resp.Error; errors.Is matches its prefix).
 func (f *Future) Await() (resp.Value, error) {
+	f.r.ReadHeld(context.Background()) // a lone Send's reply, read here (see Cluster.Send)
 	v, err := f.r.Await()
 	return v, f.explain(err)
 }
@@ -35,6 +36,9 @@ func (f *Future) Await() (resp.Value, error) {
 // AwaitContext waits for the result or for ctx. When ctx ends first it returns ctx.Err(); a
 // command not yet written is then never written, and a late reply is dropped.
 func (f *Future) AwaitContext(ctx context.Context) (resp.Value, error) {
+	if ctx.Err() == nil {
+		f.r.ReadHeld(ctx)
+	}
 	v, err := f.r.AwaitContext(ctx)
 	return v, f.explain(err)
 }
@@ -51,7 +55,10 @@ func (f *Future) explain(err error) error {
 }
 
 // Done returns a channel closed when the result is in.
-func (f *Future) Done() <-chan struct{} { return f.r.Done() }
+func (f *Future) Done() <-chan struct{} {
+	f.r.ReleaseHeld() // whoever waits on it reads nothing: the reader goroutine does
+	return f.r.Done()
+}
 
 // fail completes a Future that was never sent with err.
 func (f *Future) fail(err error) {

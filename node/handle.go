@@ -69,7 +69,8 @@ func (n *Node) Send(r *Request) { n.sys.Root().Send(n.pid, r) }
 // When no goroutine is reading the connection (Options.Alone), TryRun also reads r's reply and
 // completes r's Future before it returns, unless the reply takes longer than about a millisecond
 // (or ctx's deadline): r's Future then completes as any other's does, and ctx is only for that
-// bound. The caller must be the only one to wait for r.
+// bound. The caller must be the only one to wait for r. With r.DeferRead it reads nothing: the
+// token is set aside for r's Await instead (Request.ReadHeld).
 func (n *Node) TryRun(ctx context.Context, r *Request) bool {
 	c := n.stats.live.Load()
 	if c == nil || c.closing.Load() || c.answered.Load() != c.expected.Load() || !small(r) {
@@ -79,6 +80,10 @@ func (n *Node) TryRun(ctx context.Context, r *Request) bool {
 		return false
 	}
 	if c := r.lentConn; c != nil {
+		if r.DeferRead {
+			c.hold(r) // r.lentConn stays: Request.ReadHeld and ReleaseHeld need it
+			return true
+		}
 		r.lentConn = nil
 		c.readLent(ctx, r)
 	}

@@ -19,6 +19,9 @@ import (
 //	readActive  the reader goroutine reads (or is about to)
 //	readParked  nobody reads; no reply is due; the reader waits on wake
 //	readLent    a lent caller reads its reply; it hands the token back when done
+//	readHeld    set aside for the lent caller of a request sent now and awaited later (a lone
+//	            Send, Request.DeferRead): its Await reads the reply (readLent) unless anyone
+//	            else hands the token to the reader first: a writer, the clock, Done, a close
 //
 // Only the holder reads the socket, moves answered, and receives from fifo. A writer that makes a
 // reply due on a parked connection wakes the reader (kick); the reader, having parked, looks again
@@ -27,6 +30,7 @@ const (
 	readActive int32 = iota
 	readParked
 	readLent
+	readHeld
 )
 
 // lentReadWait bounds a lent caller's wait for the whole of its reply. A reply slower than that is
@@ -63,10 +67,47 @@ func (c *conn) readDue() bool {
 	return c.answered.Load() != c.expected.Load() || c.closing.Load()
 }
 
-// kick hands a parked connection's token back to the reader goroutine. Writers call it after
-// making a reply due, and the actor after closing the connection; it does nothing unless parked.
+// kick hands a parked or held connection's token back to the reader goroutine. Writers call it
+// after making a reply due, and the actor after closing the connection; it does nothing while the
+// reader or a lent caller reads.
 func (c *conn) kick() {
 	if c.rstate.Load() == readParked && c.rstate.CompareAndSwap(readParked, readActive) {
+		c.wake <- struct{}{}
+		return
+	}
+	c.unhold(nil)
+}
+
+// hold sets the token, lent to the caller of r (just written, its reply due), aside for r's Await
+// (Request.ReadHeld). A reply that came due meanwhile for someone else, or a close, is the
+// reader's at once: a writer that saw the token lent did not kick it.
+func (c *conn) hold(r *Request) {
+	c.heldFor.Store(r)
+	c.rstate.Store(readHeld)
+	if c.expected.Load()-c.answered.Load() > 1 || c.closing.Load() {
+		c.unhold(nil)
+	}
+}
+
+// take claims the token held for r, to read r's reply on the caller's goroutine. A token taken
+// back and held again for another request meanwhile is handed to the reader instead.
+func (c *conn) take(r *Request) bool {
+	if r.IsDone() || c.heldFor.Load() != r || !c.rstate.CompareAndSwap(readHeld, readLent) {
+		return false
+	}
+	mine := c.heldFor.Swap(nil) == r // nil: the connection keeps no request reachable
+	if !mine {
+		c.rstate.Store(readActive)
+		c.wake <- struct{}{}
+	}
+	return mine
+}
+
+// unhold hands a held token to the reader goroutine: if it is held for r, or for anyone (nil).
+func (c *conn) unhold(r *Request) {
+	if c.rstate.Load() == readHeld && (r == nil || c.heldFor.Load() == r) &&
+		c.rstate.CompareAndSwap(readHeld, readActive) {
+		c.heldFor.Store(nil) // still the token's holder: no one holds it again before the reader parks
 		c.wake <- struct{}{}
 	}
 }
@@ -79,6 +120,13 @@ func (c *conn) kick() {
 // and the actor drops it before writing.
 func (c *conn) claim(always bool) (held bool, broken error) {
 	if c.rstate.Load() != readParked || !c.rstate.CompareAndSwap(readParked, readLent) {
+		return false, nil
+	}
+	if c.readDue() {
+		// Caught in the window where whoever parked it has yet to look for a reply due (park,
+		// endLent): what waits is a reply, not junk. It is the reader's.
+		c.rstate.Store(readActive)
+		c.wake <- struct{}{}
 		return false, nil
 	}
 	if always || time.Since(c.quiet) >= probeAfter {

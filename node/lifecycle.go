@@ -32,6 +32,7 @@ func (a *nodeActor) onTick() {
 	if c == nil {
 		return
 	}
+	c.unhold(nil) // a Send not awaited within a tick: its reply is the reader's
 	answered := c.answered.Load()
 	if c.expected.Load() > answered && answered == a.lastAnswered {
 		a.stalled++
@@ -130,6 +131,7 @@ func (a *nodeActor) beginClose(m *closeRequest) {
 		return
 	}
 	c.closing.Store(true)
+	c.unhold(nil) // a reply set aside for a Send's Await is the reader's now (hold looks at closing)
 	if c.answered.Load() == c.expected.Load() {
 		a.finishClose() // nothing due; the reader may be parked in a read
 	}

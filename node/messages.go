@@ -29,6 +29,10 @@ type Request struct {
 	// in order (Args's first; server errors stay error values inside it).
 	More [][]any
 
+	// DeferRead, for a request sent now and awaited later (a lone Send), asks TryRun to set the
+	// read token aside for its Await (ReadHeld) instead of reading the reply at once.
+	DeferRead bool
+
 	// Owner, when set, hears of the request's failure before its caller does: see Owner.
 	Owner Owner
 	// Until, when set, bounds the wait for a connection: a command still waiting for one at Until
@@ -72,6 +76,24 @@ func (r *Request) Fail(err error) {
 	r.Future.Fail(err)
 }
 
+// ReadHeld reads r's reply on the caller's goroutine, as TryRun does for a lent caller, when TryRun
+// set the read token aside for r (DeferRead) and nobody has taken it back since. Otherwise it does
+// nothing. ctx bounds only this read (about a millisecond at most): a slower reply is left to the
+// reader goroutine. Call it before waiting for r.
+func (r *Request) ReadHeld(ctx context.Context) {
+	if c := r.lentConn; c != nil && r.DeferRead && c.take(r) {
+		c.readLent(ctx, r)
+	}
+}
+
+// ReleaseHeld hands a read token set aside for r (DeferRead) to the connection's reader goroutine:
+// for a wait that will not read the reply itself (a Done channel).
+func (r *Request) ReleaseHeld() {
+	if c := r.lentConn; c != nil && r.DeferRead {
+		c.unhold(r)
+	}
+}
+
 // Reusable reports whether r, once awaited, may be reused (see actors.Future.Reusable): never when
 // a node still watches its deadline (see nodeActor.late).
 func (r *Request) Reusable() bool {
@@ -93,7 +115,7 @@ func (r *Request) Reset() {
 func (r *Request) Reuse() {
 	r.Future.Reuse()
 	r.Args, r.Ctx, r.Asking, r.More, r.Owner, r.Until = nil, nil, false, nil, nil, time.Time{}
-	r.collected, r.expires, r.holdsFor, r.lentConn = nil, 0, 0, nil
+	r.collected, r.expires, r.holdsFor, r.lentConn, r.DeferRead = nil, 0, 0, nil, false
 }
 
 // Returnable reports whether a server error is one an Owner is asked about: a redirect (MOVED,

@@ -32,12 +32,13 @@ type conn struct {
 	done   chan struct{} // closed when the reader goroutine has exited
 
 	// Lent reads (lentread.go).
-	alone   func() bool   // Options.Alone; nil: the reader never parks
-	rstate  atomic.Int32  // who reads: readActive, readParked or readLent
-	wake    chan struct{} // hands the token back to the parked reader; room for one
-	lentErr error         // why a lent read failed; the token holder's
-	quiet   time.Time     // when the token was last handed on by a lent caller or a probe; the holder's
-	peeker  *peeker       // the token holder's
+	alone   func() bool             // Options.Alone; nil: the reader never parks
+	rstate  atomic.Int32            // who reads: readActive, readParked, readLent or readHeld
+	heldFor atomic.Pointer[Request] // the request a readHeld token is set aside for
+	wake    chan struct{}           // hands the token back to the parked reader; room for one
+	lentErr error                   // why a lent read failed; the token holder's
+	quiet   time.Time               // when the token was last handed on by a lent caller or a probe; the holder's
+	peeker  *peeker                 // the token holder's
 }
 
 // read is the reader goroutine.
