@@ -49,7 +49,12 @@ type worker struct {
 type keyState struct {
 	name  string
 	acked string          // last value a SET was acknowledged for
-	maybe map[string]bool // values written after acked whose SET failed: they may have landed
+	// maybe holds the values whose SET failed: they may have landed, and at any time, even after
+	// a later SET was acknowledged. Bytes written on a connection the client has given up on can
+	// still reach the server late: a proxy that stopped reading (the slow-reader fault) forwards
+	// what its socket buffered once the fault ends, on its own server connection, concurrently
+	// with the commands of the client's new connection.
+	maybe map[string]bool
 }
 
 type event struct {
@@ -109,7 +114,7 @@ func (w *worker) run(l *load) {
 			k.maybe[value] = true
 			continue
 		}
-		k.acked, k.maybe = value, nil
+		k.acked = value
 		start = time.Now()
 		v, err := l.cl.Send(api.Cmd("GET", k.name)).Await()
 		w.observe(start, "GET", err)
