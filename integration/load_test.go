@@ -48,7 +48,7 @@ type worker struct {
 
 type keyState struct {
 	name  string
-	acked string          // last value a SET was acknowledged for
+	acked string // last value a SET was acknowledged for
 	// maybe holds the values whose SET failed: they may have landed, and at any time, even after
 	// a later SET was acknowledged. Bytes written on a connection the client has given up on can
 	// still reach the server late: a proxy that stopped reading (the slow-reader fault) forwards
