@@ -78,6 +78,13 @@ func (c *conn) kick() {
 	c.unhold(nil)
 }
 
+// toReader hands the token, which the caller holds (lent to it, or just claimed), to the reader
+// goroutine, parked on wake.
+func (c *conn) toReader() {
+	c.rstate.Store(readActive)
+	c.wake <- struct{}{}
+}
+
 // hold sets the token, lent to the caller of r (just written, its reply due), aside for r's Await
 // (Request.ReadHeld). A reply that came due meanwhile for someone else, or a close, is the
 // reader's at once: a writer that saw the token lent did not kick it.
@@ -97,8 +104,7 @@ func (c *conn) take(r *Request) bool {
 	}
 	mine := c.heldFor.Swap(nil) == r // nil: the connection keeps no request reachable
 	if !mine {
-		c.rstate.Store(readActive)
-		c.wake <- struct{}{}
+		c.toReader()
 	}
 	return mine
 }
@@ -125,8 +131,7 @@ func (c *conn) claim(always bool) (held bool, broken error) {
 	if c.readDue() {
 		// Caught in the window where whoever parked it has yet to look for a reply due (park,
 		// endLent): what waits is a reply, not junk. It is the reader's.
-		c.rstate.Store(readActive)
-		c.wake <- struct{}{}
+		c.toReader()
 		return false, nil
 	}
 	if always || time.Since(c.quiet) >= probeAfter {
@@ -250,8 +255,7 @@ func (c *conn) readLent(ctx context.Context, r *Request) {
 func (c *conn) endLent() {
 	c.quiet = time.Now()
 	if c.lentErr != nil || c.rd.Buffered() > 0 || c.readDue() {
-		c.rstate.Store(readActive)
-		c.wake <- struct{}{}
+		c.toReader()
 		return
 	}
 	c.rstate.Store(readParked)

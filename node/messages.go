@@ -38,9 +38,9 @@ type Request struct {
 	// Until, when set, bounds the wait for a connection: a command still waiting for one at Until
 	// fails with ErrTimeout, even before the node's command timeout. Written with less than a
 	// command timeout (less one tick of the node's clock) left, it bounds the wait for the reply
-	// too: at Until the command fails with
-	// ErrLateReply, and the connection stays. The cluster sets it to the command's deadline, so a
-	// command redirected late in its life does not get a whole new one.
+	// too: at Until the command fails with ErrLateReply, and the connection stays. The cluster sets
+	// it to the command's deadline, so a command redirected late in its life does not get a whole
+	// new one.
 	Until time.Time
 
 	collected []resp.Value // replies of a unit gathered so far; the reader's
