@@ -42,11 +42,11 @@ type Future struct {
 	err    error
 	inline [InlineSize]byte
 
-	detached bool          // replies are cloned out, never stored in inline: the owner reuses the future
-	byReply  bool          // completed by CompleteFrom: the reader that did it holds f no longer
-	wake     chan struct{} // detached only: a token on completion, the completer's last touch of f; kept across reuse
-	taken    bool          // detached only, owner's: the wake token of this use was received
-	inFlight *atomic.Int64 // when set (CountIn), decremented on completion
+	detached bool                         // replies are cloned out, never stored in inline: the owner reuses the future
+	byReply  bool                         // completed by CompleteFrom: the reader that did it holds f no longer
+	wake     chan struct{}                // detached only: a token on completion, the completer's last touch of f; kept across reuse
+	taken    bool                         // detached only, owner's: the wake token of this use was received
+	inFlight atomic.Pointer[atomic.Int64] // when set (CountIn), decremented once: on completion or by Uncount
 }
 
 // NewFuture returns a pending Future.
@@ -63,8 +63,22 @@ func (f *Future) Init() { f.wait.Lock() }
 // waiter wakes. Call it once, before f is shared (not on a future that is reused). It returns n
 // with f counted.
 func (f *Future) CountIn(n *atomic.Int64) int64 {
-	f.inFlight = n
+	f.inFlight.Store(n)
 	return n.Add(1)
+}
+
+// Uncount takes f out of the count CountIn put it in, before its completion: for work that may
+// wait long without holding up anything else, such as a blocking command on a connection of its
+// own. f is taken out once, whichever comes first of Uncount and the completion.
+func (f *Future) Uncount() { f.uncount() }
+
+func (f *Future) uncount() {
+	if f.inFlight.Load() == nil { // the common case, a future never counted: no atomic write
+		return
+	}
+	if n := f.inFlight.Swap(nil); n != nil {
+		n.Add(-1)
+	}
 }
 
 // Detach makes f keep every reply in memory of its own, never inside f, so a value it returned
@@ -114,9 +128,7 @@ func (f *Future) CompleteFrom(v resp.Value) bool {
 func (f *Future) Fail(err error) { f.Complete(resp.Value{}, err) }
 
 func (f *Future) finish() {
-	if f.inFlight != nil {
-		f.inFlight.Add(-1)
-	}
+	f.uncount()
 	f.state.Store(completed)
 	f.chMu.Lock()
 	f.closed = true

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -109,4 +110,43 @@ func TestFutureAllocations(t *testing.T) {
 		}
 	})
 	assert.Equal(t, 1.0, allocs, "one allocation: the future itself, reply included")
+}
+
+// A counted future leaves its count exactly once, whichever of Uncount and its completion comes
+// first, and whichever goroutines they run on.
+func TestFutureCountedOnce(t *testing.T) {
+	var n atomic.Int64
+	f := NewFuture()
+	require.Equal(t, int64(1), f.CountIn(&n))
+	f.Uncount()
+	assert.Zero(t, n.Load(), "uncounted before its completion")
+	f.Fail(errors.New("done"))
+	f.Uncount()
+	assert.Zero(t, n.Load(), "completion and a second Uncount take nothing more")
+
+	g := NewFuture()
+	g.CountIn(&n)
+	g.Complete(resp.SimpleString("OK"), nil)
+	g.Uncount()
+	assert.Zero(t, n.Load())
+
+	for range 200 {
+		futures := make([]*Future, 8)
+		for i := range futures {
+			futures[i] = NewFuture()
+			futures[i].CountIn(&n)
+		}
+		var wg sync.WaitGroup
+		for _, f := range futures {
+			wg.Add(2)
+			go func() { defer wg.Done(); f.Uncount() }()
+			go func() { defer wg.Done(); f.Complete(resp.SimpleString("OK"), nil) }()
+		}
+		wg.Wait()
+		require.Zero(t, n.Load())
+	}
+	var never Future // never counted: Uncount is a no-op
+	never.Init()
+	never.Uncount()
+	assert.Zero(t, n.Load())
 }

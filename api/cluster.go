@@ -29,8 +29,9 @@ type Cluster struct {
 	life  sync.Mutex   // serialises Connect and Close (rare calls; Send only reads state)
 	state atomic.Int32 // what Send and the node handles look at
 	inDo  atomic.Int64 // callers inside Do: one alone lends it the actors (see Do)
-	// sending counts the Futures of Send not yet completed: a Send with none other in flight, and
-	// no caller in Do, lends the actors too (see Send)
+	// sending counts the Futures of Send not yet completed, less the blocking commands its nodes
+	// have taken: a Send with none other in flight, and no caller in Do, lends the actors too (see
+	// Send)
 	sending atomic.Int64
 
 	sys  *actors.System
@@ -220,7 +221,8 @@ func (c *Cluster) shutdown() {
 // Send routes cmd to the node serving its slot and returns its Future at once.
 //
 // A Send with no other command of the client in flight (no caller in Do, every earlier Future
-// of Send complete) routes and writes its command on its own goroutine when the actors are idle,
+// of Send complete, except blocking commands such as BLPOP, which wait on connections of their
+// own) routes and writes its command on its own goroutine when the actors are idle,
 // as a lone caller of Do does, and the Future's Await (or AwaitContext) then reads the reply on
 // its goroutine too, for up to a millisecond. Until then the connection is read by no one: the
 // next command written on it, a call to Done, or the node's clock (within 100 ms) gives it back to

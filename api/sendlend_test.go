@@ -112,6 +112,34 @@ func TestLoneSend(t *testing.T) {
 			assert.Equal(t, "100", v)
 		}
 	})
+	t.Run("a blocking one counts nothing while it waits", func(t *testing.T) {
+		// BLPOP 0 waits on a connection of its own for as long as it takes: counted, it would keep
+		// every lone Do and Send from being lent the actors all that time.
+		key := "send:blocked"
+		master := tc.MasterFor(GetSlot(key))
+		f := cl.Send(Cmd("BLPOP", key, 0))
+		require.Eventually(t, func() bool {
+			info, err := master.Info(bg, "clients")
+			return err == nil && info["blocked_clients"] == "1"
+		}, 10*time.Second, time.Millisecond, "the BLPOP never blocked")
+		assert.Zero(t, cl.sending.Load(), "a blocked BLPOP counted in flight")
+		for i := range 20 {
+			_, err := cl.Send(Cmd("SET", "send:beside", i)).Await()
+			require.NoError(t, err)
+			v, err := cl.Do(bg, Cmd("GET", "send:beside"))
+			require.NoError(t, err)
+			require.Equal(t, fmt.Sprint(i), v.String())
+		}
+		assert.Zero(t, cl.sending.Load())
+		_, err := cl.Send(Cmd("RPUSH", key, "x")).Await()
+		require.NoError(t, err)
+		v, err := f.Await()
+		require.NoError(t, err)
+		require.Equal(t, 2, v.Len())
+		assert.Equal(t, key, v.Index(0).String())
+		assert.Equal(t, "x", v.Index(1).String())
+		assert.Zero(t, cl.sending.Load(), "its completion took it out a second time")
+	})
 	t.Run("failures count nothing in flight", func(t *testing.T) {
 		_, err := cl.Send(Cmd("MSET", "send:{a}", 1, "send:{b}", 2)).Await()
 		require.ErrorIs(t, err, ErrCrossSlot)
