@@ -28,7 +28,7 @@ type Cluster struct {
 	roots []rootNode
 	life  sync.Mutex   // serialises Connect and Close (rare calls; Send only reads state)
 	state atomic.Int32 // what Send and the node handles look at
-	inDo  atomic.Int64 // callers inside Do: one alone lends it the actors (see Do)
+	inDo  atomic.Int64 // callers inside Do, less those of blocking commands: one alone lends it the actors (see Do)
 	// sending counts the Futures of Send not yet completed, less the blocking commands its nodes
 	// have taken: a Send with none other in flight, and no caller in Do, lends the actors too (see
 	// Send)
@@ -268,14 +268,19 @@ func (c *Cluster) send(ctx context.Context, f *Future, cmd Command, alone bool) 
 // caller at a time uses Do, the connections' reader goroutines park when no reply is due, and a
 // lent caller reads its reply itself too, for up to a millisecond; a slower reply is left to the
 // reader, and ctx ends the wait as usual (node.Options.Alone). A lone Send lends too (see Send).
+// A caller of a blocking command (BLPOP, XREAD BLOCK...), which waits on a connection of its own,
+// is not counted: while it waits, another caller alone in Do is lent the actors.
 //
 // A Do whose ctx has ended returns the ctx's error at once and sends nothing.
 func (c *Cluster) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 	if err := ended(ctx); err != nil {
 		return resp.Value{}, err // sent, it could run before the Future noticed
 	}
-	callers := c.inDo.Add(1)
-	defer c.inDo.Add(-1)
+	var callers int64
+	if !node.Blocks(cmd.args) { // one that blocks waits on a connection of its own: it holds up no one
+		callers = c.inDo.Add(1)
+		defer c.inDo.Add(-1)
+	}
 	f := reusableFutures.Get().(*Future)
 	c.send(ctx, f, cmd, callers == 1 && c.sending.Load() == 0)
 	v, err := f.AwaitContext(ctx)

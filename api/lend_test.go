@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,6 +20,7 @@ func TestLoneDo(t *testing.T) {
 	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
 	t.Run("with a cancelled context runs nothing", func(t *testing.T) { cancelledLoneDo(t, tc) })
 	t.Run("that panics leaves no caller counted", func(t *testing.T) { panicInDo(t, tc) })
+	t.Run("beside a blocking Do is counted alone", func(t *testing.T) { besideBlockingDo(t, tc) })
 	// Last: it stops a master.
 	t.Run("of a large value holds nobody", func(t *testing.T) { largeLoneWrite(t, tc) })
 }
@@ -50,6 +52,39 @@ func panicInDo(t *testing.T, tc *testcluster.Cluster) {
 	require.Panics(t, func() {
 		_, _ = cl.Do(doneless{context.Background()}, Cmd("BLPOP", "lend:empty", 5))
 	})
+	assert.Zero(t, cl.inDo.Load())
+}
+
+// A caller of BLPOP 0 waits on a dedicated connection for as long as it takes: counted, it would keep
+// every other caller alone in Do from being lent the actors all that time.
+func besideBlockingDo(t *testing.T, tc *testcluster.Cluster) {
+	cl := connect(t, tc, ClusterOptions{})
+	bg := context.Background()
+	key := "lend:blocked"
+	master := tc.MasterFor(GetSlot(key))
+	popped := make(chan string, 1)
+	go func() {
+		v, err := cl.Do(bg, Cmd("BLPOP", key, 0))
+		if err != nil {
+			popped <- err.Error()
+			return
+		}
+		popped <- v.Index(1).String()
+	}()
+	require.Eventually(t, func() bool {
+		info, err := master.Info(bg, "clients")
+		return err == nil && info["blocked_clients"] == "1"
+	}, 10*time.Second, time.Millisecond, "the BLPOP never blocked")
+	assert.Zero(t, cl.inDo.Load(), "a blocked BLPOP counted as a caller")
+	for i := range 20 {
+		require.NoError(t, cl.Set(bg, "lend:beside", i))
+		v, err := cl.Get(bg, "lend:beside")
+		require.NoError(t, err)
+		require.Equal(t, strconv.Itoa(i), v)
+	}
+	_, err := cl.Do(bg, Cmd("RPUSH", key, "x"))
+	require.NoError(t, err)
+	assert.Equal(t, "x", <-popped)
 	assert.Zero(t, cl.inDo.Load())
 }
 

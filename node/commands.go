@@ -203,6 +203,14 @@ func XReadOptions(args []any) (block, streams int) {
 	return block, -1
 }
 
+// Blocks reports whether args is a blocking command (BLPOP, BLMOVE, XREAD BLOCK...), which a
+// node runs on a dedicated connection of its own. It costs an ordinary command a type switch and
+// a comparison or two.
+func Blocks(args []any) bool {
+	c, _, _ := classify(args)
+	return c == blocking
+}
+
 // blockAt is the position of an XREAD's BLOCK value, or -1.
 func blockAt(args []any) int {
 	block, _ := XReadOptions(args)

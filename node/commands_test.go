@@ -93,13 +93,13 @@ func TestConnectionCommandsAreRefused(t *testing.T) {
 
 func TestCommandNamesInEveryForm(t *testing.T) {
 	blpop, xread, block := []byte("blpop"), []byte("XREAD"), []byte("BLOCK")
-	assert.True(t, isBlockingClass([]any{blpop, "q", 0}))
-	assert.True(t, isBlockingClass([]any{&blpop, "q", 0}))
-	assert.True(t, isBlockingClass([]any{xread, "BLOCK", "0", "STREAMS", "s", "$"}))
-	assert.True(t, isBlockingClass([]any{"XREAD", &block, "0", "STREAMS", "s", "$"}))
-	assert.False(t, isBlockingClass([]any{[]byte("GET"), "k"}))
-	assert.False(t, isBlockingClass([]any{"XREAD", "STREAMS", "block", "0"}), "a stream named block")
-	assert.False(t, isBlockingClass([]any{"XREADGROUP", "GROUP", "block", "c", "STREAMS", "s", ">"}), "a group named block")
+	assert.True(t, Blocks([]any{blpop, "q", 0}))
+	assert.True(t, Blocks([]any{&blpop, "q", 0}))
+	assert.True(t, Blocks([]any{xread, "BLOCK", "0", "STREAMS", "s", "$"}))
+	assert.True(t, Blocks([]any{"XREAD", &block, "0", "STREAMS", "s", "$"}))
+	assert.False(t, Blocks([]any{[]byte("GET"), "k"}))
+	assert.False(t, Blocks([]any{"XREAD", "STREAMS", "block", "0"}), "a stream named block")
+	assert.False(t, Blocks([]any{"XREADGROUP", "GROUP", "block", "c", "STREAMS", "s", ">"}), "a group named block")
 	assert.Equal(t, "BLPOP", CommandName([]any{&blpop}))
 	assert.Equal(t, "BLPOP", CommandName([]any{blpop}))
 
@@ -108,7 +108,7 @@ func TestCommandNamesInEveryForm(t *testing.T) {
 	}
 	assert.Zero(t, testing.AllocsPerRun(100, func() {
 		unsupported([]any{"hget", "h", "f"})
-		isBlockingClass([]any{"xadd", "s", "*", "f", "v"})
+		Blocks([]any{"xadd", "s", "*", "f", "v"})
 	}), "lower-case names are matched without allocating")
 }
 
@@ -205,9 +205,4 @@ func TestBareTransactionCommandsAreRefused(t *testing.T) {
 	v, err := n.Do(ctx, "GET", "a")
 	require.NoError(t, err)
 	assert.Equal(t, "1", v.String(), "no MULTI queued another caller's command")
-}
-
-func isBlockingClass(args []any) bool {
-	c, _, _ := classify(args)
-	return c == blocking
 }

@@ -39,11 +39,11 @@ func TestBlockingCommandDoesNotStallThePipeline(t *testing.T) {
 }
 
 func TestXReadBlockIsDedicated(t *testing.T) {
-	assert.True(t, isBlockingClass([]any{"xread", "COUNT", "1", "block", "0", "STREAMS", "s", "$"}))
-	assert.False(t, isBlockingClass([]any{"XREAD", "STREAMS", "s", "0"}))
-	assert.False(t, isBlockingClass([]any{"WAIT", "1", "0"}), "WAIT stays on the connection whose writes it waits for")
-	assert.False(t, isBlockingClass([]any{"GET", "k"}))
-	assert.False(t, isBlockingClass([]any{"BITCOUNT", "k"}))
+	assert.True(t, Blocks([]any{"xread", "COUNT", "1", "block", "0", "STREAMS", "s", "$"}))
+	assert.False(t, Blocks([]any{"XREAD", "STREAMS", "s", "0"}))
+	assert.False(t, Blocks([]any{"WAIT", "1", "0"}), "WAIT stays on the connection whose writes it waits for")
+	assert.False(t, Blocks([]any{"GET", "k"}))
+	assert.False(t, Blocks([]any{"BITCOUNT", "k"}))
 }
 
 func TestWatchSession(t *testing.T) {
