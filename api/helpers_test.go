@@ -86,3 +86,12 @@ func otherMaster(tc *testcluster.Cluster, m *testcluster.Node) *testcluster.Node
 	}
 	panic("the cluster has a single master")
 }
+
+// awaitBlocked waits until one client is blocked on n (a BLPOP waiting there, say).
+func awaitBlocked(t *testing.T, n *testcluster.Node) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		info, err := n.Info(context.Background(), "clients")
+		return err == nil && info["blocked_clients"] == "1"
+	}, 10*time.Second, time.Millisecond, "no client blocked on %s", n.Addr())
+}

@@ -71,10 +71,7 @@ func besideBlockingDo(t *testing.T, tc *testcluster.Cluster) {
 		}
 		popped <- v.Index(1).String()
 	}()
-	require.Eventually(t, func() bool {
-		info, err := master.Info(bg, "clients")
-		return err == nil && info["blocked_clients"] == "1"
-	}, 10*time.Second, time.Millisecond, "the BLPOP never blocked")
+	awaitBlocked(t, master)
 	assert.Zero(t, cl.inDo.Load(), "a blocked BLPOP counted as a caller")
 	for i := range 20 {
 		require.NoError(t, cl.Set(bg, "lend:beside", i))

@@ -118,10 +118,7 @@ func TestLoneSend(t *testing.T) {
 		key := "send:blocked"
 		master := tc.MasterFor(GetSlot(key))
 		f := cl.Send(Cmd("BLPOP", key, 0))
-		require.Eventually(t, func() bool {
-			info, err := master.Info(bg, "clients")
-			return err == nil && info["blocked_clients"] == "1"
-		}, 10*time.Second, time.Millisecond, "the BLPOP never blocked")
+		awaitBlocked(t, master)
 		assert.Zero(t, cl.sending.Load(), "a blocked BLPOP counted in flight")
 		for i := range 20 {
 			_, err := cl.Send(Cmd("SET", "send:beside", i)).Await()
