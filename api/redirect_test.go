@@ -142,6 +142,30 @@ func TestNodeAddressMap(t *testing.T) {
 		5*time.Second, 5*time.Millisecond, "the map knows the new owner, by its mapped address")
 }
 
+// TestMasterWithoutEndpoint: a master that announces no endpoint ("?": the cluster prefers hostnames
+// and it has none) cannot be reached; a command for its slots fails with ErrNoRoute and an error
+// that names it and says why, while the other masters serve theirs.
+func TestMasterWithoutEndpoint(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 2, Replicas: testcluster.NoReplicas,
+		AnnounceHostname: func(i int) string { return map[int]string{0: "n0.invalid"}[i] }})
+	n0, n1 := tc.Nodes()[0], tc.Nodes()[1]
+	cl := connect(t, tc, ClusterOptions{CommandTimeout: 300 * time.Millisecond, TopologyRefreshInterval: -1,
+		NodeAddressMap: map[string]string{"n0.invalid:" + strconv.Itoa(n0.Port()): n0.Addr()}})
+	ctx := context.Background()
+	reached := keyInSlot("endpoint", 0)
+	require.Equal(t, n0, tc.MasterFor(GetSlot(reached)))
+	require.NoError(t, cl.Set(ctx, reached, "v"))
+
+	const slot = 16000
+	require.Equal(t, n1, tc.MasterFor(slot))
+	_, err := cl.Get(ctx, keyInSlot("endpoint", slot))
+	require.ErrorIs(t, err, ErrNoRoute)
+	assert.Contains(t, err.Error(), "slot 16000")
+	assert.Contains(t, err.Error(), n1.ID())
+	assert.Contains(t, err.Error(), `announces no endpoint ("?"`)
+	assert.Contains(t, err.Error(), "GET", "the error names the command")
+}
+
 // TestUseReplicas: reads go to replicas too, writes never do.
 func TestUseReplicas(t *testing.T) {
 	tc := testcluster.New(t, testcluster.Options{})

@@ -109,7 +109,7 @@ func (a *dispatcherActor) pick(r *Request) *slotmap.Ref {
 	case hasKey:
 		shard := a.snap.Shard(slot)
 		if shard == nil {
-			a.noRoute(r, fmt.Errorf("slot %d: %w", slot, ErrNoRoute))
+			a.noRoute(r, noNodeFor(a.snap, slot))
 			return nil
 		}
 		target = shard.Master
@@ -200,6 +200,15 @@ func keySlot(k any) int {
 		}
 	}
 	return 0
+}
+
+// noNodeFor is the error for a slot the map gives no node: ErrNoRoute, with the reason when the map
+// knows it (a master that announces no endpoint).
+func noNodeFor(snap *slotmap.Snapshot, slot int) error {
+	if u, ok := snap.Unreached(slot); ok {
+		return fmt.Errorf("slot %d: %s: %w", slot, u.Why(), ErrNoRoute)
+	}
+	return fmt.Errorf("slot %d: %w", slot, ErrNoRoute)
 }
 
 // noRoute handles a request for a slot the map gives to no node: a map read while the cluster was

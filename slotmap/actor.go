@@ -293,7 +293,10 @@ func (a *mapActor) build(shards []Shard) *Snapshot {
 	var replicas []*Ref
 	for _, sh := range shards {
 		if sh.Master.Host == "?" || sh.Master.Port == 0 {
-			continue // a master with no known endpoint cannot be reached
+			// A master with no known endpoint cannot be reached: its slots get no node, and a
+			// command for them an error that says why.
+			s.unreached = append(s.unreached, Unreached{Ranges: sh.Ranges, Info: sh.Master})
+			continue
 		}
 		info := sh.Master
 		if info.Health != "online" && prev != nil && len(sh.Ranges) > 0 {

@@ -174,6 +174,34 @@ func TestFailedReplicasAreLeftOut(t *testing.T) {
 	assert.Equal(t, "127.0.0.1:2", s.Shards[0].Replicas[0].Addr)
 }
 
+// A master that announces no endpoint ("?") or no port is left out, and the map says why its
+// slots have no node.
+func TestUnreachedMastersAreLeftOut(t *testing.T) {
+	a := newBuildingActor(t, Options{})
+	s := a.build([]Shard{
+		{Ranges: [][2]int{{0, 99}}, Master: NodeInfo{ID: "good", Host: "127.0.0.1", Port: 1, Role: "master", Health: "online"}},
+		{Ranges: [][2]int{{100, 199}, {300, 399}}, Master: NodeInfo{ID: "nameless", Host: "?", Port: 2, Role: "master", Health: "online"}},
+		{Ranges: [][2]int{{200, 299}}, Master: NodeInfo{ID: "portless", Host: "127.0.0.1", Role: "master", Health: "online"}},
+	})
+	require.Len(t, s.Shards, 1)
+	assert.NotNil(t, s.Shard(99))
+	_, ok := s.Unreached(99)
+	assert.False(t, ok, "a slot with a node")
+	_, ok = s.Unreached(400)
+	assert.False(t, ok, "a slot no shard names")
+	for _, slot := range []int{100, 199, 300, 399} {
+		assert.Nil(t, s.Shard(slot))
+		u, ok := s.Unreached(slot)
+		require.True(t, ok, "slot %d", slot)
+		assert.Equal(t, "nameless", u.Info.ID)
+		assert.Contains(t, u.Why(), `announces no endpoint ("?"`)
+		assert.Contains(t, u.Why(), "cluster-announce-hostname")
+	}
+	u, ok := s.Unreached(250)
+	require.True(t, ok)
+	assert.Equal(t, "its master portless (127.0.0.1) announces no port", u.Why())
+}
+
 // A topology that names a failed master for a shard (read from a node that has not yet heard of
 // the failover) does not take the map back from the master it has, while that one is reachable.
 func TestFailedMasterDoesNotTakeBackItsSlots(t *testing.T) {

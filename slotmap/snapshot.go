@@ -1,6 +1,7 @@
 package slotmap
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -28,11 +29,41 @@ const noShard = 0xFFFF
 // Snapshot is the topology at one moment. It is immutable once published: safe to read from any
 // goroutine, never changed — a change makes a new Snapshot.
 type Snapshot struct {
-	Version uint64
-	Shards  []*ShardRefs
-	slots   [NumSlots]uint16 // index into Shards
-	byAddr  map[string]*Ref
-	nodes   []*Ref // every node, masters first
+	Version   uint64
+	Shards    []*ShardRefs
+	slots     [NumSlots]uint16 // index into Shards
+	byAddr    map[string]*Ref
+	nodes     []*Ref      // every node, masters first
+	unreached []Unreached // masters left out: their slots have no node, and this says why
+}
+
+// Unreached is a master the map leaves out because the cluster gives no way to reach it: it
+// announces no endpoint ("?") or no port. Its slots have no node in the map.
+type Unreached struct {
+	Ranges [][2]int
+	Info   NodeInfo
+}
+
+// Why says why the master cannot be reached, and what usually causes it.
+func (u Unreached) Why() string {
+	if u.Info.Host == "?" {
+		return fmt.Sprintf("its master %s (port %d) announces no endpoint (\"?\": the cluster's "+
+			"cluster-preferred-endpoint-type is hostname, and that node has no cluster-announce-hostname)",
+			u.Info.ID, u.Info.Port)
+	}
+	return fmt.Sprintf("its master %s (%s) announces no port", u.Info.ID, u.Info.Host)
+}
+
+// Unreached returns the master of slot that the map left out (see Unreached), if it left one out.
+func (s *Snapshot) Unreached(slot int) (Unreached, bool) {
+	for _, u := range s.unreached {
+		for _, rg := range u.Ranges {
+			if slot >= rg[0] && slot <= rg[1] {
+				return u, true
+			}
+		}
+	}
+	return Unreached{}, false
 }
 
 // Shard returns the shard serving slot, or nil when no shard does.
