@@ -293,7 +293,8 @@ func (c *Cluster) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 
 // alone reports whether at most one command is in flight, through Do or Send: the nodes' readers
 // then leave replies to its caller (see node.Options.Alone). A Send's Future counts until it is
-// complete, so a reader that has just completed the only one finds none in flight, and parks.
+// complete (a blocking command's until its node hands it to a dedicated connection), so a reader
+// that has just completed the only one finds none in flight, and parks.
 func (c *Cluster) alone() bool { return c.inDo.Load()+c.sending.Load() <= 1 }
 
 // ended returns ctx.Err(), or context.DeadlineExceeded once ctx's deadline has passed even if its

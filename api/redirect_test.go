@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -164,6 +166,29 @@ func TestMasterWithoutEndpoint(t *testing.T) {
 	assert.Contains(t, err.Error(), n1.ID())
 	assert.Contains(t, err.Error(), `announces no endpoint ("?"`)
 	assert.Contains(t, err.Error(), "GET", "the error names the command")
+
+	// A slot moved to that master: the map still names the old one, whose MOVED names "?:port". The
+	// client does not try to dial "?".
+	var mu sync.Mutex
+	var dialled []string
+	cl.OnEvent(func(e Event) {
+		if strings.HasPrefix(e.Addr, "?") {
+			mu.Lock()
+			dialled = append(dialled, string(e.Type)+" "+e.Addr)
+			mu.Unlock()
+		}
+	})
+	moved := keyInSlot("endpoint", 1)
+	require.NoError(t, cl.Set(ctx, moved, "v"))
+	require.NoError(t, tc.MigrateSlot(ctx, 1, n1))
+	_, err = cl.Get(ctx, moved)
+	require.ErrorIs(t, err, ErrNoRoute)
+	assert.Contains(t, err.Error(), `announces no endpoint ("?"`)
+	assert.Contains(t, err.Error(), "GET")
+	require.NoError(t, cl.Close()) // every event delivered
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Empty(t, dialled, "a node at \"?\"")
 }
 
 // TestUseReplicas: reads go to replicas too, writes never do.

@@ -200,6 +200,19 @@ func TestUnreachedMastersAreLeftOut(t *testing.T) {
 	u, ok := s.Unreached(250)
 	require.True(t, ok)
 	assert.Equal(t, "its master portless (127.0.0.1) announces no port", u.Why())
+
+	// A topology that changes only who is left out is a new map: its reasons must be published.
+	again := a.build([]Shard{
+		{Ranges: [][2]int{{0, 99}}, Master: NodeInfo{ID: "good", Host: "127.0.0.1", Port: 1, Role: "master", Health: "online"}},
+		{Ranges: [][2]int{{100, 199}, {300, 399}}, Master: NodeInfo{ID: "nameless", Host: "?", Port: 2, Role: "master", Health: "online"}},
+		{Ranges: [][2]int{{200, 299}}, Master: NodeInfo{ID: "portless", Host: "127.0.0.1", Role: "master", Health: "online"}},
+	})
+	assert.True(t, again.sameRouting(s), "the same topology")
+	promoted := a.build([]Shard{
+		{Ranges: [][2]int{{0, 99}}, Master: NodeInfo{ID: "good", Host: "127.0.0.1", Port: 1, Role: "master", Health: "online"}},
+		{Ranges: [][2]int{{100, 199}, {300, 399}}, Master: NodeInfo{ID: "promoted", Host: "?", Port: 3, Role: "master", Health: "online"}},
+	})
+	assert.False(t, promoted.sameRouting(s), "another master left out, and slots 200-299 with no reason now")
 }
 
 // A topology that names a failed master for a shard (read from a node that has not yet heard of

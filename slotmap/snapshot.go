@@ -2,6 +2,7 @@ package slotmap
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -44,12 +45,14 @@ type Unreached struct {
 	Info   NodeInfo
 }
 
+// NoEndpoint says what a node that announces the endpoint "?" means, and what causes it.
+const NoEndpoint = `announces no endpoint ("?": the cluster's cluster-preferred-endpoint-type is ` +
+	`hostname, and that node has no cluster-announce-hostname)`
+
 // Why says why the master cannot be reached, and what usually causes it.
 func (u Unreached) Why() string {
 	if u.Info.Host == "?" {
-		return fmt.Sprintf("its master %s (port %d) announces no endpoint (\"?\": the cluster's "+
-			"cluster-preferred-endpoint-type is hostname, and that node has no cluster-announce-hostname)",
-			u.Info.ID, u.Info.Port)
+		return fmt.Sprintf("its master %s (port %d) %s", u.Info.ID, u.Info.Port, NoEndpoint)
 	}
 	return fmt.Sprintf("its master %s (%s) announces no port", u.Info.ID, u.Info.Host)
 }
@@ -178,9 +181,11 @@ func splitHostPort(addr string) (string, int) {
 
 // sameRouting reports whether s routes every command as o does, and says the same of every node:
 // the same shard for every slot, and the same master and replicas, in order, with the same
-// NodeInfo (id, role, health, ports), for every shard. o may be nil.
+// NodeInfo (id, role, health, ports), for every shard, and the same masters left out (Unreached),
+// so that the reason a slot has no node stays true. o may be nil.
 func (s *Snapshot) sameRouting(o *Snapshot) bool {
-	if o == nil || s.slots != o.slots || len(s.Shards) != len(o.Shards) || len(s.nodes) != len(o.nodes) {
+	if o == nil || s.slots != o.slots || len(s.Shards) != len(o.Shards) || len(s.nodes) != len(o.nodes) ||
+		!slices.EqualFunc(s.unreached, o.unreached, sameUnreached) {
 		return false
 	}
 	for i, sh := range s.Shards {
@@ -198,3 +203,5 @@ func (s *Snapshot) sameRouting(o *Snapshot) bool {
 }
 
 func sameRef(a, b *Ref) bool { return a.Addr == b.Addr && a.Info == b.Info }
+
+func sameUnreached(a, b Unreached) bool { return a.Info == b.Info && slices.Equal(a.Ranges, b.Ranges) }
