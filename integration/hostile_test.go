@@ -63,7 +63,8 @@ func TestHostileServer(t *testing.T) {
 		{"10k-deep nesting", strings.Repeat("*1\r\n", 10_000) + ":1\r\n", resp.ErrTooDeep},
 	} {
 		px.injectOnce(fault.reply)
-		e := nextEvent(t, events)
+		t.Logf("injecting %s", fault.name)
+		e := nextEvent(t, events, px)
 		assert.ErrorIs(t, e.Err, fault.want, "%s: the node says why it dropped the connection", fault.name)
 		waitOps(t, l, 3000) // and traffic flows again
 		var ms runtime.MemStats
@@ -98,7 +99,7 @@ func TestUnsolicitedReplyAndBogusMoved(t *testing.T) {
 	require.NoError(t, cl.Set(ctx, key, "v"))
 
 	px.send("+SURPRISE\r\n") // nothing is in flight on that connection
-	e := nextEvent(t, events)
+	e := nextEvent(t, events, px)
 	assert.ErrorIs(t, e.Err, node.ErrUnsolicitedReply)
 	v, err := cl.Get(ctx, key)
 	require.NoError(t, err)
@@ -135,13 +136,13 @@ func TestUnsolicitedReplyAndBogusMoved(t *testing.T) {
 }
 
 // nextEvent returns the next event, failing the test when none comes within 10 s.
-func nextEvent(t *testing.T, events chan api.Event) api.Event {
+func nextEvent(t *testing.T, events chan api.Event, px *proxy) api.Event {
 	t.Helper()
 	select {
 	case e := <-events:
 		return e
 	case <-time.After(10 * time.Second):
-		t.Fatal("no node-disconnect event within 10 s")
+		t.Fatalf("no node-disconnect event within 10 s (proxy: %s)", px.describe())
 		return api.Event{}
 	}
 }

@@ -1,6 +1,8 @@
 package integration
 
 import (
+	"bytes"
+	"fmt"
 	"net"
 	"sync"
 	"testing"
@@ -28,14 +30,22 @@ type proxy struct {
 	mu     sync.Mutex
 	mode   fault
 	delay  time.Duration
-	inject []byte // replaces the next chunk of replies, once
+	inject []byte // replaces the next chunk of replies on a command connection, once
 	pairs  map[*pair]struct{}
 	change chan struct{} // closed and replaced at every mode change, to wake paused pumps
 
 	wg sync.WaitGroup
 }
 
-type pair struct{ client, server net.Conn }
+// pair is one client connection and the proxy's to the server. query marks one that asked for
+// the topology (CLUSTER SHARDS or SLOTS): the slot map's one-off queries, which a refresh may send
+// to any node at any time. Injected bytes go to the node's command connections only, or a
+// refresh could take them and try the next node, and the test would wait for a failure that never
+// comes. Guarded by proxy.mu.
+type pair struct {
+	client, server net.Conn
+	query          bool
+}
 
 func newProxy(t *testing.T, target string) *proxy {
 	t.Helper()
@@ -58,11 +68,27 @@ func (p *proxy) set(mode fault, delay time.Duration) {
 	p.change = make(chan struct{})
 }
 
-// injectOnce makes the next chunk of replies from the server be b instead.
+// injectOnce makes the next chunk of replies from the server, on a connection that did not ask for
+// the topology, be b instead.
 func (p *proxy) injectOnce(b string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.inject = []byte(b)
+}
+
+// describe tells what the proxy holds, for a failure message: its connections, how many of them
+// asked for the topology, and whether injected bytes are still waiting for a reply to replace.
+func (p *proxy) describe() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	queries := 0
+	for pr := range p.pairs {
+		if pr.query {
+			queries++
+		}
+	}
+	return fmt.Sprintf("%d connections, %d of them topology queries, injection pending: %v",
+		len(p.pairs), queries, p.inject != nil)
 }
 
 // halfClose closes the proxy's side towards every client for writing: clients read EOF.
@@ -140,13 +166,14 @@ func (p *proxy) pump(pr *pair, src, dst net.Conn, replies bool) {
 		case mode == faultLatency && replies:
 			time.Sleep(delay) // the fault being injected: replies arrive late
 		}
-		if replies {
-			p.mu.Lock()
-			if p.inject != nil {
-				chunk, p.inject = p.inject, nil
-			}
-			p.mu.Unlock()
+		p.mu.Lock()
+		switch {
+		case !replies && bytes.Contains(chunk, []byte("CLUSTER")):
+			pr.query = true
+		case replies && p.inject != nil && !pr.query:
+			chunk, p.inject = p.inject, nil
 		}
+		p.mu.Unlock()
 		if _, err := dst.Write(chunk); err != nil {
 			return
 		}
