@@ -70,9 +70,7 @@ func (f *Future) CountIn(n *atomic.Int64) int64 {
 // Uncount takes f out of the count CountIn put it in, before its completion: for work that may
 // wait long without holding up anything else, such as a blocking command on a connection of its
 // own. f is taken out once, whichever comes first of Uncount and the completion.
-func (f *Future) Uncount() { f.uncount() }
-
-func (f *Future) uncount() {
+func (f *Future) Uncount() {
 	if f.inFlight.Load() == nil { // the common case, a future never counted: no atomic write
 		return
 	}
@@ -128,7 +126,7 @@ func (f *Future) CompleteFrom(v resp.Value) bool {
 func (f *Future) Fail(err error) { f.Complete(resp.Value{}, err) }
 
 func (f *Future) finish() {
-	f.uncount()
+	f.Uncount()
 	f.state.Store(completed)
 	f.chMu.Lock()
 	f.closed = true
