@@ -285,7 +285,7 @@ func (a *dispatcherActor) redirect(ctx actor.Context, r *Request, se *resp.Error
 	}
 	announced := rd.Addr()
 	addr := a.opts.mapAddr(announced)
-	if rd.Host == "?" && addr == announced {
+	if rd.Host == slotmap.UnknownHost && addr == announced {
 		// The target announces no endpoint: it cannot be dialled. A newer map says so for the
 		// slot (see noNodeFor), or names a node that can be; until the deadline, wait for one.
 		a.noRoute(r, fmt.Errorf("%s: the node %s: %w", rd, slotmap.NoEndpoint, ErrNoRoute))

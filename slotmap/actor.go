@@ -292,7 +292,7 @@ func (a *mapActor) build(shards []Shard) *Snapshot {
 	canonicalOrder(shards)
 	var replicas []*Ref
 	for _, sh := range shards {
-		if sh.Master.Host == "?" || sh.Master.Port == 0 {
+		if !sh.Master.Reachable() {
 			// A master with no known endpoint cannot be reached: its slots get no node, and a
 			// command for them an error that says why.
 			s.unreached = append(s.unreached, Unreached{Ranges: sh.Ranges, Info: sh.Master})
@@ -312,7 +312,7 @@ func (a *mapActor) build(shards []Shard) *Snapshot {
 		master := a.refFor(info, s)
 		refs := &ShardRefs{Ranges: sh.Ranges, Master: master}
 		for _, r := range sh.Replicas {
-			if r.Host == "?" || r.Port == 0 || r.Health != "online" { // "fail" or "loading": no reads for it
+			if !r.Reachable() || r.Health != "online" { // "fail" or "loading": no reads for it
 				continue
 			}
 			ref := a.refFor(r, s)

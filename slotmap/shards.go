@@ -11,6 +11,10 @@ import (
 	"github.com/actoredis/actoredis/resp"
 )
 
+// UnknownHost is the endpoint a node announces when it has none of the kind the cluster prefers:
+// the node cannot be reached by it.
+const UnknownHost = "?"
+
 // NodeInfo is one server as the cluster announces it (before any address mapping).
 type NodeInfo struct {
 	// ID is the node id; "" when CLUSTER SLOTS gives none.
@@ -31,6 +35,10 @@ type NodeInfo struct {
 	// which lists no health.
 	Health string
 }
+
+// Reachable reports whether n announces a way to reach it: an endpoint other than UnknownHost,
+// and a port.
+func (n NodeInfo) Reachable() bool { return n.Host != UnknownHost && n.Port != 0 }
 
 // Addr returns Host and Port joined as "host:port" ("[::1]:port" for an IPv6 host).
 func (n NodeInfo) Addr() string { return net.JoinHostPort(n.Host, strconv.Itoa(n.Port)) }

@@ -51,7 +51,7 @@ const NoEndpoint = `announces no endpoint ("?": the cluster's cluster-preferred-
 
 // Why says why the master cannot be reached, and what usually causes it.
 func (u Unreached) Why() string {
-	if u.Info.Host == "?" {
+	if u.Info.Host == UnknownHost {
 		return fmt.Sprintf("its master %s (port %d) %s", u.Info.ID, u.Info.Port, NoEndpoint)
 	}
 	return fmt.Sprintf("its master %s (%s) announces no port", u.Info.ID, u.Info.Host)
