@@ -26,6 +26,11 @@ var clientNames = []string{"actoredis", "rueidis", "go-redis"}
 // is handed out and so not reused as Do's is. Name it in -clients to compare the two APIs.
 const sendClient = "actoredis-send"
 
+// backgroundClient is not in the default set: actoredis through Do, as "actoredis", but with
+// context.Background() instead of the bench's cancellable context. Do then waits on the reply alone,
+// not on the reply or the context's Done channel. Name it in -clients to see what that wait costs.
+const backgroundClient = "actoredis-background"
+
 // flushDelayClient is not in the default set either: rueidis with MaxFlushDelay of 20 µs, the value
 // its documentation gives for trading a little latency for less CPU under load (the matrix runs it
 // with its defaults). Name it in -clients to compare.
@@ -33,7 +38,7 @@ const flushDelayClient = "rueidis-delay20"
 
 func newClient(ctx context.Context, name string, addrs []string) (client, error) {
 	switch name {
-	case "actoredis", sendClient:
+	case "actoredis", sendClient, backgroundClient:
 		roots := make([]api.NodeOptions, len(addrs))
 		for i, a := range addrs {
 			roots[i] = api.NodeOptions{URL: "redis://" + a}
@@ -45,8 +50,11 @@ func newClient(ctx context.Context, name string, addrs []string) (client, error)
 		if err := c.Connect(ctx); err != nil {
 			return nil, err
 		}
-		if name == sendClient {
+		switch name {
+		case sendClient:
 			return actoredisSendClient{c}, nil
+		case backgroundClient:
+			return actoredisBackgroundClient{c}, nil
 		}
 		return actoredisClient{c}, nil
 	case "rueidis", flushDelayClient:
@@ -83,6 +91,19 @@ func (a actoredisClient) set(ctx context.Context, key string, value []byte) erro
 }
 
 func (a actoredisClient) close() { _ = a.c.Close() }
+
+// actoredisBackgroundClient uses Do with a context that is never cancelled.
+type actoredisBackgroundClient struct{ c *api.Cluster }
+
+func (a actoredisBackgroundClient) get(_ context.Context, key string) ([]byte, error) {
+	return actoredisClient(a).get(context.Background(), key)
+}
+
+func (a actoredisBackgroundClient) set(_ context.Context, key string, value []byte) error {
+	return actoredisClient(a).set(context.Background(), key, value)
+}
+
+func (a actoredisBackgroundClient) close() { _ = a.c.Close() }
 
 // actoredisSendClient uses Send(...).Await().
 type actoredisSendClient struct{ c *api.Cluster }
