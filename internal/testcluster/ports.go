@@ -15,14 +15,20 @@ import (
 // connection, so a port stays ours while a killed server is restarted on it, even with other test
 // binaries running at once (their fake servers and proxies listen on port 0). Another process may
 // still take such a port before redis-server binds it, so the caller retries with new ports when the
-// server reports "Address already in use". Within this process, ports handed out and not yet
-// released are never handed out twice, so clusters started concurrently by one test binary cannot
-// collide with each other. Where the range cannot be read, ports come from the kernel (port 0).
+// server reports "Address already in use". Ports handed out and not yet released are never handed
+// out twice, within this process (a set) or across the test binaries of the machine (a lock per port
+// on a shared file, machinePorts): clusters started at once cannot collide, and a port stays reserved
+// while its server is killed and restarted, even with another binary picking ports meanwhile. Where
+// the range cannot be read, ports come from the kernel (port 0).
 
 var (
 	portsMu sync.Mutex
 	// reservedPorts holds the ports handed out by reservePorts and not yet released. Guarded by portsMu.
 	reservedPorts = map[int]bool{}
+	// machine holds the same ports for the other test binaries of the machine (nil: it could not be
+	// opened). Opened by the first reservation; guarded by portsMu.
+	machine     *machinePorts
+	machineOpen bool
 )
 
 // reservePortsFunc is reservePorts, replaced by a test that hands out a taken port.
@@ -58,8 +64,14 @@ func reservePorts(n int) ([]int, error) {
 	ports := make([]int, 0, n)
 	portsMu.Lock()
 	defer portsMu.Unlock()
+	if !machineOpen {
+		machine, machineOpen = openMachinePorts(portLockFile), true
+	}
 	for tries := 0; len(ports) < n; tries++ {
 		if tries > 100*n {
+			for _, p := range ports {
+				machine.unlock(p)
+			}
 			return nil, fmt.Errorf("testcluster: no free loopback port after %d tries", tries)
 		}
 		addr := "127.0.0.1:0"
@@ -75,8 +87,8 @@ func reservePorts(n int) ([]int, error) {
 		}
 		listeners = append(listeners, l) // held open until every port is chosen: no duplicates
 		port := l.Addr().(*net.TCPAddr).Port
-		if reservedPorts[port] {
-			continue
+		if reservedPorts[port] || !machine.lock(port) {
+			continue // ours already, or another test binary's (its server may be down for a restart)
 		}
 		ports = append(ports, port)
 	}
@@ -91,6 +103,9 @@ func releasePorts(ports ...int) {
 	portsMu.Lock()
 	defer portsMu.Unlock()
 	for _, p := range ports {
-		delete(reservedPorts, p)
+		if reservedPorts[p] {
+			delete(reservedPorts, p)
+			machine.unlock(p)
+		}
 	}
 }

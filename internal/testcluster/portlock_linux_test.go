@@ -1,0 +1,82 @@
+//go:build linux
+
+package testcluster
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// privateLockFile makes this process reserve ports on a lock file of the test's own, so that what
+// the test holds as "another binary" blocks no real test binary running beside it. It restores the
+// shared file, and the ports reserved before, when the test ends. The test must not run in parallel.
+func privateLockFile(t *testing.T) {
+	t.Helper()
+	portsMu.Lock()
+	saved, savedOpen, savedPorts, savedFile := machine, machineOpen, reservedPorts, portLockFile
+	machine, machineOpen, reservedPorts = nil, false, map[int]bool{}
+	portLockFile = filepath.Join(t.TempDir(), "ports.lock")
+	portsMu.Unlock()
+	t.Cleanup(func() {
+		portsMu.Lock()
+		defer portsMu.Unlock()
+		if machine != nil {
+			_ = machine.f.Close()
+		}
+		machine, machineOpen, reservedPorts, portLockFile = saved, savedOpen, savedPorts, savedFile
+	})
+}
+
+// otherBinary opens the lock file as another test binary would: its own open file description,
+// whose locks conflict with this process's.
+func otherBinary(t *testing.T) *machinePorts {
+	t.Helper()
+	m := openMachinePorts(portLockFile)
+	require.NotNil(t, m, "open %s", portLockFile)
+	t.Cleanup(func() { _ = m.f.Close() })
+	return m
+}
+
+// A port reserved here is held for every test binary of the machine until it is released.
+func TestReservedPortsAreHeldMachineWide(t *testing.T) {
+	privateLockFile(t)
+	ports, err := reservePorts(4)
+	require.NoError(t, err)
+	other := otherBinary(t)
+	for _, p := range ports {
+		require.False(t, other.lock(p), "port %d, reserved here, was free for another test binary", p)
+	}
+	releasePorts(ports...)
+	for _, p := range ports {
+		require.True(t, other.lock(p), "port %d, released here, is still held", p)
+		other.unlock(p)
+	}
+}
+
+// A port another test binary holds is never handed out here: with every port of the range held
+// elsewhere, there is none to reserve.
+func TestPortsHeldElsewhereAreNotHandedOut(t *testing.T) {
+	lo, hi, ranged := portRange()
+	if !ranged {
+		t.Fatalf("this test needs the kernel's ephemeral port range (ip_local_port_range)")
+	}
+	privateLockFile(t)
+	other := otherBinary(t)
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Start: int64(lo), Len: int64(hi - lo)}
+	if err := unix.FcntlFlock(other.f.Fd(), unix.F_OFD_SETLK, &lk); err != nil {
+		t.Fatalf("hold the range %d-%d as another binary: %v", lo, hi, err)
+	}
+	ports, err := reservePorts(1)
+	if err == nil {
+		releasePorts(ports...)
+	}
+	require.Error(t, err, "handed out port %v, held by another test binary", ports)
+	lk.Type = unix.F_UNLCK
+	require.NoError(t, unix.FcntlFlock(other.f.Fd(), unix.F_OFD_SETLK, &lk))
+	ports, err = reservePorts(1)
+	require.NoError(t, err, "once the other binary lets go")
+	releasePorts(ports...)
+}
