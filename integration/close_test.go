@@ -52,7 +52,7 @@ func TestCloseDuringFaults(t *testing.T) {
 		l := startLoad(t, cl, 64)
 		waitOps(t, l, 2000)
 		px.injectOnce("$10000000000\r\n")
-		nextEvent(t, events, px)
+		nextEvent(t, events, "node-disconnect", px)
 		closeAndCheck(t, cl, l)
 	})
 	t.Run("storm", func(t *testing.T) {
