@@ -40,20 +40,21 @@ func TestCloseDuringFaults(t *testing.T) {
 		closeAndCheck(t, cl, l)
 	})
 	t.Run("blackhole", func(t *testing.T) {
-		_, _, px, cl, _ := hostileSetup(t)
-		l := startLoad(t, cl, 64)
+		h := hostileSetup(t)
+		l := startLoad(t, h.cl, 64)
 		waitOps(t, l, 2000)
-		px.set(faultBlackhole, 0) // commands to that node hang in the network when Close comes
+		h.px.set(faultBlackhole, 0) // commands to that node hang in the network when Close comes
 		waitOps(t, l, 500)
-		closeAndCheck(t, cl, l)
+		closeAndCheck(t, h.cl, l)
 	})
 	t.Run("hostile replies", func(t *testing.T) {
-		_, _, px, cl, events := hostileSetup(t)
-		l := startLoad(t, cl, 64)
+		h := hostileSetup(t)
+		l := startLoad(t, h.cl, 64)
 		waitOps(t, l, 2000)
-		px.injectOnce("$10000000000\r\n")
-		nextEvent(t, events, "node-disconnect", px)
-		closeAndCheck(t, cl, l)
+		h.link.awaitUp(t, 10*time.Second) // the injection must find a command connection
+		h.px.injectOnce("$10000000000\r\n")
+		nextEvent(t, h.events, h.px)
+		closeAndCheck(t, h.cl, l)
 	})
 	t.Run("storm", func(t *testing.T) {
 		tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})

@@ -2,6 +2,8 @@ package integration
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,5 +35,50 @@ func waitOps(t *testing.T, l *load, n int64) {
 	for l.ops.Load() < target {
 		require.True(t, time.Now().Before(deadline), "the load made no progress")
 		time.Sleep(5 * time.Millisecond) // polling a counter the workers advance
+	}
+}
+
+// linkWatch follows one node's connection through the client's events: up from its node-ready (the
+// handshake done) to its next node-disconnect. Register it before Connect, to see the first one.
+type linkWatch struct {
+	disconnects atomic.Int64
+
+	mu   sync.Mutex
+	up   bool
+	rise chan struct{} // closed when up turns true
+}
+
+func watchLink(cl *api.Cluster, addr string) *linkWatch {
+	w := &linkWatch{rise: make(chan struct{})}
+	cl.OnEvent(func(e api.Event) {
+		if e.Addr != addr {
+			return
+		}
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		switch {
+		case e.Type == api.EventNodeReady && !w.up:
+			w.up = true
+			close(w.rise)
+		case e.Type == api.EventNodeDisconnect:
+			w.disconnects.Add(1)
+			if w.up {
+				w.up, w.rise = false, make(chan struct{})
+			}
+		}
+	})
+	return w
+}
+
+// awaitUp waits until the node's connection is up, failing the test after within.
+func (w *linkWatch) awaitUp(t *testing.T, within time.Duration) {
+	t.Helper()
+	w.mu.Lock()
+	rise := w.rise
+	w.mu.Unlock()
+	select {
+	case <-rise:
+	case <-time.After(within):
+		t.Fatalf("the node's connection is not up again within %s", within)
 	}
 }

@@ -19,9 +19,19 @@ import (
 	"github.com/actoredis/actoredis/resp"
 )
 
-// hostileSetup: a 3-master cluster whose third master the client reaches through a proxy that can
-// rewrite what the server says.
-func hostileSetup(t *testing.T) (*testcluster.Cluster, *testcluster.Node, *proxy, *api.Cluster, chan api.Event) {
+// hostile is a 3-master cluster whose third master, the victim, the client reaches through a proxy
+// that can rewrite what the server says; events gets the client's node-disconnect events for the
+// victim, and link follows its connection.
+type hostile struct {
+	tc     *testcluster.Cluster
+	victim *testcluster.Node
+	px     *proxy
+	cl     *api.Cluster
+	events chan api.Event
+	link   *linkWatch
+}
+
+func hostileSetup(t *testing.T) hostile {
 	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
 	victim := tc.Masters()[2]
 	px := newProxy(t, victim.Addr())
@@ -41,27 +51,21 @@ func hostileSetup(t *testing.T) (*testcluster.Cluster, *testcluster.Node, *proxy
 			}
 		}
 	})
+	link := watchLink(cl, px.addr())
 	require.NoError(t, cl.Connect(t.Context()))
 	t.Cleanup(func() { _ = cl.Close() })
-	return tc, victim, px, cl, events
+	return hostile{tc: tc, victim: victim, px: px, cl: cl, events: events, link: link}
 }
 
 // TestHostileServer: a node in the topology answers garbage, a 10 GB length header, 10k-deep
 // nesting: the commands on that connection fail with typed protocol errors, the node reconnects,
 // nothing panics, memory stays bounded, and the load on the other nodes is untouched.
 func TestHostileServer(t *testing.T) {
-	_, _, px, cl, events := hostileSetup(t)
-	readies := make(chan api.Event, 16)
-	cl.OnEvent(func(e api.Event) {
-		if e.Addr == px.addr() && e.Type == api.EventNodeReady {
-			select {
-			case readies <- e:
-			default:
-			}
-		}
-	})
+	h := hostileSetup(t)
+	px, cl := h.px, h.cl
 	l := startLoad(t, cl, 64)
 	waitOps(t, l, 2000)
+	h.link.awaitUp(t, 10*time.Second) // the first injection must find a command connection too
 	var heapPeak atomic.Uint64
 	for _, fault := range []struct {
 		name, reply string
@@ -73,12 +77,12 @@ func TestHostileServer(t *testing.T) {
 	} {
 		px.injectOnce(fault.reply)
 		t.Logf("injecting %s", fault.name)
-		e := nextEvent(t, events, "node-disconnect", px)
+		e := nextEvent(t, h.events, px)
 		assert.ErrorIs(t, e.Err, fault.want, "%s: the node says why it dropped the connection", fault.name)
 		// The other masters' commands flow meanwhile: the next fault waits for this node's new
 		// connection to finish its handshake, or it would replace the reply to HELLO, a failed
 		// dial (node-error), not a dropped connection.
-		nextEvent(t, readies, "node-ready", px)
+		h.link.awaitUp(t, 10*time.Second)
 		waitOps(t, l, 3000) // and traffic flows again
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
@@ -100,7 +104,8 @@ func TestHostileServer(t *testing.T) {
 // and re-dialed), and a MOVED names an address outside the topology (followed, fails fast there,
 // and the map heals from the real cluster).
 func TestUnsolicitedReplyAndBogusMoved(t *testing.T) {
-	tc, victim, px, cl, events := hostileSetup(t)
+	h := hostileSetup(t)
+	tc, victim, px, cl := h.tc, h.victim, h.px, h.cl
 	ctx := context.Background()
 	var key string
 	for i := 0; ; i++ {
@@ -112,7 +117,7 @@ func TestUnsolicitedReplyAndBogusMoved(t *testing.T) {
 	require.NoError(t, cl.Set(ctx, key, "v"))
 
 	px.send("+SURPRISE\r\n") // nothing is in flight on that connection
-	e := nextEvent(t, events, "node-disconnect", px)
+	e := nextEvent(t, h.events, px)
 	assert.ErrorIs(t, e.Err, node.ErrUnsolicitedReply)
 	v, err := cl.Get(ctx, key)
 	require.NoError(t, err)
@@ -148,15 +153,14 @@ func TestUnsolicitedReplyAndBogusMoved(t *testing.T) {
 	assert.Equal(t, "v", v)
 }
 
-// nextEvent returns the next event of events (what says which), failing the test when none comes
-// within 10 s.
-func nextEvent(t *testing.T, events chan api.Event, what string, px *proxy) api.Event {
+// nextEvent returns the next node-disconnect event, failing the test when none comes within 10 s.
+func nextEvent(t *testing.T, events chan api.Event, px *proxy) api.Event {
 	t.Helper()
 	select {
 	case e := <-events:
 		return e
 	case <-time.After(10 * time.Second):
-		t.Fatalf("no %s event within 10 s (proxy: %s)", what, px.describe())
+		t.Fatalf("no node-disconnect event within 10 s (proxy: %s)", px.describe())
 		return api.Event{}
 	}
 }

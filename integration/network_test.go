@@ -23,7 +23,6 @@ func TestNetworkFaults(t *testing.T) {
 	victim := tc.Masters()[2]
 	px := newProxy(t, victim.Addr())
 	const timeout = time.Second
-	var disconnects atomic.Int64
 	opts := api.ClusterOptions{
 		CommandTimeout: timeout, ConnectTimeout: timeout,
 		NodeAddressMap: map[string]string{victim.Addr(): px.addr()},
@@ -31,11 +30,7 @@ func TestNetworkFaults(t *testing.T) {
 	opts.RootNodes = []api.NodeOptions{{URL: "redis://" + tc.Masters()[0].Addr()}}
 	cl, err := api.CreateCluster(opts)
 	require.NoError(t, err)
-	cl.OnEvent(func(e api.Event) {
-		if e.Type == api.EventNodeDisconnect && e.Addr == px.addr() {
-			disconnects.Add(1)
-		}
-	})
+	link := watchLink(cl, px.addr())
 	require.NoError(t, cl.Connect(t.Context()))
 	t.Cleanup(func() { _ = cl.Close() })
 
@@ -62,6 +57,7 @@ func TestNetworkFaults(t *testing.T) {
 
 	l := startLoad(t, cl, 64)
 	waitOps(t, l, 2000)
+	link.awaitUp(t, 10*time.Second)
 	type expect int
 	const (
 		noErrors   expect = iota // slower, but within the deadline
@@ -82,7 +78,7 @@ func TestNetworkFaults(t *testing.T) {
 	}
 	for _, ph := range phases {
 		before := l.report()
-		disconnectsBefore := disconnects.Load()
+		disconnectsBefore := link.disconnects.Load()
 		ph.inject()
 		if ph.hold > 0 {
 			time.Sleep(ph.hold) // the fault lasts this long: a span of time, not a synchronisation
@@ -90,6 +86,9 @@ func TestNetworkFaults(t *testing.T) {
 		px.set(faultNone, 0)
 		cleared := time.Now()
 		waitOps(t, l, 5000)
+		// The other masters' commands flow meanwhile: the next fault waits for this node's new
+		// connection, or it could fall on a reconnect still in progress, or on no connection at all.
+		link.awaitUp(t, 10*time.Second)
 		after := l.report()
 		recovery := time.Duration(0)
 		for _, at := range []time.Time{after.lastErr, after.lastSlow} {
@@ -99,7 +98,7 @@ func TestNetworkFaults(t *testing.T) {
 		}
 		errs := after.total() - before.total()
 		t.Logf("%s: %d errors, %d disconnects of the node, recovery %s after the fault ended; slowest command %s",
-			ph.name, errs, disconnects.Load()-disconnectsBefore, recovery.Round(time.Millisecond), after.maxWait.Round(time.Millisecond))
+			ph.name, errs, link.disconnects.Load()-disconnectsBefore, recovery.Round(time.Millisecond), after.maxWait.Round(time.Millisecond))
 		switch ph.errors {
 		case noErrors:
 			assert.Zero(t, errs, "%s: slower, but within the deadline", ph.name)
@@ -107,7 +106,7 @@ func TestNetworkFaults(t *testing.T) {
 			assert.Positive(t, errs, "%s: commands held past their deadline fail", ph.name)
 		}
 		if ph.errors != noErrors {
-			assert.Positive(t, disconnects.Load()-disconnectsBefore, "%s: the node is marked down", ph.name)
+			assert.Positive(t, link.disconnects.Load()-disconnectsBefore, "%s: the node is marked down", ph.name)
 		}
 		assert.Less(t, recovery, 3*timeout, "%s: traffic recovers once the fault ends", ph.name)
 	}
