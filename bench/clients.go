@@ -36,6 +36,9 @@ const backgroundClient = "actoredis-background"
 // with its defaults). Name it in -clients to compare.
 const flushDelayClient = "rueidis-delay20"
 
+// optInClients are the clients outside the default set, each named in -clients to run it.
+var optInClients = []string{sendClient, backgroundClient, flushDelayClient}
+
 func newClient(ctx context.Context, name string, addrs []string) (client, error) {
 	switch name {
 	case "actoredis", sendClient, backgroundClient:

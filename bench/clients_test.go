@@ -15,7 +15,7 @@ func TestEveryClientRoundTrips(t *testing.T) {
 	local := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	names := append(append([]string(nil), clientNames...), sendClient, backgroundClient, flushDelayClient)
+	names := append(append([]string(nil), clientNames...), optInClients...)
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
 			c, err := newClient(ctx, name, local.Addrs())

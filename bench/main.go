@@ -54,7 +54,8 @@ func main() {
 	out := flag.String("out", "../docs/bench", "directory for results.md, results.json and throughput.svg")
 	ops := flag.String("ops", "", "comma-separated operations to run instead of the default (GET,SET,MIX80)")
 	concs := flag.String("c", "", "comma-separated concurrencies to run instead of the default")
-	only := flag.String("clients", "", "comma-separated clients to run (default all)")
+	only := flag.String("clients", "", "comma-separated clients to run (default "+strings.Join(clientNames, ",")+
+		"; also "+strings.Join(optInClients, ", ")+")")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	repeat := flag.Int("repeat", 1, "run the matrix this many times and report medians")
 	sizes := flag.String("s", "", "comma-separated value sizes in bytes to run instead of the default (16,1024)")

@@ -51,7 +51,7 @@ func TestCloseDuringFaults(t *testing.T) {
 		h := hostileSetup(t)
 		l := startLoad(t, h.cl, 64)
 		waitOps(t, l, 2000)
-		h.link.awaitUp(t, 10*time.Second) // the injection must find a command connection
+		h.link.awaitUp(t, 0, 10*time.Second) // the injection must find a command connection
 		h.px.injectOnce("$10000000000\r\n")
 		nextEvent(t, h.events, h.px)
 		closeAndCheck(t, h.cl, l)

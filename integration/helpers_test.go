@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,47 +37,67 @@ func waitOps(t *testing.T, l *load, n int64) {
 	}
 }
 
-// linkWatch follows one node's connection through the client's events: up from its node-ready (the
-// handshake done) to its next node-disconnect. Register it before Connect, to see the first one.
+// linkWatch follows one node's connection through the client's events: the node-disconnects seen,
+// and whether the connection is up (from a node-ready, the handshake done, to the next
+// node-disconnect). Register it before Connect, to see the first node-ready. Handlers run one after
+// another in the order they were registered, so another handler may see an event before this one:
+// wait on counts (awaitUp), not on the order of two handlers.
+//
+// It assumes one node actor per address for the test's length: one replaced under the same address
+// (the node left the map and came back) could report a late disconnect after its successor's ready.
 type linkWatch struct {
-	disconnects atomic.Int64
-
-	mu   sync.Mutex
-	up   bool
-	rise chan struct{} // closed when up turns true
+	mu      sync.Mutex
+	up      bool
+	downs   int64         // node-disconnect events seen
+	changed chan struct{} // closed and replaced at every change of up or downs
 }
 
 func watchLink(cl *api.Cluster, addr string) *linkWatch {
-	w := &linkWatch{rise: make(chan struct{})}
+	w := &linkWatch{changed: make(chan struct{})}
 	cl.OnEvent(func(e api.Event) {
 		if e.Addr != addr {
 			return
 		}
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		switch {
-		case e.Type == api.EventNodeReady && !w.up:
+		switch e.Type {
+		case api.EventNodeReady:
 			w.up = true
-			close(w.rise)
-		case e.Type == api.EventNodeDisconnect:
-			w.disconnects.Add(1)
-			if w.up {
-				w.up, w.rise = false, make(chan struct{})
-			}
+		case api.EventNodeDisconnect:
+			w.up = false
+			w.downs++
+		default:
+			return
 		}
+		close(w.changed)
+		w.changed = make(chan struct{})
 	})
 	return w
 }
 
-// awaitUp waits until the node's connection is up, failing the test after within.
-func (w *linkWatch) awaitUp(t *testing.T, within time.Duration) {
-	t.Helper()
+// disconnects returns the number of node-disconnect events seen so far.
+func (w *linkWatch) disconnects() int64 {
 	w.mu.Lock()
-	rise := w.rise
-	w.mu.Unlock()
-	select {
-	case <-rise:
-	case <-time.After(within):
-		t.Fatalf("the node's connection is not up again within %s", within)
+	defer w.mu.Unlock()
+	return w.downs
+}
+
+// awaitUp waits until at least downs node-disconnects have been seen and the connection is up
+// again after the last of them, failing the test after within.
+func (w *linkWatch) awaitUp(t *testing.T, downs int64, within time.Duration) {
+	t.Helper()
+	timeout := time.After(within)
+	for {
+		w.mu.Lock()
+		ok, seen, changed := w.up && w.downs >= downs, w.downs, w.changed
+		w.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-changed:
+		case <-timeout:
+			t.Fatalf("the node's connection is not up after %d disconnects within %s (%d seen)", downs, within, seen)
+		}
 	}
 }

@@ -65,7 +65,7 @@ func TestHostileServer(t *testing.T) {
 	px, cl := h.px, h.cl
 	l := startLoad(t, cl, 64)
 	waitOps(t, l, 2000)
-	h.link.awaitUp(t, 10*time.Second) // the first injection must find a command connection too
+	h.link.awaitUp(t, 0, 10*time.Second) // the first injection must find a command connection too
 	var heapPeak atomic.Uint64
 	for _, fault := range []struct {
 		name, reply string
@@ -75,6 +75,7 @@ func TestHostileServer(t *testing.T) {
 		{"10 GB bulk header", "$10000000000\r\n", resp.ErrBulkTooLong},
 		{"10k-deep nesting", strings.Repeat("*1\r\n", 10_000) + ":1\r\n", resp.ErrTooDeep},
 	} {
+		downs := h.link.disconnects()
 		px.injectOnce(fault.reply)
 		t.Logf("injecting %s", fault.name)
 		e := nextEvent(t, h.events, px)
@@ -82,7 +83,7 @@ func TestHostileServer(t *testing.T) {
 		// The other masters' commands flow meanwhile: the next fault waits for this node's new
 		// connection to finish its handshake, or it would replace the reply to HELLO, a failed
 		// dial (node-error), not a dropped connection.
-		h.link.awaitUp(t, 10*time.Second)
+		h.link.awaitUp(t, downs+1, 10*time.Second)
 		waitOps(t, l, 3000) // and traffic flows again
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)

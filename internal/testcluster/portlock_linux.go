@@ -35,8 +35,10 @@ func (m *machinePorts) lock(port int) bool {
 		return true
 	}
 	err := m.set(unix.F_WRLCK, port)
-	// A kernel without OFD locks (before Linux 3.15) cannot say: reserve within this process only.
-	return err == nil || errors.Is(err, unix.EINVAL)
+	// Only a conflict says another binary holds the port. Any other failure (a kernel without OFD
+	// locks, before Linux 3.15; a file system without locks) cannot say: reserve within this
+	// process only, as if there were no file.
+	return err == nil || !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EACCES)
 }
 
 // unlock gives port up; a port it does not hold is ignored.

@@ -67,12 +67,15 @@ func reservePorts(n int) ([]int, error) {
 	if !machineOpen {
 		machine, machineOpen = openMachinePorts(portLockFile), true
 	}
+	fail := func(err error) ([]int, error) {
+		for _, p := range ports {
+			machine.unlock(p)
+		}
+		return nil, err
+	}
 	for tries := 0; len(ports) < n; tries++ {
 		if tries > 100*n {
-			for _, p := range ports {
-				machine.unlock(p)
-			}
-			return nil, fmt.Errorf("testcluster: no free loopback port after %d tries", tries)
+			return fail(fmt.Errorf("testcluster: no free loopback port after %d tries", tries))
 		}
 		addr := "127.0.0.1:0"
 		if ranged {
@@ -83,7 +86,7 @@ func reservePorts(n int) ([]int, error) {
 			if ranged {
 				continue // taken: pick another
 			}
-			return nil, fmt.Errorf("testcluster: find a free port: %w", err)
+			return fail(fmt.Errorf("testcluster: find a free port: %w", err))
 		}
 		listeners = append(listeners, l) // held open until every port is chosen: no duplicates
 		port := l.Addr().(*net.TCPAddr).Port

@@ -19,6 +19,7 @@ func TestStartRetriesTakenPort(t *testing.T) {
 		calls++
 		ports, err := reservePorts(n)
 		if calls == 1 && err == nil {
+			releasePorts(ports[0]) // reserved, and held machine-wide, until the binary ends otherwise
 			ports[0] = takenPort
 		}
 		return ports, err
