@@ -24,6 +24,9 @@ type dispatcherActor struct {
 	// waiting holds the requests in a retry backoff, with their timers: a new map routes them at
 	// once (after a failover, the new master is known: no reason to wait out the backoff).
 	waiting map[*Request]*time.Timer
+	// stopping: the actor is stopping (Close). A request that would wait in a backoff gives up at
+	// once instead: a timer started now would fire after Close returned, at a stopped actor.
+	stopping bool
 }
 
 func (a *dispatcherActor) Receive(ctx actor.Context) {
@@ -58,8 +61,10 @@ func (a *dispatcherActor) Receive(ctx actor.Context) {
 		// The same, and nodes fail them if they are closing too. A request whose timer fired
 		// already is failed here: its retryNow may come too late for anyone to fail it (a message
 		// to a stopped actor is failed only while the system still handles dead letters).
+		a.stopping = true
 		a.retryWaiting(ctx)
-		for r := range a.waiting {
+		for r, timer := range a.waiting {
+			timer.Stop()
 			delete(a.waiting, r)
 			r.giveUp(actors.ErrActorStopped, r.lastErr)
 		}
@@ -237,6 +242,10 @@ func (a *dispatcherActor) onReturned(ctx actor.Context, r *Request, err error) {
 // backOff waits before routing r again by the newest map: a transient state, a lost connection, a
 // slot no node serves. A new map routes it at once (retryWaiting).
 func (a *dispatcherActor) backOff(r *Request, err error) {
+	if a.stopping {
+		r.giveUp(actors.ErrActorStopped, err)
+		return
+	}
 	r.tries++
 	delay := backoff(r.tries, func(d time.Duration) time.Duration { return rand.N(d) })
 	if !r.Deadline.IsZero() {

@@ -13,6 +13,7 @@ import (
 	"github.com/actoredis/actoredis/actors"
 	"github.com/actoredis/actoredis/node"
 	"github.com/actoredis/actoredis/resp"
+	"github.com/actoredis/actoredis/slotmap"
 )
 
 // messageOnly is an actor.Context that only knows its message: enough for handlers that neither
@@ -116,4 +117,33 @@ func TestReturnedWhileClosingSaysSo(t *testing.T) {
 	_, err := r.Future.Await()
 	require.ErrorIs(t, err, actors.ErrActorStopped)
 	require.ErrorIs(t, err, resp.ErrMoved)
+}
+
+// A stopping dispatcher routes the requests waiting in a backoff once more; one that would wait
+// again (its slot still has no node) gives up at once instead of starting a timer that would fire
+// after Close returned, at a stopped actor.
+func TestStoppingStartsNoBackoff(t *testing.T) {
+	r := &Request{}
+	r.Init(nil, []any{"GET", "k"})
+	r.Deadline = time.Now().Add(time.Minute)
+	live := time.AfterFunc(time.Hour, func() {})
+	a := &dispatcherActor{
+		opts:    Options{}.withDefaults(),
+		snap:    &slotmap.Snapshot{Shards: []*slotmap.ShardRefs{nil}}, // no node serves any slot
+		waiting: map[*Request]*time.Timer{r: live},
+	}
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				t.Fatalf("the stopping dispatcher started a backoff (it has no map or system to use): %v", p)
+			}
+		}()
+		a.Receive(messageOnly{msg: &actor.Stopping{}})
+	}()
+	require.True(t, r.IsDone())
+	_, err := r.Future.Await()
+	assert.ErrorIs(t, err, actors.ErrActorStopped)
+	assert.ErrorIs(t, err, ErrNoRoute, "the error says what it met")
+	assert.Empty(t, a.waiting)
+	assert.False(t, live.Stop(), "its old timer is stopped")
 }

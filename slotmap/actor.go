@@ -38,6 +38,7 @@ type mapActor struct {
 	lastTick       time.Time
 	lastFull       time.Time
 	timer          *time.Timer
+	refreshTimer   *time.Timer // of the refresh scheduled (refreshAfter), stopped by shutdown
 	closed         bool
 }
 
@@ -467,12 +468,12 @@ func (a *mapActor) scheduleRefresh() { a.refreshAfter(a.opts.Debounce) }
 
 // refreshAfter asks for a refresh in d, unless one is due already.
 func (a *mapActor) refreshAfter(d time.Duration) {
-	if a.scheduled {
+	if a.scheduled || a.closed {
 		return
 	}
 	a.scheduled = true
 	self, root := a.self, a.sys.Root()
-	time.AfterFunc(d, func() { root.Send(self, &refreshNow{}) })
+	a.refreshTimer = time.AfterFunc(d, func() { root.Send(self, &refreshNow{}) })
 }
 
 // onNodeEvent follows which nodes of the map are down (a discovery runs while one stays down), and
@@ -522,6 +523,9 @@ func (a *mapActor) shutdown() {
 	a.closed = true
 	if a.timer != nil {
 		a.timer.Stop()
+	}
+	if a.refreshTimer != nil {
+		a.refreshTimer.Stop() // a refreshNow after Close would reach a stopped actor
 	}
 	for addr, n := range a.nodes {
 		delete(a.nodes, addr)

@@ -406,3 +406,18 @@ func masterAddrs(s *Snapshot) []string {
 	}
 	return out
 }
+
+// A refresh scheduled when the map closes is called off: its timer would otherwise fire after
+// Close returned and send a refreshNow to a stopped actor. A map that has closed schedules none.
+func TestShutdownCallsOffTheScheduledRefresh(t *testing.T) {
+	a := newBuildingActor(t, Options{})
+	a.refreshAfter(time.Hour)
+	require.NotNil(t, a.refreshTimer)
+	a.shutdown()
+	assert.False(t, a.refreshTimer.Stop(), "the scheduled refresh still runs after the map closed")
+	a.scheduled = false
+	before := a.refreshTimer
+	a.refreshAfter(time.Hour)
+	assert.False(t, a.scheduled, "a closed map scheduled a refresh")
+	assert.Same(t, before, a.refreshTimer)
+}
