@@ -39,6 +39,10 @@ type pinnedMailbox struct {
 	notifyDrained bool
 	suspended     bool // owned by the goroutine
 	done          func()
+	// dropped takes a system message the closed mailbox will never handle (a Watch that reached a
+	// stopping actor, say): the system answers it as a dead letter, so a watcher gets its
+	// Terminated instead of waiting out its future. Set by Spawn before the mailbox starts.
+	dropped func(msg any)
 }
 
 // spinBeforeSleep is how many times an idle mailbox yields before it parks its goroutine.
@@ -64,6 +68,7 @@ func (m *pinnedMailbox) PostSystemMessage(msg any) {
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
+		m.drop(msg)
 		return
 	}
 	m.sys = append(m.sys, msg)
@@ -177,7 +182,7 @@ func (m *pinnedMailbox) run() {
 		for i, msg := range sys {
 			sys[i] = nil
 			if m.invokeSystem(msg) {
-				m.close(batch[next:])
+				m.close(batch[next:], sys[i+1:])
 				return
 			}
 		}
@@ -225,18 +230,31 @@ func (m *pinnedMailbox) invokeUser(msg any) {
 	m.invoker.InvokeUserMessage(msg)
 }
 
-// close refuses further messages and fails those that were never handled.
-func (m *pinnedMailbox) close(rest []any) {
+// close refuses further messages, fails the user messages that were never handled, and hands the
+// system messages that never will be to dropped.
+func (m *pinnedMailbox) close(rest, restSys []any) {
 	m.mu.Lock()
 	m.closed = true
-	queued := m.user
-	m.user = nil
+	queued, queuedSys := m.user, m.sys
+	m.user, m.sys = nil, nil
 	m.mu.Unlock()
 	for _, msg := range rest {
 		failMessage(msg, ErrActorStopped)
 	}
 	for _, msg := range queued {
 		failMessage(msg, ErrActorStopped)
+	}
+	for _, msg := range restSys {
+		m.drop(msg)
+	}
+	for _, msg := range queuedSys {
+		m.drop(msg)
+	}
+}
+
+func (m *pinnedMailbox) drop(msg any) {
+	if m.dropped != nil {
+		m.dropped(msg)
 	}
 }
 

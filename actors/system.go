@@ -3,6 +3,7 @@ package actors
 import (
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -81,9 +82,14 @@ func (s *System) Spawn(name string, producer func() actor.Actor, opts SpawnOptio
 		opts.RestartWindow = 10 * time.Second
 	}
 	s.running.Add(1)
+	var self atomic.Pointer[actor.PID] // set once spawned: a mailbox closes only after its actor started
 	props := actor.PropsFromProducer(producer,
 		actor.WithMailbox(func() actor.Mailbox {
 			m := newPinnedMailbox(opts.NotifyDrained, s.running.Done)
+			m.dropped = func(msg any) {
+				// As a dead letter: protoactor answers a Watch among them with Terminated.
+				s.sys.EventStream.Publish(&actor.DeadLetterEvent{PID: self.Load(), Message: msg})
+			}
 			if opts.Lender != nil {
 				opts.Lender.m = m
 			}
@@ -102,6 +108,7 @@ func (s *System) Spawn(name string, producer func() actor.Actor, opts SpawnOptio
 		s.running.Done() // no mailbox was started
 		return nil, err
 	}
+	self.Store(pid)
 	s.mu.Lock()
 	s.actors[pid] = struct{}{}
 	s.mu.Unlock()

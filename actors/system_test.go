@@ -303,3 +303,31 @@ func TestSpawnNamedTwiceFails(t *testing.T) {
 	_, err = sys.Spawn("node-1", prod, SpawnOptions{})
 	assert.Error(t, err)
 }
+
+// A Watch that reaches an actor in the batch that stops it is answered: the watcher gets its
+// Terminated at once instead of waiting out protoactor's 10 s future. (StopFuture watches, then
+// stops; here its Watch queues behind a Stop already posted.)
+func TestWatchBehindAStopIsAnswered(t *testing.T) {
+	sys := NewSystem(nil)
+	defer sys.Shutdown()
+	fx := spawnCounter(t, sys, SpawnOptions{})
+	gate := make(chan struct{})
+	blocker := newJob(0)
+	blocker.block = gate
+	blocker.entered = make(chan struct{})
+	sys.Root().Send(fx.pid, blocker)
+	<-blocker.entered
+	sys.Root().Stop(fx.pid)                    // queued while the blocker runs
+	stopped := sys.Root().StopFuture(fx.pid) // its Watch queues behind that Stop
+	close(gate)
+	done := make(chan error, 1)
+	go func() { done <- stopped.Wait() }()
+	select {
+	case err := <-done:
+		assert.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the Watch behind the Stop was never answered")
+	}
+	after := sys.Root().StopFuture(fx.pid) // a Watch of an actor long stopped
+	assert.NoError(t, after.Wait())
+}
