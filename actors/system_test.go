@@ -106,6 +106,20 @@ func spawnCounter(t *testing.T, sys *System, opts SpawnOptions) *fixture {
 	return f
 }
 
+// busyCounter spawns a counter and returns once it is inside a job that blocks until gate is
+// closed: what is posted meanwhile queues.
+func busyCounter(t *testing.T, sys *System) (fx *fixture, blocker *job, gate chan struct{}) {
+	t.Helper()
+	fx = spawnCounter(t, sys, SpawnOptions{})
+	gate = make(chan struct{})
+	blocker = newJob(0)
+	blocker.block = gate
+	blocker.entered = make(chan struct{})
+	sys.Root().Send(fx.pid, blocker)
+	<-blocker.entered
+	return fx, blocker, gate
+}
+
 func TestPinnedActorPreservesOrderAndAnswersAll(t *testing.T) {
 	sys := NewSystem(nil)
 	defer sys.Shutdown()
@@ -169,12 +183,7 @@ func TestDrainedFollowsABacklog(t *testing.T) {
 func TestStopFailsWhatIsQueuedAndWhatComesLater(t *testing.T) {
 	sys := NewSystem(nil)
 	defer sys.Shutdown()
-	fx := spawnCounter(t, sys, SpawnOptions{})
-	gate := make(chan struct{})
-	blocker := newJob(0)
-	blocker.block = gate
-	blocker.entered = make(chan struct{})
-	sys.Root().Send(fx.pid, blocker)
+	fx, blocker, gate := busyCounter(t, sys)
 	queued := make([]*job, 50)
 	for i := range queued {
 		queued[i] = newJob(i)
@@ -182,7 +191,6 @@ func TestStopFailsWhatIsQueuedAndWhatComesLater(t *testing.T) {
 	}
 	// Stop is a system message: it overtakes the queued jobs. protoactor's own mailbox would drop
 	// them silently; here each one fails.
-	<-blocker.entered
 	sys.Root().Stop(fx.pid) // posted synchronously, while the blocker still runs
 	close(gate)
 	_, err := blocker.Await()
@@ -310,14 +318,8 @@ func TestSpawnNamedTwiceFails(t *testing.T) {
 func TestWatchBehindAStopIsAnswered(t *testing.T) {
 	sys := NewSystem(nil)
 	defer sys.Shutdown()
-	fx := spawnCounter(t, sys, SpawnOptions{})
-	gate := make(chan struct{})
-	blocker := newJob(0)
-	blocker.block = gate
-	blocker.entered = make(chan struct{})
-	sys.Root().Send(fx.pid, blocker)
-	<-blocker.entered
-	sys.Root().Stop(fx.pid)                    // queued while the blocker runs
+	fx, _, gate := busyCounter(t, sys)
+	sys.Root().Stop(fx.pid)                  // queued while the blocker runs
 	stopped := sys.Root().StopFuture(fx.pid) // its Watch queues behind that Stop
 	close(gate)
 	done := make(chan error, 1)
