@@ -435,7 +435,7 @@ func (a *nodeActor) detach(cause error) {
 		a.stats.live.Store(nil)
 		c.cause.Store(&cause)
 		c.closing.Store(true)
-		_ = c.nc.Close()
+		_ = closeConn(c.nc)
 		close(c.fifo)
 		c.kick() // a parked reader exits, failing what was written
 	}

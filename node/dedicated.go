@@ -118,7 +118,7 @@ func (p *pool) close() {
 		p.mu.Lock()
 		close(p.closed)
 		for d := range p.inUse {
-			_ = d.nc.Close() // a blocked command returns with an error; Release discards it
+			_ = closeConn(d.nc) // a blocked command returns with an error; Release discards it
 		}
 		p.mu.Unlock()
 		for {
@@ -235,7 +235,7 @@ func (d *Dedicated) Release() {
 
 // discard closes the connection and frees its slot.
 func (d *Dedicated) discard() {
-	_ = d.nc.Close()
+	_ = closeConn(d.nc)
 	<-d.pool.slots
 }
 

@@ -42,7 +42,7 @@ func dial(ctx context.Context, o Options) (net.Conn, *resp.Reader, error) {
 		err = ctx.Err() // it fired: the connection may now carry a deadline in the past
 	}
 	if err != nil {
-		_ = nc.Close()
+		_ = closeConn(nc)
 		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
 		}
@@ -50,6 +50,17 @@ func dial(ctx context.Context, o Options) (net.Conn, *resp.Reader, error) {
 	}
 	_ = nc.SetDeadline(time.Time{})
 	return nc, rd, nil
+}
+
+// closeConn closes nc at once. Over TLS it closes the connection underneath: tls.Conn.Close first
+// sends a close_notify alert, which waits up to 5 s for room in the socket's buffer when the
+// server has stopped reading — often the very reason the connection is being closed — and would
+// hold the node actor for that long.
+func closeConn(nc net.Conn) error {
+	if tc, ok := nc.(*tls.Conn); ok {
+		return tc.NetConn().Close()
+	}
+	return nc.Close()
 }
 
 // tlsFor returns conf, or a copy naming the server by addr's host when conf names none: as

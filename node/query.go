@@ -17,11 +17,11 @@ func Query(ctx context.Context, opts Options, args ...any) (resp.Value, error) {
 	if err != nil {
 		return resp.Value{}, err
 	}
-	defer nc.Close()
+	defer closeConn(nc) //nolint:errcheck // a one-off connection: nothing to do about a failed close
 	if d, ok := ctx.Deadline(); ok {
 		_ = nc.SetDeadline(d)
 	}
-	stop := context.AfterFunc(ctx, func() { _ = nc.Close() })
+	stop := context.AfterFunc(ctx, func() { _ = closeConn(nc) })
 	defer stop()
 	buf, err := resp.AppendCommand(nil, args...)
 	if err != nil {
