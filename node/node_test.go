@@ -358,3 +358,28 @@ func TestIdleHealthCheckPings(t *testing.T) {
 	// The node counts a command once its write returned, which may be after the server ran it.
 	require.Eventually(t, func() bool { return pings() > before && n.Stats().Commands > 0 }, 5*time.Second, 20*time.Millisecond)
 }
+
+// A server that closes idle connections (its timeout setting) costs no command an error: the
+// node finds the close on its own while idle (the clock's peek at a parked connection), says so,
+// reconnects, and the next command runs on the new connection. Both with the reader parked for a
+// lone caller (Alone) and without.
+func TestServerIdleTimeoutIsTransparent(t *testing.T) {
+	srv := testcluster.NewStandalone(t, testcluster.Options{ExtraConfig: []string{"timeout 1"}})
+	for _, alone := range []bool{false, true} {
+		t.Run(fmt.Sprintf("alone=%v", alone), func(t *testing.T) {
+			t.Parallel() // each waits a second or two for the server's idle close
+			events := newEventLog()
+			n := startNode(t, Options{Addr: srv.Addr(), HealthCheck: -1, OnEvent: events.record,
+				Alone: func() bool { return alone }})
+			ctx := context.Background()
+			_, err := n.Do(ctx, "SET", "idle", "v")
+			require.NoError(t, err)
+			e := events.waitFor(t, EventDisconnect, 10*time.Second) // the server's idle close
+			t.Logf("the idle connection ended: %v", e.Err)
+			events.waitFor(t, EventReady, 10*time.Second)
+			v, err := n.Do(ctx, "GET", "idle")
+			require.NoError(t, err, "the command after the server's idle close")
+			assert.Equal(t, "v", v.String())
+		})
+	}
+}
