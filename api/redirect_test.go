@@ -116,6 +116,8 @@ func TestRedirectLoopEndsWithErrMaxRedirections(t *testing.T) {
 	assert.Contains(t, mre.Hops[0], "ASK")
 	assert.Contains(t, mre.Hops[1], "MOVED")
 	assert.Contains(t, err.Error(), "GET")
+	assert.ErrorIs(t, err, ErrMoved, "the last redirect (the sixth hop, a MOVED) is kept")
+	assert.NotErrorIs(t, err, ErrAsk)
 }
 
 // TestNodeAddressMap: nodes announce names nobody can resolve; the map makes them reachable, for

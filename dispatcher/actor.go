@@ -236,6 +236,10 @@ func (a *dispatcherActor) onReturned(ctx actor.Context, r *Request, err error) {
 		a.redirect(ctx, r, se)
 		return
 	}
+	// The redirections counted are those in a row: a multi-key command in a slot being migrated
+	// meets ASK at the source and TRYAGAIN at the target until its keys are together, and each
+	// round is no loop.
+	r.hops = r.hops[:0]
 	a.backOff(r, err)
 }
 
@@ -258,9 +262,11 @@ func (a *dispatcherActor) backOff(r *Request, err error) {
 		}
 		delay = min(delay, left)
 	}
-	// A node failed or left, or a slot has no node: the map may be stale. (A node that is down is
-	// the map's own business: it refreshes while one stays unreachable.)
-	if se := (*resp.Error)(nil); !errors.As(err, &se) && !errors.Is(err, node.ErrOfflineQueueFull) {
+	// A node failed or left, or a slot has no node, or a write met a replica: the map may be
+	// stale. (A node that is down is the map's own business: it refreshes while one stays
+	// unreachable.)
+	if se := (*resp.Error)(nil); !errors.As(err, &se) && !errors.Is(err, node.ErrOfflineQueueFull) ||
+		errors.Is(err, resp.ErrReadOnly) {
 		a.opts.Map.Refresh()
 	}
 	root, pid := a.h.sys.Root(), a.h.pid
@@ -270,10 +276,15 @@ func (a *dispatcherActor) backOff(r *Request, err error) {
 	a.waiting[r] = time.AfterFunc(delay, func() { root.Send(pid, &retryNow{req: r}) })
 }
 
-// retryWaiting routes by the new map every request waiting in a backoff. A request whose timer
-// already fired is left to its retryNow message.
+// retryWaiting routes by the new map every request waiting in a backoff that a map can end. A
+// request whose timer already fired is left to its retryNow message; one that met TRYAGAIN or
+// LOADING waits out its backoff, as a new map changes nothing for it (during a resharding every
+// MOVED makes one, and it would be sent straight back to meet the same reply).
 func (a *dispatcherActor) retryWaiting(ctx actor.Context) {
 	for r, timer := range a.waiting {
+		if errors.Is(r.lastErr, resp.ErrTryAgain) || errors.Is(r.lastErr, resp.ErrLoading) {
+			continue
+		}
 		if timer.Stop() {
 			delete(a.waiting, r)
 			a.route(ctx, r)
@@ -289,7 +300,7 @@ func (a *dispatcherActor) redirect(ctx actor.Context, r *Request, se *resp.Error
 	}
 	r.hops = append(r.hops, rd.String())
 	if len(r.hops) > a.opts.MaxRedirections {
-		r.fail(&MaxRedirectionsError{Command: r.Name(), Hops: r.hops})
+		r.fail(&MaxRedirectionsError{Command: r.Name(), Hops: r.hops, Last: se})
 		return
 	}
 	announced := rd.Addr()

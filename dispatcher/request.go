@@ -87,7 +87,8 @@ func (r *Request) fail(err error) { r.Future.Fail(err) }
 // MaxRedirectionsError reports a command redirected more than MaxCommandRedirections times.
 type MaxRedirectionsError struct {
 	Command string
-	Hops    []string // "MOVED 123 host:port" / "ASK 123 host:port", in order
+	Hops    []string    // "MOVED 123 host:port" / "ASK 123 host:port", in order
+	Last    *resp.Error // the last redirect: errors.Is(err, resp.ErrMoved) or ErrAsk matches it
 }
 
 // ErrMaxRedirections is matched by *MaxRedirectionsError.
@@ -99,6 +100,14 @@ func (e *MaxRedirectionsError) Error() string {
 
 // Is matches ErrMaxRedirections.
 func (e *MaxRedirectionsError) Is(target error) bool { return target == ErrMaxRedirections }
+
+// Unwrap returns the last redirect (nil when unknown).
+func (e *MaxRedirectionsError) Unwrap() error {
+	if e.Last == nil {
+		return nil
+	}
+	return e.Last
+}
 
 // GaveUpError reports a command the dispatcher stopped trying: its deadline passed while it was
 // retried or redirected (Reason ErrTimeout; Last ErrNoRoute when no map gave its slot a node), a

@@ -76,3 +76,33 @@ func getCalls(t *testing.T, n *testcluster.Node) int {
 	require.NoError(t, err)
 	return count
 }
+
+// TestScriptWritesAfterAManualFailoverWithUseReplicas: with UseReplicas every connection is in
+// READONLY mode, so a master demoted by a manual failover runs a script sent to it before the map
+// knows, and the script's write meets READONLY (no MOVED, which would fix the map). The client
+// refreshes its map and runs the script on the new master: no caller sees READONLY.
+func TestScriptWritesAfterAManualFailoverWithUseReplicas(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{})
+	cl := connect(t, tc, api.ClusterOptions{UseReplicas: true})
+	ctx := context.Background()
+	master := tc.Masters()[0]
+	var keys []string
+	for i := 0; len(keys) < 20; i++ {
+		if k := "script-write:" + strconv.Itoa(i); tc.MasterFor(api.GetSlot(k)) == master {
+			keys = append(keys, k)
+		}
+	}
+	require.Equal(t, master.Addr(), cl.NodeForKey(keys[0]).Addr())
+	require.NoError(t, tc.Failover(ctx, tc.ReplicasOf(master)[0]))
+	const script = "return redis.call('SET', KEYS[1], ARGV[1])"
+	for _, k := range keys {
+		_, err := cl.Do(ctx, api.Cmd("EVAL", script, 1, k, k))
+		require.NoError(t, err, "EVAL writing %s after the failover", k)
+	}
+	for _, k := range keys {
+		v, err := cl.Get(ctx, k)
+		require.NoError(t, err)
+		assert.Equal(t, k, v)
+	}
+	assert.NotEqual(t, master.Addr(), cl.NodeForKey(keys[0]).Addr(), "the map names the new master")
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/actoredis/actoredis/api"
 	"github.com/actoredis/actoredis/internal/testcluster"
+	"github.com/actoredis/actoredis/resp"
 )
 
 // TestLiveResharding moves 1000 slots holding the load's keys from one master to another with
@@ -79,4 +80,56 @@ func loadSlots(l *load, slots []int) int {
 		}
 	}
 	return len(holding)
+}
+
+// TestMultiKeyCommandAcrossAMigration: a migration has moved one key of an MGET and the other is
+// in neither node, so the source answers ASK and the target TRYAGAIN until the slot is done. Those
+// are no redirection loop: the command is retried, more times than it may be redirected in a row,
+// until the migration ends, and then gets its reply.
+func TestMultiKeyCommandAcrossAMigration(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	const hops = 3
+	cl := connect(t, tc, api.ClusterOptions{CommandTimeout: 30 * time.Second, MaxCommandRedirections: hops})
+	ctx := context.Background()
+	slot := api.GetSlot("{mk}")
+	src := tc.MasterFor(slot)
+	to := tc.Masters()[0]
+	if to == src {
+		to = tc.Masters()[1]
+	}
+	require.NoError(t, cl.Set(ctx, "{mk}a", "1"))
+	require.NoError(t, tc.BeginMigration(ctx, slot, to))
+	require.NoError(t, tc.MigrateKeys(ctx, src, to, "{mk}a"))
+	tryAgains := func() int {
+		n, err := to.InfoCount(ctx, "errorstats", "errorstat_TRYAGAIN", "count")
+		require.NoError(t, err)
+		return n
+	}
+	before := tryAgains()
+	type result struct {
+		v   resp.Value
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		v, err := cl.Do(ctx, api.Cmd("MGET", "{mk}a", "{mk}b"))
+		got <- result{v, err}
+	}()
+	// It meets TRYAGAIN more times than it may be redirected in a row, and is still waiting.
+	deadline := time.After(20 * time.Second)
+	for tryAgains()-before <= hops+1 {
+		select {
+		case r := <-got:
+			t.Fatalf("the MGET ended before the migration did: %v, %v", r.v, r.err)
+		case <-deadline:
+			t.Fatalf("the target answered TRYAGAIN %d times in 20 s", tryAgains()-before)
+		case <-time.After(20 * time.Millisecond): // polling the server's counter
+		}
+	}
+	require.NoError(t, tc.FinishMigration(ctx, slot, to))
+	r := <-got
+	require.NoError(t, r.err)
+	require.Equal(t, 2, r.v.Len())
+	assert.Equal(t, "1", r.v.Index(0).String())
+	assert.True(t, r.v.Index(1).IsNull())
 }

@@ -119,10 +119,12 @@ func (r *Request) Reuse() {
 }
 
 // Returnable reports whether a server error is one an Owner is asked about: a redirect (MOVED,
-// ASK) or a transient state worth a retry (TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN).
+// ASK), a transient state worth a retry (TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN), or a write
+// refused by a replica (READONLY: a master demoted by a failover the map has not seen yet, running
+// a script that writes; the replica ran no write of it).
 func Returnable(e *resp.Error) bool {
 	switch e.Prefix {
-	case "MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN", "LOADING", "MASTERDOWN":
+	case "MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN", "LOADING", "MASTERDOWN", "READONLY":
 		return true
 	}
 	return false

@@ -136,6 +136,22 @@ func (n *Node) Info(ctx context.Context, section string) (map[string]string, err
 	return parseInfo(v), nil
 }
 
+// InfoCount returns the count name of the INFO field key of the node's section: "calls" of
+// "cmdstat_ping" in commandstats, "count" of "errorstat_TRYAGAIN" in errorstats. A field the server
+// has not written yet (nothing counted) is 0.
+func (n *Node) InfoCount(ctx context.Context, section, key, name string) (int, error) {
+	info, err := n.Info(ctx, section)
+	if err != nil {
+		return 0, err
+	}
+	for _, kv := range strings.Split(info[key], ",") {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == name {
+			return strconv.Atoi(v)
+		}
+	}
+	return 0, nil
+}
+
 // do is Do with unwrapped errors.
 func (n *Node) do(ctx context.Context, args ...string) (any, error) {
 	if len(args) == 0 {

@@ -99,6 +99,11 @@ func (s *Server) LogTail(lines int) string { return s.node.LogTail(lines) }
 // Do sends one command; see Node.Do.
 func (s *Server) Do(ctx context.Context, args ...string) (any, error) { return s.node.Do(ctx, args...) }
 
+// InfoCount is Node.InfoCount.
+func (s *Server) InfoCount(ctx context.Context, section, key, name string) (int, error) {
+	return s.node.InfoCount(ctx, section, key, name)
+}
+
 // Kill SIGKILLs the server's process and reaps it.
 func (s *Server) Kill() { s.node.kill() }
 
