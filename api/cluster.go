@@ -84,6 +84,7 @@ func (c *Cluster) nodeOptions() node.Options {
 		TLS:            tlsConf,
 		RESP:           o.RESP,
 		ReadOnly:       o.UseReplicas,
+		Limits:         o.Limits,
 		ConnectTimeout: o.ConnectTimeout,
 		CommandTimeout: o.CommandTimeout,
 		Reconnect:      o.Reconnect,

@@ -396,3 +396,23 @@ func TestNodeHandleAfterItsNodeLeft(t *testing.T) {
 	assert.Equal(t, 1, strings.Count(err.Error(), n.Addr()), "named once: %v", err)
 	assert.Contains(t, err.Error(), "INFO")
 }
+
+// A script's error reply of 70,000 bytes, past the 64 KiB resp allowed for a line until
+// 2026-11-28, reaches the caller as the server's error, prefix and all; a client whose
+// ClusterOptions.Limits allow shorter lines gets a protocol error instead.
+func TestLongErrorReply(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	ctx := context.Background()
+	const script = "return redis.error_reply('MYERR ' .. string.rep('x', 70000))"
+	cl := connect(t, tc, ClusterOptions{})
+	_, err := cl.Do(ctx, Cmd("EVAL", script, 0))
+	var se *resp.Error
+	require.True(t, errors.As(err, &se), "a server error: %v", err)
+	assert.Equal(t, "MYERR", se.Prefix)
+	assert.Len(t, se.Msg, 70000)
+	require.NoError(t, cl.Set(ctx, "after-a-long-error", "v"))
+
+	small := connect(t, tc, ClusterOptions{Limits: resp.Limits{MaxLineLen: 1000}})
+	_, err = small.Do(ctx, Cmd("EVAL", script, 0))
+	assert.ErrorIs(t, err, resp.ErrLineTooLong)
+}

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/actoredis/actoredis/resp"
 )
 
 // NodeOptions describe how to reach a node. In ClusterOptions.RootNodes each names a root node by
@@ -69,6 +71,11 @@ type ClusterOptions struct {
 	TopologyRefreshInterval time.Duration
 	// Logger receives the client's diagnostics. Default: discarded.
 	Logger *slog.Logger
+	// Limits bound the replies read from the servers: the longest bulk string, the most elements
+	// of an aggregate, the deepest nesting, the longest simple string or error. A reply past one
+	// fails its command with an error matching resp.ErrProtocol, and the connection is dropped.
+	// Zero fields take resp's defaults (512 MiB, 1<<24 elements, 64 levels, 1 MiB).
+	Limits resp.Limits
 }
 
 // rootNode is a parsed root URL.

@@ -12,7 +12,8 @@ type Limits struct {
 	// of arrays. Default 64; Redis's deepest replies (COMMAND DOCS) nest about 7 levels.
 	MaxDepth int
 	// MaxLineLen is the longest line (simple string, simple error, number or header) in bytes,
-	// counting its type byte but not its CRLF. Default 64 KiB.
+	// counting its type byte but not its CRLF. Default 1 MiB: a script's error_reply or status_reply
+	// can be long.
 	MaxLineLen int
 }
 
@@ -21,7 +22,7 @@ const (
 	DefaultMaxBulkLen      = 512 << 20
 	DefaultMaxAggregateLen = 1 << 24
 	DefaultMaxDepth        = 64
-	DefaultMaxLineLen      = 64 << 10
+	DefaultMaxLineLen      = 1 << 20
 )
 
 // withDefaults returns l with every zero field set to its default.

@@ -188,17 +188,50 @@ func (v Value) Array() []Value {
 	return nil
 }
 
-// Pairs returns the key, value, key, value... elements of a map, or of an array of even length
-// (how RESP2 sends maps, e.g. HGETALL). Other values fail with an error matching ErrUnexpectedType.
+// Pairs returns the key, value, key, value... elements of a map; of an array of even length whose
+// keys are not aggregates (how RESP2 sends maps, e.g. HGETALL, or ZRANGE WITHSCORES); or of an
+// array of 2-element arrays (how RESP3 sends ZRANGE WITHSCORES, ZPOPMIN with a count, HRANDFIELD
+// WITHVALUES), which it flattens into a new slice. Other values fail with an error matching
+// ErrUnexpectedType.
 func (v Value) Pairs() ([]Value, error) {
-	if v.kind == KindMap || (v.kind == KindArray && len(v.elems)%2 == 0) {
+	switch {
+	case v.kind == KindMap:
+		return v.elems, nil
+	case v.kind != KindArray:
+	case pairArrays(v.elems):
+		flat := make([]Value, 0, 2*len(v.elems))
+		for _, p := range v.elems {
+			flat = append(flat, p.elems...)
+		}
+		return flat, nil
+	case len(v.elems)%2 == 0 && flatKeys(v.elems):
 		return v.elems, nil
 	}
 	return nil, typeError(v, "a map")
 }
 
-// Map returns a map or an even-length array as a Go map keyed by the keys' text. It allocates; the
-// values in it follow v's ownership.
+// pairArrays reports whether elems, not empty, are all arrays of two elements.
+func pairArrays(elems []Value) bool {
+	for _, e := range elems {
+		if e.kind != KindArray || len(e.elems) != 2 {
+			return false
+		}
+	}
+	return len(elems) > 0
+}
+
+// flatKeys reports whether the keys of a flat key, value... array are no aggregates.
+func flatKeys(elems []Value) bool {
+	for i := 0; i < len(elems); i += 2 {
+		if elems[i].kind.IsAggregate() {
+			return false
+		}
+	}
+	return true
+}
+
+// Map returns what Pairs does as a Go map keyed by the keys' text. It allocates; the values in it
+// follow v's ownership.
 func (v Value) Map() (map[string]Value, error) {
 	pairs, err := v.Pairs()
 	if err != nil {

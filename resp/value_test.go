@@ -77,6 +77,28 @@ func TestPairsAndMap(t *testing.T) {
 	}
 	_, err := Array(BulkString("odd")).Pairs()
 	assert.ErrorIs(t, err, ErrUnexpectedType)
+
+	// ZRANGE z 0 -1 WITHSCORES: RESP2 sends member, score, member, score...; RESP3 an array of
+	// [member, score] pairs. Both read the same, with an odd number of members too.
+	for _, v := range []Value{
+		Array(BulkString("a"), BulkString("1"), BulkString("b"), BulkString("2"), BulkString("c"), BulkString("3")),
+		Array(Array(BulkString("a"), Double(1)), Array(BulkString("b"), Double(2)), Array(BulkString("c"), Double(3))),
+	} {
+		m, err := v.Map()
+		require.NoError(t, err, "%s", v)
+		require.Len(t, m, 3, "%s", v)
+		for k, want := range map[string]float64{"a": 1, "b": 2, "c": 3} {
+			got, err := m[k].Float64()
+			require.NoError(t, err)
+			assert.Equal(t, want, got, "%s of %s", k, v)
+		}
+	}
+	// Keys that are aggregates, and pairs that are not pairs, are no map: an error, not keys made of
+	// their text.
+	_, err = Array(Array(BulkString("a")), BulkString("1")).Pairs()
+	assert.ErrorIs(t, err, ErrUnexpectedType)
+	_, err = Array(Array(BulkString("a"), BulkString("1")), Array(BulkString("b"))).Pairs()
+	assert.ErrorIs(t, err, ErrUnexpectedType)
 	assert.Equal(t, 4, Map(Integer(1), Integer(2), Integer(3), Integer(4)).Len())
 	assert.Nil(t, Integer(1).Array())
 }
