@@ -9,9 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/actoredis/actoredis/internal/fakeredis"
+	"github.com/actoredis/actoredis/internal/testcluster"
 )
 
 // A one-node "cluster" that describes itself (CLUSTER SLOTS, RESP2) and never answers COMMAND:
@@ -91,4 +93,32 @@ func TestConnectDoesNotWaitForeverOnCOMMAND(t *testing.T) {
 	}
 	_, err = cl.Do(context.Background(), Cmd("GET", "k"))
 	require.ErrorIs(t, err, ErrClientClosed, "a failed Connect leaves the client closed")
+}
+
+// Credentials the roots refuse fail Connect with an error that lists each root and matches the
+// server's reply: errors.Is(err, ErrWrongPass). A user denied CLUSTER SHARDS (NOPERM) but allowed
+// CLUSTER SLOTS discovers the cluster through SLOTS.
+func TestConnectWithACLs(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas, Password: "default-pw",
+		Users: []testcluster.User{{Name: "noshards", Password: "pw", Rules: []string{"on", "~*", "&*", "+@all", "-cluster|shards"}}}})
+	ctx := context.Background()
+	root := []NodeOptions{{URL: "redis://" + tc.Masters()[0].Addr()}}
+
+	wrong, err := CreateCluster(ClusterOptions{RootNodes: root, Defaults: NodeOptions{Password: "wrong"}})
+	require.NoError(t, err)
+	err = wrong.Connect(ctx)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, ErrRootNodesUnavailable)
+	assert.ErrorIs(t, err, ErrWrongPass)
+	assert.Contains(t, err.Error(), tc.Masters()[0].Addr())
+
+	cl, err := CreateCluster(ClusterOptions{RootNodes: root, Defaults: NodeOptions{Username: "noshards", Password: "pw"}})
+	require.NoError(t, err)
+	require.NoError(t, cl.Connect(ctx), "discovery through CLUSTER SLOTS")
+	t.Cleanup(func() { _ = cl.Close() })
+	assert.Len(t, cl.Masters(), 3)
+	require.NoError(t, cl.Set(ctx, "acl-key", "v"))
+	v, err := cl.Get(ctx, "acl-key")
+	require.NoError(t, err)
+	assert.Equal(t, "v", v)
 }

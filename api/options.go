@@ -16,10 +16,15 @@ import (
 // NodeOptions describe how to reach a node. In ClusterOptions.RootNodes each names a root node by
 // URL; ClusterOptions.Defaults applies to every node discovered.
 type NodeOptions struct {
-	// URL is "redis://[user:password@]host:port" or "rediss://..." (TLS). Only in RootNodes. A path
-	// other than "/" or "/0", a query or a fragment is refused (a cluster has database 0 only).
+	// URL is "redis://[user:password@]host:port" or "rediss://..." (TLS). Only in RootNodes. A lone
+	// "secret@" is the default user's password, as redis-cli reads it; "user:@" is a user with no
+	// password. A path other than "/" or "/0", a query or a fragment is refused (a cluster has
+	// database 0 only).
 	URL string
-	// Username and Password authenticate (ACL user, or the default user when Username is "").
+	// Username and Password authenticate (ACL user, or the default user when Username is ""). A
+	// Username alone authenticates a user that has no password (ACL nopass). In a root, each one
+	// set overrides the URL's. Every node is reached with one set of credentials: roots that
+	// disagree with each other or with Defaults are a ConfigError.
 	Username, Password string
 	// TLS enables TLS with this configuration (a rediss:// URL enables it with defaults).
 	TLS *tls.Config
@@ -96,8 +101,11 @@ func (o *ClusterOptions) validate() ([]rootNode, error) {
 		if err != nil {
 			return nil, &ConfigError{Field: fmt.Sprintf("RootNodes[%d].URL", i), Reason: err.Error()}
 		}
-		if n.Username != "" || n.Password != "" {
-			r.username, r.password = n.Username, n.Password
+		if n.Username != "" { // each field given outside the URL overrides the URL's
+			r.username = n.Username
+		}
+		if n.Password != "" {
+			r.password = n.Password
 		}
 		r.tls = r.tls || n.TLS != nil
 		roots = append(roots, r)
@@ -105,19 +113,21 @@ func (o *ClusterOptions) validate() ([]rootNode, error) {
 	if o.Defaults.URL != "" {
 		return nil, &ConfigError{Field: "Defaults.URL", Reason: "only root nodes have a URL"}
 	}
-	// One client authenticates to every node the same way: roots may repeat the credentials, or
-	// leave them to the one that has them, but not disagree.
-	if o.Defaults.Username == "" && o.Defaults.Password == "" {
-		first := -1
-		for i, r := range roots {
-			switch {
-			case r.username == "" && r.password == "":
-			case first < 0:
-				first = i
-			case r.username != roots[first].username || r.password != roots[first].password:
-				return nil, &ConfigError{Field: fmt.Sprintf("RootNodes[%d]", i), Reason: fmt.Sprintf(
-					"credentials differ from RootNodes[%d]'s; every node is reached with one set (see Defaults)", first)}
+	// One client authenticates to every node the same way: roots may repeat the credentials (or
+	// Defaults'), or leave them to the one that has them, but not disagree.
+	first := -1
+	for i, r := range roots {
+		switch {
+		case r.username == "" && r.password == "":
+		case o.Defaults.Username != "" || o.Defaults.Password != "":
+			if r.username != o.Defaults.Username || r.password != o.Defaults.Password {
+				return nil, &ConfigError{Field: fmt.Sprintf("RootNodes[%d]", i), Reason: "credentials differ from Defaults'; every node is reached with one set"}
 			}
+		case first < 0:
+			first = i
+		case r.username != roots[first].username || r.password != roots[first].password:
+			return nil, &ConfigError{Field: fmt.Sprintf("RootNodes[%d]", i), Reason: fmt.Sprintf(
+				"credentials differ from RootNodes[%d]'s; every node is reached with one set (see Defaults)", first)}
 		}
 	}
 	switch o.RESP {

@@ -26,6 +26,7 @@ func TestCreateClusterValidates(t *testing.T) {
 		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1?protocol=2"}}}, "RootNodes[0].URL"},
 		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, Defaults: NodeOptions{URL: "redis://h:2"}}, "Defaults.URL"},
 		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://a:pw1@h:1"}, {URL: "redis://h:2"}, {URL: "redis://b:pw2@h:3"}}}, "RootNodes[2]"},
+		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}, {URL: "redis://b:y@h:2"}}, Defaults: NodeOptions{Username: "a", Password: "x"}}, "RootNodes[1]"},
 		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, ClientName: "my app"}, "ClientName"},
 		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, ClientName: "app\n"}, "ClientName"},
 	}
@@ -53,6 +54,18 @@ func TestCreateClusterValidates(t *testing.T) {
 	c, err = CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}, {URL: "redis://h:2", Username: "app", Password: "pw"}}})
 	require.NoError(t, err)
 	assert.Equal(t, "app", c.nodeOptions().Username)
+	assert.Equal(t, "pw", c.nodeOptions().Password)
+}
+
+// Credentials given outside a root's URL override the URL's field by field: a username there keeps
+// the URL's password.
+func TestRootCredentialsMergeByField(t *testing.T) {
+	c, err := CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://:pw@h:1", Username: "app"}}})
+	require.NoError(t, err)
+	assert.Equal(t, "app", c.nodeOptions().Username)
+	assert.Equal(t, "pw", c.nodeOptions().Password)
+	c, err = CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://app:pw@h:1"}}, Defaults: NodeOptions{Username: "app", Password: "pw"}})
+	require.NoError(t, err, "a root may repeat Defaults' credentials")
 	assert.Equal(t, "pw", c.nodeOptions().Password)
 }
 

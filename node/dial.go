@@ -82,7 +82,7 @@ func tlsFor(conf *tls.Config, addr string) *tls.Config {
 func handshake(nc net.Conn, rd *resp.Reader, o Options) error {
 	if o.RESP == 3 {
 		args := []string{"HELLO", "3"}
-		if o.Password != "" {
+		if o.Username != "" || o.Password != "" { // a user may have no password (ACL nopass)
 			args = append(args, "AUTH", userOrDefault(o.Username), o.Password)
 		}
 		if o.ClientName != "" {
@@ -100,7 +100,7 @@ func handshake(nc net.Conn, rd *resp.Reader, o Options) error {
 			return err
 		}
 	}
-	if o.Password != "" {
+	if o.Username != "" || o.Password != "" {
 		args := []string{"AUTH", o.Password}
 		if o.Username != "" {
 			args = []string{"AUTH", o.Username, o.Password}

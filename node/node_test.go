@@ -73,6 +73,19 @@ func TestRESP2AndACLUser(t *testing.T) {
 	}
 }
 
+// An ACL user without a password (nopass) is authenticated as that user: a username alone is
+// credentials too, under RESP2 and RESP3, where the default user needs a password.
+func TestUserWithoutPassword(t *testing.T) {
+	srv := testcluster.NewStandalone(t, testcluster.Options{Password: "default-pw",
+		Users: []testcluster.User{{Name: "np", Rules: []string{"on", "nopass", "~*", "&*", "+@all"}}}})
+	for _, proto := range []int{2, 3} {
+		n := startNode(t, Options{Addr: srv.Addr(), Username: "np", RESP: proto, CommandTimeout: time.Second})
+		who, err := n.Do(context.Background(), "ACL", "WHOAMI")
+		require.NoError(t, err, "RESP%d", proto)
+		assert.Equal(t, "np", who.String())
+	}
+}
+
 func TestWrongPasswordIsReportedWithoutThePassword(t *testing.T) {
 	srv := testcluster.NewStandalone(t, testcluster.Options{Password: "right"})
 	events := newEventLog()

@@ -3,6 +3,7 @@ package slotmap
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"strings"
@@ -211,9 +212,15 @@ func queryShards(ctx context.Context, o node.Options) ([]Shard, error) {
 	v, err := node.Query(ctx, o, "CLUSTER", "SHARDS")
 	var parse func(resp.Value) ([]Shard, error) = ParseShards
 	var se *resp.Error
-	if errors.As(err, &se) && strings.Contains(strings.ToLower(se.Msg), "unknown subcommand") {
+	// A server before 7.0 does not know CLUSTER SHARDS; an ACL may deny it (NOPERM) and allow
+	// CLUSTER SLOTS. Either way SLOTS says the same, less the nodes' health.
+	if errors.As(err, &se) && (strings.Contains(strings.ToLower(se.Msg), "unknown subcommand") || se.Prefix == "NOPERM") {
+		shardsErr := err
 		v, err = node.Query(ctx, o, "CLUSTER", "SLOTS")
 		parse = ParseSlots
+		if err != nil {
+			err = fmt.Errorf("CLUSTER SLOTS: %w (after CLUSTER SHARDS: %w)", err, shardsErr)
+		}
 	}
 	if err != nil {
 		return nil, err

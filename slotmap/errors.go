@@ -26,3 +26,15 @@ func (e *RootsError) Error() string {
 
 // Is matches ErrRootNodesUnavailable.
 func (e *RootsError) Is(target error) bool { return target == ErrRootNodesUnavailable }
+
+// Unwrap returns each root's error, in order: errors.Is(err, resp.ErrWrongPass) holds when a root
+// refused the credentials.
+func (e *RootsError) Unwrap() []error {
+	errs := make([]error, 0, len(e.Order))
+	for _, addr := range e.Order {
+		if err := e.Errors[addr]; err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
