@@ -39,6 +39,7 @@ type nodeActor struct {
 	gen     uint64 // connection generation: messages about older connections are ignored
 	c       *conn
 	attempt int
+	dialErr error              // why the last dial or handshake failed; nil once one succeeds
 	cancel  context.CancelFunc // of the dial in progress
 
 	wbuf         []byte
@@ -374,10 +375,12 @@ func (a *nodeActor) onDialed(m *dialed) {
 	}
 	a.cancel()
 	if m.err != nil {
+		a.dialErr = m.err
 		a.emit(Event{Type: EventError, Err: commandError(a.opts.Addr, "connect", m.err)})
 		a.backoff()
 		return
 	}
+	a.dialErr = nil
 	root, self := a.root, a.self
 	c := &conn{
 		gen:    a.gen,

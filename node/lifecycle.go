@@ -1,6 +1,7 @@
 package node
 
 import (
+	"fmt"
 	"time"
 )
 
@@ -65,9 +66,14 @@ func (a *nodeActor) onTick() {
 // expireOffline fails the queued commands that waited longer than the command timeout.
 func (a *nodeActor) expireOffline() {
 	kept := a.offline[:0]
+	var err error = ErrTimeout
+	if a.dialErr != nil {
+		// Why the node could not take it: a refused password, a denied READONLY, a TLS error...
+		err = fmt.Errorf("%w; the last connect failed: %w", ErrTimeout, a.dialErr)
+	}
 	for _, r := range a.offline {
 		if r.expires <= a.ticks {
-			r.Fail(&ConnError{Addr: a.opts.Addr, Command: r.Name(), Err: ErrTimeout})
+			r.Fail(&ConnError{Addr: a.opts.Addr, Command: r.Name(), Err: err})
 			continue
 		}
 		kept = append(kept, r)

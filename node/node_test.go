@@ -96,6 +96,8 @@ func TestWrongPasswordIsReportedWithoutThePassword(t *testing.T) {
 	assert.NotContains(t, e.Err.Error(), "wrong-password-123")
 	_, err := n.Do(context.Background(), "PING")
 	assert.ErrorIs(t, err, ErrTimeout, "queued while the node cannot connect, then timed out")
+	assert.ErrorIs(t, err, resp.ErrWrongPass, "and the error says why it could not connect")
+	assert.NotContains(t, err.Error(), "wrong-password-123")
 	var ce *ConnError
 	require.ErrorAs(t, err, &ce)
 	assert.False(t, ce.Written)
