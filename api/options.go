@@ -113,6 +113,17 @@ func (o *ClusterOptions) validate() ([]rootNode, error) {
 	if o.Defaults.URL != "" {
 		return nil, &ConfigError{Field: "Defaults.URL", Reason: "only root nodes have a URL"}
 	}
+	// One client reaches every node the same way, with TLS or without, and with one TLS
+	// configuration: roots must not mix them (Defaults.TLS, when set, is the one for all).
+	for i, r := range roots {
+		switch {
+		case r.tls != roots[0].tls && o.Defaults.TLS == nil:
+			return nil, &ConfigError{Field: fmt.Sprintf("RootNodes[%d]", i), Reason: "TLS differs from RootNodes[0]'s; every node is reached the same way (rediss:// or TLS on every root, or Defaults.TLS)"}
+		case o.RootNodes[i].TLS != nil && o.RootNodes[0].TLS != nil && o.RootNodes[i].TLS != o.RootNodes[0].TLS,
+			o.RootNodes[i].TLS != nil && o.Defaults.TLS != nil && o.RootNodes[i].TLS != o.Defaults.TLS:
+			return nil, &ConfigError{Field: fmt.Sprintf("RootNodes[%d].TLS", i), Reason: "another TLS configuration than the other roots' or Defaults'; every node is reached with one (set it once, in Defaults.TLS)"}
+		}
+	}
 	// One client authenticates to every node the same way: roots may repeat the credentials (or
 	// Defaults'), or leave them to the one that has them, but not disagree.
 	first := -1

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"testing"
@@ -27,6 +28,9 @@ func TestCreateClusterValidates(t *testing.T) {
 		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, Defaults: NodeOptions{URL: "redis://h:2"}}, "Defaults.URL"},
 		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://a:pw1@h:1"}, {URL: "redis://h:2"}, {URL: "redis://b:pw2@h:3"}}}, "RootNodes[2]"},
 		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}, {URL: "redis://b:y@h:2"}}, Defaults: NodeOptions{Username: "a", Password: "x"}}, "RootNodes[1]"},
+		{ClusterOptions{RootNodes: []NodeOptions{{URL: "rediss://h:1"}, {URL: "redis://h:2"}}}, "RootNodes[1]"},
+		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1", TLS: &tls.Config{}}, {URL: "redis://h:2", TLS: &tls.Config{}}}}, "RootNodes[1].TLS"},
+		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1", TLS: &tls.Config{}}}, Defaults: NodeOptions{TLS: &tls.Config{}}}, "RootNodes[0].TLS"},
 		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, ClientName: "my app"}, "ClientName"},
 		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, ClientName: "app\n"}, "ClientName"},
 	}
