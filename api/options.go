@@ -115,12 +115,16 @@ func (o *ClusterOptions) validate() ([]rootNode, error) {
 	}
 	// One client reaches every node the same way, with TLS or without, and with one TLS
 	// configuration: roots must not mix them (Defaults.TLS, when set, is the one for all).
+	tlsConf := o.Defaults.TLS // the one configuration: Defaults', or the first root's
 	for i, r := range roots {
+		rootConf := o.RootNodes[i].TLS
 		switch {
-		case r.tls != roots[0].tls && o.Defaults.TLS == nil:
+		case o.Defaults.TLS == nil && r.tls != roots[0].tls:
 			return nil, &ConfigError{Field: fmt.Sprintf("RootNodes[%d]", i), Reason: "TLS differs from RootNodes[0]'s; every node is reached the same way (rediss:// or TLS on every root, or Defaults.TLS)"}
-		case o.RootNodes[i].TLS != nil && o.RootNodes[0].TLS != nil && o.RootNodes[i].TLS != o.RootNodes[0].TLS,
-			o.RootNodes[i].TLS != nil && o.Defaults.TLS != nil && o.RootNodes[i].TLS != o.Defaults.TLS:
+		case rootConf == nil:
+		case tlsConf == nil:
+			tlsConf = rootConf
+		case rootConf != tlsConf:
 			return nil, &ConfigError{Field: fmt.Sprintf("RootNodes[%d].TLS", i), Reason: "another TLS configuration than the other roots' or Defaults'; every node is reached with one (set it once, in Defaults.TLS)"}
 		}
 	}

@@ -31,6 +31,7 @@ func TestCreateClusterValidates(t *testing.T) {
 		{ClusterOptions{RootNodes: []NodeOptions{{URL: "rediss://h:1"}, {URL: "redis://h:2"}}}, "RootNodes[1]"},
 		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1", TLS: &tls.Config{}}, {URL: "redis://h:2", TLS: &tls.Config{}}}}, "RootNodes[1].TLS"},
 		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1", TLS: &tls.Config{}}}, Defaults: NodeOptions{TLS: &tls.Config{}}}, "RootNodes[0].TLS"},
+		{ClusterOptions{RootNodes: []NodeOptions{{URL: "rediss://h:1"}, {URL: "redis://h:2", TLS: &tls.Config{}}, {URL: "redis://h:3", TLS: &tls.Config{}}}}, "RootNodes[2].TLS"},
 		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, ClientName: "my app"}, "ClientName"},
 		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, ClientName: "app\n"}, "ClientName"},
 	}

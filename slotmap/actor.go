@@ -214,7 +214,7 @@ func queryShards(ctx context.Context, o node.Options) ([]Shard, error) {
 	var se *resp.Error
 	// A server before 7.0 does not know CLUSTER SHARDS; an ACL may deny it (NOPERM) and allow
 	// CLUSTER SLOTS. Either way SLOTS says the same, less the nodes' health.
-	if errors.As(err, &se) && (strings.Contains(strings.ToLower(se.Msg), "unknown subcommand") || se.Prefix == "NOPERM") {
+	if errors.As(err, &se) && (strings.Contains(strings.ToLower(se.Msg), "unknown subcommand") || errors.Is(err, resp.ErrNoPerm)) {
 		shardsErr := err
 		v, err = node.Query(ctx, o, "CLUSTER", "SLOTS")
 		parse = ParseSlots

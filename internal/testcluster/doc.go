@@ -4,8 +4,9 @@
 //
 // Every server listens on free loopback ports (127.0.0.1 only, the cluster bus port chosen explicitly),
 // which no other test binary of the machine is handed while the server may use them, restarts included
-// (on Linux, a lock per port on a file in the temporary directory), runs in its own temporary directory without persistence, and is killed with SIGKILL if the process
-// that started it dies (Linux). The cluster is formed directly with CLUSTER ADDSLOTSRANGE, CLUSTER MEET
+// (on Linux, a lock per port on a file in the temporary directory). It runs in its own temporary
+// directory without persistence, and is killed with SIGKILL if the process that started it dies
+// (Linux). The cluster is formed directly with CLUSTER ADDSLOTSRANGE, CLUSTER MEET
 // and CLUSTER REPLICATE, and Start returns only once every node reports cluster_state:ok, all nodes agree
 // on the same slot map and every replica has finished its first sync. A 3×1 cluster is typically ready in
 // one to two seconds.
