@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -109,7 +110,8 @@ func (c *Cluster) addressMap() func(string) string {
 
 // Connect discovers the cluster from the root nodes and starts a connection to every node. It
 // fails with an error matching ErrRootNodesUnavailable (listing each root's error) when no root
-// answers. A second call fails; a failed Connect leaves the Cluster closed, with nothing it started
+// answers, and with one matching ErrReadOnlyRefused when UseReplicas is set and a node refuses
+// READONLY (an ACL denying it). A second call fails; a failed Connect leaves the Cluster closed, with nothing it started
 // still running (the events it caused have reached the handlers, unless a handler called it).
 func (c *Cluster) Connect(ctx context.Context) error {
 	c.life.Lock()
@@ -169,6 +171,10 @@ func (c *Cluster) connect(ctx context.Context) error {
 		case gaveUp != nil: // the caller gave up: Connect fails, as it says
 			c.shutdown()
 			return gaveUp
+		case errors.Is(qerr, node.ErrReadOnlyRefused):
+			// Every node's handshake sends the same READONLY; no connection would come up.
+			c.shutdown()
+			return fmt.Errorf("actoredis: Connect with UseReplicas: node %s: %w", o.Addr, qerr)
 		default:
 			c.opts.Logger.Warn("COMMAND failed; routing by the built-in table", "error", qerr)
 		}

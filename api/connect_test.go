@@ -100,7 +100,10 @@ func TestConnectDoesNotWaitForeverOnCOMMAND(t *testing.T) {
 // CLUSTER SLOTS discovers the cluster through SLOTS.
 func TestConnectWithACLs(t *testing.T) {
 	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas, Password: "default-pw",
-		Users: []testcluster.User{{Name: "noshards", Password: "pw", Rules: []string{"on", "~*", "&*", "+@all", "-cluster|shards"}}}})
+		Users: []testcluster.User{
+			{Name: "noshards", Password: "pw", Rules: []string{"on", "~*", "&*", "+@all", "-cluster|shards"}},
+			{Name: "noreadonly", Password: "pw", Rules: []string{"on", "~*", "&*", "+@all", "-readonly"}},
+		}})
 	ctx := context.Background()
 	root := []NodeOptions{{URL: "redis://" + tc.Masters()[0].Addr()}}
 
@@ -119,6 +122,28 @@ func TestConnectWithACLs(t *testing.T) {
 	assert.Len(t, cl.Masters(), 3)
 	require.NoError(t, cl.Set(ctx, "acl-key", "v"))
 	v, err := cl.Get(ctx, "acl-key")
+	require.NoError(t, err)
+	assert.Equal(t, "v", v)
+
+	// Denied READONLY, a client with UseReplicas could reach no node: Connect says so at once.
+	denied, err := CreateCluster(ClusterOptions{RootNodes: root, UseReplicas: true,
+		Defaults: NodeOptions{Username: "noreadonly", Password: "pw"}})
+	require.NoError(t, err)
+	err = denied.Connect(ctx)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, ErrReadOnlyRefused)
+	assert.ErrorIs(t, err, ErrNoPerm)
+	assert.Contains(t, err.Error(), "UseReplicas")
+	assert.NotContains(t, err.Error(), "pw")
+	_, err = denied.Send(Cmd("GET", "k")).Await()
+	assert.ErrorIs(t, err, ErrClientClosed, "a failed Connect leaves the client closed")
+
+	// Without UseReplicas the same user needs no READONLY.
+	plain, err := CreateCluster(ClusterOptions{RootNodes: root, Defaults: NodeOptions{Username: "noreadonly", Password: "pw"}})
+	require.NoError(t, err)
+	require.NoError(t, plain.Connect(ctx))
+	t.Cleanup(func() { _ = plain.Close() })
+	v, err = plain.Get(ctx, "acl-key")
 	require.NoError(t, err)
 	assert.Equal(t, "v", v)
 }

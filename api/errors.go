@@ -32,6 +32,10 @@ var (
 	// reconnection (1024); a command that met it was retried until its deadline, and the error
 	// (matching ErrTimeout too) names it as the last cause.
 	ErrOfflineQueueFull = node.ErrOfflineQueueFull
+	// ErrReadOnlyRefused: with UseReplicas, a node refused READONLY (an ACL denying it, say). Connect
+	// fails with it, wrapping the server's error (NOPERM...), rather than connect to nodes that would
+	// each refuse every connection.
+	ErrReadOnlyRefused = node.ErrReadOnlyRefused
 	// ErrNoRoute: no node served the command's slot, in every map until its deadline (the error
 	// matches ErrTimeout too).
 	ErrNoRoute = dispatcher.ErrNoRoute

@@ -121,7 +121,10 @@ func readOnly(nc net.Conn, rd *resp.Reader, o Options) error {
 	if !o.ReadOnly {
 		return nil
 	}
-	return call(nc, rd, "READONLY")
+	if err := call(nc, rd, "READONLY"); err != nil {
+		return fmt.Errorf("%w: %w", ErrReadOnlyRefused, err)
+	}
+	return nil
 }
 
 // call runs one command synchronously during the handshake. Passwords never reach the error.
