@@ -53,9 +53,8 @@ type nodeActor struct {
 	retry        *time.Timer // the next reconnect attempt
 	ticks        int64       // coarse clock, one per tickEvery
 	tickEvery    time.Duration
-	lastActive   int64 // tick of the last write
-	lastAnswered int64
-	stalled      int64         // ticks with replies due and none arriving
+	lastActive   int64         // tick of the last write
+	lastAnswered int64         // conn.answered at the last tick
 	holdAllowed  time.Duration // the longest WAIT written and not yet answered: added to the stall limit
 	holdReply    int64         // the reply count (conn.expected) by which the WAITs written are answered
 	closing      *closeRequest
@@ -276,7 +275,9 @@ func (a *nodeActor) flush() {
 		replies += r.replies()
 		holds = max(holds, r.holdsFor)
 	}
-	c.expected.Add(int64(replies))
+	if replies > 0 {
+		c.writes = append(c.writes, writeMark{upTo: c.expected.Add(int64(replies)), tick: a.ticks})
+	}
 	if holds > 0 {
 		// The server answers nothing behind a WAIT until it returns: that much silence is no
 		// stall, until the WAIT's reply (at the latest the batch's last) is in.
@@ -399,7 +400,7 @@ func (a *nodeActor) onDialed(m *dialed) {
 	}
 	a.c, a.state, a.attempt = c, stateReady, 0
 	a.stats.live.Store(c)
-	a.stalled, a.lastAnswered, a.holdAllowed, a.holdReply = 0, 0, 0, 0 // the stall clock starts again with the connection
+	a.lastAnswered, a.holdAllowed, a.holdReply = 0, 0, 0 // the stall clock starts again with the connection
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()

@@ -35,17 +35,21 @@ func (a *nodeActor) onTick() {
 	}
 	c.unhold(nil) // a Send not awaited within a tick: its reply is the reader's
 	answered := c.answered.Load()
-	if c.expected.Load() > answered && answered == a.lastAnswered {
-		a.stalled++
-		// A WAIT written may hold the replies for its timeout, which is below the command
-		// timeout: a hung server is still caught within twice that, however many WAITs come.
-		if time.Duration(a.stalled)*a.tickEvery >= a.opts.CommandTimeout+a.holdAllowed {
-			a.opts.Logger.Warn("node: no reply within the command timeout; reconnecting", "addr", a.opts.Addr)
-			a.drop(ErrTimeout)
-		}
+	// A reply due for longer than the command timeout, whether the server answers nothing or
+	// answers a backlog too slowly, ends the connection: what waits on it fails with ErrTimeout.
+	// The write was in the tick before, so a full timeout has passed. A WAIT written may hold the
+	// replies for its timeout, which is below the command timeout: a hung server is still caught
+	// within twice that, however many WAITs come.
+	if since := c.oldestDue(answered); since >= 0 &&
+		time.Duration(a.ticks-since-1)*a.tickEvery >= a.opts.CommandTimeout+a.holdAllowed {
+		a.opts.Logger.Warn("node: a reply due for longer than the command timeout; reconnecting", "addr", a.opts.Addr)
+		a.drop(ErrTimeout)
 		return
 	}
-	a.stalled, a.lastAnswered = 0, answered
+	if c.expected.Load() > answered && answered == a.lastAnswered {
+		return // replies due and none arriving: nothing to probe or ping behind them
+	}
+	a.lastAnswered = answered
 	// No one reads a parked connection: its server's close, or a reply to no command, is found here
 	// if no command finds it first.
 	if err := c.probe(true); err != nil {

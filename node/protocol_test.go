@@ -162,6 +162,39 @@ func TestStalledConnectionTimesOut(t *testing.T) {
 	assert.True(t, errors.Is(e.Err, ErrTimeout))
 }
 
+// TestSlowServerCannotHoldACommandPastTheTimeout: a server that answers, but one reply every
+// 150 ms, holds the commands at the back of its backlog for longer than the command timeout. The
+// connection is dropped once its oldest reply due is a command timeout late, and the commands still
+// waiting fail with ErrTimeout (written: they may have run). A check that waited for a command
+// timeout with no reply at all never fired while replies trickled in.
+func TestSlowServerCannotHoldACommandPastTheTimeout(t *testing.T) {
+	srv := fakeredis.New(t, func(c *fakeredis.Conn) {
+		cmd, err := c.Handshake()
+		for err == nil {
+			time.Sleep(150 * time.Millisecond) // the server's pace, not a synchronisation
+			if c.Write("+"+strings.ToUpper(cmd[0])+"\r\n") != nil {
+				return
+			}
+			cmd, err = c.ReadCommand()
+		}
+	})
+	events := newEventLog()
+	n := startNode(t, Options{Addr: srv.Addr(), CommandTimeout: 500 * time.Millisecond, OnEvent: events.record})
+	reqs := make([]*Request, 10)
+	for i := range reqs {
+		reqs[i] = NewRequest("PING")
+		n.Send(reqs[i])
+	}
+	v, err := reqs[0].Await()
+	require.NoError(t, err, "the first reply comes in 150 ms")
+	assert.Equal(t, "PING", v.String())
+	_, err = reqs[9].Await() // its reply would come 1.5 s after the write
+	assert.ErrorIs(t, err, ErrTimeout)
+	assert.True(t, WasWritten(err))
+	e := events.waitFor(t, EventDisconnect, 5*time.Second)
+	assert.ErrorIs(t, e.Err, ErrTimeout)
+}
+
 func TestOfflineQueueBound(t *testing.T) {
 	srv := fakeredis.New(t, func(c *fakeredis.Conn) {}) // accepts and hangs up at once
 	n := startNode(t, Options{Addr: srv.Addr(), OfflineQueue: 10, CommandTimeout: 500 * time.Millisecond,

@@ -27,6 +27,8 @@ type conn struct {
 	closing  atomic.Bool           // no more writes: the reader exits once everything is answered
 	cause    atomic.Pointer[error] // why the actor closed the connection, if it did
 
+	writes []writeMark // the actor's: the writes with replies still due, oldest first (oldestDue)
+
 	onPush func(resp.Value)
 	report func(msg any) // sends a message to the actor
 	done   chan struct{} // closed when the reader goroutine has exited
@@ -150,4 +152,27 @@ func withRedirectHost(e *resp.Error, addr string) *resp.Error {
 		return e
 	}
 	return &resp.Error{Prefix: e.Prefix, Msg: slot + " " + net.JoinHostPort(host, target[1:])}
+}
+
+// writeMark is one write on a connection: the reply count (conn.expected) it brought the
+// connection to, and the node's tick when it was written.
+type writeMark struct {
+	upTo int64
+	tick int64
+}
+
+// oldestDue forgets the writes whose replies are all in and returns the tick of the oldest one
+// with a reply still due, or -1 when none is. The actor's only.
+func (c *conn) oldestDue(answered int64) int64 {
+	i := 0
+	for i < len(c.writes) && c.writes[i].upTo <= answered {
+		i++
+	}
+	if i > 0 {
+		c.writes = append(c.writes[:0], c.writes[i:]...)
+	}
+	if len(c.writes) == 0 {
+		return -1
+	}
+	return c.writes[0].tick
 }
