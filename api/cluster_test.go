@@ -416,3 +416,31 @@ func TestLongErrorReply(t *testing.T) {
 	_, err = small.Do(ctx, Cmd("EVAL", script, 0))
 	assert.ErrorIs(t, err, resp.ErrLineTooLong)
 }
+
+// TestReplyPastTheLimitsIsNotRetried: a read-only command whose reply breaks the Limits fails with
+// the limit error, once. Retried, it met the same reply again and again until its deadline, and
+// each time dropped the connection under every other command on it.
+func TestReplyPastTheLimitsIsNotRetried(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	ctx := context.Background()
+	cl := connect(t, tc, ClusterOptions{})
+	require.NoError(t, cl.Set(ctx, "{lim}big", strings.Repeat("x", 5000)))
+	require.NoError(t, cl.Set(ctx, "{lim}small", "v"))
+
+	small := connect(t, tc, ClusterOptions{Limits: resp.Limits{MaxBulkLen: 1000}})
+	var drops atomic.Int32
+	small.OnEvent(func(e Event) {
+		if e.Type == EventNodeDisconnect {
+			drops.Add(1)
+		}
+	})
+	_, err := small.Get(ctx, "{lim}big")
+	assert.ErrorIs(t, err, resp.ErrBulkTooLong)
+	assert.True(t, WasWritten(err), "it ran: %v", err)
+	assert.NotErrorIs(t, err, ErrTimeout, "no retries until the deadline")
+	v, err := small.Get(ctx, "{lim}small") // same node, next connection: the drop was handled before it
+	require.NoError(t, err)
+	assert.Equal(t, "v", v)
+	small.waitDelivered()
+	assert.Equal(t, int32(1), drops.Load(), "one connection dropped")
+}

@@ -78,8 +78,11 @@ type ClusterOptions struct {
 	Logger *slog.Logger
 	// Limits bound the replies read from the servers: the longest bulk string, the most elements
 	// of an aggregate, the deepest nesting, the longest simple string or error. A reply past one
-	// fails its command with an error matching resp.ErrProtocol, and the connection is dropped.
-	// Zero fields take resp's defaults (512 MiB, 1<<24 elements, 64 levels, 1 MiB).
+	// fails its command, without a retry, with a *ConnError (written: it ran) wrapping a
+	// *resp.ProtocolError that matches resp.ErrBulkTooLong, ErrAggregateTooLong, ErrTooDeep or
+	// ErrLineTooLong. The connection is dropped: the other commands on it fail as written, and the
+	// read-only and idempotent ones among them are retried. Zero fields take resp's defaults
+	// (512 MiB, 1<<24 elements, 64 levels, 1 MiB).
 	Limits resp.Limits
 }
 

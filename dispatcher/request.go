@@ -73,7 +73,8 @@ func (r *Request) retryable(err error) bool {
 	}
 	var ce *node.ConnError
 	if errors.As(err, &ce) {
-		return !ce.Written || r.readOnly || r.Idempotent
+		// A reply past the Limits would come back the same: not retried.
+		return !ce.Written || (r.readOnly || r.Idempotent) && !resp.BrokeLimits(ce.Err)
 	}
 	// The node was closed (it left the cluster), its actor stopped, or it is unreachable with its
 	// offline queue full (a failover under load): never written.

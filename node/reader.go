@@ -1,6 +1,7 @@
 package node
 
 import (
+	"fmt"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -129,11 +130,20 @@ func (c *conn) fail(cur *Request, err error) {
 		err = *cause // the actor closed it (a stall, a close): say why, not "use of closed connection"
 	}
 	c.report(&connLost{gen: c.gen, err: err})
+	others := err
+	if cur == nil && resp.BrokeLimits(err) {
+		cur = <-c.fifo // the reply that broke the limits was the next command's
+	}
 	if cur != nil {
+		if resp.BrokeLimits(err) {
+			// Its own reply is too large: it alone carries the limit error, which is not retried
+			// (it would meet the same reply again). The others are dropped with the connection.
+			others = fmt.Errorf("dropped with the connection, after the reply to %s: %v", cur.Name(), err)
+		}
 		cur.Fail(&ConnError{Addr: c.addr, Command: cur.Name(), Written: true, Err: err})
 	}
 	for r := range c.fifo {
-		r.Fail(&ConnError{Addr: c.addr, Command: r.Name(), Written: true, Err: err})
+		r.Fail(&ConnError{Addr: c.addr, Command: r.Name(), Written: true, Err: others})
 	}
 }
 

@@ -104,6 +104,14 @@ var (
 	ErrLineTooLong      = errors.New("resp: line longer than the limit")
 )
 
+// BrokeLimits reports whether err is a reply that broke the Reader's Limits (ErrBulkTooLong,
+// ErrAggregateTooLong, ErrTooDeep or ErrLineTooLong), not a malformed one: the same command would
+// get the same reply again.
+func BrokeLimits(err error) bool {
+	return errors.Is(err, ErrBulkTooLong) || errors.Is(err, ErrAggregateTooLong) ||
+		errors.Is(err, ErrTooDeep) || errors.Is(err, ErrLineTooLong)
+}
+
 func protocolError(kind error, detail string) *ProtocolError {
 	return &ProtocolError{Kind: kind, Detail: detail}
 }
