@@ -285,7 +285,9 @@ func (p *pool) runBlocking(r *Request) {
 		_, err = d.Do(limit, "ASKING")
 	}
 	if err == nil {
+		start := time.Now()
 		v, err = d.Do(limit, r.Args...)
+		r.Held = time.Since(start)
 	}
 	if err != nil {
 		var se *resp.Error

@@ -42,6 +42,10 @@ type Request struct {
 	// it to the command's deadline, so a command redirected late in its life does not get a whole
 	// new one.
 	Until time.Time
+	// Held is how long the server held a blocking command (BLPOP, XREAD BLOCK...) before the error
+	// it is failed or returned with: it waited as asked, so an Owner retrying it moves its deadline
+	// on by as much. Set by the node.
+	Held time.Duration
 
 	collected []resp.Value // replies of a unit gathered so far; the reader's
 	lentConn  *conn        // set by a lent actor that left the reply for TryRun's caller to read
@@ -114,17 +118,18 @@ func (r *Request) Reset() {
 // Init-ed again. Only the owner that sent it may call it.
 func (r *Request) Reuse() {
 	r.Future.Reuse()
-	r.Args, r.Ctx, r.Asking, r.More, r.Owner, r.Until = nil, nil, false, nil, nil, time.Time{}
+	r.Args, r.Ctx, r.Asking, r.More, r.Owner, r.Until, r.Held = nil, nil, false, nil, nil, time.Time{}, 0
 	r.collected, r.expires, r.holdsFor, r.lentConn, r.DeferRead = nil, 0, 0, nil, false
 }
 
 // Returnable reports whether a server error is one an Owner is asked about: a redirect (MOVED,
-// ASK), a transient state worth a retry (TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN), or a write
+// ASK), a transient state worth a retry (TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN), a write
 // refused by a replica (READONLY: a master demoted by a failover the map has not seen yet, running
-// a script that writes; the replica ran no write of it).
+// a script that writes; the replica ran no write of it), or a blocked command the server let go
+// of without running it (UNBLOCKED: its master became a replica).
 func Returnable(e *resp.Error) bool {
 	switch e.Prefix {
-	case "MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN", "LOADING", "MASTERDOWN", "READONLY":
+	case "MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN", "LOADING", "MASTERDOWN", "READONLY", "UNBLOCKED":
 		return true
 	}
 	return false
