@@ -86,6 +86,7 @@ func (c *Cluster) nodeOptions() node.Options {
 		RESP:           o.RESP,
 		ReadOnly:       o.UseReplicas,
 		Limits:         o.Limits,
+		MaxDedicated:   o.MaxBlockingConns,
 		ConnectTimeout: o.ConnectTimeout,
 		CommandTimeout: o.CommandTimeout,
 		Reconnect:      o.Reconnect,

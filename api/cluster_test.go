@@ -444,3 +444,23 @@ func TestReplyPastTheLimitsIsNotRetried(t *testing.T) {
 	small.waitDelivered()
 	assert.Equal(t, int32(1), drops.Load(), "one connection dropped")
 }
+
+// TestMaxBlockingConns: with every connection for blocking commands of a node in use, another
+// blocking command waits CommandTimeout for one, then fails with ErrBlockingPoolFull, not sent.
+func TestMaxBlockingConns(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	ctx := context.Background()
+	cl := connect(t, tc, ClusterOptions{MaxBlockingConns: 1, CommandTimeout: 300 * time.Millisecond})
+	first := cl.Send(Cmd("BLPOP", "{pool}a", 0))
+	awaitBlocked(t, tc.MasterFor(GetSlot("{pool}a")))
+	_, err := cl.Do(ctx, Cmd("BLPOP", "{pool}b", 0))
+	assert.ErrorIs(t, err, ErrBlockingPoolFull)
+	assert.ErrorIs(t, err, ErrTimeout)
+	assert.NotErrorIs(t, err, ErrConnection, "no connection failed")
+	assert.False(t, WasWritten(err))
+	_, err = cl.Do(ctx, Cmd("RPUSH", "{pool}a", "x"))
+	require.NoError(t, err)
+	v, err := first.Await()
+	require.NoError(t, err)
+	assert.Equal(t, "x", v.Index(1).String())
+}

@@ -32,6 +32,10 @@ var (
 	// reconnection (1024); a command that met it was retried until its deadline, and the error
 	// (matching ErrTimeout too) names it as the last cause.
 	ErrOfflineQueueFull = node.ErrOfflineQueueFull
+	// ErrBlockingPoolFull: a blocking command (BLPOP, XREAD BLOCK...) waited CommandTimeout for
+	// a connection of its own and found all ClusterOptions.MaxBlockingConns of its node in use; it
+	// was not sent. It matches ErrTimeout.
+	ErrBlockingPoolFull = node.ErrPoolFull
 	// ErrReadOnlyRefused: with UseReplicas, a node refused READONLY (an ACL denying it, say). Connect
 	// fails with it, wrapping the server's error (NOPERM...), rather than connect to nodes that would
 	// each refuse every connection.

@@ -91,7 +91,7 @@ func otherMaster(tc *testcluster.Cluster, m *testcluster.Node) *testcluster.Node
 func awaitBlocked(t *testing.T, n *testcluster.Node) {
 	t.Helper()
 	require.Eventually(t, func() bool {
-		info, err := n.Info(context.Background(), "clients")
-		return err == nil && info["blocked_clients"] == "1"
+		c, err := n.BlockedClients(context.Background())
+		return err == nil && c == 1
 	}, 10*time.Second, time.Millisecond, "no client blocked on %s", n.Addr())
 }

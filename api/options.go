@@ -51,6 +51,11 @@ type ClusterOptions struct {
 	// UseReplicas sends read-only commands round-robin over a slot's master and replicas (which the
 	// client puts in READONLY mode). Default false: everything goes to masters.
 	UseReplicas bool
+	// MaxBlockingConns is how many connections of their own each node may have for blocking
+	// commands (BLPOP, BLMOVE, BZPOPMIN, XREAD BLOCK...): each is held while its
+	// command blocks, and kept for reuse after. A blocking command that finds them all in use waits
+	// for one up to CommandTimeout, then fails with ErrBlockingPoolFull. Default 8.
+	MaxBlockingConns int
 	// MaxCommandRedirections is how many MOVED/ASK hops a command may take before it fails with
 	// ErrMaxRedirections. Default 16.
 	MaxCommandRedirections int
@@ -154,6 +159,12 @@ func (o *ClusterOptions) validate() ([]rootNode, error) {
 	case 2, 3:
 	default:
 		return nil, &ConfigError{Field: "RESP", Reason: fmt.Sprintf("must be 2 or 3, not %d", o.RESP)}
+	}
+	if o.MaxBlockingConns < 0 {
+		return nil, &ConfigError{Field: "MaxBlockingConns", Reason: "must not be negative"}
+	}
+	if o.MaxBlockingConns == 0 {
+		o.MaxBlockingConns = 8
 	}
 	if o.MaxCommandRedirections < 0 {
 		return nil, &ConfigError{Field: "MaxCommandRedirections", Reason: "must not be negative"}

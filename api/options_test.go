@@ -21,6 +21,7 @@ func TestCreateClusterValidates(t *testing.T) {
 		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:99999"}}}, "RootNodes[0].URL"},
 		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, RESP: 4}, "RESP"},
 		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, MaxCommandRedirections: -1}, "MaxCommandRedirections"},
+		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, MaxBlockingConns: -1}, "MaxBlockingConns"},
 		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, CommandTimeout: -1}, "CommandTimeout"},
 		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, NodeAddressMap: map[string]string{"a": "b:1"}}, "NodeAddressMap"},
 		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1/3"}}}, "RootNodes[0].URL"},

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"context"
-	"strconv"
 	"testing"
 	"time"
 
@@ -29,7 +28,8 @@ func TestBlockedPastTheTimeoutSurvivesAFailover(t *testing.T) {
 
 	popped := cl.Send(api.Cmd("BLPOP", key, 0))
 	require.Eventually(t, func() bool {
-		return blockedClients(ctx, master) == 1
+		n, err := master.BlockedClients(ctx)
+		return err == nil && n == 1
 	}, 10*time.Second, 10*time.Millisecond, "the BLPOP is blocked on its master")
 	// The scenario, not a synchronisation: the BLPOP must have waited longer than its timeout.
 	time.Sleep(timeout + 200*time.Millisecond)
@@ -47,7 +47,8 @@ func TestBlockedPastTheTimeoutSurvivesAFailover(t *testing.T) {
 			return true // fails below, with its error
 		default:
 		}
-		return blockedClients(ctx, tc.MasterFor(api.GetSlot(key))) == 1
+		n, err := tc.MasterFor(api.GetSlot(key)).BlockedClients(ctx)
+		return err == nil && n == 1
 	}, 10*time.Second, 10*time.Millisecond, "the BLPOP is blocked again, on the new master")
 	select {
 	case <-popped.Done():
@@ -61,17 +62,4 @@ func TestBlockedPastTheTimeoutSurvivesAFailover(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 2, v.Len())
 	assert.Equal(t, "job", v.Index(1).String())
-}
-
-// blockedClients is the node's count of clients blocked in a command, or -1 when it cannot be read.
-func blockedClients(ctx context.Context, n *testcluster.Node) int {
-	info, err := n.Info(ctx, "clients")
-	if err != nil {
-		return -1
-	}
-	c, err := strconv.Atoi(info["blocked_clients"])
-	if err != nil {
-		return -1
-	}
-	return c
 }

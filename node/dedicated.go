@@ -62,6 +62,18 @@ func (p *pool) get(ctx context.Context) (*Dedicated, error) {
 	for {
 		var d *Dedicated
 		select {
+		case d = <-p.idle: // an idle one first: the select below picks at random, and would dial
+			if !d.alive() {
+				d.discard()
+				continue
+			}
+			if err := p.take(d); err != nil {
+				return nil, err
+			}
+			return d, nil
+		default:
+		}
+		select {
 		case <-p.closed:
 			return nil, ErrClosed
 		case d = <-p.idle:
@@ -79,18 +91,25 @@ func (p *pool) get(ctx context.Context) (*Dedicated, error) {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
-		p.mu.Lock()
-		select {
-		case <-p.closed:
-			p.mu.Unlock()
-			d.discard()
-			return nil, ErrClosed
-		default:
+		if err := p.take(d); err != nil {
+			return nil, err
 		}
-		p.inUse[d] = struct{}{}
-		p.mu.Unlock()
 		return d, nil
 	}
+}
+
+// take marks d in use, unless the pool closed meanwhile (d is then discarded).
+func (p *pool) take(d *Dedicated) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.closed:
+		d.discard()
+		return ErrClosed
+	default:
+	}
+	p.inUse[d] = struct{}{}
+	return nil
 }
 
 // dial opens a connection for the pool, interrupted by ctx or by the pool's close.
@@ -138,6 +157,9 @@ func (d *Dedicated) Do(ctx context.Context, args ...any) (resp.Value, error) {
 	if d.broken {
 		return resp.Value{}, commandError(d.pool.opts.Addr, CommandName(args), ErrClosed)
 	}
+	if err := ctx.Err(); err != nil { // ended: never written (a cancelled EXEC must not commit)
+		return resp.Value{}, &ConnError{Addr: d.pool.opts.Addr, Command: CommandName(args), Err: err}
+	}
 	if unsupported(args) {
 		return resp.Value{}, commandError(d.pool.opts.Addr, CommandName(args), ErrUnsupportedCommand)
 	}
@@ -146,7 +168,7 @@ func (d *Dedicated) Do(ctx context.Context, args ...any) (resp.Value, error) {
 		return resp.Value{}, commandError(d.pool.opts.Addr, CommandName(args), err)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = d.nc.SetDeadline(time.Now()) })
-	v, err := d.roundTrip()
+	v, written, err := d.roundTrip()
 	if !stop() && err == nil {
 		// ctx ended as the reply came in: the deadline it sets may land on the connection after
 		// this, and would fail the next user's command at once. Use the reply; drop the connection.
@@ -154,10 +176,13 @@ func (d *Dedicated) Do(ctx context.Context, args ...any) (resp.Value, error) {
 	}
 	if err != nil {
 		d.broken = true
-		if ctx.Err() != nil {
+		switch {
+		case isClosed(d.pool): // the node closed it under the command
+			err = ErrClosed
+		case ctx.Err() != nil:
 			err = ctx.Err()
 		}
-		return resp.Value{}, &ConnError{Addr: d.pool.opts.Addr, Command: CommandName(args), Written: true, Err: err}
+		return resp.Value{}, &ConnError{Addr: d.pool.opts.Addr, Command: CommandName(args), Written: written, Err: err}
 	}
 	d.track(CommandName(args), v)
 	if e := v.Err(); e != nil {
@@ -166,14 +191,15 @@ func (d *Dedicated) Do(ctx context.Context, args ...any) (resp.Value, error) {
 	return v.Clone(), nil
 }
 
-func (d *Dedicated) roundTrip() (resp.Value, error) {
-	if _, err := d.nc.Write(d.wbuf); err != nil {
-		return resp.Value{}, err
+// roundTrip writes the command and reads its reply; written says whether any of it went out.
+func (d *Dedicated) roundTrip() (v resp.Value, written bool, err error) {
+	if n, err := d.nc.Write(d.wbuf); err != nil {
+		return resp.Value{}, n > 0, err
 	}
 	for {
 		v, err := d.rd.Read()
 		if err != nil || v.Kind() != resp.KindPush {
-			return v, err
+			return v, true, err
 		}
 		if d.pool.opts.OnPush != nil {
 			d.pool.opts.OnPush(v.Clone())
@@ -184,6 +210,15 @@ func (d *Dedicated) roundTrip() (resp.Value, error) {
 // track follows the session state a later user of the connection must not inherit.
 func (d *Dedicated) track(name string, v resp.Value) {
 	if v.IsError() {
+		// An EXEC refused for an error while queueing ends the transaction and its WATCHes, as
+		// one that ran does; a DISCARD without a MULTI says there is none.
+		var se *resp.Error
+		switch {
+		case name == "EXEC" && errors.As(v.Err(), &se) && se.Prefix == "EXECABORT":
+			d.inMulti, d.watching = false, false
+		case name == "DISCARD":
+			d.inMulti = false
+		}
 		return
 	}
 	switch name {
@@ -205,7 +240,7 @@ func (d *Dedicated) Release() {
 	p.mu.Lock()
 	delete(p.inUse, d)
 	p.mu.Unlock()
-	if !d.broken && (d.inMulti || d.watching) {
+	if !d.broken && (d.inMulti || d.watching) && !isClosed(p) { // closed: it is discarded below
 		ctx, cancel := context.WithTimeout(context.Background(), p.opts.CommandTimeout)
 		if d.inMulti {
 			_, _ = d.Do(ctx, "DISCARD")
@@ -251,6 +286,10 @@ func (p *pool) runBlocking(r *Request) {
 	cancel()
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			if len(p.slots) == cap(p.slots) { // waited for a connection, not for a dial
+				r.Fail(commandError(p.opts.Addr, r.Name(), ErrPoolFull))
+				return
+			}
 			err = ErrTimeout
 		}
 		r.Fail(&ConnError{Addr: p.opts.Addr, Command: r.Name(), Err: err})

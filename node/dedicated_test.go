@@ -112,7 +112,9 @@ func TestDedicatedPoolIsBounded(t *testing.T) {
 		timedOut = reqs[2]
 	}
 	_, err := timedOut.Await()
+	assert.ErrorIs(t, err, ErrPoolFull)
 	assert.ErrorIs(t, err, ErrTimeout)
+	assert.NotErrorIs(t, err, ErrConnection, "no connection failed")
 	assert.False(t, WasWritten(err))
 	// Close interrupts the two that block forever.
 	require.NoError(t, n.Close(time.Second))
@@ -429,4 +431,91 @@ func TestCloseInterruptsADedicatedDial(t *testing.T) {
 	}
 	_, err := r.Await()
 	require.ErrorIs(t, err, ErrClosed)
+}
+
+// A Dedicated's Do with a ctx already ended writes nothing: a cancelled EXEC must not commit. The
+// connection stays good. (It was written, and often ran, as the ctx's deadline raced the write.)
+func TestDedicatedDoWithAnEndedContextWritesNothing(t *testing.T) {
+	srv := testcluster.NewStandalone(t, testcluster.Options{})
+	n := startNode(t, Options{Addr: srv.Addr(), MaxDedicated: 1})
+	ctx := context.Background()
+	ended, cancel := context.WithCancel(ctx)
+	cancel()
+	for range 50 {
+		d, err := n.Dedicated(ctx)
+		require.NoError(t, err)
+		_, err = d.Do(ended, "INCR", "cancelled-counter")
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.False(t, WasWritten(err))
+		assert.False(t, d.broken, "nothing was written: the connection stays")
+		d.Release()
+	}
+	v, err := n.Do(ctx, "GET", "cancelled-counter")
+	require.NoError(t, err)
+	assert.True(t, v.IsNull(), "no INCR ran: %v", v)
+}
+
+// One caller taking dedicated connections one after another uses one: an idle connection is taken
+// before a new one is dialled. (The pool's select picked at random between the two, and grew to
+// its bound.)
+func TestDedicatedPoolReusesBeforeDialing(t *testing.T) {
+	srv := testcluster.NewStandalone(t, testcluster.Options{})
+	n := startNode(t, Options{Addr: srv.Addr(), MaxDedicated: 8})
+	ctx := context.Background()
+	for range 30 {
+		_, err := n.Do(ctx, "RPUSH", "reuse-queue", "x")
+		require.NoError(t, err)
+		v, err := n.Do(ctx, "BLPOP", "reuse-queue", 0) // answered at once, on a dedicated connection
+		require.NoError(t, err)
+		require.Equal(t, "x", v.Index(1).String())
+	}
+	assert.Equal(t, 1, len(n.pool.slots), "connections dialled")
+}
+
+// An EXEC refused with EXECABORT ends the transaction and its WATCH: the connection goes back to the
+// pool with nothing to undo (a stale MULTI flag made every later Release send a DISCARD that
+// failed).
+func TestExecAbortEndsTheSession(t *testing.T) {
+	srv := testcluster.NewStandalone(t, testcluster.Options{})
+	n := startNode(t, Options{Addr: srv.Addr(), MaxDedicated: 1})
+	ctx := context.Background()
+	d, err := n.Dedicated(ctx)
+	require.NoError(t, err)
+	_, err = d.Do(ctx, "WATCH", "w")
+	require.NoError(t, err)
+	_, err = d.Do(ctx, "MULTI")
+	require.NoError(t, err)
+	_, err = d.Do(ctx, "SET", "w") // wrong arity: refused while queueing
+	require.Error(t, err)
+	_, err = d.Do(ctx, "EXEC")
+	require.ErrorContains(t, err, "EXECABORT")
+	assert.False(t, d.inMulti, "the MULTI ended")
+	assert.False(t, d.watching, "the WATCH ended")
+	d.Release()
+	failed, err := srv.InfoCount(ctx, "commandstats", "cmdstat_discard", "failed_calls")
+	require.NoError(t, err)
+	assert.Zero(t, failed, "no DISCARD without a MULTI")
+}
+
+// A command on a held Dedicated that Close interrupts fails with ErrClosed.
+func TestCloseFailsAHeldDedicatedWithErrClosed(t *testing.T) {
+	srv := testcluster.NewStandalone(t, testcluster.Options{})
+	n := startNode(t, Options{Addr: srv.Addr(), MaxDedicated: 1})
+	ctx := context.Background()
+	d, err := n.Dedicated(ctx)
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() {
+		_, err := d.Do(ctx, "BLPOP", "never-pushed", 0)
+		done <- err
+	}()
+	require.Eventually(t, func() bool {
+		n, err := srv.BlockedClients(ctx)
+		return err == nil && n == 1
+	}, 5*time.Second, 5*time.Millisecond, "BLPOP blocked")
+	require.NoError(t, n.Close(time.Second))
+	err = <-done
+	assert.ErrorIs(t, err, ErrClosed)
+	assert.True(t, WasWritten(err))
+	d.Release()
 }

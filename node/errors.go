@@ -27,6 +27,9 @@ var (
 	// runs as a whole unit or on a Dedicated); WAIT or WAITAOF with a timeout of 0 or not below the
 	// command timeout. It is refused before it is written.
 	ErrUnsupportedCommand = errors.New("actoredis: command not supported on a shared connection")
+	// ErrPoolFull: a blocking command waited a command timeout for one of the node's dedicated
+	// connections (Options.MaxDedicated), all in use; it was not written. It matches ErrTimeout.
+	ErrPoolFull = fmt.Errorf("%w: every dedicated connection stayed in use", ErrTimeout)
 	// ErrReadOnlyRefused: the server refused the READONLY sent after the handshake (Options.ReadOnly),
 	// an ACL denying it for one; the server's own error (NOPERM...) is wrapped too.
 	ErrReadOnlyRefused = errors.New("actoredis: READONLY refused (reads from replicas need it)")

@@ -136,6 +136,15 @@ func (n *Node) Info(ctx context.Context, section string) (map[string]string, err
 	return parseInfo(v), nil
 }
 
+// BlockedClients is the node's count of clients blocked in a command (INFO clients).
+func (n *Node) BlockedClients(ctx context.Context) (int, error) {
+	info, err := n.Info(ctx, "clients")
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(info["blocked_clients"])
+}
+
 // InfoCount returns the count name of the INFO field key of the node's section: "calls" of
 // "cmdstat_ping" in commandstats, "count" of "errorstat_TRYAGAIN" in errorstats. A field the server
 // has not written yet (nothing counted) is 0.

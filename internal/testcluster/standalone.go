@@ -99,6 +99,9 @@ func (s *Server) LogTail(lines int) string { return s.node.LogTail(lines) }
 // Do sends one command; see Node.Do.
 func (s *Server) Do(ctx context.Context, args ...string) (any, error) { return s.node.Do(ctx, args...) }
 
+// BlockedClients is Node.BlockedClients.
+func (s *Server) BlockedClients(ctx context.Context) (int, error) { return s.node.BlockedClients(ctx) }
+
 // InfoCount is Node.InfoCount.
 func (s *Server) InfoCount(ctx context.Context, section, key, name string) (int, error) {
 	return s.node.InfoCount(ctx, section, key, name)
