@@ -11,8 +11,10 @@ test: install-redis vet
 	cd bench && $(GO) test -race -count=1 ./...
 	$(GO) test -count=1 -timeout 5m -run Alloc ./...
 
-## demo: the quickstart against a local 3×1 cluster it spawns (or $$REDIS_CLUSTER_URL).
-demo: install-redis
+## demo: the quickstart against a local 3×1 cluster it spawns (or $$REDIS_CLUSTER_URL, which needs
+## no local redis-server, so nothing is installed then).
+demo:
+	@if [ -z "$$REDIS_CLUSTER_URL" ]; then bash scripts/install-redis.sh; fi
 	$(GO) run ./examples/quickstart
 
 vet:

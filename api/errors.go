@@ -18,12 +18,12 @@ var (
 	ErrClientClosed = errors.New("actoredis: client closed")
 	// ErrRootNodesUnavailable: Connect reached no root node; the error lists each root's failure.
 	ErrRootNodesUnavailable = slotmap.ErrRootNodesUnavailable
-	// ErrMaxRedirections: a command was redirected more than MaxCommandRedirections times; the
-	// error (a *dispatcher.MaxRedirectionsError) lists the hops.
+	// ErrMaxRedirections: a command was redirected (MOVED, ASK) more than MaxCommandRedirections
+	// times in a row; the error (a *MaxRedirectionsError) lists the hops.
 	ErrMaxRedirections = dispatcher.ErrMaxRedirections
 	// ErrTimeout: a command did not complete within CommandTimeout.
 	ErrTimeout = node.ErrTimeout
-	// ErrConnection: a command's connection failed; see node.WasWritten for whether it may have run.
+	// ErrConnection: a command's connection failed; see WasWritten for whether it may have run.
 	ErrConnection = node.ErrConnection
 	// ErrNodeGone: a Node handle's node has left the cluster (a later topology dropped it); take
 	// a new handle from Masters, Replicas, Nodes or NodeForKey.
@@ -48,7 +48,7 @@ var (
 	// it with Node.Do to each master (Masters) or to the one concerned (NodeForKey).
 	ErrNodeCommand = dispatcher.ErrNodeCommand
 	// ErrUnsupportedCommand: the command would break or reset a connection the client shares
-	// between commands (SUBSCRIBE and the rest of the pub/sub family, MONITOR, SYNC, PSYNC,
+	// between commands (SUBSCRIBE and the rest of the (un)subscribe family, MONITOR, SYNC, PSYNC,
 	// REPLCONF, CLIENT REPLY, RESET, HELLO, AUTH, READONLY, READWRITE, QUIT; MULTI, EXEC,
 	// DISCARD, WATCH, UNWATCH outside a whole transaction; WAIT or WAITAOF with a timeout of 0 or
 	// not below CommandTimeout); it is refused before it is written.

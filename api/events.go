@@ -60,8 +60,8 @@ type handlers struct {
 // OnError registers f for every error event (a failed refresh, a node that cannot be reached...).
 // Errors of individual commands are returned by those commands, not reported here. Handlers run on
 // a goroutine of the client's, one event at a time, in the order the events happened; they should
-// not block (the events after wait: past maxPendingEvents waiting, newer ones are dropped, and the
-// count logged), may call Close, and a panic in one is logged (ClusterOptions.Logger) and goes no
+// not block (the events after wait: past 4096 waiting, newer ones are dropped, and the count
+// logged), may call Close, and a panic in one is logged (ClusterOptions.Logger) and goes no
 // further. Register handlers before Connect to see every event.
 func (c *Cluster) OnError(f func(error)) {
 	c.hmu.Lock()

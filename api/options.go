@@ -56,8 +56,9 @@ type ClusterOptions struct {
 	// command blocks, and kept for reuse after. A blocking command that finds them all in use waits
 	// for one up to CommandTimeout, then fails with ErrBlockingPoolFull. Default 8.
 	MaxBlockingConns int
-	// MaxCommandRedirections is how many MOVED/ASK hops a command may take before it fails with
-	// ErrMaxRedirections. Default 16.
+	// MaxCommandRedirections is how many MOVED/ASK hops in a row a command may take before it
+	// fails with ErrMaxRedirections (any other reply, a TRYAGAIN say, starts the count again).
+	// Default 16; it cannot be 0 (0 means the default).
 	MaxCommandRedirections int
 	// NodeAddressMap maps the address a node announces ("host:port") to the address to dial, for
 	// clusters behind NAT or announcing names this host cannot resolve. Applied to the topology and
@@ -69,7 +70,10 @@ type ClusterOptions struct {
 	// ClientName is set on every connection (CLIENT SETNAME): printable ASCII, no spaces. Default
 	// none.
 	ClientName string
-	// CommandTimeout bounds each command, redirects and retries included. Default 5 s.
+	// CommandTimeout bounds each command, redirects and retries included: a command still waiting
+	// for its reply past it fails with ErrTimeout (on a connection whose oldest reply due is that
+	// late, every command still waiting fails, and the connection is replaced). A blocking
+	// command's wait on its server, as long as it asked for, is not counted. Default 5 s.
 	CommandTimeout time.Duration
 	// ConnectTimeout bounds dialing one node, handshake included. Default 5 s.
 	ConnectTimeout time.Duration
