@@ -147,3 +147,24 @@ func TestStoppingStartsNoBackoff(t *testing.T) {
 	assert.Empty(t, a.waiting)
 	assert.False(t, live.Stop(), "its old timer is stopped")
 }
+
+// A command whose connection failed after it was written may have run: it is retried only when
+// running it again is harmless (read-only, or marked Idempotent), and never when its own reply
+// broke the limits (it would meet it again).
+func TestWrittenCommandsRetriedOnlyWhenHarmless(t *testing.T) {
+	written := func(err error) error { return &node.ConnError{Addr: "a:1", Command: "X", Written: true, Err: err} }
+	lost := written(errors.New("EOF"))
+	tooLong := written(&resp.ProtocolError{Kind: resp.ErrBulkTooLong, Detail: "$9999"})
+	notWritten := &node.ConnError{Addr: "a:1", Command: "X", Err: errors.New("refused")}
+
+	r := &Request{}
+	r.Init(nil, []any{"INCR", "k"})
+	assert.True(t, r.retryable(notWritten), "never written: always safe")
+	assert.False(t, r.retryable(lost), "a write that may have run")
+	r.Idempotent = true
+	assert.True(t, r.retryable(lost), "marked Idempotent")
+	assert.False(t, r.retryable(tooLong))
+	r.Idempotent, r.readOnly = false, true
+	assert.True(t, r.retryable(lost), "read-only")
+	assert.False(t, r.retryable(tooLong))
+}

@@ -165,3 +165,37 @@ func nextEvent(t *testing.T, events chan api.Event, px *proxy) api.Event {
 		return api.Event{}
 	}
 }
+
+// TestTransientClusterErrorsAreRetried: a command that meets CLUSTERDOWN, LOADING, MASTERDOWN,
+// TRYAGAIN or UNBLOCKED (each in place of its reply, the server having run it) is sent again, and
+// the caller gets the reply of the second run: none of these reach the caller while time is left.
+func TestTransientClusterErrorsAreRetried(t *testing.T) {
+	h := hostileSetup(t)
+	tc, victim, px, cl := h.tc, h.victim, h.px, h.cl
+	ctx := context.Background()
+	var key string
+	for i := 0; ; i++ {
+		key = "transient:" + strconv.Itoa(i)
+		if tc.MasterFor(api.GetSlot(key)) == victim {
+			break
+		}
+	}
+	require.NoError(t, cl.Set(ctx, key, "v"))
+	for _, reply := range []string{
+		"-CLUSTERDOWN The cluster is down",
+		"-LOADING Redis is loading the dataset in memory",
+		"-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+		"-TRYAGAIN Multiple keys request during rehashing of slot",
+		"-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)",
+	} {
+		before, err := victim.InfoCount(ctx, "commandstats", "cmdstat_get", "calls")
+		require.NoError(t, err)
+		px.injectOnce(reply + "\r\n")
+		v, err := cl.Get(ctx, key)
+		require.NoError(t, err, "after %s", reply)
+		assert.Equal(t, "v", v)
+		after, err := victim.InfoCount(ctx, "commandstats", "cmdstat_get", "calls")
+		require.NoError(t, err)
+		assert.Equal(t, before+2, after, "%s: the GET ran twice", reply)
+	}
+}
