@@ -57,6 +57,17 @@ func hostileSetup(t *testing.T) hostile {
 	return hostile{tc: tc, victim: victim, px: px, cl: cl, events: events, link: link}
 }
 
+// victimKey returns a key of the victim's slots, set to "v".
+func (h hostile) victimKey(t *testing.T, prefix string) string {
+	for i := 0; ; i++ {
+		key := prefix + strconv.Itoa(i)
+		if h.tc.MasterFor(api.GetSlot(key)) == h.victim {
+			require.NoError(t, h.cl.Set(context.Background(), key, "v"))
+			return key
+		}
+	}
+}
+
 // TestHostileServer: a node in the topology answers garbage, a 10 GB length header, 10k-deep
 // nesting: the commands on that connection fail with typed protocol errors, the node reconnects,
 // nothing panics, memory stays bounded, and the load on the other nodes is untouched.
@@ -106,16 +117,9 @@ func TestHostileServer(t *testing.T) {
 // and the map heals from the real cluster).
 func TestUnsolicitedReplyAndBogusMoved(t *testing.T) {
 	h := hostileSetup(t)
-	tc, victim, px, cl := h.tc, h.victim, h.px, h.cl
+	px, cl := h.px, h.cl
 	ctx := context.Background()
-	var key string
-	for i := 0; ; i++ {
-		key = "hostile:" + strconv.Itoa(i)
-		if tc.MasterFor(api.GetSlot(key)) == victim {
-			break
-		}
-	}
-	require.NoError(t, cl.Set(ctx, key, "v"))
+	key := h.victimKey(t, "hostile:")
 
 	px.send("+SURPRISE\r\n") // nothing is in flight on that connection
 	e := nextEvent(t, h.events, px)
@@ -171,16 +175,9 @@ func nextEvent(t *testing.T, events chan api.Event, px *proxy) api.Event {
 // the caller gets the reply of the second run: none of these reach the caller while time is left.
 func TestTransientClusterErrorsAreRetried(t *testing.T) {
 	h := hostileSetup(t)
-	tc, victim, px, cl := h.tc, h.victim, h.px, h.cl
+	victim, px, cl := h.victim, h.px, h.cl
 	ctx := context.Background()
-	var key string
-	for i := 0; ; i++ {
-		key = "transient:" + strconv.Itoa(i)
-		if tc.MasterFor(api.GetSlot(key)) == victim {
-			break
-		}
-	}
-	require.NoError(t, cl.Set(ctx, key, "v"))
+	key := h.victimKey(t, "transient:")
 	for _, reply := range []string{
 		"-CLUSTERDOWN The cluster is down",
 		"-LOADING Redis is loading the dataset in memory",
