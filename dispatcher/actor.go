@@ -231,14 +231,11 @@ func (a *dispatcherActor) noRoute(r *Request, err error) {
 // onReturned handles a request a node gave back.
 func (a *dispatcherActor) onReturned(ctx actor.Context, r *Request, err error) {
 	r.lastErr = err
-	if r.Held > 0 && !r.Deadline.IsZero() {
-		// A blocking command waited on its server as asked: that wait is not its budget's. A
-		// BLPOP 0 let go by a CLUSTERDOWN or a failover after minutes is retried, not timed out.
-		r.Deadline = r.Deadline.Add(r.Held)
-		if !r.Until.IsZero() {
-			r.Until = r.Until.Add(r.Held)
-		}
-		r.Held = 0
+	if r.Until.After(r.Deadline) && !r.Deadline.IsZero() {
+		// A blocking command waited on its server as asked, and its node moved Until on by that
+		// long (node.Request.Until): that wait is not its budget's. A BLPOP 0 let go by a
+		// CLUSTERDOWN or a failover after minutes is retried, not timed out.
+		r.Deadline = r.Until
 	}
 	var se *resp.Error
 	if errors.As(err, &se) && (se.Prefix == "MOVED" || se.Prefix == "ASK") {

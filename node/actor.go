@@ -275,9 +275,7 @@ func (a *nodeActor) flush() {
 		replies += r.replies()
 		holds = max(holds, r.holdsFor)
 	}
-	if replies > 0 {
-		c.writes = append(c.writes, writeMark{upTo: c.expected.Add(int64(replies)), tick: a.ticks})
-	}
+	c.expected.Add(int64(replies))
 	if holds > 0 {
 		// The server answers nothing behind a WAIT until it returns: that much silence is no
 		// stall, until the WAIT's reply (at the latest the batch's last) is in.

@@ -326,7 +326,9 @@ func (p *pool) runBlocking(r *Request) {
 	if err == nil {
 		start := time.Now()
 		v, err = d.Do(limit, r.Args...)
-		r.Held = time.Since(start)
+		if err != nil && !r.Until.IsZero() {
+			r.Until = r.Until.Add(time.Since(start)) // the server held it as asked (see Until)
+		}
 	}
 	if err != nil {
 		var se *resp.Error

@@ -368,8 +368,7 @@ func TestWaitAllowanceLastsUntilItsReply(t *testing.T) {
 	defer a.timer.Stop()
 	c := &conn{}
 	a.c = c
-	c.expected.Store(4) // three commands, then a WAIT of 900 ms, in one write
-	c.writes = []writeMark{{upTo: 4, tick: 0}}
+	c.expected.Store(4) // three commands, then a WAIT of 900 ms
 	a.holdAllowed, a.holdReply = 900*time.Millisecond, 4
 	c.answered.Store(3) // the replies before the WAIT's
 	a.onTick()

@@ -37,11 +37,11 @@ func (a *nodeActor) onTick() {
 	answered := c.answered.Load()
 	// A reply due for longer than the command timeout, whether the server answers nothing or
 	// answers a backlog too slowly, ends the connection: what waits on it fails with ErrTimeout.
-	// The write was in the tick before, so a full timeout has passed. A WAIT written may hold the
-	// replies for its timeout, which is below the command timeout: a hung server is still caught
-	// within twice that, however many WAITs come.
-	if since := c.oldestDue(answered); since >= 0 &&
-		time.Duration(a.ticks-since-1)*a.tickEvery >= a.opts.CommandTimeout+a.holdAllowed {
+	// It was written before the tick of its mark, so a full timeout has passed, and at most a tick
+	// more. A WAIT written may hold the replies for its timeout, which is below the command
+	// timeout: a hung server is still caught within twice that, however many WAITs come.
+	if since := c.oldestDue(a.ticks, answered); since >= 0 &&
+		time.Duration(a.ticks-since)*a.tickEvery >= a.opts.CommandTimeout+a.holdAllowed {
 		a.opts.Logger.Warn("node: a reply due for longer than the command timeout; reconnecting", "addr", a.opts.Addr)
 		a.drop(ErrTimeout)
 		return

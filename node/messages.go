@@ -41,11 +41,10 @@ type Request struct {
 	// too: at Until the command fails with ErrLateReply, and the connection stays. The cluster sets
 	// it to the command's deadline, so a command redirected late in its life does not get a whole
 	// new one.
+	// A blocking command (BLPOP, XREAD BLOCK...) failed or returned with an error after the server
+	// held it has its Until moved on by that long: it waited as asked, and an Owner retrying it
+	// moves its own deadline to the new Until.
 	Until time.Time
-	// Held is how long the server held a blocking command (BLPOP, XREAD BLOCK...) before the error
-	// it is failed or returned with: it waited as asked, so an Owner retrying it moves its deadline
-	// on by as much. Set by the node.
-	Held time.Duration
 
 	collected []resp.Value // replies of a unit gathered so far; the reader's
 	lentConn  *conn        // set by a lent actor that left the reply for TryRun's caller to read
@@ -118,7 +117,7 @@ func (r *Request) Reset() {
 // Init-ed again. Only the owner that sent it may call it.
 func (r *Request) Reuse() {
 	r.Future.Reuse()
-	r.Args, r.Ctx, r.Asking, r.More, r.Owner, r.Until, r.Held = nil, nil, false, nil, nil, time.Time{}, 0
+	r.Args, r.Ctx, r.Asking, r.More, r.Owner, r.Until = nil, nil, false, nil, nil, time.Time{}
 	r.collected, r.expires, r.holdsFor, r.lentConn, r.DeferRead = nil, 0, 0, nil, false
 }
 

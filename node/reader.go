@@ -28,7 +28,7 @@ type conn struct {
 	closing  atomic.Bool           // no more writes: the reader exits once everything is answered
 	cause    atomic.Pointer[error] // why the actor closed the connection, if it did
 
-	writes []writeMark // the actor's: the writes with replies still due, oldest first (oldestDue)
+	marks []dueMark // the actor's: the replies due at each tick, oldest first, while still due (oldestDue)
 
 	onPush func(resp.Value)
 	report func(msg any) // sends a message to the actor
@@ -164,25 +164,29 @@ func withRedirectHost(e *resp.Error, addr string) *resp.Error {
 	return &resp.Error{Prefix: e.Prefix, Msg: slot + " " + net.JoinHostPort(host, target[1:])}
 }
 
-// writeMark is one write on a connection: the reply count (conn.expected) it brought the
-// connection to, and the node's tick when it was written.
-type writeMark struct {
+// dueMark says that by the node's tick the connection had been written upTo replies (conn.expected).
+type dueMark struct {
 	upTo int64
 	tick int64
 }
 
-// oldestDue forgets the writes whose replies are all in and returns the tick of the oldest one
-// with a reply still due, or -1 when none is. The actor's only.
-func (c *conn) oldestDue(answered int64) int64 {
+// oldestDue notes the replies written by this tick, forgets the marks whose replies are all in,
+// and returns the tick of the oldest mark with a reply still due: that reply was written before
+// it. It returns -1 when no reply is due. Called by the actor at each tick, and only there.
+func (c *conn) oldestDue(tick, answered int64) int64 {
+	if expected := c.expected.Load(); expected > answered &&
+		(len(c.marks) == 0 || c.marks[len(c.marks)-1].upTo < expected) {
+		c.marks = append(c.marks, dueMark{upTo: expected, tick: tick})
+	}
 	i := 0
-	for i < len(c.writes) && c.writes[i].upTo <= answered {
+	for i < len(c.marks) && c.marks[i].upTo <= answered {
 		i++
 	}
 	if i > 0 {
-		c.writes = append(c.writes[:0], c.writes[i:]...)
+		c.marks = append(c.marks[:0], c.marks[i:]...)
 	}
-	if len(c.writes) == 0 {
+	if len(c.marks) == 0 {
 		return -1
 	}
-	return c.writes[0].tick
+	return c.marks[0].tick
 }
