@@ -25,6 +25,7 @@ type Dedicated struct {
 	broken   bool
 	watching bool
 	inMulti  bool
+	selected bool // a SELECT ran: another database than the next user expects, so not reused
 }
 
 // pool holds the node's dedicated connections: slots is a semaphore of MaxDedicated tokens, one
@@ -222,6 +223,8 @@ func (d *Dedicated) track(name string, v resp.Value) {
 		return
 	}
 	switch name {
+	case "SELECT":
+		d.selected = true
 	case "WATCH":
 		d.watching = true
 	case "UNWATCH":
@@ -255,7 +258,7 @@ func (d *Dedicated) Release() {
 	select {
 	case <-p.closed:
 	default:
-		if !d.broken {
+		if !d.broken && !d.selected {
 			select {
 			case p.idle <- d:
 				p.mu.Unlock()

@@ -518,3 +518,22 @@ func TestCloseFailsAHeldDedicatedWithErrClosed(t *testing.T) {
 	assert.True(t, WasWritten(err))
 	d.Release()
 }
+
+// A dedicated connection that ran SELECT is not handed to the next user, who would find another
+// database (standalone servers; cluster servers refuse SELECT but 0).
+func TestSelectedDedicatedIsNotReused(t *testing.T) {
+	srv := testcluster.NewStandalone(t, testcluster.Options{})
+	n := startNode(t, Options{Addr: srv.Addr(), MaxDedicated: 1})
+	ctx := context.Background()
+	_, err := n.Do(ctx, "RPUSH", "db0-queue", "x")
+	require.NoError(t, err)
+	d, err := n.Dedicated(ctx)
+	require.NoError(t, err)
+	_, err = d.Do(ctx, "SELECT", 1)
+	require.NoError(t, err)
+	d.Release()
+	v, err := n.Do(ctx, "BLPOP", "db0-queue", 1) // on a dedicated connection: a fresh one, in db 0
+	require.NoError(t, err)
+	require.False(t, v.IsNull(), "BLPOP found the list of db 0")
+	assert.Equal(t, "x", v.Index(1).String())
+}
