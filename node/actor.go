@@ -328,6 +328,9 @@ func (a *nodeActor) handOver(c *conn, written []*Request) bool {
 // connection. It then fails the requests left, which were written, and reports false; the caller
 // drops the connection.
 func (a *nodeActor) handOverSlowly(c *conn, written []*Request) bool {
+	// A parked reader empties its queue only once woken, which flush does after the hand-over: a
+	// batch larger than the queue, written on a parked connection, would wait here for nothing.
+	c.kick()
 	wait := time.NewTimer(a.opts.CommandTimeout)
 	defer wait.Stop()
 	for i, r := range written {
