@@ -268,11 +268,11 @@ func (a *dispatcherActor) backOff(r *Request, err error) {
 		}
 		delay = min(delay, left)
 	}
-	// A node failed or left, or a slot has no node, or a write met a replica: the map may be
-	// stale. (A node that is down is the map's own business: it refreshes while one stays
-	// unreachable.)
+	// A node failed or left, or a slot has no node, or a write met a replica, or a node says the
+	// cluster is down (a failover, or a node no longer in the cluster): the map may be stale. (A
+	// node that is down is the map's own business: it refreshes while one stays unreachable.)
 	if se := (*resp.Error)(nil); !errors.As(err, &se) && !errors.Is(err, node.ErrOfflineQueueFull) ||
-		errors.Is(err, resp.ErrReadOnly) {
+		errors.Is(err, resp.ErrReadOnly) || errors.Is(err, resp.ErrClusterDown) {
 		a.opts.Map.Refresh()
 	}
 	root, pid := a.h.sys.Root(), a.h.pid

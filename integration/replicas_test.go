@@ -48,6 +48,46 @@ func TestReplicaDiesWithUseReplicas(t *testing.T) {
 	assert.Greater(t, getCalls(t, master), masterGetsBefore+len(keys), "the master took the replica's reads")
 }
 
+// TestReplicaThatLeftTheClusterIsDropped: a replica forgotten by the others and reset answers
+// CLUSTERDOWN to every read. That makes the client refresh its map, which no longer has it, and
+// the reads go to the rest of the shard. Without the refresh (none periodic here) its share of
+// the reads was retried on it until the command timeout, for as long as the client ran.
+func TestReplicaThatLeftTheClusterIsDropped(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{})
+	cl := connect(t, tc, api.ClusterOptions{UseReplicas: true, TopologyRefreshInterval: -1})
+	ctx := context.Background()
+	master := tc.Masters()[0]
+	gone := tc.ReplicasOf(master)[0]
+	var keys []string
+	for i := 0; len(keys) < 50; i++ {
+		if k := "left-replica:" + strconv.Itoa(i); tc.MasterFor(api.GetSlot(k)) == master {
+			keys = append(keys, k)
+			require.NoError(t, cl.Set(ctx, k, k))
+		}
+	}
+	require.Eventually(t, func() bool { return readAll(ctx, cl, keys) == 0 }, 5*time.Second, 10*time.Millisecond)
+	require.Positive(t, getCalls(t, gone), "the replica served reads")
+
+	for _, n := range tc.Nodes() {
+		if n != gone {
+			_, err := n.Do(ctx, "CLUSTER", "FORGET", gone.ID())
+			require.NoError(t, err)
+		}
+	}
+	_, err := gone.Do(ctx, "CLUSTER", "RESET", "HARD")
+	require.NoError(t, err)
+	readAll(ctx, cl, keys) // about half meet CLUSTERDOWN on the reset replica
+	require.Eventually(t, func() bool {
+		for _, n := range cl.Nodes() {
+			if n.Addr() == gone.Addr() {
+				return false
+			}
+		}
+		return true
+	}, 5*time.Second, 10*time.Millisecond, "the replica left the client's map")
+	assert.Zero(t, readAll(ctx, cl, keys))
+}
+
 // readAll GETs every key (its value is its name) and returns how many reads failed.
 func readAll(ctx context.Context, cl *api.Cluster, keys []string) int {
 	failed := 0

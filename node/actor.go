@@ -174,6 +174,9 @@ func (a *nodeActor) accept(ctx actor.Context, r *Request) {
 		// It may wait for as long as its timeout says, on a connection of its own: it holds up
 		// nothing of the client's, and must not keep a lone caller from being lent the actors.
 		r.Uncount()
+		if r.IsDone() {
+			return // its caller gave up: no goroutine, no connection
+		}
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()

@@ -58,8 +58,9 @@ func newPool(opts Options) *pool {
 }
 
 // get returns an idle connection, or dials a new one when fewer than MaxDedicated exist, or waits
-// for one to be released until ctx ends.
-func (p *pool) get(ctx context.Context) (*Dedicated, error) {
+// for one to be released until ctx ends, or gone closes (the request it is for was abandoned: nil
+// for none).
+func (p *pool) get(ctx context.Context, gone <-chan struct{}) (*Dedicated, error) {
 	for {
 		var d *Dedicated
 		select {
@@ -91,6 +92,8 @@ func (p *pool) get(ctx context.Context) (*Dedicated, error) {
 			d = &Dedicated{pool: p, nc: nc, rd: rd}
 		case <-ctx.Done():
 			return nil, ctx.Err()
+		case <-gone:
+			return nil, errAbandoned
 		}
 		if err := p.take(d); err != nil {
 			return nil, err
@@ -271,6 +274,9 @@ func (d *Dedicated) Release() {
 	d.discard()
 }
 
+// errAbandoned: the request a connection was being waited for is complete (its caller gave up).
+var errAbandoned = errors.New("actoredis: abandoned while waiting for a dedicated connection")
+
 // discard closes the connection and frees its slot.
 func (d *Dedicated) discard() {
 	_ = closeConn(d.nc)
@@ -285,8 +291,11 @@ func (p *pool) runBlocking(r *Request) {
 		ctx = context.Background()
 	}
 	getCtx, cancel := context.WithTimeout(ctx, p.opts.CommandTimeout)
-	d, err := p.get(getCtx)
+	d, err := p.get(getCtx, r.Done())
 	cancel()
+	if errors.Is(err, errAbandoned) {
+		return // its caller stopped waiting: it is complete already, and was never written
+	}
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			if len(p.slots) == cap(p.slots) { // waited for a connection, not for a dial

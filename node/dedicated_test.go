@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -536,4 +537,30 @@ func TestSelectedDedicatedIsNotReused(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, v.IsNull(), "BLPOP found the list of db 0")
 	assert.Equal(t, "x", v.Index(1).String())
+}
+
+// Blocking commands abandoned by their callers while every dedicated connection is in use stop
+// waiting for one: they piled up as goroutines for a whole command timeout each (8,605 after 1 s
+// of 20 callers giving up every 2 ms, in an audit).
+func TestAbandonedWaitersForADedicatedConnectionLetGo(t *testing.T) {
+	srv := testcluster.NewStandalone(t, testcluster.Options{})
+	n := startNode(t, Options{Addr: srv.Addr(), MaxDedicated: 1, CommandTimeout: time.Minute})
+	holder := NewRequest("BLPOP", "held", 0)
+	n.Send(holder)
+	require.Eventually(t, func() bool {
+		c, err := srv.BlockedClients(context.Background())
+		return err == nil && c == 1
+	}, 5*time.Second, 5*time.Millisecond, "the pool's one connection is held")
+	base := runtime.NumGoroutine()
+	for range 200 { // as the cluster sends them: no Ctx, the caller's wait on the Future ends
+		r := NewRequest("BLPOP", "other", 1)
+		n.Send(r)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+		_, err := r.AwaitContext(ctx)
+		cancel()
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+	}
+	require.Eventually(t, func() bool { return runtime.NumGoroutine() <= base+5 },
+		10*time.Second, 10*time.Millisecond, "the abandoned waiters are gone well before the command timeout")
+	holder.Fail(context.Canceled) // abandon the holder too: its BLPOP is interrupted
 }

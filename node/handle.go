@@ -142,7 +142,7 @@ func (n *Node) ReleaseQueued() { n.sys.Root().Send(n.pid, &releaseQueued{}) }
 // Dedicated takes a connection of its own from the node's bounded pool (see Dedicated), dialing one
 // when fewer than Options.MaxDedicated exist, or waiting for one until ctx ends.
 func (n *Node) Dedicated(ctx context.Context) (*Dedicated, error) {
-	d, err := n.pool.get(ctx)
+	d, err := n.pool.get(ctx, nil)
 	if err != nil {
 		return nil, commandError(n.addr, "dedicated connection", err)
 	}
