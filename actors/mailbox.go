@@ -138,6 +138,10 @@ func (m *pinnedMailbox) Start() { go m.run() }
 
 func (m *pinnedMailbox) UserMessageCount() int { return int(m.userCount.Load()) }
 
+// keepQueued is the most messages a mailbox's queues keep room for once empty: a burst's larger
+// arrays are dropped, not held for the client's life.
+const keepQueued = 4096
+
 func (m *pinnedMailbox) run() {
 	defer m.done()
 	var sys, batch []any
@@ -153,7 +157,11 @@ func (m *pinnedMailbox) run() {
 		}
 		if next == len(batch) && !m.suspended {
 			clear(batch)
-			batch, m.user, next = m.user, batch[:0], 0
+			spare := batch[:0]
+			if cap(spare) > keepQueued {
+				spare = nil // a burst's: not kept for the client's life
+			}
+			batch, m.user, next = m.user, spare, 0
 		}
 		if len(sys) == 0 && (next == len(batch) || m.suspended) {
 			if handled && m.notifyDrained && !m.suspended {

@@ -333,3 +333,34 @@ func TestWatchBehindAStopIsAnswered(t *testing.T) {
 	after := sys.Root().StopFuture(fx.pid) // a Watch of an actor long stopped
 	assert.NoError(t, after.Wait())
 }
+
+// A burst's queue arrays are not kept once the mailbox is empty again: after 20,000 messages
+// queued at once, and two lone ones (the mailbox's two arrays trade places at each batch), neither
+// array kept room for more than keepQueued messages. (Both kept the burst's size, for the client's
+// life.)
+func TestABurstsQueueIsNotKept(t *testing.T) {
+	sys := NewSystem(nil)
+	defer sys.Shutdown()
+	fx, _, gate := busyCounter(t, sys)
+	jobs := make([]*job, 20_000)
+	for i := range jobs {
+		jobs[i] = newJob(i + 1)
+		sys.Root().Send(fx.pid, jobs[i])
+	}
+	close(gate)
+	for _, j := range jobs {
+		_, err := j.Await()
+		require.NoError(t, err)
+	}
+	m := fx.lender.m
+	for i := range 2 {
+		lone := newJob(30_000 + i)
+		sys.Root().Send(fx.pid, lone)
+		_, err := lone.Await()
+		require.NoError(t, err)
+		m.mu.Lock()
+		kept := cap(m.user)
+		m.mu.Unlock()
+		assert.LessOrEqual(t, kept, keepQueued, "room kept after lone message %d", i)
+	}
+}

@@ -24,6 +24,7 @@ const (
 const (
 	maxBatchBytes = 256 << 10 // a write batch this large is written at once
 	keepBufBytes  = 1 << 20   // a write buffer grown past this is dropped after its batch
+	keepBatch     = fifoSize  // batch lists grown past this many requests are dropped after their batch
 )
 
 // nodeActor owns one server's connection. All its fields belong to its goroutine.
@@ -352,6 +353,9 @@ func (a *nodeActor) handOverSlowly(c *conn, written []*Request) bool {
 func (a *nodeActor) resetBatch() {
 	clear(a.batch)
 	a.batch, a.starts = a.batch[:0], a.starts[:0]
+	if cap(a.batch) > keepBatch { // a burst's: not kept for the client's life
+		a.batch, a.starts = nil, nil
+	}
 	if cap(a.wbuf) > keepBufBytes {
 		a.wbuf = nil
 	}

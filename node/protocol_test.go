@@ -451,3 +451,14 @@ func TestHandOverWakesAParkedReader(t *testing.T) {
 	close(c.fifo)
 	assert.Equal(t, len(batch), <-read)
 }
+
+// A burst's batch lists are not kept after it: the actor drops lists grown past keepBatch.
+func TestABurstsBatchIsNotKept(t *testing.T) {
+	a := &nodeActor{batch: make([]*Request, 10_000), starts: make([]int, 10_000)}
+	a.resetBatch()
+	assert.LessOrEqual(t, cap(a.batch), keepBatch)
+	assert.LessOrEqual(t, cap(a.starts), keepBatch)
+	a.batch, a.starts = make([]*Request, 10, 100), make([]int, 10, 100)
+	a.resetBatch()
+	assert.Equal(t, 100, cap(a.batch), "a usual batch's list is kept")
+}
