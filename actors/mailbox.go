@@ -140,7 +140,7 @@ func (m *pinnedMailbox) UserMessageCount() int { return int(m.userCount.Load()) 
 
 // keepQueued is the most messages a mailbox's queues keep room for once empty: a burst's larger
 // arrays are dropped, not held for the client's life.
-const keepQueued = 4096
+const keepQueued = 1 << 14
 
 func (m *pinnedMailbox) run() {
 	defer m.done()

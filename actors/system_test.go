@@ -334,7 +334,7 @@ func TestWatchBehindAStopIsAnswered(t *testing.T) {
 	assert.NoError(t, after.Wait())
 }
 
-// A burst's queue arrays are not kept once the mailbox is empty again: after 20,000 messages
+// A burst's queue arrays are not kept once the mailbox is empty again: after 40,000 messages
 // queued at once, and two lone ones (the mailbox's two arrays trade places at each batch), neither
 // array kept room for more than keepQueued messages. (Both kept the burst's size, for the client's
 // life.)
@@ -342,7 +342,7 @@ func TestABurstsQueueIsNotKept(t *testing.T) {
 	sys := NewSystem(nil)
 	defer sys.Shutdown()
 	fx, _, gate := busyCounter(t, sys)
-	jobs := make([]*job, 20_000)
+	jobs := make([]*job, 40_000)
 	for i := range jobs {
 		jobs[i] = newJob(i + 1)
 		sys.Root().Send(fx.pid, jobs[i])
@@ -354,7 +354,7 @@ func TestABurstsQueueIsNotKept(t *testing.T) {
 	}
 	m := fx.lender.m
 	for i := range 2 {
-		lone := newJob(30_000 + i)
+		lone := newJob(50_000 + i)
 		sys.Root().Send(fx.pid, lone)
 		_, err := lone.Await()
 		require.NoError(t, err)
