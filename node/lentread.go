@@ -163,7 +163,8 @@ func (c *conn) check() error {
 	if err != nil || !pending {
 		return err
 	}
-	_ = c.nc.SetReadDeadline(time.Now().Add(settleWait))
+	deadline := time.Now().Add(settleWait)
+	_ = c.nc.SetReadDeadline(deadline)
 	defer func() { _ = c.nc.SetReadDeadline(time.Time{}) }()
 	for {
 		typ, err := c.rd.PeekType()
@@ -185,7 +186,12 @@ func (c *conn) check() error {
 			return unsolicited(err)
 		}
 		if c.rd.Buffered() == 0 {
-			if pending, err = c.peeker.peek(); err != nil || !pending {
+			if !time.Now().Before(deadline) {
+				return nil // pushes still streaming in: left to whoever reads next
+			}
+			if pending, err = c.peeker.peek(); errors.Is(err, os.ErrDeadlineExceeded) {
+				return nil // the same, found by the peek
+			} else if err != nil || !pending {
 				return err
 			}
 		}
