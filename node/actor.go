@@ -68,7 +68,9 @@ func newActor(opts Options, root *actor.RootContext, wg *sync.WaitGroup, stats *
 		stats:     stats,
 		root:      root,
 		wg:        wg,
-		tickEvery: min(opts.CommandTimeout/10, 100*time.Millisecond),
+		// At least 1 ms: a timeout of a few nanoseconds would make it 0 (and every division by it
+		// panic), or a timer firing without pause.
+		tickEvery: max(min(opts.CommandTimeout/10, 100*time.Millisecond), time.Millisecond),
 	}
 }
 

@@ -93,7 +93,7 @@ func (n *Node) TryRun(ctx context.Context, r *Request) bool {
 // lendBytes bounds the arguments of a command written on its caller's goroutine.
 const lendBytes = 16 << 10
 
-// small reports whether r's arguments come to at most lendBytes.
+// small reports whether r's arguments, encoded, come to at most lendBytes.
 func small(r *Request) bool {
 	size := argBytes(r.Args)
 	for _, args := range r.More {
@@ -102,8 +102,10 @@ func small(r *Request) bool {
 	return size <= lendBytes
 }
 
+// argBytes is about what args take encoded: each argument's payload, and its header and CRLFs
+// ("$<n>\r\n...\r\n", 16 bytes at most), so that a million empty strings count too.
 func argBytes(args []any) int {
-	size := 0
+	size := 16 * (len(args) + 1)
 	for _, a := range args {
 		switch v := a.(type) {
 		case string:

@@ -2,9 +2,11 @@ package node
 
 import (
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/actoredis/actoredis/internal/testcluster"
@@ -30,4 +32,18 @@ func TestLentNodeWritesOnTheCallersGoroutine(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "the node actor was never idle")
 		runtime.Gosched()
 	}
+}
+
+// Only a command small once encoded is written on its caller's goroutine: many empty arguments
+// are no payload but megabytes on the wire, and their write could block the caller past its ctx.
+func TestSmallCountsTheEncodedSize(t *testing.T) {
+	few := []any{"SET", "k", strings.Repeat("v", 1000)}
+	assert.True(t, small(&Request{Args: few}))
+	many := []any{"RPUSH", "k"}
+	for len(many) < 1<<20 {
+		many = append(many, "")
+	}
+	assert.False(t, small(&Request{Args: many}), "a million empty strings")
+	assert.False(t, small(&Request{Args: few, More: [][]any{many}}), "in a unit too")
+	assert.False(t, small(&Request{Args: []any{"SET", "k", strings.Repeat("v", lendBytes)}}))
 }

@@ -462,3 +462,14 @@ func TestABurstsBatchIsNotKept(t *testing.T) {
 	a.resetBatch()
 	assert.Equal(t, 100, cap(a.batch), "a usual batch's list is kept")
 }
+
+// A command timeout of a few nanoseconds is honoured, not a panic: the node's clock ticks every
+// millisecond at least. (Its tick was 0, and accept divided by it.)
+func TestTinyCommandTimeout(t *testing.T) {
+	srv := fakeredis.New(t, blackhole)
+	n := startNode(t, Options{Addr: srv.Addr(), CommandTimeout: 5 * time.Nanosecond})
+	r := NewRequest("PING")
+	n.Send(r)
+	_, err := r.Await()
+	assert.ErrorIs(t, err, ErrTimeout)
+}
