@@ -63,11 +63,11 @@ type nodeActor struct {
 
 func newActor(opts Options, root *actor.RootContext, wg *sync.WaitGroup, stats *counters, p *pool) *nodeActor {
 	return &nodeActor{
-		opts:      opts,
-		pool:      p,
-		stats:     stats,
-		root:      root,
-		wg:        wg,
+		opts:  opts,
+		pool:  p,
+		stats: stats,
+		root:  root,
+		wg:    wg,
 		// At least 1 ms: a timeout of a few nanoseconds would make it 0 (and every division by it
 		// panic), or a timer firing without pause.
 		tickEvery: max(min(opts.CommandTimeout/10, 100*time.Millisecond), time.Millisecond),

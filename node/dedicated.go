@@ -243,9 +243,7 @@ func (d *Dedicated) track(name string, v resp.Value) {
 // otherwise. The Dedicated must not be used afterwards.
 func (d *Dedicated) Release() {
 	p := d.pool
-	p.mu.Lock()
-	delete(p.inUse, d)
-	p.mu.Unlock()
+	// Still in use while it is reset: a close meanwhile interrupts the reset, not waits for it.
 	if !d.broken && (d.inMulti || d.watching) && !isClosed(p) { // closed: it is discarded below
 		ctx, cancel := context.WithTimeout(context.Background(), p.opts.CommandTimeout)
 		if d.inMulti {
@@ -258,6 +256,7 @@ func (d *Dedicated) Release() {
 	}
 	// Under p.mu, as close closes p.closed: a connection put back here is one close will find.
 	p.mu.Lock()
+	delete(p.inUse, d)
 	select {
 	case <-p.closed:
 	default:
@@ -298,7 +297,10 @@ func (p *pool) runBlocking(r *Request) {
 	}
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-			if len(p.slots) == cap(p.slots) { // waited for a connection, not for a dial
+			p.mu.Lock()
+			full := len(p.inUse) == cap(p.slots) // every connection in use, not dials that hang
+			p.mu.Unlock()
+			if full {
 				r.Fail(commandError(p.opts.Addr, r.Name(), ErrPoolFull))
 				return
 			}
@@ -340,6 +342,9 @@ func (p *pool) runBlocking(r *Request) {
 		v, err = d.Do(limit, r.Args...)
 		if err != nil && !r.Until.IsZero() {
 			r.Until = r.Until.Add(time.Since(start)) // the server held it as asked (see Until)
+		}
+		if err != nil && r.Asking && !WasWritten(err) {
+			d.broken = true // its ASKING would apply to the next user's command
 		}
 	}
 	if err != nil {

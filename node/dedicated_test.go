@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/actoredis/actoredis/internal/fakeredis"
 	"github.com/actoredis/actoredis/internal/testcluster"
+	"github.com/actoredis/actoredis/resp"
 )
 
 func TestBlockingCommandDoesNotStallThePipeline(t *testing.T) {
@@ -563,4 +565,113 @@ func TestAbandonedWaitersForADedicatedConnectionLetGo(t *testing.T) {
 	require.Eventually(t, func() bool { return runtime.NumGoroutine() <= base+5 },
 		10*time.Second, 10*time.Millisecond, "the abandoned waiters are gone well before the command timeout")
 	holder.Fail(context.Canceled) // abandon the holder too: its BLPOP is interrupted
+}
+
+// UNBLOCKED is retried when a failover let the command go, not when an operator's CLIENT UNBLOCK
+// ... ERROR did: that one is meant for the caller.
+func TestOnlyAFailoversUnblockedIsReturnable(t *testing.T) {
+	failover := resp.ParseError("UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)")
+	operator := resp.ParseError("UNBLOCKED client unblocked via CLIENT UNBLOCK")
+	assert.True(t, Returnable(failover))
+	assert.False(t, Returnable(operator))
+}
+
+// READONLY refused by an ACL is ErrReadOnlyRefused; a BUSY server or a dropped connection at that
+// step is not (Connect would take it for final).
+func TestOnlyAnACLRefusalOfReadOnlyIsErrReadOnlyRefused(t *testing.T) {
+	for _, tc := range []struct {
+		answer string
+		want   bool
+	}{
+		{"-NOPERM this user has no permissions to run the 'readonly' command\r\n", true},
+		{"-BUSY Redis is busy running a script\r\n", false},
+		{"", false}, // the server hangs up
+	} {
+		srv := fakeredis.New(t, func(c *fakeredis.Conn) {
+			for {
+				cmd, err := c.ReadCommand()
+				if err != nil {
+					return
+				}
+				switch strings.ToUpper(cmd[0]) {
+				case "HELLO":
+					err = c.Write("-ERR unknown command 'HELLO'\r\n")
+				case "READONLY":
+					if tc.answer == "" {
+						_ = c.Close()
+						return
+					}
+					err = c.Write(tc.answer)
+				default:
+					err = c.Write("+PONG\r\n")
+				}
+				if err != nil {
+					return
+				}
+			}
+		})
+		_, err := Query(t.Context(), Options{Addr: srv.Addr(), ReadOnly: true, ConnectTimeout: time.Second}, "PING")
+		require.Error(t, err, "READONLY answered %q", tc.answer)
+		assert.Equal(t, tc.want, errors.Is(err, ErrReadOnlyRefused), "READONLY answered %q: %v", tc.answer, err)
+	}
+}
+
+// A Release resetting a WATCH when Close comes is interrupted, not left waiting for a server that
+// does not answer the UNWATCH.
+func TestCloseInterruptsAReleaseResettingItsConnection(t *testing.T) {
+	unwatch := make(chan struct{}, 1)
+	srv := fakeredis.New(t, func(c *fakeredis.Conn) {
+		cmd, err := c.Handshake()
+		for err == nil {
+			if strings.EqualFold(cmd[0], "UNWATCH") {
+				unwatch <- struct{}{}
+				_, err = c.ReadCommand() // never answered; ends when the client closes
+				continue
+			}
+			if err = c.Write("+OK\r\n"); err == nil {
+				cmd, err = c.ReadCommand()
+			}
+		}
+	})
+	n := startNode(t, Options{Addr: srv.Addr(), CommandTimeout: time.Minute})
+	ctx := context.Background()
+	d, err := n.Dedicated(ctx)
+	require.NoError(t, err)
+	_, err = d.Do(ctx, "WATCH", "k")
+	require.NoError(t, err)
+	released := make(chan struct{})
+	go func() {
+		d.Release() // sends UNWATCH, which the server never answers
+		close(released)
+	}()
+	<-unwatch // the Release waits for its reply now
+	require.NoError(t, n.Close(time.Second))
+	select {
+	case <-released:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Release still waits for the UNWATCH's reply after Close")
+	}
+}
+
+// A blocking command that times out waiting while the node's dials hang is not told the pool is
+// full: no connection exists.
+func TestHangingDialsAreNotAFullPool(t *testing.T) {
+	srv := fakeredis.New(t, func(c *fakeredis.Conn) { // reads the handshake, answers nothing
+		for {
+			if _, err := c.ReadCommand(); err != nil {
+				return
+			}
+		}
+	})
+	n := startNode(t, Options{Addr: srv.Addr(), MaxDedicated: 2, CommandTimeout: 300 * time.Millisecond,
+		ConnectTimeout: time.Second})
+	reqs := []*Request{NewRequest("BLPOP", "a", 0), NewRequest("BLPOP", "b", 0), NewRequest("BLPOP", "c", 0), NewRequest("BLPOP", "d", 0)}
+	for _, r := range reqs {
+		n.Send(r)
+	}
+	for _, r := range reqs {
+		_, err := r.Await()
+		require.Error(t, err)
+		assert.NotErrorIs(t, err, ErrPoolFull, "%v", err)
+	}
 }

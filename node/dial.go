@@ -121,10 +121,11 @@ func readOnly(nc net.Conn, rd *resp.Reader, o Options) error {
 	if !o.ReadOnly {
 		return nil
 	}
-	if err := call(nc, rd, "READONLY"); err != nil {
+	err := call(nc, rd, "READONLY")
+	if errors.Is(err, resp.ErrNoPerm) { // an ACL's refusal; anything else may pass (BUSY, a reset)
 		return fmt.Errorf("%w: %w", ErrReadOnlyRefused, err)
 	}
-	return nil
+	return err
 }
 
 // call runs one command synchronously during the handshake. Passwords never reach the error.

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/actoredis/actoredis/actors"
@@ -125,11 +126,14 @@ func (r *Request) Reuse() {
 // ASK), a transient state worth a retry (TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN), a write
 // refused by a replica (READONLY: a master demoted by a failover the map has not seen yet, running
 // a script that writes; the replica ran no write of it), or a blocked command the server let go
-// of without running it (UNBLOCKED: its master became a replica).
+// of without running it because its master became a replica (UNBLOCKED "... instance state
+// changed"; not an operator's CLIENT UNBLOCK ... ERROR, which is meant for the caller).
 func Returnable(e *resp.Error) bool {
 	switch e.Prefix {
-	case "MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN", "LOADING", "MASTERDOWN", "READONLY", "UNBLOCKED":
+	case "MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN", "LOADING", "MASTERDOWN", "READONLY":
 		return true
+	case "UNBLOCKED":
+		return strings.Contains(e.Msg, "instance state changed")
 	}
 	return false
 }
