@@ -473,3 +473,27 @@ func TestTinyCommandTimeout(t *testing.T) {
 	_, err := r.Await()
 	assert.ErrorIs(t, err, ErrTimeout)
 }
+
+// A push frame past the limits drops the connection, but is no command's reply: the command next
+// in line gets the plain drop error, which the cluster may retry, not the limit error, which it
+// would not.
+func TestAPushPastTheLimitsIsNoCommandsFault(t *testing.T) {
+	srv := fakeredis.New(t, func(c *fakeredis.Conn) {
+		if _, err := c.Handshake(); err != nil {
+			return
+		}
+		_ = c.Write(">2\r\n$7\r\nmessage\r\n$64\r\n" + strings.Repeat("x", 64) + "\r\n$1\r\nv\r\n")
+		for {
+			if _, err := c.ReadCommand(); err != nil {
+				return
+			}
+		}
+	})
+	n := startNode(t, Options{Addr: srv.Addr(), Limits: resp.Limits{MaxBulkLen: 32}, OnPush: func(resp.Value) {}})
+	r := NewRequest("GET", "k")
+	n.Send(r)
+	_, err := r.Await()
+	require.Error(t, err)
+	assert.False(t, resp.BrokeLimits(err), "the GET is not the one past the limits: %v", err)
+	assert.True(t, WasWritten(err))
+}

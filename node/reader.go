@@ -130,17 +130,22 @@ func (c *conn) fail(cur *Request, err error) {
 		err = *cause // the actor closed it (a stall, a close): say why, not "use of closed connection"
 	}
 	c.report(&connLost{gen: c.gen, err: err})
-	others := err
-	if cur == nil && resp.BrokeLimits(err) {
+	// A reply past the limits is its command's alone: that command carries the limit error, which
+	// is not retried (it would meet the same reply again); the others, and all of them when it was
+	// a push frame, are dropped with the connection.
+	others, own := err, resp.BrokeLimits(err) && !c.rd.ReadingPush()
+	if resp.BrokeLimits(err) {
+		others = fmt.Errorf("dropped with the connection, after a frame past the limits: %v", err)
+	}
+	if own && cur == nil {
 		cur = <-c.fifo // the reply that broke the limits was the next command's
 	}
 	if cur != nil {
-		if resp.BrokeLimits(err) {
-			// Its own reply is too large: it alone carries the limit error, which is not retried
-			// (it would meet the same reply again). The others are dropped with the connection.
-			others = fmt.Errorf("dropped with the connection, after the reply to %s: %v", cur.Name(), err)
+		mine := others
+		if own {
+			mine = err
 		}
-		cur.Fail(&ConnError{Addr: c.addr, Command: cur.Name(), Written: true, Err: err})
+		cur.Fail(&ConnError{Addr: c.addr, Command: cur.Name(), Written: true, Err: mine})
 	}
 	for r := range c.fifo {
 		r.Fail(&ConnError{Addr: c.addr, Command: r.Name(), Written: true, Err: others})

@@ -21,6 +21,7 @@ type Reader struct {
 	vals []Value // arena for the elements of the current reply
 	tmp  []Value // stack of elements of aggregates being read
 	long []byte  // a line longer than the bufio buffer, assembled
+	push bool    // the value Read last started is a push frame
 }
 
 // The arenas are dropped rather than kept between replies once they grow past these sizes, so
@@ -57,9 +58,13 @@ func (r *Reader) Read() (Value, error) {
 	if cap(r.vals) > keepVals {
 		r.vals = nil
 	}
-	r.buf, r.vals, r.tmp = r.buf[:0], r.vals[:0], r.tmp[:0]
+	r.buf, r.vals, r.tmp, r.push = r.buf[:0], r.vals[:0], r.tmp[:0], false
 	return r.readValue(0)
 }
+
+// ReadingPush reports whether the value the last Read started is a push frame, as far as Read
+// got: after a failed Read, whether the failure was in a push frame (no command's reply).
+func (r *Reader) ReadingPush() bool { return r.push }
 
 func (r *Reader) readValue(depth int) (Value, error) {
 	var attrs *Value
@@ -68,6 +73,9 @@ func (r *Reader) readValue(depth int) (Value, error) {
 		line, err := r.readLine(depth > 0 || attrs != nil)
 		if err != nil {
 			return Value{}, err
+		}
+		if depth == 0 {
+			r.push = line[0] == '>'
 		}
 		if line[0] != '|' {
 			v, err := r.readBody(line, depth)
