@@ -54,10 +54,8 @@ type nodeActor struct {
 	retry        *time.Timer // the next reconnect attempt
 	ticks        int64       // coarse clock, one per tickEvery
 	tickEvery    time.Duration
-	lastActive   int64         // tick of the last write
-	lastAnswered int64         // conn.answered at the last tick
-	holdAllowed  time.Duration // the longest WAIT written and not yet answered: added to the stall limit
-	holdReply    int64         // the reply count (conn.expected) by which the WAITs written are answered
+	lastActive   int64 // tick of the last write
+	lastAnswered int64 // conn.answered at the last tick
 	closing      *closeRequest
 }
 
@@ -275,18 +273,15 @@ func (a *nodeActor) flush() {
 		a.drop(err)
 		return
 	}
-	replies := 0
-	var holds time.Duration
+	replies, base := 0, c.expected.Load()
 	for _, r := range a.batch {
 		replies += r.replies()
-		holds = max(holds, r.holdsFor)
+		if r.holdsFor > 0 {
+			// The server answers nothing behind a WAIT until it returns (see oldestDue).
+			c.waits = append(c.waits, heldWait{upTo: base + int64(replies), hold: r.holdsFor})
+		}
 	}
 	c.expected.Add(int64(replies))
-	if holds > 0 {
-		// The server answers nothing behind a WAIT until it returns: that much silence is no
-		// stall, until the WAIT's reply (at the latest the batch's last) is in.
-		a.holdAllowed, a.holdReply = max(a.holdAllowed, holds), c.expected.Load()
-	}
 	now := time.Now()
 	_ = c.nc.SetWriteDeadline(now.Add(a.opts.CommandTimeout))
 	n, err := c.nc.Write(a.wbuf)
@@ -410,7 +405,7 @@ func (a *nodeActor) onDialed(m *dialed) {
 	}
 	a.c, a.state, a.attempt = c, stateReady, 0
 	a.stats.live.Store(c)
-	a.lastAnswered, a.holdAllowed, a.holdReply = 0, 0, 0 // the stall clock starts again with the connection
+	a.lastAnswered = 0 // the stall clock starts again with the connection
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()

@@ -372,17 +372,48 @@ func TestWaitAllowanceLastsUntilItsReply(t *testing.T) {
 	c := &conn{}
 	a.c = c
 	c.expected.Store(4) // three commands, then a WAIT of 900 ms
-	a.holdAllowed, a.holdReply = 900*time.Millisecond, 4
+	c.waits = []heldWait{{upTo: 4, hold: 900 * time.Millisecond}}
 	c.answered.Store(3) // the replies before the WAIT's
-	a.onTick()
-	assert.Equal(t, 900*time.Millisecond, a.holdAllowed, "the WAIT is not answered yet")
-	for range 15 { // the WAIT holds its reply: 1.5 s of silence, under 1 s + 900 ms
+	for range 16 { // the WAIT holds its reply: 1.5 s of silence, under 1 s + 900 ms
 		a.onTick()
 	}
 	assert.Same(t, c, a.c, "not dropped as stalled")
 	c.answered.Store(4)
 	a.onTick()
-	assert.Zero(t, a.holdAllowed, "answered: the allowance ends")
+	assert.Empty(t, c.waits, "answered: the allowance ends")
+	assert.Empty(t, c.marks)
+}
+
+// WAITs in a row hold the replies behind them for all their holds together: the server runs them
+// one after another. (The allowance was the longest one's, and four WAITs of 300 ms with a timeout
+// of 500 ms got a healthy connection dropped.)
+func TestWaitsInARowHoldTogether(t *testing.T) {
+	srv := fakeredis.New(t, func(c *fakeredis.Conn) {
+		cmd, err := c.Handshake()
+		for err == nil {
+			if strings.EqualFold(cmd[0], "WAIT") {
+				time.Sleep(300 * time.Millisecond) // the server holding the WAIT, not a synchronisation
+				err = c.Write(":0\r\n")
+			} else {
+				err = c.Write("+PONG\r\n")
+			}
+			if err == nil {
+				cmd, err = c.ReadCommand()
+			}
+		}
+	})
+	events := newEventLog()
+	n := startNode(t, Options{Addr: srv.Addr(), CommandTimeout: 500 * time.Millisecond, OnEvent: events.record})
+	waits := make([]*Request, 4)
+	for i := range waits {
+		waits[i] = NewRequest("WAIT", 1, 300)
+		n.Send(waits[i])
+	}
+	for _, w := range waits {
+		_, err := w.Await()
+		require.NoError(t, err)
+	}
+	assert.NotContains(t, events.types(), EventDisconnect)
 }
 
 // The same over TLS, with a real server closing idle clients (timeout 1): the close_notify alert

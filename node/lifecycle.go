@@ -38,10 +38,10 @@ func (a *nodeActor) onTick() {
 	// A reply due for longer than the command timeout, whether the server answers nothing or
 	// answers a backlog too slowly, ends the connection: what waits on it fails with ErrTimeout.
 	// It was written before the tick of its mark, so a full timeout has passed, and at most a tick
-	// more. A WAIT written may hold the replies for its timeout, which is below the command
-	// timeout: a hung server is still caught within twice that, however many WAITs come.
-	if since := c.oldestDue(a.ticks, answered); since >= 0 &&
-		time.Duration(a.ticks-since)*a.tickEvery >= a.opts.CommandTimeout+a.holdAllowed {
+	// more; plus the holds of the WAITs written with it or before it, which the server runs one
+	// after another.
+	if since, held := c.oldestDue(a.ticks, answered); since >= 0 &&
+		time.Duration(a.ticks-since)*a.tickEvery >= a.opts.CommandTimeout+held {
 		a.opts.Logger.Warn("node: a reply due for longer than the command timeout; reconnecting", "addr", a.opts.Addr)
 		a.drop(ErrTimeout)
 		return
@@ -55,9 +55,6 @@ func (a *nodeActor) onTick() {
 	if err := c.probe(true); err != nil {
 		a.drop(err)
 		return
-	}
-	if answered >= a.holdReply {
-		a.holdAllowed = 0 // the WAITs are answered (replies before them coming in is not enough)
 	}
 	if a.opts.HealthCheck > 0 && time.Duration(a.ticks-a.lastActive)*a.tickEvery >= a.opts.HealthCheck {
 		ping := NewRequest("PING")

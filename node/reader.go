@@ -28,7 +28,9 @@ type conn struct {
 	closing  atomic.Bool           // no more writes: the reader exits once everything is answered
 	cause    atomic.Pointer[error] // why the actor closed the connection, if it did
 
-	marks []dueMark // the actor's: the replies due at each tick, oldest first, while still due (oldestDue)
+	marks   []dueMark  // the actor's: the replies due at each tick, oldest first, while still due (oldestDue)
+	waits   []heldWait // the actor's: the WAITs written, while a mark of theirs or after them is due
+	settled int64      // the actor's: the reply count of the last mark all answered
 
 	onPush func(resp.Value)
 	report func(msg any) // sends a message to the actor
@@ -175,10 +177,19 @@ type dueMark struct {
 	tick int64
 }
 
+// heldWait is a WAIT written: the reply count through its reply, and how long the server may hold
+// it (and every reply behind it).
+type heldWait struct {
+	upTo int64
+	hold time.Duration
+}
+
 // oldestDue notes the replies written by this tick, forgets the marks whose replies are all in,
 // and returns the tick of the oldest mark with a reply still due: that reply was written before
-// it. It returns -1 when no reply is due. Called by the actor at each tick, and only there.
-func (c *conn) oldestDue(tick, answered int64) int64 {
+// it. held adds up the holds of the WAITs written up to that mark's replies and since the mark
+// before it: the server runs them one after another, so they may have held it that long. It
+// returns -1 when no reply is due. Called by the actor at each tick, and only there.
+func (c *conn) oldestDue(tick, answered int64) (since int64, held time.Duration) {
 	if expected := c.expected.Load(); expected > answered &&
 		(len(c.marks) == 0 || c.marks[len(c.marks)-1].upTo < expected) {
 		c.marks = append(c.marks, dueMark{upTo: expected, tick: tick})
@@ -188,10 +199,21 @@ func (c *conn) oldestDue(tick, answered int64) int64 {
 		i++
 	}
 	if i > 0 {
+		c.settled = c.marks[i-1].upTo
 		c.marks = append(c.marks[:0], c.marks[i:]...)
 	}
-	if len(c.marks) == 0 {
-		return -1
+	w := 0
+	for w < len(c.waits) && c.waits[w].upTo <= c.settled {
+		w++
 	}
-	return c.marks[0].tick
+	c.waits = append(c.waits[:0], c.waits[w:]...)
+	if len(c.marks) == 0 {
+		return -1, 0
+	}
+	for _, wt := range c.waits {
+		if wt.upTo <= c.marks[0].upTo {
+			held += wt.hold
+		}
+	}
+	return c.marks[0].tick, held
 }
