@@ -374,7 +374,7 @@ func TestWaitAllowanceLastsUntilItsReply(t *testing.T) {
 	c.expected.Store(4) // three commands, then a WAIT of 900 ms
 	c.waits = []heldWait{{upTo: 4, hold: 900 * time.Millisecond}}
 	c.answered.Store(3) // the replies before the WAIT's
-	for range 16 { // the WAIT holds its reply: 1.5 s of silence, under 1 s + 900 ms
+	for range 16 {      // the WAIT holds its reply: 1.5 s of silence, under 1 s + 900 ms
 		a.onTick()
 	}
 	assert.Same(t, c, a.c, "not dropped as stalled")
