@@ -464,3 +464,25 @@ func TestMaxBlockingConns(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "x", v.Index(1).String())
 }
+
+// CLUSTER COUNTKEYSINSLOT and GETKEYSINSLOT go to the master of the slot they name: only it can
+// answer. (They went to a random master, which answered 0 and nothing without an error.)
+func TestCommandsAboutASlotGoToItsMaster(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	ctx := context.Background()
+	cl := connect(t, tc, ClusterOptions{})
+	for i := range 5 {
+		require.NoError(t, cl.Set(ctx, "{slotted}"+strconv.Itoa(i), "v"))
+	}
+	slot := GetSlot("{slotted}")
+	for range 12 {
+		v, err := cl.Do(ctx, Cmd("CLUSTER", "COUNTKEYSINSLOT", slot))
+		require.NoError(t, err)
+		n, err := v.Int64()
+		require.NoError(t, err)
+		assert.Equal(t, int64(5), n)
+		keys, err := cl.Do(ctx, Cmd("CLUSTER", "GETKEYSINSLOT", slot, 10))
+		require.NoError(t, err)
+		assert.Equal(t, 5, keys.Len())
+	}
+}

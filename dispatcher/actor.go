@@ -105,6 +105,9 @@ func (a *dispatcherActor) pick(r *Request) *slotmap.Ref {
 	spec, known := a.opts.Commands.lookupArgs(name, r.Args)
 	r.readOnly = spec.readOnly
 	slot, hasKey, cross := slotOf(spec, known, r.Args)
+	if !hasKey {
+		slot, hasKey = slotArgument(name, r.Args)
+	}
 	if cross {
 		r.fail(fmt.Errorf("actoredis: %s: %w", name, errCrossSlot))
 		return nil

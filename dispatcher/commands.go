@@ -1,10 +1,12 @@
 package dispatcher
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/actoredis/actoredis/node"
 	"github.com/actoredis/actoredis/resp"
+	"github.com/actoredis/actoredis/slotmap"
 )
 
 // keySpec says where a command's keys are, as COMMAND reports it: the first key's position, the
@@ -319,6 +321,27 @@ func migrateKeysOf(args []any, yield func(key any) bool) {
 // that the random master keyless commands go to would give a partial answer without a word: a
 // scan, a flush, a script loaded on one shard, a WAIT on a connection that wrote nothing. name is
 // upper case.
+// slotArgument returns the slot a keyless command is about, from its arguments: CLUSTER
+// COUNTKEYSINSLOT and GETKEYSINSLOT, which only that slot's master can answer.
+func slotArgument(name string, args []any) (slot int, ok bool) {
+	if name != "CLUSTER" || len(args) < 3 {
+		return 0, false
+	}
+	if sub, _ := resp.ArgText(args[1]); !resp.EqualFoldAny(sub, "COUNTKEYSINSLOT", "GETKEYSINSLOT") {
+		return 0, false
+	}
+	b, err := resp.AppendArg(nil, args[2]) // "$<len>\r\n<text>\r\n", whatever the argument's type
+	if err != nil {
+		return 0, false
+	}
+	_, text, _ := strings.Cut(string(b[:len(b)-2]), "\n")
+	n, err := strconv.Atoi(text)
+	if err != nil || n < 0 || n >= slotmap.NumSlots {
+		return 0, false // the server says what is wrong with it
+	}
+	return n, true
+}
+
 func perNode(name string, args []any) bool {
 	switch name {
 	case "FLUSHALL", "FLUSHDB", "SCAN", "KEYS", "DBSIZE", "WAIT", "WAITAOF":
