@@ -123,7 +123,9 @@ func (a *dispatcherActor) pick(r *Request) *slotmap.Ref {
 		target = shard.Master
 		if a.opts.UseReplicas && spec.readOnly && len(shard.Replicas) > 0 {
 			a.rr++
-			if i := int(a.rr % uint64(len(shard.Replicas)+1)); i > 0 {
+			// A replica the client cannot reach (down, or not yet connected) is passed over: the
+			// read would wait in its offline queue until a new map sent it elsewhere.
+			if i := int(a.rr % uint64(len(shard.Replicas)+1)); i > 0 && shard.Replicas[i-1].Node.Connected() {
 				target = shard.Replicas[i-1]
 			}
 		}

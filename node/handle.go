@@ -54,6 +54,9 @@ func Start(sys *actors.System, opts Options) (*Node, error) {
 // Addr returns the server's "host:port".
 func (n *Node) Addr() string { return n.addr }
 
+// Connected reports whether the node has a connection up now (one atomic load).
+func (n *Node) Connected() bool { return n.stats.live.Load() != nil }
+
 // PID returns the actor's PID, for actors that send it requests directly.
 func (n *Node) PID() *actor.PID { return n.pid }
 
