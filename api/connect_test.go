@@ -147,3 +147,21 @@ func TestConnectWithACLs(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "v", v)
 }
+
+// A replica the client cannot reach, which the cluster still lists, makes the map look again
+// less and less often: 200 ms, then twice as long after each look that finds nothing new, up to
+// 5 s. (It looked every 200 ms for good: a connection and a CLUSTER SHARDS each time.)
+func TestUnreachableReplicaIsLookedForLessAndLessOften(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{})
+	lost := tc.Replicas()[0]
+	cl := connect(t, tc, ClusterOptions{TopologyRefreshInterval: -1,
+		NodeAddressMap: map[string]string{lost.Addr(): "127.0.0.1:1"}}) // nothing listens there
+	start := cl.smap.Refreshes()
+	time.Sleep(4 * time.Second) // the scenario: a replica down for this long, not a synchronisation
+	looks := cl.smap.Refreshes() - start
+	t.Logf("%d discoveries in 4 s with a replica unreachable", looks)
+	// 1 s before the first (UnreachableAfter), then 0.2, 0.4, 0.8, 1.6 s apart: 4 or 5. Every
+	// 200 ms, it was 15 or more.
+	assert.LessOrEqual(t, looks, uint64(8))
+	assert.GreaterOrEqual(t, looks, uint64(2), "it still looks")
+}

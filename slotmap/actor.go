@@ -36,6 +36,8 @@ type mapActor struct {
 	lastDone       time.Time            // when the last discovery ended
 	soonAfter      bool                 // a Refresh came while a discovery ran: refreshSoon once it ends
 	down           map[string]time.Time // nodes disconnected, since when
+	replicaRetry   time.Duration        // the period of refreshes while only replicas are down (onTick)
+	downRefresh    bool                 // the discovery under way was for a replica down
 	lastTick       time.Time
 	lastFull       time.Time
 	timer          *time.Timer
@@ -62,8 +64,14 @@ type shared struct {
 const tickEvery = 100 * time.Millisecond
 
 // unreachableRetry is the period of refreshes while a node stays unreachable: after a failover,
-// the new master is known within this long of its promotion.
-const unreachableRetry = 200 * time.Millisecond
+// the new master is known within this long of its promotion. While only replicas are down, the
+// period doubles with each refresh that finds the map unchanged, up to maxReplicaRetry: a replica
+// the client cannot reach, and the cluster still lists, would otherwise cost a discovery (a
+// connection and a CLUSTER SHARDS) five times a second for as long as it stayed so.
+const (
+	unreachableRetry = 200 * time.Millisecond
+	maxReplicaRetry  = 5 * time.Second
+)
 
 func (a *mapActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
@@ -256,15 +264,19 @@ func (a *mapActor) onDiscovered(ctx actor.Context, m *discovered) {
 	} else {
 		if s := a.build(m.shards); !s.sameRouting(a.snap) {
 			a.publish(ctx, s)
+			a.replicaRetry = unreachableRetry
 		} else {
 			// An unchanged map is not published again: each new map routes every request that
 			// waits in a dispatcher's backoff at once, and with a node down they would go straight
 			// back to meet the same error. What waits at a down node that is no master still goes.
 			a.releaseStranded(a.snap)
+			if a.downRefresh {
+				a.replicaRetry = min(2*a.replicaRetry, maxReplicaRetry)
+			}
 		}
 		a.shared.readyOnce.Do(func() { close(a.shared.ready) })
 	}
-	a.lastDone = time.Now()
+	a.lastDone, a.downRefresh = time.Now(), false
 	if a.soonAfter {
 		a.soonAfter = false
 		a.refreshSoon()
@@ -495,6 +507,7 @@ func (a *mapActor) onNodeEvent(m *nodeEvent) {
 	case e.Type == node.EventDisconnect, e.Type == node.EventError:
 		if _, ok := a.down[e.Addr]; !ok {
 			a.down[e.Addr] = time.Now()
+			a.replicaRetry = unreachableRetry // a new failure: looked at soon again
 		}
 	case e.Type == node.EventReady:
 		delete(a.down, e.Addr)
@@ -510,17 +523,38 @@ func (a *mapActor) onTick() {
 	}
 	a.timer.Reset(tickEvery)
 	now := time.Now()
-	for _, since := range a.down {
-		if now.Sub(since) >= a.opts.UnreachableAfter && now.Sub(a.lastTick) >= unreachableRetry {
-			a.lastTick = now
-			a.refresh()
-			break
+	due, master := false, false
+	for addr, since := range a.down {
+		if now.Sub(since) >= a.opts.UnreachableAfter {
+			due, master = true, master || a.isMaster(addr)
 		}
+	}
+	period := max(a.replicaRetry, unreachableRetry)
+	if master {
+		period = unreachableRetry // a failover to follow
+	}
+	if due && now.Sub(a.lastTick) >= period {
+		a.lastTick = now
+		a.downRefresh = !master
+		a.refresh()
 	}
 	if a.opts.RefreshInterval > 0 && now.Sub(a.lastFull) >= a.opts.RefreshInterval {
 		a.lastFull = now
 		a.refresh()
 	}
+}
+
+// isMaster reports whether the map's master of some shard is at addr.
+func (a *mapActor) isMaster(addr string) bool {
+	if a.snap == nil {
+		return false
+	}
+	for _, sh := range a.snap.Shards {
+		if sh.Master.Addr == addr {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *mapActor) shutdown() {
