@@ -221,3 +221,29 @@ func TestUseReplicas(t *testing.T) {
 	assert.Positive(t, masterGets, "masters served reads too")
 	assert.Equal(t, 300, replicaGets+masterGets)
 }
+
+// A NodeAddressMap entry for a master announced as "?:port" makes it reachable in the map as well
+// as for a MOVED naming it. (The MOVED was followed, and the next map dropped the route again.)
+func TestMappedUnknownEndpointIsReachable(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 2, Replicas: testcluster.NoReplicas,
+		AnnounceHostname: func(i int) string { return map[int]string{0: "n0.invalid"}[i] }})
+	n0, n1 := tc.Nodes()[0], tc.Nodes()[1]
+	cl := connect(t, tc, ClusterOptions{TopologyRefreshInterval: -1, NodeAddressMap: map[string]string{
+		"n0.invalid:" + strconv.Itoa(n0.Port()): n0.Addr(),
+		"?:" + strconv.Itoa(n1.Port()):          n1.Addr(),
+	}})
+	ctx := context.Background()
+	key := keyInSlot("mapped", 16000)
+	require.Equal(t, n1, tc.MasterFor(GetSlot(key)))
+	require.NoError(t, cl.Set(ctx, key, "v"), "n1's own slots")
+	moved := keyInSlot("mapped", 1)
+	require.NoError(t, cl.Set(ctx, moved, "v"))
+	require.NoError(t, tc.MigrateSlot(ctx, 1, n1))
+	v, err := cl.Get(ctx, moved) // a MOVED to "?:port", mapped
+	require.NoError(t, err)
+	assert.Equal(t, "v", v)
+	require.Eventually(t, func() bool {
+		v, err := cl.Get(ctx, moved)
+		return err == nil && v == "v" && cl.NodeForKey(moved) != nil && cl.NodeForKey(moved).Addr() == n1.Addr()
+	}, 5*time.Second, 10*time.Millisecond, "after the next map too")
+}

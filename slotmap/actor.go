@@ -312,7 +312,7 @@ func (a *mapActor) build(shards []Shard) *Snapshot {
 	canonicalOrder(shards)
 	var replicas []*Ref
 	for _, sh := range shards {
-		if !sh.Master.Reachable() {
+		if !a.reachable(sh.Master) {
 			// A master with no known endpoint cannot be reached: its slots get no node, and a
 			// command for them an error that says why.
 			s.unreached = append(s.unreached, Unreached{Ranges: sh.Ranges, Info: sh.Master})
@@ -332,7 +332,7 @@ func (a *mapActor) build(shards []Shard) *Snapshot {
 		master := a.refFor(info, s)
 		refs := &ShardRefs{Ranges: sh.Ranges, Master: master}
 		for _, r := range sh.Replicas {
-			if !r.Reachable() || r.Health != "online" { // "fail" or "loading": no reads for it
+			if !a.reachable(r) || r.Health != "online" { // "fail" or "loading": no reads for it
 				continue
 			}
 			ref := a.refFor(r, s)
@@ -373,6 +373,12 @@ func (a *mapActor) refFor(info NodeInfo, s *Snapshot) *Ref {
 
 // reach returns the address the client dials for a discovered server: its TLS port when the
 // client uses TLS and the server lists one besides its plain port, through NodeAddressMap.
+// reachable reports whether the client can reach a node: it announces an endpoint, or the
+// address map maps the one it announces ("?:port" included, as for a MOVED naming it).
+func (a *mapActor) reachable(info NodeInfo) bool {
+	return info.Reachable() || info.Port != 0 && a.opts.mapAddr(info.Addr()) != info.Addr()
+}
+
 func (a *mapActor) reach(info NodeInfo) string {
 	if a.opts.Node.TLS != nil && info.TLSPort != 0 {
 		info.Port = info.TLSPort
