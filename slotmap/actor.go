@@ -532,7 +532,7 @@ func (a *mapActor) onTick() {
 	due, master := false, false
 	for addr, since := range a.down {
 		if now.Sub(since) >= a.opts.UnreachableAfter {
-			due, master = true, master || a.isMaster(addr)
+			due, master = true, master || a.snap != nil && a.snap.isMaster(addr)
 		}
 	}
 	period := max(a.replicaRetry, unreachableRetry)
@@ -548,19 +548,6 @@ func (a *mapActor) onTick() {
 		a.lastFull = now
 		a.refresh()
 	}
-}
-
-// isMaster reports whether the map's master of some shard is at addr.
-func (a *mapActor) isMaster(addr string) bool {
-	if a.snap == nil {
-		return false
-	}
-	for _, sh := range a.snap.Shards {
-		if sh.Master.Addr == addr {
-			return true
-		}
-	}
-	return false
 }
 
 func (a *mapActor) shutdown() {
