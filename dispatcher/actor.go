@@ -199,17 +199,26 @@ func keySlot(k any) int {
 		}
 		return 0
 	}
-	b, err := resp.AppendArg(nil, k)
-	if err != nil || len(b) == 0 {
-		return 0
+	if b, ok := encodedText(k); ok {
+		return slotmap.SlotBytes(b)
+	}
+	return 0
+}
+
+// encodedText returns the bytes of a as the command's encoder writes them (a number's digits...),
+// or false when it cannot encode a.
+func encodedText(a any) ([]byte, bool) {
+	b, err := resp.AppendArg(nil, a)
+	if err != nil {
+		return nil, false
 	}
 	// The bulk string's payload: after "$n\r\n", before the final "\r\n".
 	for i := 0; i < len(b); i++ {
 		if b[i] == '\n' {
-			return slotmap.SlotBytes(b[i+1 : len(b)-2])
+			return b[i+1 : len(b)-2], true
 		}
 	}
-	return 0
+	return nil, false
 }
 
 // noNodeFor is the error for a slot the map gives no node: ErrNoRoute, with the reason when the map

@@ -330,12 +330,11 @@ func slotArgument(name string, args []any) (slot int, ok bool) {
 	if sub, _ := resp.ArgText(args[1]); !resp.EqualFoldAny(sub, "COUNTKEYSINSLOT", "GETKEYSINSLOT") {
 		return 0, false
 	}
-	b, err := resp.AppendArg(nil, args[2]) // "$<len>\r\n<text>\r\n", whatever the argument's type
-	if err != nil {
+	text, ok := encodedText(args[2]) // whatever the argument's type
+	if !ok {
 		return 0, false
 	}
-	_, text, _ := strings.Cut(string(b[:len(b)-2]), "\n")
-	n, err := strconv.Atoi(text)
+	n, err := strconv.Atoi(string(text))
 	if err != nil || n < 0 || n >= slotmap.NumSlots {
 		return 0, false // the server says what is wrong with it
 	}
