@@ -63,57 +63,43 @@ func newPool(opts Options) *pool {
 func (p *pool) get(ctx context.Context, gone <-chan struct{}) (*Dedicated, error) {
 	for {
 		var d *Dedicated
+		idle := true
 		select {
 		case d = <-p.idle: // an idle one first: the select below picks at random, and would dial
-			if !d.alive() {
-				d.discard()
-				continue
-			}
-			if err := p.take(d); err != nil {
-				return nil, err
-			}
-			return d, nil
 		default:
+			select {
+			case <-p.closed:
+				return nil, ErrClosed
+			case d = <-p.idle:
+			case p.slots <- struct{}{}:
+				nc, rd, err := p.dial(ctx)
+				if err != nil {
+					<-p.slots
+					return nil, err
+				}
+				d, idle = &Dedicated{pool: p, nc: nc, rd: rd}, false
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-gone:
+				return nil, errAbandoned
+			}
 		}
+		if idle && !d.alive() {
+			d.discard() // the server closed it while it sat idle (its timeout setting)
+			continue
+		}
+		p.mu.Lock()
 		select {
 		case <-p.closed:
+			p.mu.Unlock()
+			d.discard()
 			return nil, ErrClosed
-		case d = <-p.idle:
-			if !d.alive() {
-				d.discard() // the server closed it while it sat idle (its timeout setting)
-				continue
-			}
-		case p.slots <- struct{}{}:
-			nc, rd, err := p.dial(ctx)
-			if err != nil {
-				<-p.slots
-				return nil, err
-			}
-			d = &Dedicated{pool: p, nc: nc, rd: rd}
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-gone:
-			return nil, errAbandoned
+		default:
 		}
-		if err := p.take(d); err != nil {
-			return nil, err
-		}
+		p.inUse[d] = struct{}{}
+		p.mu.Unlock()
 		return d, nil
 	}
-}
-
-// take marks d in use, unless the pool closed meanwhile (d is then discarded).
-func (p *pool) take(d *Dedicated) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	select {
-	case <-p.closed:
-		d.discard()
-		return ErrClosed
-	default:
-	}
-	p.inUse[d] = struct{}{}
-	return nil
 }
 
 // dial opens a connection for the pool, interrupted by ctx or by the pool's close.
