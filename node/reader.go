@@ -135,9 +135,10 @@ func (c *conn) fail(cur *Request, err error) {
 	// A reply past the limits is its command's alone: that command carries the limit error, which
 	// is not retried (it would meet the same reply again); the others, and all of them when it was
 	// a push frame, are dropped with the connection.
-	others, own := err, resp.BrokeLimits(err) && !c.rd.ReadingPush()
+	others, own := err, false
 	if resp.BrokeLimits(err) {
 		others = fmt.Errorf("dropped with the connection, after a frame past the limits: %v", err)
+		own = !c.rd.ReadingPush()
 	}
 	if own && cur == nil {
 		cur = <-c.fifo // the reply that broke the limits was the next command's
