@@ -273,12 +273,13 @@ func (a *nodeActor) flush() {
 		a.drop(err)
 		return
 	}
-	replies, base := 0, c.expected.Load()
+	replies := 0
 	for _, r := range a.batch {
 		replies += r.replies()
 		if r.holdsFor > 0 {
-			// The server answers nothing behind a WAIT until it returns (see oldestDue).
-			c.waits = append(c.waits, heldWait{upTo: base + int64(replies), hold: r.holdsFor})
+			// The server answers nothing behind a WAIT until it returns (see oldestDue). Only the
+			// actor moves expected: it still counts the replies before this batch.
+			c.waits = append(c.waits, heldWait{upTo: c.expected.Load() + int64(replies), hold: r.holdsFor})
 		}
 	}
 	c.expected.Add(int64(replies))
