@@ -542,10 +542,7 @@ func TestCloseFailsAHeldDedicatedWithErrClosed(t *testing.T) {
 		_, err := d.Do(ctx, "BLPOP", "never-pushed", 0)
 		done <- err
 	}()
-	require.Eventually(t, func() bool {
-		n, err := srv.BlockedClients(ctx)
-		return err == nil && n == 1
-	}, 5*time.Second, 5*time.Millisecond, "BLPOP blocked")
+	awaitBlocked(t, srv, "BLPOP blocked")
 	require.NoError(t, n.Close(time.Second))
 	err = <-done
 	assert.ErrorIs(t, err, ErrClosed)
@@ -580,10 +577,7 @@ func TestAbandonedWaitersForADedicatedConnectionLetGo(t *testing.T) {
 	n := startNode(t, Options{Addr: srv.Addr(), MaxDedicated: 1, CommandTimeout: time.Minute})
 	holder := NewRequest("BLPOP", "held", 0)
 	n.Send(holder)
-	require.Eventually(t, func() bool {
-		c, err := srv.BlockedClients(context.Background())
-		return err == nil && c == 1
-	}, 5*time.Second, 5*time.Millisecond, "the pool's one connection is held")
+	awaitBlocked(t, srv, "the pool's one connection is held")
 	base := runtime.NumGoroutine()
 	for range 200 { // as the cluster sends them: no Ctx, the caller's wait on the Future ends
 		r := NewRequest("BLPOP", "other", 1)
@@ -705,4 +699,13 @@ func TestHangingDialsAreNotAFullPool(t *testing.T) {
 		require.Error(t, err)
 		assert.NotErrorIs(t, err, ErrPoolFull, "%v", err)
 	}
+}
+
+// awaitBlocked waits until one client is blocked in a command on srv.
+func awaitBlocked(t *testing.T, srv *testcluster.Server, what string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		n, err := srv.BlockedClients(context.Background())
+		return err == nil && n == 1
+	}, 5*time.Second, 5*time.Millisecond, what)
 }

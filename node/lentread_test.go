@@ -32,6 +32,17 @@ func waitParked(t *testing.T, n *Node) *conn {
 	return nil
 }
 
+// pingLentOrSent runs a PING on this goroutine when the node lends itself (TryRun), through its
+// actor otherwise, and waits for the reply.
+func pingLentOrSent(t *testing.T, n *Node) (resp.Value, error) {
+	t.Helper()
+	r := NewRequest("PING")
+	if !n.TryRun(t.Context(), r) {
+		n.Send(r)
+	}
+	return await(t, r)
+}
+
 // lendPing lends the node PINGs until one is read on this goroutine, so that the next TryRun finds
 // the node idle and its reader parked (a refused lend means the actor's goroutine was still
 // busy, finishing what came before).
@@ -151,11 +162,7 @@ func TestReaderWithoutAloneNeverParks(t *testing.T) {
 	srv := testcluster.NewStandalone(t, testcluster.Options{})
 	n := startNode(t, Options{Addr: srv.Addr()})
 	for range 20 {
-		r := NewRequest("PING")
-		if !n.TryRun(t.Context(), r) {
-			n.Send(r)
-		}
-		_, err := await(t, r)
+		_, err := pingLentOrSent(t, n)
 		require.NoError(t, err)
 		c := n.stats.live.Load()
 		require.NotNil(t, c)
@@ -305,11 +312,7 @@ func TestLentCallerFindsTheIdleConnectionClosed(t *testing.T) {
 	waitQuiet(c) // a lent caller quicker than that skips the peek
 	closeNow <- struct{}{}
 	waitSocket(t, c, true)
-	r := NewRequest("PING")
-	if !n.TryRun(t.Context(), r) {
-		n.Send(r)
-	}
-	v, err := await(t, r)
+	v, err := pingLentOrSent(t, n)
 	require.NoError(t, err)
 	assert.Equal(t, "PONG", v.String())
 	e := events.waitFor(t, EventDisconnect, 10*time.Second)
@@ -402,13 +405,18 @@ func TestActorFindsTheIdleConnectionClosed(t *testing.T) {
 // junkWhenTold answers PING and ECHO with PONG; after an ECHO it waits for the test, then writes
 // junk and, when close is set, closes the connection.
 func junkWhenTold(junkNow <-chan struct{}, junk string, close bool) func(*fakeredis.Conn) {
+	return sendWhenTold(junkNow, func(c *fakeredis.Conn) error { return c.Write(junk) }, close)
+}
+
+// sendWhenTold is junkWhenTold with what to send as a function of the connection.
+func sendWhenTold(junkNow <-chan struct{}, send func(*fakeredis.Conn) error, close bool) func(*fakeredis.Conn) {
 	return func(c *fakeredis.Conn) {
 		cmd, err := c.Handshake()
 		for err == nil {
 			err = c.Write("+PONG\r\n")
 			if err == nil && cmd[0] == "ECHO" {
 				<-junkNow
-				if err = c.Write(junk); close {
+				if err = send(c); close {
 					_ = c.Close()
 					return
 				}
@@ -502,30 +510,17 @@ func TestAStreamOfPushesOnAParkedConnectionKeepsIt(t *testing.T) {
 	const push = ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n" // 32 bytes: divides the read buffer
 	burst := strings.Repeat(push, (1<<20)/len(push))
 	junkNow := make(chan struct{})
-	srv := fakeredis.New(t, func(c *fakeredis.Conn) {
-		cmd, err := c.Handshake()
-		for err == nil {
-			err = c.Write("+PONG\r\n")
-			if err == nil && cmd[0] == "ECHO" {
-				<-junkNow
-				for end := time.Now().Add(400 * time.Millisecond); err == nil && time.Now().Before(end); {
-					err = c.Write(burst) // the stream the server sends, not a synchronisation
-				}
-			}
-			if err == nil {
-				cmd, err = c.ReadCommand()
-			}
+	srv := fakeredis.New(t, sendWhenTold(junkNow, func(c *fakeredis.Conn) (err error) {
+		for end := time.Now().Add(400 * time.Millisecond); err == nil && time.Now().Before(end); {
+			err = c.Write(burst) // the stream the server sends, not a synchronisation
 		}
-	})
+		return err
+	}, false))
 	events := newEventLog()
 	n := startNode(t, Options{Addr: srv.Addr(), Alone: alwaysAlone, OnEvent: events.record})
 	lendPing(t, n)
 	cueJunk(t, n, junkNow)
-	r := NewRequest("PING")
-	if !n.TryRun(t.Context(), r) {
-		n.Send(r)
-	}
-	v, err := await(t, r)
+	v, err := pingLentOrSent(t, n)
 	require.NoError(t, err)
 	assert.Equal(t, "PONG", v.String())
 	assert.Equal(t, 1, srv.Accepts(), "the pushes dropped the connection")
