@@ -295,13 +295,27 @@ func (p *pool) runBlocking(r *Request) {
 		r.Fail(&ConnError{Addr: p.opts.Addr, Command: r.Name(), Err: err})
 		return
 	}
-	defer d.Release()
 	if r.IsDone() {
+		d.Release()
 		return // abandoned while waiting for a connection: never written
 	}
+	v, err := p.runOn(ctx, d, r)
+	// Back in the pool before the caller hears: a caller's next blocking command finds it idle
+	// rather than dialling another.
+	d.Release()
+	if err != nil {
+		r.Fail(err)
+		return
+	}
+	r.Complete(v, nil)
+}
+
+// runOn runs r's blocking command on d, interrupted when r's caller stops waiting, and returns
+// the reply or the error the caller is to get.
+func (p *pool) runOn(ctx context.Context, d *Dedicated, r *Request) (resp.Value, error) {
 	// A caller that stops waiting (AwaitContext) completes r: interrupt the command then, or it
 	// would hold the connection and later take data (an element, a message) nobody receives.
-	ctx, cancel = context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// A server that answers nothing is caught as on the shared connection: CommandTimeout past the
 	// command's own timeout. With a timeout of 0 it waits until answered, abandoned or closed.
@@ -319,7 +333,10 @@ func (p *pool) runBlocking(r *Request) {
 		case <-ctx.Done():
 		}
 	}()
-	var v resp.Value
+	var (
+		v   resp.Value
+		err error
+	)
 	if r.Asking { // redirected by ASK: ASKING goes first on the same connection
 		_, err = d.Do(limit, "ASKING")
 	}
@@ -343,10 +360,8 @@ func (p *pool) runBlocking(r *Request) {
 		case errors.As(err, &se):
 			err = withRedirectHost(se, p.opts.Addr) // a MOVED or ASK to ":port"
 		}
-		r.Fail(err)
-		return
 	}
-	r.Complete(v, nil)
+	return v, err
 }
 
 func isClosed(p *pool) bool {
