@@ -62,7 +62,10 @@ type ClusterOptions struct {
 	MaxCommandRedirections int
 	// NodeAddressMap maps the address a node announces ("host:port") to the address to dial, for
 	// clusters behind NAT or announcing names this host cannot resolve. Applied to the topology and
-	// to MOVED and ASK targets. NodeAddressMapFunc, when set, is asked first.
+	// to MOVED and ASK targets. NodeAddressMapFunc, when set, is asked first. A node announced
+	// with no host (cluster-preferred-endpoint-type unknown-endpoint: "the host you reached me
+	// by") is first given the host the client dialled for the reply that named it, then mapped; one
+	// announced as "?" (no hostname) is looked up as "?:port".
 	NodeAddressMap     map[string]string
 	NodeAddressMapFunc func(announced string) string
 	// RESP is the protocol: 3 (default) or 2.

@@ -247,3 +247,39 @@ func TestMappedUnknownEndpointIsReachable(t *testing.T) {
 		return err == nil && v == "v" && cl.NodeForKey(moved) != nil && cl.NodeForKey(moved).Addr() == n1.Addr()
 	}, 5*time.Second, 10*time.Millisecond, "after the next map too")
 }
+
+// With cluster-preferred-endpoint-type unknown-endpoint a node announces no host: "use the one
+// you reached me by". CLUSTER SHARDS, CLUSTER SLOTS and a MOVED to ":port" all resolve it so,
+// to the host the roots were given as (here "localhost", which the servers never announce). (The
+// SHARDS reply's ip stood in, so the map held 127.0.0.1 and a MOVED opened a second connection
+// to the same server under "localhost".)
+func TestUnknownEndpointTakesTheHostReached(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 2, Replicas: testcluster.NoReplicas,
+		ExtraConfig: []string{"cluster-preferred-endpoint-type unknown-endpoint"}})
+	n0, n1 := tc.Nodes()[0], tc.Nodes()[1]
+	hostReached := func(n *testcluster.Node) string { return "localhost:" + strconv.Itoa(n.Port()) }
+	cl := connect(t, tc, ClusterOptions{TopologyRefreshInterval: -1,
+		RootNodes: []NodeOptions{{URL: "redis://" + hostReached(n0)}}})
+	var addrs []string
+	for _, n := range cl.Nodes() {
+		addrs = append(addrs, n.Addr())
+	}
+	assert.ElementsMatch(t, []string{hostReached(n0), hostReached(n1)}, addrs)
+	ctx := context.Background()
+	moved := keyInSlot("unknown-endpoint", 1)
+	require.Equal(t, n0, tc.MasterFor(1))
+	require.NoError(t, cl.Set(ctx, moved, "v"))
+	require.NoError(t, tc.MigrateSlot(ctx, 1, n1))
+	v, err := cl.Get(ctx, moved) // a MOVED to ":port"
+	require.NoError(t, err)
+	assert.Equal(t, "v", v)
+	require.Eventually(t, func() bool {
+		n := cl.NodeForKey(moved)
+		return n != nil && n.Addr() == hostReached(n1)
+	}, 5*time.Second, 10*time.Millisecond, "the slot's new master, as reached")
+	addrs = addrs[:0]
+	for _, n := range cl.Nodes() {
+		addrs = append(addrs, n.Addr())
+	}
+	assert.ElementsMatch(t, []string{hostReached(n0), hostReached(n1)}, addrs, "no second name for a server")
+}

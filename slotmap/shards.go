@@ -20,9 +20,9 @@ type NodeInfo struct {
 	// ID is the node id; "" when CLUSTER SLOTS gives none.
 	ID string
 	// Host is the announced endpoint: from CLUSTER SHARDS the "endpoint" field (the "ip" field when
-	// the endpoint is empty), from CLUSTER SLOTS the first element of the node. It may be "?" (the
-	// server does not know the endpoint), a hostname, or "" (a null endpoint: the server means the
-	// address the reply came from).
+	// there is no endpoint field), from CLUSTER SLOTS the first element of the node. It may be "?"
+	// (the server does not know the endpoint), a hostname, or "" (an empty or null endpoint:
+	// cluster-preferred-endpoint-type unknown-endpoint, meaning the host the reply came from).
 	Host string
 	// Port is the plain port; for a TLS-only server, which has no plain port, its TLS port.
 	Port int
@@ -141,6 +141,7 @@ func parseShardNode(v resp.Value) (NodeInfo, error) {
 	var n NodeInfo
 	var ip, endpoint string
 	var port, tlsPort int
+	haveEndpoint := false
 	for j := 0; j < len(pairs); j += 2 {
 		key, val := string(pairs[j].Bytes()), pairs[j+1]
 		var dst *string
@@ -150,7 +151,7 @@ func parseShardNode(v resp.Value) (NodeInfo, error) {
 		case "ip":
 			dst = &ip
 		case "endpoint":
-			dst = &endpoint
+			dst, haveEndpoint = &endpoint, true
 		case "role":
 			dst = &n.Role
 		case "health":
@@ -191,8 +192,12 @@ func parseShardNode(v resp.Value) (NodeInfo, error) {
 	if n.Port == 0 {
 		return NodeInfo{}, fmt.Errorf(`node %s has no "port" nor "tls-port"`, n.ID)
 	}
+	// An empty endpoint (cluster-preferred-endpoint-type unknown-endpoint) means "the host you
+	// reached me by", as CLUSTER SLOTS's null host and a MOVED to ":port" do: kept empty for the
+	// discovery to fill in. The ip is the node's own address, which the operator has just said
+	// clients should not use; it stands in only for a reply with no endpoint field at all.
 	n.Host = endpoint
-	if n.Host == "" {
+	if !haveEndpoint {
 		n.Host = ip
 	}
 	if n.Health == "" {

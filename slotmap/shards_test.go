@@ -174,7 +174,7 @@ func TestParseShardsHandMade(t *testing.T) {
 			shard(resp3, ints(), shardNode(resp3, "empty", "master")),
 			// no master (only a replica): skipped.
 			shard(resp3, ints(500, 500), shardNode(resp3, "orphan", "replica")),
-			// empty endpoint: the ip; a failed master before the online one that replaced it; ports as text.
+			// empty endpoint: kept empty, not the ip; a failed master before the online one that replaced it; ports as text.
 			shard(resp3, ints(100, 199),
 				shardNode(resp3, "old", "master", bs("health"), bs("failed")),
 				shardNode(resp3, "m2", "master", bs("endpoint"), bs(""), bs("ip"), bs("::1"), bs("port"), bs("7002"),
@@ -190,11 +190,11 @@ func TestParseShardsHandMade(t *testing.T) {
 			},
 			{
 				Ranges: [][2]int{{100, 199}},
-				Master: NodeInfo{ID: "m2", Host: "::1", Port: 7002, TLSPort: 7443, Role: "master", Health: "online"},
+				Master: NodeInfo{ID: "m2", Host: "", Port: 7002, TLSPort: 7443, Role: "master", Health: "online"},
 			},
 		}, shards, "RESP3 %v", resp3)
 		assert.Equal(t, "?:7000", shards[0].Master.Addr())
-		assert.Equal(t, "[::1]:7002", shards[1].Master.Addr())
+		assert.Equal(t, ":7002", shards[1].Master.Addr())
 		covered, err := Validate(shards)
 		require.NoError(t, err)
 		assert.Equal(t, 300, covered)
