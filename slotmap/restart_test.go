@@ -421,3 +421,28 @@ func TestShutdownCallsOffTheScheduledRefresh(t *testing.T) {
 	assert.False(t, a.scheduled, "a closed map scheduled a refresh")
 	assert.Same(t, before, a.refreshTimer)
 }
+
+// A MOVED to a replica of the map (a failover it has not seen yet) makes that node a master: it
+// is listed as one, and no longer as its old shard's replica, which would give it the old
+// shard's reads. (Masters() listed it with its old role until the next discovery.)
+func TestMovedToAReplicaPromotesIt(t *testing.T) {
+	a := newBuildingActor(t, Options{})
+	a.snap = a.build([]Shard{{
+		Ranges:   [][2]int{{0, NumSlots - 1}},
+		Master:   NodeInfo{Host: "127.0.0.1", Port: 1, Role: "master", Health: "online"},
+		Replicas: []NodeInfo{{Host: "127.0.0.1", Port: 2, Role: "replica", Health: "online"}},
+	}})
+	s := a.snap.withSlot(7, a.ref("127.0.0.1:2"))
+	require.Len(t, s.Masters(), 2)
+	promoted := s.Master(7)
+	assert.Equal(t, "127.0.0.1:2", promoted.Addr)
+	assert.Equal(t, "master", promoted.Info.Role)
+	assert.Same(t, a.snap.byAddr["127.0.0.1:2"].Node, promoted.Node, "the same node actor")
+	assert.Empty(t, s.Shard(8).Replicas, "not the old shard's replica any more")
+	assert.Empty(t, s.Replicas())
+	require.Len(t, s.Nodes(), 2, "listed once")
+	for _, n := range s.Nodes() {
+		assert.Equal(t, "master", n.Info.Role, n.Addr)
+	}
+	assert.Len(t, a.snap.Replicas(), 1, "the snapshot before is unchanged")
+}

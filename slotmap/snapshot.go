@@ -132,7 +132,9 @@ func (s *Snapshot) Covered() int {
 }
 
 // withSlot returns a copy of s in which slot is served by the shard whose master is ref, adding a
-// shard for ref when it masters none yet (a MOVED to a node the map did not know as a master).
+// shard for ref when it masters none yet (a MOVED to a node the map did not know as a master). A
+// replica named so was promoted (a failover the map has not seen yet): it is listed as a master
+// from then on, and no longer as its old shard's replica.
 func (s *Snapshot) withSlot(slot int, ref *Ref) *Snapshot {
 	c := *s
 	c.Version++
@@ -145,18 +147,38 @@ func (s *Snapshot) withSlot(slot int, ref *Ref) *Snapshot {
 		}
 	}
 	if idx < 0 {
+		if ref.Info.Role != "master" {
+			promoted := *ref
+			promoted.Info.Role = "master"
+			ref = &promoted
+			c.dropReplica(ref.Addr)
+		}
 		c.Shards = append(c.Shards, &ShardRefs{Master: ref})
 		idx = len(c.Shards) - 1
 	}
 	c.slots[slot] = uint16(idx)
-	if s.byAddr[ref.Addr] == nil {
+	if s.byAddr[ref.Addr] != ref {
 		known := c.withNode(ref)
 		c.byAddr, c.nodes = known.byAddr, known.nodes
 	}
 	return &c
 }
 
-// withNode returns a copy of s that knows ref (reached for an ASK), without any slot.
+// dropReplica takes the node at addr out of the replicas of s's shards, copying the shards it
+// leaves: s.Shards must be s's own slice (the shards may be shared with the snapshot s was copied
+// from).
+func (s *Snapshot) dropReplica(addr string) {
+	for i, sh := range s.Shards {
+		if j := slices.IndexFunc(sh.Replicas, func(r *Ref) bool { return r.Addr == addr }); j >= 0 {
+			left := *sh
+			left.Replicas = slices.Delete(slices.Clone(sh.Replicas), j, j+1)
+			s.Shards[i] = &left
+		}
+	}
+}
+
+// withNode returns a copy of s that knows ref (reached for an ASK), without any slot. A node s
+// knew at ref's address under another Ref is replaced.
 func (s *Snapshot) withNode(ref *Ref) *Snapshot {
 	c := *s
 	c.Version++
@@ -165,7 +187,13 @@ func (s *Snapshot) withNode(ref *Ref) *Snapshot {
 		c.byAddr[k] = v
 	}
 	c.byAddr[ref.Addr] = ref
-	c.nodes = append(append([]*Ref(nil), s.nodes...), ref)
+	c.nodes = make([]*Ref, 0, len(s.nodes)+1)
+	for _, n := range s.nodes {
+		if n.Addr != ref.Addr {
+			c.nodes = append(c.nodes, n)
+		}
+	}
+	c.nodes = append(c.nodes, ref)
 	return &c
 }
 
