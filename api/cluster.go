@@ -35,13 +35,20 @@ type Cluster struct {
 	// Send)
 	sending atomic.Int64
 
-	sys  *actors.System
-	smap *slotmap.Map
-	disp *dispatcher.Handle
+	// run is what Connect started, nil before and after: a closed Cluster a caller still holds
+	// holds none of it (an actor system alone is about 4.6 MiB: protoactor's process registry).
+	run atomic.Pointer[running]
 
 	hmu      sync.Mutex // serialises handler registration; readers load the immutable list
 	handlers atomic.Pointer[handlers]
 	events   eventQueue
+}
+
+// running is what Connect starts and Close stops.
+type running struct {
+	sys  *actors.System
+	smap *slotmap.Map
+	disp *dispatcher.Handle
 }
 
 // CreateCluster validates opts and returns an unconnected Cluster. An invalid option is a
@@ -131,14 +138,14 @@ func (c *Cluster) connect(ctx context.Context) error {
 	case stateConnected:
 		return errors.New("actoredis: Connect called twice")
 	}
-	c.sys = actors.NewSystem(c.opts.Logger)
+	rt := &running{sys: actors.NewSystem(c.opts.Logger)}
 	template := c.nodeOptions()
 	roots := make([]string, len(c.roots))
 	for i, r := range c.roots {
 		roots[i] = r.addr
 	}
 	var err error
-	c.smap, err = slotmap.Start(c.sys, slotmap.Options{
+	rt.smap, err = slotmap.Start(rt.sys, slotmap.Options{
 		Roots:           roots,
 		Node:            template,
 		AddressMap:      c.addressMap(),
@@ -151,14 +158,14 @@ func (c *Cluster) connect(ctx context.Context) error {
 		Logger:  c.opts.Logger,
 	})
 	if err == nil {
-		err = c.smap.Ready(ctx)
+		err = rt.smap.Ready(ctx)
 	}
 	if err != nil {
-		c.shutdown()
+		c.abandon(rt)
 		return err
 	}
 	commands := dispatcher.BuiltinCommands()
-	if masters := c.smap.Snapshot().Masters(); len(masters) > 0 {
+	if masters := rt.smap.Snapshot().Masters(); len(masters) > 0 {
 		o := template
 		o.Addr = masters[0].Addr
 		// Bounded like discovery: a server that stops answering must not hold Connect forever.
@@ -170,18 +177,18 @@ func (c *Cluster) connect(ctx context.Context) error {
 		case qerr == nil:
 			commands.LearnFromCOMMAND(v)
 		case gaveUp != nil: // the caller gave up: Connect fails, as it says
-			c.shutdown()
+			c.abandon(rt)
 			return gaveUp
 		case errors.Is(qerr, node.ErrReadOnlyRefused):
 			// Every node's handshake sends the same READONLY; no connection would come up.
-			c.shutdown()
+			c.abandon(rt)
 			return fmt.Errorf("actoredis: Connect with UseReplicas: node %s: %w", o.Addr, qerr)
 		default:
 			c.opts.Logger.Warn("COMMAND failed; routing by the built-in table", "error", qerr)
 		}
 	}
-	c.disp, err = dispatcher.Start(c.sys, dispatcher.Options{
-		Map:             c.smap,
+	rt.disp, err = dispatcher.Start(rt.sys, dispatcher.Options{
+		Map:             rt.smap,
 		AddressMap:      c.addressMap(),
 		Commands:        commands,
 		UseReplicas:     c.opts.UseReplicas,
@@ -190,9 +197,10 @@ func (c *Cluster) connect(ctx context.Context) error {
 		Lend:            true,
 	})
 	if err != nil {
-		c.shutdown()
+		c.abandon(rt)
 		return err
 	}
+	c.run.Store(rt)
 	c.state.Store(stateConnected)
 	c.emit(Event{Type: EventConnect})
 	return nil
@@ -205,7 +213,7 @@ func (c *Cluster) connect(ctx context.Context) error {
 func (c *Cluster) Close() error {
 	c.life.Lock()
 	if c.state.Swap(stateClosed) == stateConnected {
-		c.shutdown()
+		c.run.Swap(nil).shutdown()
 		c.emit(Event{Type: EventDisconnect})
 	}
 	c.life.Unlock()
@@ -213,17 +221,21 @@ func (c *Cluster) Close() error {
 	return nil
 }
 
-func (c *Cluster) shutdown() {
+// abandon ends a failed Connect: the Cluster is closed, with nothing of rt left running.
+func (c *Cluster) abandon(rt *running) {
+	rt.shutdown()
 	c.state.Store(stateClosed)
-	if c.disp != nil {
-		c.disp.Close(2 * time.Second)
+}
+
+// shutdown stops what rt holds, the dispatcher first.
+func (rt *running) shutdown() {
+	if rt.disp != nil {
+		rt.disp.Close(2 * time.Second)
 	}
-	if c.smap != nil {
-		c.smap.Close(2 * time.Second)
+	if rt.smap != nil {
+		rt.smap.Close(2 * time.Second)
 	}
-	if c.sys != nil {
-		c.sys.Shutdown()
-	}
+	rt.sys.Shutdown()
 }
 
 // Send routes cmd to the node serving its slot and returns its Future at once.
@@ -246,7 +258,8 @@ func (c *Cluster) Send(cmd Command) *Future {
 // send binds cmd into f and hands it to the dispatcher; a command that cannot be sent completes f
 // with its error at once.
 func (c *Cluster) send(ctx context.Context, f *Future, cmd Command, alone bool) {
-	if c.state.Load() != stateConnected {
+	rt := c.run.Load()
+	if rt == nil {
 		f.fail(ErrClientClosed)
 		return
 	}
@@ -255,15 +268,15 @@ func (c *Cluster) send(ctx context.Context, f *Future, cmd Command, alone bool) 
 		f.fail(err)
 		return
 	}
-	f.r.Init(c.disp, args)
+	f.r.Init(rt.disp, args)
 	f.r.Idempotent = cmd.idempotent
 	f.r.Deadline = time.Now().Add(c.opts.CommandTimeout)
 	f.r.Until = f.r.Deadline
 	if alone {
-		c.disp.SendAlone(ctx, &f.r)
+		rt.disp.SendAlone(ctx, &f.r)
 		return
 	}
-	c.disp.Send(&f.r)
+	rt.disp.Send(&f.r)
 }
 
 // Do sends cmd and waits for its reply or for ctx. It reuses its Future once the reply is in (the

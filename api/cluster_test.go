@@ -291,7 +291,9 @@ func TestCommandsAfterCloseFail(t *testing.T) {
 	n := cl.Masters()[0]
 	_, err := n.Do(ctx, Cmd("PING"))
 	require.NoError(t, err)
+	rt := cl.run.Load()
 	require.NoError(t, cl.Close())
+	assert.Nil(t, cl.run.Load(), "a closed Cluster holds nothing it started")
 
 	_, err = n.Do(ctx, Cmd("PING"))
 	require.ErrorIs(t, err, ErrClientClosed)
@@ -302,8 +304,8 @@ func TestCommandsAfterCloseFail(t *testing.T) {
 	f := &Future{}
 	args, err := f.bind(Cmd("GET", "k").args)
 	require.NoError(t, err)
-	f.r.Init(cl.disp, args)
-	cl.disp.Send(&f.r)
+	f.r.Init(rt.disp, args)
+	rt.disp.Send(&f.r)
 	_, err = f.AwaitContext(ctx)
 	require.ErrorIs(t, err, ErrClientClosed)
 }
@@ -368,7 +370,7 @@ func TestContainerAndPerNodeCommands(t *testing.T) {
 func TestAbandonedReadOnlyBlockingCommandIsNotRetried(t *testing.T) {
 	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
 	cl := connect(t, tc, ClusterOptions{TopologyRefreshInterval: -1})
-	before := cl.smap.Refreshes()
+	before := cl.run.Load().smap.Refreshes()
 	for i := 0; i < 5; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		_, err := cl.Do(ctx, Cmd("XREAD", "BLOCK", 0, "STREAMS", "nothing", "$"))
@@ -378,7 +380,7 @@ func TestAbandonedReadOnlyBlockingCommandIsNotRetried(t *testing.T) {
 	// A plain command afterwards: the dispatcher has handled whatever the cancelled ones sent back.
 	_, err := cl.Get(context.Background(), "k")
 	require.ErrorIs(t, err, Nil)
-	assert.Equal(t, before, cl.smap.Refreshes(), "no refresh for commands nobody waits for")
+	assert.Equal(t, before, cl.run.Load().smap.Refreshes(), "no refresh for commands nobody waits for")
 }
 
 // A Node handle whose node has left the cluster (here: its node actor closed, as the slot map

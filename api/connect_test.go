@@ -156,9 +156,9 @@ func TestUnreachableReplicaIsLookedForLessAndLessOften(t *testing.T) {
 	lost := tc.Replicas()[0]
 	cl := connect(t, tc, ClusterOptions{TopologyRefreshInterval: -1,
 		NodeAddressMap: map[string]string{lost.Addr(): "127.0.0.1:1"}}) // nothing listens there
-	start := cl.smap.Refreshes()
+	start := cl.run.Load().smap.Refreshes()
 	time.Sleep(4 * time.Second) // the scenario: a replica down for this long, not a synchronisation
-	looks := cl.smap.Refreshes() - start
+	looks := cl.run.Load().smap.Refreshes() - start
 	t.Logf("%d discoveries in 4 s with a replica unreachable", looks)
 	// 1 s before the first (UnreachableAfter), then 0.2, 0.4, 0.8, 1.6 s apart: 4 or 5. Every
 	// 200 ms, it was 15 or more.

@@ -68,10 +68,10 @@ func (c *Cluster) wrap(refs []*slotmap.Ref) []*Node {
 }
 
 func (c *Cluster) snapshot() *slotmap.Snapshot {
-	if c.state.Load() != stateConnected {
-		return nil
+	if rt := c.run.Load(); rt != nil {
+		return rt.smap.Snapshot()
 	}
-	return c.smap.Snapshot()
+	return nil
 }
 
 // Masters returns the master of every shard (nil before Connect or after Close).

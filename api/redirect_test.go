@@ -31,7 +31,7 @@ func TestMovedIsFollowedAndHealsTheMap(t *testing.T) {
 	from := tc.MasterFor(slot)
 	to := otherMaster(tc, from)
 	require.NoError(t, tc.MigrateSlot(ctx, slot, to))
-	before := cl.smap.Refreshes()
+	before := cl.run.Load().smap.Refreshes()
 	movedBefore := errorCount(t, from, "MOVED")
 
 	// A burst of commands on the moved slot: all succeed.
@@ -49,9 +49,9 @@ func TestMovedIsFollowedAndHealsTheMap(t *testing.T) {
 		5*time.Second, 5*time.Millisecond, "the map knows the new owner")
 	assert.Positive(t, errorCount(t, from, "MOVED")-movedBefore, "the old owner did answer MOVED")
 	// One refresh for the burst (it is debounced; wait for it to have started).
-	require.Eventually(t, func() bool { return cl.smap.Refreshes() > before }, 5*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return cl.run.Load().smap.Refreshes() > before }, 5*time.Second, 10*time.Millisecond)
 	// A MOVED handled while that refresh ran may add one more (it may have asked before the move).
-	assert.LessOrEqual(t, cl.smap.Refreshes(), before+2, "the burst's refreshes are coalesced")
+	assert.LessOrEqual(t, cl.run.Load().smap.Refreshes(), before+2, "the burst's refreshes are coalesced")
 	// Healed: later commands go straight to the new owner.
 	movedNow := errorCount(t, from, "MOVED")
 	for _, k := range keys {
