@@ -20,8 +20,11 @@
 // on MOVED, periodically and while a node is unreachable. Commands sent together to one node are
 // written together (auto-pipelining).
 //
+// Lua scripts run by digest: make a Script once with NewScript and Run it; the source is sent only
+// to a node that answers NOSCRIPT.
+//
 // Errors: server errors are *resp.Error values matched by prefix (errors.Is(err, api.ErrWrongType));
 // client errors are the sentinels of this package. Compare with errors.Is, never ==.
 //
-// A Cluster, a Future and a Node are safe for concurrent use.
+// A Cluster, a Future, a Node and a Script are safe for concurrent use.
 package api

@@ -1,0 +1,63 @@
+package api
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"errors"
+
+	"github.com/actoredis/actoredis/resp"
+)
+
+// Script is a Lua script run by its SHA1 digest (EVALSHA), so that its text crosses the network
+// only where a server does not have it yet: a NOSCRIPT reply (a node that never ran it, restarted,
+// was promoted, or had SCRIPT FLUSH) is answered by sending the whole script once with EVAL, which
+// also loads it there. A Script is immutable and safe for concurrent use; make it once, with
+// NewScript, and keep it.
+//
+// As with EVAL, the keys go to the server as KEYS and the rest as ARGV: a script must touch only
+// the keys it is given, and in a cluster they must share one slot (use a {hash tag}); keys in
+// several slots fail with an error matching ErrCrossSlot before anything is sent. A script with no
+// keys runs on a random master.
+type Script struct {
+	src  string
+	hash string
+}
+
+// NewScript returns the Script of the Lua source src.
+func NewScript(src string) *Script {
+	sum := sha1.Sum([]byte(src))
+	return &Script{src: src, hash: hex.EncodeToString(sum[:])}
+}
+
+// Hash returns the script's SHA1 digest, in hex, as EVALSHA and SCRIPT EXISTS take it.
+func (s *Script) Hash() string { return s.hash }
+
+// Run runs the script on the master of its keys' slot with EVALSHA, and with EVAL when that
+// master answers NOSCRIPT. Like any command that is not idempotent, it is retried after a lost
+// connection only if it was never written.
+func (s *Script) Run(ctx context.Context, c *Cluster, keys []string, args ...any) (resp.Value, error) {
+	return s.run(ctx, c, "EVALSHA", "EVAL", keys, args)
+}
+
+// RunRO runs a read-only script (EVALSHA_RO, then EVAL_RO on NOSCRIPT). With
+// ClusterOptions.UseReplicas it may run on a replica, as other reads do; a script that writes
+// fails there and on masters alike.
+func (s *Script) RunRO(ctx context.Context, c *Cluster, keys []string, args ...any) (resp.Value, error) {
+	return s.run(ctx, c, "EVALSHA_RO", "EVAL_RO", keys, args)
+}
+
+func (s *Script) run(ctx context.Context, c *Cluster, bySHA, bySource string, keys []string, args []any) (resp.Value, error) {
+	cmd := make([]any, 0, 3+len(keys)+len(args))
+	cmd = append(cmd, bySHA, s.hash, len(keys))
+	for _, k := range keys {
+		cmd = append(cmd, k)
+	}
+	cmd = append(cmd, args...)
+	v, err := c.Do(ctx, Cmd(cmd...))
+	if !errors.Is(err, ErrNoScript) {
+		return v, err
+	}
+	cmd[0], cmd[1] = bySource, s.src // NOSCRIPT: EVALSHA did not run, so sending EVAL is safe
+	return c.Do(ctx, Cmd(cmd...))
+}

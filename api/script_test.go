@@ -1,0 +1,73 @@
+package api
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/actoredis/actoredis/internal/testcluster"
+	"github.com/actoredis/actoredis/resp"
+)
+
+// A Script goes by its digest once its master has it: the first Run meets NOSCRIPT and sends the
+// source with EVAL; later Runs send EVALSHA only, and a SCRIPT FLUSH is met by EVAL again.
+func TestScriptLoadsItselfWhereMissing(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{})
+	ctx := context.Background()
+	incrBy := NewScript(`return redis.call("INCRBY", KEYS[1], ARGV[1])`)
+	assert.Equal(t, "7d6a962aa4923dd6a700f73ce6ad148d2fc16ec9", incrBy.Hash()) // sha1sum of the source
+	key := "script-counter"
+	master := tc.MasterFor(GetSlot(key))
+	for i := 1; i <= 3; i++ {
+		v, err := incrBy.Run(ctx, cl, []string{key}, 5)
+		require.NoError(t, err)
+		assert.Equal(t, int64(5*i), mustInt(t, v))
+	}
+	assert.Equal(t, 3, callsOf(t, master, "evalsha"))
+	assert.Equal(t, 1, callsOf(t, master, "eval"), "the source went once")
+	assert.Equal(t, 1, errorCount(t, master, "NOSCRIPT"))
+
+	_, err := master.Do(ctx, "SCRIPT", "FLUSH")
+	require.NoError(t, err)
+	v, err := incrBy.Run(ctx, cl, []string{key}, 1)
+	require.NoError(t, err)
+	assert.Equal(t, int64(16), mustInt(t, v))
+	assert.Equal(t, 2, callsOf(t, master, "eval"), "loaded again after the flush")
+
+	v, err = NewScript(`return redis.call("GET", KEYS[1])`).RunRO(ctx, cl, []string{key})
+	require.NoError(t, err)
+	assert.Equal(t, "16", v.String())
+	_, err = NewScript(`return redis.call("SET", KEYS[1], "x")`).RunRO(ctx, cl, []string{key})
+	require.Error(t, err, "a read-only script may not write")
+	assert.NotErrorIs(t, err, ErrNoScript)
+}
+
+// A script's keys must share a slot: keys in two fail before anything is sent; a script with no
+// keys runs (on some master), and a script's own error keeps its prefix.
+func TestScriptKeysAndErrors(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{})
+	ctx := context.Background()
+	both := NewScript(`return redis.call("MSET", KEYS[1], ARGV[1], KEYS[2], ARGV[1])`)
+	a, b := keyInSlot("script-a", 10), keyInSlot("script-b", 11)
+	_, err := both.Run(ctx, cl, []string{a, b}, "v")
+	require.ErrorIs(t, err, ErrCrossSlot)
+	v, err := both.Run(ctx, cl, []string{"{tag}a", "{tag}b"}, "v")
+	require.NoError(t, err)
+	assert.Equal(t, "OK", v.String())
+	got, err := cl.Get(ctx, "{tag}b")
+	require.NoError(t, err)
+	assert.Equal(t, "v", got)
+
+	v, err = NewScript(`return ARGV[1] .. ARGV[2]`).Run(ctx, cl, nil, "no", "keys")
+	require.NoError(t, err)
+	assert.Equal(t, "nokeys", v.String())
+
+	_, err = NewScript(`return redis.error_reply("MYERR bad input")`).Run(ctx, cl, []string{a})
+	var se *resp.Error
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, "MYERR", se.Prefix)
+}
