@@ -24,10 +24,14 @@ type argSlot struct {
 // carries. It never stores an interface value it was given (that would make every caller's
 // argument escape to the heap); it re-points at its own copies.
 func (f *Future) bind(args []any) ([]any, error) {
-	slots, argv := f.slots[:], f.argv[:]
 	if len(args) > inlineArgs {
-		slots, argv = make([]argSlot, len(args)), make([]any, len(args))
+		return bindTo(args, make([]argSlot, len(args)), make([]any, len(args)))
 	}
+	return bindTo(args, f.slots[:], f.argv[:])
+}
+
+// bindTo is bind into slots and argv, each at least len(args) long.
+func bindTo(args []any, slots []argSlot, argv []any) ([]any, error) {
 	argv = argv[:len(args)]
 	for i, a := range args {
 		s := &slots[i]

@@ -251,13 +251,14 @@ func (c *Cluster) Send(cmd Command) *Future {
 	f := &Future{}
 	alone := f.r.CountIn(&c.sending) == 1 && c.inDo.Load() == 0
 	f.r.DeferRead = alone
-	c.send(context.Background(), f, cmd, alone)
+	c.send(context.Background(), f, cmd, nil, alone)
 	return f
 }
 
-// send binds cmd into f and hands it to the dispatcher; a command that cannot be sent completes f
-// with its error at once.
-func (c *Cluster) send(ctx context.Context, f *Future, cmd Command, alone bool) {
+// send binds cmd into f and hands it to the dispatcher, with the commands of more after it for a
+// unit (see Tx; nil for one command); a command that cannot be sent completes f with its error at
+// once.
+func (c *Cluster) send(ctx context.Context, f *Future, cmd Command, more [][]any, alone bool) {
 	rt := c.run.Load()
 	if rt == nil {
 		f.fail(ErrClientClosed)
@@ -269,6 +270,7 @@ func (c *Cluster) send(ctx context.Context, f *Future, cmd Command, alone bool) 
 		return
 	}
 	f.r.Init(rt.disp, args)
+	f.r.More = more
 	f.r.Idempotent = cmd.idempotent
 	f.r.Deadline = time.Now().Add(c.opts.CommandTimeout)
 	f.r.Until = f.r.Deadline
@@ -303,7 +305,7 @@ func (c *Cluster) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 		defer c.inDo.Add(-1)
 	}
 	f := reusableFutures.Get().(*Future)
-	c.send(ctx, f, cmd, callers == 1 && c.sending.Load() == 0)
+	c.send(ctx, f, cmd, nil, callers == 1 && c.sending.Load() == 0)
 	v, err := f.AwaitContext(ctx)
 	if f.r.Reusable() {
 		f.reuse()

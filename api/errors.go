@@ -50,7 +50,7 @@ var (
 	// ErrUnsupportedCommand: the command would break or reset a connection the client shares
 	// between commands (SUBSCRIBE and the rest of the (un)subscribe family, MONITOR, SYNC, PSYNC,
 	// REPLCONF, CLIENT REPLY, RESET, HELLO, AUTH, READONLY, READWRITE, QUIT; MULTI, EXEC,
-	// DISCARD, WATCH, UNWATCH outside a whole transaction; WAIT or WAITAOF with a timeout of 0 or
+	// DISCARD, WATCH, UNWATCH outside a whole transaction (send one with Tx); WAIT or WAITAOF with a timeout of 0 or
 	// not below CommandTimeout); it is refused before it is written.
 	ErrUnsupportedCommand = node.ErrUnsupportedCommand
 	// ErrEmptyCommand: a command with no arguments, not even a name (the server would answer it
@@ -74,6 +74,7 @@ var (
 	ErrMasterDown  = resp.ErrMasterDown
 	ErrBusy        = resp.ErrBusy
 	ErrNoPerm      = resp.ErrNoPerm
+	ErrExecAbort   = resp.ErrExecAbort
 )
 
 // ConfigError reports an invalid option, naming the field. It never contains a password. It is

@@ -108,6 +108,10 @@ func (a *dispatcherActor) pick(r *Request) *slotmap.Ref {
 	if !hasKey {
 		slot, hasKey = slotArgument(name, r.Args)
 	}
+	if r.More != nil { // a unit (MULTI ... EXEC): routed by the keys of all its commands, never a read
+		slot, hasKey, cross = a.unitSlot(r)
+		r.readOnly = false
+	}
 	if cross {
 		r.fail(fmt.Errorf("actoredis: %s: %w", name, errCrossSlot))
 		return nil
@@ -159,6 +163,31 @@ func (a *dispatcherActor) keyless(name string) *slotmap.Ref {
 		return nil
 	}
 	return a.snap.Shards[rand.IntN(len(a.snap.Shards))].Master
+}
+
+// unitSlot computes the slot of the keys of every command in r's unit; cross is true when they
+// span slots.
+func (a *dispatcherActor) unitSlot(r *Request) (slot int, hasKey, cross bool) {
+	slot = -1
+	for i := -1; i < len(r.More) && !cross; i++ {
+		args := r.Args
+		if i >= 0 {
+			args = r.More[i]
+		}
+		name := node.CommandName(args)
+		spec, known := a.opts.Commands.lookupArgs(name, args)
+		s, has, c := slotOf(spec, known, args)
+		if !has {
+			s, has = slotArgument(name, args)
+		}
+		switch {
+		case c || has && slot >= 0 && s != slot:
+			cross = true
+		case has:
+			slot = s
+		}
+	}
+	return slot, slot >= 0, cross
 }
 
 // slotOf computes the slot of the command's keys; cross is true when they span slots.

@@ -94,7 +94,7 @@ func (c *conn) read() {
 				cur.collected = append(cur.collected, v.Clone())
 			}
 			if left == 0 {
-				cur.Complete(resp.Array(cur.collected...), nil)
+				c.completeUnit(cur)
 				cur = nil
 			}
 			continue
@@ -114,6 +114,46 @@ func (c *conn) complete(r *Request, v resp.Value) {
 		return
 	}
 	r.CompleteFrom(v)
+}
+
+// completeUnit completes a unit with the array of its replies. A transaction the server refused
+// whole for a redirect or a transient state ran nothing: MOVED, ASK, TRYAGAIN... met by a command
+// it queued (EXEC then answers EXECABORT) or by the EXEC itself. That error is offered to r's
+// owner, which may send the whole unit again, as for a lone command.
+func (c *conn) completeUnit(r *Request) {
+	if r.Owner != nil {
+		if v, ok := transactionRefusal(r); ok {
+			c.returnError(r, v)
+			return
+		}
+	}
+	r.Complete(resp.Array(r.collected...), nil)
+}
+
+// transactionRefusal returns the error that made the server refuse r's transaction (MULTI ...
+// EXEC) when it is one a retry may get past (Returnable).
+func transactionRefusal(r *Request) (resp.Value, bool) {
+	replies := r.collected
+	if len(replies) < 2 || len(r.More) == 0 || CommandName(r.Args) != "MULTI" || CommandName(r.More[len(r.More)-1]) != "EXEC" {
+		return resp.Value{}, false
+	}
+	exec := replies[len(replies)-1]
+	if !exec.IsError() {
+		return resp.Value{}, false
+	}
+	e := resp.ParseError(string(exec.Bytes()))
+	if Returnable(e) {
+		return exec, true
+	}
+	if e.Prefix != "EXECABORT" {
+		return resp.Value{}, false
+	}
+	for _, v := range replies[1 : len(replies)-1] {
+		if v.IsError() && Returnable(resp.ParseError(string(v.Bytes()))) {
+			return v, true
+		}
+	}
+	return resp.Value{}, false
 }
 
 // returnError offers a redirect or retryable error to the request's owner before completing it.

@@ -41,6 +41,7 @@ var (
 	ErrMasterDown  = &Error{Prefix: "MASTERDOWN"}
 	ErrBusy        = &Error{Prefix: "BUSY"}
 	ErrNoPerm      = &Error{Prefix: "NOPERM"}
+	ErrExecAbort   = &Error{Prefix: "EXECABORT"}
 	ErrGeneric     = &Error{Prefix: "ERR"}
 )
 

@@ -28,7 +28,7 @@ func TestParseError(t *testing.T) {
 
 func TestErrorIsMatchesPrefix(t *testing.T) {
 	sentinels := []*Error{ErrMoved, ErrAsk, ErrTryAgain, ErrClusterDown, ErrLoading, ErrCrossSlot, ErrWrongType,
-		ErrNoScript, ErrNoAuth, ErrWrongPass, ErrReadOnly, ErrMasterDown, ErrBusy, ErrNoPerm, ErrGeneric}
+		ErrNoScript, ErrNoAuth, ErrWrongPass, ErrReadOnly, ErrMasterDown, ErrBusy, ErrNoPerm, ErrExecAbort, ErrGeneric}
 	for _, s := range sentinels {
 		err := error(ParseError(s.Prefix + " some message"))
 		assert.ErrorIs(t, err, s)

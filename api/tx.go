@@ -1,0 +1,78 @@
+package api
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/actoredis/actoredis/node"
+	"github.com/actoredis/actoredis/resp"
+)
+
+// Tx runs cmds as one transaction: MULTI, the commands and EXEC are written back to back on the
+// shared connection of the master of their keys' slot, with no other caller's command between
+// them, and the server runs the commands with nothing else between them either. Every key of
+// every command must be in one slot (use a {hash tag}); keys in several fail with an error
+// matching ErrCrossSlot before anything is sent.
+//
+// It returns each command's reply, in order. A command that fails as it runs (WRONGTYPE, say)
+// has an error value in its place (resp.Value.Err); Redis runs the others and does not roll
+// back. When the server refuses the transaction whole (a command it could not queue: a wrong
+// number of arguments, an unknown command), nothing ran and the error matches ErrExecAbort and
+// the refused command's own error, which it names.
+//
+// A transaction that meets a slot moving (MOVED, ASK, TRYAGAIN while queuing) or a transient
+// cluster state ran nothing, and is sent again, whole, where the slot is served, within
+// CommandTimeout, as a lone command is. One whose connection failed after it was written may
+// have run and is not sent again, unless every command was marked Idempotent. Commands that
+// block (BLPOP...) do not block inside a transaction. For WATCH, which needs a connection of its
+// own between reads and the transaction, see node.Dedicated.
+func (c *Cluster) Tx(ctx context.Context, cmds ...Command) ([]resp.Value, error) {
+	if err := ended(ctx); err != nil {
+		return nil, err
+	}
+	if len(cmds) == 0 {
+		return []resp.Value{}, nil
+	}
+	more := make([][]any, len(cmds)+1)
+	idempotent := true
+	for i, cmd := range cmds {
+		args, err := bindTo(cmd.args, make([]argSlot, len(cmd.args)), make([]any, len(cmd.args)))
+		if err != nil {
+			return nil, fmt.Errorf("actoredis: transaction: command %d: %w", i+1, err)
+		}
+		more[i] = args
+		idempotent = idempotent && cmd.idempotent
+	}
+	more[len(cmds)] = []any{"EXEC"}
+	c.inDo.Add(1) // a caller waiting, as in Do: others are not alone
+	defer c.inDo.Add(-1)
+	f := &Future{}
+	multi := Cmd("MULTI")
+	multi.idempotent = idempotent
+	c.send(ctx, f, multi, more, false)
+	v, err := f.AwaitContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	replies := v.Array() // MULTI's OK, a QUEUED per command, EXEC's reply
+	exec := replies[len(replies)-1]
+	switch {
+	case exec.IsError():
+		return nil, refused(exec.Err(), replies[1:len(replies)-1], cmds)
+	case exec.IsNull():
+		return nil, fmt.Errorf("actoredis: transaction: EXEC answered null (aborted): %w", Nil)
+	}
+	return exec.Array(), nil
+}
+
+// refused explains an EXEC that failed: with EXECABORT, by the first command the server refused
+// to queue.
+func refused(execErr error, queued []resp.Value, cmds []Command) error {
+	for i, q := range queued {
+		if q.IsError() {
+			return fmt.Errorf("actoredis: transaction: %w (command %d, %s: %w)",
+				execErr, i+1, node.CommandName(cmds[i].args), q.Err())
+		}
+	}
+	return fmt.Errorf("actoredis: transaction: %w", execErr)
+}

@@ -1,0 +1,88 @@
+package api
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/actoredis/actoredis/internal/testcluster"
+	"github.com/actoredis/actoredis/resp"
+)
+
+// A transaction's replies come back in order, a command failing as it runs keeps its error in
+// its place while the others run, and a transaction the server refuses whole runs nothing and
+// names the command it refused.
+func TestTxRepliesAndRefusals(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{})
+	ctx := context.Background()
+	replies, err := cl.Tx(ctx, Cmd("SET", "{tx}a", 1), Cmd("INCR", "{tx}a"), Cmd("LPUSH", "{tx}a", "x"), Cmd("GET", "{tx}a"))
+	require.NoError(t, err)
+	require.Len(t, replies, 4)
+	assert.Equal(t, "OK", replies[0].String())
+	assert.Equal(t, int64(2), mustInt(t, replies[1]))
+	assert.ErrorIs(t, replies[2].Err(), ErrWrongType)
+	assert.Equal(t, "2", replies[3].String())
+
+	_, err = cl.Tx(ctx, Cmd("INCR", "{tx}a"), Cmd("GET", "{tx}a", "extra"))
+	require.ErrorIs(t, err, ErrExecAbort)
+	assert.ErrorIs(t, err, resp.ErrGeneric, "the refused command's own error")
+	assert.Contains(t, err.Error(), "command 2, GET")
+	v, err := cl.Get(ctx, "{tx}a")
+	require.NoError(t, err)
+	assert.Equal(t, "2", v, "nothing ran")
+
+	_, err = cl.Tx(ctx, Cmd("SET", keyInSlot("tx", 1), 1), Cmd("SET", keyInSlot("tx", 2), 1))
+	require.ErrorIs(t, err, ErrCrossSlot)
+	replies, err = cl.Tx(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, replies)
+}
+
+// A transaction for a slot that moved meets MOVED while queuing: it ran nothing, and runs once,
+// whole, on the slot's new master.
+func TestTxFollowsMoved(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 2, Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{TopologyRefreshInterval: -1})
+	ctx := context.Background()
+	key := keyInSlot("tx-moved", 1)
+	from := tc.MasterFor(1)
+	to := tc.Masters()[0]
+	if to == from {
+		to = tc.Masters()[1]
+	}
+	require.NoError(t, cl.Set(ctx, key, 10))
+	require.NoError(t, tc.MigrateSlot(ctx, 1, to))
+	replies, err := cl.Tx(ctx, Cmd("INCR", key), Cmd("INCR", key))
+	require.NoError(t, err)
+	assert.Equal(t, int64(11), mustInt(t, replies[0]))
+	assert.Equal(t, int64(12), mustInt(t, replies[1]))
+	assert.Equal(t, 1, callsOf(t, to, "exec"), "run once, on the new master")
+	assert.Equal(t, 0, callsOf(t, from, "incr"))
+}
+
+// A transaction for a slot being migrated, whose key has left already, meets ASK: it runs, whole,
+// on the target, after ASKING (which holds through MULTI until EXEC).
+func TestTxFollowsAsk(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 2, Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{TopologyRefreshInterval: -1})
+	ctx := context.Background()
+	key := keyInSlot("tx-ask", 1)
+	from := tc.MasterFor(1)
+	to := tc.Masters()[0]
+	if to == from {
+		to = tc.Masters()[1]
+	}
+	require.NoError(t, cl.Set(ctx, key, 10))
+	require.NoError(t, tc.BeginMigration(ctx, 1, to))
+	require.NoError(t, tc.MigrateKeys(ctx, from, to, key))
+	replies, err := cl.Tx(ctx, Cmd("INCR", key), Cmd("GET", key))
+	require.NoError(t, err)
+	assert.Equal(t, int64(11), mustInt(t, replies[0]))
+	assert.Equal(t, "11", replies[1].String())
+	assert.Equal(t, 1, callsOf(t, to, "exec"), "run on the target")
+	assert.Equal(t, 1, callsOf(t, to, "asking"))
+	require.NoError(t, tc.FinishMigration(ctx, 1, to))
+}
