@@ -20,8 +20,9 @@
 // on MOVED, periodically and while a node is unreachable. Commands sent together to one node are
 // written together (auto-pipelining).
 //
-// Tx runs commands as one MULTI ... EXEC transaction on the master of their slot. Lua scripts run
-// by digest: make a Script once with NewScript and Run it; the source is sent only
+// Tx runs commands as one MULTI ... EXEC transaction on the master of their slot; Watch runs a
+// check-and-set (WATCH, reads, MULTI ... EXEC) on a connection of its own. Lua scripts run by
+// digest: make a Script once with NewScript and Run it; the source is sent only
 // to a node that answers NOSCRIPT.
 //
 // Errors: server errors are *resp.Error values matched by prefix (errors.Is(err, api.ErrWrongType));

@@ -53,6 +53,9 @@ var (
 	// DISCARD, WATCH, UNWATCH outside a whole transaction (send one with Tx); WAIT or WAITAOF with a timeout of 0 or
 	// not below CommandTimeout); it is refused before it is written.
 	ErrUnsupportedCommand = node.ErrUnsupportedCommand
+	// ErrTxFailed: a transaction run with WatchTx.Exec did not run, because a watched key changed
+	// after WATCH (EXEC answered null). Run the whole Watch again: it reads the new values.
+	ErrTxFailed = errors.New("actoredis: transaction not run: a watched key changed")
 	// ErrEmptyCommand: a command with no arguments, not even a name (the server would answer it
 	// with nothing); it is refused before it is written.
 	ErrEmptyCommand = resp.ErrEmptyCommand
