@@ -53,6 +53,10 @@ var (
 	// DISCARD, WATCH, UNWATCH outside a whole transaction (send one with Tx); WAIT or WAITAOF with a timeout of 0 or
 	// not below CommandTimeout); it is refused before it is written.
 	ErrUnsupportedCommand = node.ErrUnsupportedCommand
+	// ErrMultiRefused: the server refused a transaction's MULTI (an ACL without @transaction, say),
+	// so it queued nothing: the commands after it ran, each on its own, where they were allowed.
+	// WasWritten is true for it; Tx returns their replies with it.
+	ErrMultiRefused = errors.New("actoredis: MULTI refused: the transaction's commands ran on their own")
 	// ErrTxFailed: a transaction run with WatchTx.Exec did not run, because a watched key changed
 	// after WATCH (EXEC answered null). Run the whole Watch again: it reads the new values.
 	ErrTxFailed = errors.New("actoredis: transaction not run: a watched key changed")
@@ -108,4 +112,4 @@ var ErrLateReply = node.ErrLateReply
 // then retried by the client; others return this error), or no reply by the command's deadline
 // after a late redirect or retry (ErrLateReply). It is false for a command that certainly did not
 // run (safe to send again) and for every other error.
-func WasWritten(err error) bool { return node.WasWritten(err) }
+func WasWritten(err error) bool { return node.WasWritten(err) || errors.Is(err, ErrMultiRefused) }

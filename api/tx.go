@@ -14,11 +14,14 @@ import (
 // every command must be in one slot (use a {hash tag}); keys in several fail with an error
 // matching ErrCrossSlot before anything is sent.
 //
-// It returns each command's reply, in order. A command that fails as it runs (WRONGTYPE, say)
+// It returns each command's reply, in order. MULTI, EXEC, DISCARD and WATCH among cmds are
+// refused with ErrUnsupportedCommand (use Watch for WATCH). A command that fails as it runs (WRONGTYPE, say)
 // has an error value in its place (resp.Value.Err); Redis runs the others and does not roll
 // back. When the server refuses the transaction whole (a command it could not queue: a wrong
 // number of arguments, an unknown command), nothing ran and the error matches ErrExecAbort and
-// the refused command's own error, which it names.
+// the refused command's own error, which it names. When the server refuses the MULTI itself (an
+// ACL without it), nothing was queued: the commands ran, each on its own, where allowed, and Tx
+// returns their replies with an error matching ErrMultiRefused (WasWritten is true).
 //
 // A transaction that meets a slot moving (MOVED, ASK, TRYAGAIN while queuing) or a transient
 // cluster state ran nothing, and is sent again, whole, where the slot is served, within
@@ -36,9 +39,9 @@ func (c *Cluster) Tx(ctx context.Context, cmds ...Command) ([]resp.Value, error)
 	more := make([][]any, len(cmds)+1)
 	idempotent := true
 	for i, cmd := range cmds {
-		args, err := bindTo(cmd.args, make([]argSlot, len(cmd.args)), make([]any, len(cmd.args)))
+		args, err := bindTx(i, cmd)
 		if err != nil {
-			return nil, fmt.Errorf("actoredis: transaction: command %d: %w", i+1, err)
+			return nil, err
 		}
 		more[i] = args
 		idempotent = idempotent && cmd.idempotent
@@ -57,12 +60,29 @@ func (c *Cluster) Tx(ctx context.Context, cmds ...Command) ([]resp.Value, error)
 	replies := v.Array() // MULTI's OK, a QUEUED per command, EXEC's reply
 	exec := replies[len(replies)-1]
 	switch {
+	case replies[0].IsError():
+		return replies[1 : len(replies)-1], fmt.Errorf("actoredis: transaction: %w: %w", ErrMultiRefused, replies[0].Err())
 	case exec.IsError():
 		return nil, refused(exec.Err(), replies[1:len(replies)-1], cmds)
 	case exec.IsNull():
 		return nil, fmt.Errorf("actoredis: transaction: EXEC answered null (aborted): %w", Nil)
 	}
 	return exec.Array(), nil
+}
+
+// bindTx binds the i-th command of a transaction, refusing those that would end it, or open
+// another, halfway: what follows would run outside it.
+func bindTx(i int, cmd Command) ([]any, error) {
+	name := node.CommandName(cmd.args)
+	switch name {
+	case "MULTI", "EXEC", "DISCARD", "WATCH":
+		return nil, fmt.Errorf("actoredis: transaction: command %d: %s: %w", i+1, name, ErrUnsupportedCommand)
+	}
+	args, err := bindTo(cmd.args, make([]argSlot, len(cmd.args)), make([]any, len(cmd.args)))
+	if err != nil {
+		return nil, fmt.Errorf("actoredis: transaction: command %d: %w", i+1, err)
+	}
+	return args, nil
 }
 
 // refused explains an EXEC that failed: with EXECABORT, by the first command the server refused

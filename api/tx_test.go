@@ -86,3 +86,55 @@ func TestTxFollowsAsk(t *testing.T) {
 	assert.Equal(t, 1, callsOf(t, to, "asking"))
 	require.NoError(t, tc.FinishMigration(ctx, 1, to))
 }
+
+// Commands that would end the transaction halfway, or open another, are refused before anything
+// is sent (what followed them ran outside it), and so are those that act on one node only.
+func TestTxRefusesWhatWouldBreakIt(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{})
+	ctx := context.Background()
+	const key = "{txctl}n"
+	require.NoError(t, cl.Set(ctx, key, 0))
+	for _, first := range []Command{Cmd("WATCH", key), Cmd("DISCARD"), Cmd("EXEC"), Cmd("multi")} {
+		_, err := cl.Tx(ctx, first, Cmd("INCR", key))
+		require.ErrorIs(t, err, ErrUnsupportedCommand, "%v", first.args)
+	}
+	err := cl.Watch(ctx, func(tx *WatchTx) error {
+		_, err := tx.Do(ctx, Cmd("MULTI"))
+		require.ErrorIs(t, err, ErrUnsupportedCommand)
+		_, err = tx.Exec(ctx, Cmd("WATCH", key), Cmd("INCR", key))
+		return err
+	}, key)
+	require.ErrorIs(t, err, ErrUnsupportedCommand)
+	v, err := cl.Get(ctx, key)
+	require.NoError(t, err)
+	assert.Equal(t, "0", v, "nothing ran")
+	for _, local := range []Command{Cmd("DBSIZE"), Cmd("KEYS", "*"), Cmd("FLUSHALL")} {
+		_, err := cl.Tx(ctx, Cmd("INCR", key), local)
+		require.ErrorIs(t, err, ErrNodeCommand, "%v", local.args)
+	}
+	v, err = cl.Get(ctx, key)
+	require.NoError(t, err)
+	assert.Equal(t, "0", v, "nothing ran")
+}
+
+// A user whose ACL denies MULTI: the server queues nothing, and the commands run on their own. Tx
+// says so (ErrMultiRefused, WasWritten) with their replies, and does not send them again.
+func TestTxWithMultiDenied(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas, Password: "adminpw",
+		Users: []testcluster.User{{Name: "rw", Password: "pw", Rules: []string{"on", "~*", "&*",
+			"+@read", "+@write", "+@connection", "+cluster", "+command"}}}})
+	cl := connect(t, tc, ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://rw:pw@" + tc.Addrs()[0]}}})
+	ctx := context.Background()
+	const key = "{txacl}n"
+	require.NoError(t, cl.Set(ctx, key, 0))
+	replies, err := cl.Tx(ctx, Cmd("INCR", key), Cmd("INCR", key))
+	require.ErrorIs(t, err, ErrMultiRefused)
+	assert.ErrorIs(t, err, ErrNoPerm)
+	assert.True(t, WasWritten(err))
+	require.Len(t, replies, 2)
+	assert.Equal(t, int64(2), mustInt(t, replies[1]))
+	v, err := cl.Get(ctx, key)
+	require.NoError(t, err)
+	assert.Equal(t, "2", v, "each ran once")
+}

@@ -103,7 +103,12 @@ func (c *Cluster) watched(ctx context.Context, slot int, keys []string) (*node.D
 }
 
 // Do runs cmd on the watched connection and returns its reply; a server error is the error.
+// MULTI, EXEC and DISCARD are refused with ErrUnsupportedCommand: the transaction is Exec's.
 func (tx *WatchTx) Do(ctx context.Context, cmd Command) (resp.Value, error) {
+	switch name := node.CommandName(cmd.args); name {
+	case "MULTI", "EXEC", "DISCARD":
+		return resp.Value{}, fmt.Errorf("actoredis: WatchTx.Do: %s: %w (use Exec)", name, ErrUnsupportedCommand)
+	}
 	args, err := bindTo(cmd.args, make([]argSlot, len(cmd.args)), make([]any, len(cmd.args)))
 	if err != nil {
 		return resp.Value{}, err
@@ -120,12 +125,20 @@ func (tx *WatchTx) Exec(ctx context.Context, cmds ...Command) ([]resp.Value, err
 		return nil, errors.New("actoredis: WatchTx.Exec called twice: the WATCH ended with the first")
 	}
 	tx.done = true
+	bound := make([][]any, len(cmds))
+	for i, cmd := range cmds {
+		args, err := bindTx(i, cmd)
+		if err != nil {
+			return nil, err
+		}
+		bound[i] = args
+	}
 	if _, err := tx.d.Do(ctx, "MULTI"); err != nil {
 		return nil, err
 	}
 	queued := make([]resp.Value, len(cmds))
-	for i, cmd := range cmds {
-		if _, err := tx.Do(ctx, cmd); err != nil {
+	for i, args := range bound {
+		if _, err := tx.d.Do(ctx, args...); err != nil {
 			var se *resp.Error
 			if !errors.As(err, &se) {
 				return nil, err // the connection failed: nothing ran, and it is dropped

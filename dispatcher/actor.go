@@ -109,8 +109,13 @@ func (a *dispatcherActor) pick(r *Request) *slotmap.Ref {
 		slot, hasKey = slotArgument(name, r.Args)
 	}
 	if r.More != nil { // a unit (MULTI ... EXEC): routed by the keys of all its commands, never a read
-		slot, hasKey, cross = a.unitSlot(r)
+		var local string
+		slot, hasKey, cross, local = a.unitSlot(r)
 		r.readOnly = false
+		if local != "" {
+			r.fail(fmt.Errorf("actoredis: %s in a unit: %w", local, ErrNodeCommand))
+			return nil
+		}
 	}
 	if cross {
 		r.fail(fmt.Errorf("actoredis: %s: %w", name, errCrossSlot))
@@ -125,7 +130,7 @@ func (a *dispatcherActor) pick(r *Request) *slotmap.Ref {
 			return nil
 		}
 		target = shard.Master
-		if a.opts.UseReplicas && spec.readOnly && len(shard.Replicas) > 0 {
+		if a.opts.UseReplicas && r.readOnly && len(shard.Replicas) > 0 {
 			a.rr++
 			// A replica the client cannot reach (down, or not yet connected) is passed over: the
 			// read would wait in its offline queue until a new map sent it elsewhere.
@@ -166,8 +171,9 @@ func (a *dispatcherActor) keyless(name string) *slotmap.Ref {
 }
 
 // unitSlot computes the slot of the keys of every command in r's unit; cross is true when they
-// span slots.
-func (a *dispatcherActor) unitSlot(r *Request) (slot int, hasKey, cross bool) {
+// span slots. local names a command of the unit that acts only on the node it reaches (see
+// perNode), if there is one.
+func (a *dispatcherActor) unitSlot(r *Request) (slot int, hasKey, cross bool, local string) {
 	slot = -1
 	for i := -1; i < len(r.More) && !cross; i++ {
 		args := r.Args
@@ -175,6 +181,9 @@ func (a *dispatcherActor) unitSlot(r *Request) (slot int, hasKey, cross bool) {
 			args = r.More[i]
 		}
 		name := node.CommandName(args)
+		if perNode(name, args) {
+			return 0, false, false, name
+		}
 		spec, known := a.opts.Commands.lookupArgs(name, args)
 		s, has, c := slotOf(spec, known, args)
 		if !has {
@@ -187,7 +196,7 @@ func (a *dispatcherActor) unitSlot(r *Request) (slot int, hasKey, cross bool) {
 			slot = s
 		}
 	}
-	return slot, slot >= 0, cross
+	return slot, slot >= 0, cross, ""
 }
 
 // slotOf computes the slot of the command's keys; cross is true when they span slots.

@@ -138,7 +138,8 @@ func transactionRefusal(r *Request) (resp.Value, bool) {
 		return resp.Value{}, false
 	}
 	exec := replies[len(replies)-1]
-	if !exec.IsError() {
+	if replies[0].IsError() || !exec.IsError() {
+		// A MULTI refused (an ACL without it) queued nothing: the commands ran, each on its own.
 		return resp.Value{}, false
 	}
 	e := resp.ParseError(string(exec.Bytes()))
