@@ -22,7 +22,7 @@ const (
 	EventNodeConnect      EventType = "node-connect"      // a node's connection was established
 	EventNodeReady        EventType = "node-ready"        // a node's handshake finished: commands flow
 	EventNodeReconnecting EventType = "node-reconnecting" // a node's reconnect is scheduled
-	EventNodeDisconnect   EventType = "node-disconnect"   // a node's connection was lost or closed
+	EventNodeDisconnect   EventType = "node-disconnect"   // a node's connection was lost (not when Close, or a new topology, ends the node)
 	EventNodeError        EventType = "node-error"        // a node's dial or handshake failed
 )
 
@@ -57,7 +57,8 @@ type handlers struct {
 	onEvent []func(Event)
 }
 
-// OnError registers f for every error event (a failed refresh, a node that cannot be reached...).
+// OnError registers f for every event with an error (a failed refresh, a node that cannot be
+// reached, a node's connection lost...).
 // Errors of individual commands are returned by those commands, not reported here. Handlers run on
 // a goroutine of the client's, one event at a time, in the order the events happened; they should
 // not block (the events after wait: past 4096 waiting, newer ones are dropped, and the count
@@ -88,6 +89,7 @@ func (c *Cluster) OnEvent(f func(Event)) {
 type eventQueue struct {
 	mu      sync.Mutex
 	pending []Event
+	waiting int           // events accepted and not yet delivered: pending and the batch being delivered
 	dropped int           // events refused since the last delivery began, the queue being full
 	running bool          // a delivering goroutine exists
 	idle    chan struct{} // closed when that goroutine ends
@@ -101,12 +103,13 @@ const maxPendingEvents = 4096
 func (c *Cluster) emit(e Event) {
 	q := &c.events
 	q.mu.Lock()
-	if len(q.pending) >= maxPendingEvents && e.Type != EventDisconnect { // the last event always goes
+	if q.waiting >= maxPendingEvents && e.Type != EventDisconnect { // the last event always goes
 		q.dropped++
 		q.mu.Unlock()
 		return
 	}
 	q.pending = append(q.pending, e)
+	q.waiting++
 	if !q.running {
 		q.running = true
 		q.idle = make(chan struct{})
@@ -118,19 +121,41 @@ func (c *Cluster) emit(e Event) {
 func (c *Cluster) deliver() {
 	q := &c.events
 	q.goid.Store(goroutineID())
+	var batch []Event
+	next := 0 // the first event of batch not yet handed to the handlers
+	ended := false
+	defer func() {
+		if ended {
+			return
+		}
+		// A handler ended this goroutine (runtime.Goexit: a test's t.FailNow, say; a panic is
+		// contained by callHandler). The events after it still go, on a new goroutine.
+		q.mu.Lock()
+		q.pending = append(append([]Event(nil), batch[next:]...), q.pending...)
+		q.goid.Store(0)
+		go c.deliver()
+		q.mu.Unlock()
+	}()
 	for {
 		q.mu.Lock()
-		batch, dropped := q.pending, q.dropped
+		var dropped int
+		batch, dropped, next = q.pending, q.dropped, 0
 		q.pending, q.dropped = nil, 0
 		if len(batch) == 0 {
 			q.running = false
 			q.goid.Store(0)
 			close(q.idle)
 			q.mu.Unlock()
+			ended = true
 			return
 		}
 		q.mu.Unlock()
-		for _, e := range batch {
+		for next < len(batch) {
+			e := batch[next]
+			next++
+			q.mu.Lock()
+			q.waiting--
+			q.mu.Unlock()
 			c.dispatch(e)
 		}
 		if dropped > 0 {
@@ -172,7 +197,7 @@ func (c *Cluster) dispatch(e Event) {
 	for _, f := range h.onEvent {
 		c.callHandler("OnEvent", e, func() { f(e) })
 	}
-	if e.Err != nil && (e.Type == EventError || e.Type == EventNodeError) {
+	if e.Err != nil {
 		for _, f := range h.onError {
 			c.callHandler("OnError", e, func() { f(e.Err) })
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -147,4 +148,90 @@ func TestBlockedHandlerBoundsTheQueue(t *testing.T) {
 	assert.Contains(t, logs.String(), "events dropped")
 	assert.Contains(t, logs.String(), "dropped=100")
 	require.NoError(t, cl.Close())
+}
+
+// The bound counts every event waiting, those of the batch being delivered too: a handler blocked
+// in the middle of a batch holds no more than maxPendingEvents behind it. (It counted only the
+// events not yet taken into a batch, so up to twice as many waited.)
+func TestTheQueueBoundCountsTheBatchUnderWay(t *testing.T) {
+	cl, err := CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://127.0.0.1:1"}}})
+	require.NoError(t, err)
+	gate := make(chan struct{})
+	entered := make(chan string, 4*maxPendingEvents)
+	delivered := 0
+	cl.OnEvent(func(e Event) {
+		entered <- e.Addr
+		<-gate
+		delivered++
+	})
+	cl.emit(Event{Type: EventNodeError, Addr: "first"})
+	require.Equal(t, "first", <-entered)
+	for i := range maxPendingEvents {
+		cl.emit(Event{Type: EventNodeError, Addr: "a" + strconv.Itoa(i)})
+	}
+	gate <- struct{}{} // "first" is done; the next batch is every a-event
+	require.Equal(t, "a0", <-entered)
+	for i := range maxPendingEvents {
+		cl.emit(Event{Type: EventNodeError, Addr: "b" + strconv.Itoa(i)})
+	}
+	close(gate)
+	cl.waitDelivered()
+	assert.Equal(t, 2+maxPendingEvents, delivered, `"first", the one in the handler, and maxPendingEvents waiting`)
+	require.NoError(t, cl.Close())
+}
+
+// A handler that ends its goroutine (runtime.Goexit, as t.FailNow does) does not end the delivery:
+// the events after it still reach the handlers, and Close returns. (Close waited forever.)
+func TestAHandlerThatExitsItsGoroutine(t *testing.T) {
+	cl, err := CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://127.0.0.1:1"}}})
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var got []string
+	cl.OnEvent(func(e Event) {
+		mu.Lock()
+		got = append(got, e.Addr)
+		mu.Unlock()
+		if e.Addr == "exits" {
+			runtime.Goexit()
+		}
+	})
+	for _, a := range []string{"before", "exits", "after"} {
+		cl.emit(Event{Type: EventNodeError, Addr: a})
+	}
+	closed := make(chan struct{})
+	go func() {
+		_ = cl.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second): // a bound on a hang, not a measurement
+		t.Fatal("Close waits for a delivery that ended")
+	}
+	cl.emit(Event{Type: EventNodeError, Addr: "later"})
+	cl.waitDelivered()
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []string{"before", "exits", "after", "later"}, got)
+}
+
+// OnError hears every event with an error, a node's lost connection included.
+func TestOnErrorHearsLostConnections(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas})
+	cl, err := CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://" + tc.Addrs()[0]}}})
+	require.NoError(t, err)
+	lost := make(chan error, 16)
+	cl.OnError(func(err error) { lost <- err })
+	ctx := context.Background()
+	require.NoError(t, cl.Connect(ctx))
+	t.Cleanup(func() { _ = cl.Close() })
+	require.NoError(t, cl.Set(ctx, "k", "v")) // the connection is up
+	_, err = tc.Masters()[0].Do(ctx, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+	require.NoError(t, err)
+	select {
+	case err := <-lost:
+		assert.Error(t, err)
+	case <-time.After(10 * time.Second): // a bound on a hang, not a measurement
+		t.Fatal("OnError did not hear of the lost connection")
+	}
 }
