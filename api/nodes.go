@@ -40,11 +40,7 @@ func (n *Node) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 	r.Ctx = ctx
 	n.ref.Node.Send(r)
 	v, err := r.AwaitContext(ctx)
-	if err != nil && (errors.Is(err, actors.ErrActorStopped) || errors.Is(err, node.ErrClosed)) {
-		why := ErrNodeGone
-		if n.c.state.Load() != stateConnected {
-			why = ErrClientClosed
-		}
+	if why := n.c.closedBy(err); why != nil {
 		if node.NamesNode(err) {
 			err = fmt.Errorf("%w: %w", why, err) // it names the node and the command
 		} else {
@@ -52,6 +48,18 @@ func (n *Node) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 		}
 	}
 	return v, err
+}
+
+// closedBy says why err is a closed node's, if it is: ErrClientClosed after Close, else
+// ErrNodeGone (the node left the cluster).
+func (c *Cluster) closedBy(err error) error {
+	if err == nil || !errors.Is(err, actors.ErrActorStopped) && !errors.Is(err, node.ErrClosed) {
+		return nil
+	}
+	if c.state.Load() != stateConnected {
+		return ErrClientClosed
+	}
+	return ErrNodeGone
 }
 
 // failed names the node and the command in err.

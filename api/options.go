@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -193,17 +194,34 @@ func (o *ClusterOptions) validate() ([]rootNode, error) {
 		}
 	}
 	for from, to := range o.NodeAddressMap {
-		for _, a := range []string{from, to} {
-			if _, _, err := net.SplitHostPort(a); err != nil {
-				return nil, &ConfigError{Field: "NodeAddressMap", Reason: fmt.Sprintf("%q is not host:port", a)}
+		// An announced address may have the host "?" (none known); the address dialled needs one.
+		if !validAddr(from, false) || !validAddr(to, true) {
+			bad := from
+			if validAddr(from, false) {
+				bad = to
 			}
+			return nil, &ConfigError{Field: "NodeAddressMap", Reason: fmt.Sprintf("%q is not host:port (a port from 1 to 65535)", bad)}
 		}
 	}
 	o.NodeAddressMap = maps.Clone(o.NodeAddressMap) // the caller may change its own afterwards
+	o.RootNodes = slices.Clone(o.RootNodes)         // and its roots (Connect reads their TLS)
+	if l := o.Limits; l.MaxBulkLen < 0 || l.MaxAggregateLen < 0 || l.MaxDepth < 0 || l.MaxLineLen < 0 {
+		return nil, &ConfigError{Field: "Limits", Reason: "must not be negative (0 is the default)"}
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return roots, nil
+}
+
+// validAddr reports whether a is "host:port" with a port from 1 to 65535 and, if needHost, a host.
+func validAddr(a string, needHost bool) bool {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil || needHost && host == "" {
+		return false
+	}
+	p, err := strconv.Atoi(port)
+	return err == nil && p > 0 && p <= 65535
 }
 
 // parseURL reads "redis://[user:pass@]host:port"; its errors never quote the URL (it may hold a

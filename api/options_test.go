@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/actoredis/actoredis/resp"
 )
 
 func TestCreateClusterValidates(t *testing.T) {
@@ -24,6 +26,14 @@ func TestCreateClusterValidates(t *testing.T) {
 		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, MaxBlockingConns: -1}, "MaxBlockingConns"},
 		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, CommandTimeout: -1}, "CommandTimeout"},
 		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, NodeAddressMap: map[string]string{"a": "b:1"}}, "NodeAddressMap"},
+		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, NodeAddressMap: map[string]string{"a:1": "b:"}}, "NodeAddressMap"},
+		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, NodeAddressMap: map[string]string{"a:1": "b:port"}}, "NodeAddressMap"},
+		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, NodeAddressMap: map[string]string{"a:1": "b:65536"}}, "NodeAddressMap"},
+		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, NodeAddressMap: map[string]string{"a:1": "b:0"}}, "NodeAddressMap"},
+		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, NodeAddressMap: map[string]string{"a:1": ":7000"}}, "NodeAddressMap"},
+		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, NodeAddressMap: map[string]string{"a:x": "b:1"}}, "NodeAddressMap"},
+		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, Limits: resp.Limits{MaxDepth: -1}}, "Limits"},
+		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, Limits: resp.Limits{MaxBulkLen: -1}}, "Limits"},
 		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1/3"}}}, "RootNodes[0].URL"},
 		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1?protocol=2"}}}, "RootNodes[0].URL"},
 		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, Defaults: NodeOptions{URL: "redis://h:2"}}, "Defaults.URL"},
@@ -48,6 +58,14 @@ func TestCreateClusterValidates(t *testing.T) {
 	require.NoError(t, err)
 	addrs["a:1"] = "c:1"
 	assert.Equal(t, "b:1", c.addressMap()("a:1"), "the map is the one given, not the caller's to change")
+	_, err = CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, NodeAddressMap: map[string]string{"?:7000": "b:1"}})
+	assert.NoError(t, err, "a node announced with no endpoint may be mapped")
+	mine := &tls.Config{ServerName: "validated"}
+	roots := []NodeOptions{{URL: "redis://h:1", TLS: mine}}
+	c2, err := CreateCluster(ClusterOptions{RootNodes: roots})
+	require.NoError(t, err)
+	roots[0].TLS = nil
+	assert.Same(t, mine, c2.nodeOptions().TLS, "the roots are the ones given, not the caller's to change")
 	assert.Equal(t, 16, c.opts.MaxCommandRedirections)
 	assert.Equal(t, 3, c.opts.RESP)
 	assert.Positive(t, c.opts.CommandTimeout)

@@ -20,6 +20,7 @@ var errWatchCrossSlot = &resp.Error{Prefix: "CROSSSLOT", Msg: "Keys in request d
 // the watched keys' slot, on which WATCH ran. Read with Do, then run the writes with Exec. It is
 // valid only during that function, for one goroutine.
 type WatchTx struct {
+	c    *Cluster
 	d    *node.Dedicated
 	done bool
 }
@@ -51,7 +52,7 @@ func (c *Cluster) Watch(ctx context.Context, fn func(tx *WatchTx) error, keys ..
 		return err
 	}
 	defer d.Release()
-	return fn(&WatchTx{d: d})
+	return fn(&WatchTx{c: c, d: d})
 }
 
 // watched returns a dedicated connection to slot's master on which WATCH keys ran, following
@@ -82,6 +83,9 @@ func (c *Cluster) watched(ctx context.Context, slot int, keys []string) (*node.D
 			}
 			var se *resp.Error
 			if !errors.As(err, &se) || !node.Returnable(se) {
+				if why := c.closedBy(err); why != nil {
+					err = fmt.Errorf("%w: %w", why, err)
+				}
 				return nil, err
 			}
 			if rd, ok, _ := resp.ParseRedirect(se); ok && !rd.Ask {
@@ -113,7 +117,17 @@ func (tx *WatchTx) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 	if err != nil {
 		return resp.Value{}, err
 	}
-	return tx.d.Do(ctx, args...)
+	return tx.do(ctx, args...)
+}
+
+// do runs one command on the watched connection; one that failed because the node was closed
+// says why (ErrClientClosed after Close).
+func (tx *WatchTx) do(ctx context.Context, args ...any) (resp.Value, error) {
+	v, err := tx.d.Do(ctx, args...)
+	if why := tx.c.closedBy(err); why != nil {
+		err = fmt.Errorf("%w: %w", why, err)
+	}
+	return v, err
 }
 
 // Exec runs cmds as MULTI ... EXEC, and returns each command's reply as Cluster.Tx does (a
@@ -133,12 +147,12 @@ func (tx *WatchTx) Exec(ctx context.Context, cmds ...Command) ([]resp.Value, err
 		}
 		bound[i] = args
 	}
-	if _, err := tx.d.Do(ctx, "MULTI"); err != nil {
+	if _, err := tx.do(ctx, "MULTI"); err != nil {
 		return nil, err
 	}
 	queued := make([]resp.Value, len(cmds))
 	for i, args := range bound {
-		if _, err := tx.d.Do(ctx, args...); err != nil {
+		if _, err := tx.do(ctx, args...); err != nil {
 			var se *resp.Error
 			if !errors.As(err, &se) {
 				return nil, err // the connection failed: nothing ran, and it is dropped
@@ -146,7 +160,7 @@ func (tx *WatchTx) Exec(ctx context.Context, cmds ...Command) ([]resp.Value, err
 			queued[i] = resp.ErrorValue(se.Prefix, se.Msg) // EXEC will refuse the whole
 		}
 	}
-	v, err := tx.d.Do(ctx, "EXEC")
+	v, err := tx.do(ctx, "EXEC")
 	switch {
 	case err != nil:
 		var se *resp.Error

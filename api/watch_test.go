@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -82,4 +83,32 @@ func TestWatchFollowsTheSlot(t *testing.T) {
 	v, err := cl.Get(ctx, key)
 	require.NoError(t, err)
 	assert.Equal(t, "6", v)
+}
+
+// A Watch under way when the client closes fails with an error matching ErrClientClosed, as every
+// command Close interrupts does.
+func TestWatchInterruptedByClose(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{})
+	ctx := context.Background()
+	inFn, closed, res := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		res <- cl.Watch(ctx, func(tx *WatchTx) error {
+			close(inFn)
+			<-closed
+			_, err := tx.Exec(ctx, Cmd("SET", "w", "1"))
+			return err
+		}, "w")
+	}()
+	<-inFn
+	require.NoError(t, cl.Close())
+	close(closed)
+	select {
+	case err := <-res:
+		assert.ErrorIs(t, err, ErrClientClosed)
+	case <-time.After(10 * time.Second): // a bound on a hang, not a measurement
+		t.Fatal("Watch hangs after Close")
+	}
+	err := cl.Watch(ctx, func(*WatchTx) error { return nil }, "w")
+	assert.ErrorIs(t, err, ErrClientClosed)
 }
