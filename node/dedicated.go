@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/actoredis/actoredis/resp"
@@ -26,6 +27,8 @@ type Dedicated struct {
 	watching bool
 	inMulti  bool
 	selected bool // a SELECT ran: another database than the next user expects, so not reused
+	// cause, set by the node actor, says why it closed the connection under its user (interrupt)
+	cause atomic.Pointer[error]
 }
 
 // pool holds the node's dedicated connections: slots is a semaphore of MaxDedicated tokens, one
@@ -166,9 +169,11 @@ func (d *Dedicated) Do(ctx context.Context, args ...any) (resp.Value, error) {
 	}
 	if err != nil {
 		d.broken = true
-		switch {
+		switch cause := d.cause.Load(); {
 		case isClosed(d.pool): // the node closed it under the command
 			err = ErrClosed
+		case cause != nil:
+			err = *cause
 		case ctx.Err() != nil:
 			err = ctx.Err()
 		}
@@ -257,6 +262,19 @@ func (d *Dedicated) Release() {
 	}
 	p.mu.Unlock()
 	d.discard()
+}
+
+// interrupt closes the connections in use, failing their commands with cause: the node's shared
+// connection found the server silent for a command timeout, and these reach it over the same
+// network. A command blocked for good (BLPOP k 0) would otherwise wait for TCP keepalive to notice
+// a dead network (minutes), or forever.
+func (p *pool) interrupt(cause error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for d := range p.inUse {
+		d.cause.Store(&cause)
+		_ = closeConn(d.nc)
+	}
 }
 
 // errAbandoned: the request a connection was being waited for is complete (its caller gave up).
