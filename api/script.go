@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"errors"
+	"strings"
 
 	"github.com/actoredis/actoredis/resp"
 )
@@ -55,9 +56,16 @@ func (s *Script) run(ctx context.Context, c *Cluster, bySHA, bySource string, ke
 	}
 	cmd = append(cmd, args...)
 	v, err := c.Do(ctx, Cmd(cmd...))
-	if !errors.Is(err, ErrNoScript) {
+	if !missing(err) {
 		return v, err
 	}
 	cmd[0], cmd[1] = bySource, s.src // NOSCRIPT: EVALSHA did not run, so sending EVAL is safe
 	return c.Do(ctx, Cmd(cmd...))
+}
+
+// missing reports whether err is the server saying it does not have the script: NOSCRIPT with
+// the server's own message, not an error the script returned with that prefix (which ran it).
+func missing(err error) bool {
+	var se *resp.Error
+	return errors.As(err, &se) && se.Prefix == "NOSCRIPT" && strings.HasPrefix(se.Msg, "No matching script")
 }

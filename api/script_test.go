@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -70,4 +71,20 @@ func TestScriptKeysAndErrors(t *testing.T) {
 	var se *resp.Error
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, "MYERR", se.Prefix)
+}
+
+// A script's own error with the NOSCRIPT prefix is its reply, not the server missing the script:
+// it is not run again with EVAL. (Each Run ran it twice.)
+func TestScriptsOwnNoscriptErrorIsNotAMiss(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{})
+	ctx := context.Background()
+	s := NewScript(`redis.call("INCR", KEYS[1]); return redis.error_reply("NOSCRIPT my own")`)
+	for i := 1; i <= 3; i++ {
+		_, err := s.Run(ctx, cl, []string{"{own}n"})
+		require.ErrorIs(t, err, ErrNoScript)
+		v, err := cl.Get(ctx, "{own}n")
+		require.NoError(t, err)
+		assert.Equal(t, strconv.Itoa(i), v, "run once per Run")
+	}
 }

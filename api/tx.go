@@ -28,7 +28,7 @@ import (
 // CommandTimeout, as a lone command is. One whose connection failed after it was written may
 // have run and is not sent again, unless every command was marked Idempotent. Commands that
 // block (BLPOP...) do not block inside a transaction. For WATCH, which needs a connection of its
-// own between reads and the transaction, see node.Dedicated.
+// own between reads and the transaction, see Watch.
 func (c *Cluster) Tx(ctx context.Context, cmds ...Command) ([]resp.Value, error) {
 	if err := ended(ctx); err != nil {
 		return nil, err

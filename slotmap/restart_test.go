@@ -428,21 +428,27 @@ func TestShutdownCallsOffTheScheduledRefresh(t *testing.T) {
 func TestMovedToAReplicaPromotesIt(t *testing.T) {
 	a := newBuildingActor(t, Options{})
 	a.snap = a.build([]Shard{{
-		Ranges:   [][2]int{{0, NumSlots - 1}},
+		Ranges:   [][2]int{{0, 8000}},
 		Master:   NodeInfo{Host: "127.0.0.1", Port: 1, Role: "master", Health: "online"},
 		Replicas: []NodeInfo{{Host: "127.0.0.1", Port: 2, Role: "replica", Health: "online"}},
+	}, {
+		Ranges:   [][2]int{{8001, NumSlots - 1}},
+		Master:   NodeInfo{Host: "127.0.0.1", Port: 3, Role: "master", Health: "online"},
+		Replicas: []NodeInfo{{Host: "127.0.0.1", Port: 4, Role: "replica", Health: "online"}},
 	}})
 	s := a.snap.withSlot(7, a.ref("127.0.0.1:2"))
-	require.Len(t, s.Masters(), 2)
+	require.Len(t, s.Masters(), 3)
 	promoted := s.Master(7)
 	assert.Equal(t, "127.0.0.1:2", promoted.Addr)
 	assert.Equal(t, "master", promoted.Info.Role)
 	assert.Same(t, a.snap.byAddr["127.0.0.1:2"].Node, promoted.Node, "the same node actor")
 	assert.Empty(t, s.Shard(8).Replicas, "not the old shard's replica any more")
-	assert.Empty(t, s.Replicas())
-	require.Len(t, s.Nodes(), 2, "listed once")
+	assert.Len(t, s.Replicas(), 1)
+	var listed []string
 	for _, n := range s.Nodes() {
-		assert.Equal(t, "master", n.Info.Role, n.Addr)
+		listed = append(listed, n.Addr+" "+n.Info.Role)
 	}
-	assert.Len(t, a.snap.Replicas(), 1, "the snapshot before is unchanged")
+	assert.Equal(t, []string{"127.0.0.1:1 master", "127.0.0.1:3 master", "127.0.0.1:2 master", "127.0.0.1:4 replica"},
+		listed, "listed once, masters first")
+	assert.Len(t, a.snap.Replicas(), 2, "the snapshot before is unchanged")
 }

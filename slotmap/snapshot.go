@@ -178,7 +178,7 @@ func (s *Snapshot) dropReplica(addr string) {
 }
 
 // withNode returns a copy of s that knows ref (reached for an ASK), without any slot. A node s
-// knew at ref's address under another Ref is replaced.
+// knew at ref's address under another Ref is replaced; the masters stay listed first.
 func (s *Snapshot) withNode(ref *Ref) *Snapshot {
 	c := *s
 	c.Version++
@@ -193,7 +193,14 @@ func (s *Snapshot) withNode(ref *Ref) *Snapshot {
 			c.nodes = append(c.nodes, n)
 		}
 	}
-	c.nodes = append(c.nodes, ref)
+	at := len(c.nodes) // masters first: a master goes after the last one
+	if ref.Info.Role == "master" {
+		at = 0
+		for at < len(c.nodes) && c.nodes[at].Info.Role == "master" {
+			at++
+		}
+	}
+	c.nodes = slices.Insert(c.nodes, at, ref)
 	return &c
 }
 
