@@ -77,6 +77,19 @@ func toInt(t testing.TB, v any) int64 {
 	return n
 }
 
+// slotOnTheMove starts two masters without replicas and a client that refreshes its map only when
+// told, and sets key, a key of slot, to value: for tests that move slot from its master, from, to
+// the other, to.
+func slotOnTheMove(t *testing.T, prefix string, slot int, value any) (tc *testcluster.Cluster, cl *Cluster, key string, from, to *testcluster.Node) {
+	t.Helper()
+	tc = testcluster.New(t, testcluster.Options{Masters: 2, Replicas: testcluster.NoReplicas})
+	cl = connect(t, tc, ClusterOptions{TopologyRefreshInterval: -1})
+	key = keyInSlot(prefix, slot)
+	from = tc.MasterFor(slot)
+	require.NoError(t, cl.Set(context.Background(), key, value))
+	return tc, cl, key, from, otherMaster(tc, from)
+}
+
 // otherMaster returns a master of tc other than m.
 func otherMaster(tc *testcluster.Cluster, m *testcluster.Node) *testcluster.Node {
 	for _, n := range tc.Masters() {

@@ -44,16 +44,8 @@ func TestTxRepliesAndRefusals(t *testing.T) {
 // A transaction for a slot that moved meets MOVED while queuing: it ran nothing, and runs once,
 // whole, on the slot's new master.
 func TestTxFollowsMoved(t *testing.T) {
-	tc := testcluster.New(t, testcluster.Options{Masters: 2, Replicas: testcluster.NoReplicas})
-	cl := connect(t, tc, ClusterOptions{TopologyRefreshInterval: -1})
+	tc, cl, key, from, to := slotOnTheMove(t, "tx-moved", 1, 10)
 	ctx := context.Background()
-	key := keyInSlot("tx-moved", 1)
-	from := tc.MasterFor(1)
-	to := tc.Masters()[0]
-	if to == from {
-		to = tc.Masters()[1]
-	}
-	require.NoError(t, cl.Set(ctx, key, 10))
 	require.NoError(t, tc.MigrateSlot(ctx, 1, to))
 	replies, err := cl.Tx(ctx, Cmd("INCR", key), Cmd("INCR", key))
 	require.NoError(t, err)
@@ -66,16 +58,8 @@ func TestTxFollowsMoved(t *testing.T) {
 // A transaction for a slot being migrated, whose key has left already, meets ASK: it runs, whole,
 // on the target, after ASKING (which holds through MULTI until EXEC).
 func TestTxFollowsAsk(t *testing.T) {
-	tc := testcluster.New(t, testcluster.Options{Masters: 2, Replicas: testcluster.NoReplicas})
-	cl := connect(t, tc, ClusterOptions{TopologyRefreshInterval: -1})
+	tc, cl, key, from, to := slotOnTheMove(t, "tx-ask", 1, 10)
 	ctx := context.Background()
-	key := keyInSlot("tx-ask", 1)
-	from := tc.MasterFor(1)
-	to := tc.Masters()[0]
-	if to == from {
-		to = tc.Masters()[1]
-	}
-	require.NoError(t, cl.Set(ctx, key, 10))
 	require.NoError(t, tc.BeginMigration(ctx, 1, to))
 	require.NoError(t, tc.MigrateKeys(ctx, from, to, key))
 	replies, err := cl.Tx(ctx, Cmd("INCR", key), Cmd("GET", key))

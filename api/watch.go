@@ -20,9 +20,11 @@ var errWatchCrossSlot = &resp.Error{Prefix: "CROSSSLOT", Msg: "Keys in request d
 // the watched keys' slot, on which WATCH ran. Read with Do, then run the writes with Exec. It is
 // valid only during that function, for one goroutine.
 type WatchTx struct {
-	c    *Cluster
-	d    *node.Dedicated
-	done bool
+	c      *Cluster
+	d      *node.Dedicated
+	at     string // the node's address, for a redirect to ":port"
+	asking bool   // the slot is being migrated to this node (ASK): ASKING goes before each command
+	done   bool
 }
 
 // Watch runs fn for an optimistic transaction (check and set) on keys, which must share one
@@ -32,11 +34,14 @@ type WatchTx struct {
 // fn reads with tx.Do and ends with tx.Exec, which runs its commands as MULTI ... EXEC only if no
 // watched key changed since WATCH: otherwise Exec returns ErrTxFailed, and the caller may run
 // Watch again. Watch returns what fn returns; the connection is reset (UNWATCH, DISCARD) and
-// given back to the pool.
+// given back to the pool. Each command on it is bounded by CommandTimeout.
 //
-// A WATCH that meets the slot moving (MOVED, ASK, TRYAGAIN) or a transient cluster state is sent
-// again, to the slot's master by a newer map, until CommandTimeout; fn has not run then. Once fn
-// runs, a command in it that meets the slot moving fails with that error: run Watch again.
+// A WATCH that meets the slot moving (MOVED, TRYAGAIN) or a transient cluster state is sent
+// again, to the slot's master by a newer map, until CommandTimeout; fn has not run then. One that
+// meets ASK (the slot being migrated, the keys gone to the target) is sent to the target, and so
+// are fn's commands, each after ASKING. Once fn runs, a read that meets the slot moving fails
+// with that error, and an Exec refused for it with one matching ErrTxFailed too (nothing ran):
+// either way the map learns where the slot went, and running Watch again follows it.
 func (c *Cluster) Watch(ctx context.Context, fn func(tx *WatchTx) error, keys ...string) error {
 	if len(keys) == 0 {
 		return errors.New("actoredis: Watch needs at least one key")
@@ -47,17 +52,17 @@ func (c *Cluster) Watch(ctx context.Context, fn func(tx *WatchTx) error, keys ..
 			return fmt.Errorf("actoredis: WATCH: %w", errWatchCrossSlot)
 		}
 	}
-	d, err := c.watched(ctx, slot, keys)
+	tx, err := c.watched(ctx, slot, keys)
 	if err != nil {
 		return err
 	}
-	defer d.Release()
-	return fn(&WatchTx{c: c, d: d})
+	defer tx.d.Release()
+	return fn(tx)
 }
 
-// watched returns a dedicated connection to slot's master on which WATCH keys ran, following
-// the slot as the map learns where it went.
-func (c *Cluster) watched(ctx context.Context, slot int, keys []string) (*node.Dedicated, error) {
+// watched returns a dedicated connection to the node serving slot on which WATCH keys ran,
+// following the slot as the map learns where it went, and an ASK to the node importing it.
+func (c *Cluster) watched(ctx context.Context, slot int, keys []string) (*WatchTx, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.CommandTimeout)
 	defer cancel()
 	watch := make([]any, 0, 1+len(keys))
@@ -65,35 +70,34 @@ func (c *Cluster) watched(ctx context.Context, slot int, keys []string) (*node.D
 	for _, k := range keys {
 		watch = append(watch, k)
 	}
+	var ask string // the target of an ASK met, as the client reaches it
 	for tries := 0; ; tries++ {
 		rt := c.run.Load()
 		if rt == nil {
 			return nil, fmt.Errorf("actoredis: WATCH: %w", ErrClientClosed)
 		}
-		var err error
-		if master := rt.smap.Snapshot().Master(slot); master == nil {
-			err = fmt.Errorf("actoredis: WATCH: slot %d: %w", slot, ErrNoRoute)
-		} else {
-			var d *node.Dedicated
-			if d, err = master.Node.Dedicated(ctx); err == nil {
-				if _, err = d.Do(ctx, watch...); err == nil {
-					return d, nil
+		err := fmt.Errorf("actoredis: WATCH: slot %d: %w", slot, ErrNoRoute)
+		target := rt.smap.Snapshot().Master(slot)
+		if ask != "" {
+			target = rt.smap.Snapshot().ByAddr(ask)
+		}
+		if target != nil {
+			tx := &WatchTx{c: c, at: target.Addr, asking: ask != ""}
+			if tx.d, err = target.Node.Dedicated(ctx); err == nil {
+				if _, err = tx.do(ctx, watch...); err == nil {
+					return tx, nil
 				}
-				d.Release()
+				tx.d.Release()
 			}
 			var se *resp.Error
 			if !errors.As(err, &se) || !node.Returnable(se) {
-				if why := c.closedBy(err); why != nil {
-					err = fmt.Errorf("%w: %w", why, err)
-				}
 				return nil, err
 			}
-			if rd, ok, _ := resp.ParseRedirect(se); ok && !rd.Ask {
-				if rd.Host == "" { // the server means its own host, as the client reached it
-					rd.Host, _, _ = net.SplitHostPort(master.Addr)
-				}
-				rt.sys.Root().Send(rt.smap.PID(), &slotmap.Moved{Slot: rd.Slot, Addr: rd.Addr()})
+			if rd, ok := c.learn(rt, se, target.Addr); ok && rd.Ask && ask == "" {
+				ask = c.mapAddr(rd.Addr())
+				continue // to the node importing the slot, at once
 			}
+			ask = ""
 		}
 		rt.smap.Refresh()
 		wait := time.NewTimer(min(10*time.Millisecond<<min(tries, 6), time.Second)/2 + rand.N(5*time.Millisecond))
@@ -104,6 +108,28 @@ func (c *Cluster) watched(ctx context.Context, slot int, keys []string) (*node.D
 		case <-wait.C:
 		}
 	}
+}
+
+// learn reads a redirect from node at (its host stands in for none, as in "MOVED 7 :7001") and,
+// for a MOVED, tells the map where the slot went.
+func (c *Cluster) learn(rt *running, se *resp.Error, at string) (resp.Redirect, bool) {
+	rd, ok, _ := resp.ParseRedirect(se)
+	if !ok {
+		return rd, false
+	}
+	if rd.Host == "" {
+		rd.Host, _, _ = net.SplitHostPort(at)
+	}
+	if !rd.Ask {
+		rt.sys.Root().Send(rt.smap.PID(), &slotmap.Moved{Slot: rd.Slot, Addr: rd.Addr()})
+		rt.smap.Refresh()
+	}
+	return rd, true
+}
+
+// mapAddr applies NodeAddressMap to an announced address.
+func (c *Cluster) mapAddr(announced string) string {
+	return slotmap.MapAddress(c.addressMap(), announced, c.opts.Logger)
 }
 
 // Do runs cmd on the watched connection and returns its reply; a server error is the error.
@@ -120,10 +146,24 @@ func (tx *WatchTx) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 	return tx.do(ctx, args...)
 }
 
-// do runs one command on the watched connection; one that failed because the node was closed
-// says why (ErrClientClosed after Close).
+// do runs one command on the watched connection, after ASKING when the slot is being imported
+// here. A MOVED tells the map where the slot went; a command that failed because the node was
+// closed says why (ErrClientClosed after Close).
 func (tx *WatchTx) do(ctx context.Context, args ...any) (resp.Value, error) {
-	v, err := tx.d.Do(ctx, args...)
+	var v resp.Value
+	var err error
+	if tx.asking {
+		_, err = tx.d.Do(ctx, "ASKING")
+	}
+	if err == nil {
+		v, err = tx.d.Do(ctx, args...)
+	}
+	var se *resp.Error
+	if errors.As(err, &se) {
+		if rt := tx.c.run.Load(); rt != nil {
+			tx.c.learn(rt, se, tx.at)
+		}
+	}
 	if why := tx.c.closedBy(err); why != nil {
 		err = fmt.Errorf("%w: %w", why, err)
 	}
@@ -132,8 +172,9 @@ func (tx *WatchTx) do(ctx context.Context, args ...any) (resp.Value, error) {
 
 // Exec runs cmds as MULTI ... EXEC, and returns each command's reply as Cluster.Tx does (a
 // command failing as it runs has an error value in its place; one the server refused to queue
-// fails the whole with ErrExecAbort, naming it). When a watched key changed since WATCH, nothing
-// runs and it returns ErrTxFailed. It may be called once per Watch.
+// fails the whole with ErrExecAbort, naming it). When a watched key changed since WATCH, or the
+// slot moved (the error matches the MOVED too), nothing runs and it returns an error matching
+// ErrTxFailed: run Watch again. It may be called once per Watch.
 func (tx *WatchTx) Exec(ctx context.Context, cmds ...Command) ([]resp.Value, error) {
 	if tx.done {
 		return nil, errors.New("actoredis: WatchTx.Exec called twice: the WATCH ended with the first")
@@ -150,7 +191,9 @@ func (tx *WatchTx) Exec(ctx context.Context, cmds ...Command) ([]resp.Value, err
 	if _, err := tx.do(ctx, "MULTI"); err != nil {
 		return nil, err
 	}
+	tx.asking = false // an ASKING before MULTI holds until EXEC; inside, it would be queued
 	queued := make([]resp.Value, len(cmds))
+	moved := false // a command met the slot moving: EXEC refuses the whole, and a new run follows it
 	for i, args := range bound {
 		if _, err := tx.do(ctx, args...); err != nil {
 			var se *resp.Error
@@ -158,16 +201,20 @@ func (tx *WatchTx) Exec(ctx context.Context, cmds ...Command) ([]resp.Value, err
 				return nil, err // the connection failed: nothing ran, and it is dropped
 			}
 			queued[i] = resp.ErrorValue(se.Prefix, se.Msg) // EXEC will refuse the whole
+			moved = moved || node.Returnable(se)
 		}
 	}
 	v, err := tx.do(ctx, "EXEC")
 	switch {
 	case err != nil:
 		var se *resp.Error
-		if errors.As(err, &se) {
-			return nil, refused(err, queued, cmds)
+		if !errors.As(err, &se) {
+			return nil, err
 		}
-		return nil, err
+		if moved || node.Returnable(se) {
+			return nil, fmt.Errorf("%w: %w", ErrTxFailed, refused(err, queued, cmds))
+		}
+		return nil, refused(err, queued, cmds)
 	case v.IsNull():
 		return nil, ErrTxFailed
 	}

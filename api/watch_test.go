@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"testing"
 	"time"
@@ -66,15 +67,8 @@ func TestWatchChecksAndSets(t *testing.T) {
 // A WATCH sent by a stale map meets MOVED: it goes to the slot's new master, and the function runs
 // there once.
 func TestWatchFollowsTheSlot(t *testing.T) {
-	tc := testcluster.New(t, testcluster.Options{Masters: 2, Replicas: testcluster.NoReplicas})
-	cl := connect(t, tc, ClusterOptions{TopologyRefreshInterval: -1})
+	tc, cl, key, _, to := slotOnTheMove(t, "watch-moved", 1, 5)
 	ctx := context.Background()
-	key := keyInSlot("watch-moved", 1)
-	to := tc.Masters()[0]
-	if to == tc.MasterFor(1) {
-		to = tc.Masters()[1]
-	}
-	require.NoError(t, cl.Set(ctx, key, 5))
 	require.NoError(t, tc.MigrateSlot(ctx, 1, to))
 	runs := 0
 	require.NoError(t, incrWatched(ctx, cl, key, func() { runs++ }))
@@ -111,4 +105,79 @@ func TestWatchInterruptedByClose(t *testing.T) {
 	}
 	err := cl.Watch(ctx, func(*WatchTx) error { return nil }, "w")
 	assert.ErrorIs(t, err, ErrClientClosed)
+}
+
+// With UseReplicas every connection sends READONLY, so a master demoted by a failover the map has
+// not seen takes the WATCH and the reads, and only the queued write meets MOVED. That run fails
+// with ErrTxFailed (nothing ran) and the map learns the new master: the next run succeeds.
+// (Every run went back to the demoted master until the next refresh.)
+func TestWatchAfterAFailoverTheMapMissed(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: 1})
+	cl := connect(t, tc, ClusterOptions{UseReplicas: true, TopologyRefreshInterval: -1})
+	ctx := context.Background()
+	key := "{wf}n"
+	require.NoError(t, cl.Set(ctx, key, 1))
+	old := tc.Masters()[0]
+	require.NoError(t, tc.Failover(ctx, tc.ReplicasOf(old)[0]))
+	runs := 0
+	var err error
+	for runs < 5 {
+		runs++
+		if err = incrWatched(ctx, cl, key, func() {}); !errors.Is(err, ErrTxFailed) {
+			break
+		}
+		assert.ErrorIs(t, err, ErrMoved)
+	}
+	require.NoError(t, err)
+	assert.LessOrEqual(t, runs, 2)
+	v, err := cl.Get(ctx, key)
+	require.NoError(t, err)
+	assert.Equal(t, "2", v)
+}
+
+// A slot being migrated whose key is gone to the target: the WATCH meets ASK, and the Watch runs on
+// the target, each command after ASKING. (It waited for a new map until CommandTimeout.)
+func TestWatchFollowsAsk(t *testing.T) {
+	tc, cl, key, from, to := slotOnTheMove(t, "watch-ask", 7, 41)
+	ctx := context.Background()
+	require.NoError(t, tc.BeginMigration(ctx, 7, to))
+	require.NoError(t, tc.MigrateKeys(ctx, from, to, key))
+	require.NoError(t, incrWatched(ctx, cl, key, func() {}))
+	assert.Equal(t, 1, callsOf(t, to, "exec"), "run on the target")
+	assert.Equal(t, 0, callsOf(t, from, "exec"))
+	require.NoError(t, tc.FinishMigration(ctx, 7, to))
+	v, err := cl.Get(ctx, key)
+	require.NoError(t, err)
+	assert.Equal(t, "42", v)
+}
+
+// Watch takes its connection from the blocking pool: a full pool fails it with ErrBlockingPoolFull
+// after CommandTimeout, and each command in it is bounded by CommandTimeout too.
+func TestWatchIsBounded(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{MaxBlockingConns: 1, CommandTimeout: 300 * time.Millisecond})
+	ctx := context.Background()
+	entered, release, held := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		held <- cl.Watch(ctx, func(*WatchTx) error {
+			close(entered)
+			<-release
+			return nil
+		}, "{full}a")
+	}()
+	<-entered
+	err := cl.Watch(ctx, func(*WatchTx) error { return nil }, "{full}b")
+	require.ErrorIs(t, err, ErrBlockingPoolFull)
+	close(release)
+	require.NoError(t, <-held)
+
+	master := tc.MasterFor(GetSlot("{pause}k"))
+	err = cl.Watch(ctx, func(tx *WatchTx) error {
+		_, err := master.Do(ctx, "CLIENT", "PAUSE", "1500", "ALL")
+		require.NoError(t, err)
+		_, err = tx.Do(ctx, Cmd("GET", "{pause}k"))
+		return err
+	}, "{pause}k")
+	require.ErrorIs(t, err, ErrTimeout)
+	assert.True(t, WasWritten(err))
 }

@@ -144,8 +144,10 @@ func (p *pool) close() {
 	})
 }
 
-// Do runs one command on the connection and waits for its reply, or for ctx (which then breaks
-// the connection: it is closed at Release). A server error reply is returned as the error.
+// Do runs one command on the connection and waits for its reply, or for ctx, or for the node's
+// CommandTimeout past the command's own timeout when it blocks (a BLPOP with a timeout of 0 waits
+// until answered): a wait ended so breaks the connection, which is closed at Release, and one
+// ended by the timeout fails with ErrTimeout. A server error reply is returned as the error.
 func (d *Dedicated) Do(ctx context.Context, args ...any) (resp.Value, error) {
 	if d.broken {
 		return resp.Value{}, commandError(d.pool.opts.Addr, CommandName(args), ErrClosed)
@@ -160,7 +162,9 @@ func (d *Dedicated) Do(ctx context.Context, args ...any) (resp.Value, error) {
 	if d.wbuf, err = resp.AppendCommand(d.wbuf[:0], args...); err != nil {
 		return resp.Value{}, commandError(d.pool.opts.Addr, CommandName(args), err)
 	}
-	stop := context.AfterFunc(ctx, func() { _ = d.nc.SetDeadline(time.Now()) })
+	limit, unbound := d.bound(ctx, args)
+	defer unbound()
+	stop := context.AfterFunc(limit, func() { _ = d.nc.SetDeadline(time.Now()) })
 	v, written, err := d.roundTrip()
 	if !stop() && err == nil {
 		// ctx ended as the reply came in: the deadline it sets may land on the connection after
@@ -176,6 +180,8 @@ func (d *Dedicated) Do(ctx context.Context, args ...any) (resp.Value, error) {
 			err = *cause
 		case ctx.Err() != nil:
 			err = ctx.Err()
+		case limit.Err() != nil: // no reply within the command timeout
+			err = ErrTimeout
 		}
 		return resp.Value{}, &ConnError{Addr: d.pool.opts.Addr, Command: CommandName(args), Written: written, Err: err}
 	}
@@ -184,6 +190,20 @@ func (d *Dedicated) Do(ctx context.Context, args ...any) (resp.Value, error) {
 		return resp.Value{}, e
 	}
 	return v.Clone(), nil
+}
+
+// bound limits the wait for a command's reply to the node's CommandTimeout, past the command's own
+// timeout when it blocks; one blocking for good (a timeout of 0) waits as long as ctx lets it.
+func (d *Dedicated) bound(ctx context.Context, args []any) (context.Context, context.CancelFunc) {
+	var wait time.Duration
+	if Blocks(args) {
+		w, forever := blockingWait(args)
+		if forever {
+			return ctx, func() {}
+		}
+		wait = w
+	}
+	return context.WithTimeout(ctx, wait+d.pool.opts.CommandTimeout)
 }
 
 // roundTrip writes the command and reads its reply; written says whether any of it went out.
@@ -264,6 +284,13 @@ func (d *Dedicated) Release() {
 	d.discard()
 }
 
+// full reports whether every connection the pool may have is in use (not dials that hang).
+func (p *pool) full() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.inUse) == cap(p.slots)
+}
+
 // interrupt closes the connections in use, failing their commands with cause: the node's shared
 // connection found the server silent for a command timeout, and these reach it over the same
 // network. A command blocked for good (BLPOP k 0) would otherwise wait for TCP keepalive to notice
@@ -301,10 +328,7 @@ func (p *pool) runBlocking(r *Request) {
 	}
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-			p.mu.Lock()
-			full := len(p.inUse) == cap(p.slots) // every connection in use, not dials that hang
-			p.mu.Unlock()
-			if full {
+			if p.full() {
 				r.Fail(commandError(p.opts.Addr, r.Name(), ErrPoolFull))
 				return
 			}
@@ -333,16 +357,10 @@ func (p *pool) runBlocking(r *Request) {
 func (p *pool) runOn(ctx context.Context, d *Dedicated, r *Request) (resp.Value, error) {
 	// A caller that stops waiting (AwaitContext) completes r: interrupt the command then, or it
 	// would hold the connection and later take data (an element, a message) nobody receives.
+	// A server that answers nothing is caught by Do: CommandTimeout past the command's own timeout.
+	// With a timeout of 0 it waits until answered, abandoned or closed.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	// A server that answers nothing is caught as on the shared connection: CommandTimeout past the
-	// command's own timeout. With a timeout of 0 it waits until answered, abandoned or closed.
-	limit := ctx
-	if wait, forever := blockingWait(r.Args); !forever {
-		var stop context.CancelFunc
-		limit, stop = context.WithTimeout(ctx, wait+p.opts.CommandTimeout)
-		defer stop()
-	}
 	abandoned := r.Done()
 	go func() {
 		select {
@@ -356,11 +374,11 @@ func (p *pool) runOn(ctx context.Context, d *Dedicated, r *Request) (resp.Value,
 		err error
 	)
 	if r.Asking { // redirected by ASK: ASKING goes first on the same connection
-		_, err = d.Do(limit, "ASKING")
+		_, err = d.Do(ctx, "ASKING")
 	}
 	if err == nil {
 		start := time.Now()
-		v, err = d.Do(limit, r.Args...)
+		v, err = d.Do(ctx, r.Args...)
 		if err != nil && !r.Until.IsZero() {
 			r.Until = r.Until.Add(time.Since(start)) // the server held it as asked (see Until)
 		}
@@ -373,8 +391,6 @@ func (p *pool) runOn(ctx context.Context, d *Dedicated, r *Request) (resp.Value,
 		switch {
 		case d.broken && isClosed(p):
 			err = &ConnError{Addr: p.opts.Addr, Command: r.Name(), Written: true, Err: ErrClosed}
-		case d.broken && ctx.Err() == nil && errors.Is(limit.Err(), context.DeadlineExceeded):
-			err = &ConnError{Addr: p.opts.Addr, Command: r.Name(), Written: true, Err: ErrTimeout}
 		case errors.As(err, &se):
 			err = withRedirectHost(se, p.opts.Addr) // a MOVED or ASK to ":port"
 		}

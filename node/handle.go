@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -145,10 +146,14 @@ func (n *Node) Do(ctx context.Context, args ...any) (resp.Value, error) {
 func (n *Node) ReleaseQueued() { n.sys.Root().Send(n.pid, &releaseQueued{}) }
 
 // Dedicated takes a connection of its own from the node's bounded pool (see Dedicated), dialing one
-// when fewer than Options.MaxDedicated exist, or waiting for one until ctx ends.
+// when fewer than Options.MaxDedicated exist, or waiting for one until ctx ends. When ctx's
+// deadline passes with every connection in use, the error matches ErrPoolFull too.
 func (n *Node) Dedicated(ctx context.Context) (*Dedicated, error) {
 	d, err := n.pool.get(ctx, nil)
 	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && n.pool.full() {
+			err = fmt.Errorf("%w (%w)", ErrPoolFull, err)
+		}
 		return nil, commandError(n.addr, "dedicated connection", err)
 	}
 	return d, nil
