@@ -90,6 +90,7 @@ type eventQueue struct {
 	mu      sync.Mutex
 	pending []Event
 	waiting int           // events accepted and not yet delivered: pending and the batch being delivered
+	resume  *resumed      // an event whose delivery a handler's Goexit cut short
 	dropped int           // events refused since the last delivery began, the queue being full
 	running bool          // a delivering goroutine exists
 	idle    chan struct{} // closed when that goroutine ends
@@ -121,27 +122,44 @@ func (c *Cluster) emit(e Event) {
 func (c *Cluster) deliver() {
 	q := &c.events
 	q.goid.Store(goroutineID())
-	var batch []Event
-	next := 0 // the first event of batch not yet handed to the handlers
-	ended := false
+	var (
+		batch   []Event
+		next    int   // the first event of batch not yet taken
+		cur     Event // the event being handed to the handlers
+		at      = -1  // the handler cur is with (see dispatch), or -1 between events
+		dropped int
+		ended   bool
+	)
 	defer func() {
 		if ended {
 			return
 		}
 		// A handler ended this goroutine (runtime.Goexit: a test's t.FailNow, say; a panic is
-		// contained by callHandler). The events after it still go, on a new goroutine.
+		// contained by callHandler). The other handlers of its event, and the events after it,
+		// still go, on a new goroutine.
 		q.mu.Lock()
+		if at >= 0 {
+			q.resume = &resumed{e: cur, from: at + 1}
+		}
 		q.pending = append(append([]Event(nil), batch[next:]...), q.pending...)
+		q.dropped += dropped
 		q.goid.Store(0)
 		go c.deliver()
 		q.mu.Unlock()
 	}()
+	q.mu.Lock()
+	r := q.resume
+	q.resume = nil
+	q.mu.Unlock()
+	if r != nil {
+		cur = r.e
+		c.dispatch(cur, r.from, &at)
+	}
 	for {
 		q.mu.Lock()
-		var dropped int
 		batch, dropped, next = q.pending, q.dropped, 0
 		q.pending, q.dropped = nil, 0
-		if len(batch) == 0 {
+		if len(batch) == 0 && dropped == 0 {
 			q.running = false
 			q.goid.Store(0)
 			close(q.idle)
@@ -151,18 +169,26 @@ func (c *Cluster) deliver() {
 		}
 		q.mu.Unlock()
 		for next < len(batch) {
-			e := batch[next]
+			cur = batch[next]
 			next++
 			q.mu.Lock()
 			q.waiting--
 			q.mu.Unlock()
-			c.dispatch(e)
+			c.dispatch(cur, 0, &at)
 		}
 		if dropped > 0 {
 			c.opts.Logger.Warn("actoredis: event handlers fell behind; events dropped",
 				"dropped", dropped, "queued", maxPendingEvents)
+			dropped = 0
 		}
 	}
+}
+
+// resumed is an event some handlers had when one ended the delivering goroutine: the handlers from
+// index from on are still to have it.
+type resumed struct {
+	e    Event
+	from int
 }
 
 // waitDelivered waits until every event emitted so far has reached the handlers, unless it is
@@ -192,16 +218,25 @@ func goroutineID() uint64 {
 	return id
 }
 
-func (c *Cluster) dispatch(e Event) {
+// dispatch hands e to the handlers, the OnEvent ones then (for an error) the OnError ones, from
+// the from-th of them on; at says which one has it, -1 once all have.
+func (c *Cluster) dispatch(e Event, from int, at *int) {
 	h := c.handlers.Load()
-	for _, f := range h.onEvent {
-		c.callHandler("OnEvent", e, func() { f(e) })
-	}
-	if e.Err != nil {
-		for _, f := range h.onError {
-			c.callHandler("OnError", e, func() { f(e.Err) })
+	for i, f := range h.onEvent {
+		if i >= from {
+			*at = i
+			c.callHandler("OnEvent", e, func() { f(e) })
 		}
 	}
+	if e.Err != nil {
+		for i, f := range h.onError {
+			if len(h.onEvent)+i >= from {
+				*at = len(h.onEvent) + i
+				c.callHandler("OnError", e, func() { f(e.Err) })
+			}
+		}
+	}
+	*at = -1
 }
 
 // callHandler runs a user's handler; a panic in it is logged instead of ending the delivering

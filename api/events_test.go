@@ -181,23 +181,43 @@ func TestTheQueueBoundCountsTheBatchUnderWay(t *testing.T) {
 }
 
 // A handler that ends its goroutine (runtime.Goexit, as t.FailNow does) does not end the delivery:
-// the events after it still reach the handlers, and Close returns. (Close waited forever.)
+// the handlers after it still get that event, the events after it reach every handler, the count
+// of events dropped meanwhile is logged, and Close returns. (Close waited forever; then the other
+// handlers missed the event, and the count was lost.)
 func TestAHandlerThatExitsItsGoroutine(t *testing.T) {
-	cl, err := CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://127.0.0.1:1"}}})
+	var logs testlog.Buffer
+	cl, err := CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://127.0.0.1:1"}},
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	require.NoError(t, err)
 	var mu sync.Mutex
-	var got []string
-	cl.OnEvent(func(e Event) {
+	var first, second, onErr []string
+	record := func(to *[]string, what string) {
 		mu.Lock()
-		got = append(got, e.Addr)
+		*to = append(*to, what)
 		mu.Unlock()
-		if e.Addr == "exits" {
+	}
+	entered, unblock := make(chan struct{}), make(chan struct{})
+	cl.OnEvent(func(e Event) {
+		record(&first, e.Addr)
+		switch e.Addr {
+		case "held":
+			close(entered)
+			<-unblock
+		case "exits":
 			runtime.Goexit()
 		}
 	})
-	for _, a := range []string{"before", "exits", "after"} {
-		cl.emit(Event{Type: EventNodeError, Addr: a})
+	cl.OnEvent(func(e Event) { record(&second, e.Addr) })
+	cl.OnError(func(err error) { record(&onErr, err.Error()) })
+	cl.emit(Event{Type: EventNodeError, Addr: "held", Err: errors.New("held")})
+	<-entered
+	for i := range maxPendingEvents - 2 { // with "exits" and "after", the queue is full
+		cl.emit(Event{Type: EventNodeConnect, Addr: strconv.Itoa(i)})
 	}
+	for _, a := range []string{"exits", "after", "dropped"} {
+		cl.emit(Event{Type: EventNodeError, Addr: a, Err: errors.New(a)})
+	}
+	close(unblock)
 	closed := make(chan struct{})
 	go func() {
 		_ = cl.Close()
@@ -208,11 +228,15 @@ func TestAHandlerThatExitsItsGoroutine(t *testing.T) {
 	case <-time.After(10 * time.Second): // a bound on a hang, not a measurement
 		t.Fatal("Close waits for a delivery that ended")
 	}
-	cl.emit(Event{Type: EventNodeError, Addr: "later"})
+	cl.emit(Event{Type: EventNodeError, Addr: "later", Err: errors.New("later")})
 	cl.waitDelivered()
 	mu.Lock()
 	defer mu.Unlock()
-	assert.Equal(t, []string{"before", "exits", "after", "later"}, got)
+	tail := func(l []string) []string { return l[max(0, len(l)-3):] }
+	assert.Equal(t, []string{"exits", "after", "later"}, tail(first))
+	assert.Equal(t, []string{"exits", "after", "later"}, tail(second), "the handler after the one that exited")
+	assert.Equal(t, []string{"held", "exits", "after", "later"}, onErr)
+	assert.Contains(t, logs.String(), "dropped=1")
 }
 
 // OnError hears every event with an error, a node's lost connection included.
