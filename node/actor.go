@@ -56,7 +56,6 @@ type nodeActor struct {
 	tickEvery    time.Duration
 	lastActive   int64 // tick of the last write
 	lastAnswered int64 // conn.answered at the last tick
-	heard        int64 // the last tick at which a reply had come since the tick before, or none was due
 	closing      *closeRequest
 }
 
@@ -407,7 +406,7 @@ func (a *nodeActor) onDialed(m *dialed) {
 	}
 	a.c, a.state, a.attempt = c, stateReady, 0
 	a.stats.live.Store(c)
-	a.lastAnswered, a.heard = 0, a.ticks // the stall clock starts again with the connection
+	a.lastAnswered = 0 // the stall clock starts again with the connection
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()

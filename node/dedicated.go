@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/actoredis/actoredis/resp"
@@ -27,8 +26,6 @@ type Dedicated struct {
 	watching bool
 	inMulti  bool
 	selected bool // a SELECT ran: another database than the next user expects, so not reused
-	// cause, set by the node actor, says why it closed the connection under its user (interrupt)
-	cause atomic.Pointer[error]
 }
 
 // pool holds the node's dedicated connections: slots is a semaphore of MaxDedicated tokens, one
@@ -173,11 +170,9 @@ func (d *Dedicated) Do(ctx context.Context, args ...any) (resp.Value, error) {
 	}
 	if err != nil {
 		d.broken = true
-		switch cause := d.cause.Load(); {
+		switch {
 		case isClosed(d.pool): // the node closed it under the command
 			err = ErrClosed
-		case cause != nil:
-			err = *cause
 		case ctx.Err() != nil:
 			err = ctx.Err()
 		case limit.Err() != nil: // no reply within the command timeout
@@ -289,19 +284,6 @@ func (p *pool) full() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.inUse) == cap(p.slots)
-}
-
-// interrupt closes the connections in use, failing their commands with cause: the node's shared
-// connection found the server silent for a command timeout, and these reach it over the same
-// network. A command blocked for good (BLPOP k 0) would otherwise wait for TCP keepalive to notice
-// a dead network (minutes), or forever.
-func (p *pool) interrupt(cause error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for d := range p.inUse {
-		d.cause.Store(&cause)
-		_ = closeConn(d.nc)
-	}
 }
 
 // errAbandoned: the request a connection was being waited for is complete (its caller gave up).

@@ -709,34 +709,3 @@ func awaitBlocked(t *testing.T, srv *testcluster.Server, what string) {
 		return err == nil && n == 1
 	}, 5*time.Second, 5*time.Millisecond, what)
 }
-
-// A server that goes silent is found by the shared connection (no reply for a command timeout),
-// and its dedicated connections go with it: a BLPOP k 0 blocked on one fails then, as written,
-// instead of waiting for TCP keepalive to notice a dead network (minutes), or for ever.
-func TestSilentServerEndsBlockedCommands(t *testing.T) {
-	blocked := make(chan struct{}, 1)
-	srv := fakeredis.New(t, func(c *fakeredis.Conn) {
-		cmd, err := c.Handshake()
-		for err == nil { // silent from now on: reads everything, answers nothing
-			if strings.EqualFold(cmd[0], "BLPOP") {
-				blocked <- struct{}{}
-			}
-			cmd, err = c.ReadCommand()
-		}
-	})
-	n := startNode(t, Options{Addr: srv.Addr(), CommandTimeout: 300 * time.Millisecond})
-	blpop := NewRequest("BLPOP", "silent-queue", 0)
-	n.Send(blpop)
-	<-blocked
-	_, err := n.Do(context.Background(), "PING")
-	require.ErrorIs(t, err, ErrTimeout)
-	select {
-	case <-blpop.Done():
-	case <-time.After(10 * time.Second): // a bound on a hang, not a measurement
-		t.Fatal("the BLPOP still waits on a silent server")
-	}
-	_, err = blpop.Await()
-	require.ErrorIs(t, err, ErrTimeout)
-	assert.True(t, WasWritten(err))
-	assert.Contains(t, err.Error(), "no reply for the command timeout")
-}

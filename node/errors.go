@@ -13,9 +13,6 @@ var (
 	ErrOfflineQueueFull = errors.New("actoredis: offline queue full")
 	// ErrTimeout: the command waited longer than Options.CommandTimeout.
 	ErrTimeout = errors.New("actoredis: command timed out")
-	// errSilent: a dedicated connection was closed because the node's shared connection got no
-	// reply for a command timeout (Pool.interrupt).
-	errSilent = fmt.Errorf("%w: the node sent no reply for the command timeout on its shared connection", ErrTimeout)
 	// ErrLateReply: a command was written, but its deadline (Request.Until, the cluster command's
 	// deadline) passed before its reply came; it may have run. It matches ErrTimeout.
 	ErrLateReply = fmt.Errorf("%w: no reply by the command's deadline (it was written and may have run)", ErrTimeout)

@@ -35,9 +35,6 @@ func (a *nodeActor) onTick() {
 	}
 	c.unhold(nil) // a Send not awaited within a tick: its reply is the reader's
 	answered := c.answered.Load()
-	if answered != a.lastAnswered || c.expected.Load() == answered {
-		a.heard = a.ticks
-	}
 	// A reply due for longer than the command timeout, whether the server answers nothing or
 	// answers a backlog too slowly, ends the connection: what waits on it fails with ErrTimeout.
 	// It was written before the tick of its mark, so a full timeout has passed, and at most a tick
@@ -47,11 +44,6 @@ func (a *nodeActor) onTick() {
 		time.Duration(a.ticks-since)*a.tickEvery >= a.opts.CommandTimeout+held {
 		a.opts.Logger.Warn("node: a reply due for longer than the command timeout; reconnecting", "addr", a.opts.Addr)
 		a.drop(ErrTimeout)
-		if time.Duration(a.ticks-a.heard)*a.tickEvery >= a.opts.CommandTimeout {
-			// No reply at all for a command timeout: the server or the network is silent, not
-			// slow. The dedicated connections go the same way.
-			a.pool.interrupt(errSilent)
-		}
 		return
 	}
 	if c.expected.Load() > answered && answered == a.lastAnswered {
