@@ -19,7 +19,7 @@ import (
 func dial(ctx context.Context, o Options) (net.Conn, *resp.Reader, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.ConnectTimeout)
 	defer cancel()
-	var d net.Dialer
+	d := net.Dialer{KeepAliveConfig: keepAlive}
 	nc, err := d.DialContext(ctx, "tcp", o.Addr)
 	if err != nil {
 		return nil, nil, err
@@ -51,6 +51,13 @@ func dial(ctx context.Context, o Options) (net.Conn, *resp.Reader, error) {
 	_ = nc.SetDeadline(time.Time{})
 	return nc, rd, nil
 }
+
+// keepAlive probes a connection idle for 5 s every 5 s, and gives it up after 3 probes unanswered:
+// a dead network or host is found within 20 s, where Go's default (15 s, then 9 probes 15 s apart)
+// takes 150 s. It matters for the dedicated connections, which carry no health-check PING: a
+// BLPOP k 0 on one waits on its socket alone. A server that is busy but alive is not mistaken for
+// dead: its host's TCP stack answers the probes.
+var keepAlive = net.KeepAliveConfig{Enable: true, Idle: 5 * time.Second, Interval: 5 * time.Second, Count: 3}
 
 // closeConn closes nc at once. Over TLS it closes the connection underneath: tls.Conn.Close first
 // sends a close_notify alert, which waits up to 5 s for room in the socket's buffer when the
