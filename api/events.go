@@ -124,9 +124,10 @@ func (c *Cluster) deliver() {
 	q.goid.Store(goroutineID())
 	var (
 		batch   []Event
-		next    int   // the first event of batch not yet taken
-		cur     Event // the event being handed to the handlers
-		at      = -1  // the handler cur is with (see dispatch), or -1 between events
+		next    int       // the first event of batch not yet taken
+		cur     Event     // the event being handed to the handlers
+		h       *handlers // the handlers cur is handed to
+		at      = -1      // the one of h that has cur (see dispatch), or -1 between events
 		dropped int
 		ended   bool
 	)
@@ -139,7 +140,7 @@ func (c *Cluster) deliver() {
 		// still go, on a new goroutine.
 		q.mu.Lock()
 		if at >= 0 {
-			q.resume = &resumed{e: cur, from: at + 1}
+			q.resume = &resumed{e: cur, h: h, from: at + 1}
 		}
 		q.pending = append(append([]Event(nil), batch[next:]...), q.pending...)
 		q.dropped += dropped
@@ -152,8 +153,8 @@ func (c *Cluster) deliver() {
 	q.resume = nil
 	q.mu.Unlock()
 	if r != nil {
-		cur = r.e
-		c.dispatch(cur, r.from, &at)
+		cur, h = r.e, r.h
+		c.dispatch(cur, h, r.from, &at)
 	}
 	for {
 		q.mu.Lock()
@@ -174,7 +175,8 @@ func (c *Cluster) deliver() {
 			q.mu.Lock()
 			q.waiting--
 			q.mu.Unlock()
-			c.dispatch(cur, 0, &at)
+			h = c.handlers.Load()
+			c.dispatch(cur, h, 0, &at)
 		}
 		if dropped > 0 {
 			c.opts.Logger.Warn("actoredis: event handlers fell behind; events dropped",
@@ -184,10 +186,12 @@ func (c *Cluster) deliver() {
 	}
 }
 
-// resumed is an event some handlers had when one ended the delivering goroutine: the handlers from
-// index from on are still to have it.
+// resumed is an event some handlers had when one ended the delivering goroutine: the handlers of
+// h from index from on are still to have it (h as it was then: one registered meanwhile shifts
+// the indexes of a newer list).
 type resumed struct {
 	e    Event
+	h    *handlers
 	from int
 }
 
@@ -218,10 +222,9 @@ func goroutineID() uint64 {
 	return id
 }
 
-// dispatch hands e to the handlers, the OnEvent ones then (for an error) the OnError ones, from
-// the from-th of them on; at says which one has it, -1 once all have.
-func (c *Cluster) dispatch(e Event, from int, at *int) {
-	h := c.handlers.Load()
+// dispatch hands e to the handlers of h, the OnEvent ones then (for an error) the OnError ones,
+// from the from-th of them on; at says which one has it, -1 once all have.
+func (c *Cluster) dispatch(e Event, h *handlers, from int, at *int) {
 	for i, f := range h.onEvent {
 		if i >= from {
 			*at = i

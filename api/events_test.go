@@ -259,3 +259,35 @@ func TestOnErrorHearsLostConnections(t *testing.T) {
 		t.Fatal("OnError did not hear of the lost connection")
 	}
 }
+
+// A handler that registers another and then ends its goroutine is not called again with the same
+// event: the delivery resumes in the list of handlers the event started with. (The new handler
+// shifted the list, and the one that exited had the event twice.)
+func TestResumedDeliveryKeepsItsHandlers(t *testing.T) {
+	cl, err := CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://127.0.0.1:1"}}})
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var calls []string
+	record := func(s string) {
+		mu.Lock()
+		calls = append(calls, s)
+		mu.Unlock()
+	}
+	first := true
+	cl.OnError(func(err error) {
+		record("E1:" + err.Error())
+		if first {
+			first = false
+			cl.OnEvent(func(e Event) { record("B:" + e.Addr) })
+			runtime.Goexit()
+		}
+	})
+	cl.OnError(func(err error) { record("E2:" + err.Error()) })
+	cl.emit(Event{Type: EventNodeError, Addr: "a", Err: errors.New("a")})
+	cl.emit(Event{Type: EventNodeError, Addr: "b", Err: errors.New("b")})
+	cl.waitDelivered()
+	require.NoError(t, cl.Close())
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []string{"E1:a", "E2:a", "B:b", "E1:b", "E2:b"}, calls)
+}

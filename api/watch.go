@@ -20,11 +20,10 @@ var errWatchCrossSlot = &resp.Error{Prefix: "CROSSSLOT", Msg: "Keys in request d
 // the watched keys' slot, on which WATCH ran. Read with Do, then run the writes with Exec. It is
 // valid only during that function, for one goroutine.
 type WatchTx struct {
-	c      *Cluster
-	d      *node.Dedicated
-	at     string // the node's address, for a redirect to ":port"
-	asking bool   // the slot is being migrated to this node (ASK): ASKING goes before each command
-	done   bool
+	c    *Cluster
+	d    *node.Dedicated
+	at   string // the node's address, for a redirect to ":port"
+	done bool
 }
 
 // Watch runs fn for an optimistic transaction (check and set) on keys, which must share one
@@ -34,14 +33,16 @@ type WatchTx struct {
 // fn reads with tx.Do and ends with tx.Exec, which runs its commands as MULTI ... EXEC only if no
 // watched key changed since WATCH: otherwise Exec returns ErrTxFailed, and the caller may run
 // Watch again. Watch returns what fn returns; the connection is reset (UNWATCH, DISCARD) and
-// given back to the pool. Each command on it is bounded by CommandTimeout.
+// given back to the pool. Each command on it is bounded by CommandTimeout, past its own timeout
+// for one that blocks or waits (BLPOP, WAIT...; with a timeout of 0 it waits as long as ctx).
 //
-// A WATCH that meets the slot moving (MOVED, TRYAGAIN) or a transient cluster state is sent
-// again, to the slot's master by a newer map, until CommandTimeout; fn has not run then. One that
-// meets ASK (the slot being migrated, the keys gone to the target) is sent to the target, and so
-// are fn's commands, each after ASKING. Once fn runs, a read that meets the slot moving fails
-// with that error, and an Exec refused for it with one matching ErrTxFailed too (nothing ran):
-// either way the map learns where the slot went, and running Watch again follows it.
+// A WATCH that meets the slot moving (MOVED) or a transient cluster state is sent again, to the
+// slot's master by a newer map, until CommandTimeout; fn has not run then. One that meets ASK or
+// TRYAGAIN (the slot being migrated, the keys gone to the target) waits for the migration to end,
+// within CommandTimeout: fn's other keys may still be on the source, where ASKING on the target
+// would not find them. Once fn runs, a read that meets the slot moving fails with that error, and
+// an Exec refused for it with one matching ErrTxFailed too (nothing ran): either way the map
+// learns where the slot went, and running Watch again follows it.
 func (c *Cluster) Watch(ctx context.Context, fn func(tx *WatchTx) error, keys ...string) error {
 	if len(keys) == 0 {
 		return errors.New("actoredis: Watch needs at least one key")
@@ -70,19 +71,15 @@ func (c *Cluster) watched(ctx context.Context, slot int, keys []string) (*WatchT
 	for _, k := range keys {
 		watch = append(watch, k)
 	}
-	var ask string // the target of an ASK met, as the client reaches it
 	for tries := 0; ; tries++ {
 		rt := c.run.Load()
 		if rt == nil {
 			return nil, fmt.Errorf("actoredis: WATCH: %w", ErrClientClosed)
 		}
 		err := fmt.Errorf("actoredis: WATCH: slot %d: %w", slot, ErrNoRoute)
-		target := rt.smap.Snapshot().Master(slot)
-		if ask != "" {
-			target = rt.smap.Snapshot().ByAddr(ask)
-		}
-		if target != nil {
-			tx := &WatchTx{c: c, at: target.Addr, asking: ask != ""}
+		migrating := false
+		if target := rt.smap.Snapshot().Master(slot); target != nil {
+			tx := &WatchTx{c: c, at: target.Addr}
 			if tx.d, err = target.Node.Dedicated(ctx); err == nil {
 				if _, err = tx.do(ctx, watch...); err == nil {
 					return tx, nil
@@ -93,13 +90,11 @@ func (c *Cluster) watched(ctx context.Context, slot int, keys []string) (*WatchT
 			if !errors.As(err, &se) || !node.Returnable(se) {
 				return nil, err
 			}
-			if rd, ok := c.learn(rt, se, target.Addr); ok && rd.Ask && ask == "" {
-				ask = c.mapAddr(rd.Addr())
-				continue // to the node importing the slot, at once
-			}
-			ask = ""
+			migrating = se.Prefix == "ASK" || se.Prefix == "TRYAGAIN"
 		}
-		rt.smap.Refresh()
+		if !migrating { // a migration ends on its own; a new map says nothing of it
+			rt.smap.Refresh()
+		}
 		wait := time.NewTimer(min(10*time.Millisecond<<min(tries, 6), time.Second)/2 + rand.N(5*time.Millisecond))
 		select {
 		case <-ctx.Done():
@@ -110,26 +105,18 @@ func (c *Cluster) watched(ctx context.Context, slot int, keys []string) (*WatchT
 	}
 }
 
-// learn reads a redirect from node at (its host stands in for none, as in "MOVED 7 :7001") and,
-// for a MOVED, tells the map where the slot went.
-func (c *Cluster) learn(rt *running, se *resp.Error, at string) (resp.Redirect, bool) {
+// learn tells the map where slot went when se is a MOVED from node at (whose host stands in for
+// none, as in "MOVED 7 :7001").
+func (c *Cluster) learn(rt *running, se *resp.Error, at string) {
 	rd, ok, _ := resp.ParseRedirect(se)
-	if !ok {
-		return rd, false
+	if !ok || rd.Ask {
+		return
 	}
 	if rd.Host == "" {
 		rd.Host, _, _ = net.SplitHostPort(at)
 	}
-	if !rd.Ask {
-		rt.sys.Root().Send(rt.smap.PID(), &slotmap.Moved{Slot: rd.Slot, Addr: rd.Addr()})
-		rt.smap.Refresh()
-	}
-	return rd, true
-}
-
-// mapAddr applies NodeAddressMap to an announced address.
-func (c *Cluster) mapAddr(announced string) string {
-	return slotmap.MapAddress(c.addressMap(), announced, c.opts.Logger)
+	rt.sys.Root().Send(rt.smap.PID(), &slotmap.Moved{Slot: rd.Slot, Addr: rd.Addr()})
+	rt.smap.Refresh()
 }
 
 // Do runs cmd on the watched connection and returns its reply; a server error is the error.
@@ -146,18 +133,10 @@ func (tx *WatchTx) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 	return tx.do(ctx, args...)
 }
 
-// do runs one command on the watched connection, after ASKING when the slot is being imported
-// here. A MOVED tells the map where the slot went; a command that failed because the node was
-// closed says why (ErrClientClosed after Close).
+// do runs one command on the watched connection. A MOVED tells the map where the slot went; a
+// command that failed because the node was closed says why (ErrClientClosed after Close).
 func (tx *WatchTx) do(ctx context.Context, args ...any) (resp.Value, error) {
-	var v resp.Value
-	var err error
-	if tx.asking {
-		_, err = tx.d.Do(ctx, "ASKING")
-	}
-	if err == nil {
-		v, err = tx.d.Do(ctx, args...)
-	}
+	v, err := tx.d.Do(ctx, args...)
 	var se *resp.Error
 	if errors.As(err, &se) {
 		if rt := tx.c.run.Load(); rt != nil {
@@ -191,7 +170,6 @@ func (tx *WatchTx) Exec(ctx context.Context, cmds ...Command) ([]resp.Value, err
 	if _, err := tx.do(ctx, "MULTI"); err != nil {
 		return nil, err
 	}
-	tx.asking = false // an ASKING before MULTI holds until EXEC; inside, it would be queued
 	queued := make([]resp.Value, len(cmds))
 	moved := false // a command met the slot moving: EXEC refuses the whole, and a new run follows it
 	for i, args := range bound {

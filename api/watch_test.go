@@ -135,20 +135,42 @@ func TestWatchAfterAFailoverTheMapMissed(t *testing.T) {
 	assert.Equal(t, "2", v)
 }
 
-// A slot being migrated whose key is gone to the target: the WATCH meets ASK, and the Watch runs on
-// the target, each command after ASKING. (It waited for a new map until CommandTimeout.)
-func TestWatchFollowsAsk(t *testing.T) {
-	tc, cl, key, from, to := slotOnTheMove(t, "watch-ask", 7, 41)
+// A slot being migrated whose watched key is gone to the target: the WATCH meets ASK and waits for
+// the migration to end, then runs on the new master, where every key of the slot is. (It ran on
+// the target at once, each command after ASKING: a key still on the source read as missing there,
+// and the write made a second copy that stopped the migration with BUSYKEY.)
+func TestWatchWaitsForAMigration(t *testing.T) {
+	slot := GetSlot("{wm}")
+	tc, cl, flag, from, to := slotOnTheMove(t, "{wm}flag", slot, 1)
 	ctx := context.Background()
-	require.NoError(t, tc.BeginMigration(ctx, 7, to))
-	require.NoError(t, tc.MigrateKeys(ctx, from, to, key))
-	require.NoError(t, incrWatched(ctx, cl, key, func() {}))
-	assert.Equal(t, 1, callsOf(t, to, "exec"), "run on the target")
-	assert.Equal(t, 0, callsOf(t, from, "exec"))
-	require.NoError(t, tc.FinishMigration(ctx, 7, to))
-	v, err := cl.Get(ctx, key)
+	data := "{wm}data"
+	require.NoError(t, cl.Set(ctx, data, "orig"))
+	require.NoError(t, tc.BeginMigration(ctx, slot, to))
+	require.NoError(t, tc.MigrateKeys(ctx, from, to, flag)) // data stays on the source for now
+	asks := errorCount(t, from, "ASK")
+	done := make(chan error, 1)
+	var read string
+	go func() {
+		done <- cl.Watch(ctx, func(tx *WatchTx) error {
+			v, err := tx.Do(ctx, Cmd("GET", data))
+			if err != nil {
+				return err
+			}
+			read = v.String()
+			_, err = tx.Exec(ctx, Cmd("SET", data, read+"+new"))
+			return err
+		}, flag)
+	}()
+	require.Eventually(t, func() bool { return errorCount(t, from, "ASK") > asks }, 5*time.Second, 5*time.Millisecond,
+		"the WATCH met ASK")
+	require.NoError(t, tc.MigrateKeys(ctx, from, to, data), "no second copy stands in the way")
+	require.NoError(t, tc.FinishMigration(ctx, slot, to))
+	require.NoError(t, <-done)
+	assert.Equal(t, "orig", read)
+	assert.Equal(t, 1, callsOf(t, to, "exec"), "run on the new master")
+	v, err := cl.Get(ctx, data)
 	require.NoError(t, err)
-	assert.Equal(t, "42", v)
+	assert.Equal(t, "orig+new", v)
 }
 
 // Watch takes its connection from the blocking pool: a full pool fails it with ErrBlockingPoolFull

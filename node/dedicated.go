@@ -188,15 +188,19 @@ func (d *Dedicated) Do(ctx context.Context, args ...any) (resp.Value, error) {
 }
 
 // bound limits the wait for a command's reply to the node's CommandTimeout, past the command's own
-// timeout when it blocks; one blocking for good (a timeout of 0) waits as long as ctx lets it.
+// timeout when it blocks or waits (BLPOP, XREAD BLOCK, WAIT, WAITAOF); one with a timeout of 0
+// waits as long as ctx lets it.
 func (d *Dedicated) bound(ctx context.Context, args []any) (context.Context, context.CancelFunc) {
 	var wait time.Duration
-	if Blocks(args) {
-		w, forever := blockingWait(args)
-		if forever {
-			return ctx, func() {}
-		}
-		wait = w
+	forever := false
+	switch c, ms, ok := classify(args); {
+	case c == blocking:
+		wait, forever = blockingWait(args)
+	case c == waiting && ok:
+		wait, forever = time.Duration(ms)*time.Millisecond, ms <= 0
+	}
+	if forever {
+		return ctx, func() {}
 	}
 	return context.WithTimeout(ctx, wait+d.pool.opts.CommandTimeout)
 }

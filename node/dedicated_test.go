@@ -709,3 +709,25 @@ func awaitBlocked(t *testing.T, srv *testcluster.Server, what string) {
 		return err == nil && n == 1
 	}, 5*time.Second, 5*time.Millisecond, what)
 }
+
+// A command on a dedicated connection is bounded by CommandTimeout past its own timeout: a WAIT for
+// a replica that never comes holds for its whole timeout and answers, and a GET to a paused server
+// fails at CommandTimeout.
+func TestDedicatedCommandsAreBounded(t *testing.T) {
+	srv := testcluster.NewStandalone(t, testcluster.Options{})
+	n := startNode(t, Options{Addr: srv.Addr(), CommandTimeout: 300 * time.Millisecond})
+	ctx := context.Background()
+	d, err := n.Dedicated(ctx)
+	require.NoError(t, err)
+	v, err := d.Do(ctx, "WAIT", 1, 600) // no replica: answered 0 after 600 ms
+	require.NoError(t, err)
+	n0, err := v.Int64()
+	require.NoError(t, err)
+	assert.Equal(t, int64(0), n0)
+	_, err = srv.Do(ctx, "CLIENT", "PAUSE", "1500", "ALL")
+	require.NoError(t, err)
+	_, err = d.Do(ctx, "GET", "k")
+	require.ErrorIs(t, err, ErrTimeout)
+	assert.True(t, WasWritten(err))
+	d.Release()
+}
