@@ -63,8 +63,8 @@ func (c *Cluster) Watch(ctx context.Context, fn func(tx *WatchTx) error, keys ..
 
 // watched returns a dedicated connection to the node serving slot on which WATCH keys ran,
 // following the slot as the map learns where it went, and an ASK to the node importing it.
-func (c *Cluster) watched(ctx context.Context, slot int, keys []string) (*WatchTx, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.opts.CommandTimeout)
+func (c *Cluster) watched(caller context.Context, slot int, keys []string) (*WatchTx, error) {
+	ctx, cancel := context.WithTimeout(caller, c.opts.CommandTimeout)
 	defer cancel()
 	watch := make([]any, 0, 1+len(keys))
 	watch = append(watch, "WATCH")
@@ -99,7 +99,11 @@ func (c *Cluster) watched(ctx context.Context, slot int, keys []string) (*WatchT
 		select {
 		case <-ctx.Done():
 			wait.Stop()
-			return nil, fmt.Errorf("%w (last: %w)", ctx.Err(), err)
+			why := caller.Err()
+			if why == nil {
+				why = ErrTimeout // CommandTimeout passed: the slot stayed migrating, or unserved
+			}
+			return nil, fmt.Errorf("actoredis: WATCH: %w (last: %w)", why, err)
 		case <-wait.C:
 		}
 	}
