@@ -27,6 +27,24 @@ type dispatcherActor struct {
 	// stopping: the actor is stopping (Close). A request that would wait in a backoff gives up at
 	// once instead: a timer started now would fire after Close returned, at a stopped actor.
 	stopping bool
+	// migrating holds the slots an ASK said are being migrated, until when reads of them keep off
+	// replicas (see readsOffReplicas).
+	migrating map[int]time.Time
+}
+
+// migratingFor is how long after its last ASK a slot's reads keep off replicas.
+const migratingFor = 10 * time.Second
+
+// readsOffReplicas reports whether slot's reads must go to its master: an ASK said it is being
+// migrated. Redis 7.0 does not replicate a slot's MIGRATING state, so a replica answers a read of a
+// key already moved away with Nil, where its master answers ASK.
+func (a *dispatcherActor) readsOffReplicas(slot int) bool {
+	until, ok := a.migrating[slot]
+	if ok && time.Now().After(until) {
+		delete(a.migrating, slot)
+		return false
+	}
+	return ok
 }
 
 func (a *dispatcherActor) Receive(ctx actor.Context) {
@@ -130,7 +148,7 @@ func (a *dispatcherActor) pick(r *Request) *slotmap.Ref {
 			return nil
 		}
 		target = shard.Master
-		if a.opts.UseReplicas && r.readOnly && len(shard.Replicas) > 0 {
+		if a.opts.UseReplicas && r.readOnly && len(shard.Replicas) > 0 && (len(a.migrating) == 0 || !a.readsOffReplicas(slot)) {
 			a.rr++
 			// A replica the client cannot reach (down, or not yet connected) is passed over: the
 			// read would wait in its offline queue until a new map sent it elsewhere.
@@ -373,6 +391,12 @@ func (a *dispatcherActor) redirect(ctx actor.Context, r *Request, se *resp.Error
 	mapPID := a.opts.Map.PID()
 	r.Reset()
 	if rd.Ask {
+		if a.opts.UseReplicas {
+			if a.migrating == nil {
+				a.migrating = map[int]time.Time{}
+			}
+			a.migrating[rd.Slot] = time.Now().Add(migratingFor)
+		}
 		r.Asking = true
 		if known == nil {
 			ctx.Send(mapPID, &slotmap.Resolve{Addr: announced, Req: &r.Request, Back: ctx.Self()})
