@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -122,36 +121,4 @@ func TestTxWithMultiDenied(t *testing.T) {
 	v, err := cl.Get(ctx, key)
 	require.NoError(t, err)
 	assert.Equal(t, "2", v, "each ran once")
-}
-
-// A transaction whose keys a migration has split (one gone to the target, one still on the
-// source) waits for the migration to end, then runs on the new master: it must not follow the
-// moved key's ASK, as on the target the other key would read as missing. (The source answers the
-// EXEC itself with TRYAGAIN here; the node also turns a queued ASK beside queued commands into
-// one, for a key that moved between the queuing and the EXEC.)
-func TestTxWaitsForAMigrationThatSplitsIt(t *testing.T) {
-	slot := GetSlot("{txm}")
-	tc, cl, flag, from, to := slotOnTheMove(t, "{txm}flag", slot, 1)
-	ctx := context.Background()
-	data := "{txm}data"
-	require.NoError(t, cl.Set(ctx, data, "orig"))
-	require.NoError(t, tc.BeginMigration(ctx, slot, to))
-	require.NoError(t, tc.MigrateKeys(ctx, from, to, flag))
-	type result struct {
-		replies []resp.Value
-		err     error
-	}
-	done := make(chan result, 1)
-	go func() {
-		replies, err := cl.Tx(ctx, Cmd("GET", data), Cmd("INCR", flag))
-		done <- result{replies, err}
-	}()
-	require.Eventually(t, func() bool { return errorCount(t, from, "ASK") > 0 }, 5*time.Second, 5*time.Millisecond,
-		"the transaction met the migration")
-	require.NoError(t, tc.MigrateKeys(ctx, from, to, data))
-	require.NoError(t, tc.FinishMigration(ctx, slot, to))
-	r := <-done
-	require.NoError(t, r.err)
-	assert.Equal(t, "orig", r.replies[0].String(), "the key still on the source was read")
-	assert.Equal(t, int64(2), mustInt(t, r.replies[1]))
 }

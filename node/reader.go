@@ -3,7 +3,6 @@ package node
 import (
 	"fmt"
 	"net"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -150,30 +149,13 @@ func transactionRefusal(r *Request) (resp.Value, bool) {
 	if e.Prefix != "EXECABORT" {
 		return resp.Value{}, false
 	}
-	queued := replies[1 : len(replies)-1]
-	for _, v := range queued {
-		if !v.IsError() {
-			continue
+	for _, v := range replies[1 : len(replies)-1] {
+		if v.IsError() && Returnable(resp.ParseError(string(v.Bytes()))) {
+			return v, true
 		}
-		qe := resp.ParseError(string(v.Bytes()))
-		if !Returnable(qe) {
-			continue
-		}
-		if qe.Prefix == "ASK" && slices.ContainsFunc(queued, func(q resp.Value) bool { return !q.IsError() }) {
-			// Some commands were queued here: their keys may still be on the source of the
-			// migration (the source answers EXEC itself with TRYAGAIN then, unless a key moved
-			// between the queuing and the EXEC). ASKING on the target would find them missing, and
-			// a write there would make a second copy and stop the migration: wait for it to end.
-			return errSplitByMigration, true
-		}
-		return v, true
 	}
 	return resp.Value{}, false
 }
-
-// errSplitByMigration stands for an ASK met by a transaction whose other keys are still on the
-// source of the migration.
-var errSplitByMigration = resp.ErrorValue("TRYAGAIN", "the transaction's keys are split by the slot's migration")
 
 // returnError offers a redirect or retryable error to the request's owner before completing it.
 func (c *conn) returnError(r *Request, v resp.Value) {
