@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -121,4 +122,52 @@ func TestTxWithMultiDenied(t *testing.T) {
 	v, err := cl.Get(ctx, key)
 	require.NoError(t, err)
 	assert.Equal(t, "2", v, "each ran once")
+}
+
+// A transaction whose keys a migration has split (one gone to the target, one still on the
+// source) runs once the migration ends, on the new master, and reads the key that was still on
+// the source. The source refuses it (a queued command met ASK: EXECABORT), the client follows the
+// ASK, and the target refuses the EXEC under ASKING with TRYAGAIN (a multi-key request with keys
+// missing), which is retried until the slot has moved.
+func TestTxWaitsForAMigrationThatSplitsIt(t *testing.T) {
+	slot := GetSlot("{txm}")
+	tc, cl, flag, from, to := slotOnTheMove(t, "{txm}flag", slot, 1)
+	ctx := context.Background()
+	data := "{txm}data"
+	require.NoError(t, cl.Set(ctx, data, "orig"))
+	require.NoError(t, tc.BeginMigration(ctx, slot, to))
+	require.NoError(t, tc.MigrateKeys(ctx, from, to, flag))
+	type result struct {
+		replies []resp.Value
+		err     error
+	}
+	done := make(chan result, 1)
+	go func() {
+		replies, err := cl.Tx(ctx, Cmd("GET", data), Cmd("INCR", flag))
+		done <- result{replies, err}
+	}()
+	require.Eventually(t, func() bool { return errorCount(t, from, "ASK") > 0 }, 5*time.Second, 5*time.Millisecond,
+		"the transaction met the migration")
+	require.NoError(t, tc.MigrateKeys(ctx, from, to, data))
+	require.NoError(t, tc.FinishMigration(ctx, slot, to))
+	r := <-done
+	require.NoError(t, r.err)
+	assert.Equal(t, "orig", r.replies[0].String(), "the key still on the source was read")
+	assert.Equal(t, int64(2), mustInt(t, r.replies[1]))
+	assert.Positive(t, errorCount(t, to, "TRYAGAIN"))
+}
+
+// A transaction with a keyless command beside a key that has moved to the target of a migration
+// follows the ASK: on the target it finds its key. (Counting the keyless command's QUEUED as a
+// key left on the source made it wait out the migration, and time out.)
+func TestTxWithAKeylessCommandFollowsAsk(t *testing.T) {
+	slot := GetSlot("{txk}")
+	tc, cl, moved, from, to := slotOnTheMove(t, "{txk}moved", slot, 1)
+	ctx := context.Background()
+	require.NoError(t, tc.BeginMigration(ctx, slot, to))
+	require.NoError(t, tc.MigrateKeys(ctx, from, to, moved))
+	replies, err := cl.Tx(ctx, Cmd("INCR", moved), Cmd("PING"))
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), mustInt(t, replies[0]))
+	require.NoError(t, tc.FinishMigration(ctx, slot, to))
 }
