@@ -58,8 +58,9 @@ var (
 	// WasWritten is true for it; Tx returns their replies with it.
 	ErrMultiRefused = errors.New("actoredis: MULTI refused: the transaction's commands ran on their own")
 	// ErrTxFailed: a transaction run with WatchTx.Exec did not run, because a watched key changed
-	// after WATCH (EXEC answered null). Run the whole Watch again: it reads the new values.
-	ErrTxFailed = errors.New("actoredis: transaction not run: a watched key changed")
+	// after WATCH (EXEC answered null), or its slot moved to another master (MOVED, which the map
+	// has learnt). Run the whole Watch again: it reads the new values, where the slot is now.
+	ErrTxFailed = errors.New("actoredis: transaction not run: a watched key changed, or the slot moved")
 	// ErrEmptyCommand: a command with no arguments, not even a name (the server would answer it
 	// with nothing); it is refused before it is written.
 	ErrEmptyCommand = resp.ErrEmptyCommand

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"os"
 	"time"
 
 	"github.com/actoredis/actoredis/node"
@@ -40,9 +41,9 @@ type WatchTx struct {
 // slot's master by a newer map, until CommandTimeout; fn has not run then. One that meets ASK or
 // TRYAGAIN (the slot being migrated, the keys gone to the target) waits for the migration to end,
 // within CommandTimeout: fn's other keys may still be on the source, where ASKING on the target
-// would not find them. Once fn runs, a read that meets the slot moving fails with that error, and
-// an Exec refused for it with one matching ErrTxFailed too (nothing ran): either way the map
-// learns where the slot went, and running Watch again follows it.
+// would not find them. Once fn runs, a command that meets the slot moving fails with that error;
+// an Exec refused for a MOVED with one matching ErrTxFailed too (nothing ran), as the map has
+// learnt where the slot went and running Watch again follows it.
 func (c *Cluster) Watch(ctx context.Context, fn func(tx *WatchTx) error, keys ...string) error {
 	if len(keys) == 0 {
 		return errors.New("actoredis: Watch needs at least one key")
@@ -81,13 +82,21 @@ func (c *Cluster) watched(caller context.Context, slot int, keys []string) (*Wat
 		if target := rt.smap.Snapshot().Master(slot); target != nil {
 			tx := &WatchTx{c: c, at: target.Addr}
 			if tx.d, err = target.Node.Dedicated(ctx); err == nil {
-				if _, err = tx.do(ctx, watch...); err == nil {
+				// The caller's ctx: the connection bounds the WATCH by CommandTimeout itself, and
+				// says ErrTimeout when that passes.
+				if _, err = tx.do(caller, watch...); err == nil {
 					return tx, nil
 				}
 				tx.d.Release()
 			}
 			var se *resp.Error
 			if !errors.As(err, &se) || !node.Returnable(se) {
+				// CommandTimeout passed (a dial's socket deadline may say so a hair before ctx does),
+				// not the caller's ctx.
+				if caller.Err() == nil && (ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded)) &&
+					!errors.Is(err, ErrTimeout) {
+					err = fmt.Errorf("actoredis: WATCH: %w (%w)", ErrTimeout, err)
+				}
 				return nil, err
 			}
 			migrating = se.Prefix == "ASK" || se.Prefix == "TRYAGAIN"
@@ -157,7 +166,9 @@ func (tx *WatchTx) do(ctx context.Context, args ...any) (resp.Value, error) {
 // command failing as it runs has an error value in its place; one the server refused to queue
 // fails the whole with ErrExecAbort, naming it). When a watched key changed since WATCH, or the
 // slot moved (the error matches the MOVED too), nothing runs and it returns an error matching
-// ErrTxFailed: run Watch again. It may be called once per Watch.
+// ErrTxFailed: run Watch again. One refused because the slot is being migrated (ASK, TRYAGAIN: a
+// key of the transaction has left the node) matches ErrExecAbort and that error, not ErrTxFailed:
+// a new run would meet the same until the migration ends. It may be called once per Watch.
 func (tx *WatchTx) Exec(ctx context.Context, cmds ...Command) ([]resp.Value, error) {
 	if tx.done {
 		return nil, errors.New("actoredis: WatchTx.Exec called twice: the WATCH ended with the first")
@@ -183,7 +194,7 @@ func (tx *WatchTx) Exec(ctx context.Context, cmds ...Command) ([]resp.Value, err
 				return nil, err // the connection failed: nothing ran, and it is dropped
 			}
 			queued[i] = resp.ErrorValue(se.Prefix, se.Msg) // EXEC will refuse the whole
-			moved = moved || node.Returnable(se)
+			moved = moved || se.Prefix == "MOVED"
 		}
 	}
 	v, err := tx.do(ctx, "EXEC")
@@ -193,7 +204,9 @@ func (tx *WatchTx) Exec(ctx context.Context, cmds ...Command) ([]resp.Value, err
 		if !errors.As(err, &se) {
 			return nil, err
 		}
-		if moved || node.Returnable(se) {
+		if moved || se.Prefix == "MOVED" {
+			// The map has learnt where the slot went: a new run of Watch goes there. (An ASK or
+			// a TRYAGAIN says the slot is being migrated: a new run would meet it again.)
 			return nil, fmt.Errorf("%w: %w", ErrTxFailed, refused(err, queued, cmds))
 		}
 		return nil, refused(err, queued, cmds)

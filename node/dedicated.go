@@ -197,7 +197,8 @@ func (d *Dedicated) bound(ctx context.Context, args []any) (context.Context, con
 	case c == blocking:
 		wait, forever = blockingWait(args)
 	case c == waiting && ok:
-		wait, forever = time.Duration(ms)*time.Millisecond, ms <= 0
+		// Past a century (where a Duration would overflow) is as good as forever.
+		wait, forever = time.Duration(ms)*time.Millisecond, ms <= 0 || ms > int64(100*365*24*time.Hour/time.Millisecond)
 	}
 	if forever {
 		return ctx, func() {}

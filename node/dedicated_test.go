@@ -724,6 +724,13 @@ func TestDedicatedCommandsAreBounded(t *testing.T) {
 	n0, err := v.Int64()
 	require.NoError(t, err)
 	assert.Equal(t, int64(0), n0)
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	_, err = d.Do(short, "WAIT", 1, int64(9_300_000_000_000)) // 295 years: as good as forever
+	cancel()
+	require.ErrorIs(t, err, context.DeadlineExceeded, "the caller's ctx ended it, not an overflowed bound")
+	d.Release()
+	d, err = n.Dedicated(ctx)
+	require.NoError(t, err)
 	_, err = srv.Do(ctx, "CLIENT", "PAUSE", "1500", "ALL")
 	require.NoError(t, err)
 	_, err = d.Do(ctx, "GET", "k")
