@@ -90,6 +90,22 @@ func slotOnTheMove(t *testing.T, prefix string, slot int, value any) (tc *testcl
 	return tc, cl, key, from, otherMaster(tc, from)
 }
 
+// midMigration starts a migration of the slot of {tag} (see slotOnTheMove) with two of its
+// keys set, {tag}flag to 1 and {tag}data to "orig", and moves the one named moved ("flag" or
+// "data") to the target: the other stays on the source.
+func midMigration(t *testing.T, tag, moved string) (tc *testcluster.Cluster, cl *Cluster, flag, data string, from, to *testcluster.Node) {
+	t.Helper()
+	ctx := context.Background()
+	slot := GetSlot(tag)
+	tc, cl, _, from, to = slotOnTheMove(t, tag+"flag", slot, 1)
+	flag, data = tag+"flag", tag+"data"
+	require.NoError(t, cl.Set(ctx, flag, 1))
+	require.NoError(t, cl.Set(ctx, data, "orig"))
+	require.NoError(t, tc.BeginMigration(ctx, slot, to))
+	require.NoError(t, tc.MigrateKeys(ctx, from, to, tag+moved))
+	return tc, cl, flag, data, from, to
+}
+
 // otherMaster returns a master of tc other than m.
 func otherMaster(tc *testcluster.Cluster, m *testcluster.Node) *testcluster.Node {
 	for _, n := range tc.Masters() {

@@ -130,13 +130,9 @@ func TestTxWithMultiDenied(t *testing.T) {
 // ASK, and the target refuses the EXEC under ASKING with TRYAGAIN (a multi-key request with keys
 // missing), which is retried until the slot has moved.
 func TestTxWaitsForAMigrationThatSplitsIt(t *testing.T) {
-	slot := GetSlot("{txm}")
-	tc, cl, flag, from, to := slotOnTheMove(t, "{txm}flag", slot, 1)
+	tc, cl, flag, data, from, to := midMigration(t, "{txm}", "flag")
 	ctx := context.Background()
-	data := "{txm}data"
-	require.NoError(t, cl.Set(ctx, data, "orig"))
-	require.NoError(t, tc.BeginMigration(ctx, slot, to))
-	require.NoError(t, tc.MigrateKeys(ctx, from, to, flag))
+	slot := GetSlot(flag)
 	type result struct {
 		replies []resp.Value
 		err     error

@@ -138,13 +138,9 @@ func TestWatchAfterAFailoverTheMapMissed(t *testing.T) {
 // the target at once, each command after ASKING: a key still on the source read as missing there,
 // and the write made a second copy that stopped the migration with BUSYKEY.)
 func TestWatchWaitsForAMigration(t *testing.T) {
-	slot := GetSlot("{wm}")
-	tc, cl, flag, from, to := slotOnTheMove(t, "{wm}flag", slot, 1)
+	tc, cl, flag, data, from, to := midMigration(t, "{wm}", "flag")
 	ctx := context.Background()
-	data := "{wm}data"
-	require.NoError(t, cl.Set(ctx, data, "orig"))
-	require.NoError(t, tc.BeginMigration(ctx, slot, to))
-	require.NoError(t, tc.MigrateKeys(ctx, from, to, flag)) // data stays on the source for now
+	slot := GetSlot(flag)
 	asks := errorCount(t, from, "ASK")
 	done := make(chan error, 1)
 	var read string
@@ -239,13 +235,9 @@ func TestWatchOnAStalledMasterTimesOut(t *testing.T) {
 // ErrTxFailed: running Watch again would meet the same until the migration ends. (Callers retrying
 // on ErrTxFailed spun: 1,388 runs in 300 ms.)
 func TestWatchExecMeetingAMigrationIsNotTxFailed(t *testing.T) {
-	slot := GetSlot("{wx}")
-	tc, cl, flag, from, to := slotOnTheMove(t, "{wx}flag", slot, 1)
+	tc, cl, flag, data, _, to := midMigration(t, "{wx}", "data")
 	ctx := context.Background()
-	data := "{wx}data"
-	require.NoError(t, cl.Set(ctx, data, "orig"))
-	require.NoError(t, tc.BeginMigration(ctx, slot, to))
-	require.NoError(t, tc.MigrateKeys(ctx, from, to, data))
+	slot := GetSlot(flag)
 	err := cl.Watch(ctx, func(tx *WatchTx) error {
 		_, err := tx.Exec(ctx, Cmd("INCR", flag), Cmd("SET", data, "new"))
 		return err
