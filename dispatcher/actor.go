@@ -35,6 +35,21 @@ type dispatcherActor struct {
 // migratingFor is how long after its last ASK a slot's reads keep off replicas.
 const migratingFor = 10 * time.Second
 
+// forgetMigrated drops the slots whose last ASK is older than migratingFor, read since or not: after
+// a resharding the map would otherwise keep every slot it moved (a new map comes with each MOVED,
+// and at least every TopologyRefreshInterval).
+func (a *dispatcherActor) forgetMigrated() {
+	if len(a.migrating) == 0 {
+		return
+	}
+	now := time.Now()
+	for slot, until := range a.migrating {
+		if now.After(until) {
+			delete(a.migrating, slot)
+		}
+	}
+}
+
 // readsOffReplicas reports whether slot's reads must go to its master: an ASK said it is being
 // migrated. Redis 7.0 does not replicate a slot's MIGRATING state, so a replica answers a read of a
 // key already moved away with Nil, where its master answers ASK.
@@ -59,6 +74,7 @@ func (a *dispatcherActor) Receive(ctx actor.Context) {
 		if a.snap == nil || m.Version >= a.snap.Version {
 			a.snap = m
 			a.retryWaiting(ctx)
+			a.forgetMigrated()
 		}
 	case *returned:
 		a.onReturned(ctx, m.req, m.err)

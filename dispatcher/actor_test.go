@@ -3,6 +3,8 @@ package dispatcher
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -167,4 +169,18 @@ func TestWrittenCommandsRetriedOnlyWhenHarmless(t *testing.T) {
 	r.Idempotent, r.readOnly = false, true
 	assert.True(t, r.retryable(lost), "read-only")
 	assert.False(t, r.retryable(tooLong))
+}
+
+// The slots an ASK showed migrating are forgotten once their time is up, at the next map, read
+// since or not: a resharding's thousands of slots are not kept for the client's life.
+func TestMigratingSlotsAreForgotten(t *testing.T) {
+	a := &dispatcherActor{migrating: map[int]time.Time{
+		1: time.Now().Add(-time.Second),
+		2: time.Now().Add(-time.Millisecond),
+		3: time.Now().Add(time.Minute),
+	}}
+	a.forgetMigrated()
+	assert.Equal(t, []int{3}, slices.Collect(maps.Keys(a.migrating)))
+	assert.True(t, a.readsOffReplicas(3))
+	assert.False(t, a.readsOffReplicas(1))
 }
