@@ -52,7 +52,8 @@ type ClusterOptions struct {
 	// UseReplicas sends read-only commands round-robin over a slot's master and replicas (which the
 	// client puts in READONLY mode). Default false: everything goes to masters. A replica's reads
 	// may lag its master's writes; and as Redis does not tell replicas of a slot migration, a slot
-	// an ASK has shown migrating is read from its master until 10 s after its last ASK.
+	// an ASK has shown migrating is read from its master until a MOVED or a new map shows it moved
+	// (at most 10 minutes after its last ASK).
 	UseReplicas bool
 	// MaxBlockingConns is how many connections of their own each node may have for blocking
 	// commands (BLPOP, BLMOVE, BZPOPMIN, XREAD BLOCK...): each is held while its

@@ -27,24 +27,32 @@ type dispatcherActor struct {
 	// stopping: the actor is stopping (Close). A request that would wait in a backoff gives up at
 	// once instead: a timer started now would fire after Close returned, at a stopped actor.
 	stopping bool
-	// migrating holds the slots an ASK said are being migrated, until when reads of them keep off
-	// replicas (see readsOffReplicas).
-	migrating map[int]time.Time
+	// migrating holds the slots an ASK said are being migrated: their reads keep off replicas
+	// (see readsOffReplicas) until the slot has moved.
+	migrating map[int]migration
 }
 
-// migratingFor is how long after its last ASK a slot's reads keep off replicas.
-const migratingFor = 10 * time.Second
+// migration is a slot an ASK showed being migrated away from from (its master then), at last.
+type migration struct {
+	from string
+	last time.Time
+}
 
-// forgetMigrated drops the slots whose last ASK is older than migratingFor, read since or not: after
-// a resharding the map would otherwise keep every slot it moved (a new map comes with each MOVED,
-// and at least every TopologyRefreshInterval).
+// migratingAtMost bounds how long after its last ASK a slot's reads keep off replicas, for a
+// migration that never ends (abandoned, say). One that ends is found sooner: a MOVED for the slot,
+// or a map in which another master serves it.
+const migratingAtMost = 10 * time.Minute
+
+// forgetMigrated drops, at a new map, the slots it shows served by another master than the one an
+// ASK came from, and those whose last ASK is older than migratingAtMost.
 func (a *dispatcherActor) forgetMigrated() {
 	if len(a.migrating) == 0 {
 		return
 	}
 	now := time.Now()
-	for slot, until := range a.migrating {
-		if now.After(until) {
+	for slot, m := range a.migrating {
+		master := a.snap.Master(slot)
+		if now.Sub(m.last) > migratingAtMost || master != nil && master.Addr != m.from {
 			delete(a.migrating, slot)
 		}
 	}
@@ -54,8 +62,8 @@ func (a *dispatcherActor) forgetMigrated() {
 // migrated. Redis 7.0 does not replicate a slot's MIGRATING state, so a replica answers a read of a
 // key already moved away with Nil, where its master answers ASK.
 func (a *dispatcherActor) readsOffReplicas(slot int) bool {
-	until, ok := a.migrating[slot]
-	if ok && time.Now().After(until) {
+	m, ok := a.migrating[slot]
+	if ok && time.Since(m.last) > migratingAtMost {
 		delete(a.migrating, slot)
 		return false
 	}
@@ -409,9 +417,13 @@ func (a *dispatcherActor) redirect(ctx actor.Context, r *Request, se *resp.Error
 	if rd.Ask {
 		if a.opts.UseReplicas {
 			if a.migrating == nil {
-				a.migrating = map[int]time.Time{}
+				a.migrating = map[int]migration{}
 			}
-			a.migrating[rd.Slot] = time.Now().Add(migratingFor)
+			m := migration{last: time.Now()}
+			if master := a.snap.Master(rd.Slot); master != nil {
+				m.from = master.Addr
+			}
+			a.migrating[rd.Slot] = m
 		}
 		r.Asking = true
 		if known == nil {
@@ -422,6 +434,7 @@ func (a *dispatcherActor) redirect(ctx actor.Context, r *Request, se *resp.Error
 		return
 	}
 	r.Asking = false
+	delete(a.migrating, rd.Slot) // it has moved: its new master's replicas have its keys
 	if known == nil {
 		ctx.Send(mapPID, &slotmap.Moved{Slot: rd.Slot, Addr: announced, Req: &r.Request, Back: ctx.Self()})
 		return

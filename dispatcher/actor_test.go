@@ -171,16 +171,22 @@ func TestWrittenCommandsRetriedOnlyWhenHarmless(t *testing.T) {
 	assert.False(t, r.retryable(tooLong))
 }
 
-// The slots an ASK showed migrating are forgotten once their time is up, at the next map, read
-// since or not: a resharding's thousands of slots are not kept for the client's life.
+// The slots an ASK showed migrating are forgotten once a map shows another master serving them, or
+// once their last ASK is migratingAtMost old; the others are kept, read or not.
 func TestMigratingSlotsAreForgotten(t *testing.T) {
-	a := &dispatcherActor{migrating: map[int]time.Time{
-		1: time.Now().Add(-time.Second),
-		2: time.Now().Add(-time.Millisecond),
-		3: time.Now().Add(time.Minute),
+	servedBy := func(addr string) *slotmap.Snapshot { // every slot, by the one shard
+		return &slotmap.Snapshot{Shards: []*slotmap.ShardRefs{{Master: &slotmap.Ref{Addr: addr}}}}
+	}
+	now := time.Now()
+	a := &dispatcherActor{snap: servedBy("a:1"), migrating: map[int]migration{
+		1: {from: "a:1", last: now.Add(-migratingAtMost - time.Second)},
+		2: {from: "a:1", last: now},
+		3: {from: "b:1", last: now}, // moved to a:1 since
 	}}
 	a.forgetMigrated()
-	assert.Equal(t, []int{3}, slices.Collect(maps.Keys(a.migrating)))
-	assert.True(t, a.readsOffReplicas(3))
-	assert.False(t, a.readsOffReplicas(1))
+	assert.Equal(t, []int{2}, slices.Collect(maps.Keys(a.migrating)))
+	assert.True(t, a.readsOffReplicas(2))
+	a.snap = servedBy("c:1")
+	a.forgetMigrated()
+	assert.Empty(t, a.migrating, "the slot has another master")
 }
