@@ -173,15 +173,15 @@ func (tx *WatchTx) Exec(ctx context.Context, cmds ...Command) ([]resp.Value, err
 	if tx.done {
 		return nil, errors.New("actoredis: WatchTx.Exec called twice: the WATCH ended with the first")
 	}
-	tx.done = true
 	bound := make([][]any, len(cmds))
 	for i, cmd := range cmds {
 		args, err := bindTx(i, cmd)
 		if err != nil {
-			return nil, err
+			return nil, err // nothing sent: the WATCH still holds, and Exec may be called again
 		}
 		bound[i] = args
 	}
+	tx.done = true
 	if _, err := tx.do(ctx, "MULTI"); err != nil {
 		return nil, err
 	}
