@@ -9,13 +9,11 @@ import (
 	"os"
 	"time"
 
+	"github.com/actoredis/actoredis/dispatcher"
 	"github.com/actoredis/actoredis/node"
 	"github.com/actoredis/actoredis/resp"
 	"github.com/actoredis/actoredis/slotmap"
 )
-
-// errWatchCrossSlot: Watch's keys are in several slots.
-var errWatchCrossSlot = &resp.Error{Prefix: "CROSSSLOT", Msg: "Keys in request don't hash to the same slot (checked by the client)"}
 
 // WatchTx is the connection Watch lends its function: a connection of its own to the master of
 // the watched keys' slot, on which WATCH ran. Read with Do, then run the writes with Exec. It is
@@ -51,7 +49,7 @@ func (c *Cluster) Watch(ctx context.Context, fn func(tx *WatchTx) error, keys ..
 	slot := GetSlot(keys[0])
 	for _, k := range keys[1:] {
 		if GetSlot(k) != slot {
-			return fmt.Errorf("actoredis: WATCH: %w", errWatchCrossSlot)
+			return fmt.Errorf("actoredis: WATCH: %w", dispatcher.ErrCrossSlotChecked)
 		}
 	}
 	tx, err := c.watched(ctx, slot, keys)

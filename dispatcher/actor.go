@@ -144,13 +144,11 @@ func (a *dispatcherActor) pick(r *Request) *slotmap.Ref {
 		return nil
 	}
 	name := r.Name()
-	spec, known := a.opts.Commands.lookupArgs(name, r.Args)
-	r.readOnly = spec.readOnly
-	slot, hasKey, cross := slotOf(spec, known, r.Args)
-	if !hasKey {
-		slot, hasKey = slotArgument(name, r.Args)
-	}
-	if r.More != nil { // a unit (MULTI ... EXEC): routed by the keys of all its commands, never a read
+	var slot int
+	var hasKey, cross bool
+	if r.More == nil {
+		slot, hasKey, cross, r.readOnly = a.commandSlot(name, r.Args)
+	} else { // a unit (MULTI ... EXEC): routed by the keys of all its commands, never a read
 		var local string
 		slot, hasKey, cross, local = a.unitSlot(r)
 		r.readOnly = false
@@ -160,7 +158,7 @@ func (a *dispatcherActor) pick(r *Request) *slotmap.Ref {
 		}
 	}
 	if cross {
-		r.fail(fmt.Errorf("actoredis: %s: %w", name, errCrossSlot))
+		r.fail(fmt.Errorf("actoredis: %s: %w", name, ErrCrossSlotChecked))
 		return nil
 	}
 	var target *slotmap.Ref
@@ -226,11 +224,7 @@ func (a *dispatcherActor) unitSlot(r *Request) (slot int, hasKey, cross bool, lo
 		if perNode(name, args) {
 			return 0, false, false, name
 		}
-		spec, known := a.opts.Commands.lookupArgs(name, args)
-		s, has, c := slotOf(spec, known, args)
-		if !has {
-			s, has = slotArgument(name, args)
-		}
+		s, has, c, _ := a.commandSlot(name, args)
 		switch {
 		case c || has && slot >= 0 && s != slot:
 			cross = true
@@ -239,6 +233,17 @@ func (a *dispatcherActor) unitSlot(r *Request) (slot int, hasKey, cross bool, lo
 		}
 	}
 	return slot, slot >= 0, cross, ""
+}
+
+// commandSlot computes the slot of one command's keys, or of the slot it is about (CLUSTER
+// COUNTKEYSINSLOT...), and whether the command only reads.
+func (a *dispatcherActor) commandSlot(name string, args []any) (slot int, hasKey, cross, readOnly bool) {
+	spec, known := a.opts.Commands.lookupArgs(name, args)
+	slot, hasKey, cross = slotOf(spec, known, args)
+	if !hasKey {
+		slot, hasKey = slotArgument(name, args)
+	}
+	return slot, hasKey, cross, spec.readOnly
 }
 
 // slotOf computes the slot of the command's keys; cross is true when they span slots.

@@ -317,10 +317,6 @@ func migrateKeysOf(args []any, yield func(key any) bool) {
 	}
 }
 
-// perNode reports whether a keyless command acts on the node it is sent to and nowhere else, so
-// that the random master keyless commands go to would give a partial answer without a word: a
-// scan, a flush, a script loaded on one shard, a WAIT on a connection that wrote nothing. name is
-// upper case.
 // slotArgument returns the slot a keyless command is about, from its arguments: CLUSTER
 // COUNTKEYSINSLOT and GETKEYSINSLOT, which only that slot's master can answer.
 func slotArgument(name string, args []any) (slot int, ok bool) {
@@ -341,6 +337,10 @@ func slotArgument(name string, args []any) (slot int, ok bool) {
 	return n, true
 }
 
+// perNode reports whether a keyless command acts on the node it is sent to and nowhere else, so
+// that the random master keyless commands go to would give a partial answer without a word: a
+// scan, a flush, a script loaded on one shard, a WAIT on a connection that wrote nothing. name is
+// upper case.
 func perNode(name string, args []any) bool {
 	switch name {
 	case "FLUSHALL", "FLUSHDB", "SCAN", "KEYS", "DBSIZE", "WAIT", "WAITAOF":

@@ -161,8 +161,9 @@ var ErrNoRoute = errors.New("actoredis: no node serves this slot")
 // ErrTimeout is matched when a command ran out of time while being retried or redirected.
 var ErrTimeout = node.ErrTimeout
 
-// errCrossSlot is the client-side refusal of a multi-key command whose keys span slots.
-var errCrossSlot = &resp.Error{Prefix: "CROSSSLOT", Msg: "Keys in request don't hash to the same slot (checked by the client)"}
+// ErrCrossSlotChecked is the client-side refusal of a command, or a set of keys, that spans slots:
+// the server's CROSSSLOT, found before anything is sent (errors.Is matches resp.ErrCrossSlot).
+var ErrCrossSlotChecked = &resp.Error{Prefix: "CROSSSLOT", Msg: "Keys in request don't hash to the same slot (checked by the client)"}
 
 var _ node.Owner = (*Request)(nil)
 var _ actors.Failer = (*Request)(nil)
