@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"time"
@@ -102,7 +101,7 @@ func (c *Cluster) watched(caller context.Context, slot int, keys []string) (*Wat
 		if !migrating { // a migration ends on its own; a new map says nothing of it
 			rt.smap.Refresh()
 		}
-		wait := time.NewTimer(min(10*time.Millisecond<<min(tries, 6), time.Second)/2 + rand.N(5*time.Millisecond))
+		wait := time.NewTimer(dispatcher.Backoff(tries + 1))
 		select {
 		case <-ctx.Done():
 			wait.Stop()

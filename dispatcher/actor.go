@@ -356,7 +356,7 @@ func (a *dispatcherActor) backOff(r *Request, err error) {
 		return
 	}
 	r.tries++
-	delay := backoff(r.tries, func(d time.Duration) time.Duration { return rand.N(d) })
+	delay := Backoff(r.tries)
 	if !r.Deadline.IsZero() {
 		// Wait no longer than the deadline, but until it: a new map meanwhile (the end of a
 		// failover) routes the request at once (retryWaiting); route gives up past the deadline.

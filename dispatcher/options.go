@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"log/slog"
+	"math/rand/v2"
 	"time"
 
 	"github.com/actoredis/actoredis/slotmap"
@@ -43,7 +44,13 @@ func (o Options) mapAddr(announced string) string {
 	return slotmap.MapAddress(o.AddressMap, announced, o.Logger)
 }
 
-// backoff is the delay before retry n (1, 2, ...): 10 ms doubling to 1 s, with ±50% jitter.
+// Backoff is the delay before retry n (1, 2, ...) of whatever the client retries: 10 ms doubling to
+// 1 s, with ±50% jitter.
+func Backoff(n int) time.Duration {
+	return backoff(n, func(d time.Duration) time.Duration { return rand.N(d) })
+}
+
+// backoff is Backoff with the jitter given: a random duration below its argument.
 func backoff(n int, jitter func(time.Duration) time.Duration) time.Duration {
 	d := time.Second
 	if n < 7 {
