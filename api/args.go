@@ -25,9 +25,15 @@ type argSlot struct {
 // argument escape to the heap); it re-points at its own copies.
 func (f *Future) bind(args []any) ([]any, error) {
 	if len(args) > inlineArgs {
-		return bindTo(args, make([]argSlot, len(args)), make([]any, len(args)))
+		return bindOwn(args)
 	}
 	return bindTo(args, f.slots[:], f.argv[:])
+}
+
+// bindOwn is bind into memory of its own, for arguments no Future holds (a transaction's, a
+// watched connection's).
+func bindOwn(args []any) ([]any, error) {
+	return bindTo(args, make([]argSlot, len(args)), make([]any, len(args)))
 }
 
 // bindTo is bind into slots and argv, each at least len(args) long.

@@ -78,7 +78,7 @@ func bindTx(i int, cmd Command) ([]any, error) {
 	case "MULTI", "EXEC", "DISCARD", "WATCH":
 		return nil, fmt.Errorf("actoredis: transaction: command %d: %s: %w", i+1, name, ErrUnsupportedCommand)
 	}
-	args, err := bindTo(cmd.args, make([]argSlot, len(cmd.args)), make([]any, len(cmd.args)))
+	args, err := bindOwn(cmd.args)
 	if err != nil {
 		return nil, fmt.Errorf("actoredis: transaction: command %d: %w", i+1, err)
 	}

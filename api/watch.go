@@ -136,7 +136,7 @@ func (tx *WatchTx) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 	case "MULTI", "EXEC", "DISCARD":
 		return resp.Value{}, fmt.Errorf("actoredis: WatchTx.Do: %s: %w (use Exec)", name, ErrUnsupportedCommand)
 	}
-	args, err := bindTo(cmd.args, make([]argSlot, len(cmd.args)), make([]any, len(cmd.args)))
+	args, err := bindOwn(cmd.args)
 	if err != nil {
 		return resp.Value{}, err
 	}
