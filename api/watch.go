@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"time"
 
@@ -20,7 +19,6 @@ import (
 type WatchTx struct {
 	c    *Cluster
 	d    *node.Dedicated
-	at   string // the node's address, for a redirect to ":port"
 	done bool
 }
 
@@ -77,7 +75,7 @@ func (c *Cluster) watched(caller context.Context, slot int, keys []string) (*Wat
 		err := fmt.Errorf("actoredis: WATCH: slot %d: %w", slot, ErrNoRoute)
 		migrating := false
 		if target := rt.smap.Snapshot().Master(slot); target != nil {
-			tx := &WatchTx{c: c, at: target.Addr}
+			tx := &WatchTx{c: c}
 			if tx.d, err = target.Node.Dedicated(ctx); err == nil {
 				// The caller's ctx: the connection bounds the WATCH by CommandTimeout itself, and
 				// says ErrTimeout when that passes.
@@ -115,18 +113,12 @@ func (c *Cluster) watched(caller context.Context, slot int, keys []string) (*Wat
 	}
 }
 
-// learn tells the map where slot went when se is a MOVED from node at (whose host stands in for
-// none, as in "MOVED 7 :7001").
-func (c *Cluster) learn(rt *running, se *resp.Error, at string) {
-	rd, ok, _ := resp.ParseRedirect(se)
-	if !ok || rd.Ask {
-		return
+// learn tells the map where slot went when se is a MOVED.
+func (c *Cluster) learn(rt *running, se *resp.Error) {
+	if rd, ok, _ := resp.ParseRedirect(se); ok && !rd.Ask {
+		rt.sys.Root().Send(rt.smap.PID(), &slotmap.Moved{Slot: rd.Slot, Addr: rd.Addr()})
+		rt.smap.Refresh()
 	}
-	if rd.Host == "" {
-		rd.Host, _, _ = net.SplitHostPort(at)
-	}
-	rt.sys.Root().Send(rt.smap.PID(), &slotmap.Moved{Slot: rd.Slot, Addr: rd.Addr()})
-	rt.smap.Refresh()
 }
 
 // Do runs cmd on the watched connection and returns its reply; a server error is the error.
@@ -150,7 +142,7 @@ func (tx *WatchTx) do(ctx context.Context, args ...any) (resp.Value, error) {
 	var se *resp.Error
 	if errors.As(err, &se) {
 		if rt := tx.c.run.Load(); rt != nil {
-			tx.c.learn(rt, se, tx.at)
+			tx.c.learn(rt, se)
 		}
 	}
 	if why := tx.c.closedBy(err); why != nil {

@@ -144,7 +144,8 @@ func (p *pool) close() {
 // Do runs one command on the connection and waits for its reply, or for ctx, or for the node's
 // CommandTimeout past the command's own timeout when it blocks (a BLPOP with a timeout of 0 waits
 // until answered): a wait ended so breaks the connection, which is closed at Release, and one
-// ended by the timeout fails with ErrTimeout. A server error reply is returned as the error.
+// ended by the timeout fails with ErrTimeout. A server error reply is returned as the error (a
+// *resp.Error; a redirect to ":port" names this node's host).
 func (d *Dedicated) Do(ctx context.Context, args ...any) (resp.Value, error) {
 	if d.broken {
 		return resp.Value{}, commandError(d.pool.opts.Addr, CommandName(args), ErrClosed)
@@ -181,8 +182,8 @@ func (d *Dedicated) Do(ctx context.Context, args ...any) (resp.Value, error) {
 		return resp.Value{}, &ConnError{Addr: d.pool.opts.Addr, Command: CommandName(args), Written: written, Err: err}
 	}
 	d.track(CommandName(args), v)
-	if e := v.Err(); e != nil {
-		return resp.Value{}, e
+	if v.IsError() { // a MOVED or ASK to ":port" means this node's host
+		return resp.Value{}, withRedirectHost(resp.ParseError(string(v.Bytes())), d.pool.opts.Addr)
 	}
 	return v.Clone(), nil
 }
@@ -373,14 +374,8 @@ func (p *pool) runOn(ctx context.Context, d *Dedicated, r *Request) (resp.Value,
 			d.broken = true // its ASKING would apply to the next user's command
 		}
 	}
-	if err != nil {
-		var se *resp.Error
-		switch {
-		case d.broken && isClosed(p):
-			err = &ConnError{Addr: p.opts.Addr, Command: r.Name(), Written: true, Err: ErrClosed}
-		case errors.As(err, &se):
-			err = withRedirectHost(se, p.opts.Addr) // a MOVED or ASK to ":port"
-		}
+	if err != nil && d.broken && isClosed(p) {
+		err = &ConnError{Addr: p.opts.Addr, Command: r.Name(), Written: true, Err: ErrClosed}
 	}
 	return v, err
 }
