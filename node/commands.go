@@ -153,10 +153,16 @@ func blockingWait(args []any) (wait time.Duration, forever bool) {
 		arg = args[len(args)-1]
 	}
 	n, ok := argFloat(arg)
-	switch {
-	case !ok || n < 0 || math.IsNaN(n):
+	if !ok || n < 0 || math.IsNaN(n) {
 		return 0, false
-	case n == 0, n*float64(unit) >= float64(math.MaxInt64/2): // beyond a century: as good as forever
+	}
+	return serverHold(n, unit)
+}
+
+// serverHold is how long a command with a timeout of n units may be held by the server: forever
+// for 0, and for anything past a century (as good as forever, where a Duration would overflow).
+func serverHold(n float64, unit time.Duration) (hold time.Duration, forever bool) {
+	if n == 0 || n*float64(unit) >= float64(math.MaxInt64/2) {
 		return 0, true
 	}
 	return time.Duration(n * float64(unit)), false

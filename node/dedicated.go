@@ -198,8 +198,7 @@ func (d *Dedicated) bound(ctx context.Context, args []any) (context.Context, con
 	case c == blocking:
 		wait, forever = blockingWait(args)
 	case c == waiting && ok:
-		// Past a century (where a Duration would overflow) is as good as forever.
-		wait, forever = time.Duration(ms)*time.Millisecond, ms <= 0 || ms > int64(100*365*24*time.Hour/time.Millisecond)
+		wait, forever = serverHold(float64(max(ms, 0)), time.Millisecond) // a negative one: the server refuses it
 	}
 	if forever {
 		return ctx, func() {}
