@@ -176,10 +176,7 @@ func TestLenderLeavingForASystemMessageLeavesDrainedOwed(t *testing.T) {
 	close(j.block)
 	require.True(t, <-lent)
 	assert.EqualValues(t, 1, replyOf(t, j))
-	for deadline := time.Now().Add(10 * time.Second); f.drained.Load() == 0; {
-		require.True(t, time.Now().Before(deadline), "Drained never came")
-		runtime.Gosched()
-	}
+	f.awaitDrained(t, 1)
 	assert.EqualValues(t, 1, f.drained.Load())
 }
 

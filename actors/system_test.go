@@ -43,6 +43,7 @@ func newJob(n int) *job {
 type counter struct {
 	seen      int
 	drained   *atomic.Int64
+	drainedCh chan struct{} // told (without blocking) after each Drained
 	instances *atomic.Int64
 	active    *atomic.Int32
 	overlap   *atomic.Bool
@@ -59,6 +60,10 @@ func (c *counter) Receive(ctx actor.Context) {
 	case *actor.Stopping, *actor.Stopped, *actor.Restarting:
 	case *Drained:
 		c.drained.Add(1)
+		select {
+		case c.drainedCh <- struct{}{}:
+		default:
+		}
 	case *job:
 		if m.entered != nil {
 			close(m.entered)
@@ -89,6 +94,7 @@ type fixture struct {
 	pid       *actor.PID
 	lender    Lender // bound by spawnCounter
 	drained   atomic.Int64
+	drainedCh chan struct{}
 	instances atomic.Int64
 	active    atomic.Int32
 	overlap   atomic.Bool
@@ -96,10 +102,10 @@ type fixture struct {
 
 func spawnCounter(t *testing.T, sys *System, opts SpawnOptions) *fixture {
 	t.Helper()
-	f := &fixture{sys: sys}
+	f := &fixture{sys: sys, drainedCh: make(chan struct{}, 1)}
 	opts.Lender = &f.lender
 	pid, err := sys.Spawn("", func() actor.Actor {
-		return &counter{drained: &f.drained, instances: &f.instances, active: &f.active, overlap: &f.overlap}
+		return &counter{drained: &f.drained, drainedCh: f.drainedCh, instances: &f.instances, active: &f.active, overlap: &f.overlap}
 	}, opts)
 	require.NoError(t, err)
 	f.pid = pid
@@ -171,13 +177,30 @@ func TestDrainedFollowsABacklog(t *testing.T) {
 		_, err := j.Await()
 		require.NoError(t, err)
 	}
+	fx.awaitDrained(t, 1)
+	afterBacklog := fx.drained.Load()
 	probe := newJob(100) // one lone job: its own Drained
 	sys.Root().Send(fx.pid, probe)
 	_, err := probe.Await()
 	require.NoError(t, err)
+	// Drained follows the job's answer; a Stop posted before it would overtake it.
+	fx.awaitDrained(t, afterBacklog+1)
 	sys.Stop(fx.pid, time.Second)
-	assert.LessOrEqual(t, fx.drained.Load(), int64(3), "Drained comes once per backlog, not per message")
-	assert.GreaterOrEqual(t, fx.drained.Load(), int64(1))
+	assert.LessOrEqual(t, afterBacklog, int64(2), "Drained comes once per backlog, not per message")
+	assert.Equal(t, afterBacklog+1, fx.drained.Load(), "the lone job's own Drained")
+}
+
+// awaitDrained waits, for at most 10 s, until the actor has been told Drained n times.
+func (f *fixture) awaitDrained(t *testing.T, n int64) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for f.drained.Load() < n {
+		select {
+		case <-f.drainedCh:
+		case <-timeout:
+			require.Failf(t, "Drained never came", "told %d times, waiting for %d", f.drained.Load(), n)
+		}
+	}
 }
 
 func TestStopFailsWhatIsQueuedAndWhatComesLater(t *testing.T) {
