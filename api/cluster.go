@@ -49,6 +49,10 @@ type running struct {
 	sys  *actors.System
 	smap *slotmap.Map
 	disp *dispatcher.Handle
+
+	ending context.Context    // ended by shutdown: the subscriptions end
+	end    context.CancelFunc // ends ending
+	subs   sync.WaitGroup     // the subscriptions' goroutines (see Subscribe)
 }
 
 // CreateCluster validates opts and returns an unconnected Cluster. An invalid option is a
@@ -139,6 +143,7 @@ func (c *Cluster) connect(ctx context.Context) error {
 		return errors.New("actoredis: Connect called twice")
 	}
 	rt := &running{sys: actors.NewSystem(c.opts.Logger)}
+	rt.ending, rt.end = context.WithCancel(context.Background())
 	template := c.nodeOptions()
 	roots := make([]string, len(c.roots))
 	for i, r := range c.roots {
@@ -227,8 +232,10 @@ func (c *Cluster) abandon(rt *running) {
 	c.state.Store(stateClosed)
 }
 
-// shutdown stops what rt holds, the dispatcher first.
+// shutdown stops what rt holds: the subscriptions, then the dispatcher.
 func (rt *running) shutdown() {
+	rt.end()
+	rt.subs.Wait()
 	if rt.disp != nil {
 		rt.disp.Close(2 * time.Second)
 	}

@@ -40,8 +40,19 @@ func ExampleCreateCluster() {
 	f := c.Send(api.Cmd("INCRBY", "counter", 41)) // a Future: send many, await later
 	v, _ := f.Await()
 	fmt.Println(v.String())
+
+	sub, err := c.SSubscribe(ctx, "orders") // returns once the server has confirmed it
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer sub.Close()
+	_, _ = c.Do(ctx, api.Cmd("SPUBLISH", "orders", "order 7 shipped"))
+	m := <-sub.Messages()
+	fmt.Println(m.Channel, "→", m.Payload)
 	// Output:
 	// hello
 	// true
 	// 41
+	// orders → order 7 shipped
 }

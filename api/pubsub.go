@@ -1,0 +1,130 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Message is one message a Subscription received.
+type Message struct {
+	Channel string // the channel it was published to
+	Pattern string // the pattern it matched, for PSubscribe; "" otherwise
+	Payload string
+}
+
+// subscriptionBuffer is how many messages a Subscription holds for a reader that lags.
+const subscriptionBuffer = 1024
+
+// Subscription receives the messages published to its channels or patterns, on connections of
+// its own (one per master it needs: PSubscribe and Subscribe take one, SSubscribe one per master
+// serving its channels' slots). It is safe for concurrent use.
+//
+// Messages arrive on Messages in the order each channel's server sent them. The subscription
+// holds up to 1024 for a reader that lags; past that its connections wait for the reader, and a
+// server whose pub/sub output buffer overflows meanwhile (client-output-buffer-limit pubsub, 32 MB
+// by default) closes the connection. A connection lost, or a slot of SSubscribe's moving (the
+// server then unsubscribes its channels), is followed at once: the channels are subscribed again,
+// where the map says they live now, with backoff while that fails. Messages published in between
+// are not received (Redis pub/sub delivers at most once); each such loss is an EventError naming
+// the node (OnError). A channel the server refuses to subscribe again for good (an ACL changed:
+// NOPERM) is dropped, with an EventError.
+type Subscription struct {
+	kind subKind
+	out  chan Message
+	end  context.CancelFunc // ends it; the cluster's Close ends it too
+	done chan struct{}      // closed once its goroutines have ended and out is closed
+	last error              // the last failure before it ended; read after done
+}
+
+type subKind int
+
+const (
+	subChannels subKind = iota // SUBSCRIBE: PUBLISH reaches every node, one connection to any
+	subPatterns                // PSUBSCRIBE: the same
+	subShard                   // SSUBSCRIBE: a channel lives in its slot's shard
+)
+
+// command is the kind's subscribe command; confirm and message the kinds of push it gets back.
+func (k subKind) command() string { return [...]string{"SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE"}[k] }
+
+// Subscribe subscribes to channels (SUBSCRIBE): a message PUBLISHed to any node of the cluster
+// reaches it, as the servers broadcast it. It returns once the server has confirmed every channel,
+// or fails when ctx ends or CommandTimeout passes first (ErrTimeout). Close the Subscription when
+// done; the cluster's Close ends it too.
+func (c *Cluster) Subscribe(ctx context.Context, channels ...string) (*Subscription, error) {
+	return c.subscribe(ctx, subChannels, channels)
+}
+
+// PSubscribe subscribes to glob-style patterns (PSUBSCRIBE), as Subscribe does to channels; each
+// Message names the pattern it matched.
+func (c *Cluster) PSubscribe(ctx context.Context, patterns ...string) (*Subscription, error) {
+	return c.subscribe(ctx, subPatterns, patterns)
+}
+
+// SSubscribe subscribes to shard channels (SSUBSCRIBE, Redis 7): a channel lives in its name's
+// slot, like a key, and receives what SPUBLISH sends it there. The subscription keeps a
+// connection to each master serving its channels' slots, and follows a slot that moves
+// (resharding, failover). Otherwise as Subscribe.
+func (c *Cluster) SSubscribe(ctx context.Context, channels ...string) (*Subscription, error) {
+	return c.subscribe(ctx, subShard, channels)
+}
+
+func (c *Cluster) subscribe(ctx context.Context, kind subKind, names []string) (*Subscription, error) {
+	cmd := kind.command()
+	if len(names) == 0 {
+		return nil, fmt.Errorf("actoredis: %s needs at least one name", cmd)
+	}
+	if err := ended(ctx); err != nil {
+		return nil, err
+	}
+	s := &Subscription{kind: kind, out: make(chan Message, subscriptionBuffer), done: make(chan struct{})}
+	ready := make(chan error, 1)
+	c.life.Lock() // so that Close, which waits for the subscriptions, waits for this one too
+	rt := c.run.Load()
+	if rt == nil {
+		c.life.Unlock()
+		return nil, fmt.Errorf("actoredis: %s: %w", cmd, ErrClientClosed)
+	}
+	rt.subs.Add(1)
+	c.life.Unlock()
+	r := newSubRun(c, rt, s, names, ready)
+	go r.run()
+
+	bound, cancel := context.WithTimeout(ctx, c.opts.CommandTimeout)
+	defer cancel()
+	select {
+	case err := <-ready:
+		if err == nil {
+			return s, nil
+		}
+		s.Close()
+		return nil, err
+	case <-bound.Done():
+		s.Close()
+		why := ctx.Err()
+		if why == nil {
+			why = ErrTimeout
+		}
+		if s.last != nil {
+			return nil, fmt.Errorf("actoredis: %s: %w (last: %w)", cmd, why, s.last)
+		}
+		return nil, fmt.Errorf("actoredis: %s: %w", cmd, why)
+	}
+}
+
+// Messages returns the channel the messages arrive on. It is closed once the Subscription ends
+// (Close, or the cluster's Close).
+func (s *Subscription) Messages() <-chan Message { return s.out }
+
+// Close ends the subscription: its connections close, and so does Messages (the messages it
+// already holds can still be read from it). It returns once nothing of it runs. Calling it again
+// does nothing.
+func (s *Subscription) Close() error {
+	s.end()
+	<-s.done
+	return nil
+}
+
+// errSubscriptionEnded is what a Subscribe still waiting hears when its subscription ends.
+var errSubscriptionEnded = errors.New("actoredis: the subscription ended")

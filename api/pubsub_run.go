@@ -1,0 +1,287 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/actoredis/actoredis/dispatcher"
+	"github.com/actoredis/actoredis/node"
+	"github.com/actoredis/actoredis/resp"
+	"github.com/actoredis/actoredis/slotmap"
+)
+
+// subRun is a Subscription's state, owned by its one goroutine (run): which connection carries
+// which names, which wait to be subscribed (again), what the servers have yet to confirm. The
+// connections' readers tell it what they read by message (events).
+type subRun struct {
+	c       *Cluster
+	rt      *running
+	s       *Subscription
+	ctx     context.Context     // ends with the subscription (Close, or the cluster's): interrupts a dial
+	links   map[string]*link    // by node address
+	pending map[string]struct{} // names to subscribe (again)
+	events  chan linkEvent
+	readers sync.WaitGroup
+
+	unconfirmed int          // names written and not yet confirmed
+	ready       chan<- error // Subscribe's, until it has heard
+	tries       int          // failed placements in a row, for the backoff
+	retry       *time.Timer  // the next placement, while one is due
+	why         error        // why it ended, for a Subscribe still waiting
+}
+
+func newSubRun(c *Cluster, rt *running, s *Subscription, names []string, ready chan<- error) *subRun {
+	ctx, cancel := context.WithCancel(rt.ending)
+	s.end = cancel
+	r := &subRun{c: c, rt: rt, s: s, ctx: ctx, ready: ready, why: errSubscriptionEnded,
+		links: map[string]*link{}, pending: map[string]struct{}{}, events: make(chan linkEvent, 64)}
+	for _, n := range names {
+		r.pending[n] = struct{}{}
+	}
+	return r
+}
+
+func (r *subRun) run() {
+	defer r.rt.subs.Done()
+	defer r.shutdown()
+	r.place()
+	for {
+		var retry <-chan time.Time
+		if r.retry != nil {
+			retry = r.retry.C
+		}
+		select {
+		case <-r.ctx.Done():
+			if r.rt.ending.Err() != nil {
+				r.why = fmt.Errorf("actoredis: %s: %w", r.s.kind.command(), ErrClientClosed)
+			}
+			return
+		case ev := <-r.events:
+			r.handle(ev)
+		case <-retry:
+			r.retry = nil
+			r.place()
+		}
+	}
+}
+
+// shutdown closes the connections, waits for their readers, and closes Messages.
+func (r *subRun) shutdown() {
+	r.s.end() // when it ends for a panic
+	if r.retry != nil {
+		r.retry.Stop()
+	}
+	for _, l := range r.links {
+		_ = l.conn.Close()
+	}
+	r.readers.Wait()
+	r.tell(r.why)
+	close(r.s.out)
+	close(r.s.done)
+}
+
+// tell gives Subscribe, if it still waits, the outcome of the first subscription.
+func (r *subRun) tell(err error) {
+	if r.ready != nil {
+		r.ready <- err
+		r.ready = nil
+	}
+}
+
+// place subscribes the pending names where the map says they live: on the connection already
+// open to that node, or on a new one. What cannot be placed now is tried again after a backoff.
+func (r *subRun) place() {
+	if len(r.pending) == 0 {
+		return
+	}
+	snap := r.rt.smap.Snapshot()
+	groups := map[string][]string{} // by node address
+	refs := map[string]*slotmap.Ref{}
+	for name := range r.pending {
+		if ref := r.target(snap, name); ref != nil {
+			groups[ref.Addr] = append(groups[ref.Addr], name)
+			refs[ref.Addr] = ref
+		} else {
+			r.s.last = fmt.Errorf("actoredis: %s %s: %w", r.s.kind.command(), name, ErrNoRoute)
+		}
+	}
+	for addr, names := range groups {
+		l := r.links[addr]
+		if l == nil {
+			conn, err := refs[addr].Node.Subscriber(r.ctx)
+			if err != nil {
+				r.s.last = err
+				continue
+			}
+			l = &link{conn: conn, names: map[string]struct{}{}}
+			r.links[conn.Addr()] = l
+			r.readers.Add(1)
+			go l.read(r.ctx, r.s.out, r.events, &r.readers)
+		}
+		if err := r.write(l, names); err != nil {
+			r.lose(l, err)
+		}
+	}
+	if len(r.pending) > 0 {
+		r.later()
+	}
+}
+
+// target is the node to subscribe name on: its slot's master for a shard channel; for the others
+// the node already subscribed to (PUBLISH reaches every node), or a random master.
+func (r *subRun) target(snap *slotmap.Snapshot, name string) *slotmap.Ref {
+	if snap == nil {
+		return nil
+	}
+	if r.s.kind == subShard {
+		return snap.Master(GetSlot(name))
+	}
+	for _, l := range r.links { // at most one
+		return &slotmap.Ref{Addr: l.conn.Addr()}
+	}
+	masters := snap.Masters()
+	if len(masters) == 0 {
+		return nil
+	}
+	return masters[rand.IntN(len(masters))]
+}
+
+// write sends the subscribe commands for names on l: one per slot for shard channels (SSUBSCRIBE
+// refuses channels of several slots), one for the others.
+func (r *subRun) write(l *link, names []string) error {
+	sort.Strings(names)
+	var cmds [][]string
+	if r.s.kind == subShard {
+		bySlot := map[int][]string{}
+		for _, n := range names {
+			bySlot[GetSlot(n)] = append(bySlot[GetSlot(n)], n)
+		}
+		for _, group := range bySlot {
+			cmds = append(cmds, group)
+		}
+	} else {
+		cmds = [][]string{names}
+	}
+	for _, group := range cmds {
+		args := make([]any, 0, 1+len(group))
+		args = append(args, r.s.kind.command())
+		for _, n := range group {
+			args = append(args, n)
+			l.names[n] = struct{}{}
+			delete(r.pending, n)
+		}
+		l.sent = append(l.sent, &sent{names: group, left: len(group)})
+		r.unconfirmed += len(group)
+		if err := l.conn.Write(args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// later schedules the next placement, after a backoff that grows with the failures in a row.
+func (r *subRun) later() {
+	if r.retry == nil {
+		r.tries++
+		r.retry = time.NewTimer(dispatcher.Backoff(r.tries))
+	}
+}
+
+// lose drops l after its connection failed: its names are subscribed again, elsewhere if the map
+// says so.
+func (r *subRun) lose(l *link, err error) {
+	if r.links[l.conn.Addr()] != l {
+		return // already dropped
+	}
+	delete(r.links, l.conn.Addr())
+	_ = l.conn.Close()
+	for n := range l.names {
+		r.pending[n] = struct{}{}
+	}
+	for _, s := range l.sent {
+		r.unconfirmed -= s.left
+	}
+	r.s.last = err
+	r.c.emit(Event{Type: EventError, Addr: l.conn.Addr(),
+		Err: fmt.Errorf("actoredis: %s: node %s: messages may be lost, subscribing again: %w", r.s.kind.command(), l.conn.Addr(), err)})
+	r.rt.smap.Refresh()
+	r.later()
+}
+
+// handle applies what a connection's reader read.
+func (r *subRun) handle(ev linkEvent) {
+	l := ev.link
+	if r.links[l.conn.Addr()] != l {
+		return // from a connection dropped since
+	}
+	switch {
+	case ev.err != nil:
+		r.lose(l, ev.err)
+	case ev.refused != nil:
+		r.refused(l, ev.refused)
+	case ev.confirmed != "":
+		if len(l.sent) > 0 {
+			if head := l.sent[0]; head.left > 0 {
+				head.left--
+				r.unconfirmed--
+				if head.left == 0 {
+					l.sent = l.sent[1:]
+				}
+			}
+		}
+	case ev.dropped != "":
+		// The server unsubscribed it: its slot left the node (SSUBSCRIBE). Subscribe it again
+		// where the slot went.
+		if _, ok := l.names[ev.dropped]; ok {
+			delete(l.names, ev.dropped)
+			r.pending[ev.dropped] = struct{}{}
+			r.c.emit(Event{Type: EventError, Addr: l.conn.Addr(), Err: fmt.Errorf(
+				"actoredis: %s %s: node %s unsubscribed it (its slot moved): messages may be lost, subscribing again",
+				r.s.kind.command(), ev.dropped, l.conn.Addr())})
+			r.rt.smap.Refresh()
+			r.later()
+		}
+		if len(l.names) == 0 && len(l.sent) == 0 {
+			delete(r.links, l.conn.Addr())
+			_ = l.conn.Close()
+		}
+	}
+	if r.unconfirmed == 0 && len(r.pending) == 0 {
+		r.tries = 0
+		r.tell(nil)
+	}
+}
+
+// refused handles an error reply to l's oldest unconfirmed command: a redirect or a transient
+// state is tried again, where a MOVED says; anything else fails Subscribe, or later drops the
+// names with an EventError.
+func (r *subRun) refused(l *link, se *resp.Error) {
+	if len(l.sent) == 0 {
+		return
+	}
+	head := l.sent[0]
+	l.sent = l.sent[1:]
+	r.unconfirmed -= head.left
+	for _, n := range head.names {
+		delete(l.names, n)
+	}
+	err := fmt.Errorf("actoredis: node %s: %s %v: %w", l.conn.Addr(), r.s.kind.command(), head.names, se)
+	r.s.last = err
+	if node.Returnable(se) {
+		r.c.learn(r.rt, se)
+		for _, n := range head.names {
+			r.pending[n] = struct{}{}
+		}
+		r.later()
+		return
+	}
+	if r.ready != nil {
+		r.tell(err)
+		return
+	}
+	r.c.emit(Event{Type: EventError, Addr: l.conn.Addr(), Err: fmt.Errorf("%w (dropped from the subscription)", err)})
+}

@@ -1,0 +1,218 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/actoredis/actoredis/internal/testcluster"
+)
+
+// nextMessage waits up to 10 s for sub's next message.
+func nextMessage(t *testing.T, sub *Subscription) Message {
+	t.Helper()
+	select {
+	case m, ok := <-sub.Messages():
+		require.True(t, ok, "Messages closed")
+		return m
+	case <-time.After(10 * time.Second):
+		require.FailNow(t, "no message within 10 s")
+		return Message{}
+	}
+}
+
+// spublish sends SPUBLISH channel payload until a subscriber of its shard has it (SPUBLISH counts
+// them: the subscription may be on its way back after a move), for up to 10 s.
+func spublish(t *testing.T, cl *Cluster, channel, payload string) {
+	t.Helper()
+	ctx := context.Background()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		v, err := cl.Do(ctx, Cmd("SPUBLISH", channel, payload))
+		require.NoError(t, err)
+		if n, _ := v.Int64(); n == 1 {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "no subscriber of %s within 10 s", channel)
+		time.Sleep(20 * time.Millisecond) // the subscription is on its way: nothing to wait on here
+	}
+}
+
+// publishUntilHeard PUBLISHes to channel, numbering the payloads, until sub receives one of them
+// (PUBLISH counts only the subscribers of the node it reached), for up to 10 s.
+func publishUntilHeard(t *testing.T, cl *Cluster, sub *Subscription, channel string) Message {
+	t.Helper()
+	ctx := context.Background()
+	for i := 0; i < 100; i++ {
+		_, err := cl.Do(ctx, Cmd("PUBLISH", channel, fmt.Sprint("m", i)))
+		require.NoError(t, err)
+		select {
+		case m, ok := <-sub.Messages():
+			require.True(t, ok, "Messages closed")
+			return m
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	require.FailNow(t, "nothing heard on "+channel)
+	return Message{}
+}
+
+// errorsOf returns the first 16 errors cl's OnError hears.
+func errorsOf(cl *Cluster) <-chan error {
+	errs := make(chan error, 16)
+	cl.OnError(func(err error) {
+		select {
+		case errs <- err:
+		default:
+		}
+	})
+	return errs
+}
+
+// Subscribe, PSubscribe and SSubscribe receive what is published, on RESP3 and RESP2; SSubscribe's
+// channels live on three masters.
+func TestSubscribeReceivesWhatIsPublished(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	for _, proto := range []int{3, 2} {
+		t.Run(fmt.Sprint("RESP", proto), func(t *testing.T) {
+			cl := connect(t, tc, ClusterOptions{RESP: proto})
+			ctx := context.Background()
+
+			sub, err := cl.Subscribe(ctx, "chan-a", "chan-b")
+			require.NoError(t, err)
+			defer sub.Close()
+			_, err = cl.Do(ctx, Cmd("PUBLISH", "chan-b", "hello"))
+			require.NoError(t, err)
+			assert.Equal(t, Message{Channel: "chan-b", Payload: "hello"}, nextMessage(t, sub))
+
+			psub, err := cl.PSubscribe(ctx, "news.*")
+			require.NoError(t, err)
+			defer psub.Close()
+			_, err = cl.Do(ctx, Cmd("PUBLISH", "news.sport", "goal"))
+			require.NoError(t, err)
+			assert.Equal(t, Message{Pattern: "news.*", Channel: "news.sport", Payload: "goal"}, nextMessage(t, psub))
+
+			channels := []string{keyInSlot("sch", 0), keyInSlot("sch", 8000), keyInSlot("sch", 16000)}
+			ssub, err := cl.SSubscribe(ctx, channels...)
+			require.NoError(t, err)
+			defer ssub.Close()
+			got := map[string]string{}
+			for i, ch := range channels {
+				spublish(t, cl, ch, fmt.Sprint("p", i))
+				m := nextMessage(t, ssub)
+				got[m.Channel] = m.Payload
+			}
+			assert.Equal(t, map[string]string{channels[0]: "p0", channels[1]: "p1", channels[2]: "p2"}, got)
+		})
+	}
+}
+
+// A shard channel whose slot moves to another master is subscribed again there: the server
+// unsubscribes it as the slot leaves, and the client follows, saying so with an EventError.
+func TestSSubscribeFollowsItsSlot(t *testing.T) {
+	tc, cl, _, from, to := slotOnTheMove(t, "ssub-move", 1, 0)
+	errs := errorsOf(cl)
+	ctx := context.Background()
+	channel := keyInSlot("news", 1)
+	sub, err := cl.SSubscribe(ctx, channel)
+	require.NoError(t, err)
+	defer sub.Close()
+	spublish(t, cl, channel, "before")
+	assert.Equal(t, "before", nextMessage(t, sub).Payload)
+
+	require.NoError(t, tc.MigrateSlot(ctx, 1, to))
+	spublish(t, cl, channel, "after")
+	assert.Equal(t, Message{Channel: channel, Payload: "after"}, nextMessage(t, sub))
+	select {
+	case err := <-errs:
+		assert.Contains(t, err.Error(), from.Addr(), "the event names the node the slot left")
+	case <-time.After(10 * time.Second):
+		assert.Fail(t, "no EventError for the move")
+	}
+}
+
+// A subscription whose connection the server closes subscribes again, and says so.
+func TestSubscriptionSurvivesALostConnection(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{})
+	errs := errorsOf(cl)
+	ctx := context.Background()
+	sub, err := cl.Subscribe(ctx, "survivor")
+	require.NoError(t, err)
+	defer sub.Close()
+	killed := 0
+	for _, n := range tc.Masters() {
+		v, err := n.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub")
+		require.NoError(t, err)
+		killed += int(v.(int64))
+	}
+	require.Equal(t, 1, killed, "one subscriber connection")
+	select {
+	case err := <-errs:
+		assert.Contains(t, err.Error(), "SUBSCRIBE")
+	case <-time.After(10 * time.Second):
+		require.Fail(t, "no EventError for the lost connection")
+	}
+	m := publishUntilHeard(t, cl, sub, "survivor")
+	assert.Equal(t, "survivor", m.Channel)
+}
+
+// Close ends a subscription (Messages closes); the cluster's Close ends those still open; a
+// Subscribe that cannot be made fails at once.
+func TestSubscriptionsEnd(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas})
+	only := ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://" + tc.Addrs()[0]}}}
+	cl := connect(t, tc, only)
+	ctx := context.Background()
+	_, err := cl.Subscribe(ctx)
+	require.Error(t, err)
+
+	sub, err := cl.Subscribe(ctx, "a")
+	require.NoError(t, err)
+	require.NoError(t, sub.Close())
+	require.NoError(t, sub.Close(), "again")
+	_, open := <-sub.Messages()
+	assert.False(t, open)
+
+	sub, err = cl.SSubscribe(ctx, "b")
+	require.NoError(t, err)
+	require.NoError(t, cl.Close())
+	select {
+	case _, open := <-sub.Messages():
+		assert.False(t, open)
+	case <-time.After(10 * time.Second):
+		require.Fail(t, "the cluster's Close left the subscription open")
+	}
+	_, err = cl.PSubscribe(ctx, "c*")
+	assert.ErrorIs(t, err, ErrClientClosed)
+
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err = connect(t, tc, only).Subscribe(cancelled, "d")
+	assert.ErrorIs(t, err, context.Canceled)
+}
+
+// A channel the user may not subscribe to fails Subscribe with the server's error, naming the
+// node; a subscription still being made when CommandTimeout passes fails with ErrTimeout.
+func TestSubscribeRefused(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas, Password: "adminpw",
+		Users: []testcluster.User{{Name: "sub", Password: "pw", Rules: []string{"on", "~*", "resetchannels", "&allowed*", "+@all"}}}})
+	cl := connect(t, tc, ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://sub:pw@" + tc.Addrs()[0]}}})
+	ctx := context.Background()
+	_, err := cl.SSubscribe(ctx, "forbidden")
+	require.ErrorIs(t, err, ErrNoPerm)
+	assert.Contains(t, err.Error(), tc.Addrs()[0])
+	sub, err := cl.SSubscribe(ctx, "allowed-1")
+	require.NoError(t, err)
+	require.NoError(t, sub.Close())
+
+	stalled := connect(t, tc, ClusterOptions{CommandTimeout: 300 * time.Millisecond,
+		RootNodes: []NodeOptions{{URL: "redis://sub:pw@" + tc.Addrs()[0]}}})
+	_, err = tc.Masters()[0].Do(ctx, "CLIENT", "PAUSE", "1500", "ALL")
+	require.NoError(t, err)
+	_, err = stalled.Subscribe(ctx, "allowed-2") // it would succeed once the pause ended
+	assert.ErrorIs(t, err, ErrTimeout)
+}

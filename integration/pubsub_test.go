@@ -1,0 +1,103 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/actoredis/actoredis/api"
+	"github.com/actoredis/actoredis/internal/testcluster"
+)
+
+// Subscriptions survive the loss of the master they are on: a shard channel's is made again on
+// the replica promoted in its place, a channel's on another node; then a manual failover moves
+// the shard channel's slot back, and it follows again.
+func TestSubscriptionsSurviveFailover(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{})
+	cl := connect(t, tc, api.ClusterOptions{})
+	ctx := context.Background()
+	victim := tc.Masters()[0]
+	channel := channelOn(t, tc, victim)
+	ssub, err := cl.SSubscribe(ctx, channel)
+	require.NoError(t, err)
+	defer ssub.Close()
+	sub, err := cl.Subscribe(ctx, "everywhere")
+	require.NoError(t, err)
+	defer sub.Close()
+	spublishUntilHeard(t, cl, ssub, channel)
+
+	// The channel subscriber's node: PUBSUB NUMSUB counts a node's own subscribers.
+	var holder *testcluster.Node
+	for _, n := range tc.Masters() {
+		v, err := n.Do(ctx, "PUBSUB", "NUMSUB", "everywhere")
+		require.NoError(t, err)
+		if v.([]any)[1].(int64) == 1 {
+			holder = n
+		}
+	}
+	require.NotNil(t, holder)
+
+	require.NoError(t, tc.Kill(victim))
+	if holder != victim {
+		require.NoError(t, tc.Kill(holder))
+	}
+	promoted, err := tc.WaitForFailover(ctx, victim)
+	require.NoError(t, err)
+	if holder != victim {
+		_, err = tc.WaitForFailover(ctx, holder)
+		require.NoError(t, err)
+	}
+	spublishUntilHeard(t, cl, ssub, channel)
+	assert.Equal(t, "everywhere", publishUntilHeard(t, cl, sub, "everywhere").Channel)
+
+	// The killed master comes back as a replica, and takes its slots back by a manual failover.
+	require.NoError(t, tc.Restart(ctx, victim))
+	require.NoError(t, tc.Failover(ctx, victim))
+	require.NotEqual(t, promoted, tc.MasterFor(api.GetSlot(channel)))
+	spublishUntilHeard(t, cl, ssub, channel)
+}
+
+// channelOn returns a shard channel whose slot n serves.
+func channelOn(t *testing.T, tc *testcluster.Cluster, n *testcluster.Node) string {
+	for i := 0; i < 100000; i++ {
+		ch := fmt.Sprint("ch:", i)
+		if tc.MasterFor(api.GetSlot(ch)) == n {
+			return ch
+		}
+	}
+	require.FailNow(t, "no channel for "+n.Addr())
+	return ""
+}
+
+// spublishUntilHeard SPUBLISHes to channel, numbering the payloads, until sub receives one of
+// them, for up to 10 s: after a failover the subscription comes back on its own time.
+func spublishUntilHeard(t *testing.T, cl *api.Cluster, sub *api.Subscription, channel string) api.Message {
+	return untilHeard(t, cl, sub, "SPUBLISH", channel)
+}
+
+// publishUntilHeard is spublishUntilHeard with PUBLISH.
+func publishUntilHeard(t *testing.T, cl *api.Cluster, sub *api.Subscription, channel string) api.Message {
+	return untilHeard(t, cl, sub, "PUBLISH", channel)
+}
+
+func untilHeard(t *testing.T, cl *api.Cluster, sub *api.Subscription, publish, channel string) api.Message {
+	t.Helper()
+	ctx := context.Background()
+	for i := 0; i < 100; i++ {
+		// A publish may fail while the cluster fails over: the next one goes on.
+		_, _ = cl.Do(ctx, api.Cmd(publish, channel, fmt.Sprint("m", i)))
+		select {
+		case m, ok := <-sub.Messages():
+			require.True(t, ok, "Messages closed")
+			assert.Equal(t, channel, m.Channel)
+			return m
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	require.FailNow(t, "nothing heard on "+channel+" within 10 s")
+	return api.Message{}
+}
