@@ -115,6 +115,7 @@ func (r *subRun) place() {
 			conn, err := refs[addr].Node.Subscriber(r.ctx)
 			if err != nil {
 				r.s.last = err
+				r.rt.smap.Refresh() // the node may be gone: a newer map may say where its slots went
 				continue
 			}
 			l = &link{conn: conn, names: map[string]struct{}{}}
