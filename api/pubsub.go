@@ -21,14 +21,15 @@ const subscriptionBuffer = 1024
 // serving its channels' slots). It is safe for concurrent use.
 //
 // Messages arrive on Messages in the order each channel's server sent them. The subscription
-// holds up to 1024 for a reader that lags; past that its connections wait for the reader, and a
-// server whose pub/sub output buffer overflows meanwhile (client-output-buffer-limit pubsub, 32 MB
-// by default) closes the connection. A connection lost, or a slot of SSubscribe's moving (the
-// server then unsubscribes its channels), is followed at once: the channels are subscribed again,
-// where the map says they live now, with backoff while that fails. Messages published in between
-// are not received (Redis pub/sub delivers at most once); each such loss is an EventError naming
+// holds up to 1024 for a reader that lags (and, until Subscribe returns, all that arrive); past
+// that its connections wait for the reader, and a server whose pub/sub output buffer overflows
+// meanwhile (client-output-buffer-limit pubsub, 32 MB by default) closes the connection. A
+// connection lost, or a slot of SSubscribe's moving (the server then unsubscribes its channels),
+// is followed at once: the channels are subscribed again, where the map says they live now, with
+// backoff while that fails. Messages published in between are not received (Redis pub/sub
+// delivers at most once); each such gap is an EventError matching ErrSubscriptionGap and naming
 // the node (OnError). A channel the server refuses to subscribe again for good (an ACL changed:
-// NOPERM) is dropped, with an EventError.
+// NOPERM) is dropped, with an EventError; the subscription's other names stay.
 type Subscription struct {
 	kind subKind
 	out  chan Message
@@ -45,7 +46,7 @@ const (
 	subShard                   // SSUBSCRIBE: a channel lives in its slot's shard
 )
 
-// command is the kind's subscribe command; confirm and message the kinds of push it gets back.
+// command is the kind's subscribe command.
 func (k subKind) command() string { return [...]string{"SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE"}[k] }
 
 // Subscribe subscribes to channels (SUBSCRIBE): a message PUBLISHed to any node of the cluster
@@ -73,12 +74,12 @@ func (c *Cluster) SSubscribe(ctx context.Context, channels ...string) (*Subscrip
 func (c *Cluster) subscribe(ctx context.Context, kind subKind, names []string) (*Subscription, error) {
 	cmd := kind.command()
 	if len(names) == 0 {
-		return nil, fmt.Errorf("actoredis: %s needs at least one name", cmd)
+		return nil, fmt.Errorf("actoredis: %s needs at least one name: %w", cmd, ErrEmptyCommand)
 	}
 	if err := ended(ctx); err != nil {
 		return nil, err
 	}
-	s := &Subscription{kind: kind, out: make(chan Message, subscriptionBuffer), done: make(chan struct{})}
+	s := &Subscription{kind: kind, out: make(chan Message), done: make(chan struct{})}
 	ready := make(chan error, 1)
 	c.life.Lock() // so that Close, which waits for the subscriptions, waits for this one too
 	rt := c.run.Load()
@@ -117,9 +118,9 @@ func (c *Cluster) subscribe(ctx context.Context, kind subKind, names []string) (
 // (Close, or the cluster's Close).
 func (s *Subscription) Messages() <-chan Message { return s.out }
 
-// Close ends the subscription: its connections close, and so does Messages (the messages it
-// already holds can still be read from it). It returns once nothing of it runs. Calling it again
-// does nothing.
+// Close ends the subscription: its connections close, the messages it holds and nobody has read
+// are dropped, and Messages is closed. It returns once nothing of it runs. Calling it again does
+// nothing.
 func (s *Subscription) Close() error {
 	s.end()
 	<-s.done

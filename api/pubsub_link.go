@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"sync"
 
@@ -23,47 +22,42 @@ type sent struct {
 	left  int
 }
 
-// linkEvent is what a reader tells the subscription goroutine: one of its fields is set.
+type linkEventKind int
+
+const (
+	linkConfirmed linkEventKind = iota // the server confirmed name
+	linkDropped                        // the server unsubscribed name on its own (its slot moved)
+	linkRefused                        // the server refused the oldest unconfirmed command: se
+	linkLost                           // the connection failed (err); the reader has ended
+)
+
+// linkEvent is what a reader tells the subscription goroutine.
 type linkEvent struct {
-	link      *link
-	confirmed string      // the server confirmed this name
-	dropped   string      // the server unsubscribed this name on its own
-	refused   *resp.Error // the server refused the oldest unconfirmed command
-	err       error       // the connection failed; the reader has ended
+	link *link
+	kind linkEventKind
+	name string
+	se   *resp.Error
+	err  error
 }
 
-// read reads l's connection until it fails: messages go to the subscription's channel, the rest
-// to its goroutine.
-func (l *link) read(ctx context.Context, out chan<- Message, events chan<- linkEvent, wg *sync.WaitGroup) {
+// read reads l's connection until it fails: messages go to the pump (in), the rest to the
+// subscription goroutine (events).
+func (l *link) read(ctx context.Context, in chan<- Message, events chan<- linkEvent, wg *sync.WaitGroup) {
 	defer wg.Done()
 	for {
 		v, err := l.conn.Read()
 		if err != nil {
-			l.tell(ctx, events, linkEvent{link: l, err: err})
+			send(ctx, events, linkEvent{link: l, kind: linkLost, err: err})
 			return
 		}
-		if v.IsError() {
-			se := resp.ParseError(string(v.Bytes()))
-			if !l.tell(ctx, events, linkEvent{link: l, refused: se}) {
-				return
-			}
-			continue
-		}
-		if v.Kind() != resp.KindPush && v.Kind() != resp.KindArray || v.Len() < 3 {
-			continue // a PONG, or a push of another kind
-		}
-		kind := v.Index(0).Bytes()
 		ok := true
 		switch {
-		case equalAny(kind, "message", "smessage"):
-			ok = deliver(ctx, out, Message{Channel: string(v.Index(1).Bytes()), Payload: string(v.Index(2).Bytes())})
-		case bytes.Equal(kind, []byte("pmessage")) && v.Len() >= 4:
-			ok = deliver(ctx, out, Message{Pattern: string(v.Index(1).Bytes()), Channel: string(v.Index(2).Bytes()),
-				Payload: string(v.Index(3).Bytes())})
-		case equalAny(kind, "subscribe", "psubscribe", "ssubscribe"):
-			ok = l.tell(ctx, events, linkEvent{link: l, confirmed: string(v.Index(1).Bytes())})
-		case equalAny(kind, "unsubscribe", "punsubscribe", "sunsubscribe"):
-			ok = l.tell(ctx, events, linkEvent{link: l, dropped: string(v.Index(1).Bytes())})
+		case v.IsError():
+			ok = send(ctx, events, linkEvent{link: l, kind: linkRefused, se: resp.ParseError(string(v.Bytes()))})
+		case v.Kind() != resp.KindPush && v.Kind() != resp.KindArray || v.Len() < 3:
+			// a PONG, or a push of another kind
+		default:
+			ok = l.frame(ctx, v, in, events)
 		}
 		if !ok {
 			return
@@ -71,32 +65,68 @@ func (l *link) read(ctx context.Context, out chan<- Message, events chan<- linkE
 	}
 }
 
-// tell passes ev to the subscription goroutine; false once the subscription is ending.
-func (l *link) tell(ctx context.Context, events chan<- linkEvent, ev linkEvent) bool {
+// frame passes on a push (or a RESP2 array): a message to the pump, a (un)subscription to the
+// subscription goroutine. It returns false once the subscription is ending.
+func (l *link) frame(ctx context.Context, v resp.Value, in chan<- Message, events chan<- linkEvent) bool {
+	text := func(i int) string { return string(v.Index(i).Bytes()) }
+	switch string(v.Index(0).Bytes()) {
+	case "message", "smessage":
+		return send(ctx, in, Message{Channel: text(1), Payload: text(2)})
+	case "pmessage":
+		if v.Len() >= 4 {
+			return send(ctx, in, Message{Pattern: text(1), Channel: text(2), Payload: text(3)})
+		}
+	case "subscribe", "psubscribe", "ssubscribe":
+		return send(ctx, events, linkEvent{link: l, kind: linkConfirmed, name: text(1)})
+	case "unsubscribe", "punsubscribe", "sunsubscribe":
+		return send(ctx, events, linkEvent{link: l, kind: linkDropped, name: text(1)})
+	}
+	return true
+}
+
+// send passes v on ch; false once ctx has ended.
+func send[T any](ctx context.Context, ch chan<- T, v T) bool {
 	select {
-	case events <- ev:
+	case ch <- v:
 		return true
 	case <-ctx.Done():
 		return false
 	}
 }
 
-// deliver hands m to the subscription's reader, waiting while the buffer is full; false once the
-// subscription is ending.
-func deliver(ctx context.Context, out chan<- Message, m Message) bool {
-	select {
-	case out <- m:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-func equalAny(b []byte, names ...string) bool {
-	for _, n := range names {
-		if string(b) == n {
-			return true
+// pump hands the readers' messages (in) to the subscription's user (out), in order. Until ready
+// is closed (the servers confirmed the subscription, and Subscribe returns) it queues every
+// message: nobody reads out yet, and a reader held up would hold up the confirmations behind
+// them. After that it queues up to subscriptionBuffer, then makes the readers wait.
+func pump(ctx context.Context, in <-chan Message, out chan<- Message, ready <-chan struct{}) {
+	var queue []Message
+	head := 0
+	for {
+		var take <-chan Message
+		if ready != nil /* not yet */ || len(queue)-head < subscriptionBuffer {
+			take = in
+		}
+		var give chan<- Message
+		var next Message
+		if head < len(queue) {
+			give, next = out, queue[head]
+		}
+		select {
+		case m := <-take:
+			queue = append(queue, m)
+		case give <- next:
+			queue[head] = Message{}
+			head++
+			if head == len(queue) {
+				queue, head = queue[:0], 0
+				if cap(queue) > 4*subscriptionBuffer {
+					queue = nil // a flood's, before Subscribe returned: not kept
+				}
+			}
+		case <-ready:
+			ready = nil
+		case <-ctx.Done():
+			return
 		}
 	}
-	return false
 }

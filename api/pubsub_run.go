@@ -16,29 +16,35 @@ import (
 
 // subRun is a Subscription's state, owned by its one goroutine (run): which connection carries
 // which names, which wait to be subscribed (again), what the servers have yet to confirm. The
-// connections' readers tell it what they read by message (events).
+// connections' readers tell it what they read by message (events), and pass the messages to the
+// pump, which hands them to the user.
 type subRun struct {
 	c       *Cluster
 	rt      *running
 	s       *Subscription
-	ctx     context.Context     // ends with the subscription (Close, or the cluster's): interrupts a dial
+	cmd     string              // SUBSCRIBE, PSUBSCRIBE or SSUBSCRIBE
+	ctx     context.Context     // ends with the subscription (Close, or the cluster's)
 	links   map[string]*link    // by node address
 	pending map[string]struct{} // names to subscribe (again)
+	alone   map[string]struct{} // names to subscribe one per command: see refused
 	events  chan linkEvent
+	in      chan Message // the readers' messages, to the pump
 	readers sync.WaitGroup
 
-	unconfirmed int          // names written and not yet confirmed
-	ready       chan<- error // Subscribe's, until it has heard
-	tries       int          // failed placements in a row, for the backoff
-	retry       *time.Timer  // the next placement, while one is due
-	why         error        // why it ended, for a Subscribe still waiting
+	unconfirmed int           // names written and not yet confirmed
+	ready       chan<- error  // Subscribe's, until it has heard
+	confirmed   chan struct{} // closed once Subscribe has heard it worked: the pump holds back then
+	tries       int           // failed placements in a row, for the backoff
+	retry       *time.Timer   // the next placement, while one is due
+	why         error         // why it ended, for a Subscribe still waiting
 }
 
 func newSubRun(c *Cluster, rt *running, s *Subscription, names []string, ready chan<- error) *subRun {
 	ctx, cancel := context.WithCancel(rt.ending)
 	s.end = cancel
-	r := &subRun{c: c, rt: rt, s: s, ctx: ctx, ready: ready, why: errSubscriptionEnded,
-		links: map[string]*link{}, pending: map[string]struct{}{}, events: make(chan linkEvent, 64)}
+	r := &subRun{c: c, rt: rt, s: s, cmd: s.kind.command(), ctx: ctx, ready: ready, why: errSubscriptionEnded,
+		links: map[string]*link{}, pending: map[string]struct{}{}, alone: map[string]struct{}{},
+		events: make(chan linkEvent, 64), in: make(chan Message, 64), confirmed: make(chan struct{})}
 	for _, n := range names {
 		r.pending[n] = struct{}{}
 	}
@@ -47,6 +53,11 @@ func newSubRun(c *Cluster, rt *running, s *Subscription, names []string, ready c
 
 func (r *subRun) run() {
 	defer r.rt.subs.Done()
+	r.readers.Add(1)
+	go func() {
+		defer r.readers.Done()
+		pump(r.ctx, r.in, r.s.out, r.confirmed)
+	}()
 	defer r.shutdown()
 	r.place()
 	for {
@@ -57,7 +68,7 @@ func (r *subRun) run() {
 		select {
 		case <-r.ctx.Done():
 			if r.rt.ending.Err() != nil {
-				r.why = fmt.Errorf("actoredis: %s: %w", r.s.kind.command(), ErrClientClosed)
+				r.why = fmt.Errorf("actoredis: %s: %w", r.cmd, ErrClientClosed)
 			}
 			return
 		case ev := <-r.events:
@@ -69,7 +80,7 @@ func (r *subRun) run() {
 	}
 }
 
-// shutdown closes the connections, waits for their readers, and closes Messages.
+// shutdown closes the connections, waits for their readers and the pump, and closes Messages.
 func (r *subRun) shutdown() {
 	r.s.end() // when it ends for a panic
 	if r.retry != nil {
@@ -89,6 +100,9 @@ func (r *subRun) tell(err error) {
 	if r.ready != nil {
 		r.ready <- err
 		r.ready = nil
+		if err == nil {
+			close(r.confirmed)
+		}
 	}
 }
 
@@ -106,22 +120,24 @@ func (r *subRun) place() {
 			groups[ref.Addr] = append(groups[ref.Addr], name)
 			refs[ref.Addr] = ref
 		} else {
-			r.s.last = fmt.Errorf("actoredis: %s %s: %w", r.s.kind.command(), name, ErrNoRoute)
+			r.s.last = fmt.Errorf("actoredis: %s %q: %w", r.cmd, name, ErrNoRoute)
 		}
 	}
 	for addr, names := range groups {
 		l := r.links[addr]
 		if l == nil {
-			conn, err := refs[addr].Node.Subscriber(r.ctx)
+			conn, err := refs[addr].Node.Subscriber(r.ctx, r.cmd)
 			if err != nil {
 				r.s.last = err
 				r.rt.smap.Refresh() // the node may be gone: a newer map may say where its slots went
 				continue
 			}
+			// Close (or the cluster's) interrupts a write stalled on a server that stopped reading.
+			context.AfterFunc(r.ctx, func() { _ = conn.Close() })
 			l = &link{conn: conn, names: map[string]struct{}{}}
-			r.links[conn.Addr()] = l
+			r.links[addr] = l
 			r.readers.Add(1)
-			go l.read(r.ctx, r.s.out, r.events, &r.readers)
+			go l.read(r.ctx, r.in, r.events, &r.readers)
 		}
 		if err := r.write(l, names); err != nil {
 			r.lose(l, err)
@@ -152,24 +168,30 @@ func (r *subRun) target(snap *slotmap.Snapshot, name string) *slotmap.Ref {
 }
 
 // write sends the subscribe commands for names on l: one per slot for shard channels (SSUBSCRIBE
-// refuses channels of several slots), one for the others.
+// refuses channels of several slots), one for the others; one per name for those in alone.
 func (r *subRun) write(l *link, names []string) error {
 	sort.Strings(names)
 	var cmds [][]string
-	if r.s.kind == subShard {
-		bySlot := map[int][]string{}
-		for _, n := range names {
-			bySlot[GetSlot(n)] = append(bySlot[GetSlot(n)], n)
+	bySlot := map[int]int{} // slot → its command's index in cmds
+	for _, n := range names {
+		if _, ok := r.alone[n]; ok {
+			cmds = append(cmds, []string{n})
+			continue
 		}
-		for _, group := range bySlot {
-			cmds = append(cmds, group)
+		slot := 0
+		if r.s.kind == subShard {
+			slot = GetSlot(n)
 		}
-	} else {
-		cmds = [][]string{names}
+		if i, ok := bySlot[slot]; ok {
+			cmds[i] = append(cmds[i], n)
+		} else {
+			bySlot[slot] = len(cmds)
+			cmds = append(cmds, []string{n})
+		}
 	}
 	for _, group := range cmds {
 		args := make([]any, 0, 1+len(group))
-		args = append(args, r.s.kind.command())
+		args = append(args, r.cmd)
 		for _, n := range group {
 			args = append(args, n)
 			l.names[n] = struct{}{}
@@ -198,19 +220,33 @@ func (r *subRun) lose(l *link, err error) {
 	if r.links[l.conn.Addr()] != l {
 		return // already dropped
 	}
-	delete(r.links, l.conn.Addr())
-	_ = l.conn.Close()
+	r.drop(l)
 	for n := range l.names {
 		r.pending[n] = struct{}{}
 	}
+	r.s.last = err
+	if len(l.names) > 0 {
+		r.c.emit(Event{Type: EventError, Addr: l.conn.Addr(), Err: fmt.Errorf("%w: %w", ErrSubscriptionGap, err)})
+	}
+	r.rt.smap.Refresh()
+	r.later()
+}
+
+// drop forgets l and closes its connection.
+func (r *subRun) drop(l *link) {
+	delete(r.links, l.conn.Addr())
+	_ = l.conn.Close()
 	for _, s := range l.sent {
 		r.unconfirmed -= s.left
 	}
-	r.s.last = err
-	r.c.emit(Event{Type: EventError, Addr: l.conn.Addr(),
-		Err: fmt.Errorf("actoredis: %s: node %s: messages may be lost, subscribing again: %w", r.s.kind.command(), l.conn.Addr(), err)})
-	r.rt.smap.Refresh()
-	r.later()
+	l.sent = nil
+}
+
+// dropIfIdle drops l once it carries no name and waits for no confirmation.
+func (r *subRun) dropIfIdle(l *link) {
+	if len(l.names) == 0 && len(l.sent) == 0 {
+		r.drop(l)
+	}
 }
 
 // handle applies what a connection's reader read.
@@ -219,37 +255,33 @@ func (r *subRun) handle(ev linkEvent) {
 	if r.links[l.conn.Addr()] != l {
 		return // from a connection dropped since
 	}
-	switch {
-	case ev.err != nil:
+	switch ev.kind {
+	case linkLost:
 		r.lose(l, ev.err)
-	case ev.refused != nil:
-		r.refused(l, ev.refused)
-	case ev.confirmed != "":
+	case linkRefused:
+		r.refused(l, ev.se)
+	case linkConfirmed:
 		if len(l.sent) > 0 {
-			if head := l.sent[0]; head.left > 0 {
-				head.left--
-				r.unconfirmed--
-				if head.left == 0 {
-					l.sent = l.sent[1:]
-				}
+			head := l.sent[0]
+			head.left--
+			r.unconfirmed--
+			if head.left == 0 {
+				l.sent = l.sent[1:]
 			}
 		}
-	case ev.dropped != "":
+	case linkDropped:
 		// The server unsubscribed it: its slot left the node (SSUBSCRIBE). Subscribe it again
 		// where the slot went.
-		if _, ok := l.names[ev.dropped]; ok {
-			delete(l.names, ev.dropped)
-			r.pending[ev.dropped] = struct{}{}
+		if _, ok := l.names[ev.name]; ok {
+			delete(l.names, ev.name)
+			r.pending[ev.name] = struct{}{}
 			r.c.emit(Event{Type: EventError, Addr: l.conn.Addr(), Err: fmt.Errorf(
-				"actoredis: %s %s: node %s unsubscribed it (its slot moved): messages may be lost, subscribing again",
-				r.s.kind.command(), ev.dropped, l.conn.Addr())})
+				"actoredis: node %s: %s %q: unsubscribed by the server (its slot moved): %w",
+				l.conn.Addr(), r.cmd, ev.name, ErrSubscriptionGap)})
 			r.rt.smap.Refresh()
 			r.later()
 		}
-		if len(l.names) == 0 && len(l.sent) == 0 {
-			delete(r.links, l.conn.Addr())
-			_ = l.conn.Close()
-		}
+		r.dropIfIdle(l)
 	}
 	if r.unconfirmed == 0 && len(r.pending) == 0 {
 		r.tries = 0
@@ -257,9 +289,10 @@ func (r *subRun) handle(ev linkEvent) {
 	}
 }
 
-// refused handles an error reply to l's oldest unconfirmed command: a redirect or a transient
-// state is tried again, where a MOVED says; anything else fails Subscribe, or later drops the
-// names with an EventError.
+// refused handles an error reply to l's oldest unconfirmed command. A redirect or a transient
+// state is tried again, where a MOVED says. Anything else fails Subscribe; once it has returned,
+// a command of several names is tried again one name per command, so that only the names
+// refused are dropped, each with an EventError.
 func (r *subRun) refused(l *link, se *resp.Error) {
 	if len(l.sent) == 0 {
 		return
@@ -270,19 +303,29 @@ func (r *subRun) refused(l *link, se *resp.Error) {
 	for _, n := range head.names {
 		delete(l.names, n)
 	}
-	err := fmt.Errorf("actoredis: node %s: %s %v: %w", l.conn.Addr(), r.s.kind.command(), head.names, se)
+	defer r.dropIfIdle(l)
+	err := fmt.Errorf("actoredis: node %s: %s %q: %w", l.conn.Addr(), r.cmd, head.names, se)
 	r.s.last = err
-	if node.Returnable(se) {
+	retry := node.Returnable(se)
+	switch {
+	case retry:
 		r.c.learn(r.rt, se)
+	case r.ready != nil:
+		r.tell(err)
+		return
+	case len(head.names) > 1:
+		for _, n := range head.names {
+			r.alone[n] = struct{}{}
+		}
+		retry = true
+	}
+	if retry {
 		for _, n := range head.names {
 			r.pending[n] = struct{}{}
 		}
 		r.later()
 		return
 	}
-	if r.ready != nil {
-		r.tell(err)
-		return
-	}
+	delete(r.alone, head.names[0])
 	r.c.emit(Event{Type: EventError, Addr: l.conn.Addr(), Err: fmt.Errorf("%w (dropped from the subscription)", err)})
 }

@@ -2,7 +2,10 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,6 +42,18 @@ func spublish(t *testing.T, cl *Cluster, channel, payload string) {
 		require.True(t, time.Now().Before(deadline), "no subscriber of %s within 10 s", channel)
 		time.Sleep(20 * time.Millisecond) // the subscription is on its way: nothing to wait on here
 	}
+}
+
+// ssubscribeHeard subscribes to a shard channel (closed at the test's end), and checks that a
+// message published to it arrives.
+func ssubscribeHeard(t *testing.T, cl *Cluster, channel string) *Subscription {
+	t.Helper()
+	sub, err := cl.SSubscribe(context.Background(), channel)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sub.Close() })
+	spublish(t, cl, channel, "first")
+	assert.Equal(t, Message{Channel: channel, Payload: "first"}, nextMessage(t, sub))
+	return sub
 }
 
 // publishUntilHeard PUBLISHes to channel, numbering the payloads, until sub receives one of them
@@ -117,11 +132,7 @@ func TestSSubscribeFollowsItsSlot(t *testing.T) {
 	errs := errorsOf(cl)
 	ctx := context.Background()
 	channel := keyInSlot("news", 1)
-	sub, err := cl.SSubscribe(ctx, channel)
-	require.NoError(t, err)
-	defer sub.Close()
-	spublish(t, cl, channel, "before")
-	assert.Equal(t, "before", nextMessage(t, sub).Payload)
+	sub := ssubscribeHeard(t, cl, channel)
 
 	require.NoError(t, tc.MigrateSlot(ctx, 1, to))
 	spublish(t, cl, channel, "after")
@@ -129,6 +140,7 @@ func TestSSubscribeFollowsItsSlot(t *testing.T) {
 	select {
 	case err := <-errs:
 		assert.Contains(t, err.Error(), from.Addr(), "the event names the node the slot left")
+		assert.ErrorIs(t, err, ErrSubscriptionGap)
 	case <-time.After(10 * time.Second):
 		assert.Fail(t, "no EventError for the move")
 	}
@@ -153,6 +165,7 @@ func TestSubscriptionSurvivesALostConnection(t *testing.T) {
 	select {
 	case err := <-errs:
 		assert.Contains(t, err.Error(), "SUBSCRIBE")
+		assert.ErrorIs(t, err, ErrSubscriptionGap)
 	case <-time.After(10 * time.Second):
 		require.Fail(t, "no EventError for the lost connection")
 	}
@@ -215,4 +228,109 @@ func TestSubscribeRefused(t *testing.T) {
 	require.NoError(t, err)
 	_, err = stalled.Subscribe(ctx, "allowed-2") // it would succeed once the pause ended
 	assert.ErrorIs(t, err, ErrTimeout)
+}
+
+// A flood of messages on a channel confirmed first does not hold up the confirmations of the
+// others behind it (nobody reads Messages before Subscribe returns), and the messages come in
+// the order they were published.
+func TestSubscribeThroughAFlood(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{CommandTimeout: 3 * time.Second,
+		RootNodes: []NodeOptions{{URL: "redis://" + tc.Addrs()[0]}}})
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	const hot = "0{hot}ch" // sorts first: its SSUBSCRIBE goes first, and its flood comes before the others' confirmations
+	flooding := make(chan struct{})
+	go func() {
+		defer close(flooding)
+		for ctx.Err() == nil {
+			// The payloads count up: INCR runs with each SPUBLISH.
+			_, _ = cl.Do(ctx, Cmd("EVAL", "for i=1,2000 do redis.call('SPUBLISH', KEYS[1], redis.call('INCR', KEYS[2])) end",
+				2, hot, "{hot}n"))
+		}
+	}()
+	channels := []string{hot}
+	for i := 0; i < 4096; i++ { // in some 3,600 slots: as many SSUBSCRIBE commands
+		channels = append(channels, fmt.Sprint("cold", i))
+	}
+	sub, err := cl.SSubscribe(context.Background(), channels...)
+	require.NoError(t, err)
+	defer sub.Close()
+	prev := int64(0)
+	for i := 0; i < 5000; i++ {
+		m := nextMessage(t, sub)
+		n, err := strconv.ParseInt(m.Payload, 10, 64)
+		require.NoError(t, err)
+		require.Greater(t, n, prev, "message %d out of order", i)
+		prev = n
+	}
+	stop()
+	<-flooding
+}
+
+// An empty name is a name like any other.
+func TestSubscribeToTheEmptyName(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{CommandTimeout: 2 * time.Second,
+		RootNodes: []NodeOptions{{URL: "redis://" + tc.Addrs()[0]}}})
+	ctx := context.Background()
+	sub, err := cl.Subscribe(ctx, "")
+	require.NoError(t, err)
+	defer sub.Close()
+	_, err = cl.Do(ctx, Cmd("PUBLISH", "", "to nobody in particular"))
+	require.NoError(t, err)
+	assert.Equal(t, Message{Payload: "to nobody in particular"}, nextMessage(t, sub))
+	ssub, err := cl.SSubscribe(ctx, "")
+	require.NoError(t, err)
+	require.NoError(t, ssub.Close())
+}
+
+// A shard channel subscribed on the node its slot has left (the map did not know yet) follows
+// the MOVED, and the connection to that node, which then carries nothing, is closed.
+func TestSSubscribeFollowsMovedAndLeavesNothingBehind(t *testing.T) {
+	tc, cl, _, from, to := slotOnTheMove(t, "ssub-stale", 1, 0)
+	ctx := context.Background()
+	require.NoError(t, tc.MigrateSlot(ctx, 1, to)) // the client's map still says from
+	channel := keyInSlot("stale", 1)
+	ssubscribeHeard(t, cl, channel)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		v, err := from.Do(ctx, "CLIENT", "LIST")
+		require.NoError(t, err)
+		if !strings.Contains(fmt.Sprint(v), "cmd=ssubscribe") {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the refused subscription's connection stayed open: %v", v)
+		time.Sleep(20 * time.Millisecond) // the server lists a closed connection until it notices
+	}
+}
+
+// Channels subscribed again after the server dropped the connection, some of which the user may
+// no longer subscribe to: only those are dropped (each with an EventError); the others are
+// subscribed again.
+func TestSubscriptionDropsOnlyTheChannelsRefused(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas, Password: "adminpw",
+		Users: []testcluster.User{{Name: "sub", Password: "pw", Rules: []string{"on", "~*", "resetchannels", "&allowed*", "&other", "+@all"}}}})
+	cl := connect(t, tc, ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://sub:pw@" + tc.Addrs()[0]}}})
+	errs := errorsOf(cl)
+	ctx := context.Background()
+	sub, err := cl.Subscribe(ctx, "allowed-1", "other")
+	require.NoError(t, err)
+	defer sub.Close()
+	// The server disconnects a subscriber whose channels the ACL no longer allows.
+	_, err = tc.Masters()[0].Do(ctx, "ACL", "SETUSER", "sub", "resetchannels", "&allowed*")
+	require.NoError(t, err)
+	var dropped error
+	for dropped == nil {
+		select {
+		case err := <-errs:
+			if errors.Is(err, ErrNoPerm) {
+				dropped = err
+			}
+		case <-time.After(10 * time.Second):
+			require.FailNow(t, "no EventError for the channel refused")
+		}
+	}
+	assert.Contains(t, dropped.Error(), `"other"`)
+	assert.NotContains(t, dropped.Error(), "allowed-1")
+	assert.Equal(t, "allowed-1", publishUntilHeard(t, cl, sub, "allowed-1").Channel)
 }

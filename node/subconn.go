@@ -20,6 +20,7 @@ import (
 // safe for concurrent use, Read is for one goroutine.
 type SubConn struct {
 	addr    string
+	cmd     string        // the subscribe command it is for, to name in errors
 	timeout time.Duration // bounds each write: a server that stops reading must not hold Write
 	nc      net.Conn
 	rd      *resp.Reader
@@ -30,14 +31,15 @@ type SubConn struct {
 	wbuf []byte
 }
 
-// Subscriber dials a connection of its own for a subscriber. It fails with a *ConnError naming
-// the node (wrapping ErrClosed once the node is closed).
-func (n *Node) Subscriber(ctx context.Context) (*SubConn, error) {
+// Subscriber dials a connection of its own for a subscriber of the kind cmd names (SUBSCRIBE,
+// SSUBSCRIBE...: errors name it). It fails with a *ConnError naming the node (wrapping ErrClosed
+// once the node is closed).
+func (n *Node) Subscriber(ctx context.Context, cmd string) (*SubConn, error) {
 	nc, rd, err := n.pool.dial(ctx)
 	if err != nil {
-		return nil, &ConnError{Addr: n.addr, Command: "SUBSCRIBE", Err: err}
+		return nil, &ConnError{Addr: n.addr, Command: cmd, Err: err}
 	}
-	s := &SubConn{addr: n.addr, timeout: n.pool.opts.CommandTimeout, nc: nc, rd: rd}
+	s := &SubConn{addr: n.addr, cmd: cmd, timeout: n.pool.opts.CommandTimeout, nc: nc, rd: rd}
 	s.stop = context.AfterFunc(n.pool.stop, func() { _ = s.shut() }) // not Close: s.stop may not be set yet
 	return s, nil
 }
@@ -77,7 +79,7 @@ func (s *SubConn) Read() (resp.Value, error) {
 		if s.closed.Load() {
 			err = ErrClosed
 		}
-		return resp.Value{}, &ConnError{Addr: s.addr, Command: "SUBSCRIBE", Written: true, Err: err}
+		return resp.Value{}, &ConnError{Addr: s.addr, Command: s.cmd, Written: true, Err: err}
 	}
 	return v, nil
 }

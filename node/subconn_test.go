@@ -17,7 +17,7 @@ func TestSubscriberConnection(t *testing.T) {
 	srv := testcluster.NewStandalone(t, testcluster.Options{Password: "pw"})
 	n := startNode(t, Options{Addr: srv.Addr(), Password: "pw", MaxDedicated: 1})
 	ctx := context.Background()
-	s, err := n.Subscriber(ctx)
+	s, err := n.Subscriber(ctx, "SUBSCRIBE")
 	require.NoError(t, err)
 	assert.Equal(t, srv.Addr(), s.Addr())
 	require.NoError(t, s.Write("SUBSCRIBE", "ch"))
@@ -48,6 +48,6 @@ func TestSubscriberConnection(t *testing.T) {
 	}
 	assert.ErrorIs(t, s.Write("PING"), ErrClosed)
 	require.NoError(t, s.Close())
-	_, err = n.Subscriber(ctx)
+	_, err = n.Subscriber(ctx, "SUBSCRIBE")
 	assert.ErrorIs(t, err, ErrClosed)
 }
