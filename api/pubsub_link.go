@@ -14,6 +14,9 @@ type link struct {
 	conn  *node.SubConn
 	names map[string]struct{} // subscribed, or written and not yet refused
 	sent  []*sent             // commands written and not fully confirmed, oldest first
+	// unwatch ends the watch that closes conn when the subscription ends: a link dropped must
+	// not stay referenced by it for the subscription's life
+	unwatch func() bool
 }
 
 // sent is one subscribe command written: its names, and how many confirmations are still due.

@@ -132,9 +132,9 @@ func (r *subRun) place() {
 				r.rt.smap.Refresh() // the node may be gone: a newer map may say where its slots went
 				continue
 			}
-			// Close (or the cluster's) interrupts a write stalled on a server that stopped reading.
-			context.AfterFunc(r.ctx, func() { _ = conn.Close() })
-			l = &link{conn: conn, names: map[string]struct{}{}}
+			l = &link{conn: conn, names: map[string]struct{}{},
+				// Close (or the cluster's) interrupts a write stalled on a server that stopped reading.
+				unwatch: context.AfterFunc(r.ctx, func() { _ = conn.Close() })}
 			r.links[addr] = l
 			r.readers.Add(1)
 			go l.read(r.ctx, r.in, r.events, &r.readers)
@@ -235,6 +235,7 @@ func (r *subRun) lose(l *link, err error) {
 // drop forgets l and closes its connection.
 func (r *subRun) drop(l *link) {
 	delete(r.links, l.conn.Addr())
+	l.unwatch()
 	_ = l.conn.Close()
 	for _, s := range l.sent {
 		r.unconfirmed -= s.left
