@@ -452,9 +452,14 @@ func TestReplyPastTheLimitsIsNotRetried(t *testing.T) {
 
 	small := connect(t, tc, ClusterOptions{Limits: resp.Limits{MaxBulkLen: 1000}})
 	var drops atomic.Int32
+	dropped := make(chan struct{}, 1)
 	small.OnEvent(func(e Event) {
 		if e.Type == EventNodeDisconnect {
 			drops.Add(1)
+			select {
+			case dropped <- struct{}{}:
+			default:
+			}
 		}
 	})
 	_, err := small.Get(ctx, "{lim}big")
@@ -464,6 +469,13 @@ func TestReplyPastTheLimitsIsNotRetried(t *testing.T) {
 	v, err := small.Get(ctx, "{lim}small") // same node, next connection: the drop was handled before it
 	require.NoError(t, err)
 	assert.Equal(t, "v", v)
+	// The node's events reach the client through the slot map actor, by message: waitDelivered
+	// alone could run before the disconnect was emitted, and find no delivery to wait for.
+	select {
+	case <-dropped:
+	case <-time.After(10 * time.Second): // a bound on a hang, not a measurement
+		t.Fatal("no node-disconnect event")
+	}
 	small.waitDelivered()
 	assert.Equal(t, int32(1), drops.Load(), "one connection dropped")
 }
