@@ -38,6 +38,11 @@ func dial(ctx context.Context, o Options) (net.Conn, *resp.Reader, error) {
 	interrupt := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Now()) })
 	rd := resp.NewReader(bufio.NewReaderSize(nc, resp.DefaultBufferSize), o.Limits)
 	err = handshake(nc, rd, o)
+	if err == nil && o.TLS != nil && !handshakeReads(o) {
+		// TLS 1.3 servers send session tickets after the handshake, which only a read takes in. Left
+		// on the socket, they would show as bytes waiting on a connection with no reply due.
+		err = call(nc, rd, "PING")
+	}
 	if !interrupt() && err == nil {
 		err = ctx.Err() // it fired: the connection may now carry a deadline in the past
 	}
@@ -122,6 +127,12 @@ func handshake(nc net.Conn, rd *resp.Reader, o Options) error {
 		}
 	}
 	return readOnly(nc, rd, o)
+}
+
+// handshakeReads reports whether the handshake reads a reply: it sends HELLO, AUTH, CLIENT
+// SETNAME or READONLY.
+func handshakeReads(o Options) bool {
+	return o.RESP == 3 || o.Username != "" || o.Password != "" || o.ClientName != "" || o.ReadOnly
 }
 
 func readOnly(nc net.Conn, rd *resp.Reader, o Options) error {
