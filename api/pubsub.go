@@ -28,14 +28,17 @@ const subscriptionBuffer = 1024
 // is followed at once: the channels are subscribed again, where the map says they live now, with
 // backoff while that fails. Messages published in between are not received (Redis pub/sub
 // delivers at most once); each such gap is an EventError matching ErrSubscriptionGap and naming
-// the node (OnError). A channel the server refuses to subscribe again for good (an ACL changed:
-// NOPERM) is dropped, with an EventError; the subscription's other names stay.
+// the node (OnError). A name the server refuses to subscribe again for good (NOPERM: an ACL
+// changed; or an ERR) is dropped, with an EventError, and the subscription's other names stay;
+// once none is left, the subscription ends (Err says why). Other refusals (BUSY, LOADING,
+// CLUSTERDOWN, a MOVED...) are tried again, with backoff.
 type Subscription struct {
 	kind subKind
 	out  chan Message
 	end  context.CancelFunc // ends it; the cluster's Close ends it too
 	done chan struct{}      // closed once its goroutines have ended and out is closed
 	last error              // the last failure before it ended; read after done
+	err  error              // why it ended, nil for Close; read after done
 }
 
 type subKind int
@@ -114,9 +117,21 @@ func (c *Cluster) subscribe(ctx context.Context, kind subKind, names []string) (
 	}
 }
 
-// Messages returns the channel the messages arrive on. It is closed once the Subscription ends
-// (Close, or the cluster's Close).
+// Messages returns the channel the messages arrive on. It is closed once the Subscription ends:
+// Close, the cluster's Close, or every name refused for good (see Err).
 func (s *Subscription) Messages() <-chan Message { return s.out }
+
+// Err says why the subscription ended once Messages is closed: nil after Close, an error
+// matching ErrClientClosed after the cluster's Close, or the server's refusal of its last names
+// (NOPERM...). It is nil while the subscription runs.
+func (s *Subscription) Err() error {
+	select {
+	case <-s.done:
+		return s.err
+	default:
+		return nil
+	}
+}
 
 // Close ends the subscription: its connections close, the messages it holds and nobody has read
 // are dropped, and Messages is closed. It returns once nothing of it runs. Calling it again does

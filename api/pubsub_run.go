@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/actoredis/actoredis/dispatcher"
-	"github.com/actoredis/actoredis/node"
 	"github.com/actoredis/actoredis/resp"
 	"github.com/actoredis/actoredis/slotmap"
 )
@@ -37,6 +36,7 @@ type subRun struct {
 	tries       int           // failed placements in a row, for the backoff
 	retry       *time.Timer   // the next placement, while one is due
 	why         error         // why it ended, for a Subscribe still waiting
+	failed      error         // what ended it from within: every name refused for good
 }
 
 func newSubRun(c *Cluster, rt *running, s *Subscription, names []string, ready chan<- error) *subRun {
@@ -91,6 +91,10 @@ func (r *subRun) shutdown() {
 	}
 	r.readers.Wait()
 	r.tell(r.why)
+	r.s.err = r.failed
+	if r.rt.ending.Err() != nil {
+		r.s.err = r.why
+	}
 	close(r.s.out)
 	close(r.s.done)
 }
@@ -115,8 +119,16 @@ func (r *subRun) place() {
 	snap := r.rt.smap.Snapshot()
 	groups := map[string][]string{} // by node address
 	refs := map[string]*slotmap.Ref{}
+	var shared *slotmap.Ref // for channels and patterns: one node for all
+	if r.s.kind != subShard {
+		shared = r.anyNode(snap)
+	}
 	for name := range r.pending {
-		if ref := r.target(snap, name); ref != nil {
+		ref := shared
+		if r.s.kind == subShard && snap != nil {
+			ref = snap.Master(GetSlot(name))
+		}
+		if ref != nil {
 			groups[ref.Addr] = append(groups[ref.Addr], name)
 			refs[ref.Addr] = ref
 		} else {
@@ -148,14 +160,11 @@ func (r *subRun) place() {
 	}
 }
 
-// target is the node to subscribe name on: its slot's master for a shard channel; for the others
-// the node already subscribed to (PUBLISH reaches every node), or a random master.
-func (r *subRun) target(snap *slotmap.Snapshot, name string) *slotmap.Ref {
+// anyNode is the node for channels and patterns (PUBLISH reaches every node): the one already
+// subscribed to, or a random master.
+func (r *subRun) anyNode(snap *slotmap.Snapshot) *slotmap.Ref {
 	if snap == nil {
 		return nil
-	}
-	if r.s.kind == subShard {
-		return snap.Master(GetSlot(name))
 	}
 	for _, l := range r.links { // at most one
 		return &slotmap.Ref{Addr: l.conn.Addr()}
@@ -290,10 +299,11 @@ func (r *subRun) handle(ev linkEvent) {
 	}
 }
 
-// refused handles an error reply to l's oldest unconfirmed command. A redirect or a transient
-// state is tried again, where a MOVED says. Anything else fails Subscribe; once it has returned,
-// a command of several names is tried again one name per command, so that only the names
-// refused are dropped, each with an EventError.
+// refused handles an error reply to l's oldest unconfirmed command. One that may pass (a
+// redirect, BUSY, LOADING...) is tried again, where a MOVED says. One for good (see forGood)
+// fails Subscribe; once it has returned, a command of several names is tried again one name per
+// command, so that only the names refused are dropped, each with an EventError. The subscription
+// ends when none is left.
 func (r *subRun) refused(l *link, se *resp.Error) {
 	if len(l.sent) == 0 {
 		return
@@ -307,7 +317,7 @@ func (r *subRun) refused(l *link, se *resp.Error) {
 	defer r.dropIfIdle(l)
 	err := fmt.Errorf("actoredis: node %s: %s %q: %w", l.conn.Addr(), r.cmd, head.names, se)
 	r.s.last = err
-	retry := node.Returnable(se)
+	retry := !forGood(se)
 	switch {
 	case retry:
 		r.c.learn(r.rt, se)
@@ -329,4 +339,24 @@ func (r *subRun) refused(l *link, se *resp.Error) {
 	}
 	delete(r.alone, head.names[0])
 	r.c.emit(Event{Type: EventError, Addr: l.conn.Addr(), Err: fmt.Errorf("%w (dropped from the subscription)", err)})
+	if len(r.pending) == 0 && r.unconfirmed == 0 && r.carriesNothing() {
+		r.failed = err
+		r.s.end()
+	}
+}
+
+// carriesNothing reports whether no connection carries a name.
+func (r *subRun) carriesNothing() bool {
+	for _, l := range r.links {
+		if len(l.names) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// forGood reports whether a refusal to subscribe will not pass by trying again: the user may not
+// (NOPERM), or the server does not take the command as sent (ERR: an unknown command...).
+func forGood(se *resp.Error) bool {
+	return se.Prefix == "NOPERM" || se.Prefix == "ERR"
 }

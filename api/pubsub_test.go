@@ -334,3 +334,73 @@ func TestSubscriptionDropsOnlyTheChannelsRefused(t *testing.T) {
 	assert.NotContains(t, dropped.Error(), "allowed-1")
 	assert.Equal(t, "allowed-1", publishUntilHeard(t, cl, sub, "allowed-1").Channel)
 }
+
+// A subscription whose names are all refused for good ends: Messages closes, and Err says why.
+func TestSubscriptionEndsWhenEveryNameIsRefused(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas, Password: "adminpw",
+		Users: []testcluster.User{{Name: "sub", Password: "pw", Rules: []string{"on", "~*", "resetchannels", "&only", "&x", "+@all"}}}})
+	cl := connect(t, tc, ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://sub:pw@" + tc.Addrs()[0]}}})
+	ctx := context.Background()
+	sub, err := cl.Subscribe(ctx, "only")
+	require.NoError(t, err)
+	defer sub.Close()
+	require.NoError(t, sub.Err(), "running")
+	_, err = tc.Masters()[0].Do(ctx, "ACL", "SETUSER", "sub", "resetchannels", "&x")
+	require.NoError(t, err)
+	select {
+	case _, open := <-sub.Messages():
+		require.False(t, open)
+	case <-time.After(10 * time.Second):
+		require.FailNow(t, "the subscription with nothing left is still open")
+	}
+	assert.ErrorIs(t, sub.Err(), ErrNoPerm)
+	assert.Contains(t, sub.Err().Error(), `"only"`)
+}
+
+// A refusal that passes (BUSY: a script runs) as the subscription is made again is tried again,
+// not taken for good.
+func TestResubscribingWaitsOutABusyServer(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas,
+		ExtraConfig: []string{"busy-reply-threshold 1"}})
+	cl := connect(t, tc, ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://" + tc.Addrs()[0]}}})
+	errs := errorsOf(cl)
+	ctx := context.Background()
+	sub, err := cl.Subscribe(ctx, "busy-a", "busy-b")
+	require.NoError(t, err)
+	defer sub.Close()
+	master := tc.Masters()[0]
+	_, err = master.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub")
+	require.NoError(t, err)
+	// The server is busy before the client is back (its first try is 10 ms or more away).
+	_, err = master.Do(ctx, "EVAL", "local t = redis.call('TIME') repeat local n = redis.call('TIME') until (n[1]-t[1])*1000000+(n[2]-t[2]) > 1000000", "0")
+	require.NoError(t, err)
+	assert.Equal(t, "busy-a", publishUntilHeard(t, cl, sub, "busy-a").Channel)
+	assert.Equal(t, "busy-b", publishUntilHeard(t, cl, sub, "busy-b").Channel)
+	for len(errs) > 0 {
+		assert.NotContains(t, (<-errs).Error(), "dropped")
+	}
+}
+
+// Channels and patterns share one connection, whatever their number.
+func TestSubscribeTakesOneConnection(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{})
+	ctx := context.Background()
+	var names []string
+	for i := 0; i < 30; i++ {
+		names = append(names, fmt.Sprint("many-", i))
+	}
+	sub, err := cl.Subscribe(ctx, names...)
+	require.NoError(t, err)
+	defer sub.Close()
+	psub, err := cl.PSubscribe(ctx, names...)
+	require.NoError(t, err)
+	defer psub.Close()
+	conns := 0
+	for _, n := range tc.Masters() {
+		v, err := n.Do(ctx, "CLIENT", "LIST", "TYPE", "pubsub")
+		require.NoError(t, err)
+		conns += strings.Count(fmt.Sprint(v), "id=")
+	}
+	assert.Equal(t, 2, conns, "one for the channels, one for the patterns")
+}
