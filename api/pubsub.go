@@ -69,7 +69,8 @@ func (c *Cluster) PSubscribe(ctx context.Context, patterns ...string) (*Subscrip
 // SSubscribe subscribes to shard channels (SSUBSCRIBE, Redis 7): a channel lives in its name's
 // slot, like a key, and receives what SPUBLISH sends it there. The subscription keeps a
 // connection to each master serving its channels' slots, and follows a slot that moves
-// (resharding, failover). Otherwise as Subscribe.
+// (resharding, failover): as the server unsubscribes its channels, and, within a second of the
+// map showing the slot on another master, by moving them there. Otherwise as Subscribe.
 func (c *Cluster) SSubscribe(ctx context.Context, channels ...string) (*Subscription, error) {
 	return c.subscribe(ctx, subShard, channels)
 }

@@ -13,6 +13,7 @@ import (
 type link struct {
 	conn  *node.SubConn
 	names map[string]struct{} // subscribed, or written and not yet refused
+	live  map[string]struct{} // of names, those the server has confirmed
 	sent  []*sent             // commands written and not fully confirmed, oldest first
 	// unwatch ends the watch that closes conn when the subscription ends: a link dropped must
 	// not stay referenced by it for the subscription's life

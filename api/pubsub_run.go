@@ -30,13 +30,15 @@ type subRun struct {
 	in      chan Message // the readers' messages, to the pump
 	readers sync.WaitGroup
 
-	unconfirmed int           // names written and not yet confirmed
-	ready       chan<- error  // Subscribe's, until it has heard
-	confirmed   chan struct{} // closed once Subscribe has heard it worked: the pump holds back then
-	tries       int           // failed placements in a row, for the backoff
-	retry       *time.Timer   // the next placement, while one is due
-	why         error         // why it ended, for a Subscribe still waiting
-	failed      error         // what ended it from within: every name refused for good
+	unconfirmed int               // names written and not yet confirmed
+	ready       chan<- error      // Subscribe's, until it has heard
+	confirmed   chan struct{}     // closed once Subscribe has heard it worked: the pump holds back then
+	tries       int               // failed placements in a row, for the backoff
+	retry       *time.Timer       // the next placement, while one is due
+	why         error             // why it ended, for a Subscribe still waiting
+	failed      error             // what ended it from within: every name refused for good
+	byCluster   bool              // the cluster's Close ended it
+	seen        *slotmap.Snapshot // the map follow last looked at
 }
 
 func newSubRun(c *Cluster, rt *running, s *Subscription, names []string, ready chan<- error) *subRun {
@@ -60,6 +62,12 @@ func (r *subRun) run() {
 	}()
 	defer r.shutdown()
 	r.place()
+	var follow <-chan time.Time // shard channels: a look at the map now and then (see follow)
+	if r.s.kind == subShard {
+		t := time.NewTicker(followEvery)
+		defer t.Stop()
+		follow = t.C
+	}
 	for {
 		var retry <-chan time.Time
 		if r.retry != nil {
@@ -67,8 +75,9 @@ func (r *subRun) run() {
 		}
 		select {
 		case <-r.ctx.Done():
-			if r.rt.ending.Err() != nil {
+			if r.failed == nil && r.rt.ending.Err() != nil {
 				r.why = fmt.Errorf("actoredis: %s: %w", r.cmd, ErrClientClosed)
+				r.byCluster = true
 			}
 			return
 		case ev := <-r.events:
@@ -76,6 +85,8 @@ func (r *subRun) run() {
 		case <-retry:
 			r.retry = nil
 			r.place()
+		case <-follow:
+			r.follow()
 		}
 	}
 }
@@ -92,7 +103,7 @@ func (r *subRun) shutdown() {
 	r.readers.Wait()
 	r.tell(r.why)
 	r.s.err = r.failed
-	if r.rt.ending.Err() != nil {
+	if r.byCluster {
 		r.s.err = r.why
 	}
 	close(r.s.out)
@@ -144,7 +155,7 @@ func (r *subRun) place() {
 				r.rt.smap.Refresh() // the node may be gone: a newer map may say where its slots went
 				continue
 			}
-			l = &link{conn: conn, names: map[string]struct{}{},
+			l = &link{conn: conn, names: map[string]struct{}{}, live: map[string]struct{}{},
 				// Close (or the cluster's) interrupts a write stalled on a server that stopped reading.
 				unwatch: context.AfterFunc(r.ctx, func() { _ = conn.Close() })}
 			r.links[addr] = l
@@ -234,7 +245,7 @@ func (r *subRun) lose(l *link, err error) {
 		r.pending[n] = struct{}{}
 	}
 	r.s.last = err
-	if len(l.names) > 0 {
+	if len(l.live) > 0 && r.ready == nil { // names the server had confirmed, after Subscribe returned
 		r.c.emit(Event{Type: EventError, Addr: l.conn.Addr(), Err: fmt.Errorf("%w: %w", ErrSubscriptionGap, err)})
 	}
 	r.rt.smap.Refresh()
@@ -271,6 +282,9 @@ func (r *subRun) handle(ev linkEvent) {
 	case linkRefused:
 		r.refused(l, ev.se)
 	case linkConfirmed:
+		if _, ok := l.names[ev.name]; ok { // not one moved away meanwhile (see follow)
+			l.live[ev.name] = struct{}{}
+		}
 		if len(l.sent) > 0 {
 			head := l.sent[0]
 			head.left--
@@ -284,6 +298,7 @@ func (r *subRun) handle(ev linkEvent) {
 		// where the slot went.
 		if _, ok := l.names[ev.name]; ok {
 			delete(l.names, ev.name)
+			delete(l.live, ev.name)
 			r.pending[ev.name] = struct{}{}
 			r.c.emit(Event{Type: EventError, Addr: l.conn.Addr(), Err: fmt.Errorf(
 				"actoredis: node %s: %s %q: unsubscribed by the server (its slot moved): %w",
@@ -313,6 +328,7 @@ func (r *subRun) refused(l *link, se *resp.Error) {
 	r.unconfirmed -= head.left
 	for _, n := range head.names {
 		delete(l.names, n)
+		delete(l.live, n)
 	}
 	defer r.dropIfIdle(l)
 	err := fmt.Errorf("actoredis: node %s: %s %q: %w", l.conn.Addr(), r.cmd, head.names, se)

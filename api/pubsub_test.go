@@ -404,3 +404,21 @@ func TestSubscribeTakesOneConnection(t *testing.T) {
 	}
 	assert.Equal(t, 2, conns, "one for the channels, one for the patterns")
 }
+
+// A subscription's Err after its Close and the cluster's, one right after the other: nil (Close
+// ended it) or ErrClientClosed (the cluster's Close did), never anything else.
+func TestSubscriptionErrWhenBothCloses(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas})
+	only := ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://" + tc.Addrs()[0]}}}
+	for i := 0; i < 30; i++ {
+		cl := connect(t, tc, only)
+		sub, err := cl.SSubscribe(context.Background(), "both")
+		require.NoError(t, err)
+		sub.end() // what Close does first
+		require.NoError(t, cl.Close())
+		require.NoError(t, sub.Close())
+		if err := sub.Err(); err != nil {
+			require.ErrorIs(t, err, ErrClientClosed, "round %d", i)
+		}
+	}
+}

@@ -100,3 +100,41 @@ func untilHeard(t *testing.T, cl *api.Cluster, sub *api.Subscription, publish, c
 	require.FailNow(t, "nothing heard on "+channel+" within 10 s")
 	return api.Message{}
 }
+
+// A manual failover: the demoted master unsubscribes the shard channel, and the client, whose map
+// may still name it, can subscribe again there (a replica accepts it). The subscription moves to
+// the new master once the map shows it, and keeps receiving after the demoted node goes on to
+// replicate another master (as replica migration may make it do).
+func TestShardSubscriptionFollowsAManualFailover(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{})
+	cl := connect(t, tc, api.ClusterOptions{})
+	ctx := context.Background()
+	old := tc.Masters()[0]
+	channel := channelOn(t, tc, old)
+	ssub, err := cl.SSubscribe(ctx, channel)
+	require.NoError(t, err)
+	defer ssub.Close()
+	spublishUntilHeard(t, cl, ssub, channel)
+
+	promoted := tc.ReplicasOf(old)[0]
+	require.NoError(t, tc.Failover(ctx, promoted))
+	var other *testcluster.Node
+	for _, m := range tc.Masters() {
+		if m != promoted && m != old {
+			other = m
+		}
+	}
+	require.NotNil(t, other)
+	_, err = old.Do(ctx, "CLUSTER", "REPLICATE", other.ID())
+	require.NoError(t, err)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		v, err := promoted.Do(ctx, "PUBSUB", "SHARDNUMSUB", channel)
+		require.NoError(t, err)
+		if v.([]any)[1] == int64(1) {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "never subscribed on the slot's new master")
+		time.Sleep(20 * time.Millisecond) // the client moves it on its own time: nothing to wait on here
+	}
+	spublishUntilHeard(t, cl, ssub, channel)
+}
