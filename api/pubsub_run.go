@@ -123,11 +123,13 @@ func (r *subRun) tell(err error) {
 
 // place subscribes the pending names where the map says they live: on the connection already
 // open to that node, or on a new one. What cannot be placed now is tried again after a backoff.
-func (r *subRun) place() {
+func (r *subRun) place() { r.placeWith(r.rt.smap.Snapshot()) }
+
+// placeWith is place by the map snap.
+func (r *subRun) placeWith(snap *slotmap.Snapshot) {
 	if len(r.pending) == 0 {
 		return
 	}
-	snap := r.rt.smap.Snapshot()
 	groups := map[string][]string{} // by node address
 	refs := map[string]*slotmap.Ref{}
 	var shared *slotmap.Ref // for channels and patterns: one node for all
@@ -297,12 +299,14 @@ func (r *subRun) handle(ev linkEvent) {
 		// The server unsubscribed it: its slot left the node (SSUBSCRIBE). Subscribe it again
 		// where the slot went.
 		if _, ok := l.names[ev.name]; ok {
+			if _, live := l.live[ev.name]; live && r.ready == nil { // see lose
+				r.c.emit(Event{Type: EventError, Addr: l.conn.Addr(), Err: fmt.Errorf(
+					"actoredis: node %s: %s %q: unsubscribed by the server (its slot moved): %w",
+					l.conn.Addr(), r.cmd, ev.name, ErrSubscriptionGap)})
+			}
 			delete(l.names, ev.name)
 			delete(l.live, ev.name)
 			r.pending[ev.name] = struct{}{}
-			r.c.emit(Event{Type: EventError, Addr: l.conn.Addr(), Err: fmt.Errorf(
-				"actoredis: node %s: %s %q: unsubscribed by the server (its slot moved): %w",
-				l.conn.Addr(), r.cmd, ev.name, ErrSubscriptionGap)})
 			r.rt.smap.Refresh()
 			r.later()
 		}
@@ -321,7 +325,7 @@ func (r *subRun) handle(ev linkEvent) {
 // ends when none is left.
 func (r *subRun) refused(l *link, se *resp.Error) {
 	if len(l.sent) == 0 {
-		return
+		return // for no command of ours (it sends only subscribe commands)
 	}
 	head := l.sent[0]
 	l.sent = l.sent[1:]

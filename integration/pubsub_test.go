@@ -101,23 +101,45 @@ func untilHeard(t *testing.T, cl *api.Cluster, sub *api.Subscription, publish, c
 	return api.Message{}
 }
 
-// A manual failover: the demoted master unsubscribes the shard channel, and the client, whose map
-// may still name it, can subscribe again there (a replica accepts it). The subscription moves to
-// the new master once the map shows it, and keeps receiving after the demoted node goes on to
-// replicate another master (as replica migration may make it do).
+// A manual failover: the demoted master unsubscribes the shard channels, and the client, whose
+// map may still name it, can subscribe them again there (a replica accepts them, and would
+// deliver them beside the new master). The subscription moves to the new master once the map
+// shows it, leaves nothing on the demoted node (every message comes once), and keeps receiving
+// after that node goes on to replicate another master (as replica migration may make it do).
 func TestShardSubscriptionFollowsAManualFailover(t *testing.T) {
 	tc := testcluster.New(t, testcluster.Options{})
 	cl := connect(t, tc, api.ClusterOptions{})
 	ctx := context.Background()
 	old := tc.Masters()[0]
-	channel := channelOn(t, tc, old)
-	ssub, err := cl.SSubscribe(ctx, channel)
+	a := channelOn(t, tc, old)
+	b := a
+	for i := 0; api.GetSlot(b) == api.GetSlot(a); i++ { // another slot of the same master
+		b = channelOn(t, tc, old) + fmt.Sprint("-", i)
+		if tc.MasterFor(api.GetSlot(b)) != old {
+			b = a
+		}
+	}
+	ssub, err := cl.SSubscribe(ctx, a, b)
 	require.NoError(t, err)
 	defer ssub.Close()
-	spublishUntilHeard(t, cl, ssub, channel)
+	spublishUntilHeard(t, cl, ssub, a)
 
 	promoted := tc.ReplicasOf(old)[0]
 	require.NoError(t, tc.Failover(ctx, promoted))
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if shardSubscribers(t, promoted, a, b) == 2 && shardSubscribers(t, old, a, b) == 0 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "not moved to the new master, or left on the old one")
+		time.Sleep(20 * time.Millisecond) // the client moves them on its own time: nothing to wait on here
+	}
+	drain(ssub)
+	for i := 0; i < 10; i++ {
+		_, err := cl.Do(ctx, api.Cmd("SPUBLISH", a, fmt.Sprint(i)))
+		require.NoError(t, err)
+		assert.Equal(t, fmt.Sprint(i), nextMessage(t, ssub).Payload, "each message once, in order")
+	}
+
 	var other *testcluster.Node
 	for _, m := range tc.Masters() {
 		if m != promoted && m != old {
@@ -127,14 +149,44 @@ func TestShardSubscriptionFollowsAManualFailover(t *testing.T) {
 	require.NotNil(t, other)
 	_, err = old.Do(ctx, "CLUSTER", "REPLICATE", other.ID())
 	require.NoError(t, err)
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		v, err := promoted.Do(ctx, "PUBSUB", "SHARDNUMSUB", channel)
-		require.NoError(t, err)
-		if v.([]any)[1] == int64(1) {
-			break
+	spublishUntilHeard(t, cl, ssub, a)
+	spublishUntilHeard(t, cl, ssub, b)
+}
+
+// shardSubscribers counts n's subscribers of the shard channels (PUBSUB SHARDNUMSUB).
+func shardSubscribers(t *testing.T, n *testcluster.Node, channels ...string) int64 {
+	t.Helper()
+	v, err := n.Do(context.Background(), append([]string{"PUBSUB", "SHARDNUMSUB"}, channels...)...)
+	require.NoError(t, err)
+	var sum int64
+	for i, x := range v.([]any) {
+		if i%2 == 1 {
+			sum += x.(int64)
 		}
-		require.True(t, time.Now().Before(deadline), "never subscribed on the slot's new master")
-		time.Sleep(20 * time.Millisecond) // the client moves it on its own time: nothing to wait on here
 	}
-	spublishUntilHeard(t, cl, ssub, channel)
+	return sum
+}
+
+// drain reads what sub holds already.
+func drain(sub *api.Subscription) {
+	for {
+		select {
+		case <-sub.Messages():
+		default:
+			return
+		}
+	}
+}
+
+// nextMessage waits up to 10 s for sub's next message.
+func nextMessage(t *testing.T, sub *api.Subscription) api.Message {
+	t.Helper()
+	select {
+	case m, ok := <-sub.Messages():
+		require.True(t, ok, "Messages closed")
+		return m
+	case <-time.After(10 * time.Second):
+		require.FailNow(t, "no message within 10 s")
+		return api.Message{}
+	}
 }
