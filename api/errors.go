@@ -62,8 +62,10 @@ var (
 	// has learnt). Run the whole Watch again: it reads the new values, where the slot is now.
 	ErrTxFailed = errors.New("actoredis: transaction not run: a watched key changed, or the slot moved")
 	// ErrSubscriptionGap: a Subscription's connection was lost, or the server unsubscribed a shard
-	// channel whose slot moved; the subscription is being made again, and what was published
-	// meanwhile is not received. It comes as an EventError (OnError), naming the node.
+	// channel whose slot moved, or the map showed a shard channel's slot on another master (the
+	// connection carrying it is then opened again: all its channels see the gap); the
+	// subscription is being made again, and what was published meanwhile is not received. It
+	// comes as an EventError (OnError), naming the node.
 	ErrSubscriptionGap = errors.New("actoredis: subscription interrupted, subscribing again: messages published meanwhile are lost")
 	// ErrEmptyCommand: a command with no arguments, not even a name (the server would answer it
 	// with nothing); it is refused before it is written.

@@ -73,6 +73,12 @@ func (l *link) read(ctx context.Context, in chan<- Message, events chan<- linkEv
 // subscription goroutine. It returns false once the subscription is ending.
 func (l *link) frame(ctx context.Context, v resp.Value, in chan<- Message, events chan<- linkEvent) bool {
 	text := func(i int) string { return string(v.Index(i).Bytes()) }
+	if l.conn.Closed() {
+		// Dropped (lost, moved by follow, or closed by its node): what it still had buffered
+		// could overtake, or come after, what the connection replacing it delivers. It is part of
+		// the gap; the next Read past it fails, and says the connection is lost.
+		return true
+	}
 	switch string(v.Index(0).Bytes()) {
 	case "message", "smessage":
 		return send(ctx, in, Message{Channel: text(1), Payload: text(2)})

@@ -84,6 +84,9 @@ func (s *SubConn) Read() (resp.Value, error) {
 	return v, nil
 }
 
+// Closed reports whether Close was called (or the node closed it).
+func (s *SubConn) Closed() bool { return s.closed.Load() }
+
 // Close closes the connection; a Read or Write in progress fails. Calling it again does nothing.
 func (s *SubConn) Close() error {
 	s.stop()
