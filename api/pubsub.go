@@ -107,15 +107,21 @@ func (c *Cluster) subscribe(ctx context.Context, kind subKind, names []string) (
 		return nil, err
 	case <-bound.Done():
 		s.Close()
-		why := ctx.Err()
-		if why == nil {
-			why = ErrTimeout
-		}
-		if s.last != nil {
-			return nil, fmt.Errorf("actoredis: %s: %w (last: %w)", cmd, why, s.last)
-		}
-		return nil, fmt.Errorf("actoredis: %s: %w", cmd, why)
+		return nil, boundEnded(ctx, cmd, s.last)
 	}
+}
+
+// boundEnded says why a wait the caller's ctx and CommandTimeout bound ended: the ctx's error,
+// or ErrTimeout; with the last failure met meanwhile, if any.
+func boundEnded(caller context.Context, cmd string, last error) error {
+	why := caller.Err()
+	if why == nil {
+		why = ErrTimeout
+	}
+	if last != nil {
+		return fmt.Errorf("actoredis: %s: %w (last: %w)", cmd, why, last)
+	}
+	return fmt.Errorf("actoredis: %s: %w", cmd, why)
 }
 
 // Messages returns the channel the messages arrive on. It is closed once the Subscription ends:

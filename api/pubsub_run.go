@@ -36,8 +36,7 @@ type subRun struct {
 	tries       int               // failed placements in a row, for the backoff
 	retry       *time.Timer       // the next placement, while one is due
 	why         error             // why it ended, for a Subscribe still waiting
-	failed      error             // what ended it from within: every name refused for good
-	byCluster   bool              // the cluster's Close ended it
+	ended       error             // why it ended, for Err: the cluster's Close, or every name refused for good
 	seen        *slotmap.Snapshot // the map follow last looked at
 }
 
@@ -75,9 +74,9 @@ func (r *subRun) run() {
 		}
 		select {
 		case <-r.ctx.Done():
-			if r.failed == nil && r.rt.ending.Err() != nil {
-				r.why = fmt.Errorf("actoredis: %s: %w", r.cmd, ErrClientClosed)
-				r.byCluster = true
+			if r.ended == nil && r.rt.ending.Err() != nil {
+				r.ended = fmt.Errorf("actoredis: %s: %w", r.cmd, ErrClientClosed)
+				r.why = r.ended
 			}
 			return
 		case ev := <-r.events:
@@ -102,10 +101,7 @@ func (r *subRun) shutdown() {
 	}
 	r.readers.Wait()
 	r.tell(r.why)
-	r.s.err = r.failed
-	if r.byCluster {
-		r.s.err = r.why
-	}
+	r.s.err = r.ended
 	close(r.s.out)
 	close(r.s.done)
 }
@@ -284,7 +280,7 @@ func (r *subRun) handle(ev linkEvent) {
 	case linkRefused:
 		r.refused(l, ev.se)
 	case linkConfirmed:
-		if _, ok := l.names[ev.name]; ok { // not one moved away meanwhile (see follow)
+		if _, ok := l.names[ev.name]; ok { // not one the server unsubscribed meanwhile
 			l.live[ev.name] = struct{}{}
 		}
 		if len(l.sent) > 0 {
@@ -337,9 +333,8 @@ func (r *subRun) refused(l *link, se *resp.Error) {
 	defer r.dropIfIdle(l)
 	err := fmt.Errorf("actoredis: node %s: %s %q: %w", l.conn.Addr(), r.cmd, head.names, se)
 	r.s.last = err
-	retry := !forGood(se)
 	switch {
-	case retry:
+	case !forGood(se):
 		r.c.learn(r.rt, se)
 	case r.ready != nil:
 		r.tell(err)
@@ -348,21 +343,19 @@ func (r *subRun) refused(l *link, se *resp.Error) {
 		for _, n := range head.names {
 			r.alone[n] = struct{}{}
 		}
-		retry = true
-	}
-	if retry {
-		for _, n := range head.names {
-			r.pending[n] = struct{}{}
+	default:
+		delete(r.alone, head.names[0])
+		r.c.emit(Event{Type: EventError, Addr: l.conn.Addr(), Err: fmt.Errorf("%w (dropped from the subscription)", err)})
+		if len(r.pending) == 0 && r.unconfirmed == 0 && r.carriesNothing() {
+			r.ended = err
+			r.s.end()
 		}
-		r.later()
 		return
 	}
-	delete(r.alone, head.names[0])
-	r.c.emit(Event{Type: EventError, Addr: l.conn.Addr(), Err: fmt.Errorf("%w (dropped from the subscription)", err)})
-	if len(r.pending) == 0 && r.unconfirmed == 0 && r.carriesNothing() {
-		r.failed = err
-		r.s.end()
+	for _, n := range head.names { // tried again
+		r.pending[n] = struct{}{}
 	}
+	r.later()
 }
 
 // carriesNothing reports whether no connection carries a name.

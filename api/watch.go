@@ -101,13 +101,9 @@ func (c *Cluster) watched(caller context.Context, slot int, keys []string) (*Wat
 		}
 		wait := time.NewTimer(dispatcher.Backoff(tries + 1))
 		select {
-		case <-ctx.Done():
+		case <-ctx.Done(): // the slot stayed migrating, or unserved
 			wait.Stop()
-			why := caller.Err()
-			if why == nil {
-				why = ErrTimeout // CommandTimeout passed: the slot stayed migrating, or unserved
-			}
-			return nil, fmt.Errorf("actoredis: WATCH: %w (last: %w)", why, err)
+			return nil, boundEnded(caller, "WATCH", err)
 		case <-wait.C:
 		}
 	}
