@@ -67,6 +67,9 @@ var (
 	// subscription is being made again, and what was published meanwhile is not received. It
 	// comes as an EventError (OnError), naming the node.
 	ErrSubscriptionGap = errors.New("actoredis: subscription interrupted, subscribing again: messages published meanwhile are lost")
+	// ErrSubscriptionClosed: Add or Remove on a Subscription that has ended (Close, the
+	// cluster's Close, or every name refused: see Subscription.Err).
+	ErrSubscriptionClosed = errors.New("actoredis: the subscription has ended")
 	// ErrEmptyCommand: a command with no arguments, not even a name (the server would answer it
 	// with nothing); it is refused before it is written.
 	ErrEmptyCommand = resp.ErrEmptyCommand

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Message is one message a Subscription received.
@@ -28,17 +29,22 @@ const subscriptionBuffer = 1024
 // is followed at once: the channels are subscribed again, where the map says they live now, with
 // backoff while that fails. Messages published in between are not received (Redis pub/sub
 // delivers at most once); each such gap is an EventError matching ErrSubscriptionGap and naming
-// the node (OnError). A name the server refuses to subscribe again for good (NOPERM: an ACL
-// changed; or an ERR) is dropped, with an EventError, and the subscription's other names stay;
-// once none is left, the subscription ends (Err says why). Other refusals (BUSY, LOADING,
-// CLUSTERDOWN, a MOVED...) are tried again, with backoff.
+// the node (OnError). A connection that has read nothing for 5 s is sent a PING; one that then
+// reads nothing for CommandTimeout (a frozen server, a middlebox answering TCP keepalives for a
+// dead one) is lost the same way. A name the server refuses to subscribe again for good (NOPERM:
+// an ACL changed; or an ERR) is dropped, with an EventError, and the subscription's other names
+// stay; once none is left, the subscription ends (Err says why). Other refusals (BUSY, LOADING,
+// CLUSTERDOWN, a MOVED...) are tried again, with backoff. Add and Remove change its names while
+// it runs.
 type Subscription struct {
-	kind subKind
-	out  chan Message
-	end  context.CancelFunc // ends it; the cluster's Close ends it too
-	done chan struct{}      // closed once its goroutines have ended and out is closed
-	last error              // the last failure before it ended; read after done
-	err  error              // why it ended, nil for Close; read after done
+	kind    subKind
+	timeout time.Duration          // CommandTimeout: bounds Add
+	changes chan<- func(r *subRun) // Add's and Remove's requests to its goroutine
+	out     chan Message
+	end     context.CancelFunc // ends it; the cluster's Close ends it too
+	done    chan struct{}      // closed once its goroutines have ended and out is closed
+	last    error              // the last failure before it ended; read after done
+	err     error              // why it ended, nil for Close; read after done
 }
 
 type subKind int
@@ -51,6 +57,11 @@ const (
 
 // command is the kind's subscribe command.
 func (k subKind) command() string { return [...]string{"SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE"}[k] }
+
+// uncommand is the kind's unsubscribe command.
+func (k subKind) uncommand() string {
+	return [...]string{"UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE"}[k]
+}
 
 // Subscribe subscribes to channels (SUBSCRIBE): a message PUBLISHed to any node of the cluster
 // reaches it, as the servers broadcast it. It returns once the server has confirmed every channel,
@@ -83,7 +94,7 @@ func (c *Cluster) subscribe(ctx context.Context, kind subKind, names []string) (
 	if err := ended(ctx); err != nil {
 		return nil, err
 	}
-	s := &Subscription{kind: kind, out: make(chan Message), done: make(chan struct{})}
+	s := &Subscription{kind: kind, timeout: c.opts.CommandTimeout, out: make(chan Message), done: make(chan struct{})}
 	ready := make(chan error, 1)
 	c.life.Lock() // so that Close, which waits for the subscriptions, waits for this one too
 	rt := c.run.Load()

@@ -1,12 +1,6 @@
 package api
 
-import (
-	"fmt"
-	"time"
-)
-
-// followEvery is how often a shard subscription compares its connections with the map.
-const followEvery = time.Second
+import "fmt"
 
 // follow moves the shard channels whose slot the map shows served by another master than the
 // node their connection reaches. A slot that moves away is mostly followed as the server

@@ -3,6 +3,8 @@ package api
 import (
 	"context"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/actoredis/actoredis/node"
 	"github.com/actoredis/actoredis/resp"
@@ -14,25 +16,47 @@ type link struct {
 	conn  *node.SubConn
 	names map[string]struct{} // subscribed, or written and not yet refused
 	live  map[string]struct{} // of names, those the server has confirmed
-	sent  []*sent             // commands written and not fully confirmed, oldest first
+	sent  []*sent             // commands written and not fully answered, oldest first
 	// unwatch ends the watch that closes conn when the subscription ends: a link dropped must
 	// not stay referenced by it for the subscription's life
 	unwatch func() bool
+
+	frames atomic.Uint64 // frames read, counted by the reader: what the health check looks at
+	health linkHealth
 }
 
-// sent is one subscribe command written: its names, and how many confirmations are still due.
+// sentKind is what a command written on a link was.
+type sentKind int
+
+const (
+	sentSubscribe   sentKind = iota // answered by one confirmation per name
+	sentUnsubscribe                 // answered by one unsubscribe frame per name
+	sentPing                        // answered by one PONG
+)
+
+// sent is one command written: its names, and how many frames answering it are still due. Each
+// is answered in the order written, by its frames or by one error.
 type sent struct {
+	kind  sentKind
 	names []string
 	left  int
+}
+
+// linkHealth is what the health check knows of a link (see subRun.checkHealth).
+type linkHealth struct {
+	frames   uint64    // link.frames at the last check that saw it change
+	heard    time.Time // when that check was
+	pingedAt time.Time // when the check wrote a PING not answered yet; zero if none
 }
 
 type linkEventKind int
 
 const (
 	linkConfirmed linkEventKind = iota // the server confirmed name
-	linkDropped                        // the server unsubscribed name on its own (its slot moved)
+	linkDropped                        // the server unsubscribed name: its slot moved, or Remove asked
 	linkRefused                        // the server refused the oldest unconfirmed command: se
 	linkLost                           // the connection failed (err); the reader has ended
+	linkPong                           // the server answered a PING
 )
 
 // linkEvent is what a reader tells the subscription goroutine.
@@ -54,12 +78,15 @@ func (l *link) read(ctx context.Context, in chan<- Message, events chan<- linkEv
 			send(ctx, events, linkEvent{link: l, kind: linkLost, err: err})
 			return
 		}
+		l.frames.Add(1)
 		ok := true
 		switch {
 		case v.IsError():
 			ok = send(ctx, events, linkEvent{link: l, kind: linkRefused, se: resp.ParseError(string(v.Bytes()))})
+		case isPong(v):
+			ok = send(ctx, events, linkEvent{link: l, kind: linkPong})
 		case v.Kind() != resp.KindPush && v.Kind() != resp.KindArray || v.Len() < 3:
-			// a PONG, or a push of another kind
+			// a push of another kind
 		default:
 			ok = l.frame(ctx, v, in, events)
 		}
@@ -92,6 +119,18 @@ func (l *link) frame(ctx context.Context, v resp.Value, in chan<- Message, event
 		return send(ctx, events, linkEvent{link: l, kind: linkDropped, name: text(1)})
 	}
 	return true
+}
+
+// isPong reports whether v answers a PING: PONG on RESP3, ["pong", ""] on RESP2 (a subscribed
+// connection's form).
+func isPong(v resp.Value) bool {
+	switch v.Kind() {
+	case resp.KindSimpleString:
+		return string(v.Bytes()) == "PONG"
+	case resp.KindArray, resp.KindPush:
+		return v.Len() == 2 && string(v.Index(0).Bytes()) == "pong"
+	}
+	return false
 }
 
 // send passes v on ch; false once ctx has ended.

@@ -38,6 +38,11 @@ type subRun struct {
 	why         error             // why it ended, for a Subscribe still waiting
 	ended       error             // why it ended, for Err: the cluster's Close, or every name refused for good
 	seen        *slotmap.Snapshot // the map follow last looked at
+
+	changes   chan func(r *subRun)  // Add's and Remove's requests, run by the goroutine
+	waiting   map[string][]*addWait // by name not yet confirmed, the Adds waiting for it
+	tickEvery time.Duration         // how often the goroutine checks health (and follows the map)
+	pingIdle  time.Duration         // how long a connection may read nothing before it is PINGed
 }
 
 func newSubRun(c *Cluster, rt *running, s *Subscription, names []string, ready chan<- error) *subRun {
@@ -45,10 +50,12 @@ func newSubRun(c *Cluster, rt *running, s *Subscription, names []string, ready c
 	s.end = cancel
 	r := &subRun{c: c, rt: rt, s: s, cmd: s.kind.command(), ctx: ctx, ready: ready, why: errSubscriptionEnded,
 		links: map[string]*link{}, pending: map[string]struct{}{}, alone: map[string]struct{}{},
-		events: make(chan linkEvent, 64), in: make(chan Message, 64), confirmed: make(chan struct{})}
+		events: make(chan linkEvent, 64), in: make(chan Message, 64), confirmed: make(chan struct{}),
+		changes: make(chan func(*subRun)), waiting: map[string][]*addWait{}, tickEvery: subTickEvery, pingIdle: pingIdle}
 	for _, n := range names {
 		r.pending[n] = struct{}{}
 	}
+	s.changes = r.changes
 	return r
 }
 
@@ -61,12 +68,8 @@ func (r *subRun) run() {
 	}()
 	defer r.shutdown()
 	r.place()
-	var follow <-chan time.Time // shard channels: a look at the map now and then (see follow)
-	if r.s.kind == subShard {
-		t := time.NewTicker(followEvery)
-		defer t.Stop()
-		follow = t.C
-	}
+	tick := time.NewTicker(r.tickEvery)
+	defer tick.Stop()
 	for {
 		var retry <-chan time.Time
 		if r.retry != nil {
@@ -84,8 +87,13 @@ func (r *subRun) run() {
 		case <-retry:
 			r.retry = nil
 			r.place()
-		case <-follow:
-			r.follow()
+		case now := <-tick.C:
+			r.checkHealth(now)
+			if r.s.kind == subShard {
+				r.follow()
+			}
+		case change := <-r.changes:
+			change(r)
 		}
 	}
 }
@@ -215,7 +223,7 @@ func (r *subRun) write(l *link, names []string) error {
 			l.names[n] = struct{}{}
 			delete(r.pending, n)
 		}
-		l.sent = append(l.sent, &sent{names: group, left: len(group)})
+		l.sent = append(l.sent, &sent{kind: sentSubscribe, names: group, left: len(group)})
 		r.unconfirmed += len(group)
 		if err := l.conn.Write(args...); err != nil {
 			return err
@@ -256,7 +264,9 @@ func (r *subRun) drop(l *link) {
 	l.unwatch()
 	_ = l.conn.Close()
 	for _, s := range l.sent {
-		r.unconfirmed -= s.left
+		if s.kind == sentSubscribe {
+			r.unconfirmed -= s.left
+		}
 	}
 	l.sent = nil
 }
@@ -282,19 +292,24 @@ func (r *subRun) handle(ev linkEvent) {
 	case linkConfirmed:
 		if _, ok := l.names[ev.name]; ok { // not one the server unsubscribed meanwhile
 			l.live[ev.name] = struct{}{}
+			r.confirmedFor(ev.name)
 		}
-		if len(l.sent) > 0 {
-			head := l.sent[0]
-			head.left--
+		if head := l.head(sentSubscribe); head != nil {
 			r.unconfirmed--
-			if head.left == 0 {
-				l.sent = l.sent[1:]
-			}
+			l.answered(head)
+		}
+	case linkPong:
+		if head := l.head(sentPing); head != nil {
+			l.answered(head)
 		}
 	case linkDropped:
-		// The server unsubscribed it: its slot left the node (SSUBSCRIBE). Subscribe it again
-		// where the slot went.
-		if _, ok := l.names[ev.name]; ok {
+		if head := l.head(sentUnsubscribe); head != nil && head.names[len(head.names)-head.left] == ev.name {
+			// Remove's UNSUBSCRIBE, answered name by name in order: the name left l.names as it
+			// was written.
+			l.answered(head)
+		} else if _, ok := l.names[ev.name]; ok {
+			// The server unsubscribed it: its slot left the node (SSUBSCRIBE). Subscribe it again
+			// where the slot went.
 			if _, live := l.live[ev.name]; live && r.ready == nil { // see lose
 				r.c.emit(Event{Type: EventError, Addr: l.conn.Addr(), Err: fmt.Errorf(
 					"actoredis: node %s: %s %q: unsubscribed by the server (its slot moved): %w",
@@ -314,7 +329,23 @@ func (r *subRun) handle(ev linkEvent) {
 	}
 }
 
-// refused handles an error reply to l's oldest unconfirmed command. One that may pass (a
+// head returns l's oldest command not fully answered if it is of kind k, or nil.
+func (l *link) head(k sentKind) *sent {
+	if len(l.sent) > 0 && l.sent[0].kind == k {
+		return l.sent[0]
+	}
+	return nil
+}
+
+// answered counts one frame answering head, l's oldest command, and forgets it once it has all.
+func (l *link) answered(head *sent) {
+	if head.left--; head.left <= 0 {
+		l.sent = l.sent[1:]
+	}
+}
+
+// refused handles an error reply to l's oldest command not fully answered. A subscribe command
+// that may pass (a
 // redirect, BUSY, LOADING...) is tried again, where a MOVED says. One for good (see forGood)
 // fails Subscribe; once it has returned, a command of several names is tried again one name per
 // command, so that only the names refused are dropped, each with an EventError. The subscription
@@ -325,6 +356,15 @@ func (r *subRun) refused(l *link, se *resp.Error) {
 	}
 	head := l.sent[0]
 	l.sent = l.sent[1:]
+	switch head.kind {
+	case sentPing:
+		return // an answer all the same (PING may be denied by an ACL): the server is there
+	case sentUnsubscribe:
+		// The server kept the names, and would go on delivering them: closing the connection
+		// drops them all, and the names still wanted are subscribed again.
+		r.lose(l, fmt.Errorf("actoredis: node %s: %s %q: %w", l.conn.Addr(), r.s.kind.uncommand(), head.names, se))
+		return
+	}
 	r.unconfirmed -= head.left
 	for _, n := range head.names {
 		delete(l.names, n)
@@ -345,6 +385,9 @@ func (r *subRun) refused(l *link, se *resp.Error) {
 		}
 	default:
 		delete(r.alone, head.names[0])
+		if r.refusedFor(head.names[0], err) {
+			return // an Add waited for it, and says so
+		}
 		r.c.emit(Event{Type: EventError, Addr: l.conn.Addr(), Err: fmt.Errorf("%w (dropped from the subscription)", err)})
 		if len(r.pending) == 0 && r.unconfirmed == 0 && r.carriesNothing() {
 			r.ended = err

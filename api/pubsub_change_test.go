@@ -1,0 +1,203 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/actoredis/actoredis/internal/testcluster"
+)
+
+// subscribed sums, over the masters, what CLIENT LIST says the pubsub connections named name hold:
+// field is "sub" (channels), "psub" (patterns) or "ssub" (shard channels); conns counts them.
+func subscribed(t *testing.T, tc *testcluster.Cluster, name, field string) (held, conns int) {
+	t.Helper()
+	re := regexp.MustCompile(`(?m)^.*\bname=` + regexp.QuoteMeta(name) + `\b.*$`)
+	num := regexp.MustCompile(`\b` + field + `=(\d+)`)
+	for _, n := range tc.Masters() {
+		v, err := n.Do(context.Background(), "CLIENT", "LIST", "TYPE", "pubsub")
+		require.NoError(t, err)
+		for _, line := range re.FindAllString(fmt.Sprint(v), -1) {
+			conns++
+			if m := num.FindStringSubmatch(line); m != nil {
+				k, _ := strconv.Atoi(m[1])
+				held += k
+			}
+		}
+	}
+	return held, conns
+}
+
+// awaitSubscribed waits up to 10 s for the masters to list held names of field and conns
+// connections for the pubsub connections named name (a server lists what it has read: the
+// unsubscribe commands Remove wrote may still be on their way, and a closed connection is listed
+// until the server notices).
+func awaitSubscribed(t *testing.T, tc *testcluster.Cluster, name, field string, held, conns int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		h, c := subscribed(t, tc, name, field)
+		if h == held && c == conns {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "%s: %d held on %d connections, want %d on %d", field, h, c, held, conns)
+		time.Sleep(20 * time.Millisecond) // nothing to wait on: the servers are asked again
+	}
+}
+
+// publishBoth publishes to gone, then to kept, through the same node: the servers forward them in
+// that order, so a subscriber that still held gone would receive it first.
+func publishBoth(t *testing.T, n *testcluster.Node, cmd, gone, kept string) {
+	t.Helper()
+	for _, ch := range []string{gone, kept} {
+		_, err := n.Do(context.Background(), cmd, ch, "after-remove")
+		require.NoError(t, err)
+	}
+}
+
+// Add and Remove change a running subscription of each kind, on RESP3 and RESP2: an added name
+// receives, a removed one no longer does, the servers hold exactly what is left, and a shard
+// connection left with nothing is closed.
+func TestSubscriptionAddAndRemove(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	for _, proto := range []int{3, 2} {
+		t.Run(fmt.Sprint("RESP", proto), func(t *testing.T) {
+			// A client per kind, each naming its connections: CLIENT LIST tells them apart.
+			name := fmt.Sprint("change-resp", proto)
+			client := func(kind string) *Cluster {
+				return connect(t, tc, ClusterOptions{RESP: proto, ClientName: name + "-" + kind})
+			}
+			cl := client("sub")
+			ctx := context.Background()
+			first := tc.Masters()[0]
+
+			sub, err := cl.Subscribe(ctx, "ch-a")
+			require.NoError(t, err)
+			defer sub.Close()
+			require.NoError(t, sub.Add(ctx, "ch-b", "ch-a", "ch-b"))
+			held, conns := subscribed(t, tc, name+"-sub", "sub")
+			assert.Equal(t, []int{2, 1}, []int{held, conns}, "Add returned once the server had both")
+			_, err = cl.Do(ctx, Cmd("PUBLISH", "ch-b", "hello"))
+			require.NoError(t, err)
+			assert.Equal(t, Message{Channel: "ch-b", Payload: "hello"}, nextMessage(t, sub))
+			require.NoError(t, sub.Remove("ch-a", "never-held"))
+			awaitSubscribed(t, tc, name+"-sub", "sub", 1, 1)
+			publishBoth(t, first, "PUBLISH", "ch-a", "ch-b")
+			assert.Equal(t, Message{Channel: "ch-b", Payload: "after-remove"}, nextMessage(t, sub))
+			require.NoError(t, sub.Remove("ch-b"))
+			awaitSubscribed(t, tc, name+"-sub", "sub", 0, 0) // nothing left: its connection is closed
+			require.NoError(t, sub.Add(ctx, "ch-c"))
+			assert.Equal(t, "ch-c", publishUntilHeard(t, cl, sub, "ch-c").Channel)
+
+			cl = client("psub")
+			psub, err := cl.PSubscribe(ctx, "pa.*")
+			require.NoError(t, err)
+			defer psub.Close()
+			require.NoError(t, psub.Add(ctx, "pb.*"))
+			_, err = cl.Do(ctx, Cmd("PUBLISH", "pb.x", "p"))
+			require.NoError(t, err)
+			assert.Equal(t, Message{Pattern: "pb.*", Channel: "pb.x", Payload: "p"}, nextMessage(t, psub))
+			require.NoError(t, psub.Remove("pa.*"))
+			awaitSubscribed(t, tc, name+"-psub", "psub", 1, 1)
+			publishBoth(t, first, "PUBLISH", "pa.x", "pb.x")
+			assert.Equal(t, Message{Pattern: "pb.*", Channel: "pb.x", Payload: "after-remove"}, nextMessage(t, psub))
+
+			// Shard channels: two in slots of the first master, one added on the last.
+			here, near := keyInSlot("sa", 0), keyInSlot("sb", 1)
+			far := keyInSlot("sc", 16000)
+			cl = client("ssub")
+			ssub, err := cl.SSubscribe(ctx, here, near)
+			require.NoError(t, err)
+			defer ssub.Close()
+			require.NoError(t, ssub.Add(ctx, far))
+			awaitSubscribed(t, tc, name+"-ssub", "ssub", 3, 2)
+			spublish(t, cl, far, "far")
+			assert.Equal(t, Message{Channel: far, Payload: "far"}, nextMessage(t, ssub))
+			require.NoError(t, ssub.Remove(far, near))
+			awaitSubscribed(t, tc, name+"-ssub", "ssub", 1, 1)
+			publishBoth(t, tc.MasterFor(0), "SPUBLISH", near, here)
+			assert.Equal(t, Message{Channel: here, Payload: "after-remove"}, nextMessage(t, ssub))
+		})
+	}
+}
+
+// An Add the server refuses for one name fails with the refusal, naming the node, and takes back
+// the names it added (not those the subscription held); no EventError is sent for it. Add and
+// Remove on an ended subscription fail with ErrSubscriptionClosed.
+func TestAddRefusedTakesBackItsNames(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas, Password: "adminpw",
+		Users: []testcluster.User{{Name: "sub", Password: "pw", Rules: []string{"on", "~*", "resetchannels", "&allowed*", "+@all"}}}})
+	cl := connect(t, tc, ClusterOptions{ClientName: "refused", RootNodes: []NodeOptions{{URL: "redis://sub:pw@" + tc.Addrs()[0]}}})
+	errs := errorsOf(cl)
+	ctx := context.Background()
+	sub, err := cl.Subscribe(ctx, "allowed-1")
+	require.NoError(t, err)
+	defer sub.Close()
+
+	err = sub.Add(ctx, "allowed-2", "forbidden", "allowed-1")
+	require.ErrorIs(t, err, ErrNoPerm)
+	assert.Contains(t, err.Error(), tc.Addrs()[0])
+	assert.Contains(t, err.Error(), `"forbidden"`)
+	awaitSubscribed(t, tc, "refused", "sub", 1, 1)
+	assert.Equal(t, "allowed-1", publishUntilHeard(t, cl, sub, "allowed-1").Channel)
+	assert.Empty(t, errs, "the refusal went to Add's caller")
+
+	require.NoError(t, sub.Close())
+	assert.ErrorIs(t, sub.Add(ctx, "allowed-3"), ErrSubscriptionClosed)
+	assert.ErrorIs(t, sub.Remove("allowed-1"), ErrSubscriptionClosed)
+	assert.ErrorIs(t, sub.Add(ctx), ErrEmptyCommand)
+}
+
+// An Add not confirmed within CommandTimeout fails with ErrTimeout and takes its name back: once
+// the server reads again, it holds only what the subscription had.
+func TestAddTimesOut(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{ClientName: "late", CommandTimeout: 300 * time.Millisecond,
+		RootNodes: []NodeOptions{{URL: "redis://" + tc.Addrs()[0]}}})
+	ctx := context.Background()
+	sub, err := cl.Subscribe(ctx, "on-time")
+	require.NoError(t, err)
+	defer sub.Close()
+	_, err = tc.Masters()[0].Do(ctx, "CLIENT", "PAUSE", "1000", "ALL")
+	require.NoError(t, err)
+	err = sub.Add(ctx, "late-1", "late-2")
+	require.ErrorIs(t, err, ErrTimeout)
+	assert.Contains(t, err.Error(), "SUBSCRIBE")
+	awaitSubscribed(t, tc, "late", "sub", 1, 1) // after the pause
+	assert.Equal(t, "on-time", publishUntilHeard(t, cl, sub, "on-time").Channel)
+
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	assert.ErrorIs(t, sub.Add(cancelled, "late-3"), context.Canceled)
+}
+
+// An unsubscribe command the server refuses (here an ACL denies it) leaves it delivering the
+// names: the connection is closed instead, its gap said, and the names kept are subscribed again.
+func TestRemoveRefusedStillRemoves(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas, Password: "adminpw",
+		Users: []testcluster.User{{Name: "sub", Password: "pw", Rules: []string{"on", "~*", "allchannels", "+@all", "-unsubscribe"}}}})
+	cl := connect(t, tc, ClusterOptions{ClientName: "stuck", RootNodes: []NodeOptions{{URL: "redis://sub:pw@" + tc.Addrs()[0]}}})
+	errs := errorsOf(cl)
+	ctx := context.Background()
+	sub, err := cl.Subscribe(ctx, "gone", "kept")
+	require.NoError(t, err)
+	defer sub.Close()
+	id := clientID(t, tc.Masters()[0], "stuck")
+	require.NoError(t, sub.Remove("gone"))
+	select {
+	case err := <-errs:
+		require.ErrorIs(t, err, ErrSubscriptionGap)
+		assert.ErrorIs(t, err, ErrNoPerm)
+		assert.Contains(t, err.Error(), "UNSUBSCRIBE")
+	case <-time.After(10 * time.Second):
+		require.FailNow(t, "no EventError for the refused UNSUBSCRIBE")
+	}
+	assert.Equal(t, "kept", publishUntilHeard(t, cl, sub, "kept").Channel)
+	awaitSubscribed(t, tc, "stuck", "sub", 1, 1)
+	assert.NotEqual(t, id, clientID(t, tc.Masters()[0], "stuck"), "a new connection")
+}
