@@ -70,6 +70,9 @@ func bindTo(args []any, slots []argSlot, argv []any) ([]any, error) {
 			}
 			argv[i] = &s.s
 		default:
+			if name, ok := args[0].(string); ok && i > 0 {
+				return nil, fmt.Errorf("actoredis: %s: argument %d: unsupported type %s", name, i, reflect.TypeOf(a))
+			}
 			return nil, fmt.Errorf("actoredis: argument %d: unsupported type %s", i, reflect.TypeOf(a))
 		}
 	}

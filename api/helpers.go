@@ -142,15 +142,7 @@ func (c *Cluster) GetDel(ctx context.Context, key string) (string, error) {
 
 // Keys.
 
-// Del deletes keys (which must share a slot: use {hash tags}) and returns how many existed.
-func (c *Cluster) Del(ctx context.Context, keys ...string) (int64, error) {
-	return c.integer(ctx, append([]any{"DEL"}, toAny(keys)...)...)
-}
-
-// Exists returns how many of keys exist (they must share a slot).
-func (c *Cluster) Exists(ctx context.Context, keys ...string) (int64, error) {
-	return c.integer(ctx, append([]any{"EXISTS"}, toAny(keys)...)...)
-}
+// Del, Unlink, Exists, MGet and MSet take keys in any slots: see helpers_slots.go.
 
 // Expire sets a timeout on key; false when the key does not exist. A d that is not a whole number
 // of seconds is sent as PEXPIRE, in milliseconds rounded up (EXPIRE 0 would delete the key). As

@@ -139,7 +139,7 @@ func TestArgumentTypes(t *testing.T) {
 	}
 	assert.Equal(t, []string{"SET", "k", "1", "2", "3", "4", "1.5", "1", "a", "b"}, texts)
 	_, err = (&Future{}).bind([]any{"SET", struct{}{}})
-	assert.ErrorContains(t, err, "argument 1: unsupported type struct {}")
+	assert.ErrorContains(t, err, "SET: argument 1: unsupported type struct {}")
 }
 
 func TestErrorHelpers(t *testing.T) {

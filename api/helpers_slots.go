@@ -1,0 +1,115 @@
+package api
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/actoredis/actoredis/resp"
+)
+
+// Helpers for commands of many keys whose keys may live in any slots. Redis refuses such a
+// command when its keys are in several slots (CROSSSLOT), even on one node; these send one
+// command per slot, all at once (pipelined on each node's connection), and merge the replies.
+// What one command does stays atomic within its slot, but not across slots: when one of the
+// commands fails, the others may have run. Keys that share a {hash tag} share a slot.
+
+// MGet returns the values of the keys that exist, by key: a missing key, or one holding no
+// string, is not in the map. The keys may be in any slots (one MGET per slot).
+func (c *Cluster) MGet(ctx context.Context, keys ...string) (map[string]string, error) {
+	out := make(map[string]string, len(keys))
+	err := c.perSlot(ctx, "MGET", keys, nil, func(group []string, v resp.Value) error {
+		if !v.Kind().IsAggregate() || v.Len() != len(group) {
+			return fmt.Errorf("%w: MGET of %d keys answered %s of %d", resp.ErrUnexpectedType, len(group), v.Kind(), v.Len())
+		}
+		for i, k := range group {
+			if e := v.Index(i); !e.IsNull() {
+				out[k] = e.String()
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// MSet sets each key of values to its value (string, []byte, or a number). The keys may be in
+// any slots (one MSET per slot): each slot's keys are set at once, but another client may see
+// some slots' keys set before others'.
+func (c *Cluster) MSet(ctx context.Context, values map[string]any) error {
+	keys := make([]string, 0, len(values))
+	for k := range values {
+		keys = append(keys, k)
+	}
+	return c.perSlot(ctx, "MSET", keys, func(k string) []any { return []any{k, values[k]} }, nil)
+}
+
+// Del deletes keys and returns how many existed. The keys may be in any slots (one DEL per slot).
+func (c *Cluster) Del(ctx context.Context, keys ...string) (int64, error) {
+	return c.countPerSlot(ctx, "DEL", keys)
+}
+
+// Unlink deletes keys as Del does, freeing their memory in the background (UNLINK).
+func (c *Cluster) Unlink(ctx context.Context, keys ...string) (int64, error) {
+	return c.countPerSlot(ctx, "UNLINK", keys)
+}
+
+// Exists returns how many of keys exist, a key named twice counting twice. The keys may be in any
+// slots (one EXISTS per slot).
+func (c *Cluster) Exists(ctx context.Context, keys ...string) (int64, error) {
+	return c.countPerSlot(ctx, "EXISTS", keys)
+}
+
+// countPerSlot sends name for keys, one command per slot, and adds up the integer replies.
+func (c *Cluster) countPerSlot(ctx context.Context, name string, keys []string) (int64, error) {
+	var total int64
+	err := c.perSlot(ctx, name, keys, nil, func(_ []string, v resp.Value) error {
+		n, err := v.Int64()
+		total += n
+		return err
+	})
+	return total, err
+}
+
+// perSlot sends the command name for keys, one per slot, with each key's arguments (args, or the
+// key alone when args is nil), and hands each reply to merge, with the keys it was for, in the
+// order the keys first appear. It returns the first error, after every command has answered (or
+// ctx has ended). A command of no key is sent as is, for the server's error.
+func (c *Cluster) perSlot(ctx context.Context, name string, keys []string, args func(string) []any,
+	merge func(group []string, v resp.Value) error) error {
+	if args == nil {
+		args = func(k string) []any { return []any{k} }
+	}
+	var slots []int
+	groups := map[int][]string{}
+	for _, k := range keys {
+		s := GetSlot(k)
+		if _, ok := groups[s]; !ok {
+			slots = append(slots, s)
+		}
+		groups[s] = append(groups[s], k)
+	}
+	if len(keys) == 0 {
+		slots, groups[0] = []int{0}, nil
+	}
+	futures := make([]*Future, len(slots))
+	for i, s := range slots {
+		cmd := []any{name}
+		for _, k := range groups[s] {
+			cmd = append(cmd, args(k)...)
+		}
+		futures[i] = c.Send(Cmd(cmd...))
+	}
+	var first error
+	for i, f := range futures {
+		v, err := f.AwaitContext(ctx)
+		if err == nil && merge != nil {
+			err = merge(groups[slots[i]], v)
+		}
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}

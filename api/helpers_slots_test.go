@@ -1,0 +1,88 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/actoredis/actoredis/internal/testcluster"
+	"github.com/actoredis/actoredis/resp"
+)
+
+// MSet, MGet, Exists, Del and Unlink take keys of any slots, on every master, some sharing a slot
+// by a hash tag: one command per slot, the replies merged.
+func TestMultiKeyHelpersAcrossSlots(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{})
+	ctx := context.Background()
+	values := map[string]any{"{tag}a": "1", "{tag}b": []byte("2"), "{tag}c": 3}
+	for i := 0; i < 40; i++ {
+		values[fmt.Sprint("mk-", i)] = fmt.Sprint("v", i)
+	}
+	slots, masters := map[int]bool{}, map[string]bool{}
+	for k := range values {
+		slots[GetSlot(k)] = true
+		masters[cl.NodeForKey(k).Addr()] = true
+	}
+	require.Greater(t, len(slots), 30)
+	require.Len(t, masters, 3)
+	require.NoError(t, cl.MSet(ctx, values))
+
+	keys := []string{"missing-1"}
+	want := map[string]string{}
+	for k, v := range values {
+		keys = append(keys, k)
+		want[k] = fmt.Sprint(v)
+		if b, ok := v.([]byte); ok {
+			want[k] = string(b)
+		}
+	}
+	_, err := cl.RPush(ctx, "a-list", "x") // MGET answers null for a key of another type
+	require.NoError(t, err)
+	got, err := cl.MGet(ctx, append(keys, "a-list", "missing-2")...)
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+
+	n, err := cl.Exists(ctx, append(keys, "mk-0")...) // named twice, counted twice
+	require.NoError(t, err)
+	assert.Equal(t, int64(len(values)+1), n)
+	n, err = cl.Del(ctx, keys[:20]...)
+	require.NoError(t, err)
+	assert.Equal(t, int64(19), n, "missing-1 did not exist")
+	n, err = cl.Unlink(ctx, keys...)
+	require.NoError(t, err)
+	assert.Equal(t, int64(len(values)-19), n)
+	got, err = cl.MGet(ctx, keys...)
+	require.NoError(t, err)
+	assert.Empty(t, got)
+}
+
+// The errors of the per-slot helpers: the server's for a command of no key, the first command's
+// failure otherwise (here a value Cmd cannot send), the caller's ctx.
+func TestMultiKeyHelpersFail(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{})
+	ctx := context.Background()
+	_, err := cl.Del(ctx)
+	var se *resp.Error
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, "ERR", se.Prefix)
+	_, err = cl.MGet(ctx)
+	require.ErrorAs(t, err, &se)
+	assert.Contains(t, err.Error(), "mget")
+
+	err = cl.MSet(ctx, map[string]any{"bad-1": "ok", "bad-2": struct{}{}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "MSET")
+	v, err := cl.Get(ctx, "bad-1")
+	require.NoError(t, err, "the other slot's MSET ran")
+	assert.Equal(t, "ok", v)
+
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err = cl.MGet(cancelled, "x", "y")
+	assert.ErrorIs(t, err, context.Canceled)
+}
