@@ -49,12 +49,7 @@ func (s *Script) RunRO(ctx context.Context, c *Cluster, keys []string, args ...a
 }
 
 func (s *Script) run(ctx context.Context, c *Cluster, bySHA, bySource string, keys []string, args []any) (resp.Value, error) {
-	cmd := make([]any, 0, 3+len(keys)+len(args))
-	cmd = append(cmd, bySHA, s.hash, len(keys))
-	for _, k := range keys {
-		cmd = append(cmd, k)
-	}
-	cmd = append(cmd, args...)
+	cmd := withKeys(bySHA, s.hash, keys, args)
 	v, err := c.Do(ctx, Cmd(cmd...))
 	if !missing(err) {
 		return v, err
@@ -68,4 +63,14 @@ func (s *Script) run(ctx context.Context, c *Cluster, bySHA, bySource string, ke
 func missing(err error) bool {
 	var se *resp.Error
 	return errors.As(err, &se) && se.Prefix == "NOSCRIPT" && strings.HasPrefix(se.Msg, "No matching script")
+}
+
+// withKeys is the command name target numkeys keys... args... (EVAL, FCALL and their kin).
+func withKeys(name, target string, keys []string, args []any) []any {
+	cmd := make([]any, 0, 3+len(keys)+len(args))
+	cmd = append(cmd, name, target, len(keys))
+	for _, k := range keys {
+		cmd = append(cmd, k)
+	}
+	return append(cmd, args...)
 }

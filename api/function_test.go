@@ -1,0 +1,92 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/actoredis/actoredis/internal/testcluster"
+)
+
+const counterLibrary = `#!lua name=counters
+redis.register_function('bump', function(keys, args) return redis.call('INCRBY', keys[1], args[1]) end)
+redis.register_function{function_name='peek', callback=function(keys) return redis.call('GET', keys[1]) end, flags={'no-writes'}}
+redis.register_function('fail', function(keys) redis.call('INCR', keys[1]); return redis.error_reply('ERR Function not found') end)
+redis.register_function('hello', function() return 'hi' end)
+`
+
+// A library loaded on every master runs its functions on each, by their keys' slot, or on any
+// master with no key; a master that lost it (FUNCTION FLUSH, as a master added since would lack
+// it) is loaded again by the call that meets it.
+func TestLibraryRunsOnEveryMaster(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{})
+	ctx := context.Background()
+	lib := NewLibrary(counterLibrary)
+	require.NoError(t, lib.Load(ctx, cl))
+	require.NoError(t, lib.Load(ctx, cl), "again: REPLACE")
+
+	for i, slot := range []int{0, 8000, 16000} {
+		key := keyInSlot("fn", slot)
+		v, err := lib.Call(ctx, cl, "bump", []string{key}, 5)
+		require.NoError(t, err, "master %d", i)
+		assert.Equal(t, "5", v.String())
+		v, err = lib.CallRO(ctx, cl, "peek", []string{key})
+		require.NoError(t, err)
+		assert.Equal(t, "5", v.String())
+	}
+	v, err := lib.Call(ctx, cl, "hello", nil)
+	require.NoError(t, err)
+	assert.Equal(t, "hi", v.String())
+
+	key := keyInSlot("fn", 8000)
+	owner := tc.MasterFor(8000)
+	_, err = owner.Do(ctx, "FUNCTION", "FLUSH")
+	require.NoError(t, err)
+	v, err = lib.Call(ctx, cl, "bump", []string{key}, 2)
+	require.NoError(t, err)
+	assert.Equal(t, "7", v.String())
+	listed, err := owner.Do(ctx, "FUNCTION", "LIST", "LIBRARYNAME", "counters")
+	require.NoError(t, err)
+	assert.Contains(t, fmt.Sprint(listed), "counters", "loaded again")
+}
+
+// A library never loaded is loaded by its first call; a function that returns an error (even one
+// that reads like the server's) has run, and is not run again; a library the server cannot load
+// fails Load and Call with the server's error, naming the node.
+func TestLibraryLoadsOnFirstCallAndKeepsErrors(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	ctx := context.Background()
+	for _, proto := range []int{3, 2} { // FUNCTION LIST, read to tell the errors apart, differs
+		cl := connect(t, tc, ClusterOptions{RESP: proto})
+		for _, m := range tc.Masters() {
+			_, err := m.Do(ctx, "FUNCTION", "FLUSH")
+			require.NoError(t, err)
+		}
+		lib := NewLibrary(counterLibrary)
+		key := fmt.Sprint("first-", proto)
+		v, err := lib.Call(ctx, cl, "bump", []string{key}, 1)
+		require.NoError(t, err)
+		assert.Equal(t, "1", v.String())
+
+		key = fmt.Sprint("ran-once-", proto)
+		_, err = lib.Call(ctx, cl, "fail", []string{key})
+		require.Error(t, err)
+		n, err := cl.Get(ctx, key)
+		require.NoError(t, err)
+		assert.Equal(t, "1", n, "RESP%d: the function ran once", proto)
+	}
+	cl := connect(t, tc, ClusterOptions{})
+
+	broken := NewLibrary("#!lua name=broken\nthis is not lua")
+	err := broken.Load(ctx, cl)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "node 127.0.0.1:")
+	_, err = broken.Call(ctx, cl, "nothing", nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "Function not found")
+	assert.Contains(t, err.Error(), "loading the library")
+}
