@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 )
 
@@ -88,7 +89,8 @@ func (s *Subscription) closedErr(cmd string) error {
 // addWait is an Add waiting for the servers' confirmations. Its fields are the subscription
 // goroutine's, but done.
 type addWait struct {
-	fresh []string   // the names it added: taken back if it fails
+	names []string   // the names it waits for (those held and confirmed already are not)
+	fresh []string   // of names, those it added: taken back if it fails
 	left  int        // its names not yet confirmed
 	over  bool       // answered
 	done  chan error // answered once: nil, or why it failed
@@ -108,6 +110,7 @@ func (r *subRun) add(w *addWait, names []string) {
 			w.fresh = append(w.fresh, n)
 		}
 		w.left++
+		w.names = append(w.names, n)
 		r.waiting[n] = append(r.waiting[n], w)
 	}
 	if w.left == 0 {
@@ -151,25 +154,43 @@ func (r *subRun) confirmedFor(name string) {
 	}
 }
 
-// refusedFor fails, with err, the Adds waiting for name, which a server refused for good. It
-// reports whether there were any.
-func (r *subRun) refusedFor(name string, err error) bool {
+// refusedFor fails, with err, the Adds waiting for name, which a server refused for good (or
+// Remove took out). It reports whether one of them had added it: then the Add's caller hears of
+// the refusal, and the subscription did not lose a name it held.
+func (r *subRun) refusedFor(name string, err error) (added bool) {
 	ws := r.waiting[name]
 	delete(r.waiting, name)
 	for _, w := range ws {
+		added = added || slices.Contains(w.fresh, name)
 		r.finish(w, err)
 	}
-	return len(ws) > 0
+	return added
 }
 
-// finish answers w, once: a failed Add takes back the names it added.
+// finish answers w, once, and stops it waiting. A failed Add takes back the names it added,
+// but those another Add waits for: they become that one's.
 func (r *subRun) finish(w *addWait, err error) {
 	if w.over {
 		return
 	}
 	w.over = true
+	for _, n := range w.names {
+		if ws := slices.DeleteFunc(r.waiting[n], func(x *addWait) bool { return x == w }); len(ws) > 0 {
+			r.waiting[n] = ws
+		} else {
+			delete(r.waiting, n)
+		}
+	}
 	if err != nil {
-		r.remove(w.fresh, fmt.Errorf("actoredis: %s: taken back, as an Add that failed had added it: %w", r.cmd, err))
+		var back []string
+		for _, n := range w.fresh {
+			if others := r.waiting[n]; len(others) > 0 {
+				others[0].fresh = append(others[0].fresh, n)
+			} else {
+				back = append(back, n)
+			}
+		}
+		r.remove(back, fmt.Errorf("actoredis: %s: taken back, as an Add that failed had added it: %w", r.cmd, err))
 	}
 	w.done <- err
 }

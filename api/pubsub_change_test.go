@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"sort"
 	"strconv"
 	"testing"
 	"time"
@@ -200,4 +201,147 @@ func TestRemoveRefusedStillRemoves(t *testing.T) {
 	assert.Equal(t, "kept", publishUntilHeard(t, cl, sub, "kept").Channel)
 	awaitSubscribed(t, tc, "stuck", "sub", 1, 1)
 	assert.NotEqual(t, id, clientID(t, tc.Masters()[0], "stuck"), "a new connection")
+}
+
+// inspect runs f on sub's goroutine, which owns its state, and waits for it.
+func inspect(t *testing.T, sub *Subscription, f func(r *subRun)) {
+	t.Helper()
+	done := make(chan struct{})
+	require.True(t, sub.change(func(r *subRun) { f(r); close(done) }), "the subscription has ended")
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		require.FailNow(t, "the subscription's goroutine did not answer")
+	}
+}
+
+// awaitState waits up to 10 s for ok, run on sub's goroutine, to hold.
+func awaitState(t *testing.T, sub *Subscription, what string, ok func(r *subRun) bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var holds bool
+		inspect(t, sub, func(r *subRun) { holds = ok(r) })
+		if holds {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "never: %s", what)
+		time.Sleep(5 * time.Millisecond) // the state moves on server replies: asked again
+	}
+}
+
+// names returns what sub holds: on its connections, and waiting to be subscribed (again).
+func names(t *testing.T, sub *Subscription) (held, pending []string) {
+	t.Helper()
+	inspect(t, sub, func(r *subRun) {
+		for _, l := range r.links {
+			for n := range l.names {
+				held = append(held, n)
+			}
+		}
+		for n := range r.pending {
+			pending = append(pending, n)
+		}
+	})
+	sort.Strings(held)
+	return held, pending
+}
+
+// A refusal that reaches the client after the names it refuses were taken out (an Add that timed
+// out, a Remove) puts nothing back: the server ends up holding only what is wanted, and no
+// EventError tells of a name nobody holds.
+func TestLateRefusalOfNamesTakenOutPutsNothingBack(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas, Password: "adminpw",
+		Users: []testcluster.User{{Name: "sub", Password: "pw", Rules: []string{"on", "~*", "resetchannels", "&allowed*", "+@all"}}}})
+	for _, how := range []string{"timeout", "remove"} {
+		t.Run(how, func(t *testing.T) {
+			cl := connect(t, tc, ClusterOptions{ClientName: "late-" + how, CommandTimeout: 2 * time.Second,
+				RootNodes: []NodeOptions{{URL: "redis://sub:pw@" + tc.Addrs()[0]}}})
+			errs := errorsOf(cl)
+			ctx := context.Background()
+			sub, err := cl.Subscribe(ctx, "allowed-1")
+			require.NoError(t, err)
+			defer sub.Close()
+			_, err = tc.Masters()[0].Do(ctx, "CLIENT", "PAUSE", "800", "ALL")
+			require.NoError(t, err)
+			added := make(chan error, 1)
+			go func() { added <- sub.Add(ctx, "allowed-3") }()
+			awaitState(t, sub, "allowed-3 written", func(r *subRun) bool { return r.linkOf("allowed-3") != nil })
+			switch how {
+			case "timeout":
+				short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+				defer cancel()
+				require.ErrorIs(t, sub.Add(short, "allowed-2", "forbidden"), context.DeadlineExceeded)
+			case "remove":
+				go func() { _ = sub.Add(ctx, "allowed-2", "forbidden") }()
+				awaitState(t, sub, "the second Add written", func(r *subRun) bool { return r.linkOf("forbidden") != nil })
+				require.NoError(t, sub.Remove("allowed-2", "forbidden"))
+			}
+			require.NoError(t, <-added, "confirmed once the pause is over, behind the refusal")
+			held, pending := names(t, sub)
+			assert.Equal(t, []string{"allowed-1", "allowed-3"}, held)
+			assert.Empty(t, pending)
+			awaitSubscribed(t, tc, "late-"+how, "sub", 2, 1)
+			assert.Empty(t, errs)
+		})
+	}
+}
+
+// Adds of one name: one that gives up (cancelled, or out of time) leaves it to the others still
+// waiting, which succeed, and leaves nothing behind it.
+func TestConcurrentAddsOfOneName(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{ClientName: "twice", CommandTimeout: 3 * time.Second,
+		RootNodes: []NodeOptions{{URL: "redis://" + tc.Addrs()[0]}}})
+	ctx := context.Background()
+	sub, err := cl.Subscribe(ctx, "first")
+	require.NoError(t, err)
+	defer sub.Close()
+	_, err = tc.Masters()[0].Do(ctx, "CLIENT", "PAUSE", "800", "ALL")
+	require.NoError(t, err)
+
+	cancelled, cancel := context.WithCancel(ctx)
+	owner, other := make(chan error, 1), make(chan error, 1)
+	go func() { owner <- sub.Add(cancelled, "x") }() // adds x
+	awaitState(t, sub, "the owner waiting", func(r *subRun) bool { return len(r.waiting["x"]) == 1 })
+	go func() { other <- sub.Add(ctx, "x", "y") }() // waits for x, adds y
+	awaitState(t, sub, "both waiting", func(r *subRun) bool { return len(r.waiting["x"]) == 2 })
+	short, stop := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer stop()
+	require.ErrorIs(t, sub.Add(short, "y"), context.DeadlineExceeded) // gives up on y, added by other
+	cancel()
+	require.ErrorIs(t, <-owner, context.Canceled)
+	require.NoError(t, <-other)
+	held, _ := names(t, sub)
+	assert.Equal(t, []string{"first", "x", "y"}, held)
+	inspect(t, sub, func(r *subRun) { assert.Empty(t, r.waiting, "no Add left waiting") })
+	awaitSubscribed(t, tc, "twice", "sub", 3, 1)
+}
+
+// A connection left with nothing to carry is closed once its last command is answered, a PING
+// included.
+func TestEmptiedConnectionClosesAfterItsPing(t *testing.T) {
+	quickPings(t)
+	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas, Password: "adminpw",
+		Users: []testcluster.User{{Name: "sub", Password: "pw", Rules: []string{"on", "~*", "resetchannels", "&allowed*", "+@all"}}}})
+	cl := connect(t, tc, ClusterOptions{CommandTimeout: 2 * time.Second,
+		RootNodes: []NodeOptions{{URL: "redis://sub:pw@" + tc.Addrs()[0]}}})
+	ctx := context.Background()
+	sub, err := cl.Subscribe(ctx, "allowed-c", "allowed-d")
+	require.NoError(t, err)
+	defer sub.Close()
+	_, err = tc.Masters()[0].Do(ctx, "CLIENT", "PAUSE", "800", "ALL")
+	require.NoError(t, err)
+	require.NoError(t, sub.Remove("allowed-c"))
+	refused := make(chan error, 1)
+	go func() { refused <- sub.Add(ctx, "forbidden") }()
+	awaitState(t, sub, "the Add written", func(r *subRun) bool { return r.linkOf("forbidden") != nil })
+	require.NoError(t, sub.Remove("allowed-d")) // forbidden still keeps the connection
+	awaitState(t, sub, "a PING written", func(r *subRun) bool {
+		for _, l := range r.links {
+			return len(l.sent) > 0 && l.sent[len(l.sent)-1].kind == sentPing
+		}
+		return false
+	})
+	require.ErrorIs(t, <-refused, ErrNoPerm)
+	awaitState(t, sub, "the connection closed", func(r *subRun) bool { return len(r.links) == 0 })
 }

@@ -20,11 +20,12 @@ var (
 
 // checkHealth PINGs the connections quiet for pingIdle, and drops those a PING has not woken
 // within CommandTimeout. A connection's reader counts what it reads (link.frames): any frame,
-// message or PONG, shows the server there.
+// message or PONG, shows the server there. A reader waiting for the user to take a message reads
+// nothing meanwhile, and its connection is left alone.
 func (r *subRun) checkHealth(now time.Time) {
 	for _, l := range r.links {
 		h := &l.health
-		if f := l.frames.Load(); f != h.frames || h.heard.IsZero() {
+		if f := l.frames.Load(); f != h.frames || h.heard.IsZero() || l.handing.Load() {
 			h.frames, h.heard, h.pingedAt = f, now, time.Time{}
 			continue
 		}

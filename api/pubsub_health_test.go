@@ -14,6 +14,16 @@ import (
 	"github.com/actoredis/actoredis/internal/testcluster"
 )
 
+// pingedCluster starts a cluster of one master, and a client of it with a CommandTimeout of
+// 300 ms whose subscriptions PING quickly (quickPings); errs has what its OnError hears.
+func pingedCluster(t *testing.T) (tc *testcluster.Cluster, cl *Cluster, errs <-chan error) {
+	quickPings(t)
+	tc = testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas})
+	cl = connect(t, tc, ClusterOptions{CommandTimeout: 300 * time.Millisecond,
+		RootNodes: []NodeOptions{{URL: "redis://" + tc.Addrs()[0]}}})
+	return tc, cl, errorsOf(cl)
+}
+
 // quickPings makes the subscriptions made until the test ends check their connections every
 // 20 ms and PING one quiet for 100 ms.
 func quickPings(t *testing.T) {
@@ -97,11 +107,7 @@ func clientID(t *testing.T, n *testcluster.Node, name string) string {
 // found by the PING it does not answer, within CommandTimeout: the connection is dropped, the gap
 // said (ErrSubscriptionGap, ErrTimeout, naming the node), and the channel subscribed again.
 func TestUnansweredPingDropsTheConnection(t *testing.T) {
-	quickPings(t)
-	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas})
-	cl := connect(t, tc, ClusterOptions{CommandTimeout: 300 * time.Millisecond,
-		RootNodes: []NodeOptions{{URL: "redis://" + tc.Addrs()[0]}}})
-	errs := errorsOf(cl)
+	tc, cl, errs := pingedCluster(t)
 	ctx := context.Background()
 	sub, err := cl.Subscribe(ctx, "frozen")
 	require.NoError(t, err)
@@ -119,4 +125,28 @@ func TestUnansweredPingDropsTheConnection(t *testing.T) {
 	}
 	publisher := connect(t, tc, ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://" + tc.Addrs()[0]}}})
 	assert.Equal(t, "frozen", publishUntilHeard(t, publisher, sub, "frozen").Channel) // once the pause ends
+}
+
+// A reader that stops taking messages for longer than the health check's PING and CommandTimeout
+// loses none: its connection waits for it, and is not taken for dead.
+func TestSlowReaderIsNotTakenForADeadServer(t *testing.T) {
+	_, cl, errs := pingedCluster(t)
+	ctx := context.Background()
+	sub, err := cl.Subscribe(ctx, "flood")
+	require.NoError(t, err)
+	defer sub.Close()
+	const total = 3000
+	futures := make([]*Future, total)
+	for i := range futures {
+		futures[i] = cl.Send(Cmd("PUBLISH", "flood", strconv.Itoa(i)))
+	}
+	for _, f := range futures {
+		_, err := f.Await()
+		require.NoError(t, err)
+	}
+	time.Sleep(time.Second) // the user's pause: PING after 100 ms, CommandTimeout 300 ms, 20 ms ticks
+	for i := 0; i < total; i++ {
+		require.Equal(t, strconv.Itoa(i), nextMessage(t, sub).Payload)
+	}
+	assert.Empty(t, errs)
 }

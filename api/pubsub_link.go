@@ -21,8 +21,9 @@ type link struct {
 	// not stay referenced by it for the subscription's life
 	unwatch func() bool
 
-	frames atomic.Uint64 // frames read, counted by the reader: what the health check looks at
-	health linkHealth
+	frames  atomic.Uint64 // frames read, counted by the reader: what the health check looks at
+	handing atomic.Bool   // the reader waits to hand a message on (the user reads slowly)
+	health  linkHealth
 }
 
 // sentKind is what a command written on a link was.
@@ -108,10 +109,10 @@ func (l *link) frame(ctx context.Context, v resp.Value, in chan<- Message, event
 	}
 	switch string(v.Index(0).Bytes()) {
 	case "message", "smessage":
-		return send(ctx, in, Message{Channel: text(1), Payload: text(2)})
+		return l.hand(ctx, in, Message{Channel: text(1), Payload: text(2)})
 	case "pmessage":
 		if v.Len() >= 4 {
-			return send(ctx, in, Message{Pattern: text(1), Channel: text(2), Payload: text(3)})
+			return l.hand(ctx, in, Message{Pattern: text(1), Channel: text(2), Payload: text(3)})
 		}
 	case "subscribe", "psubscribe", "ssubscribe":
 		return send(ctx, events, linkEvent{link: l, kind: linkConfirmed, name: text(1)})
@@ -119,6 +120,14 @@ func (l *link) frame(ctx context.Context, v resp.Value, in chan<- Message, event
 		return send(ctx, events, linkEvent{link: l, kind: linkDropped, name: text(1)})
 	}
 	return true
+}
+
+// hand passes m to the pump, saying meanwhile that the reader waits on the user, not on the
+// server: the health check leaves the connection alone then.
+func (l *link) hand(ctx context.Context, in chan<- Message, m Message) bool {
+	l.handing.Store(true)
+	defer l.handing.Store(false)
+	return send(ctx, in, m)
 }
 
 // isPong reports whether v answers a PING: PONG on RESP3, ["pong", ""] on RESP2 (a subscribed

@@ -321,7 +321,9 @@ func (r *subRun) handle(ev linkEvent) {
 			r.rt.smap.Refresh()
 			r.later()
 		}
-		r.dropIfIdle(l)
+	}
+	if r.links[l.conn.Addr()] == l {
+		r.dropIfIdle(l) // nothing left on it, and every command answered
 	}
 	if r.unconfirmed == 0 && len(r.pending) == 0 {
 		r.tries = 0
@@ -345,14 +347,15 @@ func (l *link) answered(head *sent) {
 }
 
 // refused handles an error reply to l's oldest command not fully answered. A subscribe command
-// that may pass (a
-// redirect, BUSY, LOADING...) is tried again, where a MOVED says. One for good (see forGood)
-// fails Subscribe; once it has returned, a command of several names is tried again one name per
-// command, so that only the names refused are dropped, each with an EventError. The subscription
-// ends when none is left.
+// that may pass (a redirect, BUSY, LOADING...) is tried again, where a MOVED says. One for good
+// (see forGood) fails Subscribe; once it has returned, a command of several names is tried again
+// one name per command, so that only the names refused are dropped, each with an EventError (or,
+// for a name an Add added, with the Add's error). The subscription ends when none is left. Names
+// taken out of the subscription since the command was written (Remove, a failed Add) are left
+// out.
 func (r *subRun) refused(l *link, se *resp.Error) {
 	if len(l.sent) == 0 {
-		return // for no command of ours (it sends only subscribe commands)
+		return // for no command of ours
 	}
 	head := l.sent[0]
 	l.sent = l.sent[1:]
@@ -366,12 +369,18 @@ func (r *subRun) refused(l *link, se *resp.Error) {
 		return
 	}
 	r.unconfirmed -= head.left
+	var held []string // the names of head still wanted here
 	for _, n := range head.names {
-		delete(l.names, n)
-		delete(l.live, n)
+		if _, ok := l.names[n]; ok {
+			held = append(held, n)
+			delete(l.names, n)
+			delete(l.live, n)
+		}
 	}
-	defer r.dropIfIdle(l)
-	err := fmt.Errorf("actoredis: node %s: %s %q: %w", l.conn.Addr(), r.cmd, head.names, se)
+	if len(held) == 0 {
+		return
+	}
+	err := fmt.Errorf("actoredis: node %s: %s %q: %w", l.conn.Addr(), r.cmd, held, se)
 	r.s.last = err
 	switch {
 	case !forGood(se):
@@ -379,14 +388,14 @@ func (r *subRun) refused(l *link, se *resp.Error) {
 	case r.ready != nil:
 		r.tell(err)
 		return
-	case len(head.names) > 1:
-		for _, n := range head.names {
+	case len(held) > 1:
+		for _, n := range held {
 			r.alone[n] = struct{}{}
 		}
 	default:
-		delete(r.alone, head.names[0])
-		if r.refusedFor(head.names[0], err) {
-			return // an Add waited for it, and says so
+		delete(r.alone, held[0])
+		if r.refusedFor(held[0], err) {
+			return // an Add added it, and fails with the refusal
 		}
 		r.c.emit(Event{Type: EventError, Addr: l.conn.Addr(), Err: fmt.Errorf("%w (dropped from the subscription)", err)})
 		if len(r.pending) == 0 && r.unconfirmed == 0 && r.carriesNothing() {
@@ -395,7 +404,7 @@ func (r *subRun) refused(l *link, se *resp.Error) {
 		}
 		return
 	}
-	for _, n := range head.names { // tried again
+	for _, n := range held { // tried again
 		r.pending[n] = struct{}{}
 	}
 	r.later()
