@@ -23,10 +23,18 @@
 // Tx runs commands as one MULTI ... EXEC transaction on the master of their slot; Watch runs a
 // check-and-set (WATCH, reads, MULTI ... EXEC) on a connection of its own. Lua scripts run by
 // digest: make a Script once with NewScript and Run it; the source is sent only
-// to a node that answers NOSCRIPT.
+// to a node that answers NOSCRIPT. Function libraries (Redis 7): make a Library once with
+// NewLibrary, Load it on every master, and Call its functions; a master that lacks it is loaded
+// by the call that meets it.
+//
+// MGet, MSet, Del, Unlink and Exists take keys in any slots, sent as one command per slot; Do
+// refuses a command whose keys are in several slots (ErrCrossSlot), as a server would.
+//
+// Subscribe, PSubscribe and SSubscribe return a Subscription, on connections of its own, that
+// follows failovers and moving slots; Add and Remove change its names while it runs.
 //
 // Errors: server errors are *resp.Error values matched by prefix (errors.Is(err, api.ErrWrongType));
 // client errors are the sentinels of this package. Compare with errors.Is, never ==.
 //
-// A Cluster, a Future, a Node and a Script are safe for concurrent use.
+// A Cluster, a Future, a Node, a Script, a Library and a Subscription are safe for concurrent use.
 package api
