@@ -2,7 +2,6 @@ package api
 
 import (
 	"fmt"
-	"reflect"
 	"strconv"
 
 	"github.com/actoredis/actoredis/resp"
@@ -71,10 +70,19 @@ func bindTo(args []any, slots []argSlot, argv []any) ([]any, error) {
 			argv[i] = &s.s
 		default:
 			if name, ok := args[0].(string); ok && i > 0 {
-				return nil, fmt.Errorf("actoredis: %s: argument %d: unsupported type %s", name, i, reflect.TypeOf(a))
+				return nil, fmt.Errorf("actoredis: %s: argument %d: %w", name, i, checkArg(a))
 			}
-			return nil, fmt.Errorf("actoredis: argument %d: unsupported type %s", i, reflect.TypeOf(a))
+			return nil, fmt.Errorf("actoredis: argument %d: %w", i, checkArg(a))
 		}
 	}
 	return argv, nil
+}
+
+// checkArg returns nil for an argument of a type Cmd takes, or an error naming its type.
+func checkArg(a any) error {
+	switch a.(type) {
+	case string, []byte, int, int64, int32, uint64, float64, bool:
+		return nil
+	}
+	return fmt.Errorf("unsupported type %T", a)
 }

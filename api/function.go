@@ -14,8 +14,9 @@ import (
 // the masters its functions are called on. A cluster does not share libraries between shards:
 // each master must load it (its replicas then get it from it). Load loads it on every master; a
 // Call that a server answers "Function not found" (a master added since, or flushed) loads it on
-// every master again, then calls once more. A Library is immutable and safe for concurrent use;
-// make it once, with NewLibrary, and keep it.
+// every master again, then calls once more: only after asking that master (FUNCTION LIST)
+// whether it lacks the function, since a function may return that error itself, having run. A
+// Library is immutable and safe for concurrent use; make it once, with NewLibrary, and keep it.
 //
 // As with FCALL, the keys go to the function as its keys and the rest as its arguments: a
 // function must touch only the keys it is given, and in a cluster they must share one slot (use a
@@ -23,28 +24,20 @@ import (
 // sent. A call with no keys runs on a random master.
 type Library struct {
 	code string
-	name string // from the shebang line; "" when it has none
 }
 
 // NewLibrary returns the Library of the source code, which starts with its shebang line
 // ("#!lua name=mylib").
-func NewLibrary(code string) *Library {
-	l := &Library{code: code}
-	first, _, _ := strings.Cut(code, "\n")
-	if strings.HasPrefix(first, "#!") {
-		for _, f := range strings.Fields(first) {
-			if name, ok := strings.CutPrefix(f, "name="); ok {
-				l.name = name
-			}
-		}
-	}
-	return l
-}
+func NewLibrary(code string) *Library { return &Library{code: code} }
 
 // Load loads the library on every master (FUNCTION LOAD REPLACE), replacing an older version of
 // it, all at once. It returns the first failure, naming the node (a syntax error is the
-// server's ERR).
+// server's ERR). A master that cannot take it keeps what it had: a replica of it promoted later
+// keeps that too, until a Call meets a function it lacks or Load runs again.
 func (l *Library) Load(ctx context.Context, c *Cluster) error {
+	if c.state.Load() != stateConnected {
+		return fmt.Errorf("actoredis: FUNCTION LOAD: %w", ErrClientClosed)
+	}
 	masters := c.Masters()
 	if len(masters) == 0 {
 		return fmt.Errorf("actoredis: FUNCTION LOAD: no master known: %w", ErrNoRoute)
@@ -84,16 +77,31 @@ func (l *Library) CallRO(ctx context.Context, c *Cluster, function string, keys 
 }
 
 func (l *Library) call(ctx context.Context, c *Cluster, name, function string, keys []string, args []any) (resp.Value, error) {
-	cmd := withKeys(name, function, keys, args)
-	v, err := c.Do(ctx, Cmd(cmd...))
-	if !notFound(err) || !l.lacking(ctx, c, function, keys) {
+	cmd := Cmd(withKeys(name, function, keys, args)...)
+	// A call with no key goes to one master chosen here, so that the one asked after a "Function
+	// not found" is the one that said it.
+	var on *Node
+	do := c.Do
+	if len(keys) == 0 {
+		if on = c.RandomNode(); on != nil {
+			do = on.Do
+		}
+	}
+	v, err := do(ctx, cmd)
+	if !notFound(err) {
+		return v, err
+	}
+	if on == nil {
+		on = c.NodeForKey(keys[0]) // its keys' master (a replica read by CallRO gets it from there)
+	}
+	if on == nil || !lacks(ctx, on, function) {
 		return v, err
 	}
 	// The server ran nothing: load the library, and call again.
 	if lerr := l.Load(ctx, c); lerr != nil {
 		return resp.Value{}, fmt.Errorf("%w (loading the library: %w)", err, lerr)
 	}
-	return c.Do(ctx, Cmd(cmd...))
+	return do(ctx, cmd)
 }
 
 // notFound reports whether err reads as the server saying it has no such function. A function
@@ -103,40 +111,24 @@ func notFound(err error) bool {
 	return errors.As(err, &se) && se.Prefix == "ERR" && se.Msg == "Function not found"
 }
 
-// lacking reports whether a master the call may have run on (that of its keys' slot, or any for
-// a call with no key) lists no function of that name in the library: then "Function not found"
-// was the server's, and nothing ran. Asking fails on the side of loading.
-func (l *Library) lacking(ctx context.Context, c *Cluster, function string, keys []string) bool {
-	nodes := c.Masters()
-	if len(keys) > 0 {
-		if n := c.NodeForKey(keys[0]); n != nil {
-			nodes = []*Node{n}
-		}
+// lacks reports whether n lists no function named function (in any library: the server's names
+// are case-insensitive, and a library's name is not needed to tell). When asking fails it says
+// no: the error the call met is returned rather than risk running the function twice.
+func lacks(ctx context.Context, n *Node, function string) bool {
+	v, err := n.Do(ctx, Cmd("FUNCTION", "LIST"))
+	if err != nil {
+		return false
 	}
-	if l.name == "" || len(nodes) == 0 {
-		return true
-	}
-	for _, n := range nodes {
-		v, err := n.Do(ctx, Cmd("FUNCTION", "LIST", "LIBRARYNAME", l.name))
-		if err != nil || !lists(v, l.name, function) {
-			return true
-		}
-	}
-	return false
-}
-
-// lists reports whether a FUNCTION LIST reply holds function in library.
-func lists(v resp.Value, library, function string) bool {
 	for _, lib := range v.Array() {
 		fields, err := lib.Map()
-		if err != nil || fields["library_name"].String() != library {
-			continue
+		if err != nil {
+			return false
 		}
 		for _, fn := range fields["functions"].Array() {
-			if f, err := fn.Map(); err == nil && f["name"].String() == function {
-				return true
+			if f, err := fn.Map(); err != nil || strings.EqualFold(f["name"].String(), function) {
+				return false
 			}
 		}
 	}
-	return false
+	return true
 }

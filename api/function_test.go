@@ -90,3 +90,56 @@ func TestLibraryLoadsOnFirstCallAndKeepsErrors(t *testing.T) {
 	assert.Contains(t, err.Error(), "Function not found")
 	assert.Contains(t, err.Error(), "loading the library")
 }
+
+// A function that returns "Function not found" itself ran, and is not run again: whatever the
+// case its name is called in, however its library's shebang spells the name, and, for a call
+// with no key, whichever master it ran on while another lacks the library. The runs are counted
+// by what the function publishes.
+func TestLibraryNeverRunsAFunctionTwice(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{})
+	ctx := context.Background()
+	lib := NewLibrary(`#!lua NAME="liar"
+redis.register_function('liar', function() redis.call('PUBLISH', 'fn-runs', 'ran'); return redis.error_reply('ERR Function not found') end)
+`)
+	require.NoError(t, lib.Load(ctx, cl))
+	sub, err := cl.Subscribe(ctx, "fn-runs")
+	require.NoError(t, err)
+	defer sub.Close()
+	for round := 0; round < 6; round++ {
+		lacking := tc.Masters()[round%3] // a master added since would lack it too
+		_, err := lacking.Do(ctx, "FUNCTION", "FLUSH")
+		require.NoError(t, err)
+		name := "liar"
+		if round%2 == 1 {
+			name = "LIAR" // the server's function names are case-insensitive
+		}
+		_, err = lib.Call(ctx, cl, name, nil)
+		require.Error(t, err)
+		// A fence from each master: the server forwards one node's messages in order, so every
+		// run's message comes before its node's fence.
+		fence := fmt.Sprint("fence-", round)
+		for _, m := range tc.Masters() {
+			_, err := m.Do(ctx, "PUBLISH", "fn-runs", fence)
+			require.NoError(t, err)
+		}
+		runs := 0
+		for fences := 0; fences < 3; {
+			switch nextMessage(t, sub).Payload {
+			case fence:
+				fences++
+			case "ran":
+				runs++
+			}
+		}
+		assert.Equal(t, 1, runs, "round %d: the function ran %d times", round, runs)
+	}
+}
+
+// Load after the cluster's Close fails with ErrClientClosed.
+func TestLibraryLoadAfterClose(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://" + tc.Addrs()[0]}}})
+	require.NoError(t, cl.Close())
+	assert.ErrorIs(t, NewLibrary(counterLibrary).Load(context.Background(), cl), ErrClientClosed)
+}

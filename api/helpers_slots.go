@@ -11,7 +11,9 @@ import (
 // command when its keys are in several slots (CROSSSLOT), even on one node; these send one
 // command per slot, all at once (pipelined on each node's connection), and merge the replies.
 // What one command does stays atomic within its slot, but not across slots: when one of the
-// commands fails, the others may have run. Keys that share a {hash tag} share a slot.
+// commands fails, the others may have run. Keys that share a {hash tag} share a slot. With no key
+// they send nothing: MGet returns an empty map, MSet nothing, Del, Unlink and Exists 0. With ctx
+// ended already, nothing is sent; ended meanwhile, the commands not yet written are not.
 
 // MGet returns the values of the keys that exist, by key: a missing key, or one holding no
 // string, is not in the map. The keys may be in any slots (one MGET per slot).
@@ -34,12 +36,15 @@ func (c *Cluster) MGet(ctx context.Context, keys ...string) (map[string]string, 
 	return out, nil
 }
 
-// MSet sets each key of values to its value (string, []byte, or a number). The keys may be in
-// any slots (one MSET per slot): each slot's keys are set at once, but another client may see
-// some slots' keys set before others'.
+// MSet sets each key of values to its value (any type Cmd takes: checked before anything is
+// sent). The keys may be in any slots (one MSET per slot): each slot's keys are set at once, but
+// another client may see some slots' keys set before others'.
 func (c *Cluster) MSet(ctx context.Context, values map[string]any) error {
 	keys := make([]string, 0, len(values))
-	for k := range values {
+	for k, v := range values {
+		if err := checkArg(v); err != nil {
+			return fmt.Errorf("actoredis: MSET: the value of %q: %w", k, err)
+		}
 		keys = append(keys, k)
 	}
 	return c.perSlot(ctx, "MSET", keys, func(k string) []any { return []any{k, values[k]} }, nil)
@@ -75,9 +80,12 @@ func (c *Cluster) countPerSlot(ctx context.Context, name string, keys []string) 
 // perSlot sends the command name for keys, one per slot, with each key's arguments (args, or the
 // key alone when args is nil), and hands each reply to merge, with the keys it was for, in the
 // order the keys first appear. It returns the first error, after every command has answered (or
-// ctx has ended). A command of no key is sent as is, for the server's error.
+// ctx has ended). With no key it sends nothing.
 func (c *Cluster) perSlot(ctx context.Context, name string, keys []string, args func(string) []any,
 	merge func(group []string, v resp.Value) error) error {
+	if err := ended(ctx); err != nil {
+		return err
+	}
 	if args == nil {
 		args = func(k string) []any { return []any{k} }
 	}
@@ -90,16 +98,14 @@ func (c *Cluster) perSlot(ctx context.Context, name string, keys []string, args 
 		}
 		groups[s] = append(groups[s], k)
 	}
-	if len(keys) == 0 {
-		slots, groups[0] = []int{0}, nil
-	}
 	futures := make([]*Future, len(slots))
 	for i, s := range slots {
 		cmd := []any{name}
 		for _, k := range groups[s] {
 			cmd = append(cmd, args(k)...)
 		}
-		futures[i] = c.Send(Cmd(cmd...))
+		futures[i] = &Future{}
+		c.send(ctx, futures[i], Cmd(cmd...), nil, false)
 	}
 	var first error
 	for i, f := range futures {

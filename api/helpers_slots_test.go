@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/actoredis/actoredis/internal/testcluster"
-	"github.com/actoredis/actoredis/resp"
 )
 
 // MSet, MGet, Exists, Del and Unlink take keys of any slots, on every master, some sharing a slot
@@ -60,29 +59,41 @@ func TestMultiKeyHelpersAcrossSlots(t *testing.T) {
 	assert.Empty(t, got)
 }
 
-// The errors of the per-slot helpers: the server's for a command of no key, the first command's
-// failure otherwise (here a value Cmd cannot send), the caller's ctx.
-func TestMultiKeyHelpersFail(t *testing.T) {
+// The per-slot helpers with no key send nothing; a value Cmd cannot send fails MSet, naming its
+// key, before anything is sent; a ctx ended already sends nothing.
+func TestMultiKeyHelpersEdges(t *testing.T) {
 	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
 	cl := connect(t, tc, ClusterOptions{})
 	ctx := context.Background()
-	_, err := cl.Del(ctx)
-	var se *resp.Error
-	require.ErrorAs(t, err, &se)
-	assert.Equal(t, "ERR", se.Prefix)
-	_, err = cl.MGet(ctx)
-	require.ErrorAs(t, err, &se)
-	assert.Contains(t, err.Error(), "mget")
+	n, err := cl.Del(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, n)
+	n, err = cl.Exists(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, n)
+	got, err := cl.MGet(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, got)
+	require.NoError(t, cl.MSet(ctx, nil))
 
-	err = cl.MSet(ctx, map[string]any{"bad-1": "ok", "bad-2": struct{}{}})
+	err = cl.MSet(ctx, map[string]any{"bad-1": "ok", "bad-2": struct{}{}, "bad-3": nil})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "MSET")
-	v, err := cl.Get(ctx, "bad-1")
-	require.NoError(t, err, "the other slot's MSET ran")
-	assert.Equal(t, "ok", v)
+	assert.Regexp(t, `"bad-[23]": unsupported type (struct \{\}|<nil>)`, err.Error())
+	n, err = cl.Exists(ctx, "bad-1")
+	require.NoError(t, err)
+	assert.Zero(t, n, "nothing was sent")
 
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
+	keys := map[string]any{}
+	for i := 0; i < 20; i++ {
+		keys[fmt.Sprint("late-", i)] = "v"
+	}
+	assert.ErrorIs(t, cl.MSet(cancelled, keys), context.Canceled)
 	_, err = cl.MGet(cancelled, "x", "y")
 	assert.ErrorIs(t, err, context.Canceled)
+	n, err = cl.Exists(ctx, "late-0", "late-1", "late-2", "late-3", "late-4", "late-5")
+	require.NoError(t, err)
+	assert.Zero(t, n, "nothing was sent")
 }
