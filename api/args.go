@@ -1,7 +1,9 @@
 package api
 
 import (
+	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 
 	"github.com/actoredis/actoredis/resp"
@@ -78,11 +80,15 @@ func bindTo(args []any, slots []argSlot, argv []any) ([]any, error) {
 	return argv, nil
 }
 
-// checkArg returns nil for an argument of a type Cmd takes, or an error naming its type.
+// checkArg returns nil for an argument of a type Cmd takes, or an error naming its type. It
+// names it with reflect, not fmt's %T, under which a would escape: so would every argument bind
+// takes, and each would cost an allocation on the way in.
 func checkArg(a any) error {
 	switch a.(type) {
 	case string, []byte, int, int64, int32, uint64, float64, bool:
 		return nil
+	case nil:
+		return errors.New("unsupported type <nil>")
 	}
-	return fmt.Errorf("unsupported type %T", a)
+	return fmt.Errorf("unsupported type %s", reflect.TypeOf(a))
 }

@@ -13,7 +13,9 @@ import (
 // confirmed), or fails when ctx ends or CommandTimeout passes first (ErrTimeout), or when a
 // server refuses one for good (NOPERM...); a failed Add takes back the names it added, and
 // leaves the others as they were. It fails with ErrSubscriptionClosed once the subscription has
-// ended.
+// ended. While an Add waits, the subscription holds every message that arrives, however many,
+// so that the confirmations behind them reach it: Add may be called from the goroutine reading
+// Messages.
 func (s *Subscription) Add(ctx context.Context, names ...string) error {
 	cmd := s.kind.command()
 	if len(names) == 0 {
@@ -23,11 +25,15 @@ func (s *Subscription) Add(ctx context.Context, names ...string) error {
 		return err
 	}
 	w := &addWait{done: make(chan error, 1)}
-	if !s.change(func(r *subRun) { r.add(w, names) }) {
-		return s.closedErr(cmd)
-	}
 	bound, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	select {
+	case s.changes <- func(r *subRun) { r.add(w, names) }:
+	case <-s.done:
+		return s.closedErr(cmd)
+	case <-bound.Done():
+		return boundEnded(ctx, cmd, nil)
+	}
 	select {
 	case err := <-w.done:
 		return err
@@ -93,6 +99,7 @@ type addWait struct {
 	fresh []string   // of names, those it added: taken back if it fails
 	left  int        // its names not yet confirmed
 	over  bool       // answered
+	held  bool       // counted in adding, as the pump must take every message meanwhile
 	done  chan error // answered once: nil, or why it failed
 }
 
@@ -116,6 +123,12 @@ func (r *subRun) add(w *addWait, names []string) {
 	if w.left == 0 {
 		r.finish(w, nil)
 		return
+	}
+	w.held = true
+	r.adding.Add(1)
+	select {
+	case r.loosen <- struct{}{}:
+	default: // the pump has yet to take the last one
 	}
 	r.place()
 }
@@ -174,6 +187,9 @@ func (r *subRun) finish(w *addWait, err error) {
 		return
 	}
 	w.over = true
+	if w.held {
+		r.adding.Add(-1)
+	}
 	for _, n := range w.names {
 		if ws := slices.DeleteFunc(r.waiting[n], func(x *addWait) bool { return x == w }); len(ws) > 0 {
 			r.waiting[n] = ws

@@ -345,3 +345,48 @@ func TestEmptiedConnectionClosesAfterItsPing(t *testing.T) {
 	require.ErrorIs(t, <-refused, ErrNoPerm)
 	awaitState(t, sub, "the connection closed", func(r *subRun) bool { return len(r.links) == 0 })
 }
+
+// A node slow to take a new connection (here paused: its HELLO waits) holds up nothing else: an
+// Add of a channel on another master is confirmed, a Remove returns, while the dial waits; the
+// Add that needed the slow node fails at its CommandTimeout, and the connection that comes up
+// after it is closed, as nothing is left for it.
+func TestSlowDialHoldsUpNothingElse(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 2, Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{CommandTimeout: time.Second, ConnectTimeout: 5 * time.Second})
+	ctx := context.Background()
+	a, b := tc.MasterFor(0), tc.MasterFor(16000)
+	require.NotEqual(t, a.Addr(), b.Addr())
+	sub, err := cl.SSubscribe(ctx, keyInSlot("on-a", 0))
+	require.NoError(t, err)
+	defer sub.Close()
+	_, err = b.Do(ctx, "CLIENT", "PAUSE", "2500", "ALL")
+	require.NoError(t, err)
+	slow := make(chan error, 1)
+	go func() { slow <- sub.Add(ctx, keyInSlot("on-b", 16000)) }()
+	awaitState(t, sub, "a dial to b", func(r *subRun) bool { return r.dialing[b.Addr()] != nil })
+
+	require.NoError(t, sub.Add(ctx, keyInSlot("more-on-a", 1)), "a's connection is not held up by b's dial")
+	require.NoError(t, sub.Remove("nothing"))
+	assert.ErrorIs(t, <-slow, ErrTimeout)
+	awaitState(t, sub, "b's dial over, its connection closed", func(r *subRun) bool {
+		return len(r.dialing) == 0 && len(r.links) == 1 && r.links[a.Addr()] != nil
+	})
+}
+
+// Add called by the goroutine that reads Messages, with more messages waiting than the
+// subscription holds for a slow reader: the subscription takes them all while the Add waits, so
+// the confirmation behind them reaches it.
+func TestAddFromTheReadingGoroutineThroughAFlood(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{CommandTimeout: time.Second, RootNodes: []NodeOptions{{URL: "redis://" + tc.Addrs()[0]}}})
+	ctx := context.Background()
+	sub, err := cl.Subscribe(ctx, "flood")
+	require.NoError(t, err)
+	defer sub.Close()
+	flood(t, cl, "flood", 3000)
+	require.NoError(t, sub.Add(ctx, "extra"))
+	for i := 0; i < 3000; i++ {
+		require.Equal(t, strconv.Itoa(i), nextMessage(t, sub).Payload)
+	}
+	assert.Equal(t, "extra", publishUntilHeard(t, cl, sub, "extra").Channel)
+}

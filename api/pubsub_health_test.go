@@ -135,18 +135,27 @@ func TestSlowReaderIsNotTakenForADeadServer(t *testing.T) {
 	sub, err := cl.Subscribe(ctx, "flood")
 	require.NoError(t, err)
 	defer sub.Close()
-	const total = 3000
-	futures := make([]*Future, total)
-	for i := range futures {
-		futures[i] = cl.Send(Cmd("PUBLISH", "flood", strconv.Itoa(i)))
-	}
-	for _, f := range futures {
-		_, err := f.Await()
-		require.NoError(t, err)
-	}
+	flood(t, cl, "flood", 3000)
 	time.Sleep(time.Second) // the user's pause: PING after 100 ms, CommandTimeout 300 ms, 20 ms ticks
-	for i := 0; i < total; i++ {
+	for i := 0; i < 3000; i++ {
 		require.Equal(t, strconv.Itoa(i), nextMessage(t, sub).Payload)
 	}
 	assert.Empty(t, errs)
+}
+
+// flood PUBLISHes 0, 1... total-1 to channel, all at once, and checks that one subscriber (of the
+// node they reached) had each.
+func flood(t *testing.T, cl *Cluster, channel string, total int) {
+	t.Helper()
+	futures := make([]*Future, total)
+	for i := range futures {
+		futures[i] = cl.Send(Cmd("PUBLISH", channel, strconv.Itoa(i)))
+	}
+	for _, f := range futures {
+		v, err := f.Await()
+		require.NoError(t, err)
+		n, err := v.Int64()
+		require.NoError(t, err)
+		require.Equal(t, int64(1), n, "one subscriber")
+	}
 }

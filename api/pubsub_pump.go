@@ -1,16 +1,22 @@
 package api
 
-import "context"
+import (
+	"context"
+	"sync/atomic"
+)
 
 // pump hands the readers' messages (in) to the subscription's user (out), in order. Until ready
 // is closed (the servers confirmed the subscription, and Subscribe returns) it queues every
 // message: nobody reads out yet, and a reader held up would hold up the confirmations behind
-// them. After that it queues up to subscriptionBuffer, then makes the readers wait.
-func pump(ctx context.Context, in <-chan Message, out chan<- Message, ready <-chan struct{}) {
+// them. After that it queues up to subscriptionBuffer, then makes the readers wait; but while an
+// Add waits (adding, and loosen says when one starts) it queues every message again, for the
+// same reason: the Add's caller may be the one who reads.
+func pump(ctx context.Context, in <-chan Message, out chan<- Message, ready <-chan struct{},
+	adding *atomic.Int32, loosen <-chan struct{}) {
 	var queue fifo
 	for {
 		var take <-chan Message
-		if ready != nil /* not yet */ || queue.len() < subscriptionBuffer {
+		if ready != nil /* not yet */ || queue.len() < subscriptionBuffer || adding.Load() > 0 {
 			take = in
 		}
 		var give chan<- Message
@@ -25,6 +31,7 @@ func pump(ctx context.Context, in <-chan Message, out chan<- Message, ready <-ch
 			queue.pop()
 		case <-ready:
 			ready = nil
+		case <-loosen:
 		case <-ctx.Done():
 			return
 		}

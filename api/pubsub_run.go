@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/actoredis/actoredis/dispatcher"
@@ -27,8 +28,12 @@ type subRun struct {
 	pending map[string]struct{} // names to subscribe (again)
 	alone   map[string]struct{} // names to subscribe one per command: see refused
 	events  chan linkEvent
-	in      chan Message // the readers' messages, to the pump
-	readers sync.WaitGroup
+	in      chan Message            // the readers' messages, to the pump
+	readers sync.WaitGroup          // the readers, the pump and the dials
+	dialing map[string]*slotmap.Ref // the nodes a connection is being dialled to, by address
+	dials   chan dialed             // the dials' outcomes
+	loosen  chan struct{}           // tells the pump an Add waits: see pump
+	adding  atomic.Int32            // Adds waiting: the pump takes every message meanwhile
 
 	unconfirmed int               // names written and not yet confirmed
 	ready       chan<- error      // Subscribe's, until it has heard
@@ -51,7 +56,8 @@ func newSubRun(c *Cluster, rt *running, s *Subscription, names []string, ready c
 	r := &subRun{c: c, rt: rt, s: s, cmd: s.kind.command(), ctx: ctx, ready: ready, why: errSubscriptionEnded,
 		links: map[string]*link{}, pending: map[string]struct{}{}, alone: map[string]struct{}{},
 		events: make(chan linkEvent, 64), in: make(chan Message, 64), confirmed: make(chan struct{}),
-		changes: make(chan func(*subRun)), waiting: map[string][]*addWait{}, tickEvery: subTickEvery, pingIdle: pingIdle}
+		changes: make(chan func(*subRun)), waiting: map[string][]*addWait{}, tickEvery: subTickEvery, pingIdle: pingIdle,
+		dialing: map[string]*slotmap.Ref{}, dials: make(chan dialed), loosen: make(chan struct{}, 1)}
 	for _, n := range names {
 		r.pending[n] = struct{}{}
 	}
@@ -64,7 +70,7 @@ func (r *subRun) run() {
 	r.readers.Add(1)
 	go func() {
 		defer r.readers.Done()
-		pump(r.ctx, r.in, r.s.out, r.confirmed)
+		pump(r.ctx, r.in, r.s.out, r.confirmed, &r.adding, r.loosen)
 	}()
 	defer r.shutdown()
 	r.place()
@@ -94,6 +100,8 @@ func (r *subRun) run() {
 			}
 		case change := <-r.changes:
 			change(r)
+		case d := <-r.dials:
+			r.dialled(d)
 		}
 	}
 }
@@ -126,7 +134,8 @@ func (r *subRun) tell(err error) {
 }
 
 // place subscribes the pending names where the map says they live: on the connection already
-// open to that node, or on a new one. What cannot be placed now is tried again after a backoff.
+// open to that node, or on a new one once it is dialled (see dial). What has no node now is tried
+// again after a backoff.
 func (r *subRun) place() { r.placeWith(r.rt.smap.Snapshot()) }
 
 // placeWith is place by the map snap.
@@ -140,6 +149,7 @@ func (r *subRun) placeWith(snap *slotmap.Snapshot) {
 	if r.s.kind != subShard {
 		shared = r.anyNode(snap)
 	}
+	unrouted := false
 	for name := range r.pending {
 		ref := shared
 		if r.s.kind == subShard && snap != nil {
@@ -150,29 +160,20 @@ func (r *subRun) placeWith(snap *slotmap.Snapshot) {
 			refs[ref.Addr] = ref
 		} else {
 			r.s.last = fmt.Errorf("actoredis: %s %q: %w", r.cmd, name, ErrNoRoute)
+			unrouted = true
 		}
 	}
 	for addr, names := range groups {
 		l := r.links[addr]
 		if l == nil {
-			conn, err := refs[addr].Node.Subscriber(r.ctx, r.cmd)
-			if err != nil {
-				r.s.last = err
-				r.rt.smap.Refresh() // the node may be gone: a newer map may say where its slots went
-				continue
-			}
-			l = &link{conn: conn, names: map[string]struct{}{}, live: map[string]struct{}{},
-				// Close (or the cluster's) interrupts a write stalled on a server that stopped reading.
-				unwatch: context.AfterFunc(r.ctx, func() { _ = conn.Close() })}
-			r.links[addr] = l
-			r.readers.Add(1)
-			go l.read(r.ctx, r.in, r.events, &r.readers)
+			r.dial(refs[addr]) // the names wait, pending, for its outcome
+			continue
 		}
 		if err := r.write(l, names); err != nil {
 			r.lose(l, err)
 		}
 	}
-	if len(r.pending) > 0 {
+	if unrouted {
 		r.later()
 	}
 }
@@ -185,6 +186,9 @@ func (r *subRun) anyNode(snap *slotmap.Snapshot) *slotmap.Ref {
 	}
 	for _, l := range r.links { // at most one
 		return &slotmap.Ref{Addr: l.conn.Addr()}
+	}
+	for _, ref := range r.dialing { // at most one
+		return ref
 	}
 	masters := snap.Masters()
 	if len(masters) == 0 {
@@ -327,6 +331,7 @@ func (r *subRun) handle(ev linkEvent) {
 	}
 	if r.unconfirmed == 0 && len(r.pending) == 0 {
 		r.tries = 0
+		r.s.last = nil // all is well: an Add failing later names what failed since
 		r.tell(nil)
 	}
 }

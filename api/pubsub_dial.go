@@ -1,0 +1,60 @@
+package api
+
+import (
+	"context"
+
+	"github.com/actoredis/actoredis/node"
+	"github.com/actoredis/actoredis/slotmap"
+)
+
+// dialed is the outcome of a dial: the connection, or why there is none.
+type dialed struct {
+	ref  *slotmap.Ref
+	conn *node.SubConn
+	err  error
+}
+
+// dial opens a connection to ref's node on a goroutine of its own, unless one is being dialled
+// already: a node slow to answer (up to ConnectTimeout) holds up neither the subscription's other
+// connections nor Add and Remove. Its outcome comes back on dials (dialled).
+func (r *subRun) dial(ref *slotmap.Ref) {
+	if _, ok := r.dialing[ref.Addr]; ok {
+		return
+	}
+	r.dialing[ref.Addr] = ref
+	r.readers.Add(1)
+	go func() {
+		defer r.readers.Done()
+		conn, err := ref.Node.Subscriber(r.ctx, r.cmd)
+		select {
+		case r.dials <- dialed{ref: ref, conn: conn, err: err}:
+		case <-r.ctx.Done():
+			if conn != nil {
+				_ = conn.Close()
+			}
+		}
+	}()
+}
+
+// dialled takes a dial's outcome: a connection starts its reader and takes the names pending for
+// its node; a failure is tried again after a backoff, by a newer map if there is one.
+func (r *subRun) dialled(d dialed) {
+	delete(r.dialing, d.ref.Addr)
+	if d.err != nil {
+		r.s.last = d.err
+		r.rt.smap.Refresh() // the node may be gone: a newer map may say where its slots went
+		r.later()
+		return
+	}
+	conn := d.conn
+	l := &link{conn: conn, names: map[string]struct{}{}, live: map[string]struct{}{},
+		// Close (or the cluster's) interrupts a write stalled on a server that stopped reading.
+		unwatch: context.AfterFunc(r.ctx, func() { _ = conn.Close() })}
+	r.links[d.ref.Addr] = l
+	r.readers.Add(1)
+	go l.read(r.ctx, r.in, r.events, &r.readers)
+	r.place()
+	if r.links[d.ref.Addr] == l {
+		r.dropIfIdle(l) // the map moved its names elsewhere meanwhile
+	}
+}
