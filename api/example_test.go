@@ -41,6 +41,15 @@ func ExampleCreateCluster() {
 	v, _ := f.Await()
 	fmt.Println(v.String())
 
+	_ = c.MSet(ctx, map[string]any{"a": "1", "b": "2"}) // keys in any slots: one MSET per slot
+	values, _ := c.MGet(ctx, "a", "b", "nope")
+	fmt.Println(values["a"], values["b"], len(values))
+
+	lib := api.NewLibrary("#!lua name=greetings\n" +
+		"redis.register_function('greet', function(keys, args) return 'hi ' .. args[1] end)")
+	r, err := lib.Call(ctx, c, "greet", nil, "there") // the first call loads it on every master
+	fmt.Println(r.String(), err)
+
 	sub, err := c.SSubscribe(ctx, "orders") // returns once the server has confirmed it
 	if err != nil {
 		fmt.Println(err)
@@ -54,5 +63,7 @@ func ExampleCreateCluster() {
 	// hello
 	// true
 	// 41
+	// 1 2 2
+	// hi there <nil>
 	// orders → order 7 shipped
 }
