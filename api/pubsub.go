@@ -14,17 +14,22 @@ type Message struct {
 	Payload string
 }
 
-// subscriptionBuffer is how many messages a Subscription holds for a reader that lags.
-const subscriptionBuffer = 1024
+// subscriptionBuffer is how many messages a Subscription holds for a reader that lags; while an
+// Add waits, up to addingBuffer (see pump).
+const (
+	subscriptionBuffer = 1024
+	addingBuffer       = 64 * subscriptionBuffer
+)
 
 // Subscription receives the messages published to its channels or patterns, on connections of
 // its own (one per master it needs: PSubscribe and Subscribe take one, SSubscribe one per master
 // serving its channels' slots). It is safe for concurrent use.
 //
 // Messages arrive on Messages in the order each channel's server sent them. The subscription
-// holds up to 1024 for a reader that lags (and, until Subscribe returns, all that arrive); past
-// that its connections wait for the reader, and a server whose pub/sub output buffer overflows
-// meanwhile (client-output-buffer-limit pubsub, 32 MB by default) closes the connection. A
+// holds up to 1024 for a reader that lags (65,536 while an Add waits, and, until Subscribe
+// returns, all that arrive); past that its connections wait for the reader, and a server whose
+// pub/sub output buffer overflows meanwhile (client-output-buffer-limit pubsub, 32 MB by
+// default) closes the connection. A
 // connection lost, or a slot of SSubscribe's moving (the server then unsubscribes its channels),
 // is followed at once: the channels are subscribed again, where the map says they live now, with
 // backoff while that fails. Messages published in between are not received (Redis pub/sub

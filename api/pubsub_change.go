@@ -13,8 +13,8 @@ import (
 // confirmed), or fails when ctx ends or CommandTimeout passes first (ErrTimeout), or when a
 // server refuses one for good (NOPERM...); a failed Add takes back the names it added, and
 // leaves the others as they were. It fails with ErrSubscriptionClosed once the subscription has
-// ended. While an Add waits, the subscription holds every message that arrives, however many,
-// so that the confirmations behind them reach it: Add may be called from the goroutine reading
+// ended. While an Add waits, the subscription holds up to 65,536 messages, not 1024, so that
+// the confirmations behind them reach it: Add may be called from the goroutine reading
 // Messages.
 func (s *Subscription) Add(ctx context.Context, names ...string) error {
 	cmd := s.kind.command()
@@ -42,7 +42,7 @@ func (s *Subscription) Add(ctx context.Context, names ...string) error {
 	case <-bound.Done():
 	}
 	// Given up: the goroutine takes back what w added, unless it has answered meanwhile.
-	if !s.change(func(r *subRun) { r.finish(w, boundEnded(ctx, cmd, r.s.last)) }) {
+	if !s.change(func(r *subRun) { r.finish(w, boundEnded(ctx, cmd, r.lastFailure())) }) {
 		return s.closedErr(cmd)
 	}
 	select {

@@ -367,7 +367,9 @@ func TestSlowDialHoldsUpNothingElse(t *testing.T) {
 
 	require.NoError(t, sub.Add(ctx, keyInSlot("more-on-a", 1)), "a's connection is not held up by b's dial")
 	require.NoError(t, sub.Remove("nothing"))
-	assert.ErrorIs(t, <-slow, ErrTimeout)
+	err = <-slow
+	assert.ErrorIs(t, err, ErrTimeout)
+	assert.Contains(t, err.Error(), b.Addr(), "the node still being dialled")
 	awaitState(t, sub, "b's dial over, its connection closed", func(r *subRun) bool {
 		return len(r.dialing) == 0 && len(r.links) == 1 && r.links[a.Addr()] != nil
 	})
@@ -389,4 +391,18 @@ func TestAddFromTheReadingGoroutineThroughAFlood(t *testing.T) {
 		require.Equal(t, strconv.Itoa(i), nextMessage(t, sub).Payload)
 	}
 	assert.Equal(t, "extra", publishUntilHeard(t, cl, sub, "extra").Channel)
+}
+
+// A Subscribe whose only node does not answer a new connection in time fails with ErrTimeout,
+// naming the node whose connection was still being opened.
+func TestSubscribeTimesOutNamingTheSlowNode(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{CommandTimeout: 300 * time.Millisecond, RootNodes: []NodeOptions{{URL: "redis://" + tc.Addrs()[0]}}})
+	_, err := tc.Masters()[0].Do(context.Background(), "CLIENT", "PAUSE", "1000", "ALL")
+	require.NoError(t, err)
+	_, err = cl.SSubscribe(context.Background(), "slow")
+	require.ErrorIs(t, err, ErrTimeout)
+	assert.Contains(t, err.Error(), tc.Addrs()[0])
+	assert.Contains(t, err.Error(), "still being opened")
+	assert.NotErrorIs(t, err, context.Canceled)
 }

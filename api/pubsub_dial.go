@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/actoredis/actoredis/node"
 	"github.com/actoredis/actoredis/slotmap"
@@ -34,6 +35,15 @@ func (r *subRun) dial(ref *slotmap.Ref) {
 			}
 		}
 	}()
+}
+
+// lastFailure is what a wait that ended names as the last failure: a connection still being
+// opened, or else the last failure met.
+func (r *subRun) lastFailure() error {
+	for addr := range r.dialing {
+		return fmt.Errorf("actoredis: node %s: %s: the connection was still being opened", addr, r.cmd)
+	}
+	return r.s.last
 }
 
 // dialled takes a dial's outcome: a connection starts its reader and takes the names pending for

@@ -9,14 +9,14 @@ import (
 // is closed (the servers confirmed the subscription, and Subscribe returns) it queues every
 // message: nobody reads out yet, and a reader held up would hold up the confirmations behind
 // them. After that it queues up to subscriptionBuffer, then makes the readers wait; but while an
-// Add waits (adding, and loosen says when one starts) it queues every message again, for the
-// same reason: the Add's caller may be the one who reads.
+// Add waits (adding, and loosen says when one starts) it queues up to addingBuffer, for the same
+// reason: the Add's caller may be the one who reads.
 func pump(ctx context.Context, in <-chan Message, out chan<- Message, ready <-chan struct{},
 	adding *atomic.Int32, loosen <-chan struct{}) {
 	var queue fifo
 	for {
 		var take <-chan Message
-		if ready != nil /* not yet */ || queue.len() < subscriptionBuffer || adding.Load() > 0 {
+		if ready != nil /* not yet */ || queue.len() < subscriptionBuffer || adding.Load() > 0 && queue.len() < addingBuffer {
 			take = in
 		}
 		var give chan<- Message

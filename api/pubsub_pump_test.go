@@ -1,8 +1,11 @@
 package api
 
 import (
+	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -25,5 +28,39 @@ func TestFifoMemoryFollowsItsLength(t *testing.T) {
 		}
 		assert.Equal(t, backlog, q.len())
 		assert.LessOrEqual(t, cap(q.buf), 4*(backlog+1), "backlog %d", backlog)
+	}
+}
+
+// While an Add waits the pump holds up to addingBuffer messages for a reader that does not read,
+// not more; without an Add, subscriptionBuffer.
+func TestPumpHoldsABoundedBacklog(t *testing.T) {
+	for _, adds := range []int32{0, 1} {
+		ctx, cancel := context.WithCancel(context.Background())
+		in, out := make(chan Message), make(chan Message)
+		var adding atomic.Int32
+		adding.Store(adds)
+		ready := make(chan struct{})
+		close(ready)
+		done := make(chan struct{})
+		go func() { defer close(done); pump(ctx, in, out, ready, &adding, make(chan struct{})) }()
+		limit := subscriptionBuffer
+		if adds > 0 {
+			limit = addingBuffer
+		}
+		for i := 0; i < limit; i++ {
+			select {
+			case in <- Message{Payload: fmt.Sprint(i)}:
+			case <-time.After(10 * time.Second):
+				require.FailNow(t, "the pump took no more", "adds %d, after %d messages", adds, i)
+			}
+		}
+		select {
+		case in <- Message{Payload: "one too many"}:
+			assert.Fail(t, "the pump took more than its bound", "adds %d", adds)
+		case <-time.After(100 * time.Millisecond): // it would have taken it at once
+		}
+		assert.Equal(t, "0", (<-out).Payload, "in order")
+		cancel()
+		<-done
 	}
 }

@@ -116,6 +116,9 @@ func (r *subRun) shutdown() {
 		_ = l.conn.Close()
 	}
 	r.readers.Wait()
+	if r.ready != nil { // Subscribe still waits: for a dial, maybe
+		r.s.last = r.lastFailure()
+	}
 	r.tell(r.why)
 	r.s.err = r.ended
 	close(r.s.out)
