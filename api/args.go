@@ -72,22 +72,29 @@ func bindTo(args []any, slots []argSlot, argv []any) ([]any, error) {
 			argv[i] = &s.s
 		default:
 			if name, ok := args[0].(string); ok && i > 0 {
-				return nil, fmt.Errorf("actoredis: %s: argument %d: %w", name, i, checkArg(a))
+				return nil, fmt.Errorf("actoredis: %s: argument %d: %w", name, i, unsupported(a))
 			}
-			return nil, fmt.Errorf("actoredis: argument %d: %w", i, checkArg(a))
+			return nil, fmt.Errorf("actoredis: argument %d: %w", i, unsupported(a))
 		}
 	}
 	return argv, nil
 }
 
-// checkArg returns nil for an argument of a type Cmd takes, or an error naming its type. It
-// names it with reflect, not fmt's %T, under which a would escape: so would every argument bind
-// takes, and each would cost an allocation on the way in.
+// checkArg returns nil for an argument of a type Cmd takes, or an error naming its type.
 func checkArg(a any) error {
-	switch a.(type) {
-	case string, []byte, int, int64, int32, uint64, float64, bool:
-		return nil
-	case nil:
+	var slots [1]argSlot
+	var argv [1]any
+	if _, err := bindTo([]any{a}, slots[:], argv[:]); err != nil {
+		return unsupported(a)
+	}
+	return nil
+}
+
+// unsupported says a's type is not one Cmd takes. It names the type with reflect, not fmt's %T,
+// under which a would escape: so would every argument bindTo takes, and each would cost an
+// allocation on the way in.
+func unsupported(a any) error {
+	if a == nil {
 		return errors.New("unsupported type <nil>")
 	}
 	return fmt.Errorf("unsupported type %s", reflect.TypeOf(a))

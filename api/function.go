@@ -91,10 +91,10 @@ func (l *Library) call(ctx context.Context, c *Cluster, name, function string, k
 	if !notFound(err) {
 		return v, err
 	}
-	if on == nil {
+	if on == nil && len(keys) > 0 {
 		on = c.NodeForKey(keys[0]) // its keys' master (a replica read by CallRO gets it from there)
 	}
-	if on == nil || !lacks(ctx, on, function) {
+	if on == nil || !l.missing(ctx, on, function) {
 		return v, err
 	}
 	// The server ran nothing: load the library, and call again.
@@ -111,17 +111,19 @@ func notFound(err error) bool {
 	return errors.As(err, &se) && se.Prefix == "ERR" && se.Msg == "Function not found"
 }
 
-// lacks reports whether n lists no function named function (in any library: the server's names
-// are case-insensitive, and a library's name is not needed to tell). When asking fails it says
-// no: the error the call met is returned rather than risk running the function twice.
-func lacks(ctx context.Context, n *Node, function string) bool {
-	v, err := n.Do(ctx, Cmd("FUNCTION", "LIST"))
+// missing reports whether n lacks function and a Load would bring it: n lists no function of
+// that name (in any library: the server's names are case-insensitive, and a library's name is not
+// needed to tell), nor this library's code as it is (loaded, it would not bring a function it does
+// not define: a misspelt name is not worth a Load per call). When asking fails it says no: the
+// error the call met is returned rather than risk running the function twice.
+func (l *Library) missing(ctx context.Context, n *Node, function string) bool {
+	v, err := n.Do(ctx, Cmd("FUNCTION", "LIST", "WITHCODE"))
 	if err != nil {
 		return false
 	}
 	for _, lib := range v.Array() {
 		fields, err := lib.Map()
-		if err != nil {
+		if err != nil || fields["library_code"].String() == l.code {
 			return false
 		}
 		for _, fn := range fields["functions"].Array() {

@@ -42,6 +42,15 @@ func TestLibraryRunsOnEveryMaster(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "hi", v.String())
 
+	// A function the library does not define: the call fails with the server's error, and the
+	// library, loaded as it is everywhere, is not loaded again.
+	loads := functionLoads(t, tc)
+	for i := 0; i < 3; i++ {
+		_, err = lib.Call(ctx, cl, "bmup", []string{"fn-typo"}, 1)
+		require.ErrorContains(t, err, "Function not found")
+	}
+	assert.Equal(t, loads, functionLoads(t, tc))
+
 	key := keyInSlot("fn", 8000)
 	owner := tc.MasterFor(8000)
 	_, err = owner.Do(ctx, "FUNCTION", "FLUSH")
@@ -142,4 +151,16 @@ func TestLibraryLoadAfterClose(t *testing.T) {
 	cl := connect(t, tc, ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://" + tc.Addrs()[0]}}})
 	require.NoError(t, cl.Close())
 	assert.ErrorIs(t, NewLibrary(counterLibrary).Load(context.Background(), cl), ErrClientClosed)
+}
+
+// functionLoads returns how many FUNCTION LOADs the masters have run, in all.
+func functionLoads(t *testing.T, tc *testcluster.Cluster) int {
+	t.Helper()
+	total := 0
+	for _, m := range tc.Masters() {
+		n, err := m.InfoCount(context.Background(), "commandstats", "cmdstat_function|load", "calls")
+		require.NoError(t, err)
+		total += n
+	}
+	return total
 }

@@ -86,6 +86,8 @@ func (c *Cluster) perSlot(ctx context.Context, name string, keys []string, args 
 	if err := ended(ctx); err != nil {
 		return err
 	}
+	c.inDo.Add(1) // a caller waiting, as in Do: others are not alone
+	defer c.inDo.Add(-1)
 	if args == nil {
 		args = func(k string) []any { return []any{k} }
 	}

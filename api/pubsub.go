@@ -36,7 +36,8 @@ const (
 // delivers at most once); each such gap is an EventError matching ErrSubscriptionGap and naming
 // the node (OnError). A connection that has read nothing for 5 s is sent a PING; one that then
 // reads nothing for CommandTimeout (a frozen server, a middlebox answering TCP keepalives for a
-// dead one) is lost the same way. A name the server refuses to subscribe again for good (NOPERM:
+// dead one) is lost the same way. Both are checked every second, so each may take up to a second
+// more. A name the server refuses to subscribe again for good (NOPERM:
 // an ACL changed; or an ERR) is dropped, with an EventError, and the subscription's other names
 // stay; once none is left, the subscription ends (Err says why). Other refusals (BUSY, LOADING,
 // CLUSTERDOWN, a MOVED...) are tried again, with backoff. Add and Remove change its names while
@@ -62,6 +63,22 @@ const (
 
 // command is the kind's subscribe command.
 func (k subKind) command() string { return [...]string{"SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE"}[k] }
+
+// slot is the slot name's commands go by: its own for shard channels, 0 (any) for the others.
+func (k subKind) slot(name string) int {
+	if k == subShard {
+		return GetSlot(name)
+	}
+	return 0
+}
+
+// check refuses a subscription or an Add of no name, or with ctx ended.
+func (k subKind) check(ctx context.Context, names []string) error {
+	if len(names) == 0 {
+		return fmt.Errorf("actoredis: %s needs at least one name: %w", k.command(), ErrEmptyCommand)
+	}
+	return ended(ctx)
+}
 
 // uncommand is the kind's unsubscribe command.
 func (k subKind) uncommand() string {
@@ -93,10 +110,7 @@ func (c *Cluster) SSubscribe(ctx context.Context, channels ...string) (*Subscrip
 
 func (c *Cluster) subscribe(ctx context.Context, kind subKind, names []string) (*Subscription, error) {
 	cmd := kind.command()
-	if len(names) == 0 {
-		return nil, fmt.Errorf("actoredis: %s needs at least one name: %w", cmd, ErrEmptyCommand)
-	}
-	if err := ended(ctx); err != nil {
+	if err := kind.check(ctx, names); err != nil {
 		return nil, err
 	}
 	s := &Subscription{kind: kind, timeout: c.opts.CommandTimeout, out: make(chan Message), done: make(chan struct{})}

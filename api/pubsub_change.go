@@ -12,16 +12,13 @@ import (
 // the servers have confirmed every name (those it held already count as soon as they are
 // confirmed), or fails when ctx ends or CommandTimeout passes first (ErrTimeout), or when a
 // server refuses one for good (NOPERM...); a failed Add takes back the names it added, and
-// leaves the others as they were. It fails with ErrSubscriptionClosed once the subscription has
-// ended. While an Add waits, the subscription holds up to 65,536 messages, not 1024, so that
+// leaves the others as they were; one waiting for a name that Remove takes out fails too. It
+// fails with ErrSubscriptionClosed once the subscription has ended. While an Add waits, the subscription holds up to 65,536 messages, not 1024, so that
 // the confirmations behind them reach it: Add may be called from the goroutine reading
 // Messages.
 func (s *Subscription) Add(ctx context.Context, names ...string) error {
 	cmd := s.kind.command()
-	if len(names) == 0 {
-		return fmt.Errorf("actoredis: %s needs at least one name: %w", cmd, ErrEmptyCommand)
-	}
-	if err := ended(ctx); err != nil {
+	if err := s.kind.check(ctx, names); err != nil {
 		return err
 	}
 	w := &addWait{done: make(chan error, 1)}
@@ -206,6 +203,7 @@ func (r *subRun) finish(w *addWait, err error) {
 				back = append(back, n)
 			}
 		}
+		// No Add waits for back's names (see above): the error given remove reaches nobody.
 		r.remove(back, fmt.Errorf("actoredis: %s: taken back, as an Add that failed had added it: %w", r.cmd, err))
 	}
 	w.done <- err
@@ -246,20 +244,12 @@ func (r *subRun) unsubscribe(l *link, names []string) error {
 	cmd := r.s.kind.uncommand()
 	bySlot := map[int][]string{}
 	for _, n := range names {
-		slot := 0
-		if r.s.kind == subShard {
-			slot = GetSlot(n)
-		}
+		slot := r.s.kind.slot(n)
 		bySlot[slot] = append(bySlot[slot], n)
 	}
 	for _, group := range bySlot {
-		args := make([]any, 0, 1+len(group))
-		args = append(args, cmd)
-		for _, n := range group {
-			args = append(args, n)
-		}
 		l.sent = append(l.sent, &sent{kind: sentUnsubscribe, names: group, left: len(group)})
-		if err := l.conn.Write(args...); err != nil {
+		if err := l.conn.Write(commandArgs(cmd, group)...); err != nil {
 			return err
 		}
 	}

@@ -5,18 +5,18 @@ import (
 	"sync/atomic"
 )
 
-// pump hands the readers' messages (in) to the subscription's user (out), in order. Until ready
-// is closed (the servers confirmed the subscription, and Subscribe returns) it queues every
-// message: nobody reads out yet, and a reader held up would hold up the confirmations behind
-// them. After that it queues up to subscriptionBuffer, then makes the readers wait; but while an
+// pump hands the readers' messages (in) to the subscription's user (out), in order. Until
+// confirmed is closed (the servers confirmed the subscription, and Subscribe returns) it queues
+// every message: nobody reads out yet, and a reader held up would hold up the confirmations
+// behind them. After that it queues up to subscriptionBuffer, then makes the readers wait; but while an
 // Add waits (adding, and loosen says when one starts) it queues up to addingBuffer, for the same
 // reason: the Add's caller may be the one who reads.
-func pump(ctx context.Context, in <-chan Message, out chan<- Message, ready <-chan struct{},
+func pump(ctx context.Context, in <-chan Message, out chan<- Message, confirmed <-chan struct{},
 	adding *atomic.Int32, loosen <-chan struct{}) {
 	var queue fifo
 	for {
 		var take <-chan Message
-		if ready != nil /* not yet */ || queue.len() < subscriptionBuffer || adding.Load() > 0 && queue.len() < addingBuffer {
+		if confirmed != nil /* not yet */ || queue.len() < subscriptionBuffer || adding.Load() > 0 && queue.len() < addingBuffer {
 			take = in
 		}
 		var give chan<- Message
@@ -29,8 +29,8 @@ func pump(ctx context.Context, in <-chan Message, out chan<- Message, ready <-ch
 			queue.push(m)
 		case give <- next:
 			queue.pop()
-		case <-ready:
-			ready = nil
+		case <-confirmed:
+			confirmed = nil
 		case <-loosen:
 		case <-ctx.Done():
 			return

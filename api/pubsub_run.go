@@ -211,10 +211,7 @@ func (r *subRun) write(l *link, names []string) error {
 			cmds = append(cmds, []string{n})
 			continue
 		}
-		slot := 0
-		if r.s.kind == subShard {
-			slot = GetSlot(n)
-		}
+		slot := r.s.kind.slot(n)
 		if i, ok := bySlot[slot]; ok {
 			cmds[i] = append(cmds[i], n)
 		} else {
@@ -223,16 +220,13 @@ func (r *subRun) write(l *link, names []string) error {
 		}
 	}
 	for _, group := range cmds {
-		args := make([]any, 0, 1+len(group))
-		args = append(args, r.cmd)
 		for _, n := range group {
-			args = append(args, n)
 			l.names[n] = struct{}{}
 			delete(r.pending, n)
 		}
 		l.sent = append(l.sent, &sent{kind: sentSubscribe, names: group, left: len(group)})
 		r.unconfirmed += len(group)
-		if err := l.conn.Write(args...); err != nil {
+		if err := l.conn.Write(commandArgs(r.cmd, group)...); err != nil {
 			return err
 		}
 	}
@@ -258,11 +252,30 @@ func (r *subRun) lose(l *link, err error) {
 		r.pending[n] = struct{}{}
 	}
 	r.s.last = err
-	if len(l.live) > 0 && r.ready == nil { // names the server had confirmed, after Subscribe returned
-		r.c.emit(Event{Type: EventError, Addr: l.conn.Addr(), Err: fmt.Errorf("%w: %w", ErrSubscriptionGap, err)})
+	if len(l.live) > 0 {
+		r.gap(l, fmt.Errorf("%w: %w", ErrSubscriptionGap, err))
 	}
 	r.rt.smap.Refresh()
 	r.later()
+}
+
+// gap says, with an EventError naming l's node, that names l carried and the server had confirmed
+// were interrupted: once Subscribe has returned (before, nothing was missed that the caller had
+// been promised).
+func (r *subRun) gap(l *link, err error) {
+	if r.ready == nil {
+		r.c.emit(Event{Type: EventError, Addr: l.conn.Addr(), Err: err})
+	}
+}
+
+// commandArgs is the command cmd of names.
+func commandArgs(cmd string, names []string) []any {
+	args := make([]any, 0, 1+len(names))
+	args = append(args, cmd)
+	for _, n := range names {
+		args = append(args, n)
+	}
+	return args
 }
 
 // drop forgets l and closes its connection.
@@ -317,10 +330,9 @@ func (r *subRun) handle(ev linkEvent) {
 		} else if _, ok := l.names[ev.name]; ok {
 			// The server unsubscribed it: its slot left the node (SSUBSCRIBE). Subscribe it again
 			// where the slot went.
-			if _, live := l.live[ev.name]; live && r.ready == nil { // see lose
-				r.c.emit(Event{Type: EventError, Addr: l.conn.Addr(), Err: fmt.Errorf(
-					"actoredis: node %s: %s %q: unsubscribed by the server (its slot moved): %w",
-					l.conn.Addr(), r.cmd, ev.name, ErrSubscriptionGap)})
+			if _, live := l.live[ev.name]; live {
+				r.gap(l, fmt.Errorf("actoredis: node %s: %s %q: unsubscribed by the server (its slot moved): %w",
+					l.conn.Addr(), r.cmd, ev.name, ErrSubscriptionGap))
 			}
 			delete(l.names, ev.name)
 			delete(l.live, ev.name)
