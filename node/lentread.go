@@ -134,7 +134,7 @@ func (c *conn) claim(always bool) (held bool, broken error) {
 		c.toReader()
 		return false, nil
 	}
-	if always || time.Since(c.quiet) >= probeAfter {
+	if always || c.quietFor() >= probeAfter {
 		if err := c.check(); err != nil {
 			c.rstate.Store(readParked)
 			return false, err
@@ -254,12 +254,21 @@ func (c *conn) readLent(ctx context.Context, r *Request) {
 	}
 }
 
+// start is the clock's origin for conn.quiet.
+var start = time.Now()
+
+// sinceStart is the time since start, by the monotonic clock.
+func sinceStart() time.Duration { return time.Since(start) }
+
+// quietFor is how long ago the token was last handed on (quiet).
+func (c *conn) quietFor() time.Duration { return sinceStart() - time.Duration(c.quiet.Load()) }
+
 // endLent hands the token on. To the reader goroutine, directly, if it has something to read: a
 // reply that came due meanwhile (another caller's command), a failed lent read (lentErr, which
 // the reader sees once it holds the token), bytes left over, or a close. Otherwise the connection
 // is parked again, and a writer that saw the token lent meanwhile is caught by looking again.
 func (c *conn) endLent() {
-	c.quiet = time.Now()
+	c.quiet.Store(int64(sinceStart()))
 	if c.lentErr != nil || c.rd.Buffered() > 0 || c.readDue() {
 		c.toReader()
 		return

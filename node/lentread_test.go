@@ -89,7 +89,7 @@ func readHere(t *testing.T, n *Node, args ...any) (resp.Value, error) {
 // waitQuiet returns once c has been quiet for probeAfter: a lent caller or the actor writing then
 // peeks at the socket first.
 func waitQuiet(c *conn) {
-	for time.Since(c.quiet) < probeAfter {
+	for c.quietFor() < probeAfter {
 		runtime.Gosched()
 	}
 }

@@ -42,8 +42,10 @@ type conn struct {
 	heldFor atomic.Pointer[Request] // the request a readHeld token is set aside for
 	wake    chan struct{}           // hands the token back to the parked reader; room for one
 	lentErr error                   // why a lent read failed; the token holder's
-	quiet   time.Time               // when the token was last handed on by a lent caller or a probe; the holder's
-	peeker  *peeker                 // the token holder's
+	// quiet is when the token was last handed on by a lent caller or a probe (see sinceStart). The
+	// holder writes it; atomic, so that a test may watch it.
+	quiet  atomic.Int64
+	peeker *peeker // the token holder's
 }
 
 // read is the reader goroutine.
