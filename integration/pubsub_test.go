@@ -190,3 +190,36 @@ func nextMessage(t *testing.T, sub *api.Subscription) api.Message {
 		return api.Message{}
 	}
 }
+
+// An Add made while the master of the channel's slot is down waits for the replica promoted in
+// its place, within CommandTimeout (a failover takes about 2 s here), and the channel receives
+// from there; a Remove of it afterwards leaves nothing on the new master.
+func TestAddDuringAFailover(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{})
+	cl := connect(t, tc, api.ClusterOptions{CommandTimeout: 8 * time.Second})
+	ctx := context.Background()
+	victim, other := tc.Masters()[0], tc.Masters()[1]
+	kept, added := channelOn(t, tc, other), channelOn(t, tc, victim)
+	sub, err := cl.SSubscribe(ctx, kept)
+	require.NoError(t, err)
+	defer sub.Close()
+	spublishUntilHeard(t, cl, sub, kept)
+
+	require.NoError(t, tc.Kill(victim))
+	require.NoError(t, sub.Add(ctx, added), "confirmed by the promoted replica")
+	promoted := tc.MasterFor(api.GetSlot(added))
+	require.NotEqual(t, victim, promoted)
+	assert.Equal(t, added, spublishUntilHeard(t, cl, sub, added).Channel)
+
+	require.NoError(t, sub.Remove(added))
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		v, err := promoted.Do(ctx, "PUBSUB", "SHARDNUMSUB", added)
+		require.NoError(t, err)
+		if v.([]any)[1].(int64) == 0 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "still subscribed on %s", promoted.Addr())
+		time.Sleep(20 * time.Millisecond) // the server is asked again
+	}
+	assert.Equal(t, kept, spublishUntilHeard(t, cl, sub, kept).Channel)
+}
