@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sort"
 )
 
 // Add subscribes the subscription to more names, of its kind: channels for Subscribe and
@@ -13,9 +12,9 @@ import (
 // confirmed), or fails when ctx ends or CommandTimeout passes first (ErrTimeout), or when a
 // server refuses one for good (NOPERM...); a failed Add takes back the names it added, and
 // leaves the others as they were; one waiting for a name that Remove takes out fails too. It
-// fails with ErrSubscriptionClosed once the subscription has ended. While an Add waits, the subscription holds up to 65,536 messages, not 1024, so that
-// the confirmations behind them reach it: Add may be called from the goroutine reading
-// Messages.
+// fails with ErrSubscriptionClosed once the subscription has ended. While an Add waits, the
+// subscription holds up to 65,536 messages, not 1024, so that the confirmations behind them
+// reach it: Add may be called from the goroutine reading Messages.
 func (s *Subscription) Add(ctx context.Context, names ...string) error {
 	cmd := s.kind.command()
 	if err := s.kind.check(ctx, names); err != nil {
@@ -92,11 +91,12 @@ func (s *Subscription) closedErr(cmd string) error {
 // addWait is an Add waiting for the servers' confirmations. Its fields are the subscription
 // goroutine's, but done.
 type addWait struct {
-	names []string   // the names it waits for (those held and confirmed already are not)
+	// names are the names it waits for (those held and confirmed already are not); while there
+	// are any, it is counted in adding, as the pump must take every message meanwhile
+	names []string
 	fresh []string   // of names, those it added: taken back if it fails
 	left  int        // its names not yet confirmed
 	over  bool       // answered
-	held  bool       // counted in adding, as the pump must take every message meanwhile
 	done  chan error // answered once: nil, or why it failed
 }
 
@@ -121,7 +121,6 @@ func (r *subRun) add(w *addWait, names []string) {
 		r.finish(w, nil)
 		return
 	}
-	w.held = true
 	r.adding.Add(1)
 	select {
 	case r.loosen <- struct{}{}:
@@ -130,18 +129,8 @@ func (r *subRun) add(w *addWait, names []string) {
 	r.place()
 }
 
-// dedup returns names sorted, each once.
-func dedup(names []string) []string {
-	names = append([]string(nil), names...)
-	sort.Strings(names)
-	out := names[:0]
-	for i, n := range names {
-		if i == 0 || n != names[i-1] {
-			out = append(out, n)
-		}
-	}
-	return out
-}
+// dedup returns names sorted, each once, in a slice of its own.
+func dedup(names []string) []string { return slices.Compact(slices.Sorted(slices.Values(names))) }
 
 // linkOf returns the connection carrying name (subscribed, or written), or nil.
 func (r *subRun) linkOf(name string) *link {
@@ -184,7 +173,7 @@ func (r *subRun) finish(w *addWait, err error) {
 		return
 	}
 	w.over = true
-	if w.held {
+	if len(w.names) > 0 {
 		r.adding.Add(-1)
 	}
 	for _, n := range w.names {
@@ -249,7 +238,7 @@ func (r *subRun) unsubscribe(l *link, names []string) error {
 	}
 	for _, group := range bySlot {
 		l.sent = append(l.sent, &sent{kind: sentUnsubscribe, names: group, left: len(group)})
-		if err := l.conn.Write(commandArgs(cmd, group)...); err != nil {
+		if err := l.conn.Write(append([]any{cmd}, toAny(group)...)...); err != nil {
 			return err
 		}
 	}

@@ -226,7 +226,7 @@ func (r *subRun) write(l *link, names []string) error {
 		}
 		l.sent = append(l.sent, &sent{kind: sentSubscribe, names: group, left: len(group)})
 		r.unconfirmed += len(group)
-		if err := l.conn.Write(commandArgs(r.cmd, group)...); err != nil {
+		if err := l.conn.Write(append([]any{r.cmd}, toAny(group)...)...); err != nil {
 			return err
 		}
 	}
@@ -266,16 +266,6 @@ func (r *subRun) gap(l *link, err error) {
 	if r.ready == nil {
 		r.c.emit(Event{Type: EventError, Addr: l.conn.Addr(), Err: err})
 	}
-}
-
-// commandArgs is the command cmd of names.
-func commandArgs(cmd string, names []string) []any {
-	args := make([]any, 0, 1+len(names))
-	args = append(args, cmd)
-	for _, n := range names {
-		args = append(args, n)
-	}
-	return args
 }
 
 // drop forgets l and closes its connection.
