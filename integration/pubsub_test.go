@@ -212,12 +212,7 @@ func TestAddDuringAFailover(t *testing.T) {
 	assert.Equal(t, added, spublishUntilHeard(t, cl, sub, added).Channel)
 
 	require.NoError(t, sub.Remove(added))
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		v, err := promoted.Do(ctx, "PUBSUB", "SHARDNUMSUB", added)
-		require.NoError(t, err)
-		if v.([]any)[1].(int64) == 0 {
-			break
-		}
+	for deadline := time.Now().Add(10 * time.Second); shardSubscribers(t, promoted, added) > 0; {
 		require.True(t, time.Now().Before(deadline), "still subscribed on %s", promoted.Addr())
 		time.Sleep(20 * time.Millisecond) // the server is asked again
 	}
