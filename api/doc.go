@@ -28,7 +28,9 @@
 // by the call that meets it.
 //
 // MGet, MSet, Del, Unlink and Exists take keys in any slots, sent as one command per slot; Do
-// refuses a command whose keys are in several slots (ErrCrossSlot), as a server would.
+// refuses a command whose keys are in several slots (ErrCrossSlot), as a server would. Scan
+// iterates over the keys of every master (for key, err := range c.Scan(ctx, opts)), following
+// failovers and slots that move while it runs.
 //
 // Subscribe, PSubscribe and SSubscribe return a Subscription, on connections of its own, that
 // follows failovers and moving slots; Add and Remove change its names while it runs.

@@ -45,6 +45,16 @@ func ExampleCreateCluster() {
 	values, _ := c.MGet(ctx, "a", "b", "nope")
 	fmt.Println(values["a"], values["b"], len(values))
 
+	keys := 0
+	for _, err := range c.Scan(ctx, api.ScanOptions{Match: "[ab]"}) { // every master's keys
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		keys++
+	}
+	fmt.Println(keys, "keys match [ab]")
+
 	lib := api.NewLibrary("#!lua name=greetings\n" +
 		"redis.register_function('greet', function(keys, args) return 'hi ' .. args[1] end)")
 	r, err := lib.Call(ctx, c, "greet", nil, "there") // the first call loads it on every master
@@ -64,6 +74,7 @@ func ExampleCreateCluster() {
 	// true
 	// 41
 	// 1 2 2
+	// 2 keys match [ab]
 	// hi there <nil>
 	// orders → order 7 shipped
 }

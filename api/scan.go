@@ -1,0 +1,329 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"time"
+
+	"github.com/actoredis/actoredis/dispatcher"
+	"github.com/actoredis/actoredis/node"
+	"github.com/actoredis/actoredis/resp"
+	"github.com/actoredis/actoredis/slotmap"
+)
+
+// ScanOptions filter a Scan; the zero value scans every key.
+type ScanOptions struct {
+	// Match keeps the keys matching this glob-style pattern (SCAN's MATCH); "" keeps every key.
+	Match string
+	// Type keeps the keys holding a value of this type ("string", "list", "hash", "set", "zset",
+	// "stream"...; SCAN's TYPE); "" keeps every type.
+	Type string
+	// Count is how many entries each SCAN call looks at (its COUNT hint, not a limit on what it
+	// returns); 0 leaves it to the server (10).
+	Count int
+}
+
+// maxRescans is how many times one slot may have to be scanned again because it moved, before
+// Scan gives up on it.
+const maxRescans = 16
+
+// Scan returns an iterator over the keys of the whole cluster, each master scanned in turn with
+// SCAN (cursor by cursor, as the loop asks for more) and a key yielded with a nil error. It stops
+// at the first error, yielded with an empty key: ctx ended, the client closed, a server's refusal
+// (NOPERM...), or no progress within CommandTimeout (a node down and not replaced, a slot no node
+// serves: the error matches ErrTimeout).
+//
+// As with SCAN on one server, every key that exists from the start of the loop to its end and
+// matches opts is yielded, and a key may be yielded more than once. This holds across failovers
+// and resharding: a node that fails mid-scan is scanned again from its start on the master that
+// replaced it (the keys it had yielded come again), and a slot that moves while its master is
+// scanned is scanned again where it went; one left migrating is looked for on both nodes. For
+// that Scan asks each master, with CLUSTER NODES, which slots it serves before and after its
+// scan: a user denied CLUSTER NODES gets the refusal. Keys added or removed during the loop may
+// or may not be yielded. Breaking out of the loop ends the scan; nothing runs in the background.
+func (c *Cluster) Scan(ctx context.Context, opts ScanOptions) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		s := &scanner{c: c, ctx: ctx, opts: opts, yield: yield, follow: map[string]*slotSet{}}
+		if err := s.run(); err != nil && !errors.Is(err, errScanStopped) {
+			yield("", err)
+		}
+	}
+}
+
+var (
+	// errScanStopped: the loop broke out; yield must not be called again.
+	errScanStopped = errors.New("scan stopped by its loop")
+	// errScanMoving: a slot moved or lost its node maxRescans times.
+	errScanMoving = errors.New("actoredis: SCAN: a slot kept moving")
+)
+
+// scanner is the state of one Scan: the slots still to cover, on their owner (pending) or on
+// the node a slot was migrating to when its owner's scan ended (follow, by node id).
+type scanner struct {
+	c       *Cluster
+	ctx     context.Context
+	opts    ScanOptions
+	yield   func(string, error) bool
+	pending slotSet
+	follow  map[string]*slotSet
+	rescans [slotmap.NumSlots]uint8
+	// progressed: a SCAN succeeded since the last failed step. The time allowed without
+	// progress, CommandTimeout, counts from the first failure after one.
+	progressed bool
+}
+
+func (s *scanner) run() error {
+	if s.opts.Count < 0 {
+		return &ConfigError{Field: "ScanOptions.Count", Reason: "must not be negative"}
+	}
+	for i := range s.pending {
+		s.pending[i] = ^uint64(0)
+	}
+	var failing time.Time // when the first of the current run of failed steps began
+	for tries := 0; ; tries++ {
+		if err := ended(s.ctx); err != nil {
+			return err
+		}
+		rt := s.c.run.Load()
+		if rt == nil || s.c.state.Load() != stateConnected {
+			return fmt.Errorf("actoredis: SCAN: %w", ErrClientClosed)
+		}
+		if s.pending.empty() && len(s.follow) == 0 {
+			return nil
+		}
+		began := time.Now()
+		err := s.step(rt.smap.Snapshot())
+		if err == nil {
+			failing, tries = time.Time{}, 0
+			continue
+		}
+		if !scanRetryable(err) {
+			return err
+		}
+		if s.progressed { // pages came before this failure: count from it
+			failing, tries, s.progressed = time.Now(), 0, false
+		} else if failing.IsZero() {
+			failing = began
+		}
+		if time.Since(failing) >= s.c.opts.CommandTimeout {
+			return fmt.Errorf("actoredis: SCAN: %w (last: %w)", ErrTimeout, err)
+		}
+		rt.smap.Refresh()
+		wait := time.NewTimer(dispatcher.Backoff(tries + 1))
+		select {
+		case <-s.ctx.Done():
+			wait.Stop()
+			return s.ctx.Err()
+		case <-wait.C:
+		}
+	}
+}
+
+// step scans one node: the node a slot was migrating to, when one is due, else the master of
+// the first pending slot that has one in snap.
+func (s *scanner) step(snap *slotmap.Snapshot) error {
+	for id, slots := range s.follow {
+		delete(s.follow, id)
+		ref := byID(snap, id)
+		if ref == nil {
+			s.again(slots)
+			return fmt.Errorf("%w: node %s, which a slot was migrating to, is not in the map", errScanNoNode, id)
+		}
+		return s.scanImporter(&Node{ref: ref, c: s.c}, slots)
+	}
+	first := -1
+	s.pending.each(func(slot int) {
+		if first < 0 && snap.Master(slot) != nil {
+			first = slot
+		}
+	})
+	if first < 0 {
+		slot := -1
+		s.pending.each(func(sl int) {
+			if slot < 0 {
+				slot = sl
+			}
+		})
+		return fmt.Errorf("%w: slot %d", ErrNoRoute, slot)
+	}
+	return s.scanOwner(&Node{ref: snap.Master(first), c: s.c})
+}
+
+// errScanNoNode: a node Scan was to visit is not in the client's map (it may be on the next).
+var errScanNoNode = errors.New("actoredis: SCAN: node not in the map")
+
+// scanOwner scans master n for the pending slots it serves, by its own account before and after.
+// A slot it still serves after is covered; one it is migrating then is followed to where it
+// goes; one it no longer serves stays pending, for the node serving it now.
+func (s *scanner) scanOwner(n *Node) error {
+	before, err := s.view(n)
+	if err != nil {
+		return err
+	}
+	var want slotSet
+	s.pending.each(func(slot int) {
+		if before.owned.has(slot) {
+			want.add(slot)
+		}
+	})
+	if want.empty() {
+		return fmt.Errorf("%w: %s serves none of the slots the map gives it", errScanNoNode, n.Addr())
+	}
+	if err := s.keys(n, &want); err != nil {
+		return err
+	}
+	after, err := s.view(n)
+	if err != nil {
+		return err
+	}
+	want.each(func(slot int) {
+		if to, ok := after.migrating[slot]; ok {
+			s.pending.del(slot)
+			s.followTo(to, slot)
+		} else if after.owned.has(slot) {
+			s.pending.del(slot)
+		}
+	})
+	return nil
+}
+
+// scanImporter scans n for slots that were migrating to it when their owner's scan ended: the
+// keys that had left the owner by then are on n, as long as n is still importing the slot, or
+// serves it now and is not moving it on. Otherwise the slot is scanned again from its owner.
+func (s *scanner) scanImporter(n *Node, slots *slotSet) error {
+	if err := s.keys(n, slots); err != nil {
+		s.again(slots)
+		return err
+	}
+	after, err := s.view(n)
+	if err != nil {
+		s.again(slots)
+		return err
+	}
+	var lost slotSet
+	slots.each(func(slot int) {
+		if to, ok := after.migrating[slot]; ok {
+			s.followTo(to, slot)
+		} else if !after.importing.has(slot) && !after.owned.has(slot) {
+			lost.add(slot)
+		}
+	})
+	s.again(&lost)
+	return nil
+}
+
+// followTo has slot scanned next on the node with id to.
+func (s *scanner) followTo(to string, slot int) {
+	if s.follow[to] == nil {
+		s.follow[to] = &slotSet{}
+	}
+	s.follow[to].add(slot)
+}
+
+// again puts slots back to be scanned from their owner, at most maxRescans times each.
+func (s *scanner) again(slots *slotSet) {
+	slots.each(func(slot int) {
+		s.pending.add(slot)
+		s.rescans[slot]++
+	})
+}
+
+// keys runs SCAN on n to its end, yielding the keys whose slot is in want.
+func (s *scanner) keys(n *Node, want *slotSet) error {
+	if err := s.tooOften(want); err != nil {
+		return err
+	}
+	args := []any{"SCAN", "0"}
+	if s.opts.Match != "" {
+		args = append(args, "MATCH", s.opts.Match)
+	}
+	if s.opts.Count > 0 {
+		args = append(args, "COUNT", s.opts.Count)
+	}
+	if s.opts.Type != "" {
+		args = append(args, "TYPE", s.opts.Type)
+	}
+	cursor := "0"
+	for {
+		args[1] = cursor
+		v, err := n.Do(s.ctx, Cmd(args...))
+		if err != nil {
+			return s.named(n, "SCAN", err)
+		}
+		s.progressed = true
+		if !v.Kind().IsAggregate() || v.Len() != 2 || !v.Index(1).Kind().IsAggregate() {
+			return s.named(n, "SCAN", fmt.Errorf("%w: %s", resp.ErrUnexpectedType, v.Kind()))
+		}
+		page := v.Index(1)
+		for i := range page.Len() {
+			if k := page.Index(i).String(); want.has(GetSlot(k)) && !s.yield(k, nil) {
+				return errScanStopped
+			}
+		}
+		if cursor = v.Index(0).String(); cursor == "0" {
+			return nil
+		}
+		if err := ended(s.ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// tooOften fails a scan of slots one of which has had to be scanned again maxRescans times.
+func (s *scanner) tooOften(slots *slotSet) error {
+	var err error
+	slots.each(func(slot int) {
+		if err == nil && s.rescans[slot] >= maxRescans {
+			err = fmt.Errorf("%w: slot %d moved or lost its node %d times", errScanMoving, slot, maxRescans)
+		}
+	})
+	return err
+}
+
+// view asks n which slots it serves, migrates and imports.
+func (s *scanner) view(n *Node) (selfView, error) {
+	v, err := n.Do(s.ctx, Cmd("CLUSTER", "NODES"))
+	if err == nil {
+		var view selfView
+		if view, err = parseSelfView(v); err == nil {
+			return view, nil
+		}
+	}
+	return selfView{}, s.named(n, "CLUSTER NODES", err)
+}
+
+// named names n and the command in err, unless err does already.
+func (s *scanner) named(n *Node, cmd string, err error) error {
+	if node.NamesNode(err) || errors.Is(err, ErrClientClosed) || errors.Is(err, ErrNodeGone) {
+		return err
+	}
+	return fmt.Errorf("actoredis: node %s: %s: %w", n.Addr(), cmd, err)
+}
+
+// scanRetryable reports whether a failed step may succeed on a later map: the node down or gone,
+// a map behind the cluster, a transient server state. A refusal, ctx ended or the client closed
+// end the scan.
+func scanRetryable(err error) bool {
+	if errors.Is(err, errScanStopped) || errors.Is(err, errScanMoving) || errors.Is(err, ErrClientClosed) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, resp.ErrUnexpectedType) {
+		return false
+	}
+	var se *resp.Error
+	if errors.As(err, &se) {
+		return node.Returnable(se)
+	}
+	return true
+}
+
+// byID returns the node of snap with cluster id id, or nil.
+func byID(snap *slotmap.Snapshot, id string) *slotmap.Ref {
+	for _, r := range snap.Nodes() {
+		if r.Info.ID == id {
+			return r
+		}
+	}
+	return nil
+}

@@ -1,0 +1,118 @@
+package api
+
+import (
+	"fmt"
+	"math/bits"
+	"strconv"
+	"strings"
+
+	"github.com/actoredis/actoredis/resp"
+	"github.com/actoredis/actoredis/slotmap"
+)
+
+// slotSet is a set of hash slots.
+type slotSet [slotmap.NumSlots / 64]uint64
+
+func (s *slotSet) add(slot int)      { s[slot/64] |= 1 << (slot % 64) }
+func (s *slotSet) del(slot int)      { s[slot/64] &^= 1 << (slot % 64) }
+func (s *slotSet) has(slot int) bool { return s[slot/64]&(1<<(slot%64)) != 0 }
+
+// each calls f with every slot of s, in order.
+func (s *slotSet) each(f func(slot int)) {
+	for i, w := range s {
+		for w != 0 {
+			b := bits.TrailingZeros64(w)
+			f(i*64 + b)
+			w &^= 1 << b
+		}
+	}
+}
+
+// empty reports whether s holds no slot.
+func (s *slotSet) empty() bool {
+	for _, w := range s {
+		if w != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// selfView is what a node says of its own slots in the myself line of CLUSTER NODES: those it
+// serves, those it is migrating out (to the node id given) and those it is importing.
+type selfView struct {
+	owned     slotSet
+	importing slotSet
+	migrating map[int]string
+}
+
+// parseSelfView reads the myself line of a CLUSTER NODES reply: "<id> <addr> <flags> <master>
+// <ping> <pong> <epoch> <link> <slot>...", a slot being "a", "a-b", "[a->-<id>]" (migrating to id)
+// or "[a-<-<id>]" (importing from id).
+func parseSelfView(v resp.Value) (selfView, error) {
+	view := selfView{migrating: map[int]string{}}
+	for line := range strings.SplitSeq(v.String(), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 8 || !hasFlag(f[2], "myself") {
+			continue
+		}
+		for _, tok := range f[8:] {
+			if err := view.addToken(tok); err != nil {
+				return selfView{}, fmt.Errorf("%w: CLUSTER NODES slot %q: %w", resp.ErrUnexpectedType, tok, err)
+			}
+		}
+		return view, nil
+	}
+	return selfView{}, fmt.Errorf("%w: CLUSTER NODES has no myself line", resp.ErrUnexpectedType)
+}
+
+// addToken adds one slot token of a CLUSTER NODES line to view.
+func (view *selfView) addToken(tok string) error {
+	if inner, ok := strings.CutPrefix(tok, "["); ok {
+		inner = strings.TrimSuffix(inner, "]")
+		if s, id, ok := strings.Cut(inner, "->-"); ok {
+			slot, err := parseSlot(s)
+			view.migrating[slot] = id
+			return err
+		}
+		if s, _, ok := strings.Cut(inner, "-<-"); ok {
+			slot, err := parseSlot(s)
+			if err == nil {
+				view.importing.add(slot)
+			}
+			return err
+		}
+		return fmt.Errorf("neither migrating nor importing")
+	}
+	lo, hi, ranged := strings.Cut(tok, "-")
+	from, err := parseSlot(lo)
+	to := from
+	if err == nil && ranged {
+		to, err = parseSlot(hi)
+	}
+	if err != nil {
+		return err
+	}
+	for s := from; s <= to; s++ {
+		view.owned.add(s)
+	}
+	return nil
+}
+
+func parseSlot(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err == nil && (n < 0 || n >= slotmap.NumSlots) {
+		err = fmt.Errorf("slot %d out of range", n)
+	}
+	return n, err
+}
+
+// hasFlag reports whether the comma-separated flags of a CLUSTER NODES line hold flag.
+func hasFlag(flags, flag string) bool {
+	for f := range strings.SplitSeq(flags, ",") {
+		if f == flag {
+			return true
+		}
+	}
+	return false
+}
