@@ -32,20 +32,22 @@ const maxRescans = 16
 // Scan returns an iterator over the keys of the whole cluster, each master scanned in turn with
 // SCAN (cursor by cursor, as the loop asks for more) and a key yielded with a nil error. It stops
 // at the first error, yielded with an empty key: ctx ended, the client closed, a server's refusal
-// (NOPERM...), or no progress within CommandTimeout (a node down and not replaced, a slot no node
-// serves: the error matches ErrTimeout).
+// (NOPERM...), a reply past Limits, or no progress for CommandTimeout (no SCAN reply, or none
+// further into a node than before: a node down and not replaced, a slot no node serves; the error
+// matches ErrTimeout and names what it last met).
 //
 // As with SCAN on one server, every key that exists from the start of the loop to its end and
 // matches opts is yielded, and a key may be yielded more than once. This holds across failovers
 // and resharding: a node that fails mid-scan is scanned again from its start on the master that
 // replaced it (the keys it had yielded come again), and a slot that moves while its master is
-// scanned is scanned again where it went; one left migrating is looked for on both nodes. For
+// scanned is scanned again where it went; one left migrating is looked for on both nodes (the
+// one it goes to may be a master with no slots yet, outside the client's map). For
 // that Scan asks each master, with CLUSTER NODES, which slots it serves before and after its
 // scan: a user denied CLUSTER NODES gets the refusal. Keys added or removed during the loop may
 // or may not be yielded. Breaking out of the loop ends the scan; nothing runs in the background.
 func (c *Cluster) Scan(ctx context.Context, opts ScanOptions) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
-		s := &scanner{c: c, ctx: ctx, opts: opts, yield: yield, follow: map[string]*slotSet{}}
+		s := &scanner{c: c, ctx: ctx, opts: opts, yield: yield, follow: map[string]*importer{}}
 		if err := s.run(); err != nil && !errors.Is(err, errScanStopped) {
 			yield("", err)
 		}
@@ -67,11 +69,19 @@ type scanner struct {
 	opts    ScanOptions
 	yield   func(string, error) bool
 	pending slotSet
-	follow  map[string]*slotSet
+	follow  map[string]*importer
 	rescans [slotmap.NumSlots]uint8
-	// progressed: a SCAN succeeded since the last failed step. The time allowed without
-	// progress, CommandTimeout, counts from the first failure after one.
-	progressed bool
+	// pages counts the SCAN replies of the current step, lastPage is when the last came.
+	pages    int
+	lastPage time.Time
+}
+
+// importer is a node slots were migrating to when their owner's scan ended, to be scanned for
+// them; addr is the address the cluster announces it by, for a node the map does not hold (a
+// master with no slots yet).
+type importer struct {
+	addr  string
+	slots slotSet
 }
 
 func (s *scanner) run() error {
@@ -81,7 +91,8 @@ func (s *scanner) run() error {
 	for i := range s.pending {
 		s.pending[i] = ^uint64(0)
 	}
-	var failing time.Time // when the first of the current run of failed steps began
+	var failing time.Time // since when no step has succeeded nor got further than any before
+	best := 0             // the most pages a failed step got since the last step that succeeded
 	for tries := 0; ; tries++ {
 		if err := ended(s.ctx); err != nil {
 			return err
@@ -94,17 +105,19 @@ func (s *scanner) run() error {
 			return nil
 		}
 		began := time.Now()
-		err := s.step(rt.smap.Snapshot())
+		s.pages = 0
+		err := s.step(rt)
 		if err == nil {
-			failing, tries = time.Time{}, 0
+			failing, best, tries = time.Time{}, 0, 0
 			continue
 		}
 		if !scanRetryable(err) {
 			return err
 		}
-		if s.progressed { // pages came before this failure: count from it
-			failing, tries, s.progressed = time.Now(), 0, false
-		} else if failing.IsZero() {
+		switch {
+		case s.pages > best: // further than before: no progress since its last page
+			failing, best, tries = s.lastPage, s.pages, 0
+		case failing.IsZero():
 			failing = began
 		}
 		if time.Since(failing) >= s.c.opts.CommandTimeout {
@@ -121,17 +134,27 @@ func (s *scanner) run() error {
 	}
 }
 
-// step scans one node: the node a slot was migrating to, when one is due, else the master of
-// the first pending slot that has one in snap.
-func (s *scanner) step(snap *slotmap.Snapshot) error {
-	for id, slots := range s.follow {
-		delete(s.follow, id)
+// step scans one node: a node slots were migrating to, when one is due, else the master of the
+// first pending slot that has one in the current map.
+func (s *scanner) step(rt *running) error {
+	snap := rt.smap.Snapshot()
+	for id, imp := range s.follow {
 		ref := byID(snap, id)
-		if ref == nil {
-			s.again(slots)
-			return fmt.Errorf("%w: node %s, which a slot was migrating to, is not in the map", errScanNoNode, id)
+		if ref == nil && imp.addr != "" {
+			var err error
+			if ref, err = rt.smap.Learn(s.ctx, imp.addr); err != nil {
+				return err
+			}
 		}
-		return s.scanImporter(&Node{ref: ref, c: s.c}, slots)
+		if ref == nil {
+			return fmt.Errorf("%w: node %s, which slots were migrating to, has no address", errScanNoNode, id)
+		}
+		delete(s.follow, id)
+		err := s.scanImporter(&Node{ref: ref, c: s.c}, &imp.slots)
+		if err != nil { // to be scanned again, unless it was given slots to follow meanwhile
+			s.followTo(id, imp.addr, &imp.slots)
+		}
+		return err
 	}
 	first := -1
 	s.pending.each(func(slot int) {
@@ -181,7 +204,7 @@ func (s *scanner) scanOwner(n *Node) error {
 	want.each(func(slot int) {
 		if to, ok := after.migrating[slot]; ok {
 			s.pending.del(slot)
-			s.followTo(to, slot)
+			s.followSlot(after, n, to, slot)
 		} else if after.owned.has(slot) {
 			s.pending.del(slot)
 		}
@@ -194,18 +217,16 @@ func (s *scanner) scanOwner(n *Node) error {
 // serves it now and is not moving it on. Otherwise the slot is scanned again from its owner.
 func (s *scanner) scanImporter(n *Node, slots *slotSet) error {
 	if err := s.keys(n, slots); err != nil {
-		s.again(slots)
 		return err
 	}
 	after, err := s.view(n)
 	if err != nil {
-		s.again(slots)
 		return err
 	}
 	var lost slotSet
 	slots.each(func(slot int) {
 		if to, ok := after.migrating[slot]; ok {
-			s.followTo(to, slot)
+			s.followSlot(after, n, to, slot)
 		} else if !after.importing.has(slot) && !after.owned.has(slot) {
 			lost.add(slot)
 		}
@@ -214,12 +235,26 @@ func (s *scanner) scanImporter(n *Node, slots *slotSet) error {
 	return nil
 }
 
-// followTo has slot scanned next on the node with id to.
-func (s *scanner) followTo(to string, slot int) {
-	if s.follow[to] == nil {
-		s.follow[to] = &slotSet{}
+// followSlot has slot scanned next on the node with id to, which n's view names.
+func (s *scanner) followSlot(view selfView, n *Node, to string, slot int) {
+	var one slotSet
+	one.add(slot)
+	s.followTo(to, view.addrOf(to, n.ref.Info.Host), &one)
+}
+
+// followTo adds slots to those to scan on the node with id id, announced at addr.
+func (s *scanner) followTo(id, addr string, slots *slotSet) {
+	imp := s.follow[id]
+	if imp == nil {
+		imp = &importer{addr: addr}
+		s.follow[id] = imp
 	}
-	s.follow[to].add(slot)
+	if imp.addr == "" {
+		imp.addr = addr
+	}
+	for i, w := range slots {
+		imp.slots[i] |= w
+	}
 }
 
 // again puts slots back to be scanned from their owner, at most maxRescans times each.
@@ -252,7 +287,8 @@ func (s *scanner) keys(n *Node, want *slotSet) error {
 		if err != nil {
 			return s.named(n, "SCAN", err)
 		}
-		s.progressed = true
+		s.pages++
+		s.lastPage = time.Now()
 		if !v.Kind().IsAggregate() || v.Len() != 2 || !v.Index(1).Kind().IsAggregate() {
 			return s.named(n, "SCAN", fmt.Errorf("%w: %s", resp.ErrUnexpectedType, v.Kind()))
 		}
@@ -294,10 +330,14 @@ func (s *scanner) view(n *Node) (selfView, error) {
 	return selfView{}, s.named(n, "CLUSTER NODES", err)
 }
 
-// named names n and the command in err, unless err does already.
+// named names n and the command in err; an error that names the node already gets the
+// command's full name only (the node's errors give its first word).
 func (s *scanner) named(n *Node, cmd string, err error) error {
-	if node.NamesNode(err) || errors.Is(err, ErrClientClosed) || errors.Is(err, ErrNodeGone) {
+	switch {
+	case errors.Is(err, ErrClientClosed) || errors.Is(err, ErrNodeGone): // from Node.Do: named
 		return err
+	case node.NamesNode(err):
+		return fmt.Errorf("%s: %w", cmd, err)
 	}
 	return fmt.Errorf("actoredis: node %s: %s: %w", n.Addr(), cmd, err)
 }
@@ -307,8 +347,13 @@ func (s *scanner) named(n *Node, cmd string, err error) error {
 // end the scan.
 func scanRetryable(err error) bool {
 	if errors.Is(err, errScanStopped) || errors.Is(err, errScanMoving) || errors.Is(err, ErrClientClosed) ||
+		errors.Is(err, slotmap.ErrMapClosed) ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, resp.ErrUnexpectedType) {
+		return false
+	}
+	var pe *resp.ProtocolError // a reply past Limits: the same again next time
+	if errors.As(err, &pe) {
 		return false
 	}
 	var se *resp.Error

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,8 +64,9 @@ func assertSeen(t *testing.T, want []string, seen map[string]int) {
 }
 
 func TestParseSelfView(t *testing.T) {
-	reply := "b 127.0.0.1:2@3 master - 0 0 2 connected 7\n" +
-		"a 127.0.0.1:1@2 myself,master - 0 0 1 connected 0-2 5 [3->-b] [9-<-c]\n"
+	reply := "b 127.0.0.1:2@3,hb master - 0 0 2 connected 7\n" +
+		"a 127.0.0.1:1@2,ha myself,master - 0 0 1 connected 0-2 5 [3->-b] [9-<-c]\n" +
+		"c :0@0 master,noaddr - 0 0 3 connected\n"
 	for _, v := range []resp.Value{resp.BulkString(reply), resp.Verbatim("txt", reply)} {
 		view, err := parseSelfView(v)
 		require.NoError(t, err)
@@ -74,6 +76,10 @@ func TestParseSelfView(t *testing.T) {
 		assert.Equal(t, map[int]string{3: "b"}, view.migrating)
 		assert.True(t, view.importing.has(9))
 		assert.False(t, view.importing.has(3))
+		assert.Equal(t, "127.0.0.1:2", view.addrOf("b", "127.0.0.1"), "the map knows a by its IP")
+		assert.Equal(t, "hb:2", view.addrOf("b", "ha"), "the map knows a by its hostname")
+		assert.Empty(t, view.addrOf("c", "127.0.0.1"), "no address")
+		assert.Empty(t, view.addrOf("d", "127.0.0.1"), "not listed")
 	}
 	for _, bad := range []string{
 		"a 127.0.0.1:1@2 master - 0 0 1 connected 0-2\n",          // no myself line
@@ -228,9 +234,9 @@ func TestScanSurvivesAFailover(t *testing.T) {
 	assertSeen(t, all, seen)
 }
 
-// TestScanErrors: a user denied CLUSTER NODES gets the refusal at once, naming the node; a shard
-// whose master and replica are both down ends the scan with ErrTimeout after CommandTimeout,
-// naming the node last tried.
+// TestScanErrors: a user denied CLUSTER NODES gets the refusal at once, naming the node; a master
+// that hangs mid-scan ends it with ErrTimeout CommandTimeout after its last reply, and a shard
+// whose master and replica are both down after CommandTimeout, naming the node last tried.
 func TestScanErrors(t *testing.T) {
 	tc := testcluster.New(t, testcluster.Options{})
 	ctx := context.Background()
@@ -250,7 +256,27 @@ func TestScanErrors(t *testing.T) {
 
 	const timeout = 2 * time.Second
 	cl := connect(t, tc, ClusterOptions{CommandTimeout: timeout})
+	setAll(t, cl, slotKeys("hung", 0, 100))
 	victim := tc.MasterFor(0)
+	var paused time.Time
+	errs = nil
+	for k, err := range cl.Scan(ctx, ScanOptions{Count: 10}) {
+		if err != nil {
+			errs = append(errs, err)
+		} else if paused.IsZero() {
+			require.Equal(t, victim, tc.MasterFor(GetSlot(k)))
+			_, err := victim.Do(ctx, "CLIENT", "PAUSE", strconv.Itoa(int((timeout+time.Second)/time.Millisecond)), "ALL")
+			require.NoError(t, err)
+			paused = time.Now()
+		}
+	}
+	hung := time.Since(paused)
+	t.Logf("the scan of a hung master failed %s after the pause", hung.Round(time.Millisecond))
+	require.Len(t, errs, 1)
+	assert.ErrorIs(t, errs[0], ErrTimeout)
+	assert.ErrorContains(t, errs[0], victim.Addr())
+	assert.Less(t, hung, timeout+timeout/2, "no progress for CommandTimeout, counted from the last page")
+
 	for _, r := range tc.ReplicasOf(victim) {
 		require.NoError(t, tc.Kill(r))
 	}
@@ -266,4 +292,51 @@ func TestScanErrors(t *testing.T) {
 	assert.ErrorIs(t, errs[0], ErrTimeout)
 	assert.ErrorContains(t, errs[0], victim.Addr())
 	assert.Less(t, took, 4*timeout, "bounded by CommandTimeout, give or take a step")
+}
+
+// TestScanFollowsASlotToAMasterWithoutSlots: a slot half migrated to a master that serves no
+// slots yet (a node just added, which the client's map does not hold) has its moved keys
+// yielded from there.
+func TestScanFollowsASlotToAMasterWithoutSlots(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{EmptyMasters: 1})
+	cl := connect(t, tc, ClusterOptions{})
+	ctx := context.Background()
+	empty := tc.Nodes()[len(tc.Nodes())-1]
+	const slot = 100
+	keys := slotKeys("new", slot, 300)
+	all := append(slotKeys("stay", 9000, 100), keys...)
+	setAll(t, cl, all)
+	require.NoError(t, tc.BeginMigration(ctx, slot, empty))
+	for i := 0; i < len(keys)/2; i += 50 {
+		require.NoError(t, tc.MigrateKeys(ctx, tc.MasterFor(slot), empty, keys[i:i+50]...))
+	}
+	assertSeen(t, all, scanAll(t, cl, ScanOptions{Count: 50}, nil))
+	require.NoError(t, tc.FinishMigration(ctx, slot, empty))
+}
+
+// TestScanStopsAtAReplyPastTheLimits: a SCAN reply past Limits ends the scan with that error
+// (the same reply would come again), after the keys before it.
+func TestScanStopsAtAReplyPastTheLimits(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{})
+	cl := connect(t, tc, ClusterOptions{Limits: resp.Limits{MaxBulkLen: 2048}})
+	ctx := context.Background()
+	var all []string
+	for i := range 300 {
+		all = append(all, "lim:"+strconv.Itoa(i))
+	}
+	setAll(t, cl, all)
+	require.NoError(t, cl.Set(ctx, "lim:"+strings.Repeat("x", 4096), "v"))
+	keys := 0
+	var errs []error
+	for k, err := range cl.Scan(ctx, ScanOptions{Count: 10}) {
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		keys++
+		require.LessOrEqual(t, keys, len(all), "keys yielded again and again: %s", k)
+	}
+	require.Len(t, errs, 1)
+	assert.ErrorIs(t, errs[0], resp.ErrBulkTooLong)
+	assert.ErrorContains(t, errs[0], "SCAN")
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"math/bits"
+	"net"
 	"strconv"
 	"strings"
 
@@ -44,26 +45,65 @@ type selfView struct {
 	owned     slotSet
 	importing slotSet
 	migrating map[int]string
+	// peers maps each node's id to its address in the reply, hostname (if any) and port
+	// included; self is the node's own line.
+	peers map[string]peerAddr
+	self  peerAddr
+}
+
+// peerAddr is a node's address in a CLUSTER NODES line: "ip:port@cport[,hostname]".
+type peerAddr struct{ ip, hostname, port string }
+
+// addrOf returns the address the cluster announces node id by: its hostname when the node the
+// view came from is announced by its own (host is how the map knows that node), else its IP.
+func (view *selfView) addrOf(id, host string) string {
+	p, ok := view.peers[id]
+	if !ok || p.port == "" {
+		return ""
+	}
+	if p.hostname != "" && view.self.hostname != "" && host == view.self.hostname {
+		return net.JoinHostPort(p.hostname, p.port)
+	}
+	return net.JoinHostPort(p.ip, p.port)
+}
+
+// parsePeerAddr reads the address field of a CLUSTER NODES line.
+func parsePeerAddr(field string) peerAddr {
+	addr, hostname, _ := strings.Cut(field, ",")
+	addr, _, _ = strings.Cut(addr, "@")
+	ip, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "0" || ip == "" {
+		return peerAddr{}
+	}
+	return peerAddr{ip: ip, hostname: hostname, port: port}
 }
 
 // parseSelfView reads the myself line of a CLUSTER NODES reply: "<id> <addr> <flags> <master>
 // <ping> <pong> <epoch> <link> <slot>...", a slot being "a", "a-b", "[a->-<id>]" (migrating to id)
 // or "[a-<-<id>]" (importing from id).
 func parseSelfView(v resp.Value) (selfView, error) {
-	view := selfView{migrating: map[int]string{}}
+	view := selfView{migrating: map[int]string{}, peers: map[string]peerAddr{}}
+	mine := false
 	for line := range strings.SplitSeq(v.String(), "\n") {
 		f := strings.Fields(line)
-		if len(f) < 8 || !hasFlag(f[2], "myself") {
+		if len(f) < 8 {
 			continue
 		}
+		view.peers[f[0]] = parsePeerAddr(f[1])
+		if !hasFlag(f[2], "myself") {
+			continue
+		}
+		mine, view.self = true, view.peers[f[0]]
 		for _, tok := range f[8:] {
 			if err := view.addToken(tok); err != nil {
 				return selfView{}, fmt.Errorf("%w: CLUSTER NODES slot %q: %w", resp.ErrUnexpectedType, tok, err)
 			}
 		}
-		return view, nil
 	}
-	return selfView{}, fmt.Errorf("%w: CLUSTER NODES has no myself line", resp.ErrUnexpectedType)
+	if !mine {
+		return selfView{}, fmt.Errorf("%w: CLUSTER NODES has no myself line", resp.ErrUnexpectedType)
+	}
+	return view, nil
 }
 
 // addToken adds one slot token of a CLUSTER NODES line to view.

@@ -83,11 +83,10 @@ func (a *mapActor) Receive(ctx actor.Context) {
 	case *Moved:
 		a.onMoved(ctx, m)
 	case *Resolve:
-		ref := a.ref(m.Addr)
-		if a.snap != nil && a.snap.byAddr[ref.Addr] == nil {
-			a.publish(ctx, a.snap.withNode(ref))
-		}
+		a.known(ctx, m.Addr)
 		ctx.Send(m.Back, &Reroute{Req: m.Req})
+	case *learn:
+		m.Reply <- a.known(ctx, m.Addr)
 	case *Refresh:
 		a.refreshSoon()
 	case *refreshNow:
@@ -384,6 +383,16 @@ func (a *mapActor) reach(info NodeInfo) string {
 		info.Port = info.TLSPort
 	}
 	return a.opts.mapAddr(info.Addr())
+}
+
+// known returns the Ref for an announced address, publishing a Snapshot that holds it if the
+// current one does not.
+func (a *mapActor) known(ctx actor.Context, announced string) *Ref {
+	ref := a.ref(announced)
+	if a.snap != nil && a.snap.byAddr[ref.Addr] == nil {
+		a.publish(ctx, a.snap.withNode(ref))
+	}
+	return ref
 }
 
 // ref returns a Ref for an announced address from a redirect, known or new.

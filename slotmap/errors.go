@@ -9,6 +9,9 @@ import (
 // ErrRootNodesUnavailable is matched by the error of a first discovery that reached no root node.
 var ErrRootNodesUnavailable = errors.New("actoredis: no root node answered")
 
+// ErrMapClosed is the error of a Learn on a closed map.
+var ErrMapClosed = errors.New("actoredis: slot map closed")
+
 // RootsError lists why each root node failed.
 type RootsError struct {
 	Errors map[string]error // by root address

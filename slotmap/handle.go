@@ -48,6 +48,23 @@ func (m *Map) Snapshot() *Snapshot { return m.shared.snap.Load() }
 // Subscribe sends every Snapshot, the current one first, to pid.
 func (m *Map) Subscribe(pid *actor.PID) { m.sys.Root().Send(m.pid, &Subscribe{PID: pid}) }
 
+// Learn returns the Ref of the node reached at announced ("host:port" as the cluster announces
+// it, before NodeAddressMap), starting its node actor if the map does not know it (a master with
+// no slots yet, say), as an ASK to it would. The map drops such a node at its next refresh. It
+// fails with ctx's error, or ErrMapClosed once the map is closed.
+func (m *Map) Learn(ctx context.Context, announced string) (*Ref, error) {
+	reply := make(chan *Ref, 1)
+	m.sys.Root().Send(m.pid, &learn{Addr: announced, Reply: reply})
+	select {
+	case ref := <-reply:
+		return ref, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-m.shared.stop.Done():
+		return nil, ErrMapClosed
+	}
+}
+
 // Refresh asks for a refresh of the topology.
 func (m *Map) Refresh() { m.sys.Root().Send(m.pid, &Refresh{}) }
 

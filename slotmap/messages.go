@@ -28,6 +28,13 @@ type Resolve struct {
 	Back *actor.PID
 }
 
+// learn asks for the node reached at Addr (as announced), starting it if the map does not know
+// it, as Resolve does; its Ref is sent on Reply (buffered) once a Snapshot contains it.
+type learn struct {
+	Addr  string
+	Reply chan *Ref
+}
+
 // Reroute carries a request back to its dispatcher after a Moved or Resolve.
 type Reroute struct{ Req *node.Request }
 

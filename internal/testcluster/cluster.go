@@ -178,7 +178,8 @@ func (c *Cluster) topology() topology {
 }
 
 // Nodes returns every node, running or not, in creation order: masters 0..Masters-1 first, then the
-// replicas of master m at Masters + m*Replicas + r. Roles may have changed since (see Masters).
+// replicas of master m at Masters + m*Replicas + r, then the empty masters. Roles may have changed since
+// (see Masters).
 func (c *Cluster) Nodes() []*Node { return append([]*Node(nil), c.nodes...) }
 
 // Addrs returns the address of every node ("127.0.0.1:port"), running or not, in Nodes order: a seed list.

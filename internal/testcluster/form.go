@@ -38,8 +38,8 @@ func (c *Cluster) form(ctx context.Context) error {
 	// Each master meets its own replicas, so that a replica learns its master's id after one handshake
 	// instead of through gossip.
 	for i, n := range c.nodes[1:] {
-		meets := c.nodes[0]
-		if i+1 >= m {
+		meets := c.nodes[0] // the other masters, the empty ones included
+		if i+1 >= m && i+1 < c.opts.shardNodes() {
 			meets = c.nodes[(i+1-m)/c.opts.Replicas]
 		}
 		_, err := meets.Do(ctx, "CLUSTER", "MEET", "127.0.0.1", strconv.Itoa(n.Port()), strconv.Itoa(n.BusPort()))
@@ -117,7 +117,7 @@ func (c *Cluster) primeOffsets(ctx context.Context) error {
 		return nil
 	}
 	err := poll(ctx, "first sync of the replicas", func(ctx context.Context) error {
-		for _, n := range c.nodes[c.opts.Masters:] {
+		for _, n := range c.nodes[c.opts.Masters:c.opts.shardNodes()] {
 			v, err := n.Do(ctx, "INFO", "replication")
 			if err != nil {
 				return err

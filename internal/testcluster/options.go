@@ -34,6 +34,10 @@ type Options struct {
 	// means none.
 	Replicas int
 
+	// EmptyMasters is the number of masters started with no slots and no replicas, as a node just
+	// added to the cluster is, to migrate slots to (0..10). They come last in Nodes().
+	EmptyMasters int
+
 	// TLS makes every server speak TLS only (port 0, tls-port P), including the cluster bus and
 	// replication. A CA and a server certificate for 127.0.0.1 and localhost are generated in the
 	// temporary directory; use TLSConfig or CAFile to connect.
@@ -52,7 +56,8 @@ type Options struct {
 	// it returns "") and every node "cluster-preferred-endpoint-type hostname", so that CLUSTER SLOTS,
 	// CLUSTER SHARDS and redirections name hosts instead of 127.0.0.1. Names such as "n1.invalid" that
 	// nobody can resolve test a client's address map. Node i is Nodes()[i]: masters first
-	// (0..Masters-1), then the replicas of master m at Masters + m*Replicas + r.
+	// (0..Masters-1), then the replicas of master m at Masters + m*Replicas + r, then the empty
+	// masters.
 	AnnounceHostname func(i int) string
 
 	// ExtraConfig holds extra redis.conf lines ("key value"), written after the harness's own lines so
@@ -88,6 +93,9 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("testcluster: Options.Replicas is %d; want 1..10, 0 for %d or NoReplicas",
 			o.Replicas, DefaultReplicas)
 	}
+	if o.EmptyMasters < 0 || o.EmptyMasters > 10 {
+		return o, fmt.Errorf("testcluster: Options.EmptyMasters is %d; want 0..10", o.EmptyMasters)
+	}
 	switch {
 	case o.NodeTimeout == 0:
 		o.NodeTimeout = DefaultNodeTimeout
@@ -111,4 +119,7 @@ func (o Options) withDefaults() (Options, error) {
 }
 
 // nodeCount is the number of servers in the cluster.
-func (o Options) nodeCount() int { return o.Masters * (1 + o.Replicas) }
+func (o Options) nodeCount() int { return o.shardNodes() + o.EmptyMasters }
+
+// shardNodes is the number of servers of the shards that serve slots: masters and replicas.
+func (o Options) shardNodes() int { return o.Masters * (1 + o.Replicas) }
