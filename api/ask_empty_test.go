@@ -20,9 +20,7 @@ func TestAskToAMasterWithoutSlotsAfterARefresh(t *testing.T) {
 	empty := tc.Nodes()[len(tc.Nodes())-1]
 	const slot = 500
 	keys := slotKeys("ask", slot, 2)
-	setAll(t, cl, keys)
-	require.NoError(t, tc.BeginMigration(ctx, slot, empty))
-	require.NoError(t, tc.MigrateKeys(ctx, tc.MasterFor(slot), empty, keys...))
+	beginMove(t, tc, cl, slot, keys, empty, len(keys))
 
 	for round := range 3 {
 		for _, k := range keys {

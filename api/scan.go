@@ -32,9 +32,10 @@ const maxRescans = 16
 // Scan returns an iterator over the keys of the whole cluster, each master scanned in turn with
 // SCAN (cursor by cursor, as the loop asks for more) and a key yielded with a nil error. It stops
 // at the first error, yielded with an empty key: ctx ended, the client closed, a server's refusal
-// (NOPERM...), a reply past Limits, or no progress for CommandTimeout (no SCAN reply, or none
-// further into a node than before: a node down and not replaced, a slot no node serves; the error
-// matches ErrTimeout and names what it last met).
+// (NOPERM...), a reply past Limits, or no progress for CommandTimeout of waiting on the servers
+// (no SCAN reply, or none further into a node than before: a node down and not replaced, a slot
+// no node serves; the error matches ErrTimeout and names what it last met). The time the loop
+// takes over its keys is not counted.
 //
 // As with SCAN on one server, every key that exists from the start of the loop to its end and
 // matches opts is yielded, and a key may be yielded more than once. This holds across failovers
@@ -71,9 +72,11 @@ type scanner struct {
 	pending slotSet
 	follow  map[string]*importer
 	rescans [slotmap.NumSlots]uint8
-	// pages counts the SCAN replies of the current step, lastPage is when the last came.
-	pages    int
-	lastPage time.Time
+	// pages counts the SCAN replies of the current step; called is how long its commands took,
+	// all of them and (afterPage) those since its last page.
+	pages     int
+	called    time.Duration
+	afterPage time.Duration
 }
 
 // importer is a node slots were migrating to when their owner's scan ended, to be scanned for
@@ -91,8 +94,11 @@ func (s *scanner) run() error {
 	for i := range s.pending {
 		s.pending[i] = ^uint64(0)
 	}
-	var failing time.Time // since when no step has succeeded nor got further than any before
-	best := 0             // the most pages a failed step got since the last step that succeeded
+	// waited is how long the commands of the failed steps since the last that succeeded or got
+	// further than any before (best pages) took, and the backoffs between them: the time without
+	// progress, which the loop's own work does not count in.
+	var waited time.Duration
+	best := 0
 	for tries := 0; ; tries++ {
 		if err := ended(s.ctx); err != nil {
 			return err
@@ -104,27 +110,27 @@ func (s *scanner) run() error {
 		if s.pending.empty() && len(s.follow) == 0 {
 			return nil
 		}
-		began := time.Now()
-		s.pages = 0
+		s.pages, s.called, s.afterPage = 0, 0, 0
 		err := s.step(rt)
 		if err == nil {
-			failing, best, tries = time.Time{}, 0, 0
+			waited, best, tries = 0, 0, 0
 			continue
 		}
 		if !scanRetryable(err) {
 			return err
 		}
-		switch {
-		case s.pages > best: // further than before: no progress since its last page
-			failing, best, tries = s.lastPage, s.pages, 0
-		case failing.IsZero():
-			failing = began
+		if s.pages > best { // further than before: no progress since its last page only
+			waited, best, tries = s.afterPage, s.pages, 0
+		} else {
+			waited += s.called
 		}
-		if time.Since(failing) >= s.c.opts.CommandTimeout {
+		if waited >= s.c.opts.CommandTimeout {
 			return fmt.Errorf("actoredis: SCAN: %w (last: %w)", ErrTimeout, err)
 		}
 		rt.smap.Refresh()
-		wait := time.NewTimer(dispatcher.Backoff(tries + 1))
+		backoff := dispatcher.Backoff(tries + 1)
+		waited += backoff
+		wait := time.NewTimer(backoff)
 		select {
 		case <-s.ctx.Done():
 			wait.Stop()
@@ -140,11 +146,13 @@ func (s *scanner) step(rt *running) error {
 	snap := rt.smap.Snapshot()
 	for id, imp := range s.follow {
 		ref := byID(snap, id)
-		if ref == nil && imp.addr != "" {
-			var err error
-			if ref, err = rt.smap.Learn(s.ctx, imp.addr); err != nil {
+		if ref == nil && imp.addr != "" { // a master with no slots yet: outside the map
+			learned, release, err := rt.smap.Learn(s.ctx, imp.addr)
+			if err != nil {
 				return err
 			}
+			defer release()
+			ref = learned
 		}
 		if ref == nil {
 			return fmt.Errorf("%w: node %s, which slots were migrating to, has no address", errScanNoNode, id)
@@ -283,12 +291,12 @@ func (s *scanner) keys(n *Node, want *slotSet) error {
 	cursor := "0"
 	for {
 		args[1] = cursor
-		v, err := n.Do(s.ctx, Cmd(args...))
+		v, err := s.do(n, Cmd(args...))
 		if err != nil {
 			return s.named(n, "SCAN", err)
 		}
 		s.pages++
-		s.lastPage = time.Now()
+		s.afterPage = 0
 		if !v.Kind().IsAggregate() || v.Len() != 2 || !v.Index(1).Kind().IsAggregate() {
 			return s.named(n, "SCAN", fmt.Errorf("%w: %s", resp.ErrUnexpectedType, v.Kind()))
 		}
@@ -320,7 +328,7 @@ func (s *scanner) tooOften(slots *slotSet) error {
 
 // view asks n which slots it serves, migrates and imports.
 func (s *scanner) view(n *Node) (selfView, error) {
-	v, err := n.Do(s.ctx, Cmd("CLUSTER", "NODES"))
+	v, err := s.do(n, Cmd("CLUSTER", "NODES"))
 	if err == nil {
 		var view selfView
 		if view, err = parseSelfView(v); err == nil {
@@ -328,6 +336,16 @@ func (s *scanner) view(n *Node) (selfView, error) {
 		}
 	}
 	return selfView{}, s.named(n, "CLUSTER NODES", err)
+}
+
+// do runs cmd on n, adding the time it took to the step's.
+func (s *scanner) do(n *Node, cmd Command) (resp.Value, error) {
+	start := time.Now()
+	v, err := n.Do(s.ctx, cmd)
+	took := time.Since(start)
+	s.called += took
+	s.afterPage += took
+	return v, err
 }
 
 // named names n and the command in err; an error that names the node already gets the

@@ -35,6 +35,18 @@ func setAll(t *testing.T, cl *Cluster, keys []string) {
 	require.NoError(t, cl.MSet(context.Background(), values))
 }
 
+// beginMove sets keys (all in slot), leaves slot migrating to the master to, and moves the first
+// moved keys there.
+func beginMove(t *testing.T, tc *testcluster.Cluster, cl *Cluster, slot int, keys []string, to *testcluster.Node, moved int) {
+	t.Helper()
+	ctx := context.Background()
+	setAll(t, cl, keys)
+	require.NoError(t, tc.BeginMigration(ctx, slot, to))
+	for i := 0; i < moved; i += 50 {
+		require.NoError(t, tc.MigrateKeys(ctx, tc.MasterFor(slot), to, keys[i:min(i+50, moved)]...))
+	}
+}
+
 // scanAll runs a Scan to its end, calling each (when not nil) with every key as it comes, and
 // returns how many times each key came.
 func scanAll(t *testing.T, cl *Cluster, opts ScanOptions, each func(key string)) map[string]int {
@@ -66,7 +78,8 @@ func assertSeen(t *testing.T, want []string, seen map[string]int) {
 func TestParseSelfView(t *testing.T) {
 	reply := "b 127.0.0.1:2@3,hb master - 0 0 2 connected 7\n" +
 		"a 127.0.0.1:1@2,ha myself,master - 0 0 1 connected 0-2 5 [3->-b] [9-<-c]\n" +
-		"c :0@0 master,noaddr - 0 0 3 connected\n"
+		"c :0@0 master,noaddr - 0 0 3 connected\n" +
+		"d ::1:7004@17004 master - 0 0 4 connected\n"
 	for _, v := range []resp.Value{resp.BulkString(reply), resp.Verbatim("txt", reply)} {
 		view, err := parseSelfView(v)
 		require.NoError(t, err)
@@ -79,7 +92,8 @@ func TestParseSelfView(t *testing.T) {
 		assert.Equal(t, "127.0.0.1:2", view.addrOf("b", "127.0.0.1"), "the map knows a by its IP")
 		assert.Equal(t, "hb:2", view.addrOf("b", "ha"), "the map knows a by its hostname")
 		assert.Empty(t, view.addrOf("c", "127.0.0.1"), "no address")
-		assert.Empty(t, view.addrOf("d", "127.0.0.1"), "not listed")
+		assert.Equal(t, "[::1]:7004", view.addrOf("d", "127.0.0.1"), "IPv6, unbracketed in the reply")
+		assert.Empty(t, view.addrOf("e", "127.0.0.1"), "not listed")
 	}
 	for _, bad := range []string{
 		"a 127.0.0.1:1@2 master - 0 0 1 connected 0-2\n",          // no myself line
@@ -207,10 +221,12 @@ func TestScanFollowsMovingSlots(t *testing.T) {
 }
 
 // TestScanSurvivesAFailover: the master being scanned is killed; Scan goes on from the replica
-// promoted in its place, and every key comes.
+// promoted in its place, and every key comes. The loop waits out the failover itself, for longer
+// than CommandTimeout: the time it takes over a key is not the servers' and does not count.
 func TestScanSurvivesAFailover(t *testing.T) {
 	tc := testcluster.New(t, testcluster.Options{})
-	cl := connect(t, tc, ClusterOptions{CommandTimeout: 20 * time.Second})
+	const timeout = 2 * time.Second
+	cl := connect(t, tc, ClusterOptions{CommandTimeout: timeout})
 	ctx := context.Background()
 	var all []string
 	for i := range 3000 {
@@ -228,6 +244,10 @@ func TestScanSurvivesAFailover(t *testing.T) {
 			require.Equal(t, victim, tc.MasterFor(GetSlot(k)))
 			require.NoError(t, tc.Kill(victim))
 			killed = time.Now()
+			_, err := tc.WaitForFailover(ctx, victim)
+			require.NoError(t, err)
+			t.Logf("the loop waited %s for the failover", time.Since(killed).Round(time.Millisecond))
+			time.Sleep(max(0, timeout+100*time.Millisecond-time.Since(killed))) // past CommandTimeout in any case
 		}
 	})
 	t.Logf("the scan ended %s after the kill", time.Since(killed).Round(time.Millisecond))
@@ -304,12 +324,10 @@ func TestScanFollowsASlotToAMasterWithoutSlots(t *testing.T) {
 	empty := tc.Nodes()[len(tc.Nodes())-1]
 	const slot = 100
 	keys := slotKeys("new", slot, 300)
-	all := append(slotKeys("stay", 9000, 100), keys...)
-	setAll(t, cl, all)
-	require.NoError(t, tc.BeginMigration(ctx, slot, empty))
-	for i := 0; i < len(keys)/2; i += 50 {
-		require.NoError(t, tc.MigrateKeys(ctx, tc.MasterFor(slot), empty, keys[i:i+50]...))
-	}
+	stay := slotKeys("stay", 9000, 100)
+	setAll(t, cl, stay)
+	beginMove(t, tc, cl, slot, keys, empty, len(keys)/2)
+	all := append(stay, keys...)
 	assertSeen(t, all, scanAll(t, cl, ScanOptions{Count: 50}, nil))
 	require.NoError(t, tc.FinishMigration(ctx, slot, empty))
 }
@@ -339,4 +357,26 @@ func TestScanStopsAtAReplyPastTheLimits(t *testing.T) {
 	require.Len(t, errs, 1)
 	assert.ErrorIs(t, errs[0], resp.ErrBulkTooLong)
 	assert.ErrorContains(t, errs[0], "SCAN")
+}
+
+// TestScanOfALearnedNodeOutlivesRefreshes: the master with no slots a slot is half migrated to is
+// outside the client's map, and every refresh of the map leaves it out; a slow loop over its keys,
+// through several refreshes, still gets all of them.
+func TestScanOfALearnedNodeOutlivesRefreshes(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{EmptyMasters: 1})
+	cl := connect(t, tc, ClusterOptions{CommandTimeout: 2 * time.Second, TopologyRefreshInterval: 200 * time.Millisecond})
+	ctx := context.Background()
+	empty := tc.Nodes()[len(tc.Nodes())-1]
+	const slot = 100
+	keys := slotKeys("slow", slot, 300)
+	beginMove(t, tc, cl, slot, keys, empty, len(keys)/2)
+	refreshes := cl.run.Load().smap.Refreshes()
+	start := time.Now()
+	seen := scanAll(t, cl, ScanOptions{Count: 10}, func(string) {
+		time.Sleep(5 * time.Millisecond) // a slow consumer: 300 keys take 1.5 s
+	})
+	t.Logf("%d refreshes during the %s scan", cl.run.Load().smap.Refreshes()-refreshes,
+		time.Since(start).Round(time.Millisecond))
+	assertSeen(t, keys, seen)
+	require.NoError(t, tc.FinishMigration(ctx, slot, empty))
 }

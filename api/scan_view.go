@@ -71,8 +71,12 @@ func (view *selfView) addrOf(id, host string) string {
 func parsePeerAddr(field string) peerAddr {
 	addr, hostname, _ := strings.Cut(field, ",")
 	addr, _, _ = strings.Cut(addr, "@")
-	ip, port, err := net.SplitHostPort(addr)
-	if err != nil || port == "0" || ip == "" {
+	colon := strings.LastIndexByte(addr, ':') // an IPv6 address comes unbracketed: "::1:7000"
+	if colon <= 0 {
+		return peerAddr{}
+	}
+	ip, port := strings.Trim(addr[:colon], "[]"), addr[colon+1:]
+	if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
 		return peerAddr{}
 	}
 	return peerAddr{ip: ip, hostname: hostname, port: port}

@@ -28,6 +28,9 @@ type mapActor struct {
 	snap  *Snapshot
 	nodes map[string]*node.Node // by reachable address
 	tags  map[string]*nodeTag   // of the node in nodes at the same address: whose events count
+	// leases counts the Learns not yet released, by address: their nodes stay open when a new
+	// topology leaves them out.
+	leases map[string]int
 
 	refreshing     bool                 // a discovery goroutine runs
 	again          bool                 // refresh once more when it ends
@@ -86,7 +89,14 @@ func (a *mapActor) Receive(ctx actor.Context) {
 		a.known(ctx, m.Addr)
 		ctx.Send(m.Back, &Reroute{Req: m.Req})
 	case *learn:
-		m.Reply <- a.known(ctx, m.Addr)
+		ref := a.known(ctx, m.Addr)
+		if a.leases == nil {
+			a.leases = map[string]int{}
+		}
+		a.leases[ref.Addr]++
+		m.Reply <- ref
+	case *unlearn:
+		a.release(m.Addr)
 	case *Refresh:
 		a.refreshSoon()
 	case *refreshNow:
@@ -348,15 +358,32 @@ func (a *mapActor) build(shards []Shard) *Snapshot {
 		}
 	}
 	s.nodes = append(s.nodes, replicas...)
-	for addr, n := range a.nodes {
-		if s.byAddr[addr] == nil {
-			delete(a.nodes, addr)
-			delete(a.tags, addr)
-			delete(a.down, addr)
-			a.closeNode(n)
+	for addr := range a.nodes {
+		if s.byAddr[addr] == nil && a.leases[addr] == 0 {
+			a.dropNode(addr)
 		}
 	}
 	return s
+}
+
+// dropNode stops the node actor at addr, which has left the topology.
+func (a *mapActor) dropNode(addr string) {
+	n := a.nodes[addr]
+	delete(a.nodes, addr)
+	delete(a.tags, addr)
+	delete(a.down, addr)
+	a.closeNode(n)
+}
+
+// release ends a Learn's lease on addr; a node no topology holds then stops.
+func (a *mapActor) release(addr string) {
+	if a.leases[addr]--; a.leases[addr] > 0 {
+		return
+	}
+	delete(a.leases, addr)
+	if a.nodes[addr] != nil && (a.snap == nil || a.snap.byAddr[addr] == nil) {
+		a.dropNode(addr)
+	}
 }
 
 // refFor returns the Ref of a discovered server, starting its node actor if needed.

@@ -2,6 +2,7 @@ package slotmap
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -50,18 +51,31 @@ func (m *Map) Subscribe(pid *actor.PID) { m.sys.Root().Send(m.pid, &Subscribe{PI
 
 // Learn returns the Ref of the node reached at announced ("host:port" as the cluster announces
 // it, before NodeAddressMap), starting its node actor if the map does not know it (a master with
-// no slots yet, say), as an ASK to it would. The map drops such a node at its next refresh. It
-// fails with ctx's error, or ErrMapClosed once the map is closed.
-func (m *Map) Learn(ctx context.Context, announced string) (*Ref, error) {
+// no slots yet, say), as an ASK to it would. The node stays open until release is called, even
+// if a new topology leaves it out; release may be called more than once. Learn fails with ctx's
+// error, or ErrMapClosed once the map is closed.
+func (m *Map) Learn(ctx context.Context, announced string) (ref *Ref, release func(), err error) {
 	reply := make(chan *Ref, 1)
 	m.sys.Root().Send(m.pid, &learn{Addr: announced, Reply: reply})
 	select {
-	case ref := <-reply:
-		return ref, nil
+	case ref = <-reply:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		// The lease may be taken meanwhile: end it once it is.
+		go m.releaseLate(reply)
+		return nil, nil, ctx.Err()
 	case <-m.shared.stop.Done():
-		return nil, ErrMapClosed
+		return nil, nil, ErrMapClosed
+	}
+	var once sync.Once
+	return ref, func() { once.Do(func() { m.sys.Root().Send(m.pid, &unlearn{Addr: ref.Addr}) }) }, nil
+}
+
+// releaseLate ends the lease of a Learn its caller gave up on, once the map has taken it.
+func (m *Map) releaseLate(reply chan *Ref) {
+	select {
+	case ref := <-reply:
+		m.sys.Root().Send(m.pid, &unlearn{Addr: ref.Addr})
+	case <-m.shared.stop.Done():
 	}
 }
 

@@ -29,11 +29,15 @@ type Resolve struct {
 }
 
 // learn asks for the node reached at Addr (as announced), starting it if the map does not know
-// it, as Resolve does; its Ref is sent on Reply (buffered) once a Snapshot contains it.
+// it, as Resolve does; its Ref is sent on Reply (buffered) once a Snapshot contains it. The node
+// stays open, whatever topology comes, until an unlearn of its address.
 type learn struct {
 	Addr  string
 	Reply chan *Ref
 }
+
+// unlearn ends a learn's lease on the node reached at Addr (reachable, as in its Ref).
+type unlearn struct{ Addr string }
 
 // Reroute carries a request back to its dispatcher after a Moved or Resolve.
 type Reroute struct{ Req *node.Request }

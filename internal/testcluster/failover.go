@@ -53,7 +53,8 @@ func (c *Cluster) snapshot(except *Node) {
 // Restart starts a node that was killed (or exited) again, on the same ports and directory with the same
 // nodes.conf, so it keeps its node id and rejoins the cluster: a master that was replaced meanwhile comes
 // back as a replica of its successor (and empty: there is no persistence). It returns once the node
-// answers and the cluster is ready again (see WaitForReady) with the node listed in the slot map.
+// answers and the cluster is ready again (see WaitForReady) with the node listed in the slot map
+// (an empty master that served no slots: known to every node).
 func (c *Cluster) Restart(ctx context.Context, n *Node) error {
 	if err := c.own(n); err != nil {
 		return err
@@ -61,11 +62,13 @@ func (c *Cluster) Restart(ctx context.Context, n *Node) error {
 	if n.Running() {
 		return fmt.Errorf("testcluster: restart %s: the node is running", n.Addr())
 	}
+	// An empty master (Options.EmptyMasters) that served no slots is in no slot map.
+	listed := n.index < c.opts.shardNodes() || c.topology().listed(n.ID())
 	if err := n.start(ctx, false); err != nil {
 		return err
 	}
 	_, err := c.waitReady(ctx, "rejoin of "+n.Addr(), func(t topology) error {
-		if !t.listed(n.ID()) {
+		if listed && !t.listed(n.ID()) {
 			return fmt.Errorf("%s is not yet listed in CLUSTER SLOTS: %v", n.Addr(), t)
 		}
 		return nil

@@ -62,3 +62,25 @@ func TestKillFailoverRestart(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "v", v, "the data written after the failover came back with the sync")
 }
+
+// TestEmptyMasterRestart: a master with no slots (Options.EmptyMasters) is one every node knows,
+// in no slot map; killed and restarted, it rejoins as such.
+func TestEmptyMasterRestart(t *testing.T) {
+	t.Parallel()
+	c := testcluster.New(t, testcluster.Options{Masters: 2, Replicas: testcluster.NoReplicas, EmptyMasters: 1})
+	ctx := ctxT(t, 30*time.Second)
+	nodes := c.Nodes()
+	require.Len(t, nodes, 3)
+	empty := nodes[2]
+	require.True(t, empty.IsMaster())
+	require.Len(t, c.Masters(), 3)
+	require.NotEqual(t, empty, c.MasterFor(0))
+	require.NotEqual(t, empty, c.MasterFor(testcluster.NumSlots-1))
+
+	require.NoError(t, c.Kill(empty))
+	require.NoError(t, c.Restart(ctx, empty))
+	v, err := empty.Do(ctx, "CLUSTER", "COUNTKEYSINSLOT", "0")
+	require.NoError(t, err)
+	require.Equal(t, int64(0), v)
+	require.Len(t, c.Masters(), 3)
+}
