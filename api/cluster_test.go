@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/actoredis/actoredis/internal/testcluster"
+	"github.com/actoredis/actoredis/internal/testwait"
 	"github.com/actoredis/actoredis/resp"
 )
 
@@ -471,11 +472,7 @@ func TestReplyPastTheLimitsIsNotRetried(t *testing.T) {
 	assert.Equal(t, "v", v)
 	// The node's events reach the client through the slot map actor, by message: waitDelivered
 	// alone could run before the disconnect was emitted, and find no delivery to wait for.
-	select {
-	case <-dropped:
-	case <-time.After(10 * time.Second): // a bound on a hang, not a measurement
-		t.Fatal("no node-disconnect event")
-	}
+	testwait.Recv(t, dropped, "no node-disconnect event")
 	small.waitDelivered()
 	assert.Equal(t, int32(1), drops.Load(), "one connection dropped")
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/actoredis/actoredis/internal/testcluster"
 	"github.com/actoredis/actoredis/internal/testlog"
+	"github.com/actoredis/actoredis/internal/testwait"
 )
 
 // A handler that panics on every event is logged and skipped: the nodes keep their connections,
@@ -223,11 +224,7 @@ func TestAHandlerThatExitsItsGoroutine(t *testing.T) {
 		_ = cl.Close()
 		close(closed)
 	}()
-	select {
-	case <-closed:
-	case <-time.After(10 * time.Second): // a bound on a hang, not a measurement
-		t.Fatal("Close waits for a delivery that ended")
-	}
+	testwait.Recv(t, closed, "Close waits for a delivery that ended")
 	cl.emit(Event{Type: EventNodeError, Addr: "later", Err: errors.New("later")})
 	cl.waitDelivered()
 	mu.Lock()
@@ -252,12 +249,7 @@ func TestOnErrorHearsLostConnections(t *testing.T) {
 	require.NoError(t, cl.Set(ctx, "k", "v")) // the connection is up
 	_, err = tc.Masters()[0].Do(ctx, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
 	require.NoError(t, err)
-	select {
-	case err := <-lost:
-		assert.Error(t, err)
-	case <-time.After(10 * time.Second): // a bound on a hang, not a measurement
-		t.Fatal("OnError did not hear of the lost connection")
-	}
+	assert.Error(t, testwait.Recv(t, lost, "OnError did not hear of the lost connection"))
 }
 
 // A handler that registers another and then ends its goroutine is not called again with the same

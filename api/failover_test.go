@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/actoredis/actoredis/internal/testcluster"
+	"github.com/actoredis/actoredis/internal/testwait"
 )
 
 // TestFailoverIsSurvived: a master is SIGKILLed; commands sent to its slots right after wait, and
@@ -39,11 +40,7 @@ func TestFailoverIsSurvived(t *testing.T) {
 	// tell, and says so. Those sent once it knows the master is down queue, then go to the
 	// promoted replica: more than the node's offline queue holds (1024), the rest waiting in the
 	// dispatcher's backoff.
-	select {
-	case <-down:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the client did not see the master go down")
-	}
+	testwait.Recv(t, down, "the client did not see the master go down")
 	futures := make([]*Future, 3000)
 	for i := range futures {
 		futures[i] = cl.Send(Cmd("SET", keyInSlot("failover"+strconv.Itoa(i), slot), i))

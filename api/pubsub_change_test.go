@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/actoredis/actoredis/internal/testcluster"
+	"github.com/actoredis/actoredis/internal/testwait"
 )
 
 // subscribed sums, over the masters, what CLIENT LIST says the pubsub connections named name hold:
@@ -190,14 +191,10 @@ func TestRemoveRefusedStillRemoves(t *testing.T) {
 	defer sub.Close()
 	id := clientID(t, tc.Masters()[0], "stuck")
 	require.NoError(t, sub.Remove("gone"))
-	select {
-	case err := <-errs:
-		require.ErrorIs(t, err, ErrSubscriptionGap)
-		assert.ErrorIs(t, err, ErrNoPerm)
-		assert.Contains(t, err.Error(), "UNSUBSCRIBE")
-	case <-time.After(10 * time.Second):
-		require.FailNow(t, "no EventError for the refused UNSUBSCRIBE")
-	}
+	err = testwait.Recv(t, errs, "no EventError for the refused UNSUBSCRIBE")
+	require.ErrorIs(t, err, ErrSubscriptionGap)
+	assert.ErrorIs(t, err, ErrNoPerm)
+	assert.Contains(t, err.Error(), "UNSUBSCRIBE")
 	assert.Equal(t, "kept", publishUntilHeard(t, cl, sub, "kept").Channel)
 	awaitSubscribed(t, tc, "stuck", "sub", 1, 1)
 	assert.NotEqual(t, id, clientID(t, tc.Masters()[0], "stuck"), "a new connection")
@@ -208,11 +205,7 @@ func inspect(t *testing.T, sub *Subscription, f func(r *subRun)) {
 	t.Helper()
 	done := make(chan struct{})
 	require.True(t, sub.change(func(r *subRun) { f(r); close(done) }), "the subscription has ended")
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		require.FailNow(t, "the subscription's goroutine did not answer")
-	}
+	testwait.Recv(t, done, "the subscription's goroutine did not answer")
 }
 
 // awaitState waits up to 10 s for ok, run on sub's goroutine, to hold.

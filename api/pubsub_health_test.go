@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/actoredis/actoredis/internal/testcluster"
+	"github.com/actoredis/actoredis/internal/testwait"
 )
 
 // pingedCluster starts a cluster of one master, and a client of it with a CommandTimeout of
@@ -114,15 +115,11 @@ func TestUnansweredPingDropsTheConnection(t *testing.T) {
 	defer sub.Close()
 	_, err = tc.Masters()[0].Do(ctx, "CLIENT", "PAUSE", "1500", "ALL")
 	require.NoError(t, err)
-	select {
-	case err := <-errs:
-		require.ErrorIs(t, err, ErrSubscriptionGap)
-		assert.ErrorIs(t, err, ErrTimeout)
-		assert.Contains(t, err.Error(), "PING")
-		assert.Contains(t, err.Error(), tc.Addrs()[0])
-	case <-time.After(10 * time.Second):
-		require.FailNow(t, "no EventError for the unanswered PING")
-	}
+	err = testwait.Recv(t, errs, "no EventError for the unanswered PING")
+	require.ErrorIs(t, err, ErrSubscriptionGap)
+	assert.ErrorIs(t, err, ErrTimeout)
+	assert.Contains(t, err.Error(), "PING")
+	assert.Contains(t, err.Error(), tc.Addrs()[0])
 	publisher := connect(t, tc, ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://" + tc.Addrs()[0]}}})
 	assert.Equal(t, "frozen", publishUntilHeard(t, publisher, sub, "frozen").Channel) // once the pause ends
 }

@@ -13,19 +13,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/actoredis/actoredis/internal/testcluster"
+	"github.com/actoredis/actoredis/internal/testwait"
 )
 
 // nextMessage waits up to 10 s for sub's next message.
 func nextMessage(t *testing.T, sub *Subscription) Message {
 	t.Helper()
-	select {
-	case m, ok := <-sub.Messages():
-		require.True(t, ok, "Messages closed")
-		return m
-	case <-time.After(10 * time.Second):
-		require.FailNow(t, "no message within 10 s")
-		return Message{}
-	}
+	return testwait.Next(t, sub.Messages(), "no message")
 }
 
 // spublish sends SPUBLISH channel payload until a subscriber of its shard has it (SPUBLISH counts
@@ -137,13 +131,9 @@ func TestSSubscribeFollowsItsSlot(t *testing.T) {
 	require.NoError(t, tc.MigrateSlot(ctx, 1, to))
 	spublish(t, cl, channel, "after")
 	assert.Equal(t, Message{Channel: channel, Payload: "after"}, nextMessage(t, sub))
-	select {
-	case err := <-errs:
-		assert.Contains(t, err.Error(), from.Addr(), "the event names the node the slot left")
-		assert.ErrorIs(t, err, ErrSubscriptionGap)
-	case <-time.After(10 * time.Second):
-		assert.Fail(t, "no EventError for the move")
-	}
+	err := testwait.Recv(t, errs, "no EventError for the move")
+	assert.Contains(t, err.Error(), from.Addr(), "the event names the node the slot left")
+	assert.ErrorIs(t, err, ErrSubscriptionGap)
 }
 
 // A subscription whose connection the server closes subscribes again, and says so.
@@ -162,13 +152,9 @@ func TestSubscriptionSurvivesALostConnection(t *testing.T) {
 		killed += int(v.(int64))
 	}
 	require.Equal(t, 1, killed, "one subscriber connection")
-	select {
-	case err := <-errs:
-		assert.Contains(t, err.Error(), "SUBSCRIBE")
-		assert.ErrorIs(t, err, ErrSubscriptionGap)
-	case <-time.After(10 * time.Second):
-		require.Fail(t, "no EventError for the lost connection")
-	}
+	err = testwait.Recv(t, errs, "no EventError for the lost connection")
+	assert.Contains(t, err.Error(), "SUBSCRIBE")
+	assert.ErrorIs(t, err, ErrSubscriptionGap)
 	m := publishUntilHeard(t, cl, sub, "survivor")
 	assert.Equal(t, "survivor", m.Channel)
 }
@@ -321,13 +307,8 @@ func TestSubscriptionDropsOnlyTheChannelsRefused(t *testing.T) {
 	require.NoError(t, err)
 	var dropped error
 	for dropped == nil {
-		select {
-		case err := <-errs:
-			if errors.Is(err, ErrNoPerm) {
-				dropped = err
-			}
-		case <-time.After(10 * time.Second):
-			require.FailNow(t, "no EventError for the channel refused")
+		if err := testwait.Recv(t, errs, "no EventError for the channel refused"); errors.Is(err, ErrNoPerm) {
+			dropped = err
 		}
 	}
 	assert.Contains(t, dropped.Error(), `"other"`)

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/actoredis/actoredis/internal/testcluster"
+	"github.com/actoredis/actoredis/internal/testwait"
 )
 
 // incrWatched adds one to key with a check-and-set: read under WATCH, write in EXEC. between runs
@@ -97,12 +98,7 @@ func TestWatchInterruptedByClose(t *testing.T) {
 	<-inFn
 	require.NoError(t, cl.Close())
 	close(closed)
-	select {
-	case err := <-res:
-		assert.ErrorIs(t, err, ErrClientClosed)
-	case <-time.After(10 * time.Second): // a bound on a hang, not a measurement
-		t.Fatal("Watch hangs after Close")
-	}
+	assert.ErrorIs(t, testwait.Recv(t, res, "Watch hangs after Close"), ErrClientClosed)
 	err := cl.Watch(ctx, func(*WatchTx) error { return nil }, "w")
 	assert.ErrorIs(t, err, ErrClientClosed)
 }

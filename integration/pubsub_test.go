@@ -11,6 +11,7 @@ import (
 
 	"github.com/actoredis/actoredis/api"
 	"github.com/actoredis/actoredis/internal/testcluster"
+	"github.com/actoredis/actoredis/internal/testwait"
 )
 
 // Subscriptions survive the loss of the master they are on: a shard channel's is made again on
@@ -181,14 +182,7 @@ func drain(sub *api.Subscription) {
 // nextMessage waits up to 10 s for sub's next message.
 func nextMessage(t *testing.T, sub *api.Subscription) api.Message {
 	t.Helper()
-	select {
-	case m, ok := <-sub.Messages():
-		require.True(t, ok, "Messages closed")
-		return m
-	case <-time.After(10 * time.Second):
-		require.FailNow(t, "no message within 10 s")
-		return api.Message{}
-	}
+	return testwait.Next(t, sub.Messages(), "no message")
 }
 
 // An Add made while the master of the channel's slot is down waits for the replica promoted in

@@ -16,6 +16,7 @@ import (
 
 	"github.com/actoredis/actoredis/internal/fakeredis"
 	"github.com/actoredis/actoredis/internal/testcluster"
+	"github.com/actoredis/actoredis/internal/testwait"
 	"github.com/actoredis/actoredis/resp"
 )
 
@@ -671,11 +672,7 @@ func TestCloseInterruptsAReleaseResettingItsConnection(t *testing.T) {
 	}()
 	<-unwatch // the Release waits for its reply now
 	require.NoError(t, n.Close(time.Second))
-	select {
-	case <-released:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Release still waits for the UNWATCH's reply after Close")
-	}
+	testwait.Recv(t, released, "Release still waits for the UNWATCH's reply after Close")
 }
 
 // A blocking command that times out waiting while the node's dials hang is not told the pool is

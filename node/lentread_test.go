@@ -14,6 +14,7 @@ import (
 
 	"github.com/actoredis/actoredis/internal/fakeredis"
 	"github.com/actoredis/actoredis/internal/testcluster"
+	"github.com/actoredis/actoredis/internal/testwait"
 	"github.com/actoredis/actoredis/resp"
 )
 
@@ -109,11 +110,7 @@ func waitSocket(t *testing.T, c *conn, closed bool) {
 // await waits for r's Future, failing the test if it hangs.
 func await(t *testing.T, r *Request) (resp.Value, error) {
 	t.Helper()
-	select {
-	case <-r.Done():
-	case <-time.After(10 * time.Second): // a bound on a hang, not a measurement
-		t.Fatalf("%s never completed", r.Name())
-	}
+	testwait.Recv(t, r.Done(), "%s never completed", r.Name())
 	return r.Await()
 }
 
@@ -186,12 +183,7 @@ func TestSlowReplyIsLeftToTheReader(t *testing.T) {
 	returned := make(chan bool)
 	go func() { returned <- n.TryRun(t.Context(), r) }()
 	require.Equal(t, "slow", <-got)
-	select {
-	case lent := <-returned:
-		require.True(t, lent)
-	case <-time.After(10 * time.Second): // a bound on a hang, not a measurement
-		t.Fatal("TryRun waited for a reply that had not come")
-	}
+	require.True(t, testwait.Recv(t, returned, "TryRun waited for a reply that had not come"))
 	require.False(t, r.IsDone(), "completed before the server answered")
 	close(release)
 	v, err := await(t, r)
@@ -341,12 +333,7 @@ func TestCloseWithTheReaderParked(t *testing.T) {
 	c := waitParked(t, n)
 	closed := make(chan error, 1)
 	go func() { closed <- n.Close(time.Second) }()
-	select {
-	case err := <-closed:
-		require.NoError(t, err)
-	case <-time.After(10 * time.Second): // a bound on a hang, not a measurement
-		t.Fatal("Close waits for the parked reader")
-	}
+	require.NoError(t, testwait.Recv(t, closed, "Close waits for the parked reader"))
 	select {
 	case <-c.done:
 	default:
@@ -374,12 +361,7 @@ func TestReplyCutShortIsLeftToTheReader(t *testing.T) {
 	r := NewRequest("GET", "k")
 	returned := make(chan bool)
 	go func() { returned <- n.TryRun(ctx, r) }()
-	select {
-	case lent := <-returned:
-		require.True(t, lent)
-	case <-time.After(10 * time.Second): // a bound on a hang, not a measurement
-		t.Fatal("the lent caller waited for the rest of the reply")
-	}
+	require.True(t, testwait.Recv(t, returned, "the lent caller waited for the rest of the reply"))
 	require.False(t, r.IsDone())
 	close(rest)
 	v, err := await(t, r)

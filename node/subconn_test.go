@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/actoredis/actoredis/internal/testcluster"
+	"github.com/actoredis/actoredis/internal/testwait"
 )
 
 // A subscriber's connection is the node's own kind (AUTH...), receives what is published, is not
@@ -40,12 +41,7 @@ func TestSubscriberConnection(t *testing.T) {
 		read <- err
 	}()
 	require.NoError(t, n.Close(2*time.Second))
-	select {
-	case err := <-read:
-		assert.ErrorIs(t, err, ErrClosed)
-	case <-time.After(10 * time.Second):
-		require.Fail(t, "the Read outlived the node")
-	}
+	assert.ErrorIs(t, testwait.Recv(t, read, "the Read outlived the node"), ErrClosed)
 	assert.ErrorIs(t, s.Write("PING"), ErrClosed)
 	require.NoError(t, s.Close())
 	_, err = n.Subscriber(ctx, "SUBSCRIBE")
