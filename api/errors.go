@@ -114,7 +114,8 @@ type MaxRedirectionsError = dispatcher.MaxRedirectionsError
 type ConnError = node.ConnError
 
 // ErrLateReply is matched when a command redirected or retried late in its life was written but
-// got no reply by its deadline; it matches ErrTimeout too, and WasWritten is true for it.
+// got no reply by its deadline; it matches ErrTimeout too, and WasWritten is true for it. After a
+// retry the error matches the last error met before it as well (a TRYAGAIN, say).
 var ErrLateReply = node.ErrLateReply
 
 // WasWritten reports whether err says the command was written and may have run on the server: a

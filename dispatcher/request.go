@@ -165,7 +165,16 @@ var ErrTimeout = node.ErrTimeout
 // the server's CROSSSLOT, found before anything is sent (errors.Is matches resp.ErrCrossSlot).
 var ErrCrossSlotChecked = &resp.Error{Prefix: "CROSSSLOT", Msg: "Keys in request don't hash to the same slot (checked by the client)"}
 
-var _ node.Owner = (*Request)(nil)
+// Late gives the error of a request that met its deadline while written on a connection (see
+// node.LateOwner) the last error it met before, as giveUp does at a deadline in a backoff.
+func (r *Request) Late(_ *node.Request, err error) error {
+	if r.lastErr == nil {
+		return err
+	}
+	return &GaveUpError{Command: r.Name(), Reason: err, Tries: r.tries, Last: r.lastErr}
+}
+
+var _ node.LateOwner = (*Request)(nil)
 var _ actors.Failer = (*Request)(nil)
 
 // ClientClosed reports whether the dispatcher this request went through has been closed.

@@ -53,6 +53,19 @@ func TestLateCommandFailsAtItsDeadline(t *testing.T) {
 	assert.Equal(t, "mine", v.String())
 	assert.Equal(t, []EventType{EventConnect, EventReady}, events.types(), "the connection stayed")
 
+	// A late request whose Owner says more of it (a retry, after the TRYAGAIN it names) fails
+	// with what the Owner makes of the error.
+	_, err = srv.Do(ctx, "CLIENT", "PAUSE", "1000", "ALL")
+	require.NoError(t, err)
+	retry := NewRequest("GET", "late")
+	retry.Until = time.Now().Add(100 * time.Millisecond)
+	retry.Owner = lateNamer{}
+	n.Send(retry)
+	_, err = retry.Await()
+	require.ErrorIs(t, err, ErrLateReply)
+	require.ErrorIs(t, err, errBefore, "what Late added")
+	assert.Contains(t, err.Error(), srv.Addr())
+
 	// A reply that comes in time completes the request as usual, and the actor forgets it.
 	inTime := NewRequest("GET", "late")
 	inTime.Until = time.Now().Add(time.Second)
@@ -105,3 +118,11 @@ func TestGivingUpOnALateRequest(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 	assert.False(t, r.Reusable())
 }
+
+var errBefore = errors.New("the error met before")
+
+// lateNamer is a LateOwner that takes no request back and joins errBefore to a late one's error.
+type lateNamer struct{}
+
+func (lateNamer) Return(*Request, error) bool      { return false }
+func (lateNamer) Late(_ *Request, err error) error { return errors.Join(err, errBefore) }

@@ -113,7 +113,11 @@ func (a *nodeActor) expireLate() {
 		case !now.Before(r.Until):
 			// Not through the Owner: the request is still on the connection's queue, so it must not
 			// be sent anywhere else; its deadline has passed anyway.
-			r.Future.Fail(commandError(a.opts.Addr, r.Name(), ErrLateReply))
+			err := commandError(a.opts.Addr, r.Name(), ErrLateReply)
+			if lo, ok := r.Owner.(LateOwner); ok {
+				err = lo.Late(r, err)
+			}
+			r.Future.Fail(err)
 		default:
 			kept = append(kept, r)
 		}

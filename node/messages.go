@@ -72,6 +72,15 @@ type Owner interface {
 	Return(r *Request, err error) bool
 }
 
+// LateOwner is an Owner that says more of a request failed at its deadline while written on a
+// connection (ErrLateReply), which the node completes without Return: Late returns the error to
+// complete it with, typically err joined with the last error the request met before (the TRYAGAIN
+// its retry followed). Late must not block.
+type LateOwner interface {
+	Owner
+	Late(r *Request, err error) error
+}
+
 // Fail completes the request with err, unless its Owner takes it over.
 func (r *Request) Fail(err error) {
 	if r.Owner != nil && r.Owner.Return(r, err) {

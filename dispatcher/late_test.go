@@ -1,0 +1,30 @@
+package dispatcher
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/actoredis/actoredis/node"
+	"github.com/actoredis/actoredis/resp"
+)
+
+// A retried request that meets its deadline while written (node.ErrLateReply) fails naming the
+// last error it met before, as one whose deadline comes in a backoff does; a request that met
+// none keeps the node's error as it is.
+func TestLateNamesTheLastErrorMet(t *testing.T) {
+	late := node.ErrLateReply
+	r := &Request{}
+	r.Args = []any{"MGET", "a", "b"}
+	assert.Same(t, late, r.Late(&r.Request, late), "nothing met before")
+
+	r.lastErr, r.tries = resp.ParseError("TRYAGAIN Multiple keys request during rehashing of slot"), 3
+	err := r.Late(&r.Request, late)
+	require.ErrorIs(t, err, node.ErrLateReply)
+	require.ErrorIs(t, err, ErrTimeout)
+	require.ErrorIs(t, err, resp.ErrTryAgain)
+	assert.True(t, node.WasWritten(err))
+	assert.Contains(t, err.Error(), "MGET")
+	assert.Contains(t, err.Error(), "after 3 retries")
+}
