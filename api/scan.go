@@ -42,7 +42,8 @@ const maxRescans = 16
 // and resharding: a node that fails mid-scan is scanned again from its start on the master that
 // replaced it (the keys it had yielded come again), and a slot that moves while its master is
 // scanned is scanned again where it went; one left migrating is looked for on both nodes (the
-// one it goes to may be a master with no slots yet, outside the client's map). For
+// one it goes to may be a master with no slots yet, outside the client's map); a master that took
+// a slot during its scan (one may have left and come back) is scanned again. For
 // that Scan asks each master, with CLUSTER NODES, which slots it serves before and after its
 // scan: a user denied CLUSTER NODES gets the refusal. Keys added or removed during the loop may
 // or may not be yielded. Breaking out of the loop ends the scan; nothing runs in the background.
@@ -187,7 +188,8 @@ var errScanNoNode = errors.New("actoredis: SCAN: node not in the map")
 
 // scanOwner scans master n for the pending slots it serves, by its own account before and after.
 // A slot it still serves after is covered; one it is migrating then is followed to where it
-// goes; one it no longer serves stays pending, for the node serving it now.
+// goes; one it no longer serves stays pending, for the node serving it now. When n's config epoch
+// changed meanwhile (it took a slot: one may have left and come back), none is covered.
 func (s *scanner) scanOwner(n *Node) error {
 	before, err := s.view(n)
 	if err != nil {
@@ -208,6 +210,12 @@ func (s *scanner) scanOwner(n *Node) error {
 	after, err := s.view(n)
 	if err != nil {
 		return err
+	}
+	if after.epoch != before.epoch {
+		// n took a slot during its scan: perhaps one that left it and came back, whose keys were
+		// away while the cursor passed them. Every slot is scanned again.
+		s.again(&want)
+		return nil
 	}
 	want.each(func(slot int) {
 		if to, ok := after.migrating[slot]; ok {
@@ -265,7 +273,8 @@ func (s *scanner) followTo(id, addr string, slots *slotSet) {
 	}
 }
 
-// again puts slots back to be scanned from their owner, at most maxRescans times each.
+// again puts slots back to be scanned from their owner, at most maxRescans times each (see
+// tooOften).
 func (s *scanner) again(slots *slotSet) {
 	slots.each(func(slot int) {
 		s.pending.add(slot)

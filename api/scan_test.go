@@ -87,6 +87,7 @@ func TestParseSelfView(t *testing.T) {
 		view.owned.each(func(s int) { owned = append(owned, s) })
 		assert.Equal(t, []int{0, 1, 2, 5}, owned)
 		assert.Equal(t, map[int]string{3: "b"}, view.migrating)
+		assert.Equal(t, "1", view.epoch)
 		assert.True(t, view.importing.has(9))
 		assert.False(t, view.importing.has(3))
 		assert.Equal(t, "127.0.0.1:2", view.addrOf("b", "127.0.0.1"), "the map knows a by its IP")
@@ -379,4 +380,35 @@ func TestScanOfALearnedNodeOutlivesRefreshes(t *testing.T) {
 		time.Since(start).Round(time.Millisecond))
 	assertSeen(t, keys, seen)
 	require.NoError(t, tc.FinishMigration(ctx, slot, empty))
+}
+
+// TestScanRescansASlotThatLeftAndCameBack: a slot moved away from the master being scanned and
+// back before its scan ends had keys away while the cursor passed them; the master took a slot
+// (its config epoch changed), so its slots are scanned again and every key comes.
+func TestScanRescansASlotThatLeftAndCameBack(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{})
+	ctx := context.Background()
+	const slot = 200 // the first master, scanned first
+	m0 := tc.MasterFor(slot)
+	other := tc.MasterFor(10000)
+	var all []string
+	for i := 0; len(all) < 2000; i++ {
+		if k := "back:" + strconv.Itoa(i); tc.MasterFor(GetSlot(k)) == m0 {
+			all = append(all, k)
+		}
+	}
+	all = append(all, slotKeys("away", slot, 300)...)
+	setAll(t, cl, all)
+	n := 0
+	seen := scanAll(t, cl, ScanOptions{Count: 10}, func(string) {
+		// The first 1000 keys come from m0's scan: it holds more.
+		switch n++; n {
+		case 1:
+			require.NoError(t, tc.MigrateSlot(ctx, slot, other))
+		case 1000:
+			require.NoError(t, tc.MigrateSlot(ctx, slot, m0))
+		}
+	})
+	assertSeen(t, all, seen)
 }

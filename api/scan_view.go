@@ -49,6 +49,9 @@ type selfView struct {
 	// included; self is the node's own line.
 	peers map[string]peerAddr
 	self  peerAddr
+	// epoch is the node's config epoch: it changes when the node takes a slot (SETSLOT NODE, a
+	// failover), back included.
+	epoch string
 }
 
 // peerAddr is a node's address in a CLUSTER NODES line: "ip:port@cport[,hostname]".
@@ -97,7 +100,7 @@ func parseSelfView(v resp.Value) (selfView, error) {
 		if !hasFlag(f[2], "myself") {
 			continue
 		}
-		mine, view.self = true, view.peers[f[0]]
+		mine, view.self, view.epoch = true, view.peers[f[0]], f[6]
 		for _, tok := range f[8:] {
 			if err := view.addToken(tok); err != nil {
 				return selfView{}, fmt.Errorf("%w: CLUSTER NODES slot %q: %w", resp.ErrUnexpectedType, tok, err)
