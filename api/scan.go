@@ -32,7 +32,8 @@ const maxRescans = 16
 // Scan returns an iterator over the keys of the whole cluster, each master scanned in turn with
 // SCAN (cursor by cursor, as the loop asks for more) and a key yielded with a nil error. It stops
 // at the first error, yielded with an empty key: ctx ended, the client closed, a server's refusal
-// (NOPERM...), a reply past Limits, or no progress for CommandTimeout of waiting on the servers
+// (NOPERM...), a reply past Limits, a slot that had to be scanned again 16 times (the cluster kept
+// changing under it), or no progress for CommandTimeout of waiting on the servers
 // (no SCAN reply, or none further into a node than before: a node down and not replaced, a slot
 // no node serves; the error matches ErrTimeout and names what it last met). The time the loop
 // takes over its keys is not counted.

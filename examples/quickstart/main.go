@@ -90,6 +90,18 @@ func run() error {
 	elapsed := time.Since(start)
 	fmt.Printf("%d SET + %d GET, 10,000 in flight at a time: %s (%.0f commands/s), every value checked\n",
 		n, n, elapsed.Round(time.Millisecond), 2*n/elapsed.Seconds())
+
+	start, found := time.Now(), 0
+	for _, err := range cluster.Scan(ctx, api.ScanOptions{Match: "quickstart:*", Count: 1000}) {
+		if err != nil {
+			return err
+		}
+		found++
+	}
+	if found < n {
+		return fmt.Errorf("SCAN found %d keys matching quickstart:*, not the %d set", found, n)
+	}
+	fmt.Printf("SCAN of every master: %d keys match quickstart:* (%s)\n", found, time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
