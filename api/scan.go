@@ -231,14 +231,23 @@ func (s *scanner) scanOwner(n *Node) error {
 
 // scanImporter scans n for slots that were migrating to it when their owner's scan ended: the
 // keys that had left the owner by then are on n, as long as n is still importing the slot, or
-// serves it now and is not moving it on. Otherwise the slot is scanned again from its owner.
+// serves it now and is not moving it on, and has taken no slot meanwhile (its config epoch is
+// the same). Otherwise the slot is scanned again from its owner.
 func (s *scanner) scanImporter(n *Node, slots *slotSet) error {
+	before, err := s.view(n)
+	if err != nil {
+		return err
+	}
 	if err := s.keys(n, slots); err != nil {
 		return err
 	}
 	after, err := s.view(n)
 	if err != nil {
 		return err
+	}
+	if after.epoch != before.epoch { // as for an owner: a slot may have left n and come back
+		s.again(slots)
+		return nil
 	}
 	var lost slotSet
 	slots.each(func(slot int) {
