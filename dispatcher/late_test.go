@@ -17,10 +17,12 @@ func TestLateNamesTheLastErrorMet(t *testing.T) {
 	late := node.ErrLateReply
 	r := &Request{}
 	r.Args = []any{"MGET", "a", "b"}
-	assert.Same(t, late, r.Late(&r.Request, late), "nothing met before")
+	assert.Nil(t, r.Late(&r.Request), "nothing met before: the node's error as it is")
 
 	r.lastErr, r.tries = resp.ParseError("TRYAGAIN Multiple keys request during rehashing of slot"), 3
-	err := r.Late(&r.Request, late)
+	say := r.Late(&r.Request)
+	r.lastErr, r.tries = resp.ParseError("MOVED 1 127.0.0.1:1"), 4 // the request sent on since
+	err := say(late)
 	require.ErrorIs(t, err, node.ErrLateReply)
 	require.ErrorIs(t, err, ErrTimeout)
 	require.ErrorIs(t, err, resp.ErrTryAgain)

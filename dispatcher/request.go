@@ -166,12 +166,14 @@ var ErrTimeout = node.ErrTimeout
 var ErrCrossSlotChecked = &resp.Error{Prefix: "CROSSSLOT", Msg: "Keys in request don't hash to the same slot (checked by the client)"}
 
 // Late gives the error of a request that met its deadline while written on a connection (see
-// node.LateOwner) the last error it met before, as giveUp does at a deadline in a backoff.
-func (r *Request) Late(_ *node.Request, err error) error {
+// node.LateOwner) the last error it met before, as giveUp does at a deadline in a backoff. The
+// node calls it while it holds r: what it needs is read now.
+func (r *Request) Late(_ *node.Request) func(error) error {
 	if r.lastErr == nil {
-		return err
+		return nil
 	}
-	return &GaveUpError{Command: r.Name(), Reason: err, Tries: r.tries, Last: r.lastErr}
+	name, tries, last := r.Name(), r.tries, r.lastErr
+	return func(err error) error { return &GaveUpError{Command: name, Reason: err, Tries: tries, Last: last} }
 }
 
 var _ node.LateOwner = (*Request)(nil)

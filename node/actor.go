@@ -47,8 +47,8 @@ type nodeActor struct {
 	batch        []*Request // encoded in wbuf, not yet written
 	starts       []int      // offset of each batch entry in wbuf
 	flushPending bool
-	offline      []*Request // waiting for a connection
-	late         []*Request // written with less time left than the stall detection allows: failed at Until (expireLate)
+	offline      []*Request  // waiting for a connection
+	late         []lateWatch // written with less time left than the stall detection allows: failed at Until (expireLate)
 
 	timer        *time.Timer // the next tick
 	retry        *time.Timer // the next reconnect attempt

@@ -11,6 +11,7 @@ import (
 
 	"github.com/actoredis/actoredis/internal/fakeredis"
 	"github.com/actoredis/actoredis/internal/testcluster"
+	"github.com/actoredis/actoredis/internal/testwait"
 )
 
 // A command written with less time left than the command timeout (redirected or retried late in
@@ -65,6 +66,21 @@ func TestLateCommandFailsAtItsDeadline(t *testing.T) {
 	require.ErrorIs(t, err, ErrLateReply)
 	require.ErrorIs(t, err, errBefore, "what Late added")
 	assert.Contains(t, err.Error(), srv.Addr())
+
+	// The Owner is asked when the request is written, while the actor holds it, not at the
+	// deadline: by then the Owner may have had it back (a MOVED) and changed it.
+	_, err = srv.Do(ctx, "CLIENT", "PAUSE", "1000", "ALL")
+	require.NoError(t, err)
+	asked := &askedOwner{last: errBefore, asked: make(chan struct{})}
+	moved := NewRequest("GET", "late")
+	moved.Until = time.Now().Add(300 * time.Millisecond)
+	moved.Owner = asked
+	n.Send(moved)
+	testwait.Recv(t, asked.asked, "Late was not asked when the request was written")
+	require.False(t, moved.IsDone())
+	asked.last = errors.New("what the Owner met after") // the Owner's own, ordered after Late
+	_, err = moved.Await()
+	require.ErrorIs(t, err, errBefore, "what Late said when asked")
 
 	// A reply that comes in time completes the request as usual, and the actor forgets it.
 	inTime := NewRequest("GET", "late")
@@ -124,5 +140,22 @@ var errBefore = errors.New("the error met before")
 // lateNamer is a LateOwner that takes no request back and joins errBefore to a late one's error.
 type lateNamer struct{}
 
-func (lateNamer) Return(*Request, error) bool      { return false }
-func (lateNamer) Late(_ *Request, err error) error { return errors.Join(err, errBefore) }
+func (lateNamer) Return(*Request, error) bool { return false }
+func (lateNamer) Late(*Request) func(error) error {
+	return func(err error) error { return errors.Join(err, errBefore) }
+}
+
+var _ LateOwner = lateNamer{}
+
+// askedOwner is a LateOwner whose Late says last, as it is when asked, and closes asked.
+type askedOwner struct {
+	last  error
+	asked chan struct{}
+}
+
+func (o *askedOwner) Return(*Request, error) bool { return false }
+func (o *askedOwner) Late(*Request) func(error) error {
+	last := o.last
+	close(o.asked)
+	return func(err error) error { return errors.Join(err, last) }
+}

@@ -93,9 +93,20 @@ func (a *nodeActor) watchLate(now time.Time, written []*Request) {
 	for _, r := range written {
 		if !r.Until.IsZero() && r.Until.Before(soon) {
 			r.pinned = true
-			a.late = append(a.late, r)
+			w := lateWatch{r: r}
+			if lo, ok := r.Owner.(LateOwner); ok {
+				w.say = lo.Late(r) // now, while the actor holds r: its Owner may have it back later
+			}
+			a.late = append(a.late, w)
 		}
 	}
+}
+
+// lateWatch is a request whose deadline the actor watches (see watchLate), with what its Owner
+// says of it when it fails late (nil: nothing more).
+type lateWatch struct {
+	r   *Request
+	say func(err error) error
 }
 
 // expireLate fails the watched requests whose deadline has passed with no reply (ErrTimeout; they
@@ -107,19 +118,20 @@ func (a *nodeActor) expireLate() {
 	}
 	now := time.Now()
 	kept := a.late[:0]
-	for _, r := range a.late {
+	for _, w := range a.late {
+		r := w.r
 		switch {
 		case r.IsDone():
 		case !now.Before(r.Until):
 			// Not through the Owner: the request is still on the connection's queue, so it must not
 			// be sent anywhere else; its deadline has passed anyway.
 			err := commandError(a.opts.Addr, r.Name(), ErrLateReply)
-			if lo, ok := r.Owner.(LateOwner); ok {
-				err = lo.Late(r, err)
+			if w.say != nil {
+				err = w.say(err)
 			}
 			r.Future.Fail(err)
 		default:
-			kept = append(kept, r)
+			kept = append(kept, w)
 		}
 	}
 	clear(a.late[len(kept):])

@@ -73,12 +73,14 @@ type Owner interface {
 }
 
 // LateOwner is an Owner that says more of a request failed at its deadline while written on a
-// connection (ErrLateReply), which the node completes without Return: Late returns the error to
-// complete it with, typically err joined with the last error the request met before (the TRYAGAIN
-// its retry followed). Late must not block.
+// connection (ErrLateReply), which the node completes without Return. The node calls Late when it
+// starts watching the deadline, while it holds the request (the Owner may have it back and change
+// it later); Late returns nil, or a function that makes the error to fail r with from the node's
+// (typically joining the last error r met before: the TRYAGAIN its retry followed), and must not
+// read r. Late must not block.
 type LateOwner interface {
 	Owner
-	Late(r *Request, err error) error
+	Late(r *Request) func(err error) error
 }
 
 // Fail completes the request with err, unless its Owner takes it over.

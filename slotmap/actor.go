@@ -28,9 +28,10 @@ type mapActor struct {
 	snap  *Snapshot
 	nodes map[string]*node.Node // by reachable address
 	tags  map[string]*nodeTag   // of the node in nodes at the same address: whose events count
-	// leases counts the Learns not yet released, by address: their nodes stay open when a new
-	// topology leaves them out.
-	leases map[string]int
+	// leases are the Learns not yet released, by id, with the address each holds open: their
+	// nodes stay open when a new topology leaves them out. A restart forgets them (it closes every
+	// node), and a release of one it does not know does nothing.
+	leases map[uint64]string
 
 	refreshing     bool                 // a discovery goroutine runs
 	again          bool                 // refresh once more when it ends
@@ -62,6 +63,8 @@ type shared struct {
 	// query timeout on every silent node in turn.
 	stop   context.Context
 	cancel context.CancelFunc
+	// leaseIDs numbers the Learns, across restarts of the actor.
+	leaseIDs atomic.Uint64
 }
 
 const tickEvery = 100 * time.Millisecond
@@ -91,12 +94,12 @@ func (a *mapActor) Receive(ctx actor.Context) {
 	case *learn:
 		ref := a.known(ctx, m.Addr)
 		if a.leases == nil {
-			a.leases = map[string]int{}
+			a.leases = map[uint64]string{}
 		}
-		a.leases[ref.Addr]++
+		a.leases[m.ID] = ref.Addr
 		m.Reply <- ref
 	case *unlearn:
-		a.release(m.Addr)
+		a.release(m.ID)
 	case *Refresh:
 		a.refreshSoon()
 	case *refreshNow:
@@ -111,6 +114,7 @@ func (a *mapActor) Receive(ctx actor.Context) {
 	case *actor.Started:
 		a.self = ctx.Self()
 		a.nodes = map[string]*node.Node{}
+		a.leases = map[uint64]string{}
 		a.down = map[string]time.Time{}
 		a.lastFull = time.Now()
 		self, root := a.self, a.sys.Root()
@@ -359,7 +363,7 @@ func (a *mapActor) build(shards []Shard) *Snapshot {
 	}
 	s.nodes = append(s.nodes, replicas...)
 	for addr := range a.nodes {
-		if s.byAddr[addr] == nil && a.leases[addr] == 0 {
+		if s.byAddr[addr] == nil && !a.leased(addr) {
 			a.dropNode(addr)
 		}
 	}
@@ -375,15 +379,27 @@ func (a *mapActor) dropNode(addr string) {
 	a.closeNode(n)
 }
 
-// release ends a Learn's lease on addr; a node no topology holds then stops.
-func (a *mapActor) release(addr string) {
-	if a.leases[addr]--; a.leases[addr] > 0 {
+// release ends the lease id (one this instance does not know does nothing); its node, if no
+// other lease nor the topology holds it, stops.
+func (a *mapActor) release(id uint64) {
+	addr, ok := a.leases[id]
+	if !ok {
 		return
 	}
-	delete(a.leases, addr)
-	if a.nodes[addr] != nil && (a.snap == nil || a.snap.byAddr[addr] == nil) {
+	delete(a.leases, id)
+	if !a.leased(addr) && a.nodes[addr] != nil && (a.snap == nil || a.snap.byAddr[addr] == nil) {
 		a.dropNode(addr)
 	}
+}
+
+// leased reports whether a lease holds the node at addr open.
+func (a *mapActor) leased(addr string) bool {
+	for _, held := range a.leases {
+		if held == addr {
+			return true
+		}
+	}
+	return false
 }
 
 // refFor returns the Ref of a discovered server, starting its node actor if needed.

@@ -2,6 +2,7 @@ package slotmap
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -55,28 +56,23 @@ func (m *Map) Subscribe(pid *actor.PID) { m.sys.Root().Send(m.pid, &Subscribe{PI
 // if a new topology leaves it out; release may be called more than once. Learn fails with ctx's
 // error, or ErrMapClosed once the map is closed.
 func (m *Map) Learn(ctx context.Context, announced string) (ref *Ref, release func(), err error) {
+	if announced == "" {
+		return nil, nil, errors.New("actoredis: slot map: Learn of an empty address")
+	}
+	id := m.shared.leaseIDs.Add(1)
 	reply := make(chan *Ref, 1)
-	m.sys.Root().Send(m.pid, &learn{Addr: announced, Reply: reply})
+	m.sys.Root().Send(m.pid, &learn{Addr: announced, ID: id, Reply: reply})
+	end := func() { m.sys.Root().Send(m.pid, &unlearn{ID: id}) }
 	select {
 	case ref = <-reply:
 	case <-ctx.Done():
-		// The lease may be taken meanwhile: end it once it is.
-		go m.releaseLate(reply)
+		end() // the map may take the lease later: a release of one it does not hold does nothing
 		return nil, nil, ctx.Err()
 	case <-m.shared.stop.Done():
 		return nil, nil, ErrMapClosed
 	}
 	var once sync.Once
-	return ref, func() { once.Do(func() { m.sys.Root().Send(m.pid, &unlearn{Addr: ref.Addr}) }) }, nil
-}
-
-// releaseLate ends the lease of a Learn its caller gave up on, once the map has taken it.
-func (m *Map) releaseLate(reply chan *Ref) {
-	select {
-	case ref := <-reply:
-		m.sys.Root().Send(m.pid, &unlearn{Addr: ref.Addr})
-	case <-m.shared.stop.Done():
-	}
+	return ref, func() { once.Do(end) }, nil
 }
 
 // Refresh asks for a refresh of the topology.

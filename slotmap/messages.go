@@ -33,11 +33,12 @@ type Resolve struct {
 // stays open, whatever topology comes, until an unlearn of its address.
 type learn struct {
 	Addr  string
+	ID    uint64 // the lease's, unique to the map
 	Reply chan *Ref
 }
 
-// unlearn ends a learn's lease on the node reached at Addr (reachable, as in its Ref).
-type unlearn struct{ Addr string }
+// unlearn ends the lease of the learn with ID.
+type unlearn struct{ ID uint64 }
 
 // Reroute carries a request back to its dispatcher after a Moved or Resolve.
 type Reroute struct{ Req *node.Request }
