@@ -166,20 +166,9 @@ func (s *scanner) step(rt *running) error {
 		}
 		return err
 	}
-	first := -1
-	s.pending.each(func(slot int) {
-		if first < 0 && snap.Master(slot) != nil {
-			first = slot
-		}
-	})
+	first := s.pending.first(func(slot int) bool { return snap.Master(slot) != nil })
 	if first < 0 {
-		slot := -1
-		s.pending.each(func(sl int) {
-			if slot < 0 {
-				slot = sl
-			}
-		})
-		return fmt.Errorf("%w: slot %d", ErrNoRoute, slot)
+		return fmt.Errorf("%w: slot %d", ErrNoRoute, s.pending.first(nil))
 	}
 	return s.scanOwner(&Node{ref: snap.Master(first), c: s.c})
 }
@@ -205,18 +194,9 @@ func (s *scanner) scanOwner(n *Node) error {
 	if want.empty() {
 		return fmt.Errorf("%w: %s serves none of the slots the map gives it", errScanNoNode, n.Addr())
 	}
-	if err := s.keys(n, &want); err != nil {
+	after, stable, err := s.scanViewed(n, before, &want)
+	if err != nil || !stable {
 		return err
-	}
-	after, err := s.view(n)
-	if err != nil {
-		return err
-	}
-	if after.epoch != before.epoch {
-		// n took a slot during its scan: perhaps one that left it and came back, whose keys were
-		// away while the cursor passed them. Every slot is scanned again.
-		s.again(&want)
-		return nil
 	}
 	want.each(func(slot int) {
 		if to, ok := after.migrating[slot]; ok {
@@ -238,16 +218,9 @@ func (s *scanner) scanImporter(n *Node, slots *slotSet) error {
 	if err != nil {
 		return err
 	}
-	if err := s.keys(n, slots); err != nil {
+	after, stable, err := s.scanViewed(n, before, slots)
+	if err != nil || !stable {
 		return err
-	}
-	after, err := s.view(n)
-	if err != nil {
-		return err
-	}
-	if after.epoch != before.epoch { // as for an owner: a slot may have left n and come back
-		s.again(slots)
-		return nil
 	}
 	var lost slotSet
 	slots.each(func(slot int) {
@@ -259,6 +232,24 @@ func (s *scanner) scanImporter(n *Node, slots *slotSet) error {
 	})
 	s.again(&lost)
 	return nil
+}
+
+// scanViewed scans n for slots, then asks n's view again. When n's config epoch changed since
+// before (n took a slot during its scan: perhaps one that left it and came back, whose keys were
+// away while the cursor passed them), it puts slots back to be scanned again and says stable
+// false.
+func (s *scanner) scanViewed(n *Node, before selfView, slots *slotSet) (after selfView, stable bool, err error) {
+	if err = s.keys(n, slots); err != nil {
+		return selfView{}, false, err
+	}
+	if after, err = s.view(n); err != nil {
+		return selfView{}, false, err
+	}
+	if after.epoch != before.epoch {
+		s.again(slots)
+		return after, false, nil
+	}
+	return after, true, nil
 }
 
 // followSlot has slot scanned next on the node with id to, which n's view names.

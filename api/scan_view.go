@@ -19,14 +19,20 @@ func (s *slotSet) del(slot int)      { s[slot/64] &^= 1 << (slot % 64) }
 func (s *slotSet) has(slot int) bool { return s[slot/64]&(1<<(slot%64)) != 0 }
 
 // each calls f with every slot of s, in order.
-func (s *slotSet) each(f func(slot int)) {
+func (s *slotSet) each(f func(slot int)) { s.first(func(slot int) bool { f(slot); return false }) }
+
+// first returns the first slot of s that ok accepts (any, when ok is nil), or -1.
+func (s *slotSet) first(ok func(slot int) bool) int {
 	for i, w := range s {
 		for w != 0 {
 			b := bits.TrailingZeros64(w)
-			f(i*64 + b)
+			if slot := i*64 + b; ok == nil || ok(slot) {
+				return slot
+			}
 			w &^= 1 << b
 		}
 	}
+	return -1
 }
 
 // empty reports whether s holds no slot.
