@@ -379,29 +379,6 @@ func (a *mapActor) dropNode(addr string) {
 	a.closeNode(n)
 }
 
-// release ends the lease id (one this instance does not know does nothing); its node, if no
-// other lease nor the topology holds it, stops.
-func (a *mapActor) release(id uint64) {
-	addr, ok := a.leases[id]
-	if !ok {
-		return
-	}
-	delete(a.leases, id)
-	if !a.leased(addr) && a.nodes[addr] != nil && (a.snap == nil || a.snap.byAddr[addr] == nil) {
-		a.dropNode(addr)
-	}
-}
-
-// leased reports whether a lease holds the node at addr open.
-func (a *mapActor) leased(addr string) bool {
-	for _, held := range a.leases {
-		if held == addr {
-			return true
-		}
-	}
-	return false
-}
-
 // refFor returns the Ref of a discovered server, starting its node actor if needed.
 func (a *mapActor) refFor(info NodeInfo, s *Snapshot) *Ref {
 	addr := a.reach(info)
@@ -426,16 +403,6 @@ func (a *mapActor) reach(info NodeInfo) string {
 		info.Port = info.TLSPort
 	}
 	return a.opts.mapAddr(info.Addr())
-}
-
-// known returns the Ref for an announced address, publishing a Snapshot that holds it if the
-// current one does not.
-func (a *mapActor) known(ctx actor.Context, announced string) *Ref {
-	ref := a.ref(announced)
-	if a.snap != nil && a.snap.byAddr[ref.Addr] == nil {
-		a.publish(ctx, a.snap.withNode(ref))
-	}
-	return ref
 }
 
 // ref returns a Ref for an announced address from a redirect, known or new.
