@@ -362,17 +362,24 @@ func (l *link) answered(head *sent) {
 // one name per command, so that only the names refused are dropped, each with an EventError (or,
 // for a name an Add added, with the Add's error). The subscription ends when none is left. Names
 // taken out of the subscription since the command was written (Remove, a failed Add) are left
-// out.
+// out. A redirected unsubscribe command is done; a redirect may answer no command (see stray).
 func (r *subRun) refused(l *link, se *resp.Error) {
 	if len(l.sent) == 0 {
 		return // for no command of ours
 	}
 	head := l.sent[0]
+	rd, redirected, _ := resp.ParseRedirect(se)
+	if redirected && r.stray(head, rd) {
+		return
+	}
 	l.sent = l.sent[1:]
 	switch head.kind {
 	case sentPing:
 		return // an answer all the same (PING may be denied by an ACL): the server is there
 	case sentUnsubscribe:
+		if redirected {
+			return // the slot has left the node, and the server dropped the names with it
+		}
 		// The server kept the names, and would go on delivering them: closing the connection
 		// drops them all, and the names still wanted are subscribed again.
 		r.lose(l, fmt.Errorf("actoredis: node %s: %s %q: %w", l.conn.Addr(), r.s.kind.uncommand(), head.names, se))
@@ -418,6 +425,17 @@ func (r *subRun) refused(l *link, se *resp.Error) {
 		r.pending[n] = struct{}{}
 	}
 	r.later()
+}
+
+// stray reports whether rd, read while head was its connection's oldest command not fully
+// answered, answers none. When a slot leaves a node, the server drops the shard channels of that
+// slot with the frames that also answer SUNSUBSCRIBE; a Remove's SUNSUBSCRIBE it reads after that
+// gets a MOVED, but its frame has already been counted as its answer, and the MOVED meets a later
+// command. It answers none if that is a PING (never redirected) or names another slot; one of its
+// slot it counts for, as that command's own MOVED (the slot has gone) comes next and meets the
+// one after.
+func (r *subRun) stray(head *sent, rd resp.Redirect) bool {
+	return r.s.kind == subShard && (head.kind == sentPing || GetSlot(head.names[0]) != rd.Slot)
 }
 
 // carriesNothing reports whether no connection carries a name.
