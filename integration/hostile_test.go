@@ -196,3 +196,21 @@ func TestTransientClusterErrorsAreRetried(t *testing.T) {
 		assert.Equal(t, before+2, after, "%s: the GET ran twice", reply)
 	}
 }
+
+// The proxy injects into command connections only: a topology query, as the slot map's refreshes
+// send to any node, gets its replies untouched, in its handshake too, and the next command takes
+// the injection.
+func TestProxyInjectsIntoCommandConnectionsOnly(t *testing.T) {
+	h := hostileSetup(t)
+	key := h.victimKey(t, "injected:")
+	h.px.injectOnce("-MOVED " + strconv.Itoa(api.GetSlot(key)) + " 127.0.0.1:1\r\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	v, err := node.Query(ctx, node.Options{Addr: h.px.addr()}, "CLUSTER", "SHARDS")
+	require.NoError(t, err)
+	assert.Positive(t, v.Len(), "the topology")
+	assert.Contains(t, h.px.describe(), "injection pending: true")
+	_, err = h.cl.Get(ctx, key) // MOVED to a node that is not there: followed, and healed
+	require.NoError(t, err)
+	assert.Contains(t, h.px.describe(), "injection pending: false")
+}

@@ -39,12 +39,14 @@ type proxy struct {
 
 // pair is one client connection and the proxy's to the server. query marks one that asked for
 // the topology (CLUSTER SHARDS or SLOTS): the slot map's one-off queries, which a refresh may send
-// to any node at any time. Injected bytes go to the node's command connections only, or a
-// refresh could take them and try the next node, and the test would wait for a failure that never
-// comes. Guarded by proxy.mu.
+// to any node at any time; commands one that has sent something past its handshake (HELLO), and
+// not a topology query: a node's command connection. Injected bytes go to those only: a refresh
+// would take them (in the reply to its HELLO, before it asks for the topology) and try the next
+// node, and the test would wait for a failure that never comes. Guarded by proxy.mu.
 type pair struct {
 	client, server net.Conn
 	query          bool
+	commands       bool
 }
 
 func newProxy(t *testing.T, target string) *proxy {
@@ -68,8 +70,8 @@ func (p *proxy) set(mode fault, delay time.Duration) {
 	p.change = make(chan struct{})
 }
 
-// injectOnce makes the next chunk of replies from the server, on a connection that did not ask for
-// the topology, be b instead.
+// injectOnce makes the next chunk of replies from the server, on a command connection (see pair),
+// be b instead.
 func (p *proxy) injectOnce(b string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -170,7 +172,9 @@ func (p *proxy) pump(pr *pair, src, dst net.Conn, replies bool) {
 		switch {
 		case !replies && bytes.Contains(chunk, []byte("CLUSTER")):
 			pr.query = true
-		case replies && p.inject != nil && !pr.query:
+		case !replies && !bytes.Contains(chunk, []byte("HELLO")):
+			pr.commands = true
+		case replies && p.inject != nil && pr.commands && !pr.query:
 			chunk, p.inject = p.inject, nil
 		}
 		p.mu.Unlock()
