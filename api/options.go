@@ -51,9 +51,13 @@ type ClusterOptions struct {
 	Defaults NodeOptions
 	// UseReplicas sends read-only commands round-robin over a slot's master and replicas (which the
 	// client puts in READONLY mode). Default false: everything goes to masters. A replica's reads
-	// may lag its master's writes; and as Redis does not tell replicas of a slot migration, a slot
-	// an ASK has shown migrating is read from its master until a MOVED or a new map shows it moved
-	// (at most 10 minutes after its last ASK).
+	// may lag its master's writes. A null reply (Nil) from a replica is checked with the master,
+	// which answers for it: a key written and not yet replicated, or moved by a slot migration
+	// (Redis does not tell replicas of one: a replica answers Nil where its master answers ASK).
+	// Other signs of a missing key (an empty array, 0 from EXISTS, a nil inside MGET's reply) are
+	// the replica's. A slot an ASK has shown migrating is read from its master until a MOVED or a
+	// new map shows it moved (at most 10 minutes after its last ASK). A replica that answers
+	// LOADING or MASTERDOWN gets no reads for a second; the read goes to the master at once.
 	UseReplicas bool
 	// MaxBlockingConns is how many connections of their own each node may have for blocking
 	// commands (BLPOP, BLMOVE, BZPOPMIN, XREAD BLOCK...): each is held while its

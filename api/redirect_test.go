@@ -202,10 +202,9 @@ func TestUseReplicas(t *testing.T) {
 		require.NoError(t, cl.Set(ctx, "ur:"+strconv.Itoa(i), i))
 	}
 	for i := 0; i < 300; i++ {
-		_, err := cl.Get(ctx, "ur:"+strconv.Itoa(i))
-		if err != nil {
-			assert.ErrorIs(t, err, Nil, "a replica may lag behind its master")
-		}
+		v, err := cl.Get(ctx, "ur:"+strconv.Itoa(i))
+		require.NoError(t, err, "a replica's Nil (it lags) is checked with its master")
+		assert.Equal(t, strconv.Itoa(i), v)
 	}
 	replicaGets, masterGets := 0, 0
 	for _, r := range tc.Replicas() {
@@ -219,7 +218,8 @@ func TestUseReplicas(t *testing.T) {
 	}
 	assert.Positive(t, replicaGets, "replicas served reads")
 	assert.Positive(t, masterGets, "masters served reads too")
-	assert.Equal(t, 300, replicaGets+masterGets)
+	assert.GreaterOrEqual(t, replicaGets+masterGets, 300)
+	assert.LessOrEqual(t, replicaGets+masterGets, 300+replicaGets, "a GET runs once, or twice if a replica answered Nil")
 }
 
 // A NodeAddressMap entry for a master announced as "?:port" makes it reachable in the map as well

@@ -30,6 +30,24 @@ type dispatcherActor struct {
 	// migrating holds the slots an ASK said are being migrated: their reads keep off replicas
 	// (see readsOffReplicas) until the slot has moved.
 	migrating map[int]migration
+	// resting holds the replicas that answered LOADING or MASTERDOWN, with when they may have
+	// reads again (see fromReplica).
+	resting map[string]time.Time
+}
+
+// restFor is how long a replica that answered LOADING or MASTERDOWN gets no reads. After it, one
+// read tries it again; a replica still loading or cut off from its master answers the same at
+// once, and rests again.
+const restFor = time.Second
+
+// rests reports whether the replica at addr is resting.
+func (a *dispatcherActor) rests(addr string) bool {
+	until, ok := a.resting[addr]
+	if ok && time.Now().After(until) {
+		delete(a.resting, addr)
+		return false
+	}
+	return ok
 }
 
 // migration is a slot an ASK showed being migrated away from from (its master then), at last.
@@ -162,6 +180,7 @@ func (a *dispatcherActor) pick(r *Request) *slotmap.Ref {
 		return nil
 	}
 	var target *slotmap.Ref
+	onReplica := false
 	switch {
 	case hasKey:
 		shard := a.snap.Shard(slot)
@@ -170,12 +189,15 @@ func (a *dispatcherActor) pick(r *Request) *slotmap.Ref {
 			return nil
 		}
 		target = shard.Master
-		if a.opts.UseReplicas && r.readOnly && len(shard.Replicas) > 0 && (len(a.migrating) == 0 || !a.readsOffReplicas(slot)) {
+		if a.opts.UseReplicas && r.readOnly && !r.toMaster && len(shard.Replicas) > 0 &&
+			(len(a.migrating) == 0 || !a.readsOffReplicas(slot)) {
 			a.rr++
 			// A replica the client cannot reach (down, or not yet connected) is passed over: the
-			// read would wait in its offline queue until a new map sent it elsewhere.
-			if i := int(a.rr % uint64(len(shard.Replicas)+1)); i > 0 && shard.Replicas[i-1].Node.Connected() {
-				target = shard.Replicas[i-1]
+			// read would wait in its offline queue until a new map sent it elsewhere. So is one
+			// resting.
+			if i := int(a.rr % uint64(len(shard.Replicas)+1)); i > 0 && shard.Replicas[i-1].Node.Connected() &&
+				(len(a.resting) == 0 || !a.rests(shard.Replicas[i-1].Addr)) {
+				target, onReplica = shard.Replicas[i-1], true
 			}
 		}
 	default:
@@ -191,6 +213,10 @@ func (a *dispatcherActor) pick(r *Request) *slotmap.Ref {
 	}
 	r.Reset()
 	r.Asking = false
+	r.replica, r.NullReturns = "", false
+	if onReplica {
+		r.replica, r.NullReturns = target.Addr, true // its Nil is checked with the master: see fromReplica
+	}
 	return target
 }
 
@@ -329,6 +355,10 @@ func (a *dispatcherActor) noRoute(r *Request, err error) {
 
 // onReturned handles a request a node gave back.
 func (a *dispatcherActor) onReturned(ctx actor.Context, r *Request, err error) {
+	if r.replica != "" && a.fromReplica(r, err) {
+		a.route(ctx, r)
+		return
+	}
 	r.lastErr = err
 	if r.Until.After(r.Deadline) && !r.Deadline.IsZero() {
 		// A blocking command waited on its server as asked, and its node moved Until on by that
@@ -346,6 +376,27 @@ func (a *dispatcherActor) onReturned(ctx actor.Context, r *Request, err error) {
 	// round is no loop.
 	r.hops = r.hops[:0]
 	a.backOff(r, err)
+}
+
+// fromReplica reports whether r, a read a replica gave back with err, is to be sent to its
+// master at once, with no backoff: a Nil (the master's answer is the truth: Redis 7.0 does not
+// tell replicas of a slot being migrated, and a replica answers Nil for a key already moved to
+// the target, where its master answers ASK; a key just written may not have reached the replica
+// either), or LOADING or MASTERDOWN, after which the replica rests (restFor): each read would
+// wait a backoff, and the next might land on it again.
+func (a *dispatcherActor) fromReplica(r *Request, err error) bool {
+	if err != node.ErrNullReply { //nolint:errorlint // the node's own sentinel, never wrapped
+		if !errors.Is(err, resp.ErrLoading) && !errors.Is(err, resp.ErrMasterDown) {
+			return false
+		}
+		if a.resting == nil {
+			a.resting = map[string]time.Time{}
+		}
+		a.resting[r.replica] = time.Now().Add(restFor)
+		r.lastErr = err
+	}
+	r.toMaster = true
+	return true
 }
 
 // backOff waits before routing r again by the newest map: a transient state, a lost connection, a
@@ -419,6 +470,7 @@ func (a *dispatcherActor) redirect(ctx actor.Context, r *Request, se *resp.Error
 	known := a.snap.ByAddr(addr)
 	mapPID := a.opts.Map.PID()
 	r.Reset()
+	r.replica, r.NullReturns = "", false // a redirect names a master
 	if rd.Ask {
 		if a.opts.UseReplicas {
 			if a.migrating == nil {

@@ -28,6 +28,8 @@ type Request struct {
 	hops     []string // redirect targets followed, for ErrMaxRedirections
 	tries    int      // retries after TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN or a lost connection
 	readOnly bool
+	replica  string // the replica it was sent to, if it was; see dispatcherActor.fromReplica
+	toMaster bool   // its reads go to the master: a replica answered Nil, LOADING or MASTERDOWN
 	lastErr  error
 	handOff  *node.Node // where a lent route sends it, once the dispatcher is free (Handle.SendAlone)
 }
@@ -45,6 +47,7 @@ func (r *Request) Reuse() {
 	r.Request.Reuse()
 	r.Idempotent, r.Deadline = false, time.Time{}
 	r.disp, r.hops, r.tries, r.readOnly, r.lastErr, r.handOff = nil, nil, 0, false, nil, nil
+	r.replica, r.toMaster = "", false
 }
 
 // Return is called by the node layer (see node.Owner) with a redirect, a retryable server error or
@@ -67,6 +70,9 @@ func (r *Request) Return(_ *node.Request, err error) bool {
 // a connection failure the command certainly did not run through (or may safely run again), or a
 // node that could not take it.
 func (r *Request) retryable(err error) bool {
+	if err == node.ErrNullReply { //nolint:errorlint // the node's own sentinel, never wrapped
+		return true
+	}
 	var se *resp.Error
 	if errors.As(err, &se) {
 		return node.Returnable(se)

@@ -35,6 +35,8 @@ var (
 	ErrReadOnlyRefused = errors.New("actoredis: READONLY refused (reads from replicas need it)")
 	// ErrUnsolicitedReply: the server sent a reply to no command; the connection is dropped.
 	ErrUnsolicitedReply = errors.New("actoredis: reply for a command never sent")
+	// ErrNullReply is what a request with NullReturns offers its Owner for a null reply.
+	ErrNullReply = errors.New("actoredis: null reply")
 )
 
 // ConnError reports a command that failed because its connection did. Written says whether the

@@ -30,6 +30,11 @@ type Request struct {
 	// in order (Args's first; server errors stay error values inside it).
 	More [][]any
 
+	// NullReturns offers a null reply (Nil) to the Owner as ErrNullReply, before completing the
+	// request with it: a replica's Nil the cluster checks with the master. A blocking command
+	// (XREAD BLOCK), which runs on a dedicated connection, completes with its Nil: its timeout.
+	NullReturns bool
+
 	// DeferRead, for a request sent now and awaited later (a lone Send), asks TryRun to set the
 	// read token aside for its Await (ReadHeld) instead of reading the reply at once.
 	DeferRead bool
@@ -129,7 +134,7 @@ func (r *Request) Reset() {
 // Init-ed again. Only the owner that sent it may call it.
 func (r *Request) Reuse() {
 	r.Future.Reuse()
-	r.Args, r.Ctx, r.Asking, r.More, r.Owner, r.Until = nil, nil, false, nil, nil, time.Time{}
+	r.Args, r.Ctx, r.Asking, r.More, r.Owner, r.Until, r.NullReturns = nil, nil, false, nil, nil, time.Time{}, false
 	r.collected, r.expires, r.holdsFor, r.lentConn, r.DeferRead = nil, 0, 0, nil, false
 }
 

@@ -109,10 +109,14 @@ func (c *conn) read() {
 	}
 }
 
-// complete completes r, whose unit's last reply is v, or offers its error to r's owner.
+// complete completes r, whose unit's last reply is v, or offers its error (or a null reply, see
+// NullReturns) to r's owner.
 func (c *conn) complete(r *Request, v resp.Value) {
 	if r.Owner != nil && v.IsError() {
 		c.returnError(r, v)
+		return
+	}
+	if r.NullReturns && v.IsNull() && r.Owner != nil && r.Owner.Return(r, ErrNullReply) {
 		return
 	}
 	r.CompleteFrom(v)
