@@ -23,7 +23,7 @@
 // Tx runs commands as one MULTI ... EXEC transaction on the master of their slot; Watch runs a
 // check-and-set (WATCH, reads, MULTI ... EXEC) on a connection of its own. Lua scripts run by
 // digest: make a Script once with NewScript and Run it; the source is sent only
-// to a node that answers NOSCRIPT. Function libraries (Redis 7): make a Library once with
+// to a node that answers NOSCRIPT (SCRIPT LOAD), and the script runs by its digest again. Function libraries (Redis 7): make a Library once with
 // NewLibrary, Load it on every master, and Call its functions; a master that lacks it is loaded
 // by the call that meets it.
 //

@@ -13,10 +13,13 @@ import (
 // Library is a Redis 7 function library (FUNCTION LOAD, FCALL) that the client keeps loaded on
 // the masters its functions are called on. A cluster does not share libraries between shards:
 // each master must load it (its replicas then get it from it). Load loads it on every master; a
-// Call that a server answers "Function not found" (a master added since, or flushed) loads it on
-// every master again, then calls once more: only after asking that master (FUNCTION LIST)
-// whether it lacks the function, since a function may return that error itself, having run. A
-// Library is immutable and safe for concurrent use; make it once, with NewLibrary, and keep it.
+// Call that a server answers "Function not found" (a master added since, even one with no slots
+// yet that a migration's ASK reached, or flushed) loads it on that server, then calls once more:
+// only after asking that server (FUNCTION LIST) whether it lacks the function, since a function
+// may return that error itself, having run. The call again may meet another server that lacks it
+// (a call with no keys goes to any master), loaded the same way, up to three in one call. A
+// replica that lacks it (CallRO) is loaded through its master. A Library is immutable and safe
+// for concurrent use; make it once, with NewLibrary, and keep it.
 //
 // As with FCALL, the keys go to the function as its keys and the rest as its arguments: a
 // function must touch only the keys it is given, and in a cluster they must share one slot (use a
@@ -44,13 +47,7 @@ func (l *Library) Load(ctx context.Context, c *Cluster) error {
 	}
 	errs := make(chan error, len(masters))
 	for _, m := range masters {
-		go func() {
-			_, err := m.Do(ctx, Cmd("FUNCTION", "LOAD", "REPLACE", l.code))
-			if err != nil && !node.NamesNode(err) { // a server's error: name the node
-				err = fmt.Errorf("actoredis: node %s: FUNCTION LOAD: %w", m.Addr(), err)
-			}
-			errs <- err
-		}()
+		go func() { errs <- l.loadOn(ctx, m) }()
 	}
 	var first error
 	for range masters {
@@ -61,6 +58,15 @@ func (l *Library) Load(ctx context.Context, c *Cluster) error {
 	return first
 }
 
+// loadOn loads the library on n (FUNCTION LOAD REPLACE).
+func (l *Library) loadOn(ctx context.Context, n *Node) error {
+	_, err := n.Do(ctx, Cmd("FUNCTION", "LOAD", "REPLACE", l.code))
+	if err != nil && !node.NamesNode(err) { // a server's error: name the node
+		err = fmt.Errorf("actoredis: node %s: FUNCTION LOAD: %w", n.Addr(), err)
+	}
+	return err
+}
+
 // Call calls function of the library with FCALL on the master of its keys' slot, loading the
 // library first where the server does not have it (see Library). Like any command that is not
 // idempotent, it is retried after a lost connection only if it was never written.
@@ -69,39 +75,50 @@ func (l *Library) Call(ctx context.Context, c *Cluster, function string, keys []
 }
 
 // CallRO calls a read-only function (one declared with the no-writes flag) with FCALL_RO. With
-// ClusterOptions.UseReplicas it may run on a replica, as other reads do; a replica that lacks the
-// library gets it from its master once Call has loaded it there, so a CallRO right after may
-// still fail there.
+// ClusterOptions.UseReplicas it may run on a replica, as other reads do (a call with no keys runs
+// on a master); a replica that lacks the library gets it from its master once loaded there, so a
+// CallRO right after may still fail there.
 func (l *Library) CallRO(ctx context.Context, c *Cluster, function string, keys []string, args ...any) (resp.Value, error) {
 	return l.call(ctx, c, "FCALL_RO", function, keys, args)
 }
 
+// loadsPerCall is how many servers one call loads the library on before it gives up.
+const loadsPerCall = 3
+
 func (l *Library) call(ctx context.Context, c *Cluster, name, function string, keys []string, args []any) (resp.Value, error) {
 	cmd := Cmd(withKeys(name, function, keys, args)...)
-	// A call with no key goes to one master chosen here, so that the one asked after a "Function
-	// not found" is the one that said it.
-	var on *Node
-	do := c.Do
-	if len(keys) == 0 {
-		if on = c.RandomNode(); on != nil {
-			do = on.Do
+	for loads := 0; ; loads++ {
+		v, at, err := c.doAt(ctx, cmd)
+		if !notFound(err) || at == "" || loads == loadsPerCall {
+			return v, err
+		}
+		loaded, lerr := l.loadIfMissing(ctx, c, at, function, keys)
+		if lerr != nil {
+			return resp.Value{}, fmt.Errorf("%w (loading the library: %w)", err, lerr)
+		}
+		if !loaded {
+			return v, err // the function ran, and said so itself; or asking failed
 		}
 	}
-	v, err := do(ctx, cmd)
-	if !notFound(err) {
-		return v, err
-	}
-	if on == nil && len(keys) > 0 {
-		on = c.NodeForKey(keys[0]) // its keys' master (a replica read by CallRO gets it from there)
-	}
-	if on == nil || !l.missing(ctx, on, function) {
-		return v, err
-	}
-	// The server ran nothing: load the library, and call again.
-	if lerr := l.Load(ctx, c); lerr != nil {
-		return resp.Value{}, fmt.Errorf("%w (loading the library: %w)", err, lerr)
-	}
-	return do(ctx, cmd)
+}
+
+// loadIfMissing loads the library on the server at addr if it lacks function (see missing): a
+// replica through its master (the master of keys' slot), as a replica refuses FUNCTION LOAD.
+func (l *Library) loadIfMissing(ctx context.Context, c *Cluster, addr, function string, keys []string) (loaded bool, err error) {
+	err = c.onNode(ctx, addr, func(n *Node) error {
+		if !l.missing(ctx, n, function) {
+			return nil
+		}
+		loaded = true
+		err := l.loadOn(ctx, n)
+		if errors.Is(err, resp.ErrReadOnly) && len(keys) > 0 {
+			if m := c.NodeForKey(keys[0]); m != nil && m.Addr() != n.Addr() {
+				return l.loadOn(ctx, m)
+			}
+		}
+		return err
+	})
+	return loaded, err
 }
 
 // notFound reports whether err reads as the server saying it has no such function. A function

@@ -11,10 +11,13 @@ import (
 )
 
 // Script is a Lua script run by its SHA1 digest (EVALSHA), so that its text crosses the network
-// only where a server does not have it yet: a NOSCRIPT reply (a node that never ran it, restarted,
-// was promoted, or had SCRIPT FLUSH) is answered by sending the whole script once with EVAL, which
-// also loads it there. A Script is immutable and safe for concurrent use; make it once, with
-// NewScript, and keep it.
+// only to a server that does not have it yet: the node that answers NOSCRIPT (it never ran it,
+// restarted, was promoted, or had SCRIPT FLUSH) is sent it with SCRIPT LOAD, and the script runs
+// by its digest again; that try may meet another node that lacks it (a script with no keys goes
+// to any master, RunRO to a replica or the master), which is loaded the same way. After three
+// such loads in one run, or one that fails (an ACL without SCRIPT LOAD), the script is sent with
+// EVAL, which loads it where it runs. A Script is immutable and safe for concurrent use; make it
+// once, with NewScript, and keep it.
 //
 // As with EVAL, the keys go to the server as KEYS and the rest as ARGV: a script must touch only
 // the keys it is given, and in a cluster they must share one slot (use a {hash tag}); keys in
@@ -34,8 +37,8 @@ func NewScript(src string) *Script {
 // Hash returns the script's SHA1 digest, in hex, as EVALSHA and SCRIPT EXISTS take it.
 func (s *Script) Hash() string { return s.hash }
 
-// Run runs the script on the master of its keys' slot with EVALSHA, and with EVAL when that
-// master answers NOSCRIPT. Like any command that is not idempotent, it is retried after a lost
+// Run runs the script on the master of its keys' slot with EVALSHA, loading it first where it is
+// missing (see Script). Like any command that is not idempotent, it is retried after a lost
 // connection only if it was never written.
 func (s *Script) Run(ctx context.Context, c *Cluster, keys []string, args ...any) (resp.Value, error) {
 	return s.run(ctx, c, "EVALSHA", "EVAL", keys, args)
@@ -48,13 +51,26 @@ func (s *Script) RunRO(ctx context.Context, c *Cluster, keys []string, args ...a
 	return s.run(ctx, c, "EVALSHA_RO", "EVAL_RO", keys, args)
 }
 
+// scriptLoads is how many nodes one run of a script loads it on (SCRIPT LOAD) before it sends it
+// with EVAL.
+const scriptLoads = 3
+
 func (s *Script) run(ctx context.Context, c *Cluster, bySHA, bySource string, keys []string, args []any) (resp.Value, error) {
 	cmd := withKeys(bySHA, s.hash, keys, args)
-	v, err := c.Do(ctx, Cmd(cmd...))
-	if !missing(err) {
-		return v, err
+	for loads := 0; ; loads++ {
+		v, at, err := c.doAt(ctx, Cmd(cmd...))
+		if !missing(err) || at == "" {
+			return v, err
+		}
+		// NOSCRIPT: EVALSHA did not run. The node that said so gets the script.
+		if loads == scriptLoads || c.onNode(ctx, at, func(n *Node) error {
+			_, err := n.Do(ctx, Cmd("SCRIPT", "LOAD", s.src))
+			return err
+		}) != nil {
+			break
+		}
 	}
-	cmd[0], cmd[1] = bySource, s.src // NOSCRIPT: EVALSHA did not run, so sending EVAL is safe
+	cmd[0], cmd[1] = bySource, s.src
 	return c.Do(ctx, Cmd(cmd...))
 }
 

@@ -12,8 +12,9 @@ import (
 	"github.com/actoredis/actoredis/resp"
 )
 
-// A Script goes by its digest once its master has it: the first Run meets NOSCRIPT and sends the
-// source with EVAL; later Runs send EVALSHA only, and a SCRIPT FLUSH is met by EVAL again.
+// A Script goes by its digest once its master has it: the first Run meets NOSCRIPT, loads the
+// source there (SCRIPT LOAD) and runs it by its digest; later Runs send EVALSHA only, and a SCRIPT
+// FLUSH is met by SCRIPT LOAD again.
 func TestScriptLoadsItselfWhereMissing(t *testing.T) {
 	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
 	cl := connect(t, tc, ClusterOptions{})
@@ -27,8 +28,9 @@ func TestScriptLoadsItselfWhereMissing(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, int64(5*i), mustInt(t, v))
 	}
-	assert.Equal(t, 3, callsOf(t, master, "evalsha"))
-	assert.Equal(t, 1, callsOf(t, master, "eval"), "the source went once")
+	assert.Equal(t, 4, callsOf(t, master, "evalsha"))
+	assert.Equal(t, 1, callsOf(t, master, "script|load"), "the source went once")
+	assert.Zero(t, callsOf(t, master, "eval"))
 	assert.Equal(t, 1, errorCount(t, master, "NOSCRIPT"))
 
 	_, err := master.Do(ctx, "SCRIPT", "FLUSH")
@@ -36,7 +38,7 @@ func TestScriptLoadsItselfWhereMissing(t *testing.T) {
 	v, err := incrBy.Run(ctx, cl, []string{key}, 1)
 	require.NoError(t, err)
 	assert.Equal(t, int64(16), mustInt(t, v))
-	assert.Equal(t, 2, callsOf(t, master, "eval"), "loaded again after the flush")
+	assert.Equal(t, 2, callsOf(t, master, "script|load"), "loaded again after the flush")
 
 	v, err = NewScript(`return redis.call("GET", KEYS[1])`).RunRO(ctx, cl, []string{key})
 	require.NoError(t, err)
@@ -87,4 +89,47 @@ func TestScriptsOwnNoscriptErrorIsNotAMiss(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, strconv.Itoa(i), v, "run once per Run")
 	}
+}
+
+// The source goes only to a node that answered NOSCRIPT: a script with no keys, which runs on
+// any master, loads itself on each master it meets once (before, the EVAL after a NOSCRIPT went
+// to another master chosen at random: masters that had answered NOSCRIPT stayed without it, and
+// others were sent the source again and again); so does a read-only script with UseReplicas, on
+// the replica and on the master (before, the replica never got it, and every RunRO sent the
+// source to the master).
+func TestScriptLoadsOnlyWhereMissing(t *testing.T) {
+	t.Run("no keys", func(t *testing.T) {
+		tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+		cl := connect(t, tc, ClusterOptions{})
+		ctx := context.Background()
+		s := NewScript(`return ARGV[1]`)
+		for range 30 {
+			v, err := s.Run(ctx, cl, nil, "x")
+			require.NoError(t, err)
+			require.Equal(t, "x", v.String())
+		}
+		for _, m := range tc.Masters() {
+			noscript := errorCount(t, m, "NOSCRIPT")
+			assert.LessOrEqual(t, noscript, 1, "%s answered NOSCRIPT more than once", m.Addr())
+			assert.Equal(t, noscript, callsOf(t, m, "script|load"), "%s: loaded where it answered NOSCRIPT", m.Addr())
+			assert.Zero(t, callsOf(t, m, "eval"), m.Addr())
+		}
+	})
+	t.Run("read-only on replicas", func(t *testing.T) {
+		tc := testcluster.New(t, testcluster.Options{Masters: 1})
+		cl := connect(t, tc, ClusterOptions{UseReplicas: true})
+		ctx := context.Background()
+		require.Len(t, cl.Replicas(), 1)
+		s := NewScript(`return redis.call("GET", KEYS[1])`)
+		require.NoError(t, cl.Set(ctx, "ro-key", "v"))
+		for range 20 {
+			v, err := s.RunRO(ctx, cl, []string{"ro-key"})
+			require.NoError(t, err)
+			require.Equal(t, "v", v.String())
+		}
+		for _, n := range tc.Nodes() {
+			assert.LessOrEqual(t, callsOf(t, n, "script|load"), 1, n.Addr())
+			assert.Zero(t, callsOf(t, n, "eval_ro"), n.Addr())
+		}
+	})
 }

@@ -35,6 +35,10 @@ type Request struct {
 	// (XREAD BLOCK), which runs on a dedicated connection, completes with its Nil: its timeout.
 	NullReturns bool
 
+	// NameNode fails the request, for a server's error reply its Owner does not take, with a
+	// *CommandError naming the node that answered (and the command), wrapping the server's error.
+	NameNode bool
+
 	// DeferRead, for a request sent now and awaited later (a lone Send), asks TryRun to set the
 	// read token aside for its Await (ReadHeld) instead of reading the reply at once.
 	DeferRead bool
@@ -134,7 +138,7 @@ func (r *Request) Reset() {
 // Init-ed again. Only the owner that sent it may call it.
 func (r *Request) Reuse() {
 	r.Future.Reuse()
-	r.Args, r.Ctx, r.Asking, r.More, r.Owner, r.Until, r.NullReturns = nil, nil, false, nil, nil, time.Time{}, false
+	r.Args, r.Ctx, r.Asking, r.More, r.Owner, r.Until, r.NullReturns, r.NameNode = nil, nil, false, nil, nil, time.Time{}, false, false
 	r.collected, r.expires, r.holdsFor, r.lentConn, r.DeferRead = nil, 0, 0, nil, false
 }
 

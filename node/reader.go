@@ -169,6 +169,10 @@ func (c *conn) returnError(r *Request, v resp.Value) {
 	if Returnable(e) && r.Owner.Return(r, e) {
 		return
 	}
+	if r.NameNode {
+		r.Future.Fail(commandError(c.addr, r.Name(), e))
+		return
+	}
 	r.Future.Fail(e)
 }
 
