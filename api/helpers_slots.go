@@ -10,13 +10,17 @@ import (
 // Helpers for commands of many keys whose keys may live in any slots. Redis refuses such a
 // command when its keys are in several slots (CROSSSLOT), even on one node; these send one
 // command per slot, all at once (pipelined on each node's connection), and merge the replies.
-// What one command does stays atomic within its slot, but not across slots: when one of the
-// commands fails, the others may have run. Keys that share a {hash tag} share a slot. With no key
-// they send nothing: MGet returns an empty map, MSet nothing, Del, Unlink and Exists 0. With ctx
-// ended already, nothing is sent; ended meanwhile, the commands not yet written are not.
+// What one command does stays atomic within its slot, but not across slots. When some of the
+// commands fail, the others have run: the error is a *PartialError naming the failed commands'
+// slots, keys and errors (or, when only one command was sent, that command's error), and what the
+// others returned is returned with it: MGet the values of their keys, Del, Unlink and Exists the
+// sum of their counts. Keys that share a {hash tag} share a slot. With no key they send nothing:
+// MGet returns an empty map, MSet nothing, Del, Unlink and Exists 0. With ctx ended already,
+// nothing is sent; ended meanwhile, the commands not yet written are not.
 
 // MGet returns the values of the keys that exist, by key: a missing key, or one holding no
-// string, is not in the map. The keys may be in any slots (one MGET per slot).
+// string, is not in the map. The keys may be in any slots (one MGET per slot); with an error, the
+// map holds what the commands that did not fail read.
 func (c *Cluster) MGet(ctx context.Context, keys ...string) (map[string]string, error) {
 	out := make(map[string]string, len(keys))
 	err := c.perSlot(ctx, "MGET", keys, nil, func(group []string, v resp.Value) error {
@@ -30,10 +34,7 @@ func (c *Cluster) MGet(ctx context.Context, keys ...string) (map[string]string, 
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return out, err
 }
 
 // MSet sets each key of values to its value (any type Cmd takes: checked before anything is
@@ -79,8 +80,8 @@ func (c *Cluster) countPerSlot(ctx context.Context, name string, keys []string) 
 
 // perSlot sends the command name for keys, one per slot, with each key's arguments (args, or the
 // key alone when args is nil), and hands each reply to merge, with the keys it was for, in the
-// order the keys first appear. It returns the first error, after every command has answered (or
-// ctx has ended). With no key it sends nothing.
+// order the keys first appear. Once every command has answered (or ctx has ended), it returns
+// nil, the error of the only command sent, or a *PartialError. With no key it sends nothing.
 func (c *Cluster) perSlot(ctx context.Context, name string, keys []string, args func(string) []any,
 	merge func(group []string, v resp.Value) error) error {
 	if err := ended(ctx); err != nil {
@@ -109,15 +110,21 @@ func (c *Cluster) perSlot(ctx context.Context, name string, keys []string, args 
 		futures[i] = &Future{}
 		c.send(ctx, futures[i], Cmd(cmd...), nil, false)
 	}
-	var first error
+	var failed []SlotFailure
 	for i, f := range futures {
 		v, err := f.AwaitContext(ctx)
 		if err == nil && merge != nil {
 			err = merge(groups[slots[i]], v)
 		}
-		if err != nil && first == nil {
-			first = err
+		if err != nil {
+			failed = append(failed, SlotFailure{Slot: slots[i], Keys: groups[slots[i]], Err: err})
 		}
 	}
-	return first
+	switch {
+	case len(failed) == 0:
+		return nil
+	case len(futures) == 1:
+		return failed[0].Err
+	}
+	return &PartialError{Command: name, Sent: len(futures), Failed: failed}
 }

@@ -2,8 +2,11 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -96,4 +99,62 @@ func TestMultiKeyHelpersEdges(t *testing.T) {
 	n, err = cl.Exists(ctx, "late-0", "late-1", "late-2", "late-3", "late-4", "late-5")
 	require.NoError(t, err)
 	assert.Zero(t, n, "nothing was sent")
+}
+
+// With one master down, the commands for the other masters' slots run, and their results come
+// with a *PartialError naming the failed slots, their keys and why (before, MGet returned no
+// values at all, Del a count with no word of what it covered, and the error named one slot's
+// failure only).
+func TestMultiKeyHelpersPartialFailure(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{CommandTimeout: time.Second})
+	ctx := context.Background()
+	values := map[string]any{}
+	var keys []string
+	for i := 0; i < 12; i++ {
+		k := fmt.Sprint("pk-", i)
+		values[k] = k
+		keys = append(keys, k)
+	}
+	require.NoError(t, cl.MSet(ctx, values))
+	dead := tc.MasterFor(GetSlot(keys[0]))
+	live := map[string]bool{}
+	for _, k := range keys {
+		if tc.MasterFor(GetSlot(k)) != dead {
+			live[k] = true
+		}
+	}
+	require.NotEmpty(t, live)
+	require.NoError(t, tc.Kill(dead))
+
+	checkPartial := func(err error) {
+		t.Helper()
+		var pe *PartialError
+		require.ErrorAs(t, err, &pe)
+		assert.Equal(t, len(keys)-len(live), len(slices.Concat(func() (ks [][]string) {
+			for _, f := range pe.Failed {
+				ks = append(ks, f.Keys)
+			}
+			return ks
+		}()...)), "the failed commands' keys are the dead master's")
+		for _, f := range pe.Failed {
+			for _, k := range f.Keys {
+				assert.False(t, live[k], k)
+			}
+			assert.Equal(t, GetSlot(f.Keys[0]), f.Slot)
+			require.Error(t, f.Err)
+		}
+		assert.Contains(t, err.Error(), "commands (one per slot) failed")
+		assert.True(t, errors.Is(err, ErrTimeout) || errors.Is(err, ErrConnection) || errors.Is(err, ErrNoRoute), "%v", err)
+	}
+	got, err := cl.MGet(ctx, keys...)
+	checkPartial(err)
+	want := map[string]string{}
+	for k := range live {
+		want[k] = k
+	}
+	assert.Equal(t, want, got, "the values read from the live masters")
+	n, err := cl.Exists(ctx, keys...)
+	checkPartial(err)
+	assert.Equal(t, int64(len(live)), n, "the live masters' count")
 }
