@@ -16,6 +16,8 @@ func (c *Cluster) doAt(ctx context.Context, cmd Command) (resp.Value, string, er
 	if err := ended(ctx); err != nil {
 		return resp.Value{}, "", err
 	}
+	c.inDo.Add(1) // a caller waiting, as in Do: others are not alone
+	defer c.inDo.Add(-1)
 	f := &Future{}
 	f.r.NameNode = true
 	c.send(ctx, f, cmd, nil, false)

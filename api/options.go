@@ -53,7 +53,8 @@ type ClusterOptions struct {
 	// client puts in READONLY mode). Default false: everything goes to masters. A replica's reads
 	// may lag its master's writes. A null reply (Nil) from a replica is checked with the master,
 	// which answers for it: a key written and not yet replicated, or moved by a slot migration
-	// (Redis does not tell replicas of one: a replica answers Nil where its master answers ASK).
+	// (Redis does not tell replicas of one: a replica answers Nil where its master answers ASK);
+	// while the master is unreachable (a failover), the replica's Nil is the answer.
 	// Other signs of a missing key (an empty array, 0 from EXISTS, a nil inside MGET's reply) are
 	// the replica's. A slot an ASK has shown migrating is read from its master until a MOVED or a
 	// new map shows it moved (at most 10 minutes after its last ASK). A replica that answers

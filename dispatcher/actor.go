@@ -40,6 +40,17 @@ type dispatcherActor struct {
 // once, and rests again.
 const restFor = time.Second
 
+// forgetRested drops the replicas whose rest is over, at a new map: one that left the cluster is
+// never looked up again.
+func (a *dispatcherActor) forgetRested() {
+	now := time.Now()
+	for addr, until := range a.resting {
+		if now.After(until) {
+			delete(a.resting, addr)
+		}
+	}
+}
+
 // rests reports whether the replica at addr is resting.
 func (a *dispatcherActor) rests(addr string) bool {
 	until, ok := a.resting[addr]
@@ -101,6 +112,7 @@ func (a *dispatcherActor) Receive(ctx actor.Context) {
 			a.snap = m
 			a.retryWaiting(ctx)
 			a.forgetMigrated()
+			a.forgetRested()
 		}
 	case *returned:
 		a.onReturned(ctx, m.req, m.err)
@@ -180,7 +192,7 @@ func (a *dispatcherActor) pick(r *Request) *slotmap.Ref {
 		return nil
 	}
 	var target *slotmap.Ref
-	onReplica := false
+	var master *node.Node // of the slot, when target is a replica
 	switch {
 	case hasKey:
 		shard := a.snap.Shard(slot)
@@ -197,7 +209,7 @@ func (a *dispatcherActor) pick(r *Request) *slotmap.Ref {
 			// resting.
 			if i := int(a.rr % uint64(len(shard.Replicas)+1)); i > 0 && shard.Replicas[i-1].Node.Connected() &&
 				(len(a.resting) == 0 || !a.rests(shard.Replicas[i-1].Addr)) {
-				target, onReplica = shard.Replicas[i-1], true
+				target, master = shard.Replicas[i-1], shard.Master.Node
 			}
 		}
 	default:
@@ -213,9 +225,9 @@ func (a *dispatcherActor) pick(r *Request) *slotmap.Ref {
 	}
 	r.Reset()
 	r.Asking = false
-	r.replica, r.NullReturns = "", false
-	if onReplica {
-		r.replica, r.NullReturns = target.Addr, true // its Nil is checked with the master: see fromReplica
+	r.replica, r.master, r.NullReturns = "", nil, false
+	if master != nil {
+		r.replica, r.master, r.NullReturns = target.Addr, master, true // its Nil is checked with the master: see fromReplica
 	}
 	return target
 }
@@ -470,7 +482,7 @@ func (a *dispatcherActor) redirect(ctx actor.Context, r *Request, se *resp.Error
 	known := a.snap.ByAddr(addr)
 	mapPID := a.opts.Map.PID()
 	r.Reset()
-	r.replica, r.NullReturns = "", false // a redirect names a master
+	r.replica, r.master, r.NullReturns = "", nil, false // a redirect names a master
 	if rd.Ask {
 		if a.opts.UseReplicas {
 			if a.migrating == nil {

@@ -28,8 +28,9 @@ type Request struct {
 	hops     []string // redirect targets followed, for ErrMaxRedirections
 	tries    int      // retries after TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN or a lost connection
 	readOnly bool
-	replica  string // the replica it was sent to, if it was; see dispatcherActor.fromReplica
-	toMaster bool   // its reads go to the master: a replica answered Nil, LOADING or MASTERDOWN
+	replica  string     // the replica it was sent to, if it was; see dispatcherActor.fromReplica
+	master   *node.Node // then the master of its slot: see retryable
+	toMaster bool       // its reads go to the master: a replica answered Nil, LOADING or MASTERDOWN
 	lastErr  error
 	handOff  *node.Node // where a lent route sends it, once the dispatcher is free (Handle.SendAlone)
 }
@@ -47,7 +48,7 @@ func (r *Request) Reuse() {
 	r.Request.Reuse()
 	r.Idempotent, r.Deadline = false, time.Time{}
 	r.disp, r.hops, r.tries, r.readOnly, r.lastErr, r.handOff = nil, nil, 0, false, nil, nil
-	r.replica, r.toMaster = "", false
+	r.replica, r.master, r.toMaster = "", nil, false
 }
 
 // Return is called by the node layer (see node.Owner) with a redirect, a retryable server error or
@@ -71,7 +72,9 @@ func (r *Request) Return(_ *node.Request, err error) bool {
 // node that could not take it.
 func (r *Request) retryable(err error) bool {
 	if err == node.ErrNullReply { //nolint:errorlint // the node's own sentinel, never wrapped
-		return true
+		// Checked with the master, unless it is unreachable (a failover): the replica's Nil, as
+		// the caller would get the replica's value, rather than a wait for the new master.
+		return r.master == nil || r.master.Connected()
 	}
 	var se *resp.Error
 	if errors.As(err, &se) {
