@@ -14,20 +14,28 @@ import (
 	"github.com/actoredis/actoredis/slotmap"
 )
 
-// A lone request sent while the dispatcher and its node are idle is routed and written on the
-// sender's goroutine: when SendAlone says so, the node has counted the write already.
-func TestLoneRequestIsWrittenByItsSender(t *testing.T) {
+// connectedNode starts a node, in sys, for a standalone server of its own, and waits for its
+// connection.
+func connectedNode(t *testing.T, sys *actors.System) *node.Node {
+	t.Helper()
 	srv := testcluster.NewStandalone(t, testcluster.Options{})
-	sys := actors.NewSystem(nil)
-	t.Cleanup(sys.Shutdown)
 	n, err := node.Start(sys, node.Options{Addr: srv.Addr()})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = n.Close(time.Second) })
 	_, err = n.Do(t.Context(), "PING")
 	require.NoError(t, err)
+	return n
+}
+
+// A lone request sent while the dispatcher and its node are idle is routed and written on the
+// sender's goroutine: when SendAlone says so, the node has counted the write already.
+func TestLoneRequestIsWrittenByItsSender(t *testing.T) {
+	sys := actors.NewSystem(nil)
+	t.Cleanup(sys.Shutdown)
+	n := connectedNode(t, sys)
 
 	// Every slot of a zero Snapshot belongs to its first shard.
-	snap := &slotmap.Snapshot{Shards: []*slotmap.ShardRefs{{Master: &slotmap.Ref{Addr: srv.Addr(), Node: n}}}}
+	snap := &slotmap.Snapshot{Shards: []*slotmap.ShardRefs{{Master: &slotmap.Ref{Addr: n.Addr(), Node: n}}}}
 	h := &Handle{sys: sys, lend: true}
 	pid, err := sys.Spawn("", func() actor.Actor {
 		return &dispatcherActor{opts: Options{}.withDefaults(), h: h, snap: snap}

@@ -8,21 +8,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/actoredis/actoredis/actors"
-	"github.com/actoredis/actoredis/internal/testcluster"
 	"github.com/actoredis/actoredis/node"
 )
 
 // A replica's Nil is checked with the master of its slot while that master is reachable; while it
 // is not (a failover), the replica's Nil is the answer, rather than a wait for the new master.
 func TestReplicaNilIsCheckedOnlyWithAReachableMaster(t *testing.T) {
-	srv := testcluster.NewStandalone(t, testcluster.Options{})
 	sys := actors.NewSystem(nil)
 	t.Cleanup(sys.Shutdown)
-	up, err := node.Start(sys, node.Options{Addr: srv.Addr()})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = up.Close(time.Second) })
-	_, err = up.Do(t.Context(), "PING")
-	require.NoError(t, err)
+	up := connectedNode(t, sys)
 	down, err := node.Start(sys, node.Options{Addr: "127.0.0.1:1"})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = down.Close(time.Second) })
