@@ -94,15 +94,16 @@ func isDone(f *Future) bool {
 }
 
 // A command that keeps getting TRYAGAIN until its command timeout fails with an error matching
-// both ErrTimeout and the last server error, naming the command.
+// both ErrTimeout and the last server error, naming the command and the node that answered.
 func TestRetriesEndAtTheCommandTimeout(t *testing.T) {
 	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
 	cl := connect(t, tc, ClusterOptions{TopologyRefreshInterval: -1, CommandTimeout: 500 * time.Millisecond})
-	a, b, _, _, _ := splitByMigration(t, tc, cl)
+	a, b, _, from, _ := splitByMigration(t, tc, cl)
 	_, err := cl.Send(Cmd("MGET", a, b)).Await()
 	require.ErrorIs(t, err, ErrTimeout)
 	require.ErrorIs(t, err, ErrTryAgain)
 	assert.Contains(t, err.Error(), "MGET")
+	assert.Contains(t, err.Error(), "node "+from.Addr(), "the node that answered TRYAGAIN: the source, holding one key of two")
 }
 
 // splitByMigration stores two keys of one slot, then starts migrating the slot and moves only the

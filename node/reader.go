@@ -163,11 +163,19 @@ func transactionRefusal(r *Request) (resp.Value, bool) {
 	return resp.Value{}, false
 }
 
-// returnError offers a redirect or retryable error to the request's owner before completing it.
+// returnError offers a redirect or retryable error to the request's owner before completing it:
+// a transient state (TRYAGAIN, LOADING...) as a *CommandError naming the node, for the error the
+// owner may give up with in the end.
 func (c *conn) returnError(r *Request, v resp.Value) {
 	e := withRedirectHost(resp.ParseError(string(v.Bytes())), c.addr)
-	if Returnable(e) && r.Owner.Return(r, e) {
-		return
+	if Returnable(e) {
+		offered := error(e)
+		if e.Prefix != "MOVED" && e.Prefix != "ASK" {
+			offered = commandError(c.addr, r.Name(), e)
+		}
+		if r.Owner.Return(r, offered) {
+			return
+		}
 	}
 	if r.NameNode {
 		r.Future.Fail(commandError(c.addr, r.Name(), e))
