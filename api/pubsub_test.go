@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -50,24 +51,36 @@ func ssubscribeHeard(t *testing.T, cl *Cluster, channel string) *Subscription {
 	return sub
 }
 
-// publishUntilHeard PUBLISHes to channel, numbering the payloads, until sub receives one of them
-// (PUBLISH counts only the subscribers of the node it reached), for up to 10 s.
+// publishUntilHeard PUBLISHes to channel, numbering the payloads, until sub receives a message
+// (PUBLISH counts only the subscribers of the node it reached), for up to 10 s, and returns it.
+// Copies of an earlier call's messages are passed over: one published before another was heard,
+// and delivered late on a loaded machine.
 func publishUntilHeard(t *testing.T, cl *Cluster, sub *Subscription, channel string) Message {
 	t.Helper()
 	ctx := context.Background()
+	call := fmt.Sprint("heard-", publishCalls.Add(1), "-")
 	for i := 0; i < 100; i++ {
-		_, err := cl.Do(ctx, Cmd("PUBLISH", channel, fmt.Sprint("m", i)))
+		_, err := cl.Do(ctx, Cmd("PUBLISH", channel, fmt.Sprint(call, i)))
 		require.NoError(t, err)
-		select {
-		case m, ok := <-sub.Messages():
-			require.True(t, ok, "Messages closed")
-			return m
-		case <-time.After(100 * time.Millisecond):
+		for wait := time.After(100 * time.Millisecond); ; {
+			select {
+			case m, ok := <-sub.Messages():
+				require.True(t, ok, "Messages closed")
+				if strings.HasPrefix(m.Payload, "heard-") && !strings.HasPrefix(m.Payload, call) {
+					continue // an earlier call's
+				}
+				return m
+			case <-wait:
+			}
+			break
 		}
 	}
 	require.FailNow(t, "nothing heard on "+channel)
 	return Message{}
 }
+
+// publishCalls numbers publishUntilHeard's calls.
+var publishCalls atomic.Int64
 
 // errorsOf returns the first 16 errors cl's OnError hears.
 func errorsOf(cl *Cluster) <-chan error {
