@@ -58,7 +58,9 @@ type ClusterOptions struct {
 	// Other signs of a missing key (an empty array, 0 from EXISTS, a nil inside MGET's reply) are
 	// the replica's. A slot an ASK has shown migrating is read from its master until a MOVED or a
 	// new map shows it moved (at most 10 minutes after its last ASK). A replica that answers
-	// LOADING or MASTERDOWN gets no reads for a second; the read goes to the master at once.
+	// LOADING or MASTERDOWN gets no reads for a second; the read goes to the master at once. A
+	// master the client cannot reach (a failover, until the new map) gets no reads while a
+	// replica of it is reachable, for as long as the cluster lets replicas serve them.
 	UseReplicas bool
 	// MaxBlockingConns is how many connections of their own each node may have for blocking
 	// commands (BLPOP, BLMOVE, BZPOPMIN, XREAD BLOCK...): each is held while its

@@ -206,8 +206,13 @@ func (a *dispatcherActor) pick(r *Request) *slotmap.Ref {
 			a.rr++
 			// A replica the client cannot reach (down, or not yet connected) is passed over: the
 			// read would wait in its offline queue until a new map sent it elsewhere. So is one
-			// resting.
-			if i := int(a.rr % uint64(len(shard.Replicas)+1)); i > 0 && shard.Replicas[i-1].Node.Connected() &&
+			// resting. A master it cannot reach (a failover, until the new map) is passed over
+			// for a replica.
+			i := int(a.rr % uint64(len(shard.Replicas)+1))
+			if i == 0 && !shard.Master.Node.Connected() {
+				i = 1 + int(a.rr%uint64(len(shard.Replicas)))
+			}
+			if i > 0 && shard.Replicas[i-1].Node.Connected() &&
 				(len(a.resting) == 0 || !a.rests(shard.Replicas[i-1].Addr)) {
 				target, master = shard.Replicas[i-1], shard.Master.Node
 			}
