@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/actoredis/actoredis/node"
@@ -22,9 +21,11 @@ func (c *Cluster) doAt(ctx context.Context, cmd Command) (resp.Value, string, er
 	f.r.NameNode = true
 	c.send(ctx, f, cmd, nil, false)
 	v, err := f.AwaitContext(ctx)
-	var ce *node.CommandError
-	if errors.As(err, &ce) {
-		if se, ok := ce.Err.(*resp.Error); ok { //nolint:errorlint // the node's wrapping of a reply (NameNode)
+	// Only the node's own wrapping of the reply (NameNode) as the error itself: a GaveUpError's
+	// last error is a CommandError too (a TRYAGAIN met before the deadline), and its ErrTimeout
+	// or ErrClientClosed must stay.
+	if ce, ok := err.(*node.CommandError); ok { //nolint:errorlint // see above
+		if se, ok := ce.Err.(*resp.Error); ok { //nolint:errorlint // the reply, as NameNode wraps it
 			return v, ce.Addr, se
 		}
 	}

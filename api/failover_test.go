@@ -94,16 +94,28 @@ func isDone(f *Future) bool {
 }
 
 // A command that keeps getting TRYAGAIN until its command timeout fails with an error matching
-// both ErrTimeout and the last server error, naming the command and the node that answered.
+// both ErrTimeout and the last server error, naming the command and the node that answered; a
+// script's and a function's too.
 func TestRetriesEndAtTheCommandTimeout(t *testing.T) {
 	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
 	cl := connect(t, tc, ClusterOptions{TopologyRefreshInterval: -1, CommandTimeout: 500 * time.Millisecond})
 	a, b, _, from, _ := splitByMigration(t, tc, cl)
+	ctx := context.Background()
 	_, err := cl.Send(Cmd("MGET", a, b)).Await()
 	require.ErrorIs(t, err, ErrTimeout)
 	require.ErrorIs(t, err, ErrTryAgain)
 	assert.Contains(t, err.Error(), "MGET")
 	assert.Contains(t, err.Error(), "node "+from.Addr(), "the node that answered TRYAGAIN: the source, holding one key of two")
+
+	// So does a script, and a function (before, they returned the bare TRYAGAIN).
+	_, err = NewScript("return redis.call('MGET', KEYS[1], KEYS[2])").Run(ctx, cl, []string{a, b})
+	require.ErrorIs(t, err, ErrTimeout)
+	require.ErrorIs(t, err, ErrTryAgain)
+	lib := NewLibrary("#!lua name=mget\nredis.register_function('mget', function(keys) return redis.call('MGET', keys[1], keys[2]) end)")
+	require.NoError(t, lib.Load(ctx, cl))
+	_, err = lib.Call(ctx, cl, "mget", []string{a, b})
+	require.ErrorIs(t, err, ErrTimeout)
+	require.ErrorIs(t, err, ErrTryAgain)
 }
 
 // splitByMigration stores two keys of one slot, then starts migrating the slot and moves only the
