@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -120,29 +121,56 @@ func TestBlockingReadOnAReplicaIsNotCheckedWithTheMaster(t *testing.T) {
 
 // With UseReplicas, reads of a slot whose master the client cannot reach go to its replicas, the
 // reads the round-robin gives the master included (before, those waited in its offline queue: for
-// the failover, here disabled, until CommandTimeout). The cluster lets its replicas serve reads
-// while a master is down (cluster-allow-reads-when-down).
+// the failover, here disabled, until CommandTimeout), and those it gives a replica that is down
+// too go to another. The cluster lets its replicas serve reads while a master is down
+// (cluster-allow-reads-when-down).
 func TestReadsOfADownMasterGoToItsReplica(t *testing.T) {
-	tc := testcluster.New(t, testcluster.Options{Masters: 3, Replicas: 1,
-		ExtraConfig: []string{"cluster-replica-no-failover yes", "cluster-allow-reads-when-down yes"}})
-	cl := connect(t, tc, ClusterOptions{UseReplicas: true, CommandTimeout: time.Second})
-	ctx := context.Background()
-	key := "down-master"
-	master := tc.MasterFor(GetSlot(key))
-	require.NoError(t, cl.Set(ctx, key, "v"))
-	replica := replicaNode(t, cl, tc.ReplicasOf(master)[0])
-	require.Eventually(t, func() bool {
-		v, err := replica.Do(ctx, Cmd("GET", key))
-		return err == nil && v.String() == "v"
-	}, 5*time.Second, 10*time.Millisecond)
-	require.NoError(t, tc.Kill(master))
-	require.Eventually(t, func() bool { // the client's connection to it is gone
-		n := cl.NodeForKey(key)
-		return n != nil && n.Addr() == master.Addr() && !n.ref.Node.Connected()
-	}, 5*time.Second, 10*time.Millisecond)
-	for i := range 10 {
-		v, err := cl.Get(ctx, key)
-		require.NoError(t, err, "read %d", i)
-		assert.Equal(t, "v", v)
+	for _, replicas := range []int{1, 2} {
+		t.Run(fmt.Sprint(replicas, " replicas"), func(t *testing.T) {
+			tc := testcluster.New(t, testcluster.Options{Masters: 3, Replicas: replicas,
+				ExtraConfig: []string{"cluster-replica-no-failover yes", "cluster-allow-reads-when-down yes"}})
+			cl := connect(t, tc, ClusterOptions{UseReplicas: true, CommandTimeout: time.Second})
+			ctx := context.Background()
+			key := "down-master"
+			master := tc.MasterFor(GetSlot(key))
+			require.NoError(t, cl.Set(ctx, key, "v"))
+			for _, r := range tc.ReplicasOf(master) {
+				replica := replicaNode(t, cl, r)
+				require.Eventually(t, func() bool {
+					v, err := replica.Do(ctx, Cmd("GET", key))
+					return err == nil && v.String() == "v"
+				}, 5*time.Second, 10*time.Millisecond)
+			}
+			down := []*testcluster.Node{master}
+			if replicas == 2 {
+				down = append(down, tc.ReplicasOf(master)[0])
+			}
+			for _, n := range down {
+				require.NoError(t, tc.Kill(n))
+			}
+			require.Eventually(t, func() bool { // the client's connections to them are gone
+				for _, n := range down {
+					if c := connectedTo(cl, n.Addr()); c {
+						return false
+					}
+				}
+				return true
+			}, 5*time.Second, 10*time.Millisecond)
+			for i := range 10 {
+				v, err := cl.Get(ctx, key)
+				require.NoError(t, err, "read %d", i)
+				assert.Equal(t, "v", v)
+			}
+		})
 	}
+}
+
+// connectedTo reports whether cl's node at addr has a connection up.
+func connectedTo(cl *Cluster, addr string) bool {
+	for _, n := range cl.Nodes() {
+		if n.Addr() == addr {
+			return n.ref.Node.Connected()
+		}
+	}
+	return false
 }

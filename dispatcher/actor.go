@@ -51,6 +51,11 @@ func (a *dispatcherActor) forgetRested() {
 	}
 }
 
+// readable reports whether the replica ref may take a read: connected, and not resting.
+func (a *dispatcherActor) readable(ref *slotmap.Ref) bool {
+	return ref.Node.Connected() && (len(a.resting) == 0 || !a.rests(ref.Addr))
+}
+
 // rests reports whether the replica at addr is resting.
 func (a *dispatcherActor) rests(addr string) bool {
 	until, ok := a.resting[addr]
@@ -209,12 +214,15 @@ func (a *dispatcherActor) pick(r *Request) *slotmap.Ref {
 			// resting. A master it cannot reach (a failover, until the new map) is passed over
 			// for a replica.
 			i := int(a.rr % uint64(len(shard.Replicas)+1))
-			if i == 0 && !shard.Master.Node.Connected() {
-				i = 1 + int(a.rr%uint64(len(shard.Replicas)))
-			}
-			if i > 0 && shard.Replicas[i-1].Node.Connected() &&
-				(len(a.resting) == 0 || !a.rests(shard.Replicas[i-1].Addr)) {
+			if i > 0 && a.readable(shard.Replicas[i-1]) {
 				target, master = shard.Replicas[i-1], shard.Master.Node
+			} else if !shard.Master.Node.Connected() {
+				for j := range shard.Replicas { // any other, from the next
+					if ref := shard.Replicas[(i+j)%len(shard.Replicas)]; a.readable(ref) {
+						target, master = ref, shard.Master.Node
+						break
+					}
+				}
 			}
 		}
 	default:
