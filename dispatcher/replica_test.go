@@ -26,3 +26,16 @@ func TestReplicaNilIsCheckedOnlyWithAReachableMaster(t *testing.T) {
 	r.master = down
 	assert.False(t, r.retryable(node.ErrNullReply), "the replica's Nil is the answer")
 }
+
+// A replica's Nil offered while the client closes is the answer: the server gave one, and no
+// check with the master is to come (before, the read failed as if the client had closed first).
+func TestReplicaNilAtCloseIsTheAnswer(t *testing.T) {
+	sys := actors.NewSystem(nil)
+	t.Cleanup(sys.Shutdown)
+	h := &Handle{sys: sys}
+	h.closed.Store(true)
+	r := &Request{master: connectedNode(t, sys)}
+	r.Init(h, []any{"GET", "k"})
+	assert.False(t, r.Return(&r.Request, node.ErrNullReply), "left to the node, which completes it with the Nil")
+	assert.False(t, r.IsDone())
+}

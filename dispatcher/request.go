@@ -58,6 +58,9 @@ func (r *Request) Return(_ *node.Request, err error) bool {
 		return false // abandoned by its caller (AwaitContext), or nothing to retry
 	}
 	if r.disp.closed.Load() {
+		if err == node.ErrNullReply { //nolint:errorlint // the node's own sentinel, never wrapped
+			return false // the replica's answer stands: it is one
+		}
 		// No retry once closing, and no bare MOVED or TRYAGAIN either: the command failed because
 		// the client closed, which the error says first.
 		r.giveUp(actors.ErrActorStopped, err)
