@@ -12,15 +12,7 @@ import (
 // function: it returns, with a server's error reply, the address of the node that answered it
 // (after any redirect), or "". The error is the server's, as Do returns it.
 func (c *Cluster) doAt(ctx context.Context, cmd Command) (resp.Value, string, error) {
-	if err := ended(ctx); err != nil {
-		return resp.Value{}, "", err
-	}
-	c.inDo.Add(1) // a caller waiting, as in Do: others are not alone
-	defer c.inDo.Add(-1)
-	f := &Future{}
-	f.r.NameNode = true
-	c.send(ctx, f, cmd, nil, false)
-	v, err := f.AwaitContext(ctx)
+	v, err := c.do(ctx, cmd, true)
 	// Only the node's own wrapping of the reply (NameNode) as the error itself: a GaveUpError's
 	// last error is a CommandError too (a TRYAGAIN met before the deadline), and its ErrTimeout
 	// or ErrClientClosed must stay.

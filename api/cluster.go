@@ -303,6 +303,12 @@ func (c *Cluster) send(ctx context.Context, f *Future, cmd Command, more [][]any
 //
 // A Do whose ctx has ended returns the ctx's error at once and sends nothing.
 func (c *Cluster) Do(ctx context.Context, cmd Command) (resp.Value, error) {
+	return c.do(ctx, cmd, false)
+}
+
+// do is Do; with nameNode, a server's error reply comes as a *node.CommandError naming the node
+// that answered (see doAt).
+func (c *Cluster) do(ctx context.Context, cmd Command, nameNode bool) (resp.Value, error) {
 	if err := ended(ctx); err != nil {
 		return resp.Value{}, err // sent, it could run before the Future noticed
 	}
@@ -312,6 +318,7 @@ func (c *Cluster) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 		defer c.inDo.Add(-1)
 	}
 	f := reusableFutures.Get().(*Future)
+	f.r.NameNode = nameNode
 	c.send(ctx, f, cmd, nil, callers == 1 && c.sending.Load() == 0)
 	v, err := f.AwaitContext(ctx)
 	if f.r.Reusable() {
