@@ -197,7 +197,8 @@ func (a *dispatcherActor) pick(r *Request) *slotmap.Ref {
 		return nil
 	}
 	var target *slotmap.Ref
-	var master *node.Node // of the slot, when target is a replica
+	var replica *slotmap.Ref // target, when it is a replica
+	var master *node.Node    // then the slot's master
 	switch {
 	case hasKey:
 		shard := a.snap.Shard(slot)
@@ -215,14 +216,17 @@ func (a *dispatcherActor) pick(r *Request) *slotmap.Ref {
 			// for a replica.
 			i := int(a.rr % uint64(len(shard.Replicas)+1))
 			if i > 0 && a.readable(shard.Replicas[i-1]) {
-				target, master = shard.Replicas[i-1], shard.Master.Node
+				replica = shard.Replicas[i-1]
 			} else if !shard.Master.Node.Connected() {
 				for j := range shard.Replicas { // any other, from the next
 					if ref := shard.Replicas[(i+j)%len(shard.Replicas)]; a.readable(ref) {
-						target, master = ref, shard.Master.Node
+						replica = ref
 						break
 					}
 				}
+			}
+			if replica != nil {
+				target, master = replica, shard.Master.Node
 			}
 		}
 	default:
@@ -238,10 +242,7 @@ func (a *dispatcherActor) pick(r *Request) *slotmap.Ref {
 	}
 	r.Reset()
 	r.Asking = false
-	r.replica, r.master, r.NullReturns = "", nil, false
-	if master != nil {
-		r.replica, r.master, r.NullReturns = target.Addr, master, true // its Nil is checked with the master: see fromReplica
-	}
+	r.sentTo(replica, master)
 	return target
 }
 
@@ -495,7 +496,7 @@ func (a *dispatcherActor) redirect(ctx actor.Context, r *Request, se *resp.Error
 	known := a.snap.ByAddr(addr)
 	mapPID := a.opts.Map.PID()
 	r.Reset()
-	r.replica, r.master, r.NullReturns = "", nil, false // a redirect names a master
+	r.sentTo(nil, nil) // a redirect names a master
 	if rd.Ask {
 		if a.opts.UseReplicas {
 			if a.migrating == nil {

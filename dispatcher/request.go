@@ -9,6 +9,7 @@ import (
 	"github.com/actoredis/actoredis/actors"
 	"github.com/actoredis/actoredis/node"
 	"github.com/actoredis/actoredis/resp"
+	"github.com/actoredis/actoredis/slotmap"
 )
 
 // Request is a command on its way through the cluster: the node request it becomes, plus what the
@@ -49,6 +50,15 @@ func (r *Request) Reuse() {
 	r.Idempotent, r.Deadline = false, time.Time{}
 	r.disp, r.hops, r.tries, r.readOnly, r.lastErr, r.handOff = nil, nil, 0, false, nil, nil
 	r.replica, r.master, r.toMaster = "", nil, false
+}
+
+// sentTo records that r is sent to replica, a read whose Nil is then checked with master, its
+// slot's master (see dispatcherActor.fromReplica); or, with nil, to a master.
+func (r *Request) sentTo(replica *slotmap.Ref, master *node.Node) {
+	r.replica, r.master, r.NullReturns = "", nil, false
+	if replica != nil {
+		r.replica, r.master, r.NullReturns = replica.Addr, master, true
+	}
 }
 
 // Return is called by the node layer (see node.Owner) with a redirect, a retryable server error or
