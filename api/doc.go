@@ -22,10 +22,10 @@
 //
 // Tx runs commands as one MULTI ... EXEC transaction on the master of their slot; Watch runs a
 // check-and-set (WATCH, reads, MULTI ... EXEC) on a connection of its own. Lua scripts run by
-// digest: make a Script once with NewScript and Run it; the source is sent only
-// to a node that answers NOSCRIPT (SCRIPT LOAD), and the script runs by its digest again. Function libraries (Redis 7): make a Library once with
-// NewLibrary, Load it on every master, and Call its functions; a master that lacks it is loaded
-// by the call that meets it.
+// digest: make a Script once with NewScript and Run it; the source is sent only to a node that
+// answers NOSCRIPT (SCRIPT LOAD), and the script runs by its digest again. Function libraries
+// (Redis 7): make a Library once with NewLibrary, Load it on every master, and Call its
+// functions; a master that lacks it is loaded by the call that meets it.
 //
 // MGet, MSet, Del, Unlink and Exists take keys in any slots, sent as one command per slot; Do
 // refuses a command whose keys are in several slots (ErrCrossSlot), as a server would. Scan

@@ -8,8 +8,8 @@ import (
 // PartialError reports a command of many keys sent as one command per slot (MGet, MSet, Del,
 // Unlink, Exists) some of whose commands failed: the others ran, and what they returned comes
 // with it (MGet's values of their keys, Del's count of their keys...). A failed command may have
-// run too (see WasWritten): a Del's count then leaves out the keys it deleted. Failed lists the commands
-// that failed, in the order of their first keys; Sent is how many were sent. It matches
+// run too (see WasWritten): a Del's count then leaves out the keys it deleted. Failed lists the
+// commands that failed, in the order of their first keys; Sent is how many were sent. It matches
 // (errors.Is, errors.As) the error of each failed command: ErrTimeout, a *ConnError naming the
 // node... It is immutable and safe for concurrent use.
 type PartialError struct {

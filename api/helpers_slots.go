@@ -11,10 +11,10 @@ import (
 // command when its keys are in several slots (CROSSSLOT), even on one node; these send one
 // command per slot, all at once (pipelined on each node's connection), and merge the replies.
 // What one command does stays atomic within its slot, but not across slots. When some of the
-// commands fail (and may have run: see WasWritten), the others have run: the error is a *PartialError naming the failed commands'
-// slots, keys and errors (or, when only one command was sent, that command's error), and what the
-// others returned is returned with it: MGet the values of their keys, Del, Unlink and Exists the
-// sum of their counts. Keys that share a {hash tag} share a slot. With no key they send nothing:
+// commands fail (and may have run: see WasWritten), the others have run: the error is a
+// *PartialError naming the failed commands' slots, keys and errors (or, when only one command
+// was sent, that command's error), and what the others returned is returned with it: MGet the
+// values of their keys, Del, Unlink and Exists the sum of their counts. Keys that share a {hash tag} share a slot. With no key they send nothing:
 // MGet returns an empty map, MSet nothing, Del, Unlink and Exists 0. With ctx ended already,
 // nothing is sent; ended meanwhile, the commands not yet written are not.
 
