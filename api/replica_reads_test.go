@@ -174,3 +174,75 @@ func connectedTo(cl *Cluster, addr string) bool {
 	}
 	return false
 }
+
+// With UseReplicas, other replies that may say a key is missing are checked with the master as
+// a Nil is: an array holding a Nil (MGET), an empty array or map (HGETALL, LRANGE), and EXISTS
+// counting fewer keys than it was given. Here every key has moved to the target of a migration
+// the client has not seen (before, a replica answered for them: nils, 0, empty).
+func TestReplicaMissingKeysAreCheckedWithTheMaster(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 2, Replicas: 1})
+	cl := connect(t, tc, ClusterOptions{UseReplicas: true, TopologyRefreshInterval: -1})
+	ctx := context.Background()
+	const perKind = 4
+	from := tc.MasterFor(40)
+	to := otherMaster(tc, from)
+	replicaServer := tc.ReplicasOf(from)[0]
+	replica := replicaNode(t, cl, replicaServer)
+	type read struct {
+		slot int
+		keys []string
+		cmd  Command
+		want string
+	}
+	var reads []read
+	for i := range 4 * perKind {
+		slot := 40 + i
+		a, b := keyInSlot("missing-a", slot), keyInSlot("missing-b", slot)
+		require.NoError(t, cl.Set(ctx, a, "v"))
+		r := read{slot: slot, keys: []string{a}}
+		switch i % 4 {
+		case 0:
+			require.NoError(t, cl.Set(ctx, b, "w"))
+			r.keys, r.cmd, r.want = []string{a, b}, Cmd("MGET", a, b), "[v w]"
+		case 1:
+			r.cmd, r.want = Cmd("EXISTS", a, a), "2"
+		case 2:
+			_, err := cl.Do(ctx, Cmd("HSET", b, "f", "x"))
+			require.NoError(t, err)
+			r.keys, r.cmd, r.want = []string{a, b}, Cmd("HGETALL", b), "{f: x}"
+		case 3:
+			_, err := cl.Do(ctx, Cmd("RPUSH", b, "x"))
+			require.NoError(t, err)
+			r.keys, r.cmd, r.want = []string{a, b}, Cmd("LRANGE", b, 0, -1), "[x]"
+		}
+		reads = append(reads, r)
+	}
+	for _, r := range reads { // the replica has every key before anything moves
+		require.Eventually(t, func() bool {
+			v, err := replica.Do(ctx, r.cmd)
+			return err == nil && v.String() == r.want
+		}, 5*time.Second, 10*time.Millisecond, "%v", r.cmd)
+	}
+	for _, r := range reads {
+		require.NoError(t, tc.BeginMigration(ctx, r.slot, to))
+		require.NoError(t, tc.MigrateKeys(ctx, from, to, r.keys...))
+	}
+	kinds := []string{"mget", "exists", "hgetall", "lrange"}
+	before := make(map[string]int)
+	for _, k := range kinds {
+		before[k] = callsOf(t, replicaServer, k)
+	}
+	for _, r := range reads {
+		v, err := cl.Do(ctx, r.cmd)
+		require.NoError(t, err, "%v", r.cmd)
+		assert.Equal(t, r.want, v.String(), "%v", r.cmd)
+	}
+	onReplica := 0
+	for _, k := range kinds {
+		onReplica += callsOf(t, replicaServer, k) - before[k]
+	}
+	assert.Positive(t, onReplica, "reads went to the replica")
+	for _, r := range reads {
+		require.NoError(t, tc.FinishMigration(ctx, r.slot, to))
+	}
+}

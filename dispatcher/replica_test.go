@@ -22,9 +22,9 @@ func TestReplicaNilIsCheckedOnlyWithAReachableMaster(t *testing.T) {
 	t.Cleanup(func() { _ = down.Close(time.Second) })
 
 	r := &Request{master: up}
-	assert.True(t, r.retryable(node.ErrNullReply), "checked with the master")
+	assert.True(t, r.retryable(node.ErrMissingReply), "checked with the master")
 	r.master = down
-	assert.False(t, r.retryable(node.ErrNullReply), "the replica's Nil is the answer")
+	assert.False(t, r.retryable(node.ErrMissingReply), "the replica's Nil is the answer")
 }
 
 // A replica's Nil offered while the client closes is the answer: the server gave one, and no
@@ -36,6 +36,6 @@ func TestReplicaNilAtCloseIsTheAnswer(t *testing.T) {
 	h.closed.Store(true)
 	r := &Request{master: connectedNode(t, sys)}
 	r.Init(h, []any{"GET", "k"})
-	assert.False(t, r.Return(&r.Request, node.ErrNullReply), "left to the node, which completes it with the Nil")
+	assert.False(t, r.Return(&r.Request, node.ErrMissingReply), "left to the node, which completes it with the Nil")
 	assert.False(t, r.IsDone())
 }

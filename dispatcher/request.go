@@ -31,7 +31,7 @@ type Request struct {
 	readOnly bool
 	replica  string     // the replica it was sent to, if it was; see dispatcherActor.fromReplica
 	master   *node.Node // then the master of its slot: see retryable
-	toMaster bool       // its reads go to the master: a replica answered Nil, LOADING or MASTERDOWN
+	toMaster bool       // its reads go to the master: a replica said a key is missing, LOADING or MASTERDOWN
 	lastErr  error
 	handOff  *node.Node // where a lent route sends it, once the dispatcher is free (Handle.SendAlone)
 }
@@ -52,12 +52,13 @@ func (r *Request) Reuse() {
 	r.replica, r.master, r.toMaster = "", nil, false
 }
 
-// sentTo records that r is sent to replica, a read whose Nil is then checked with master, its
-// slot's master (see dispatcherActor.fromReplica); or, with nil, to a master.
+// sentTo records that r is sent to replica, a read whose reply saying a key is missing (a Nil,
+// see node.Request.MissingReturns) is then checked with master, its slot's master (see
+// dispatcherActor.fromReplica); or, with nil, to a master.
 func (r *Request) sentTo(replica *slotmap.Ref, master *node.Node) {
-	r.replica, r.master, r.NullReturns = "", nil, false
+	r.replica, r.master, r.MissingReturns = "", nil, false
 	if replica != nil {
-		r.replica, r.master, r.NullReturns = replica.Addr, master, true
+		r.replica, r.master, r.MissingReturns = replica.Addr, master, true
 	}
 }
 
@@ -68,7 +69,7 @@ func (r *Request) Return(_ *node.Request, err error) bool {
 		return false // abandoned by its caller (AwaitContext), or nothing to retry
 	}
 	if r.disp.closed.Load() {
-		if err == node.ErrNullReply { //nolint:errorlint // the node's own sentinel, never wrapped
+		if err == node.ErrMissingReply { //nolint:errorlint // the node's own sentinel, never wrapped
 			return false // the replica's answer stands: it is one
 		}
 		// No retry once closing, and no bare MOVED or TRYAGAIN either: the command failed because
@@ -84,8 +85,8 @@ func (r *Request) Return(_ *node.Request, err error) bool {
 // a connection failure the command certainly did not run through (or may safely run again), or a
 // node that could not take it.
 func (r *Request) retryable(err error) bool {
-	if err == node.ErrNullReply { //nolint:errorlint // the node's own sentinel, never wrapped
-		// Checked with the master, unless it is unreachable (a failover): the replica's Nil, as
+	if err == node.ErrMissingReply { //nolint:errorlint // the node's own sentinel, never wrapped
+		// Checked with the master, unless it is unreachable (a failover): the replica's answer, as
 		// the caller would get the replica's value, rather than a wait for the new master.
 		return r.master == nil || r.master.Connected()
 	}

@@ -35,8 +35,9 @@ var (
 	ErrReadOnlyRefused = errors.New("actoredis: READONLY refused (reads from replicas need it)")
 	// ErrUnsolicitedReply: the server sent a reply to no command; the connection is dropped.
 	ErrUnsolicitedReply = errors.New("actoredis: reply for a command never sent")
-	// ErrNullReply is what a request with NullReturns offers its Owner for a null reply.
-	ErrNullReply = errors.New("actoredis: null reply")
+	// ErrMissingReply is what a request with MissingReturns offers its Owner for a reply that may
+	// say a key is missing (see MissingReturns).
+	ErrMissingReply = errors.New("actoredis: reply may say a key is missing")
 )
 
 // ConnError reports a command that failed because its connection did. Written says whether the

@@ -30,10 +30,13 @@ type Request struct {
 	// in order (Args's first; server errors stay error values inside it).
 	More [][]any
 
-	// NullReturns offers a null reply (Nil) to the Owner as ErrNullReply, before completing the
-	// request with it: a replica's Nil the cluster checks with the master. A blocking command
-	// (XREAD BLOCK), which runs on a dedicated connection, completes with its Nil: its timeout.
-	NullReturns bool
+	// MissingReturns offers a reply that may say a key is missing to the Owner as
+	// ErrMissingReply, before completing the request with it: a replica's answer the cluster
+	// checks with the master. Such a reply is a Nil, an empty array, set or map, an array holding
+	// a Nil (MGET, HMGET), or EXISTS counting fewer keys than it was given (see saysMissing). A
+	// blocking command (XREAD BLOCK), which runs on a dedicated connection, completes with its
+	// Nil: its timeout.
+	MissingReturns bool
 
 	// NameNode fails the request, for a server's error reply its Owner does not take, with a
 	// *CommandError naming the node that answered (and the command), wrapping the server's error.
@@ -138,7 +141,7 @@ func (r *Request) Reset() {
 // Init-ed again. Only the owner that sent it may call it.
 func (r *Request) Reuse() {
 	r.Future.Reuse()
-	r.Args, r.Ctx, r.Asking, r.More, r.Owner, r.Until, r.NullReturns, r.NameNode = nil, nil, false, nil, nil, time.Time{}, false, false
+	r.Args, r.Ctx, r.Asking, r.More, r.Owner, r.Until, r.MissingReturns, r.NameNode = nil, nil, false, nil, nil, time.Time{}, false, false
 	r.collected, r.expires, r.holdsFor, r.lentConn, r.DeferRead = nil, 0, 0, nil, false
 }
 

@@ -109,17 +109,45 @@ func (c *conn) read() {
 	}
 }
 
-// complete completes r, whose unit's last reply is v, or offers its error (or a null reply, see
-// NullReturns) to r's owner.
+// complete completes r, whose unit's last reply is v, or offers its error (or a reply that may
+// say a key is missing, see MissingReturns) to r's owner.
 func (c *conn) complete(r *Request, v resp.Value) {
 	if r.Owner != nil && v.IsError() {
 		c.returnError(r, v)
 		return
 	}
-	if r.NullReturns && v.IsNull() && r.Owner != nil && r.Owner.Return(r, ErrNullReply) {
+	if r.MissingReturns && r.Owner != nil && saysMissing(r.Args, v) && r.Owner.Return(r, ErrMissingReply) {
 		return
 	}
 	r.CompleteFrom(v)
+}
+
+// saysMissing reports whether v, the reply to args, may say a key is missing: a Nil (GET), an
+// empty array, set or map (LRANGE, SMEMBERS, HGETALL), an array holding a Nil (MGET, HMGET), or
+// EXISTS counting fewer keys than it was given. Other replies a missing key gives (0 from
+// STRLEN or SCARD, -2 from TTL...) are not told from a real answer.
+func saysMissing(args []any, v resp.Value) bool {
+	switch v.Kind() {
+	case resp.KindNull:
+		return true
+	case resp.KindArray:
+		for i := range v.Len() {
+			if v.Index(i).IsNull() {
+				return true
+			}
+		}
+		return v.Len() == 0
+	case resp.KindSet, resp.KindMap:
+		return v.Len() == 0
+	case resp.KindInteger:
+		n, err := v.Int64()
+		if err != nil || n >= int64(len(args)-1) {
+			return false
+		}
+		name, ok := resp.ArgText(args[0])
+		return ok && strings.EqualFold(name, "EXISTS")
+	}
+	return false
 }
 
 // completeUnit completes a unit with the array of its replies. A transaction the server refused

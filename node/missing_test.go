@@ -1,0 +1,40 @@
+package node
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/actoredis/actoredis/resp"
+)
+
+// The replies a replica read offers back to be checked with the master (MissingReturns), and
+// those that stand.
+func TestSaysMissing(t *testing.T) {
+	v, nul := resp.BulkString("v"), resp.Null()
+	for _, c := range []struct {
+		args []any
+		v    resp.Value
+		want bool
+	}{
+		{[]any{"GET", "k"}, nul, true},
+		{[]any{"GET", "k"}, v, false},
+		{[]any{"GET", "k"}, resp.BulkString(""), false},
+		{[]any{"MGET", "a", "b"}, resp.Array(v, nul), true},
+		{[]any{"MGET", "a", "b"}, resp.Array(v, v), false},
+		{[]any{"LRANGE", "l", 0, -1}, resp.Array(), true},
+		{[]any{"SMEMBERS", "s"}, resp.Set(), true},
+		{[]any{"SMEMBERS", "s"}, resp.Set(v), false},
+		{[]any{"HGETALL", "h"}, resp.Map(), true},
+		{[]any{"HGETALL", "h"}, resp.Map(v, v), false},
+		{[]any{"EXISTS", "a", "b"}, resp.Integer(1), true},
+		{[]any{"exists", "a", "a"}, resp.Integer(1), true},
+		{[]any{"EXISTS", "a", "b"}, resp.Integer(2), false},
+		{[]any{[]byte("EXISTS"), "a"}, resp.Integer(0), true},
+		{[]any{"STRLEN", "a"}, resp.Integer(0), false},
+		{[]any{"TTL", "a"}, resp.Integer(-2), false},
+		{[]any{"TYPE", "a"}, resp.SimpleString("none"), false},
+	} {
+		assert.Equal(t, c.want, saysMissing(c.args, c.v), "%v → %v", c.args, c.v)
+	}
+}
