@@ -19,6 +19,8 @@ import (
 type WatchTx struct {
 	c    *Cluster
 	d    *node.Dedicated
+	addr string // the node's
+	slot int    // the watched keys'
 	done bool
 }
 
@@ -32,13 +34,15 @@ type WatchTx struct {
 // given back to the pool. Each command on it is bounded by CommandTimeout, past its own timeout
 // for one that blocks or waits (BLPOP, WAIT...; with a timeout of 0 it waits as long as ctx).
 //
-// A WATCH that meets the slot moving (MOVED) or a transient cluster state is sent again, to the
-// slot's master by a newer map, until CommandTimeout; fn has not run then. One that meets ASK or
-// TRYAGAIN (the slot being migrated, the keys gone to the target) waits for the migration to end,
-// within CommandTimeout: fn's other keys may still be on the source, where ASKING on the target
-// would not find them. Once fn runs, a command that meets the slot moving fails with that error;
-// an Exec refused for a MOVED with one matching ErrTxFailed too (nothing ran), as the map has
-// learnt where the slot went and running Watch again follows it.
+// A WATCH that meets the slot moving (MOVED), a transient cluster state, or a master it cannot
+// reach (a failover) or that left the map, is sent again, to the slot's master by a newer map,
+// until CommandTimeout; fn has not run then. One that meets ASK or TRYAGAIN (the slot being
+// migrated, the keys gone to the target) waits for the migration to end, within CommandTimeout:
+// fn's other keys may still be on the source, where ASKING on the target would not find them.
+// Once fn runs, a command that meets the slot moving fails with that error; an Exec refused for a
+// MOVED of the watched slot with one matching ErrTxFailed too (nothing ran), as the map has learnt
+// where the slot went and running Watch again follows it. Close, while Watch waits for its
+// connection or runs fn, fails it with an error matching ErrClientClosed.
 func (c *Cluster) Watch(ctx context.Context, fn func(tx *WatchTx) error, keys ...string) error {
 	if len(keys) == 0 {
 		return errors.New("actoredis: Watch needs at least one key")
@@ -75,7 +79,7 @@ func (c *Cluster) watched(caller context.Context, slot int, keys []string) (*Wat
 		err := fmt.Errorf("actoredis: WATCH: slot %d: %w", slot, ErrNoRoute)
 		migrating := false
 		if target := rt.smap.Snapshot().Master(slot); target != nil {
-			tx := &WatchTx{c: c}
+			tx := &WatchTx{c: c, addr: target.Addr, slot: slot}
 			if tx.d, err = target.Node.Dedicated(ctx); err == nil {
 				// The caller's ctx: the connection bounds the WATCH by CommandTimeout itself, and
 				// says ErrTimeout when that passes.
@@ -83,9 +87,13 @@ func (c *Cluster) watched(caller context.Context, slot int, keys []string) (*Wat
 					return tx, nil
 				}
 				tx.d.Release()
+			} else if why := c.closedBy(err); why != nil {
+				err = fmt.Errorf("%w: WATCH: %w", why, err) // Close, or the node left the map
 			}
 			var se *resp.Error
-			if !errors.As(err, &se) || !node.Returnable(se) {
+			if errors.As(err, &se) && node.Returnable(se) {
+				migrating = se.Prefix == "ASK" || se.Prefix == "TRYAGAIN"
+			} else if !watchAgain(caller, ctx, err) {
 				// CommandTimeout passed (a dial's socket deadline may say so a hair before ctx does),
 				// not the caller's ctx.
 				if caller.Err() == nil && (ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded)) &&
@@ -94,7 +102,6 @@ func (c *Cluster) watched(caller context.Context, slot int, keys []string) (*Wat
 				}
 				return nil, err
 			}
-			migrating = se.Prefix == "ASK" || se.Prefix == "TRYAGAIN"
 		}
 		if !migrating { // a migration ends on its own; a new map says nothing of it
 			rt.smap.Refresh()
@@ -109,12 +116,43 @@ func (c *Cluster) watched(caller context.Context, slot int, keys []string) (*Wat
 	}
 }
 
+// watchAgain says whether WATCH, which failed with err, is worth sending again (by a newer map):
+// its node could not be reached (a dial refused by a master that died, a connection lost), or it
+// left the map; while ctx, bounded by CommandTimeout, lasts. WATCH changes nothing on its server.
+// A server's error, a pool full of connections in use, Close or an ended ctx are the answer.
+func watchAgain(caller, ctx context.Context, err error) bool {
+	var se *resp.Error
+	return caller.Err() == nil && ctx.Err() == nil && !errors.As(err, &se) &&
+		!errors.Is(err, ErrClientClosed) && !errors.Is(err, ErrBlockingPoolFull) &&
+		!errors.Is(err, ErrTimeout) && !errors.Is(err, os.ErrDeadlineExceeded)
+}
+
 // learn tells the map where slot went when se is a MOVED.
 func (c *Cluster) learn(rt *running, se *resp.Error) {
 	if rd, ok, _ := resp.ParseRedirect(se); ok && !rd.Ask {
 		rt.sys.Root().Send(rt.smap.PID(), &slotmap.Moved{Slot: rd.Slot, Addr: rd.Addr()})
 		rt.smap.Refresh()
 	}
+}
+
+// movedAway says whether se is a MOVED for the watched keys' slot.
+func (tx *WatchTx) movedAway(se *resp.Error) bool {
+	rd, ok, _ := resp.ParseRedirect(se)
+	return ok && !rd.Ask && rd.Slot == tx.slot
+}
+
+// notRun restates err, a connection failure before EXEC was written, for the transaction, which
+// did not run: a command of it written before the failure was only queued.
+func (tx *WatchTx) notRun(err error) error {
+	var ce *node.ConnError
+	if !errors.As(err, &ce) || !ce.Written {
+		return err
+	}
+	notRun := &node.ConnError{Addr: ce.Addr, Command: "transaction (at " + ce.Command + ")", Err: ce.Err}
+	if why := tx.c.closedBy(notRun); why != nil {
+		return fmt.Errorf("%w: %w", why, notRun)
+	}
+	return notRun
 }
 
 // Do runs cmd on the watched connection and returns its reply; a server error is the error.
@@ -150,10 +188,12 @@ func (tx *WatchTx) do(ctx context.Context, args ...any) (resp.Value, error) {
 // Exec runs cmds as MULTI ... EXEC, and returns each command's reply as Cluster.Tx does (a
 // command failing as it runs has an error value in its place; one the server refused to queue
 // fails the whole with ErrExecAbort, naming it). When a watched key changed since WATCH, or the
-// slot moved (the error matches the MOVED too), nothing runs and it returns an error matching
-// ErrTxFailed: run Watch again. One refused because the slot is being migrated (ASK, TRYAGAIN: a
-// key of the transaction has left the node) matches ErrExecAbort and that error, not ErrTxFailed:
-// a new run would meet the same until the migration ends. It may be called once per Watch.
+// watched keys' slot moved (the error matches the MOVED too), nothing runs and it returns an
+// error matching ErrTxFailed: run Watch again. One refused because the slot is being migrated
+// (ASK, TRYAGAIN: a key of the transaction has left the node), or for a key in another slot that
+// this node does not serve (MOVED), matches ErrExecAbort and that error, not ErrTxFailed: a new
+// run would meet the same. A connection that fails before EXEC is written ran nothing: the error
+// says so (WasWritten is false). It may be called once per Watch.
 func (tx *WatchTx) Exec(ctx context.Context, cmds ...Command) ([]resp.Value, error) {
 	if tx.done {
 		return nil, errors.New("actoredis: WatchTx.Exec called twice: the WATCH ended with the first")
@@ -168,18 +208,18 @@ func (tx *WatchTx) Exec(ctx context.Context, cmds ...Command) ([]resp.Value, err
 	}
 	tx.done = true
 	if _, err := tx.do(ctx, "MULTI"); err != nil {
-		return nil, err
+		return nil, tx.notRun(err)
 	}
 	queued := make([]resp.Value, len(cmds))
-	moved := false // a command met the slot moving: EXEC refuses the whole, and a new run follows it
+	moved := false // the watched slot moved: EXEC refuses the whole, and a new run follows it
 	for i, args := range bound {
 		if _, err := tx.do(ctx, args...); err != nil {
 			var se *resp.Error
 			if !errors.As(err, &se) {
-				return nil, err // the connection failed: nothing ran, and it is dropped
+				return nil, tx.notRun(err) // the connection failed: nothing ran, and it is dropped
 			}
 			queued[i] = resp.ErrorValue(se.Prefix, se.Msg) // EXEC will refuse the whole
-			moved = moved || se.Prefix == "MOVED"
+			moved = moved || tx.movedAway(se)
 		}
 	}
 	v, err := tx.do(ctx, "EXEC")
@@ -189,14 +229,19 @@ func (tx *WatchTx) Exec(ctx context.Context, cmds ...Command) ([]resp.Value, err
 		if !errors.As(err, &se) {
 			return nil, err
 		}
-		if moved || se.Prefix == "MOVED" {
-			// The map has learnt where the slot went: a new run of Watch goes there. (An ASK or
-			// a TRYAGAIN says the slot is being migrated: a new run would meet it again.)
-			return nil, fmt.Errorf("%w: %w", ErrTxFailed, refused(err, queued, cmds))
+		err = refused(err, queued, cmds)
+		if !errors.Is(err, ErrExecAbort) { // EXEC itself refused: a redirect, TRYAGAIN...
+			err = fmt.Errorf("%w: %w", ErrExecAbort, err)
 		}
-		return nil, refused(err, queued, cmds)
+		if moved || tx.movedAway(se) {
+			// The map has learnt where the slot went: a new run of Watch goes there. (An ASK or
+			// a TRYAGAIN says the slot is being migrated: a new run would meet it again; a MOVED
+			// for a key in another slot, on another node, would come again too.)
+			return nil, fmt.Errorf("%w: %w", ErrTxFailed, err)
+		}
+		return nil, err
 	case v.IsNull():
-		return nil, ErrTxFailed
+		return nil, fmt.Errorf("actoredis: node %s: EXEC (slot %d): %w", tx.addr, tx.slot, ErrTxFailed)
 	}
 	return v.Array(), nil
 }
