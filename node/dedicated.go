@@ -3,7 +3,9 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -314,12 +316,14 @@ func (p *pool) runBlocking(r *Request) {
 		return // its caller stopped waiting: it is complete already, and was never written
 	}
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-			if p.full() {
+		// The command timeout passed, not the caller's ctx: the wait for a connection, or a dial
+		// whose socket deadline, set to the same instant, may say so a hair before getCtx does.
+		if ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded)) {
+			if p.full() && errors.Is(err, context.DeadlineExceeded) {
 				r.Fail(commandError(p.opts.Addr, r.Name(), ErrPoolFull))
 				return
 			}
-			err = ErrTimeout
+			err = fmt.Errorf("%w (%w)", ErrTimeout, err) // keeping the dial's cause
 		}
 		r.Fail(&ConnError{Addr: p.opts.Addr, Command: r.Name(), Err: err})
 		return
