@@ -116,6 +116,12 @@ func TestRetriesEndAtTheCommandTimeout(t *testing.T) {
 	_, err = lib.Call(ctx, cl, "mget", []string{a, b})
 	require.ErrorIs(t, err, ErrTimeout)
 	require.ErrorIs(t, err, ErrTryAgain)
+
+	// A transaction's error names the command that met TRYAGAIN: its EXEC (before, the MULTI).
+	_, err = cl.Tx(ctx, Cmd("INCR", a), Cmd("INCR", b))
+	require.ErrorIs(t, err, ErrTimeout)
+	require.ErrorIs(t, err, ErrTryAgain)
+	assert.Contains(t, err.Error(), "MULTI ... EXEC: TRYAGAIN")
 }
 
 // splitByMigration stores two keys of one slot, then starts migrating the slot and moves only the

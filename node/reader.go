@@ -113,7 +113,7 @@ func (c *conn) read() {
 // say a key is missing, see MissingReturns) to r's owner.
 func (c *conn) complete(r *Request, v resp.Value) {
 	if r.Owner != nil && v.IsError() {
-		c.returnError(r, v)
+		c.returnError(r, "", v)
 		return
 	}
 	if r.MissingReturns && r.Owner != nil && saysMissing(r.Args, v) && r.Owner.Return(r, ErrMissingReply) {
@@ -156,8 +156,8 @@ func saysMissing(args []any, v resp.Value) bool {
 // owner, which may send the whole unit again, as for a lone command.
 func (c *conn) completeUnit(r *Request) {
 	if r.Owner != nil {
-		if v, ok := transactionRefusal(r); ok {
-			c.returnError(r, v)
+		if v, by, ok := transactionRefusal(r); ok {
+			c.returnError(r, by, v)
 			return
 		}
 	}
@@ -165,48 +165,52 @@ func (c *conn) completeUnit(r *Request) {
 }
 
 // transactionRefusal returns the error that made the server refuse r's transaction (MULTI ...
-// EXEC) when it is one a retry may get past (Returnable).
-func transactionRefusal(r *Request) (resp.Value, bool) {
+// EXEC) when it is one a retry may get past (Returnable), and the command that met it: EXEC, or
+// the queued command ("MULTI ... INCR (command 1)").
+func transactionRefusal(r *Request) (v resp.Value, by string, ok bool) {
 	replies := r.collected
 	if len(replies) < 2 || len(r.More) == 0 || CommandName(r.Args) != "MULTI" || CommandName(r.More[len(r.More)-1]) != "EXEC" {
-		return resp.Value{}, false
+		return resp.Value{}, "", false
 	}
 	exec := replies[len(replies)-1]
 	if replies[0].IsError() || !exec.IsError() {
 		// A MULTI refused (an ACL without it) queued nothing: the commands ran, each on its own.
-		return resp.Value{}, false
+		return resp.Value{}, "", false
 	}
 	e := resp.ParseError(string(exec.Bytes()))
 	if Returnable(e) {
-		return exec, true
+		return exec, "MULTI ... EXEC", true
 	}
 	if e.Prefix != "EXECABORT" {
-		return resp.Value{}, false
+		return resp.Value{}, "", false
 	}
-	for _, v := range replies[1 : len(replies)-1] {
+	for i, v := range replies[1 : len(replies)-1] {
 		if v.IsError() && Returnable(resp.ParseError(string(v.Bytes()))) {
-			return v, true
+			return v, fmt.Sprintf("MULTI ... %s (command %d)", CommandName(r.More[i]), i+1), true
 		}
 	}
-	return resp.Value{}, false
+	return resp.Value{}, "", false
 }
 
 // returnError offers a redirect or retryable error to the request's owner before completing it:
-// a transient state (TRYAGAIN, LOADING...) as a *CommandError naming the node, for the error the
-// owner may give up with in the end.
-func (c *conn) returnError(r *Request, v resp.Value) {
+// a transient state (TRYAGAIN, LOADING...) as a *CommandError naming the node and name, the
+// command that met it (r's own name when ""), for the error the owner may give up with in the end.
+func (c *conn) returnError(r *Request, name string, v resp.Value) {
 	e := withRedirectHost(resp.ParseError(string(v.Bytes())), c.addr)
+	if name == "" && (Returnable(e) || r.NameNode) {
+		name = r.Name()
+	}
 	if Returnable(e) {
 		offered := error(e)
 		if e.Prefix != "MOVED" && e.Prefix != "ASK" {
-			offered = commandError(c.addr, r.Name(), e)
+			offered = commandError(c.addr, name, e)
 		}
 		if r.Owner.Return(r, offered) {
 			return
 		}
 	}
 	if r.NameNode {
-		r.Future.Fail(commandError(c.addr, r.Name(), e))
+		r.Future.Fail(commandError(c.addr, name, e))
 		return
 	}
 	r.Future.Fail(e)
