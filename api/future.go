@@ -24,8 +24,9 @@ type Future struct {
 // Await waits for the result. It is bounded by ClusterOptions.CommandTimeout: past it the command
 // fails with an error matching ErrTimeout and, when it was being retried, the last error it met.
 // A blocking command (BLPOP, BLMOVE, XREAD BLOCK...) runs on a connection of its own and waits as
-// long as its own timeout says; with a timeout of 0 it waits until answered, until the context of
-// AwaitContext ends, or until Close. With all ClusterOptions.MaxBlockingConns connections of its
+// long as its own timeout says (sent again because its slot moved, or UNBLOCKED, it waits what is
+// left of it); with a timeout of 0 it waits until answered, until the context of AwaitContext
+// ends, or until Close. With all ClusterOptions.MaxBlockingConns connections of its
 // node in use, it fails with ErrBlockingPoolFull after CommandTimeout.
 // A server error reply is returned as the error (*resp.Error; errors.Is matches its prefix).
 func (f *Future) Await() (resp.Value, error) {

@@ -27,8 +27,10 @@ import (
 // cluster state ran nothing, and is sent again, whole, where the slot is served, within
 // CommandTimeout, as a lone command is. One whose connection failed after it was written may
 // have run and is not sent again, unless every command was marked Idempotent. Commands that
-// block (BLPOP...) do not block inside a transaction. For WATCH, which needs a connection of its
-// own between reads and the transaction, see Watch.
+// block (BLPOP...) do not block inside a transaction; but if the server refuses the MULTI (the
+// ACL case above), they run on their own and block the node's shared connection until
+// CommandTimeout: keep them out of transactions for such a user. For WATCH, which needs a
+// connection of its own between reads and the transaction, see Watch.
 func (c *Cluster) Tx(ctx context.Context, cmds ...Command) ([]resp.Value, error) {
 	if err := ended(ctx); err != nil {
 		return nil, err

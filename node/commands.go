@@ -132,31 +132,63 @@ func unsupported(args []any) bool {
 	return c == refused
 }
 
-// blockingWait reads how long a blocking command may wait on the server, by its own timeout: the
-// last argument in seconds (BLPOP, BRPOP, BZPOPMIN, BZPOPMAX, BRPOPLPUSH, BLMOVE), the first
-// (BLMPOP, BZMPOP), or BLOCK's value in milliseconds (XREAD, XREADGROUP). forever is true for a
-// timeout of 0. A timeout it cannot read counts as none: the server refuses such a command at once.
+// blockingWait reads how long a blocking command may wait on the server, by its own timeout (see
+// timeoutArg). forever is true for a timeout of 0. A timeout it cannot read counts as none: the
+// server refuses such a command at once.
 func blockingWait(args []any) (wait time.Duration, forever bool) {
-	name, _ := resp.ArgText(args[0])
-	var arg any
-	unit := time.Second
-	switch {
-	case resp.EqualFoldAny(name, "XREAD", "XREADGROUP"):
-		if i := blockAt(args); i > 0 {
-			arg, unit = args[i], time.Millisecond
-		}
-	case resp.EqualFoldAny(name, "BLMPOP", "BZMPOP"):
-		if len(args) > 1 {
-			arg = args[1]
-		}
-	case len(args) > 1:
-		arg = args[len(args)-1]
+	i, unit := timeoutArg(args)
+	if i < 0 {
+		return 0, false
 	}
-	n, ok := argFloat(arg)
+	n, ok := argFloat(args[i])
 	if !ok || n < 0 || math.IsNaN(n) {
 		return 0, false
 	}
 	return serverHold(n, unit)
+}
+
+// timeoutArg is the position of a blocking command's timeout among args, and its unit: the last
+// argument in seconds (BLPOP, BRPOP, BZPOPMIN, BZPOPMAX, BRPOPLPUSH, BLMOVE), the first (BLMPOP,
+// BZMPOP), or BLOCK's value in milliseconds (XREAD, XREADGROUP); -1 when it has none.
+func timeoutArg(args []any) (i int, unit time.Duration) {
+	name, _ := resp.ArgText(args[0])
+	switch {
+	case resp.EqualFoldAny(name, "XREAD", "XREADGROUP"):
+		if i := blockAt(args); i > 0 {
+			return i, time.Millisecond
+		}
+		return -1, 0
+	case resp.EqualFoldAny(name, "BLMPOP", "BZMPOP"):
+		if len(args) > 1 {
+			return 1, time.Second
+		}
+	case len(args) > 1:
+		return len(args) - 1, time.Second
+	}
+	return -1, 0
+}
+
+// lessWait returns args, a blocking command the server has already held for held, with its
+// timeout cut by that much, for the command sent again (its slot moved, UNBLOCKED): it waits as
+// long in all as its timeout says. over is true when nothing is left: the command has timed out.
+// A timeout of 0 (forever), or one it cannot read, is left as it is.
+func lessWait(args []any, held time.Duration) (cut []any, over bool) {
+	wait, forever := blockingWait(args)
+	i, unit := timeoutArg(args)
+	if held <= 0 || forever || wait <= 0 || i < 0 {
+		return args, false
+	}
+	left := wait - held
+	if left <= 0 {
+		return nil, true
+	}
+	cut = append([]any(nil), args...)
+	if unit == time.Millisecond {
+		cut[i] = strconv.FormatInt(max(left.Milliseconds(), 1), 10)
+	} else {
+		cut[i] = strconv.FormatFloat(max(left.Seconds(), 0.001), 'f', 3, 64)
+	}
+	return cut, false
 }
 
 // serverHold is how long a command with a timeout of n units may be held by the server: forever

@@ -192,6 +192,33 @@ func TestBlockingWait(t *testing.T) {
 	}
 }
 
+// A blocking command sent again after a server held it waits only what is left of its timeout.
+func TestLessWait(t *testing.T) {
+	for _, tc := range []struct {
+		args []any
+		held time.Duration
+		want []any
+		over bool
+	}{
+		{[]any{"BLPOP", "a", "b", 3}, 1250 * time.Millisecond, []any{"BLPOP", "a", "b", "1.750"}, false},
+		{[]any{"BLMPOP", "2.5", 1, "a", "LEFT"}, time.Second, []any{"BLMPOP", "1.500", 1, "a", "LEFT"}, false},
+		{[]any{"XREAD", "BLOCK", 900, "STREAMS", "s", "$"}, 400 * time.Millisecond, []any{"XREAD", "BLOCK", "500", "STREAMS", "s", "$"}, false},
+		{[]any{"BLPOP", "a", 3}, 2999999 * time.Microsecond, []any{"BLPOP", "a", "0.001"}, false}, // never 0: forever
+		{[]any{"XREAD", "BLOCK", 900, "STREAMS", "s", "$"}, 899900 * time.Microsecond, []any{"XREAD", "BLOCK", "1", "STREAMS", "s", "$"}, false},
+		{[]any{"BLPOP", "a", 3}, 3 * time.Second, nil, true},
+		{[]any{"BLPOP", "a", 0}, time.Minute, []any{"BLPOP", "a", 0}, false}, // forever stays
+		{[]any{"BLPOP", "a", 3}, 0, []any{"BLPOP", "a", 3}, false},
+		{[]any{"BLPOP", "a", "soon"}, time.Second, []any{"BLPOP", "a", "soon"}, false},
+	} {
+		cut, over := lessWait(tc.args, tc.held)
+		assert.Equal(t, tc.want, cut, "%v less %v", tc.args, tc.held)
+		assert.Equal(t, tc.over, over, "%v less %v", tc.args, tc.held)
+	}
+	args := []any{"BLPOP", "a", 3}
+	lessWait(args, time.Second)
+	assert.Equal(t, []any{"BLPOP", "a", 3}, args, "the command's own args are left as they are")
+}
+
 func TestBareTransactionCommandsAreRefused(t *testing.T) {
 	srv := testcluster.NewStandalone(t, testcluster.Options{})
 	n := startNode(t, Options{Addr: srv.Addr()})

@@ -346,6 +346,12 @@ func (p *pool) runBlocking(r *Request) {
 // runOn runs r's blocking command on d, interrupted when r's caller stops waiting, and returns
 // the reply or the error the caller is to get.
 func (p *pool) runOn(ctx context.Context, d *Dedicated, r *Request) (resp.Value, error) {
+	args, over := lessWait(r.Args, r.held)
+	if over {
+		// Sent again after servers held it for its whole timeout (its slot moved, or UNBLOCKED,
+		// as it ran out): what the timeout answers.
+		return resp.Null(), nil
+	}
 	// A caller that stops waiting (AwaitContext) completes r: interrupt the command then, or it
 	// would hold the connection and later take data (an element, a message) nobody receives.
 	// A server that answers nothing is caught by Do: CommandTimeout past the command's own timeout.
@@ -369,9 +375,13 @@ func (p *pool) runOn(ctx context.Context, d *Dedicated, r *Request) (resp.Value,
 	}
 	if err == nil {
 		start := time.Now()
-		v, err = d.Do(ctx, r.Args...)
-		if err != nil && !r.Until.IsZero() {
-			r.Until = r.Until.Add(time.Since(start)) // the server held it as asked (see Until)
+		v, err = d.Do(ctx, args...)
+		if err != nil {
+			held := time.Since(start) // the server held it as asked
+			r.held += held
+			if !r.Until.IsZero() {
+				r.Until = r.Until.Add(held) // see Until
+			}
 		}
 		if err != nil && r.Asking && !WasWritten(err) {
 			d.broken = true // its ASKING would apply to the next user's command

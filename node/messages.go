@@ -65,6 +65,7 @@ type Request struct {
 
 	expires  int64         // the node's tick at which it fails with ErrTimeout if still waiting offline
 	holdsFor time.Duration // WAIT, WAITAOF: how long the server may hold the connection's replies
+	held     time.Duration // a blocking command: how long servers held it before it was sent again
 }
 
 // NewRequest returns a Request for the command args.
@@ -142,7 +143,7 @@ func (r *Request) Reset() {
 func (r *Request) Reuse() {
 	r.Future.Reuse()
 	r.Args, r.Ctx, r.Asking, r.More, r.Owner, r.Until, r.MissingReturns, r.NameNode = nil, nil, false, nil, nil, time.Time{}, false, false
-	r.collected, r.expires, r.holdsFor, r.lentConn, r.DeferRead = nil, 0, 0, nil, false
+	r.collected, r.expires, r.holdsFor, r.held, r.lentConn, r.DeferRead = nil, 0, 0, 0, nil, false
 }
 
 // Returnable reports whether a server error is one an Owner is asked about: a redirect (MOVED,
