@@ -189,11 +189,11 @@ func (tx *WatchTx) do(ctx context.Context, args ...any) (resp.Value, error) {
 // command failing as it runs has an error value in its place; one the server refused to queue
 // fails the whole with ErrExecAbort, naming it). When a watched key changed since WATCH, or the
 // watched keys' slot moved (the error matches the MOVED too), nothing runs and it returns an
-// error matching ErrTxFailed: run Watch again. One refused because the slot is being migrated
-// (ASK, TRYAGAIN: a key of the transaction has left the node), or for a key in another slot that
-// this node does not serve (MOVED), matches ErrExecAbort and that error, not ErrTxFailed: a new
-// run would meet the same. A connection that fails before EXEC is written ran nothing: the error
-// says so (WasWritten is false). It may be called once per Watch.
+// error matching ErrTxFailed, and not ErrExecAbort: run Watch again. One refused because the slot
+// is being migrated (ASK, TRYAGAIN: a key of the transaction has left the node), or for a key in
+// another slot that this node does not serve (MOVED), matches ErrExecAbort and that error, not
+// ErrTxFailed: a new run would meet the same. A connection that fails before EXEC is written ran
+// nothing: the error says so (WasWritten is false). It may be called once per Watch.
 func (tx *WatchTx) Exec(ctx context.Context, cmds ...Command) ([]resp.Value, error) {
 	if tx.done {
 		return nil, errors.New("actoredis: WatchTx.Exec called twice: the WATCH ended with the first")
@@ -211,7 +211,7 @@ func (tx *WatchTx) Exec(ctx context.Context, cmds ...Command) ([]resp.Value, err
 		return nil, tx.notRun(err)
 	}
 	queued := make([]resp.Value, len(cmds))
-	moved := false // the watched slot moved: EXEC refuses the whole, and a new run follows it
+	var moved error // the watched slot moved: EXEC refuses the whole, and a new run follows it
 	for i, args := range bound {
 		if _, err := tx.do(ctx, args...); err != nil {
 			var se *resp.Error
@@ -219,7 +219,9 @@ func (tx *WatchTx) Exec(ctx context.Context, cmds ...Command) ([]resp.Value, err
 				return nil, tx.notRun(err) // the connection failed: nothing ran, and it is dropped
 			}
 			queued[i] = resp.ErrorValue(se.Prefix, se.Msg) // EXEC will refuse the whole
-			moved = moved || tx.movedAway(se)
+			if moved == nil && tx.movedAway(se) {
+				moved = fmt.Errorf("command %d, %s: %w", i+1, node.CommandName(bound[i]), se)
+			}
 		}
 	}
 	v, err := tx.do(ctx, "EXEC")
@@ -229,15 +231,19 @@ func (tx *WatchTx) Exec(ctx context.Context, cmds ...Command) ([]resp.Value, err
 		if !errors.As(err, &se) {
 			return nil, err
 		}
+		// The map has learnt where the watched slot went: a new run of Watch goes there, and the
+		// error matches the MOVED, not ErrExecAbort. (An ASK or a TRYAGAIN says the slot is being
+		// migrated: a new run would meet it again; a MOVED for a key in another slot, on another
+		// node, would come again too.)
+		switch {
+		case tx.movedAway(se):
+			return nil, fmt.Errorf("%w: actoredis: transaction: EXEC: %w", ErrTxFailed, err)
+		case moved != nil:
+			return nil, fmt.Errorf("%w: actoredis: transaction: %v (%w)", ErrTxFailed, err, moved)
+		}
 		err = refused(err, queued, cmds)
 		if !errors.Is(err, ErrExecAbort) { // EXEC itself refused: a redirect, TRYAGAIN...
 			err = fmt.Errorf("%w: %w", ErrExecAbort, err)
-		}
-		if moved || tx.movedAway(se) {
-			// The map has learnt where the slot went: a new run of Watch goes there. (An ASK or
-			// a TRYAGAIN says the slot is being migrated: a new run would meet it again; a MOVED
-			// for a key in another slot, on another node, would come again too.)
-			return nil, fmt.Errorf("%w: %w", ErrTxFailed, err)
 		}
 		return nil, err
 	case v.IsNull():

@@ -119,6 +119,38 @@ func TestWatchExecOnALostConnectionRanNothing(t *testing.T) {
 	assert.Equal(t, "1", v, "the transaction did not run")
 }
 
+// longQueue is cmds and 3000 ECHOs after them: an Exec of it lasts a round trip a command.
+func longQueue(cmds ...Command) []Command {
+	for range 3000 {
+		cmds = append(cmds, Cmd("ECHO", "x"))
+	}
+	return cmds
+}
+
+// whileQueuing runs do once the connection of tx, on server n, is queuing ECHOs of a longQueue
+// (in MULTI, before its EXEC), and sends what do returns on the channel.
+func whileQueuing(ctx context.Context, t *testing.T, tx *WatchTx, n *testcluster.Node, do func() error) <-chan error {
+	id, err := tx.Do(ctx, Cmd("CLIENT", "ID"))
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() {
+		done <- func() error {
+			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+				l, err := n.Do(ctx, "CLIENT", "LIST", "ID", id.String())
+				if err != nil {
+					return err
+				}
+				if line, _ := l.(string); strings.Contains(line, "cmd=echo") {
+					return do()
+				}
+				time.Sleep(time.Millisecond)
+			}
+			return errors.New("the transaction never queued an ECHO")
+		}()
+	}()
+	return done
+}
+
 // EXEC itself refused for a migration (a queued key left for the target between its QUEUED and
 // the EXEC: ASK) matches ErrExecAbort, as a refusal at queueing does, and is not ErrTxFailed.
 func TestWatchExecRefusedByAMigrationIsExecAbort(t *testing.T) {
@@ -128,32 +160,10 @@ func TestWatchExecRefusedByAMigrationIsExecAbort(t *testing.T) {
 	data := keyInSlot("wmdata", slot)
 	require.NoError(t, cl.Set(ctx, data, "v"))
 	require.NoError(t, tc.BeginMigration(ctx, slot, to))
-	// The queue is long, a round trip a command: data leaves once the connection is in MULTI.
-	queue := []Command{Cmd("GET", data)}
-	for range 3000 {
-		queue = append(queue, Cmd("ECHO", "x"))
-	}
-	migrated := make(chan error, 1)
+	var migrated <-chan error
 	err := cl.Watch(ctx, func(tx *WatchTx) error {
-		id, err := tx.Do(ctx, Cmd("CLIENT", "ID"))
-		require.NoError(t, err)
-		go func() {
-			migrated <- func() error {
-				deadline := time.Now().Add(10 * time.Second)
-				for time.Now().Before(deadline) {
-					l, err := from.Do(ctx, "CLIENT", "LIST", "ID", id.String())
-					if err != nil {
-						return err
-					}
-					if line, _ := l.(string); strings.Contains(line, "cmd=echo") {
-						return tc.MigrateKeys(ctx, from, to, data)
-					}
-					time.Sleep(time.Millisecond)
-				}
-				return errors.New("the transaction never queued an ECHO")
-			}()
-		}()
-		_, err = tx.Exec(ctx, queue...)
+		migrated = whileQueuing(ctx, t, tx, from, func() error { return tc.MigrateKeys(ctx, from, to, data) })
+		_, err := tx.Exec(ctx, longQueue(Cmd("GET", data))...)
 		return err
 	}, flag)
 	require.NoError(t, <-migrated)
@@ -161,4 +171,25 @@ func TestWatchExecRefusedByAMigrationIsExecAbort(t *testing.T) {
 	assert.ErrorIs(t, err, ErrAsk)
 	assert.NotErrorIs(t, err, ErrTxFailed)
 	require.NoError(t, tc.FinishMigration(ctx, slot, to))
+}
+
+// EXEC itself refused because the watched slot moved while the transaction was queued (MOVED) is
+// ErrTxFailed, matching the MOVED, and not ErrExecAbort: a new run goes where the slot went.
+// (After the change that made an EXEC's own refusal ErrExecAbort, it matched both, which say
+// opposite things; a review found it.)
+func TestWatchedSlotMovedAtExecIsTxFailedOnly(t *testing.T) {
+	const slot = 3456
+	tc, cl, key, from, to := slotOnTheMove(t, "wx", slot, 1)
+	ctx := context.Background()
+	var migrated <-chan error
+	err := cl.Watch(ctx, func(tx *WatchTx) error {
+		migrated = whileQueuing(ctx, t, tx, from, func() error { return tc.MigrateSlot(ctx, slot, to) })
+		_, err := tx.Exec(ctx, longQueue(Cmd("SET", key, "x"))...)
+		return err
+	}, key)
+	require.NoError(t, <-migrated)
+	require.ErrorIs(t, err, ErrTxFailed)
+	assert.ErrorIs(t, err, ErrMoved)
+	assert.NotErrorIs(t, err, ErrExecAbort)
+	require.NoError(t, incrWatched(ctx, cl, key, func() {}), "a new run goes to the new master")
 }
