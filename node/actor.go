@@ -90,6 +90,8 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		a.flush()
 	case *dialed:
 		a.onDialed(m)
+	case *setReadOnly:
+		a.setReadOnly(m.on, a.opts.ReadOnly)
 	case *connLost:
 		if a.c != nil && m.gen == a.c.gen {
 			a.drop(m.err)
@@ -371,7 +373,7 @@ func (a *nodeActor) dial() {
 	go func() {
 		defer a.wg.Done()
 		nc, rd, err := dial(ctx, opts)
-		root.Send(self, &dialed{gen: gen, conn: nc, rd: rd, err: err})
+		root.Send(self, &dialed{gen: gen, conn: nc, rd: rd, err: err, readOnly: opts.ReadOnly})
 	}()
 }
 
@@ -414,11 +416,28 @@ func (a *nodeActor) onDialed(m *dialed) {
 	}()
 	a.emit(Event{Type: EventConnect})
 	a.emit(Event{Type: EventReady})
+	a.setReadOnly(a.opts.ReadOnly, m.readOnly) // changed while it dialled: first, before the rest
 	queued := a.offline
 	a.offline = nil
 	for _, r := range queued {
 		a.encode(r)
 	}
+	a.flush()
+}
+
+// setReadOnly records on for the connections dialled from now on, and writes READONLY or
+// READWRITE on the live one when on differs from what it was, was: the commands written after it
+// see the new setting. Its reply goes to no one.
+func (a *nodeActor) setReadOnly(on, was bool) {
+	a.opts.ReadOnly = on
+	if on == was || a.state != stateReady || a.c == nil {
+		return
+	}
+	cmd := "READWRITE"
+	if on {
+		cmd = "READONLY"
+	}
+	a.encode(NewRequest(cmd))
 	a.flush()
 }
 

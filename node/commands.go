@@ -173,9 +173,12 @@ func timeoutArg(args []any) (i int, unit time.Duration) {
 // long in all as its timeout says. over is true when nothing is left: the command has timed out.
 // A timeout of 0 (forever), or one it cannot read, is left as it is.
 func lessWait(args []any, held time.Duration) (cut []any, over bool) {
+	if held <= 0 { // its first send
+		return args, false
+	}
 	wait, forever := blockingWait(args)
 	i, unit := timeoutArg(args)
-	if held <= 0 || forever || wait <= 0 || i < 0 {
+	if forever || wait <= 0 || i < 0 {
 		return args, false
 	}
 	left := wait - held

@@ -25,6 +25,9 @@ type Node struct {
 	stats  *counters
 	pool   *pool
 	lender *actors.Lender
+	// readOnly is what the node's connection says to the server: READONLY (reads of a replica)
+	// or READWRITE (see SetReadOnly).
+	readOnly atomic.Bool
 }
 
 type counters struct {
@@ -49,7 +52,20 @@ func Start(sys *actors.System, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Node{addr: opts.Addr, sys: sys, pid: pid, wg: wg, stats: stats, pool: p, lender: lender}, nil
+	n := &Node{addr: opts.Addr, sys: sys, pid: pid, wg: wg, stats: stats, pool: p, lender: lender}
+	n.readOnly.Store(opts.ReadOnly)
+	return n, nil
+}
+
+// SetReadOnly makes the node's pipelined connection, and those it dials next, READONLY (on: the
+// server is a replica, whose reads the client wants) or READWRITE (off: a master, or one the map
+// says is, whose reads must be its own: a master demoted by a failover the map has not seen then
+// answers MOVED to a read, where with READONLY it would serve it as a replica, unchecked). It
+// sends nothing when the setting does not change. Dedicated connections keep Options.ReadOnly.
+func (n *Node) SetReadOnly(on bool) {
+	if n.readOnly.Swap(on) != on {
+		n.sys.Root().Send(n.pid, &setReadOnly{on: on})
+	}
 }
 
 // Addr returns the server's "host:port".

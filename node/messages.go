@@ -32,8 +32,8 @@ type Request struct {
 
 	// MissingReturns offers a reply that may say a key is missing to the Owner as
 	// ErrMissingReply, before completing the request with it: a replica's answer the cluster
-	// checks with the master. Such a reply is a Nil, an empty array, set or map, an array holding
-	// a Nil (MGET, HMGET), or EXISTS counting fewer keys than it was given (see saysMissing). A
+	// checks with the master. Such a reply is a Nil, a Nil inside MGET's reply, an empty HGETALL,
+	// HKEYS, HVALS or SMEMBERS, or EXISTS counting fewer keys than it was given (see saysMissing). A
 	// blocking command (XREAD BLOCK), which runs on a dedicated connection, completes with its
 	// Nil: its timeout.
 	MissingReturns bool
@@ -228,11 +228,15 @@ type reconnect struct{ gen uint64 }
 // dialed carries a connection made (or not) by a dialing goroutine. If the actor stopped meanwhile
 // the message becomes a dead letter and Fail closes the connection.
 type dialed struct {
-	gen  uint64
-	conn net.Conn
-	rd   *resp.Reader
-	err  error
+	gen      uint64
+	conn     net.Conn
+	rd       *resp.Reader
+	err      error
+	readOnly bool // what its handshake set (Options.ReadOnly when dialled)
 }
+
+// setReadOnly is Node.SetReadOnly's message to the actor.
+type setReadOnly struct{ on bool }
 
 func (d *dialed) Fail(error) {
 	if d.conn != nil {

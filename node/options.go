@@ -22,7 +22,8 @@ type Options struct {
 	// RESP is the protocol version: 3 (default; HELLO 3, falling back to RESP2 when the server does
 	// not know HELLO) or 2.
 	RESP int
-	// ReadOnly sends READONLY after the handshake, for reads served by a replica.
+	// ReadOnly sends READONLY after the handshake, for reads served by a replica. Node.SetReadOnly
+	// changes it for the pipelined connection.
 	ReadOnly bool
 	// ConnectTimeout bounds dialing plus the handshake. Default 5 s.
 	ConnectTimeout time.Duration

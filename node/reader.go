@@ -122,23 +122,29 @@ func (c *conn) complete(r *Request, v resp.Value) {
 	r.CompleteFrom(v)
 }
 
-// saysMissing reports whether v, the reply to args, may say a key is missing: a Nil (GET), an
-// empty array, set or map (LRANGE, SMEMBERS, HGETALL), an array holding a Nil (MGET, HMGET), or
-// EXISTS counting fewer keys than it was given. Other replies a missing key gives (0 from
-// STRLEN or SCARD, -2 from TTL...) are not told from a real answer.
+// saysMissing reports whether v, the reply to args, may say a key is missing: a Nil (GET), a Nil
+// inside MGET's reply, an empty reply to a read of a whole collection (HGETALL, HKEYS, HVALS,
+// SMEMBERS: Redis keeps no empty one), or EXISTS counting fewer keys than it was given. Other
+// replies a missing key gives (an empty LRANGE, a Nil inside HMGET's reply, 0 from STRLEN, -2
+// from TTL...) are also what a key that exists may give, and are not checked: each would cost a
+// read on the master too.
 func saysMissing(args []any, v resp.Value) bool {
 	switch v.Kind() {
 	case resp.KindNull:
 		return true
-	case resp.KindArray:
+	case resp.KindArray, resp.KindSet, resp.KindMap:
+		name, _ := resp.ArgText(args[0])
+		if v.Len() == 0 {
+			return resp.EqualFoldAny(name, "HGETALL", "HKEYS", "HVALS", "SMEMBERS")
+		}
+		if v.Kind() != resp.KindArray || !strings.EqualFold(name, "MGET") {
+			return false
+		}
 		for i := range v.Len() {
 			if v.Index(i).IsNull() {
 				return true
 			}
 		}
-		return v.Len() == 0
-	case resp.KindSet, resp.KindMap:
-		return v.Len() == 0
 	case resp.KindInteger:
 		n, err := v.Int64()
 		if err != nil || n >= int64(len(args)-1) {

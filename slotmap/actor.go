@@ -451,11 +451,30 @@ func (a *mapActor) closeNode(n *node.Node) {
 
 func (a *mapActor) publish(ctx actor.Context, s *Snapshot) {
 	a.snap = s
+	a.readOnlyByRole(s)
 	a.shared.snap.Store(s)
 	for _, pid := range a.shared.subscribers {
 		ctx.Send(pid, s)
 	}
 	a.releaseStranded(s)
+}
+
+// readOnlyByRole makes the connections of s's replicas READONLY and those of its masters
+// READWRITE, when the client reads from replicas (Options.Node.ReadOnly): a master demoted by a
+// failover that s has not seen then answers a read with MOVED, which tells the map, where with
+// READONLY it would serve it as a replica, unchecked (a manual failover, with no node failing,
+// leaves nothing else to tell it until the next periodic refresh).
+func (a *mapActor) readOnlyByRole(s *Snapshot) {
+	if !a.opts.Node.ReadOnly {
+		return
+	}
+	masters := make(map[string]bool, len(s.Shards))
+	for _, sh := range s.Shards {
+		masters[sh.Master.Addr] = true
+	}
+	for addr, ref := range s.byAddr {
+		ref.Node.SetReadOnly(!masters[addr])
+	}
 }
 
 // releaseStranded sends the commands queued at an unreachable node that s does not make a master
