@@ -103,9 +103,10 @@ func TestWatchInterruptedByClose(t *testing.T) {
 	assert.ErrorIs(t, err, ErrClientClosed)
 }
 
-// With UseReplicas every connection sends READONLY, so a master demoted by a failover the map has
-// not seen takes the WATCH and the reads, and only the queued write meets MOVED. That run fails
-// with ErrTxFailed (nothing ran) and the map learns the new master: a run soon after succeeds.
+// With UseReplicas every dedicated connection sends READONLY, so a master demoted by a failover
+// the map has not seen takes the WATCH and the reads, and only the queued write meets MOVED. That
+// run fails with ErrTxFailed (nothing ran) and the map learns the new master: a run soon after
+// succeeds.
 // (Every run went back to the demoted master until the next refresh: 20 of 20 failed.)
 func TestWatchAfterAFailoverTheMapMissed(t *testing.T) {
 	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: 1})
