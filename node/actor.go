@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -40,8 +41,10 @@ type nodeActor struct {
 	gen     uint64 // connection generation: messages about older connections are ignored
 	c       *conn
 	attempt int
-	dialErr error              // why the last dial or handshake failed; nil once one succeeds
-	cancel  context.CancelFunc // of the dial in progress
+	// connReadOnly is what c said to the server last: READONLY, or READWRITE (see syncReadOnly).
+	connReadOnly bool
+	dialErr      error              // why the last dial or handshake failed; nil once one succeeds
+	cancel       context.CancelFunc // of the dial in progress
 
 	wbuf         []byte
 	batch        []*Request // encoded in wbuf, not yet written
@@ -91,7 +94,14 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 	case *dialed:
 		a.onDialed(m)
 	case *setReadOnly:
-		a.setReadOnly(m.on, a.opts.ReadOnly)
+		a.syncReadOnly()
+	case *readOnlyRefused:
+		if a.c != nil && m.gen == a.c.gen {
+			// Replaced: the next connection says it in its handshake (and READWRITE is a new
+			// connection's own state).
+			a.emit(Event{Type: EventError, Err: m.err})
+			a.drop(m.err)
+		}
 	case *connLost:
 		if a.c != nil && m.gen == a.c.gen {
 			a.drop(m.err)
@@ -369,6 +379,7 @@ func (a *nodeActor) dial() {
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	gen, opts, root, self := a.gen, a.opts, a.root, a.self
+	opts.ReadOnly = a.stats.readOnly.Load()
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
@@ -416,7 +427,8 @@ func (a *nodeActor) onDialed(m *dialed) {
 	}()
 	a.emit(Event{Type: EventConnect})
 	a.emit(Event{Type: EventReady})
-	a.setReadOnly(a.opts.ReadOnly, m.readOnly) // changed while it dialled: first, before the rest
+	a.connReadOnly = m.readOnly
+	a.syncReadOnly() // changed while it dialled: first, before the rest
 	queued := a.offline
 	a.offline = nil
 	for _, r := range queued {
@@ -425,20 +437,32 @@ func (a *nodeActor) onDialed(m *dialed) {
 	a.flush()
 }
 
-// setReadOnly records on for the connections dialled from now on, and writes READONLY or
-// READWRITE on the live one when on differs from what it was, was: the commands written after it
-// see the new setting. Its reply goes to no one.
-func (a *nodeActor) setReadOnly(on, was bool) {
-	a.opts.ReadOnly = on
-	if on == was || a.state != stateReady || a.c == nil {
+// syncReadOnly writes READONLY or READWRITE on the live connection when it says otherwise than
+// Node.SetReadOnly last asked: the commands written after it see the new setting. (A connection
+// dialled from now on says it in its handshake.) A refusal is reported, and replaces the
+// connection (readOnlyRefused).
+func (a *nodeActor) syncReadOnly() {
+	on := a.stats.readOnly.Load()
+	if on == a.connReadOnly || a.state != stateReady || a.c == nil || a.closing != nil {
 		return
 	}
+	a.connReadOnly = on
 	cmd := "READWRITE"
 	if on {
 		cmd = "READONLY"
 	}
-	a.encode(NewRequest(cmd))
+	r := NewRequest(cmd)
+	a.encode(r)
 	a.flush()
+	gen, root, self, addr := a.c.gen, a.root, a.self, a.opts.Addr
+	a.wg.Add(1)
+	go func() { // every future completes: with the reply, or with its connection's end
+		defer a.wg.Done()
+		var se *resp.Error
+		if _, err := r.Await(); errors.As(err, &se) {
+			root.Send(self, &readOnlyRefused{gen: gen, err: commandError(addr, cmd, err)})
+		}
+	}()
 }
 
 // drop closes the current connection after a failure. Written requests are failed by the reader;

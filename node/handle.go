@@ -25,14 +25,15 @@ type Node struct {
 	stats  *counters
 	pool   *pool
 	lender *actors.Lender
-	// readOnly is what the node's connection says to the server: READONLY (reads of a replica)
-	// or READWRITE (see SetReadOnly).
-	readOnly atomic.Bool
 }
 
 type counters struct {
 	commands, writes atomic.Uint64
 	live             atomic.Pointer[conn] // the connection in use, nil while there is none (see TryRun)
+	// readOnly is what the node's pipelined connection is to say to the server: READONLY (reads
+	// of a replica) or READWRITE (see SetReadOnly). Here, it outlives an actor restarted after a
+	// panic, which dials with it.
+	readOnly atomic.Bool
 }
 
 // Start spawns the node actor for opts.Addr in sys and starts connecting. Commands sent before the
@@ -44,6 +45,7 @@ func Start(sys *actors.System, opts Options) (*Node, error) {
 	opts = opts.withDefaults()
 	wg := &sync.WaitGroup{}
 	stats := &counters{}
+	stats.readOnly.Store(opts.ReadOnly)
 	p := newPool(opts)
 	root := sys.Root()
 	lender := &actors.Lender{}
@@ -52,19 +54,19 @@ func Start(sys *actors.System, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{addr: opts.Addr, sys: sys, pid: pid, wg: wg, stats: stats, pool: p, lender: lender}
-	n.readOnly.Store(opts.ReadOnly)
-	return n, nil
+	return &Node{addr: opts.Addr, sys: sys, pid: pid, wg: wg, stats: stats, pool: p, lender: lender}, nil
 }
 
 // SetReadOnly makes the node's pipelined connection, and those it dials next, READONLY (on: the
 // server is a replica, whose reads the client wants) or READWRITE (off: a master, or one the map
 // says is, whose reads must be its own: a master demoted by a failover the map has not seen then
 // answers MOVED to a read, where with READONLY it would serve it as a replica, unchecked). It
-// sends nothing when the setting does not change. Dedicated connections keep Options.ReadOnly.
+// sends nothing when the setting does not change. A server refusing the command (an ACL) is
+// reported as an EventError, and the connection is replaced: the next one says it in its
+// handshake. Dedicated connections keep Options.ReadOnly.
 func (n *Node) SetReadOnly(on bool) {
-	if n.readOnly.Swap(on) != on {
-		n.sys.Root().Send(n.pid, &setReadOnly{on: on})
+	if n.stats.readOnly.Swap(on) != on {
+		n.sys.Root().Send(n.pid, setReadOnlyMessage)
 	}
 }
 

@@ -235,8 +235,17 @@ type dialed struct {
 	readOnly bool // what its handshake set (Options.ReadOnly when dialled)
 }
 
-// setReadOnly is Node.SetReadOnly's message to the actor.
-type setReadOnly struct{ on bool }
+// setReadOnly is Node.SetReadOnly's message to the actor: the setting is in counters.readOnly.
+type setReadOnly struct{}
+
+var setReadOnlyMessage = &setReadOnly{}
+
+// readOnlyRefused: the server answered the READONLY or READWRITE written on connection gen (see
+// nodeActor.syncReadOnly) with err.
+type readOnlyRefused struct {
+	gen uint64
+	err error
+}
 
 func (d *dialed) Fail(error) {
 	if d.conn != nil {

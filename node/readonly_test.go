@@ -1,0 +1,92 @@
+package node
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/actoredis/actoredis/internal/testcluster"
+)
+
+// connFlags returns the flags (CLIENT LIST) of srv's connections named name: "r" for READONLY,
+// "N" for none.
+func connFlags(t *testing.T, srv *testcluster.Node, name string) []string {
+	t.Helper()
+	v, err := srv.Do(context.Background(), "CLIENT", "LIST")
+	require.NoError(t, err)
+	var flags []string
+	for _, line := range strings.Split(v.(string), "\n") {
+		if !strings.Contains(" "+line+" ", " name="+name+" ") {
+			continue
+		}
+		for _, field := range strings.Fields(line) {
+			if f, ok := strings.CutPrefix(field, "flags="); ok {
+				flags = append(flags, f)
+			}
+		}
+	}
+	return flags
+}
+
+// SetReadOnly switches the live connection (READWRITE, READONLY), and the setting outlives the
+// actor restarted after a panic, whose connection says it in its handshake. (The restarted actor
+// went back to Options.ReadOnly, and the next SetReadOnly, the same as before, sent nothing: a
+// master's connection stayed READONLY. A review found it.)
+func TestReadOnlySettingOutlivesARestart(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas})
+	srv := tc.Masters()[0]
+	var panicAt atomic.Bool
+	events := newEventLog()
+	n := startNode(t, Options{Addr: srv.Addr(), ReadOnly: true, ClientName: "ro-restart", OnEvent: func(e Event) {
+		events.record(e)
+		if e.Type == EventDisconnect && panicAt.CompareAndSwap(true, false) {
+			panic("a panic the test injects")
+		}
+	}})
+	ctx := context.Background()
+	_, err := n.Do(ctx, "PING")
+	require.NoError(t, err)
+	require.Equal(t, []string{"r"}, connFlags(t, srv, "ro-restart"))
+	n.SetReadOnly(false)
+	_, err = n.Do(ctx, "PING") // written after the READWRITE
+	require.NoError(t, err)
+	require.Equal(t, []string{"N"}, connFlags(t, srv, "ro-restart"))
+
+	panicAt.Store(true)
+	_, err = srv.Do(ctx, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+	require.NoError(t, err)
+	events.waitFor(t, EventDisconnect, 10*time.Second)
+	events.waitFor(t, EventReady, 10*time.Second)
+	n.SetReadOnly(false) // unchanged: nothing to send
+	require.Eventually(t, func() bool { _, err := n.Do(ctx, "PING"); return err == nil }, 5*time.Second, 10*time.Millisecond)
+	assert.Equal(t, []string{"N"}, connFlags(t, srv, "ro-restart"), "the restarted actor's connection")
+}
+
+// A server that refuses the READWRITE (an ACL without it) is reported, and the connection is
+// replaced: a new connection is READWRITE without asking. (The refusal was dropped unseen, and
+// the connection stayed READONLY.)
+func TestRefusedReadWriteReplacesTheConnection(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas,
+		Users: []testcluster.User{{Name: "noreadwrite", Password: "pw", Rules: []string{"on", "~*", "&*", "+@all", "-readwrite"}}}})
+	srv := tc.Masters()[0]
+	events := newEventLog()
+	n := startNode(t, Options{Addr: srv.Addr(), Username: "noreadwrite", Password: "pw", ReadOnly: true,
+		ClientName: "ro-refused", OnEvent: events.record})
+	ctx := context.Background()
+	_, err := n.Do(ctx, "PING")
+	require.NoError(t, err)
+	n.SetReadOnly(false)
+	e := events.waitFor(t, EventError, 10*time.Second)
+	assert.Contains(t, e.Err.Error(), "READWRITE")
+	assert.Contains(t, e.Err.Error(), "NOPERM")
+	events.waitFor(t, EventReady, 10*time.Second)
+	require.Eventually(t, func() bool {
+		_, err := n.Do(ctx, "PING")
+		return err == nil && strings.Join(connFlags(t, srv, "ro-refused"), ",") == "N"
+	}, 5*time.Second, 10*time.Millisecond, "a new connection, not READONLY: %v", connFlags(t, srv, "ro-refused"))
+}
