@@ -69,6 +69,9 @@ type shared struct {
 
 const tickEvery = 100 * time.Millisecond
 
+// settleAfterLoss is how long after a map that lost a node the next discovery looks again.
+const settleAfterLoss = time.Second
+
 // unreachableRetry is the period of refreshes while a node stays unreachable: after a failover,
 // the new master is known within this long of its promotion. While only replicas are down, the
 // period doubles with each refresh that finds the map unchanged, up to maxReplicaRetry: a replica
@@ -276,8 +279,15 @@ func (a *mapActor) onDiscovered(ctx actor.Context, m *discovered) {
 		}
 	} else {
 		if s := a.build(m.shards); !s.sameRouting(a.snap) {
+			lost := a.snap != nil && s.lacksNodeOf(a.snap)
 			a.publish(ctx, s)
 			a.replicaRetry = unreachableRetry
+			if lost {
+				// A failover's shard is listed for a moment with its new master and no replica:
+				// the demoted master may be back as a replica in a moment, and with no MOVED
+				// and no node down nothing would look again until the periodic refresh.
+				a.refreshAfter(settleAfterLoss)
+			}
 		} else {
 			// An unchanged map is not published again: each new map routes every request that
 			// waits in a dispatcher's backoff at once, and with a node down they would go straight

@@ -218,6 +218,16 @@ func splitHostPort(addr string) (string, int) {
 // the same shard for every slot, and the same master and replicas, in order, with the same
 // NodeInfo (id, role, health, ports), for every shard, and the same masters left out (Unreached),
 // so that the reason a slot has no node stays true. o may be nil.
+// lacksNodeOf reports whether o lists a node s does not.
+func (s *Snapshot) lacksNodeOf(o *Snapshot) bool {
+	for addr := range o.byAddr {
+		if s.byAddr[addr] == nil {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *Snapshot) sameRouting(o *Snapshot) bool {
 	if o == nil || s.slots != o.slots || len(s.Shards) != len(o.Shards) || len(s.nodes) != len(o.nodes) ||
 		!slices.EqualFunc(s.unreached, o.unreached, sameUnreached) {
