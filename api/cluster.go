@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,7 +30,9 @@ type Cluster struct {
 	roots []rootNode
 	life  sync.Mutex   // serialises Connect and Close (rare calls; Send only reads state)
 	state atomic.Int32 // what Send and the node handles look at
-	inDo  atomic.Int64 // callers inside Do, less those of blocking commands: one alone lends it the actors (see Do)
+	// connectFailed: a Connect failed, and closed the Cluster (see notRunning).
+	connectFailed atomic.Bool
+	inDo          atomic.Int64 // callers inside Do, less those of blocking commands: one alone lends it the actors (see Do)
 	// sending counts the Futures of Send not yet completed, less the blocking commands its nodes
 	// have taken: a Send with none other in flight, and no caller in Do, lends the actors too (see
 	// Send)
@@ -120,11 +123,15 @@ func (c *Cluster) addressMap() func(string) string {
 	}
 }
 
-// Connect discovers the cluster from the root nodes and starts a connection to every node. It
-// fails with an error matching ErrRootNodesUnavailable (listing each root's error) when no root
-// answers, and with one matching ErrReadOnlyRefused when UseReplicas is set and a node refuses
-// READONLY (an ACL denying it). A second call fails; a failed Connect leaves the Cluster closed, with nothing it started
-// still running (the events it caused have reached the handlers, unless a handler called it).
+// Connect discovers the cluster from the root nodes, starts a connection to every node, and
+// returns once a master's connection is ready. It fails with an error matching
+// ErrRootNodesUnavailable (listing each root's error) when no root answers; with one matching
+// ErrConnection (naming each master's failure) when no master can be reached within
+// ConnectTimeout, as when the cluster announces addresses this host cannot reach (see
+// NodeAddressMap); and with one matching ErrReadOnlyRefused when UseReplicas is set and a node
+// refuses READONLY (an ACL denying it). A second call fails; a failed Connect leaves the Cluster
+// closed (create a new one), with nothing it started still running (the events it caused have
+// reached the handlers, unless a handler called it).
 func (c *Cluster) Connect(ctx context.Context) error {
 	c.life.Lock()
 	err := c.connect(ctx)
@@ -138,7 +145,7 @@ func (c *Cluster) Connect(ctx context.Context) error {
 func (c *Cluster) connect(ctx context.Context) error {
 	switch c.state.Load() {
 	case stateClosed:
-		return ErrClientClosed
+		return c.notRunning()
 	case stateConnected:
 		return errors.New("actoredis: Connect called twice")
 	}
@@ -150,6 +157,7 @@ func (c *Cluster) connect(ctx context.Context) error {
 		roots[i] = r.addr
 	}
 	var err error
+	reached := newContacts()
 	rt.smap, err = slotmap.Start(rt.sys, slotmap.Options{
 		Roots:           roots,
 		Node:            template,
@@ -157,13 +165,17 @@ func (c *Cluster) connect(ctx context.Context) error {
 		RefreshInterval: c.opts.TopologyRefreshInterval,
 		QueryTimeout:    c.opts.ConnectTimeout,
 		OnNodeEvent: func(e node.Event) {
-			c.emit(Event{Type: nodeEventType(e.Type), Addr: e.Addr, Err: e.Err, Attempt: e.Attempt})
+			reached.note(e)
+			c.emit(Event{Type: nodeEventType(e.Type), Addr: e.Addr, Err: namingNode(e), Attempt: e.Attempt})
 		},
 		OnError: func(err error) { c.emit(Event{Type: EventError, Err: err}) },
 		Logger:  c.opts.Logger,
 	})
 	if err == nil {
 		err = rt.smap.Ready(ctx)
+	}
+	if err == nil {
+		err = c.awaitAMaster(ctx, rt, reached)
 	}
 	if err != nil {
 		c.abandon(rt)
@@ -226,10 +238,41 @@ func (c *Cluster) Close() error {
 	return nil
 }
 
+// namingNode returns e's error naming e's node, for OnError handlers, which get the error alone: a
+// lost connection's cause is a bare EOF or "connection reset by peer".
+func namingNode(e node.Event) error {
+	if e.Err == nil || strings.Contains(e.Err.Error(), e.Addr) {
+		return e.Err
+	}
+	if e.Type == node.EventDisconnect {
+		return fmt.Errorf("actoredis: node %s: connection lost: %w", e.Addr, e.Err)
+	}
+	return fmt.Errorf("actoredis: node %s: %w", e.Addr, e.Err)
+}
+
 // abandon ends a failed Connect: the Cluster is closed, with nothing of rt left running.
 func (c *Cluster) abandon(rt *running) {
 	rt.shutdown()
+	c.connectFailed.Store(true)
 	c.state.Store(stateClosed)
+}
+
+// Why a Cluster with no connection running takes no command: each matches ErrClientClosed.
+var (
+	errNotConnected  = fmt.Errorf("%w: Connect has not been called", ErrClientClosed)
+	errConnectFailed = fmt.Errorf("%w: Connect failed, which closed it (create a new Cluster)", ErrClientClosed)
+)
+
+// notRunning says why c, with no connection running, takes no command: Connect not called yet, a
+// failed Connect, or Close.
+func (c *Cluster) notRunning() error {
+	switch {
+	case c.state.Load() == stateCreated:
+		return errNotConnected
+	case c.connectFailed.Load():
+		return errConnectFailed
+	}
+	return ErrClientClosed
 }
 
 // shutdown stops what rt holds: the subscriptions, then the dispatcher.
@@ -268,7 +311,7 @@ func (c *Cluster) Send(cmd Command) *Future {
 func (c *Cluster) send(ctx context.Context, f *Future, cmd Command, more [][]any, alone bool) {
 	rt := c.run.Load()
 	if rt == nil {
-		f.fail(ErrClientClosed)
+		f.fail(c.notRunning())
 		return
 	}
 	args, err := f.bind(cmd.args)

@@ -257,19 +257,24 @@ func TestConnectErrors(t *testing.T) {
 	assert.Contains(t, err.Error(), "refused")
 	_, err = cl.Send(Cmd("PING")).Await()
 	assert.ErrorIs(t, err, ErrClientClosed)
-	assert.ErrorIs(t, cl.Connect(context.Background()), ErrClientClosed)
+	assert.Contains(t, err.Error(), "Connect failed", "says why, not only \"closed\"")
+	err = cl.Connect(context.Background())
+	assert.ErrorIs(t, err, ErrClientClosed)
+	assert.Contains(t, err.Error(), "create a new Cluster")
 
 	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas})
 	cl, err = CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://" + tc.Addrs()[0]}}})
 	require.NoError(t, err)
 	_, err = cl.Send(Cmd("PING")).Await()
 	assert.ErrorIs(t, err, ErrClientClosed, "commands before Connect fail")
+	assert.Contains(t, err.Error(), "Connect has not been called")
 	require.NoError(t, cl.Connect(context.Background()))
 	assert.Error(t, cl.Connect(context.Background()), "a second Connect fails")
 	require.NoError(t, cl.Close())
 	require.NoError(t, cl.Close())
 	_, err = cl.Do(context.Background(), Cmd("PING"))
 	assert.ErrorIs(t, err, ErrClientClosed)
+	assert.Equal(t, ErrClientClosed.Error(), err.Error(), "after Close, closed it is")
 }
 
 func TestCloseUnderLoad(t *testing.T) {
@@ -517,4 +522,22 @@ func TestCommandsAboutASlotGoToItsMaster(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, 5, keys.Len())
 	}
+}
+
+// A cluster whose nodes announce addresses this host cannot reach (hostnames no one resolves, as
+// behind a NAT or in a container network) fails Connect, naming each master's failure and the
+// option that helps. (Connect succeeded, and every command failed at CommandTimeout after.)
+func TestConnectFailsWhenNoMasterCanBeReached(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 2, Replicas: testcluster.NoReplicas,
+		AnnounceHostname: func(i int) string { return "n" + strconv.Itoa(i) + ".invalid" }})
+	cl, err := CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://" + tc.Addrs()[0]}}})
+	require.NoError(t, err)
+	err = cl.Connect(context.Background())
+	require.ErrorIs(t, err, ErrConnection)
+	assert.Contains(t, err.Error(), "NodeAddressMap")
+	for i, n := range tc.Masters() {
+		assert.Contains(t, err.Error(), "n"+strconv.Itoa(i)+".invalid:"+strconv.Itoa(n.Port()))
+	}
+	_, err = cl.Do(context.Background(), Cmd("PING"))
+	assert.ErrorIs(t, err, ErrClientClosed, "a failed Connect closes the client")
 }

@@ -14,7 +14,8 @@ import (
 var (
 	// Nil is returned by the typed helpers when the server answers null (a missing key).
 	Nil = errors.New("actoredis: nil")
-	// ErrClientClosed: the cluster is not connected (before Connect, or after Close).
+	// ErrClientClosed: the cluster is not connected: before Connect, after a failed Connect (which
+	// closes it: create a new Cluster), or after Close. The message says which.
 	ErrClientClosed = errors.New("actoredis: client closed")
 	// ErrRootNodesUnavailable: Connect reached no root node; the error lists each root's failure.
 	ErrRootNodesUnavailable = slotmap.ErrRootNodesUnavailable

@@ -236,7 +236,8 @@ func TestAHandlerThatExitsItsGoroutine(t *testing.T) {
 	assert.Contains(t, logs.String(), "dropped=1")
 }
 
-// OnError hears every event with an error, a node's lost connection included.
+// OnError hears every event with an error, a node's lost connection included, naming the node
+// (it heard a bare "EOF").
 func TestOnErrorHearsLostConnections(t *testing.T) {
 	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas})
 	cl, err := CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://" + tc.Addrs()[0]}}})
@@ -249,7 +250,9 @@ func TestOnErrorHearsLostConnections(t *testing.T) {
 	require.NoError(t, cl.Set(ctx, "k", "v")) // the connection is up
 	_, err = tc.Masters()[0].Do(ctx, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
 	require.NoError(t, err)
-	assert.Error(t, testwait.Recv(t, lost, "OnError did not hear of the lost connection"))
+	err = testwait.Recv(t, lost, "OnError did not hear of the lost connection")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), tc.Masters()[0].Addr(), "names the node: %v", err)
 }
 
 // A handler that registers another and then ends its goroutine is not called again with the same

@@ -39,7 +39,7 @@ func NewLibrary(code string) *Library { return &Library{code: code} }
 // keeps that too, until a Call meets a function it lacks or Load runs again.
 func (l *Library) Load(ctx context.Context, c *Cluster) error {
 	if c.state.Load() != stateConnected {
-		return fmt.Errorf("actoredis: FUNCTION LOAD: %w", ErrClientClosed)
+		return fmt.Errorf("actoredis: FUNCTION LOAD: %w", c.notRunning())
 	}
 	masters := c.Masters()
 	if len(masters) == 0 {

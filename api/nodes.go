@@ -34,7 +34,7 @@ func (n *Node) IsMaster() bool { return n.ref.Info.Role == "master" }
 // topology dropped it), with one matching ErrNodeGone.
 func (n *Node) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 	if n.c.state.Load() != stateConnected {
-		return resp.Value{}, n.failed(cmd, ErrClientClosed)
+		return resp.Value{}, n.failed(cmd, n.c.notRunning())
 	}
 	r := node.NewRequest(cmd.args...)
 	r.Ctx = ctx

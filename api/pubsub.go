@@ -119,7 +119,7 @@ func (c *Cluster) subscribe(ctx context.Context, kind subKind, names []string) (
 	rt := c.run.Load()
 	if rt == nil {
 		c.life.Unlock()
-		return nil, fmt.Errorf("actoredis: %s: %w", cmd, ErrClientClosed)
+		return nil, fmt.Errorf("actoredis: %s: %w", cmd, c.notRunning())
 	}
 	rt.subs.Add(1)
 	c.life.Unlock()

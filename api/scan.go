@@ -107,7 +107,7 @@ func (s *scanner) run() error {
 		}
 		rt := s.c.run.Load()
 		if rt == nil || s.c.state.Load() != stateConnected {
-			return fmt.Errorf("actoredis: SCAN: %w", ErrClientClosed)
+			return fmt.Errorf("actoredis: SCAN: %w", s.c.notRunning())
 		}
 		if s.pending.empty() && len(s.follow) == 0 {
 			return nil

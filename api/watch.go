@@ -74,7 +74,7 @@ func (c *Cluster) watched(caller context.Context, slot int, keys []string) (*Wat
 	for tries := 0; ; tries++ {
 		rt := c.run.Load()
 		if rt == nil {
-			return nil, fmt.Errorf("actoredis: WATCH: %w", ErrClientClosed)
+			return nil, fmt.Errorf("actoredis: WATCH: %w", c.notRunning())
 		}
 		err := fmt.Errorf("actoredis: WATCH: slot %d: %w", slot, ErrNoRoute)
 		migrating := false
