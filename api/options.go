@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/actoredis/actoredis/resp"
@@ -261,6 +262,11 @@ func parseURL(raw string) (rootNode, error) {
 	host, port := u.Hostname(), u.Port()
 	if host == "" || port == "" {
 		return rootNode{}, fmt.Errorf("host and port are required (redis://host:port)")
+	}
+	if strings.Contains(host, ":") && !strings.HasPrefix(u.Host, "[") {
+		// url.Parse takes "127.0.0.1:7000:7001" as host "127.0.0.1:7000", port 7001.
+		return rootNode{}, fmt.Errorf("host %q has a colon: one port per URL, and an IPv6 address in brackets "+
+			"(redis://[::1]:7000)", host)
 	}
 	if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
 		return rootNode{}, fmt.Errorf("port %q is not a port number", port)

@@ -21,6 +21,8 @@ func TestCreateClusterValidates(t *testing.T) {
 		{ClusterOptions{RootNodes: []NodeOptions{{URL: "http://h:1"}}}, "RootNodes[0].URL"},
 		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}, {URL: "redis://nohost"}}}, "RootNodes[1].URL"},
 		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:99999"}}}, "RootNodes[0].URL"},
+		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://127.0.0.1:7000:7001"}}}, "RootNodes[0].URL"}, // was [127.0.0.1:7000]:7001
+		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://::1:7000"}}}, "RootNodes[0].URL"},
 		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, RESP: 4}, "RESP"},
 		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, MaxCommandRedirections: -1}, "MaxCommandRedirections"},
 		{ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://h:1"}}, MaxBlockingConns: -1}, "MaxBlockingConns"},
