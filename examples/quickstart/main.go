@@ -30,6 +30,9 @@ func main() {
 	}
 }
 
+// keep is how long the keys the demo writes live.
+const keep = 10 * time.Minute
+
 func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -51,7 +54,9 @@ func run() error {
 	defer cluster.Close()
 	fmt.Printf("connected: %d masters, %d replicas\n", len(cluster.Masters()), len(cluster.Replicas()))
 
-	if err := cluster.Set(ctx, "key", "value"); err != nil {
+	// Every key the demo writes expires in 10 minutes: pointed at a cluster of yours, it leaves
+	// nothing behind for good.
+	if err := cluster.Set(ctx, "key", "value", api.EX(keep)); err != nil {
 		return err
 	}
 	value, err := cluster.Get(ctx, "key")
@@ -68,7 +73,7 @@ func run() error {
 	start := time.Now()
 	futures := make([]*api.Future, n)
 	for i := range futures {
-		futures[i] = cluster.Send(api.Cmd("SET", "quickstart:"+strconv.Itoa(i), i))
+		futures[i] = cluster.Send(api.Cmd("SET", "quickstart:"+strconv.Itoa(i), i, "EX", int(keep.Seconds())))
 	}
 	for i, f := range futures {
 		if _, err := f.Await(); err != nil {
