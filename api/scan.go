@@ -44,9 +44,12 @@ const maxRescans = 16
 // replaced it (the keys it had yielded come again), and a slot that moves while its master is
 // scanned is scanned again where it went; one left migrating is looked for on both nodes (the
 // one it goes to may be a master with no slots yet, outside the client's map); a master that took
-// a slot during its scan (one may have left and come back) is scanned again. For
-// that Scan asks each master, with CLUSTER NODES, which slots it serves before and after its
-// scan: a user denied CLUSTER NODES gets the refusal. Keys added or removed during the loop may
+// a slot during its scan (one may have left and come back) is scanned again. For that Scan asks
+// each master, with CLUSTER NODES, which slots it serves and its config epoch before and after
+// its scan: a user denied CLUSTER NODES gets the refusal. A slot that left a master and came back
+// within a moment, during its scan, may not change that epoch (Redis bumps it only when the node
+// does not hold the highest it knows), and the keys its cursor passed while the slot was away
+// are then missed. Keys added or removed during the loop may
 // or may not be yielded. Breaking out of the loop ends the scan; nothing runs in the background.
 func (c *Cluster) Scan(ctx context.Context, opts ScanOptions) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
@@ -150,6 +153,9 @@ func (s *scanner) step(rt *running) error {
 		ref := byID(snap, id)
 		if ref == nil && imp.addr != "" { // a master with no slots yet: outside the map
 			learned, release, err := rt.smap.Learn(s.ctx, imp.addr)
+			if errors.Is(err, slotmap.ErrMapClosed) {
+				return fmt.Errorf("actoredis: SCAN: node %s: %w: %w", imp.addr, ErrClientClosed, err)
+			}
 			if err != nil {
 				return err
 			}
@@ -286,7 +292,7 @@ func (s *scanner) again(slots *slotSet) {
 // keys runs SCAN on n to its end, yielding the keys whose slot is in want.
 func (s *scanner) keys(n *Node, want *slotSet) error {
 	if err := s.tooOften(want); err != nil {
-		return err
+		return s.named(n, "SCAN", err)
 	}
 	args := []any{"SCAN", "0"}
 	if s.opts.Match != "" {
@@ -330,7 +336,8 @@ func (s *scanner) tooOften(slots *slotSet) error {
 	var err error
 	slots.each(func(slot int) {
 		if err == nil && s.rescans[slot] >= maxRescans {
-			err = fmt.Errorf("%w: slot %d moved or lost its node %d times", errScanMoving, slot, maxRescans)
+			err = fmt.Errorf("%w: slot %d scanned again %d times (it moved, or lost its node, or its master "+
+				"took slots during its scan, which puts back every slot of it)", errScanMoving, slot, maxRescans)
 		}
 	})
 	return err

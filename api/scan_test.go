@@ -13,6 +13,7 @@ import (
 
 	"github.com/actoredis/actoredis/internal/testcluster"
 	"github.com/actoredis/actoredis/resp"
+	"github.com/actoredis/actoredis/slotmap"
 )
 
 // slotKeys returns n keys of slot, sharing a hash tag.
@@ -411,4 +412,20 @@ func TestScanRescansASlotThatLeftAndCameBack(t *testing.T) {
 		}
 	})
 	assertSeen(t, all, seen)
+}
+
+// A scan that gives up on a slot put back to be scanned too often names the node it was scanning
+// and says what puts a slot back: its master's taking slots puts back all of its slots, which
+// never moved. (It said "slot 6790 moved or lost its node 16 times", naming no node, of a slot a
+// review could not see move.)
+func TestScanGivingUpOnASlotNamesTheNode(t *testing.T) {
+	s := &scanner{}
+	var want slotSet
+	want.add(42)
+	s.rescans[42] = maxRescans
+	err := s.keys(&Node{ref: &slotmap.Ref{Addr: "10.0.0.1:7000"}}, &want)
+	require.ErrorIs(t, err, errScanMoving)
+	assert.Contains(t, err.Error(), "node 10.0.0.1:7000")
+	assert.Contains(t, err.Error(), "slot 42")
+	assert.Contains(t, err.Error(), "took slots during its scan")
 }
