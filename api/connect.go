@@ -2,12 +2,15 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/actoredis/actoredis/node"
+	"github.com/actoredis/actoredis/resp"
 )
 
 // contacts records, while Connect runs, how each node's connection went: ready, or its last
@@ -43,16 +46,19 @@ func (k *contacts) note(e node.Event) {
 	}
 }
 
-// awaitAMaster returns once a master of rt's map has had a connection ready, and fails when
-// every master's dial has failed, or when none is ready within ConnectTimeout: the addresses the
-// cluster announces cannot be reached from here (a NAT, a container network: see
-// NodeAddressMap). The error matches ErrConnection and names each master's failure.
+// awaitAMaster returns once a master of rt's map has had a connection ready. It fails when
+// none is ready within ConnectTimeout, or sooner when every master's dial has failed for good (an
+// address no resolver knows, credentials refused: the addresses the cluster announces may not be
+// reachable from here, behind a NAT or in a container network: see NodeAddressMap). The error
+// matches ErrConnection and each master's failure; a refused READONLY (UseReplicas) is
+// ErrReadOnlyRefused's, as from the COMMAND query.
 func (c *Cluster) awaitAMaster(ctx context.Context, rt *running, k *contacts) error {
 	timer := time.NewTimer(c.opts.ConnectTimeout)
 	defer timer.Stop()
 	for timedOut := false; ; {
 		masters := rt.smap.Snapshot().Masters()
-		var failed []string
+		var failed []error
+		permanent := len(masters) > 0
 		k.mu.Lock()
 		for _, m := range masters {
 			err, seen := k.by[m.Addr]
@@ -61,16 +67,29 @@ func (c *Cluster) awaitAMaster(ctx context.Context, rt *running, k *contacts) er
 				k.mu.Unlock()
 				return nil
 			case seen:
-				failed = append(failed, err.Error())
+				failed = append(failed, err)
+				permanent = permanent && lastingConnectError(err)
+			default:
+				permanent = false
 			}
 		}
 		k.mu.Unlock()
-		if len(masters) == 0 || len(failed) == len(masters) || timedOut {
-			if len(failed) == 0 {
-				failed = append(failed, fmt.Sprintf("no connection ready within ConnectTimeout (%s)", c.opts.ConnectTimeout))
+		for _, err := range failed {
+			if errors.Is(err, node.ErrReadOnlyRefused) {
+				return fmt.Errorf("actoredis: Connect with UseReplicas: %w", err)
 			}
-			return fmt.Errorf("actoredis: Connect: no master of the cluster could be reached (do the addresses it "+
-				"announces need ClusterOptions.NodeAddressMap?): %w: %s", ErrConnection, strings.Join(failed, "; "))
+		}
+		if permanent || timedOut || len(masters) == 0 {
+			if len(failed) == 0 {
+				failed = append(failed, fmt.Errorf("no connection ready within ConnectTimeout (%s)", c.opts.ConnectTimeout))
+			}
+			format := "actoredis: Connect: no master of the cluster could be reached (do the addresses it announces " +
+				"need ClusterOptions.NodeAddressMap?): %w: " + strings.TrimSuffix(strings.Repeat("%w; ", len(failed)), "; ")
+			args := []any{ErrConnection}
+			for _, err := range failed {
+				args = append(args, err)
+			}
+			return fmt.Errorf(format, args...)
 		}
 		select {
 		case <-k.change:
@@ -80,4 +99,13 @@ func (c *Cluster) awaitAMaster(ctx context.Context, rt *running, k *contacts) er
 			return ctx.Err()
 		}
 	}
+}
+
+// lastingConnectError reports whether a node's connect error will come again at the next dial:
+// a host no resolver knows, or the server refusing the credentials or READONLY. (A refused or
+// reset connection may be a server restarting, or a proxy.)
+func lastingConnectError(err error) bool {
+	var dns *net.DNSError
+	var se *resp.Error
+	return errors.As(err, &dns) && dns.IsNotFound || errors.As(err, &se) || errors.Is(err, node.ErrReadOnlyRefused)
 }

@@ -395,7 +395,7 @@ func (a *mapActor) refFor(info NodeInfo, s *Snapshot) *Ref {
 	if r := s.byAddr[addr]; r != nil {
 		return r
 	}
-	r := &Ref{Info: info, Addr: addr, Node: a.nodeAt(addr)}
+	r := &Ref{Info: info, Addr: addr, Node: a.nodeAt(addr, info.Role == "master")}
 	s.byAddr[addr] = r
 	return r
 }
@@ -424,16 +424,18 @@ func (a *mapActor) ref(announced string) *Ref {
 		}
 	}
 	host, port := splitHostPort(announced)
-	return &Ref{Info: NodeInfo{Host: host, Port: port, Role: "master", Health: "online"}, Addr: addr, Node: a.nodeAt(addr)}
+	return &Ref{Info: NodeInfo{Host: host, Port: port, Role: "master", Health: "online"}, Addr: addr, Node: a.nodeAt(addr, true)}
 }
 
-// nodeAt returns the node actor for addr, starting it when there is none.
-func (a *mapActor) nodeAt(addr string) *node.Node {
+// nodeAt returns the node actor for addr, starting it when there is none: a master's connection
+// READWRITE from its handshake on (see readOnlyByRole), a replica's as Options.Node says.
+func (a *mapActor) nodeAt(addr string, master bool) *node.Node {
 	if n := a.nodes[addr]; n != nil {
 		return n
 	}
 	o := a.opts.Node
 	o.Addr = addr
+	o.ReadOnly = o.ReadOnly && !master
 	self, root := a.self, a.sys.Root()
 	tag := &nodeTag{}
 	o.OnEvent = func(e node.Event) { root.Send(self, &nodeEvent{e: e, tag: tag}) }
