@@ -98,8 +98,7 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 	case *readOnlyRefused:
 		if a.c != nil && m.gen == a.c.gen {
 			// Replaced: the next connection says it in its handshake (and READWRITE is a new
-			// connection's own state).
-			a.emit(Event{Type: EventError, Err: m.err})
+			// connection's own state). The disconnect event reports the refusal, once.
 			a.drop(m.err)
 		}
 	case *connLost:

@@ -61,8 +61,8 @@ func Start(sys *actors.System, opts Options) (*Node, error) {
 // server is a replica, whose reads the client wants) or READWRITE (off: a master, or one the map
 // says is, whose reads must be its own: a master demoted by a failover the map has not seen then
 // answers MOVED to a read, where with READONLY it would serve it as a replica, unchecked). It
-// sends nothing when the setting does not change. A server refusing the command (an ACL) is
-// reported as an EventError, and the connection is replaced: the next one says it in its
+// sends nothing when the setting does not change. A server refusing the command (an ACL) has the
+// connection replaced, the refusal the EventDisconnect's cause: the next one says it in its
 // handshake. Dedicated connections keep Options.ReadOnly.
 func (n *Node) SetReadOnly(on bool) {
 	if n.stats.readOnly.Swap(on) != on {

@@ -67,8 +67,8 @@ func TestReadOnlySettingOutlivesARestart(t *testing.T) {
 	assert.Equal(t, []string{"N"}, connFlags(t, srv, "ro-restart"), "the restarted actor's connection")
 }
 
-// A server that refuses the READWRITE (an ACL without it) is reported, and the connection is
-// replaced: a new connection is READWRITE without asking. (The refusal was dropped unseen, and
+// A server that refuses the READWRITE (an ACL without it) is reported (the disconnect's cause),
+// and the connection is replaced: a new connection is READWRITE without asking. (The refusal was dropped unseen, and
 // the connection stayed READONLY.)
 func TestRefusedReadWriteReplacesTheConnection(t *testing.T) {
 	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas,
@@ -81,7 +81,7 @@ func TestRefusedReadWriteReplacesTheConnection(t *testing.T) {
 	_, err := n.Do(ctx, "PING")
 	require.NoError(t, err)
 	n.SetReadOnly(false)
-	e := events.waitFor(t, EventError, 10*time.Second)
+	e := events.waitFor(t, EventDisconnect, 10*time.Second)
 	assert.Contains(t, e.Err.Error(), "READWRITE")
 	assert.Contains(t, e.Err.Error(), "NOPERM")
 	events.waitFor(t, EventReady, 10*time.Second)
