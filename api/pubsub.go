@@ -89,6 +89,15 @@ func (k subKind) uncommand() string {
 // reaches it, as the servers broadcast it. It returns once the server has confirmed every channel,
 // or fails when ctx ends or CommandTimeout passes first (ErrTimeout). Close the Subscription when
 // done; the cluster's Close ends it too.
+//
+// The subscription holds one connection, to a master picked at random (one with a connection up,
+// and not the one its last connection failed on, when there is one), and stays on that node
+// while it answers, through a failover that demotes it. A master that accepts the connection and
+// does not answer is given up for another after a third of CommandTimeout (at least 500 ms, at
+// most ConnectTimeout). A node removed from the cluster (CLUSTER FORGET, RESET) still answers but
+// no longer hears the others' messages: the subscription moves, with a gap event, only when a
+// topology refresh drops the node (the next periodic one, or never with
+// TopologyRefreshInterval -1).
 func (c *Cluster) Subscribe(ctx context.Context, channels ...string) (*Subscription, error) {
 	return c.subscribe(ctx, subChannels, channels)
 }

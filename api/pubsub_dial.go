@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/actoredis/actoredis/node"
 	"github.com/actoredis/actoredis/slotmap"
@@ -23,10 +24,17 @@ func (r *subRun) dial(ref *slotmap.Ref) {
 		return
 	}
 	r.dialing[ref.Addr] = ref
+	ctx, cancel := r.ctx, context.CancelFunc(func() {})
+	if r.s.kind != subShard {
+		// Any master will do: one that accepts and does not answer (a stopped process) is given
+		// up for another before the wait of a Subscribe is over.
+		ctx, cancel = context.WithTimeout(r.ctx, anyNodeDial(r.c.opts))
+	}
 	r.readers.Add(1)
 	go func() {
 		defer r.readers.Done()
-		conn, err := ref.Node.Subscriber(r.ctx, r.cmd)
+		defer cancel()
+		conn, err := ref.Node.Subscriber(ctx, r.cmd)
 		select {
 		case r.dials <- dialed{ref: ref, conn: conn, err: err}:
 		case <-r.ctx.Done():
@@ -35,6 +43,12 @@ func (r *subRun) dial(ref *slotmap.Ref) {
 			}
 		}
 	}()
+}
+
+// anyNodeDial bounds the dial of a channel or pattern subscription's connection: a third of
+// CommandTimeout, at least 500 ms, at most ConnectTimeout.
+func anyNodeDial(o ClusterOptions) time.Duration {
+	return min(max(o.CommandTimeout/3, 500*time.Millisecond), o.ConnectTimeout)
 }
 
 // lastFailure is what a wait that ended names as the last failure: a connection still being
@@ -52,11 +66,13 @@ func (r *subRun) dialled(d dialed) {
 	delete(r.dialing, d.ref.Addr)
 	if d.err != nil {
 		r.s.last = d.err
+		r.avoid = d.ref.Addr
 		r.rt.smap.Refresh() // the node may be gone: a newer map may say where its slots went
 		r.later()
 		return
 	}
 	conn := d.conn
+	r.avoid = ""
 	l := &link{conn: conn, names: map[string]struct{}{}, live: map[string]struct{}{},
 		// Close (or the cluster's) interrupts a write stalled on a server that stopped reading.
 		unwatch: context.AfterFunc(r.ctx, func() { _ = conn.Close() })}

@@ -43,6 +43,7 @@ type subRun struct {
 	why         error             // why it ended, for a Subscribe still waiting
 	ended       error             // why it ended, for Err: the cluster's Close, or every name refused for good
 	seen        *slotmap.Snapshot // the map follow last looked at
+	avoid       string            // the node a channel or pattern connection last failed on (see anyNode)
 
 	changes   chan func(r *subRun)  // Add's and Remove's requests, run by the goroutine
 	waiting   map[string][]*addWait // by name not yet confirmed, the Adds waiting for it
@@ -182,7 +183,8 @@ func (r *subRun) placeWith(snap *slotmap.Snapshot) {
 }
 
 // anyNode is the node for channels and patterns (PUBLISH reaches every node): the one already
-// subscribed to, or a random master.
+// subscribed to, or a random master, one with a connection up and other than the one the last
+// connection failed on when there is one.
 func (r *subRun) anyNode(snap *slotmap.Snapshot) *slotmap.Ref {
 	if snap == nil {
 		return nil
@@ -197,7 +199,23 @@ func (r *subRun) anyNode(snap *slotmap.Snapshot) *slotmap.Ref {
 	if len(masters) == 0 {
 		return nil
 	}
-	return masters[rand.IntN(len(masters))]
+	var good []*slotmap.Ref
+	for _, m := range masters {
+		if m.Addr != r.avoid && m.Node != nil && m.Node.Connected() {
+			good = append(good, m)
+		}
+	}
+	if len(good) == 0 {
+		for _, m := range masters {
+			if m.Addr != r.avoid {
+				good = append(good, m)
+			}
+		}
+	}
+	if len(good) == 0 {
+		good = masters
+	}
+	return good[rand.IntN(len(good))]
 }
 
 // write sends the subscribe commands for names on l: one per slot for shard channels (SSUBSCRIBE
@@ -248,6 +266,7 @@ func (r *subRun) lose(l *link, err error) {
 		return // already dropped
 	}
 	r.drop(l)
+	r.avoid = l.conn.Addr()
 	for n := range l.names {
 		r.pending[n] = struct{}{}
 	}
