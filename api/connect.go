@@ -48,7 +48,7 @@ func (k *contacts) note(e node.Event) {
 
 // awaitAMaster returns once a master of rt's map has had a connection ready. It fails when
 // none is ready within ConnectTimeout, or sooner when every master's dial has failed for good (an
-// address no resolver knows, credentials refused: the addresses the cluster announces may not be
+// address no resolver knows, credentials refused; the addresses the cluster announces may not be
 // reachable from here, behind a NAT or in a container network: see NodeAddressMap). The error
 // matches ErrConnection and each master's failure; a refused READONLY (UseReplicas) is
 // ErrReadOnlyRefused's, as from the COMMAND query.
@@ -102,10 +102,11 @@ func (c *Cluster) awaitAMaster(ctx context.Context, rt *running, k *contacts) er
 }
 
 // lastingConnectError reports whether a node's connect error will come again at the next dial:
-// a host no resolver knows, or the server refusing the credentials or READONLY. (A refused or
-// reset connection may be a server restarting, or a proxy.)
+// a host no resolver knows, or the server refusing the credentials or a command of the handshake
+// (WRONGPASS, NOAUTH, NOPERM). A refused or reset connection may be a server restarting, or a
+// proxy; another server error (LOADING, BUSY...) may pass.
 func lastingConnectError(err error) bool {
 	var dns *net.DNSError
-	var se *resp.Error
-	return errors.As(err, &dns) && dns.IsNotFound || errors.As(err, &se) || errors.Is(err, node.ErrReadOnlyRefused)
+	return errors.As(err, &dns) && dns.IsNotFound ||
+		errors.Is(err, resp.ErrWrongPass) || errors.Is(err, resp.ErrNoAuth) || errors.Is(err, resp.ErrNoPerm)
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"github.com/actoredis/actoredis/internal/fakeredis"
 	"github.com/actoredis/actoredis/internal/testcluster"
 	"github.com/actoredis/actoredis/internal/testwait"
+	"github.com/actoredis/actoredis/resp"
 )
 
 // A one-node "cluster" that describes itself (CLUSTER SLOTS, RESP2) and never answers COMMAND:
@@ -232,5 +234,24 @@ func TestReadOnlyRefusedAlwaysComesOut(t *testing.T) {
 			Defaults: NodeOptions{Username: "noreadonly", Password: "pw"}})
 		require.NoError(t, err)
 		require.ErrorIs(t, cl.Connect(context.Background()), ErrReadOnlyRefused, "Connect %d", i)
+	}
+}
+
+// Connect stops waiting for a master at once only on errors a new dial would meet again.
+func TestLastingConnectErrors(t *testing.T) {
+	named := func(err error) error { return fmt.Errorf("actoredis: node h:1: connect: %w", err) }
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{named(&net.DNSError{Err: "no such host", Name: "n0.invalid", IsNotFound: true}), true},
+		{named(resp.ParseError("WRONGPASS invalid username-password pair")), true},
+		{named(fmt.Errorf("AUTH: %w", resp.ParseError("NOAUTH Authentication required."))), true},
+		{named(fmt.Errorf("%w: %w", ErrReadOnlyRefused, resp.ParseError("NOPERM this user has no permissions"))), true},
+		{named(resp.ParseError("LOADING Redis is loading the dataset in memory")), false},
+		{named(&net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}), false},
+		{named(&net.DNSError{Err: "server misbehaving", Name: "h", IsTemporary: true}), false},
+	} {
+		assert.Equal(t, c.want, lastingConnectError(c.err), "%v", c.err)
 	}
 }
