@@ -83,22 +83,35 @@ func (c *Cluster) awaitAMaster(ctx context.Context, rt *running, k *contacts) er
 			if len(failed) == 0 {
 				failed = append(failed, fmt.Errorf("no connection ready within ConnectTimeout (%s)", c.opts.ConnectTimeout))
 			}
-			format := "actoredis: Connect: no master of the cluster could be reached (do the addresses it announces " +
-				"need ClusterOptions.NodeAddressMap?): %w: " + strings.TrimSuffix(strings.Repeat("%w; ", len(failed)), "; ")
-			args := []any{ErrConnection}
-			for _, err := range failed {
-				args = append(args, err)
-			}
-			return fmt.Errorf(format, args...)
+			return noMaster(nil, failed)
 		}
 		select {
 		case <-k.change:
 		case <-timer.C:
 			timedOut = true
 		case <-ctx.Done():
+			if len(failed) > 0 { // what the masters said so far, with why Connect stopped waiting
+				return noMaster(ctx.Err(), failed)
+			}
 			return ctx.Err()
 		}
 	}
+}
+
+// noMaster is Connect's error when no master could be reached: it matches ErrConnection, each of
+// failed, and why, if not nil (the caller's ctx ended first).
+func noMaster(why error, failed []error) error {
+	format := "actoredis: Connect: no master of the cluster could be reached (do the addresses it announces " +
+		"need ClusterOptions.NodeAddressMap?): %w: " + strings.TrimSuffix(strings.Repeat("%w; ", len(failed)), "; ")
+	args := []any{ErrConnection}
+	if why != nil {
+		format = "actoredis: Connect: %w; " + strings.TrimPrefix(format, "actoredis: Connect: ")
+		args = []any{why, ErrConnection}
+	}
+	for _, err := range failed {
+		args = append(args, err)
+	}
+	return fmt.Errorf(format, args...)
 }
 
 // lastingConnectError reports whether a node's connect error will come again at the next dial:

@@ -164,6 +164,12 @@ func TestUnreachableReplicaIsLookedForLessAndLessOften(t *testing.T) {
 
 // flakyProxy forwards connections to target, after closing the first refuse ones at once.
 func flakyProxy(t *testing.T, target string, refuse int32) string {
+	return slowProxy(t, target, refuse, 0)
+}
+
+// slowProxy is flakyProxy holding each connection's first reply back for delay: a slow
+// handshake.
+func slowProxy(t *testing.T, target string, refuse int32, delay time.Duration) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	var accepted atomic.Int32
@@ -200,7 +206,25 @@ func flakyProxy(t *testing.T, target string, refuse int32) string {
 			mu.Unlock()
 			wg.Add(2)
 			go func() { defer wg.Done(); _, _ = io.Copy(s, c); _ = s.Close() }()
-			go func() { defer wg.Done(); _, _ = io.Copy(c, s); _ = c.Close() }()
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				buf := make([]byte, 32<<10)
+				for first := true; ; first = false {
+					n, err := s.Read(buf)
+					if first {
+						time.Sleep(delay)
+					}
+					if n > 0 {
+						if _, err := c.Write(buf[:n]); err != nil {
+							return
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
 		}
 	}()
 	return ln.Addr().String()
@@ -254,4 +278,24 @@ func TestLastingConnectErrors(t *testing.T) {
 	} {
 		assert.Equal(t, c.want, lastingConnectError(c.err), "%v", c.err)
 	}
+}
+
+// A Connect whose ctx ends before ConnectTimeout, while no master could be reached, says what the
+// masters said, with the ctx's error. (It said only "context deadline exceeded".)
+func TestConnectCutShortSaysWhatTheMastersSaid(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas})
+	m := tc.Masters()[0]
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	closed := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	cl, err := CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://" + m.Addr()}},
+		NodeAddressMap: map[string]string{m.Addr(): closed}})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	err = cl.Connect(ctx)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.ErrorIs(t, err, ErrConnection)
+	assert.Contains(t, err.Error(), "refused")
 }

@@ -92,9 +92,10 @@ func (k subKind) uncommand() string {
 //
 // The subscription holds one connection, to a master picked at random (one with a connection up,
 // and not the one its last connection failed on, when there is one), and stays on that node
-// while it answers, through a failover that demotes it. A master that accepts the connection and
-// does not answer is given up for another after a third of CommandTimeout (at least 500 ms, at
-// most ConnectTimeout). A node removed from the cluster (CLUSTER FORGET, RESET) still answers but
+// while it answers, through a failover that demotes it. When there is another master to try, a
+// master that accepts the connection and does not answer is given up for another after a third
+// of CommandTimeout (at least 500 ms, at most ConnectTimeout), a bound that doubles with each
+// failure in a row (a handshake that is only slow). A node removed from the cluster (CLUSTER FORGET, RESET) still answers but
 // no longer hears the others' messages: the subscription moves, with a gap event, only when a
 // topology refresh drops the node (the next periodic one, or never with
 // TopologyRefreshInterval -1).

@@ -25,10 +25,11 @@ func (r *subRun) dial(ref *slotmap.Ref) {
 	}
 	r.dialing[ref.Addr] = ref
 	ctx, cancel := r.ctx, context.CancelFunc(func() {})
-	if r.s.kind != subShard {
+	if r.s.kind != subShard && len(r.rt.smap.Snapshot().Masters()) > 1 {
 		// Any master will do: one that accepts and does not answer (a stopped process) is given
-		// up for another before the wait of a Subscribe is over.
-		ctx, cancel = context.WithTimeout(r.ctx, anyNodeDial(r.c.opts))
+		// up for another before the wait of a Subscribe is over. The bound doubles with each
+		// failure in a row, for a handshake that is only slow (TLS far away, a loaded server).
+		ctx, cancel = context.WithTimeout(r.ctx, min(anyNodeDial(r.c.opts)<<min(r.tries, 4), r.c.opts.ConnectTimeout))
 	}
 	r.readers.Add(1)
 	go func() {
@@ -45,8 +46,9 @@ func (r *subRun) dial(ref *slotmap.Ref) {
 	}()
 }
 
-// anyNodeDial bounds the dial of a channel or pattern subscription's connection: a third of
-// CommandTimeout, at least 500 ms, at most ConnectTimeout.
+// anyNodeDial bounds the first dial of a channel or pattern subscription's connection, when the
+// cluster has another master to try: a third of CommandTimeout, at least 500 ms, at most
+// ConnectTimeout.
 func anyNodeDial(o ClusterOptions) time.Duration {
 	return min(max(o.CommandTimeout/3, 500*time.Millisecond), o.ConnectTimeout)
 }

@@ -34,3 +34,25 @@ func TestSubscribePassesOverAStoppedMaster(t *testing.T) {
 	}
 	assert.Zero(t, failed, "of 15 Subscribes, with %s stopped", stopped.Addr())
 }
+
+// A channel subscription through a slow handshake (700 ms, within CommandTimeout and
+// ConnectTimeout) is made, and made again after its connection is lost: the short bound on its
+// dial applies only when another master may answer sooner, and grows with each failure. (With
+// the bound alone, every Subscribe failed, and a lost subscription never came back.)
+func TestSubscribeThroughASlowHandshake(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas})
+	m := tc.Masters()[0]
+	proxy := slowProxy(t, m.Addr(), 0, 700*time.Millisecond)
+	cl, err := CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://" + m.Addr()}},
+		NodeAddressMap: map[string]string{m.Addr(): proxy}, CommandTimeout: 1500 * time.Millisecond})
+	require.NoError(t, err)
+	ctx := context.Background()
+	require.NoError(t, cl.Connect(ctx))
+	t.Cleanup(func() { _ = cl.Close() })
+	sub, err := cl.Subscribe(ctx, "slow-handshake")
+	require.NoError(t, err)
+	defer sub.Close()
+	_, err = m.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub")
+	require.NoError(t, err)
+	publishUntilHeard(t, cl, sub, "slow-handshake")
+}
