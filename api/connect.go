@@ -50,8 +50,9 @@ func (k *contacts) note(e node.Event) {
 // none is ready within ConnectTimeout, or sooner when every master's dial has failed for good (an
 // address no resolver knows, credentials refused; the addresses the cluster announces may not be
 // reachable from here, behind a NAT or in a container network: see NodeAddressMap). The error
-// matches ErrConnection and each master's failure; a refused READONLY (UseReplicas) is
-// ErrReadOnlyRefused's, as from the COMMAND query.
+// matches ErrConnection and each master's failure. A map with no master the client can reach
+// (each announced with no endpoint) is no failure here: commands for their slots fail with
+// ErrNoRoute, saying why.
 func (c *Cluster) awaitAMaster(ctx context.Context, rt *running, k *contacts) error {
 	timer := time.NewTimer(c.opts.ConnectTimeout)
 	defer timer.Stop()
@@ -74,12 +75,12 @@ func (c *Cluster) awaitAMaster(ctx context.Context, rt *running, k *contacts) er
 			}
 		}
 		k.mu.Unlock()
-		for _, err := range failed {
-			if errors.Is(err, node.ErrReadOnlyRefused) {
-				return fmt.Errorf("actoredis: Connect with UseReplicas: %w", err)
-			}
+		if len(masters) == 0 {
+			// None the client can reach by the map (announced without an endpoint: "?"): each
+			// command for their slots fails with ErrNoRoute, naming why.
+			return nil
 		}
-		if permanent || timedOut || len(masters) == 0 {
+		if permanent || timedOut {
 			if len(failed) == 0 {
 				failed = append(failed, fmt.Errorf("no connection ready within ConnectTimeout (%s)", c.opts.ConnectTimeout))
 			}

@@ -43,6 +43,7 @@ type nodeActor struct {
 	attempt int
 	// connReadOnly is what c said to the server last: READONLY, or READWRITE (see syncReadOnly).
 	connReadOnly bool
+	syncing      *Request           // the last READONLY or READWRITE syncReadOnly sent: never requeued (detach)
 	dialErr      error              // why the last dial or handshake failed; nil once one succeeds
 	cancel       context.CancelFunc // of the dial in progress
 
@@ -428,6 +429,9 @@ func (a *nodeActor) onDialed(m *dialed) {
 	a.emit(Event{Type: EventReady})
 	a.connReadOnly = m.readOnly
 	a.syncReadOnly() // changed while it dialled: first, before the rest
+	if a.c == nil {
+		return // that write failed, and dropped the connection: the offline queue waits for the next
+	}
 	queued := a.offline
 	a.offline = nil
 	for _, r := range queued {
@@ -451,6 +455,7 @@ func (a *nodeActor) syncReadOnly() {
 		cmd = "READONLY"
 	}
 	r := NewRequest(cmd)
+	a.syncing = r
 	a.encode(r)
 	a.flush()
 	gen, root, self, addr := a.c.gen, a.root, a.self, a.opts.Addr
@@ -491,7 +496,13 @@ func (a *nodeActor) detach(cause error) {
 		close(c.fifo)
 		c.kick() // a parked reader exits, failing what was written
 	}
-	a.offline = append(a.offline, a.batch...)
+	for _, r := range a.batch {
+		if r == a.syncing { // the next connection says the setting of its own dial in its handshake
+			r.Fail(ErrClosed)
+			continue
+		}
+		a.offline = append(a.offline, r)
+	}
 	a.resetBatch()
 }
 
