@@ -127,8 +127,9 @@ func (c *Cluster) addressMap() func(string) string {
 // returns once a master's connection is ready. It fails with an error matching
 // ErrRootNodesUnavailable (listing each root's error) when no root answers; with one matching
 // ErrConnection (naming each master's failure) when no master can be reached within
-// ConnectTimeout, as when the cluster announces addresses this host cannot reach (see
-// NodeAddressMap); and with one matching ErrReadOnlyRefused when UseReplicas is set and a node
+// ConnectTimeout (sooner when every master's error will come again: an unknown host, refused
+// credentials or permissions), as when the cluster announces addresses this host cannot reach
+// (see NodeAddressMap); and with one matching ErrReadOnlyRefused when UseReplicas is set and a node
 // refuses READONLY (an ACL denying it). A second call fails; a failed Connect leaves the Cluster
 // closed (create a new one), with nothing it started still running (the events it caused have
 // reached the handlers, unless a handler called it).
@@ -197,7 +198,8 @@ func (c *Cluster) connect(ctx context.Context) error {
 			c.abandon(rt)
 			return gaveUp
 		case errors.Is(qerr, node.ErrReadOnlyRefused):
-			// Every node's handshake sends the same READONLY; no connection would come up.
+			// Every replica's handshake sends READONLY and would be refused (the COMMAND query,
+			// with the template's READONLY, hears it from a master first).
 			c.abandon(rt)
 			return fmt.Errorf("actoredis: Connect with UseReplicas: node %s: %w", o.Addr, qerr)
 		default:

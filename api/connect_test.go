@@ -292,7 +292,7 @@ func TestConnectCutShortSaysWhatTheMastersSaid(t *testing.T) {
 	cl, err := CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://" + m.Addr()}},
 		NodeAddressMap: map[string]string{m.Addr(): closed}})
 	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond) // < ConnectTimeout
 	defer cancel()
 	err = cl.Connect(ctx)
 	require.ErrorIs(t, err, context.DeadlineExceeded)

@@ -38,8 +38,8 @@ var (
 	// was not sent. It matches ErrTimeout.
 	ErrBlockingPoolFull = node.ErrPoolFull
 	// ErrReadOnlyRefused: with UseReplicas, a node refused READONLY (an ACL denying it, say). Connect
-	// fails with it, wrapping the server's error (NOPERM...), rather than connect to nodes that would
-	// each refuse every connection.
+	// fails with it, wrapping the server's error (NOPERM...), rather than connect to replicas that
+	// would each refuse every connection.
 	ErrReadOnlyRefused = node.ErrReadOnlyRefused
 	// ErrNoRoute: no node served the command's slot, in every map until its deadline (the error
 	// matches ErrTimeout too).

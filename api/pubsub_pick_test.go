@@ -14,10 +14,11 @@ import (
 
 // A Subscribe whose random master accepts connections and does not answer (a stopped process)
 // gives it up for another within its CommandTimeout: any master will do for channels. (It waited
-// out ConnectTimeout there, and failed: 5 of 15 Subscribes with one master of three stopped.)
+// out ConnectTimeout, 5 s, there, and failed: 5 of 15 Subscribes with one master of three
+// stopped, at a CommandTimeout of 1.5 s.)
 func TestSubscribePassesOverAStoppedMaster(t *testing.T) {
 	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
-	cl := connect(t, tc, ClusterOptions{CommandTimeout: 1500 * time.Millisecond})
+	cl := connect(t, tc, ClusterOptions{CommandTimeout: 3 * time.Second})
 	ctx := context.Background()
 	stopped := tc.Masters()[2]
 	require.NoError(t, syscall.Kill(stopped.PID(), syscall.SIGSTOP))

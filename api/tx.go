@@ -28,8 +28,9 @@ import (
 // CommandTimeout, as a lone command is. One whose connection failed after it was written may
 // have run and is not sent again, unless every command was marked Idempotent. Commands that
 // block (BLPOP...) do not block inside a transaction; but if the server refuses the MULTI (the
-// ACL case above), they run on their own and block the node's shared connection until
-// CommandTimeout: keep them out of transactions for such a user. For WATCH, which needs a
+// ACL case above), they run on their own and hold the node's shared connection for their own
+// timeout, at most CommandTimeout (then the connection is dropped, failing what was pipelined
+// behind them): keep them out of transactions for such a user. For WATCH, which needs a
 // connection of its own between reads and the transaction, see Watch.
 func (c *Cluster) Tx(ctx context.Context, cmds ...Command) ([]resp.Value, error) {
 	if err := ended(ctx); err != nil {

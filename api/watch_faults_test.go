@@ -44,7 +44,13 @@ func TestWatchWaitingForItsConnectionAtClose(t *testing.T) {
 		require.NoError(t, cl.Set(ctx, "{wc}"+strconv.Itoa(i), 0))
 	}
 	for range watchers { // each has run once: they all take turns on the connection now
-		<-running
+		select {
+		case <-running:
+		case err := <-errs:
+			require.FailNow(t, "a watcher failed before Close", "%v", err)
+		case <-time.After(30 * time.Second):
+			require.FailNow(t, "the watchers did not all run")
+		}
 	}
 	require.NoError(t, cl.Close())
 	wg.Wait()

@@ -405,7 +405,7 @@ func (a *dispatcherActor) onReturned(ctx actor.Context, r *Request, err error) {
 }
 
 // fromReplica reports whether r, a read a replica gave back with err, is to be sent to its
-// master at once, with no backoff: a reply that may say a key is missing, a Nil say (the
+// master at once, with no backoff: a reply that may say a key is missing, say a Nil (the
 // master's answer is the truth: Redis 7.0 does not tell replicas of a slot being migrated, and a
 // replica answers Nil for a key already moved to the target, where its master answers ASK; a key
 // just written may not have reached the replica either), or LOADING or MASTERDOWN, after which

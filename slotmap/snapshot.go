@@ -214,10 +214,6 @@ func splitHostPort(addr string) (string, int) {
 	return strings.TrimSuffix(strings.TrimPrefix(addr[:i], "["), "]"), port
 }
 
-// sameRouting reports whether s routes every command as o does, and says the same of every node:
-// the same shard for every slot, and the same master and replicas, in order, with the same
-// NodeInfo (id, role, health, ports), for every shard, and the same masters left out (Unreached),
-// so that the reason a slot has no node stays true. o may be nil.
 // lacksNodeOf reports whether o lists a node s does not.
 func (s *Snapshot) lacksNodeOf(o *Snapshot) bool {
 	for addr := range o.byAddr {
@@ -228,6 +224,10 @@ func (s *Snapshot) lacksNodeOf(o *Snapshot) bool {
 	return false
 }
 
+// sameRouting reports whether s routes every command as o does, and says the same of every node:
+// the same shard for every slot, and the same master and replicas, in order, with the same
+// NodeInfo (id, role, health, ports), for every shard, and the same masters left out (Unreached),
+// so that the reason a slot has no node stays true. o may be nil.
 func (s *Snapshot) sameRouting(o *Snapshot) bool {
 	if o == nil || s.slots != o.slots || len(s.Shards) != len(o.Shards) || len(s.nodes) != len(o.nodes) ||
 		!slices.EqualFunc(s.unreached, o.unreached, sameUnreached) {
