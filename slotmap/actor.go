@@ -380,15 +380,6 @@ func (a *mapActor) build(shards []Shard) *Snapshot {
 	return s
 }
 
-// dropNode stops the node actor at addr, which has left the topology.
-func (a *mapActor) dropNode(addr string) {
-	n := a.nodes[addr]
-	delete(a.nodes, addr)
-	delete(a.tags, addr)
-	delete(a.down, addr)
-	a.closeNode(n)
-}
-
 // refFor returns the Ref of a discovered server, starting its node actor if needed.
 func (a *mapActor) refFor(info NodeInfo, s *Snapshot) *Ref {
 	addr := a.reach(info)
@@ -427,40 +418,6 @@ func (a *mapActor) ref(announced string) *Ref {
 	return &Ref{Info: NodeInfo{Host: host, Port: port, Role: "master", Health: "online"}, Addr: addr, Node: a.nodeAt(addr, true)}
 }
 
-// nodeAt returns the node actor for addr, starting it when there is none: a master's connection
-// READWRITE from its handshake on (see readOnlyByRole), a replica's as Options.Node says.
-func (a *mapActor) nodeAt(addr string, master bool) *node.Node {
-	if n := a.nodes[addr]; n != nil {
-		return n
-	}
-	o := a.opts.Node
-	o.Addr = addr
-	o.ReadOnly = o.ReadOnly && !master
-	self, root := a.self, a.sys.Root()
-	tag := &nodeTag{}
-	o.OnEvent = func(e node.Event) { root.Send(self, &nodeEvent{e: e, tag: tag}) }
-	n, err := node.Start(a.sys, o)
-	if err != nil {
-		panic("slot map: starting a node actor: " + err.Error()) // only fails on an empty address
-	}
-	a.nodes[addr] = n
-	if a.tags == nil {
-		a.tags = map[string]*nodeTag{}
-	}
-	a.tags[addr] = tag
-	return n
-}
-
-// closeNode closes a node that left the cluster, in the background: its queued commands fail
-// back to their dispatcher, which routes them by the new map.
-func (a *mapActor) closeNode(n *node.Node) {
-	a.shared.wg.Add(1)
-	go func() {
-		defer a.shared.wg.Done()
-		_ = n.Close(time.Second)
-	}()
-}
-
 func (a *mapActor) publish(ctx actor.Context, s *Snapshot) {
 	a.snap = s
 	a.readOnlyByRole(s)
@@ -469,24 +426,6 @@ func (a *mapActor) publish(ctx actor.Context, s *Snapshot) {
 		ctx.Send(pid, s)
 	}
 	a.releaseStranded(s)
-}
-
-// readOnlyByRole makes the connections of s's replicas READONLY and those of its masters
-// READWRITE, when the client reads from replicas (Options.Node.ReadOnly): a master demoted by a
-// failover that s has not seen then answers a read with MOVED, which tells the map, where with
-// READONLY it would serve it as a replica, unchecked (a manual failover, with no node failing,
-// leaves nothing else to tell it until the next periodic refresh).
-func (a *mapActor) readOnlyByRole(s *Snapshot) {
-	if !a.opts.Node.ReadOnly {
-		return
-	}
-	masters := make(map[string]bool, len(s.Shards))
-	for _, sh := range s.Shards {
-		masters[sh.Master.Addr] = true
-	}
-	for addr, ref := range s.byAddr {
-		ref.Node.SetReadOnly(!masters[addr])
-	}
 }
 
 // releaseStranded sends the commands queued at an unreachable node that s does not make a master
