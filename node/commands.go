@@ -136,15 +136,23 @@ func unsupported(args []any) bool {
 // timeoutArg). forever is true for a timeout of 0. A timeout it cannot read counts as none: the
 // server refuses such a command at once.
 func blockingWait(args []any) (wait time.Duration, forever bool) {
-	i, unit := timeoutArg(args)
+	wait, forever, _, _ = ownTimeout(args)
+	return wait, forever
+}
+
+// ownTimeout is blockingWait with where the timeout stands among args and its unit (see
+// timeoutArg): i is -1 when there is none.
+func ownTimeout(args []any) (wait time.Duration, forever bool, i int, unit time.Duration) {
+	i, unit = timeoutArg(args)
 	if i < 0 {
-		return 0, false
+		return 0, false, -1, 0
 	}
 	n, ok := argFloat(args[i])
 	if !ok || n < 0 || math.IsNaN(n) {
-		return 0, false
+		return 0, false, i, unit
 	}
-	return serverHold(n, unit)
+	wait, forever = serverHold(n, unit)
+	return wait, forever, i, unit
 }
 
 // timeoutArg is the position of a blocking command's timeout among args, and its unit: the last
@@ -176,9 +184,8 @@ func lessWait(args []any, held time.Duration) (cut []any, over bool) {
 	if held <= 0 { // its first send
 		return args, false
 	}
-	wait, forever := blockingWait(args)
-	i, unit := timeoutArg(args)
-	if forever || wait <= 0 || i < 0 {
+	wait, forever, i, unit := ownTimeout(args)
+	if forever || wait <= 0 {
 		return args, false
 	}
 	left := wait - held
