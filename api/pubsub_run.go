@@ -199,23 +199,22 @@ func (r *subRun) anyNode(snap *slotmap.Snapshot) *slotmap.Ref {
 	if len(masters) == 0 {
 		return nil
 	}
-	var good []*slotmap.Ref
+	var up, others []*slotmap.Ref
 	for _, m := range masters {
-		if m.Addr != r.avoid && m.Node != nil && m.Node.Connected() {
-			good = append(good, m)
+		switch {
+		case m.Addr == r.avoid:
+		case m.Node.Connected():
+			up = append(up, m)
+		default:
+			others = append(others, m)
 		}
 	}
-	if len(good) == 0 {
-		for _, m := range masters {
-			if m.Addr != r.avoid {
-				good = append(good, m)
-			}
+	for _, pick := range [][]*slotmap.Ref{up, others} {
+		if len(pick) > 0 {
+			return pick[rand.IntN(len(pick))]
 		}
 	}
-	if len(good) == 0 {
-		good = masters
-	}
-	return good[rand.IntN(len(good))]
+	return masters[rand.IntN(len(masters))]
 }
 
 // write sends the subscribe commands for names on l: one per slot for shard channels (SSUBSCRIBE
