@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/actoredis/actoredis/resp"
@@ -28,12 +29,14 @@ type Dedicated struct {
 	watching bool
 	inMulti  bool
 	selected bool // a SELECT ran: another database than the next user expects, so not reused
+	readOnly bool // what its handshake said: READONLY, or nothing (READWRITE)
 }
 
 // pool holds the node's dedicated connections: slots is a semaphore of MaxDedicated tokens, one
 // per connection that exists; idle holds those ready for reuse.
 type pool struct {
 	opts     Options
+	readOnly *atomic.Bool // the node's setting (counters.readOnly): connections are dialled with it
 	slots    chan struct{}
 	idle     chan *Dedicated
 	closed   chan struct{}
@@ -45,11 +48,12 @@ type pool struct {
 	once  sync.Once
 }
 
-func newPool(opts Options) *pool {
+func newPool(opts Options, readOnly *atomic.Bool) *pool {
 	opts.OnPush = containPush(opts.OnPush, opts.Logger, opts.Addr) // run by the blocking goroutines
 	stop, stopDial := context.WithCancel(context.Background())
 	return &pool{
 		opts:     opts,
+		readOnly: readOnly,
 		slots:    make(chan struct{}, opts.MaxDedicated),
 		idle:     make(chan *Dedicated, opts.MaxDedicated),
 		closed:   make(chan struct{}),
@@ -74,20 +78,24 @@ func (p *pool) get(ctx context.Context, gone <-chan struct{}) (*Dedicated, error
 				return nil, ErrClosed
 			case d = <-p.idle:
 			case p.slots <- struct{}{}:
-				nc, rd, err := p.dial(ctx)
+				readOnly := p.readOnly.Load()
+				nc, rd, err := p.dialAs(ctx, readOnly)
 				if err != nil {
 					<-p.slots
 					return nil, err
 				}
-				d, idle = &Dedicated{pool: p, nc: nc, rd: rd}, false
+				d, idle = &Dedicated{pool: p, nc: nc, rd: rd, readOnly: readOnly}, false
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			case <-gone:
 				return nil, errAbandoned
 			}
 		}
-		if idle && !d.alive() {
-			d.discard() // the server closed it while it sat idle (its timeout setting)
+		if idle && (!d.alive() || d.readOnly != p.readOnly.Load()) {
+			// The server closed it while it sat idle (its timeout setting), or it was dialled when
+			// the node's role was another: a READONLY connection to a master demoted since would
+			// serve its reads as a replica's, unchecked.
+			d.discard()
 			continue
 		}
 		p.mu.Lock()
@@ -104,12 +112,20 @@ func (p *pool) get(ctx context.Context, gone <-chan struct{}) (*Dedicated, error
 	}
 }
 
-// dial opens a connection for the pool, interrupted by ctx or by the pool's close.
+// dial opens a connection for the pool with the node's READONLY setting, interrupted by ctx or by
+// the pool's close.
 func (p *pool) dial(ctx context.Context) (net.Conn, *resp.Reader, error) {
+	return p.dialAs(ctx, p.readOnly.Load())
+}
+
+// dialAs is dial, saying READONLY when readOnly is set.
+func (p *pool) dialAs(ctx context.Context, readOnly bool) (net.Conn, *resp.Reader, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(p.stop, cancel)()
-	nc, rd, err := dial(ctx, p.opts)
+	opts := p.opts
+	opts.ReadOnly = readOnly
+	nc, rd, err := dial(ctx, opts)
 	if err != nil && p.stop.Err() != nil {
 		err = ErrClosed
 	}

@@ -46,7 +46,7 @@ func Start(sys *actors.System, opts Options) (*Node, error) {
 	wg := &sync.WaitGroup{}
 	stats := &counters{}
 	stats.readOnly.Store(opts.ReadOnly)
-	p := newPool(opts)
+	p := newPool(opts, &stats.readOnly)
 	root := sys.Root()
 	lender := &actors.Lender{}
 	pid, err := sys.Spawn("", func() actor.Actor { return newActor(opts, root, wg, stats, p) },
@@ -63,7 +63,8 @@ func Start(sys *actors.System, opts Options) (*Node, error) {
 // answers MOVED to a read, where with READONLY it would serve it as a replica, unchecked). It
 // sends nothing when the setting does not change. A server refusing the command (an ACL) has the
 // connection replaced, the refusal the EventDisconnect's cause: the next one says it in its
-// handshake. Dedicated connections keep Options.ReadOnly.
+// handshake. The dedicated connections it dials next say it too, and an idle one dialled with the
+// other setting is closed rather than reused.
 func (n *Node) SetReadOnly(on bool) {
 	if n.stats.readOnly.Swap(on) != on {
 		n.sys.Root().Send(n.pid, setReadOnlyMessage)

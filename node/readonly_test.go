@@ -90,3 +90,46 @@ func TestRefusedReadWriteReplacesTheConnection(t *testing.T) {
 		return err == nil && strings.Join(connFlags(t, srv, "ro-refused"), ",") == "N"
 	}, 5*time.Second, 10*time.Millisecond, "a new connection, not READONLY: %v", connFlags(t, srv, "ro-refused"))
 }
+
+// Dedicated connections follow SetReadOnly: those dialled after it say the new setting, and an
+// idle one dialled with the other is closed rather than reused. (They kept Options.ReadOnly: a
+// READONLY connection to a master that had been a replica, demoted again before the map saw it,
+// served a blocking XREAD as a replica, unchecked.)
+func TestDedicatedConnectionsFollowTheReadOnlySetting(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas})
+	srv := tc.Masters()[0]
+	n := startNode(t, Options{Addr: srv.Addr(), ReadOnly: true, ClientName: "ro-dedicated"})
+	ctx := context.Background()
+	_, err := n.Do(ctx, "PING") // the pipelined connection, for the flags below
+	require.NoError(t, err)
+
+	d, err := n.Dedicated(ctx)
+	require.NoError(t, err)
+	d.Release() // idle, READONLY
+	require.Equal(t, []string{"r", "r"}, connFlags(t, srv, "ro-dedicated"))
+
+	n.SetReadOnly(false)
+	_, err = n.Do(ctx, "PING") // written after the READWRITE
+	require.NoError(t, err)
+	d, err = n.Dedicated(ctx)
+	require.NoError(t, err)
+	v, err := d.Do(ctx, "CLIENT", "INFO")
+	require.NoError(t, err)
+	assert.Contains(t, string(v.Bytes()), " flags=N ", "the connection taken after SetReadOnly(false)")
+	d.Release()
+	assert.Eventually(t, func() bool { // the server hears the close in its own time
+		flags := connFlags(t, srv, "ro-dedicated")
+		return len(flags) == 2 && flags[0] == "N" && flags[1] == "N"
+	}, 5*time.Second, 5*time.Millisecond, "the READONLY one was closed: %v", connFlags(t, srv, "ro-dedicated"))
+
+	n.SetReadOnly(true)
+	_, err = n.Do(ctx, "PING") // written after the READONLY
+	require.NoError(t, err)
+	r := NewRequest("BLPOP", "ro-dedicated-list", "0.05") // run on a dedicated connection
+	n.Send(r)
+	v, err = r.Await()
+	require.NoError(t, err)
+	assert.True(t, v.IsNull(), "BLPOP times out: %v", v)
+	flags := connFlags(t, srv, "ro-dedicated")
+	assert.ElementsMatch(t, []string{"r", "r"}, flags, "the blocking command's connection says READONLY")
+}
