@@ -412,7 +412,7 @@ func (a *dispatcherActor) onReturned(ctx actor.Context, r *Request, err error) {
 // the replica rests (restFor): each read would wait a backoff, and the next might land on it
 // again.
 func (a *dispatcherActor) fromReplica(r *Request, err error) bool {
-	if err != node.ErrMissingReply { //nolint:errorlint // the node's own sentinel, never wrapped
+	if !errors.Is(err, node.ErrMissingReply) {
 		if !errors.Is(err, resp.ErrLoading) && !errors.Is(err, resp.ErrMasterDown) {
 			return false
 		}

@@ -69,7 +69,7 @@ func (r *Request) Return(_ *node.Request, err error) bool {
 		return false // abandoned by its caller (AwaitContext), or nothing to retry
 	}
 	if r.disp.closed.Load() {
-		if err == node.ErrMissingReply { //nolint:errorlint // the node's own sentinel, never wrapped
+		if errors.Is(err, node.ErrMissingReply) {
 			return false // the replica's answer stands: it is one
 		}
 		// No retry once closing, and no bare MOVED or TRYAGAIN either: the command failed because
@@ -85,7 +85,7 @@ func (r *Request) Return(_ *node.Request, err error) bool {
 // a connection failure the command certainly did not run through (or may safely run again), or a
 // node that could not take it.
 func (r *Request) retryable(err error) bool {
-	if err == node.ErrMissingReply { //nolint:errorlint // the node's own sentinel, never wrapped
+	if errors.Is(err, node.ErrMissingReply) {
 		// Checked with the master, unless it is unreachable (a failover): the replica's answer, as
 		// the caller would get the replica's value, rather than a wait for the new master.
 		return r.master == nil || r.master.Connected()
