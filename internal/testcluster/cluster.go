@@ -208,13 +208,13 @@ func (c *Cluster) withRole(role string) []*Node {
 	return out
 }
 
-// refreshRoles refreshes and returns the running nodes.
+// refreshRoles refreshes and returns the running nodes of the cluster (not those detached).
 func (c *Cluster) refreshRoles() []*Node {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var running []*Node
 	for _, n := range c.nodes {
-		if n.Running() {
+		if n.member() {
 			_ = n.refreshSelf(ctx)
 			running = append(running, n)
 		}
@@ -239,7 +239,7 @@ func (c *Cluster) MasterFor(slot int) *Node {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for _, n := range c.nodes {
-		if !n.Running() {
+		if !n.member() {
 			continue
 		}
 		v, err := n.Do(ctx, "CLUSTER", "SLOTS")

@@ -36,7 +36,7 @@ func (c *Cluster) snapshot(except *Node) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	for _, n := range c.nodes {
-		if n == except || !n.Running() {
+		if n == except || !n.member() {
 			continue
 		}
 		v, err := n.Do(ctx, "CLUSTER", "SLOTS")

@@ -133,7 +133,7 @@ func (c *Cluster) slotOwner(ctx context.Context, slot int, to *Node) (*Node, err
 		var ref string
 		var refNode *Node
 		for _, n := range c.nodes {
-			if !n.Running() {
+			if !n.member() {
 				continue
 			}
 			v, err := n.Do(ctx, "CLUSTER", "SLOTS")

@@ -43,6 +43,7 @@ type Node struct {
 	proc     *process // the current or last run; nil before the first start
 	gen      uint64   // incremented at every start and kill; pooled connections of older runs are dropped
 	idle     []*adminConn
+	detached bool // taken out of the cluster by Cluster.Detach, running on its own until Join
 }
 
 // Addr returns the node's address, "127.0.0.1:port" (the TLS port when TLS is on).
@@ -95,6 +96,14 @@ func (n *Node) Running() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.proc != nil && !n.proc.exited()
+}
+
+// member reports whether the node is running as a node of the cluster (not detached): the one the
+// cluster's checks ask.
+func (n *Node) member() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.proc != nil && !n.proc.exited() && !n.detached
 }
 
 // Dir returns the node's temporary directory (redis.conf, redis.log, nodes.conf). It is removed by Stop.

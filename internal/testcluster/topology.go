@@ -189,7 +189,7 @@ func (c *Cluster) checkReady(ctx context.Context) (topology, error) {
 	var refNode *Node
 	var replicas []*Node
 	for _, n := range c.nodes {
-		if !n.Running() {
+		if !n.member() {
 			continue
 		}
 		v, err := n.view(ctx)
@@ -198,8 +198,8 @@ func (c *Cluster) checkReady(ctx context.Context) (topology, error) {
 			return nil, err
 		case v.state != "ok":
 			return nil, fmt.Errorf("%s reports cluster_state:%s", n.Addr(), v.state)
-		case v.known != len(c.nodes):
-			return nil, fmt.Errorf("%s knows %d nodes, not %d", n.Addr(), v.known, len(c.nodes))
+		case v.known != len(c.nodes)-c.detachedCount():
+			return nil, fmt.Errorf("%s knows %d nodes, not %d", n.Addr(), v.known, len(c.nodes)-c.detachedCount())
 		case v.role == RoleReplica && !v.linkUp:
 			return nil, fmt.Errorf("replica %s: master_link_status is not up", n.Addr())
 		}
