@@ -78,8 +78,7 @@ func (p *pool) get(ctx context.Context, gone <-chan struct{}) (*Dedicated, error
 				return nil, ErrClosed
 			case d = <-p.idle:
 			case p.slots <- struct{}{}:
-				readOnly := p.readOnly.Load()
-				nc, rd, err := p.dialAs(ctx, readOnly)
+				nc, rd, readOnly, err := p.dialCurrent(ctx)
 				if err != nil {
 					<-p.slots
 					return nil, err
@@ -115,7 +114,22 @@ func (p *pool) get(ctx context.Context, gone <-chan struct{}) (*Dedicated, error
 // dial opens a connection for the pool with the node's READONLY setting, interrupted by ctx or by
 // the pool's close.
 func (p *pool) dial(ctx context.Context) (net.Conn, *resp.Reader, error) {
-	return p.dialAs(ctx, p.readOnly.Load())
+	nc, rd, _, err := p.dialCurrent(ctx)
+	return nc, rd, err
+}
+
+// dialCurrent is dial, returning the setting the connection said. A setting changed while it
+// dialled (SetReadOnly) has the connection closed and dialled again: one that said the old
+// setting would outlast the change.
+func (p *pool) dialCurrent(ctx context.Context) (net.Conn, *resp.Reader, bool, error) {
+	for {
+		readOnly := p.readOnly.Load()
+		nc, rd, err := p.dialAs(ctx, readOnly)
+		if err != nil || readOnly == p.readOnly.Load() {
+			return nc, rd, readOnly, err
+		}
+		_ = closeConn(nc)
+	}
 }
 
 // dialAs is dial, saying READONLY when readOnly is set.
