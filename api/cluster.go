@@ -124,15 +124,22 @@ func (c *Cluster) addressMap() func(string) string {
 }
 
 // Connect discovers the cluster from the root nodes, starts a connection to every node, and
-// returns once a master's connection is ready. It fails with an error matching
-// ErrRootNodesUnavailable (listing each root's error) when no root answers; with one matching
-// ErrConnection (naming each master's failure) when no master can be reached within
-// ConnectTimeout (sooner when every master's error will come again: an unknown host, refused
-// credentials or permissions), as when the cluster announces addresses this host cannot reach
-// (see NodeAddressMap); and with one matching ErrReadOnlyRefused when UseReplicas is set and a node
-// refuses READONLY (an ACL denying it). A second call fails; a failed Connect leaves the Cluster
-// closed (create a new one), with nothing it started still running (the events it caused have
-// reached the handlers, unless a handler called it).
+// returns once a master's connection is ready. When every master is announced with no address
+// the client can use ("?", and none mapped by NodeAddressMap), it returns at once with no
+// connection, and commands for their slots fail with ErrNoRoute, saying why.
+//
+// It fails with an error matching ErrRootNodesUnavailable when discovery failed on every root
+// (unreachable, credentials refused, not in cluster mode, no slots assigned...; the error lists
+// each root's failure, and errors.Is matches each); with one matching ErrConnection (naming each
+// master's failure) when no master can be reached within ConnectTimeout (sooner when every
+// master's error will come again: an unknown host, refused credentials or permissions), as when
+// the cluster announces addresses this host cannot reach (see NodeAddressMap); with one matching
+// ErrReadOnlyRefused when UseReplicas is set and a node refuses READONLY (an ACL denying it); and
+// with one matching ctx's error when ctx ends first. Each step is bounded by ConnectTimeout (each
+// root's discovery query in turn, the wait for a master, the COMMAND query), so Connect can take
+// about (roots + 2) × ConnectTimeout: bound it with ctx for less. A second call fails; a failed
+// Connect leaves the Cluster closed (create a new one), with nothing it started still running
+// (the events it caused have reached the handlers, unless a handler called it).
 func (c *Cluster) Connect(ctx context.Context) error {
 	c.life.Lock()
 	err := c.connect(ctx)
@@ -225,10 +232,13 @@ func (c *Cluster) connect(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the client: commands already sent are written and answered (within a few seconds),
-// the rest fail with an error matching ErrClientClosed, and nothing it started keeps running.
-// Called while Connect runs, it waits for Connect to return. Calling it again does nothing. It
-// returns once the handlers have had EventDisconnect, unless a handler called it.
+// Close stops the client: commands already sent are written and their replies awaited, and
+// nothing it started keeps running. The waits are bounded: up to 2 s for the commands still being
+// routed, up to 2 s for the slot map, then about 1 s for the replies still due (the nodes in
+// parallel). A command sent after Close, or whose reply does not come in time, fails with an
+// error matching ErrClientClosed. Called while Connect runs, it waits for Connect to return.
+// Calling it again does nothing. After a successful Connect, it returns once the handlers have
+// had EventDisconnect, unless a handler called it.
 func (c *Cluster) Close() error {
 	c.life.Lock()
 	if c.state.Swap(stateClosed) == stateConnected {
@@ -334,19 +344,24 @@ func (c *Cluster) send(ctx context.Context, f *Future, cmd Command, more [][]any
 }
 
 // Do sends cmd and waits for its reply or for ctx. It reuses its Future once the reply is in (the
-// Future never leaves Do), so a GET costs one allocation: the value's own memory.
+// Future never leaves Do), so a GET costs one allocation: the value's own memory. The Value owns
+// that memory and stays valid for as long as it is kept. A null reply is a Value whose IsNull is
+// true, with a nil error (not Nil). A server's error reply is the error, a *resp.Error
+// (errors.Is matches its prefix).
 //
-// A caller alone in Do, when the dispatcher and the node are idle, routes and writes its command on
-// its own goroutine (actors.Lender): no actor goroutine is woken for it. The node is lent only
-// with its connection up and no reply due, for a command of at most 16 KiB of arguments, so the
-// write cannot block; otherwise the actors take the command as they take any other. While one
-// caller at a time uses Do, the connections' reader goroutines park when no reply is due, and a
-// lent caller reads its reply itself too, for up to a millisecond; a slower reply is left to the
-// reader, and ctx ends the wait as usual (node.Options.Alone). A lone Send lends too (see Send).
-// A caller of a blocking command (BLPOP, XREAD BLOCK...), which waits on a connection of its own,
-// is not counted: while it waits, another caller alone in Do is lent the actors.
+// A Do whose ctx has ended returns the ctx's error at once and sends nothing. When ctx ends while
+// the command is in flight, Do returns ctx.Err(): the command may have been written and run, and
+// WasWritten is false for that error.
 //
-// A Do whose ctx has ended returns the ctx's error at once and sends nothing.
+// A caller alone in Do, when the client is otherwise idle, routes and writes its command on its
+// own goroutine, and no goroutine of the client is woken for it. That is done only with the
+// node's connection up and no reply due, for a command of at most 16 KiB of arguments, so the
+// write cannot block; otherwise the command goes the usual way. While one caller at a time uses
+// Do, the connections' reader goroutines park when no reply is due, and the caller reads its
+// reply itself, for up to a millisecond; a slower reply is left to the reader, and ctx ends the
+// wait as usual. A lone Send does the same (see Send). A caller of a blocking command (BLPOP,
+// XREAD BLOCK...), which waits on a connection of its own, is not counted: while it waits,
+// another caller alone in Do still takes this path.
 func (c *Cluster) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 	return c.do(ctx, cmd, false)
 }

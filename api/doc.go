@@ -6,7 +6,7 @@
 //		RootNodes: []api.NodeOptions{{URL: "redis://127.0.0.1:30001"}, {URL: "redis://127.0.0.1:30002"}},
 //	})
 //	if err != nil { ... }                 // a *ConfigError naming the field
-//	if err := c.Connect(ctx); err != nil { ... } // ErrRootNodesUnavailable when no root answers
+//	if err := c.Connect(ctx); err != nil { ... } // ErrRootNodesUnavailable: discovery failed on every root
 //	defer c.Close()
 //
 //	err = c.Set(ctx, "key", "value")

@@ -12,12 +12,19 @@ import (
 
 // Client errors. Compare with errors.Is; never with ==.
 var (
-	// Nil is returned by the typed helpers when the server answers null (a missing key).
+	// Nil is returned by the typed helpers when the server answers null (a missing key), and
+	// matched by Tx's error when EXEC answers null. Do, Future.Await and Node.Do return a null
+	// reply as a Value whose IsNull is true, with a nil error.
 	Nil = errors.New("actoredis: nil")
 	// ErrClientClosed: the cluster is not connected: before Connect, after a failed Connect (which
 	// closes it: create a new Cluster), or after Close. The message says which.
 	ErrClientClosed = errors.New("actoredis: client closed")
-	// ErrRootNodesUnavailable: Connect reached no root node; the error lists each root's failure.
+	// ErrRootNodesUnavailable: Connect could not discover the cluster from any root node. Each
+	// root is asked in turn, and any failure counts: a root that cannot be reached or does not
+	// answer within ConnectTimeout, one that refuses the credentials or a command (WRONGPASS,
+	// NOPERM...), one not in cluster mode, one that reports no slots assigned. The error lists
+	// each root's failure, and errors.Is matches each of them too (errors.Is(err, ErrWrongPass)
+	// when a root refused the credentials).
 	ErrRootNodesUnavailable = slotmap.ErrRootNodesUnavailable
 	// ErrMaxRedirections: a command was redirected (MOVED, ASK) more than MaxCommandRedirections
 	// times in a row; the error (a *MaxRedirectionsError) lists the hops.
@@ -42,7 +49,8 @@ var (
 	// would each refuse every connection.
 	ErrReadOnlyRefused = node.ErrReadOnlyRefused
 	// ErrNoRoute: no node served the command's slot, in every map until its deadline (the error
-	// matches ErrTimeout too).
+	// matches ErrTimeout too). Library.Load fails with it at once, not matching ErrTimeout, when
+	// the client knows no master.
 	ErrNoRoute = dispatcher.ErrNoRoute
 	// ErrNodeCommand: a command that acts only on the node it reaches (FLUSHALL, SCAN, KEYS,
 	// DBSIZE, SCRIPT LOAD, FUNCTION LOAD, CONFIG SET, WAIT...) was sent through the cluster; send
@@ -72,7 +80,8 @@ var (
 	// cluster's Close, or every name refused: see Subscription.Err).
 	ErrSubscriptionClosed = errors.New("actoredis: the subscription has ended")
 	// ErrEmptyCommand: a command with no arguments, not even a name (the server would answer it
-	// with nothing); it is refused before it is written.
+	// with nothing); it is refused before it is written. Subscribe, PSubscribe, SSubscribe and
+	// Subscription.Add given no names fail with it too.
 	ErrEmptyCommand = resp.ErrEmptyCommand
 )
 
@@ -122,6 +131,8 @@ var ErrLateReply = node.ErrLateReply
 // WasWritten reports whether err says the command was written and may have run on the server: a
 // connection failure after it was written (read-only commands and commands marked Idempotent are
 // then retried by the client; others return this error), or no reply by the command's deadline
-// after a late redirect or retry (ErrLateReply). It is false for a command that certainly did not
-// run (safe to send again) and for every other error.
+// after a late redirect or retry (ErrLateReply). It is false for an error that says the command
+// did not run (safe to send again) and for every other error. False is not a promise that the
+// command did not run: when the ctx of Do, AwaitContext or a helper ends while the command is in
+// flight, the error is ctx.Err() alone, and the command may have been written and run.
 func WasWritten(err error) bool { return node.WasWritten(err) || errors.Is(err, ErrMultiRefused) }

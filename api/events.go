@@ -17,10 +17,10 @@ type EventType string
 // The events a Cluster reports, through OnEvent (all of them) and OnError (those with an error).
 const (
 	EventConnect          EventType = "connect"           // Connect succeeded: the topology is known
-	EventDisconnect       EventType = "disconnect"        // Close finished
+	EventDisconnect       EventType = "disconnect"        // Close finished (only after a successful Connect)
 	EventError            EventType = "error"             // something failed that no single command reports (a refresh, a node)
-	EventNodeConnect      EventType = "node-connect"      // a node's connection was established
-	EventNodeReady        EventType = "node-ready"        // a node's handshake finished: commands flow
+	EventNodeConnect      EventType = "node-connect"      // a node's connection is up, handshake done (just before node-ready)
+	EventNodeReady        EventType = "node-ready"        // a node's connection takes commands
 	EventNodeReconnecting EventType = "node-reconnecting" // a node's reconnect is scheduled
 	EventNodeDisconnect   EventType = "node-disconnect"   // a node's connection was lost (not when Close, or a new topology, ends the node)
 	EventNodeError        EventType = "node-error"        // a node's dial or handshake failed
@@ -29,9 +29,11 @@ const (
 // Event is something that happened to the cluster or one of its nodes. It is a plain value.
 type Event struct {
 	Type EventType
-	// Addr is the node's address for node events, "" for cluster events.
+	// Addr is the node's address for node events, and for an EventError of a Subscription; ""
+	// for the other cluster events.
 	Addr string
-	// Err is the cause, for error and disconnect events.
+	// Err is the cause, for EventError, EventNodeError and EventNodeDisconnect; nil for the
+	// others (EventDisconnect included).
 	Err error
 	// Attempt counts reconnect attempts, for node-reconnecting.
 	Attempt int
@@ -73,8 +75,9 @@ func (c *Cluster) OnError(f func(error)) {
 }
 
 // OnEvent registers f for every event, in the order they happen; see OnError for where handlers
-// run. EventDisconnect is the last event, delivered before Close returns (unless Close was called
-// by a handler).
+// run. After a successful Connect, EventDisconnect is the last event, delivered before Close
+// returns (unless Close was called by a handler). A Cluster whose Connect failed has no
+// EventDisconnect: Connect's return is its end.
 func (c *Cluster) OnEvent(f func(Event)) {
 	c.hmu.Lock()
 	defer c.hmu.Unlock()

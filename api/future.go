@@ -14,7 +14,9 @@ import (
 )
 
 // Future is the pending result of a command sent with Cluster.Send. It is completed exactly once;
-// every method is safe for concurrent use and may be called any number of times.
+// every method is safe for concurrent use and may be called any number of times, and each call
+// returns that one result. An AwaitContext whose ctx ends first completes it with ctx's error
+// (see AwaitContext).
 type Future struct {
 	r     dispatcher.Request // the command on its way, and its result
 	argv  [inlineArgs]any    // the request's arguments, pointing into slots
@@ -28,15 +30,20 @@ type Future struct {
 // left of it); with a timeout of 0 it waits until answered, until the context of AwaitContext
 // ends, or until Close. With all ClusterOptions.MaxBlockingConns connections of its
 // node in use, it fails with ErrBlockingPoolFull after CommandTimeout.
-// A server error reply is returned as the error (*resp.Error; errors.Is matches its prefix).
+// A server error reply is returned as the error (*resp.Error; errors.Is matches its prefix). A
+// null reply is a Value whose IsNull is true, with a nil error (not Nil). The Value owns its
+// memory: it stays valid for as long as it is kept.
 func (f *Future) Await() (resp.Value, error) {
 	f.r.ReadHeld(context.Background()) // a lone Send's reply, read here (see Cluster.Send)
 	v, err := f.r.Await()
 	return v, f.explain(err)
 }
 
-// AwaitContext waits for the result or for ctx. When ctx ends first it returns ctx.Err(); a
-// command not yet written is then never written, and a late reply is dropped.
+// AwaitContext waits for the result or for ctx. When ctx ends first it returns ctx.Err() and
+// completes the Future with that error, for every waiter: Done's channel is closed, and every
+// Await or AwaitContext, on any goroutine, now or later, returns ctx.Err() too. A command not yet
+// written is then never written, and a late reply is dropped. A command already written may have
+// run: ctx.Err() says nothing either way (WasWritten is false for it).
 func (f *Future) AwaitContext(ctx context.Context) (resp.Value, error) {
 	if ctx.Err() == nil {
 		f.r.ReadHeld(ctx)

@@ -6,12 +6,15 @@ import (
 )
 
 // PartialError reports a command of many keys sent as one command per slot (MGet, MSet, Del,
-// Unlink, Exists) some of whose commands failed: the others ran, and what they returned comes
-// with it (MGet's values of their keys, Del's count of their keys...). A failed command may have
-// run too (see WasWritten): a Del's count then leaves out the keys it deleted. Failed lists the
-// commands that failed, in the order of their first keys; Sent is how many were sent. It matches
-// (errors.Is, errors.As) the error of each failed command: ErrTimeout, a *ConnError naming the
-// node... It is immutable and safe for concurrent use.
+// Unlink, Exists) when more than one was sent and some or all of them failed. When the keys are
+// all in one slot, only one command is sent, and its error is returned instead, not a
+// PartialError. Failed lists the commands that failed, in the order of their first keys, and may
+// list every command sent; Sent is how many were sent. The commands not in Failed ran, and what
+// they returned comes with the error (MGet's values of their keys, Del's count of their keys...).
+// A failed command may have run too (see WasWritten; a ctx that ended while it was in flight
+// fails it with ctx.Err(), which says nothing either way): a Del's count then leaves out the keys
+// it deleted. It matches (errors.Is, errors.As) the error of each failed command: ErrTimeout, a
+// *ConnError naming the node, ctx's error... It is immutable and safe for concurrent use.
 type PartialError struct {
 	Command string
 	Sent    int

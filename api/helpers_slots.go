@@ -7,20 +7,26 @@ import (
 	"github.com/actoredis/actoredis/resp"
 )
 
-// Helpers for commands of many keys whose keys may live in any slots. Redis refuses such a
-// command when its keys are in several slots (CROSSSLOT), even on one node; these send one
-// command per slot, all at once (pipelined on each node's connection), and merge the replies.
-// What one command does stays atomic within its slot, but not across slots. When some of the
-// commands fail (and may have run: see WasWritten), the others have run: the error is a
-// *PartialError naming the failed commands' slots, keys and errors (or, when only one command
-// was sent, that command's error), and what the others returned is returned with it: MGet the
-// values of their keys, Del, Unlink and Exists the sum of their counts. Keys that share a {hash tag} share a slot. With no key they send nothing:
-// MGet returns an empty map, MSet nothing, Del, Unlink and Exists 0. With ctx ended already,
-// nothing is sent; ended meanwhile, the commands not yet written are not.
+// Helpers for commands of many keys whose keys may live in any slots: MGet, MSet, Del, Unlink and
+// Exists, built on perSlot. MGet's doc states the rules they share, where godoc shows them;
+// PartialError is their error when more than one command was sent.
 
 // MGet returns the values of the keys that exist, by key: a missing key, or one holding no
 // string, is not in the map. The keys may be in any slots (one MGET per slot); with an error, the
 // map holds what the commands that did not fail read.
+//
+// Redis refuses a command whose keys are in several slots (CROSSSLOT), even on one node, so MGet,
+// MSet, Del, Unlink and Exists send one command per slot, all at once (pipelined on each node's
+// connection), and merge the replies. Keys that share a {hash tag} share a slot. What one command
+// does stays atomic within its slot, but not across slots. When the keys span several slots and
+// some or all of the commands fail, the error is a *PartialError naming each failed command's
+// slot, keys and error, and what the others returned comes with it (MGet the values of their
+// keys; Del, Unlink and Exists the sum of their counts). When the keys are all in one slot, only
+// one command is sent, and its error is returned as it is, not as a *PartialError. A failed
+// command may have run (see WasWritten). With no key they send nothing: MGet returns an empty
+// map, MSet nothing, Del, Unlink and Exists 0. With ctx ended already, nothing is sent; when it
+// ends meanwhile, the commands not yet written are not written, and each command still waiting
+// fails with ctx.Err() (it may have run).
 func (c *Cluster) MGet(ctx context.Context, keys ...string) (map[string]string, error) {
 	out := make(map[string]string, len(keys))
 	err := c.perSlot(ctx, "MGET", keys, nil, func(group []string, v resp.Value) error {
@@ -39,7 +45,9 @@ func (c *Cluster) MGet(ctx context.Context, keys ...string) (map[string]string, 
 
 // MSet sets each key of values to its value (any type Cmd takes: checked before anything is
 // sent). The keys may be in any slots (one MSET per slot): each slot's keys are set at once, but
-// another client may see some slots' keys set before others'.
+// another client may see some slots' keys set before others'. With keys in several slots, a
+// failure is a *PartialError (the slots not in it were set); with one slot, the one command's
+// error. See MGet for the rules.
 func (c *Cluster) MSet(ctx context.Context, values map[string]any) error {
 	keys := make([]string, 0, len(values))
 	for k, v := range values {
@@ -52,17 +60,22 @@ func (c *Cluster) MSet(ctx context.Context, values map[string]any) error {
 }
 
 // Del deletes keys and returns how many existed. The keys may be in any slots (one DEL per slot).
+// With keys in several slots, a failure is a *PartialError, and the count is that of the commands
+// that did not fail; with one slot, the one command's error. See MGet for the rules.
 func (c *Cluster) Del(ctx context.Context, keys ...string) (int64, error) {
 	return c.countPerSlot(ctx, "DEL", keys)
 }
 
-// Unlink deletes keys as Del does, freeing their memory in the background (UNLINK).
+// Unlink deletes keys as Del does, freeing their memory in the background (UNLINK), one UNLINK per
+// slot, with Del's errors and counts.
 func (c *Cluster) Unlink(ctx context.Context, keys ...string) (int64, error) {
 	return c.countPerSlot(ctx, "UNLINK", keys)
 }
 
 // Exists returns how many of keys exist, a key named twice counting twice. The keys may be in any
-// slots (one EXISTS per slot).
+// slots (one EXISTS per slot). With keys in several slots, a failure is a *PartialError, and the
+// count is that of the commands that did not fail; with one slot, the one command's error. See
+// MGet for the rules.
 func (c *Cluster) Exists(ctx context.Context, keys ...string) (int64, error) {
 	return c.countPerSlot(ctx, "EXISTS", keys)
 }

@@ -28,7 +28,11 @@ type NodeOptions struct {
 	// set overrides the URL's. Every node is reached with one set of credentials: roots that
 	// disagree with each other or with Defaults are a ConfigError.
 	Username, Password string
-	// TLS enables TLS with this configuration (a rediss:// URL enables it with defaults).
+	// TLS enables TLS with this configuration (a rediss:// URL enables it with defaults). Every
+	// node is reached with one configuration, so set it once, in Defaults.TLS, which then applies
+	// to every root too. Without Defaults.TLS, roots that mix TLS and plain connections are a
+	// ConfigError; so are roots, or a root and Defaults, that give different *tls.Config values
+	// (compared by pointer: equal contents in two values are still different).
 	TLS *tls.Config
 }
 
@@ -42,7 +46,10 @@ func (o NodeOptions) String() string {
 }
 
 // ClusterOptions configure a Cluster. The zero value of each field is its documented default;
-// CreateCluster validates them once.
+// CreateCluster validates them once. It keeps a copy of the options, with its own copies of the
+// RootNodes slice and of NodeAddressMap, so the caller may change those afterwards. It uses the
+// *tls.Config values, NodeAddressMapFunc, Reconnect and Logger as given, for the Cluster's whole
+// life: do not modify a tls.Config after passing it.
 type ClusterOptions struct {
 	// RootNodes are the nodes the client discovers the cluster from; at least one.
 	RootNodes []NodeOptions
@@ -71,7 +78,8 @@ type ClusterOptions struct {
 	// MaxBlockingConns is how many connections of their own each node may have for blocking
 	// commands (BLPOP, BLMOVE, BZPOPMIN, XREAD BLOCK...): each is held while its
 	// command blocks, and kept for reuse after. A blocking command that finds them all in use waits
-	// for one up to CommandTimeout, then fails with ErrBlockingPoolFull. Default 8.
+	// for one up to CommandTimeout, then fails with ErrBlockingPoolFull. Watch takes its
+	// connection from the same pool and holds it while its function runs. Default 8.
 	MaxBlockingConns int
 	// MaxCommandRedirections is how many MOVED/ASK hops in a row a command may take before it
 	// fails with ErrMaxRedirections (any other reply, a TRYAGAIN say, starts the count again).
@@ -83,7 +91,13 @@ type ClusterOptions struct {
 	// with no host (cluster-preferred-endpoint-type unknown-endpoint: "the host you reached me
 	// by") is first given the host the client dialled for the reply that named it, then mapped; one
 	// announced as "?" (no hostname) is looked up as "?:port".
-	NodeAddressMap     map[string]string
+	NodeAddressMap map[string]string
+	// NodeAddressMapFunc maps an announced address as NodeAddressMap does, and is asked first:
+	// when it returns "", NodeAddressMap is looked up, and with no entry there either the
+	// announced address is dialled. It is called from several of the client's goroutines,
+	// possibly at once (topology updates, MOVED and ASK targets), so it must be safe for
+	// concurrent use, and it should not block: routing waits for it. A panic in it is logged
+	// (Logger) and the announced address is used for that lookup, without NodeAddressMap.
 	NodeAddressMapFunc func(announced string) string
 	// RESP is the protocol: 3 (default) or 2.
 	RESP int
@@ -95,10 +109,17 @@ type ClusterOptions struct {
 	// late, every command still waiting fails, and the connection is replaced). A blocking
 	// command's wait on its server, as long as it asked for, is not counted. Default 5 s.
 	CommandTimeout time.Duration
-	// ConnectTimeout bounds dialing one node, handshake included. Default 5 s.
+	// ConnectTimeout bounds dialing one node, handshake included, and each topology query to one
+	// node. In Connect it bounds each discovery query to a root, the wait for a master's
+	// connection, and the COMMAND query; roots are tried in turn, so Connect can take about
+	// (roots + 2) × ConnectTimeout: bound Connect with its ctx to wait less. Default 5 s.
 	ConnectTimeout time.Duration
-	// Reconnect returns the delay before reconnect attempt n. Default: min(2^n × 50 ms, 2 s) plus
-	// 0–200 ms of jitter.
+	// Reconnect returns the delay before reconnect attempt n of a node's connection. n starts at 1
+	// after a failed dial or a lost connection, and starts again at 1 once a connection is ready.
+	// It is called on each node's own goroutine, for every node, possibly at once, so it must be
+	// safe for concurrent use; it must not block, as the node handles nothing meanwhile. A panic in
+	// it is logged (Logger) and the default delay is used for that attempt. Default:
+	// min(2^n × 50 ms, 2 s) plus 0–200 ms of jitter.
 	Reconnect func(attempt int) time.Duration
 	// TopologyRefreshInterval is the period of background topology refreshes. Default 30 s;
 	// negative disables them (MOVED replies and unreachable nodes still trigger refreshes).

@@ -86,9 +86,11 @@ func (k subKind) uncommand() string {
 }
 
 // Subscribe subscribes to channels (SUBSCRIBE): a message PUBLISHed to any node of the cluster
-// reaches it, as the servers broadcast it. It returns once the server has confirmed every channel,
-// or fails when ctx ends or CommandTimeout passes first (ErrTimeout). Close the Subscription when
-// done; the cluster's Close ends it too.
+// reaches it, as the servers broadcast it. It returns once the server has confirmed every channel.
+// It fails when ctx ends or CommandTimeout passes first (ErrTimeout); when the server refuses a
+// channel for good (NOPERM, or an ERR: the error wraps the *resp.Error and names the node); with
+// ErrEmptyCommand when given no channel; and with ErrClientClosed when the cluster is not
+// connected. Close the Subscription when done; the cluster's Close ends it too.
 //
 // The subscription holds one connection, to a master picked at random (one with a connection up,
 // and not the one its last connection failed on, when there is one), and stays on that node
@@ -103,8 +105,8 @@ func (c *Cluster) Subscribe(ctx context.Context, channels ...string) (*Subscript
 	return c.subscribe(ctx, subChannels, channels)
 }
 
-// PSubscribe subscribes to glob-style patterns (PSUBSCRIBE), as Subscribe does to channels; each
-// Message names the pattern it matched.
+// PSubscribe subscribes to glob-style patterns (PSUBSCRIBE), as Subscribe does to channels, with
+// the same errors; each Message names the pattern it matched.
 func (c *Cluster) PSubscribe(ctx context.Context, patterns ...string) (*Subscription, error) {
 	return c.subscribe(ctx, subPatterns, patterns)
 }
@@ -113,7 +115,8 @@ func (c *Cluster) PSubscribe(ctx context.Context, patterns ...string) (*Subscrip
 // slot, like a key, and receives what SPUBLISH sends it there. The subscription keeps a
 // connection to each master serving its channels' slots, and follows a slot that moves
 // (resharding, failover): as the server unsubscribes its channels, and, within a second of the
-// map showing the slot on another master, by moving them there. Otherwise as Subscribe.
+// map showing the slot on another master, by moving them there. Otherwise as Subscribe, errors
+// included.
 func (c *Cluster) SSubscribe(ctx context.Context, channels ...string) (*Subscription, error) {
 	return c.subscribe(ctx, subShard, channels)
 }

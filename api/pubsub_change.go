@@ -12,9 +12,10 @@ import (
 // confirmed), or fails when ctx ends or CommandTimeout passes first (ErrTimeout), or when a
 // server refuses one for good (NOPERM...); a failed Add takes back the names it added, and
 // leaves the others as they were; one waiting for a name that Remove takes out fails too. It
-// fails with ErrSubscriptionClosed once the subscription has ended. While an Add waits, the
-// subscription holds up to 65,536 messages, not 1024, so that the confirmations behind them
-// reach it: Add may be called from the goroutine reading Messages.
+// fails with ErrEmptyCommand when given no name, and with ErrSubscriptionClosed once the
+// subscription has ended. While an Add waits, the subscription holds up to 65,536 messages, not
+// 1024, so that the confirmations behind them reach it: Add may be called from the goroutine
+// reading Messages.
 func (s *Subscription) Add(ctx context.Context, names ...string) error {
 	cmd := s.kind.command()
 	if err := s.kind.check(ctx, names); err != nil {

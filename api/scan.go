@@ -21,7 +21,8 @@ type ScanOptions struct {
 	// "stream"...; SCAN's TYPE); "" keeps every type.
 	Type string
 	// Count is how many entries each SCAN call looks at (its COUNT hint, not a limit on what it
-	// returns); 0 leaves it to the server (10).
+	// returns); 0 leaves it to the server (10). A negative Count makes Scan yield a *ConfigError,
+	// with nothing sent.
 	Count int
 }
 

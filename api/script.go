@@ -44,9 +44,10 @@ func (s *Script) Run(ctx context.Context, c *Cluster, keys []string, args ...any
 	return s.run(ctx, c, "EVALSHA", "EVAL", keys, args)
 }
 
-// RunRO runs a read-only script (EVALSHA_RO, then EVAL_RO on NOSCRIPT). With
-// ClusterOptions.UseReplicas it may run on a replica, as other reads do; a script that writes
-// fails there and on masters alike.
+// RunRO runs a read-only script with EVALSHA_RO, loading it first where it is missing as Run does
+// (SCRIPT LOAD on the node that answers NOSCRIPT, then EVALSHA_RO again; EVAL_RO only after three
+// loads or a failed one: see Script). With ClusterOptions.UseReplicas it may run on a replica, as
+// other reads do; a script that writes fails there and on masters alike.
 func (s *Script) RunRO(ctx context.Context, c *Cluster, keys []string, args ...any) (resp.Value, error) {
 	return s.run(ctx, c, "EVALSHA_RO", "EVAL_RO", keys, args)
 }

@@ -12,7 +12,9 @@ import (
 // shared connection of the master of their keys' slot, with no other caller's command between
 // them, and the server runs the commands with nothing else between them either. Every key of
 // every command must be in one slot (use a {hash tag}); keys in several fail with an error
-// matching ErrCrossSlot before anything is sent.
+// matching ErrCrossSlot before anything is sent. A transaction with no keys goes to a random
+// master. One that holds a command acting only on the node it reaches (FLUSHALL, WAIT, SCRIPT
+// LOAD...: see ErrNodeCommand) fails with ErrNodeCommand before anything is sent.
 //
 // It returns each command's reply, in order. MULTI, EXEC, DISCARD and WATCH among cmds are
 // refused with ErrUnsupportedCommand (use Watch for WATCH). A command that fails as it runs (WRONGTYPE, say)
@@ -21,7 +23,8 @@ import (
 // number of arguments, an unknown command), nothing ran and the error matches ErrExecAbort and
 // the refused command's own error, which it names. When the server refuses the MULTI itself (an
 // ACL without it), nothing was queued: the commands ran, each on its own, where allowed, and Tx
-// returns their replies with an error matching ErrMultiRefused (WasWritten is true).
+// returns their replies with an error matching ErrMultiRefused (WasWritten is true). An EXEC that
+// answers null (the transaction aborted) fails it with an error matching Nil.
 //
 // A transaction that meets a slot moving (MOVED, ASK, TRYAGAIN while queuing) or a transient
 // cluster state ran nothing, and is sent again, whole, where the slot is served, within

@@ -42,7 +42,8 @@ type WatchTx struct {
 // Once fn runs, a command that meets the slot moving fails with that error; an Exec refused for a
 // MOVED of the watched slot with one matching ErrTxFailed too (nothing ran), as the map has learnt
 // where the slot went and running Watch again follows it. Close, while Watch waits for its
-// connection or runs fn, fails it with an error matching ErrClientClosed.
+// connection or runs fn, fails it with an error matching ErrClientClosed. Watch with no keys
+// fails at once, with an error that matches none of the package's, and runs nothing.
 func (c *Cluster) Watch(ctx context.Context, fn func(tx *WatchTx) error, keys ...string) error {
 	if len(keys) == 0 {
 		return errors.New("actoredis: Watch needs at least one key")
@@ -156,7 +157,10 @@ func (tx *WatchTx) notRun(err error) error {
 }
 
 // Do runs cmd on the watched connection and returns its reply; a server error is the error.
-// MULTI, EXEC and DISCARD are refused with ErrUnsupportedCommand: the transaction is Exec's.
+// MULTI, EXEC and DISCARD are refused with ErrUnsupportedCommand: the transaction is Exec's. So
+// is a command that would break or reset the connection, before it is written: the subscribe
+// family, MONITOR, SYNC, PSYNC, REPLCONF, CLIENT REPLY, RESET, HELLO, AUTH, READONLY, READWRITE
+// and QUIT.
 func (tx *WatchTx) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 	switch name := node.CommandName(cmd.args); name {
 	case "MULTI", "EXEC", "DISCARD":
