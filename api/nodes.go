@@ -32,20 +32,42 @@ func (n *Node) IsMaster() bool { return n.ref.Info.Role == "master" }
 // Do runs cmd on this node, with no routing and no redirect following. After the cluster's Close it
 // fails with an error matching ErrClientClosed; once the node has left the cluster (a later
 // topology dropped it), with one matching ErrNodeGone.
+//
+// Every error names the node and the command. A server's error reply is a *node.CommandError
+// wrapping the *resp.Error (errors.As finds it; errors.Is matches resp's sentinels), MOVED and
+// READONLY included, which also ask the client to refresh its map: a node that answers so is not
+// what the map said it was (Masters, Replicas). A Do whose ctx has ended returns its error at
+// once and sends nothing; a ctx that ends while the command is in flight returns an error
+// matching ctx's, and the command may have run.
 func (n *Node) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 	if n.c.state.Load() != stateConnected {
 		return resp.Value{}, n.failed(cmd, n.c.notRunning())
+	}
+	if err := ended(ctx); err != nil {
+		return resp.Value{}, n.failed(cmd, err) // sent, it could run before the Future noticed
 	}
 	r := node.NewRequest(cmd.args...)
 	r.Ctx = ctx
 	n.ref.Node.Send(r)
 	v, err := r.AwaitContext(ctx)
-	if why := n.c.closedBy(err); why != nil {
-		if node.NamesNode(err) {
-			err = fmt.Errorf("%w: %w", why, err) // it names the node and the command
-		} else {
-			err = n.failed(cmd, fmt.Errorf("%w: %w", why, err))
+	if err == nil {
+		return v, nil
+	}
+	var se *resp.Error
+	switch why := n.c.closedBy(err); {
+	case why != nil && node.NamesNode(err):
+		err = fmt.Errorf("%w: %w", why, err) // it names the node and the command
+	case why != nil:
+		err = n.failed(cmd, fmt.Errorf("%w: %w", why, err))
+	case errors.As(err, &se) && !node.NamesNode(err): // the server's reply
+		if node.Returnable(se) {
+			if rt := n.c.run.Load(); rt != nil {
+				rt.smap.Refresh()
+			}
 		}
+		err = &node.CommandError{Addr: n.Addr(), Command: node.CommandName(cmd.args), Err: err}
+	case !node.NamesNode(err):
+		err = n.failed(cmd, err) // ctx's error, as AwaitContext returns it
 	}
 	return v, err
 }

@@ -1,0 +1,94 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/actoredis/actoredis/internal/testcluster"
+	"github.com/actoredis/actoredis/resp"
+)
+
+// Node.Do's errors name the node and the command: a server's error reply (still found by
+// errors.As and errors.Is), a ctx that ends in flight, and a ctx ended before, which sends
+// nothing. (The first two came bare, so a caller running a command on every master could not
+// tell which one failed; the third was written when its timer had not fired yet.)
+func TestNodeDoErrorsNameTheNode(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 2, Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{})
+	n := cl.NodeForKey("{node-do}")
+	srv := tc.MasterFor(GetSlot("{node-do}"))
+	ctx := context.Background()
+
+	_, err := n.Do(ctx, Cmd("NOSUCHCMD"))
+	var se *resp.Error
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, "ERR", se.Prefix)
+	assert.Contains(t, err.Error(), n.Addr())
+	assert.Contains(t, err.Error(), "NOSUCHCMD")
+	_, err = n.Do(ctx, Cmd("LPUSH", "{node-do}s", "x"))
+	require.NoError(t, err)
+	_, err = n.Do(ctx, Cmd("GET", "{node-do}s"))
+	assert.ErrorIs(t, err, ErrWrongType)
+	assert.Contains(t, err.Error(), n.Addr())
+
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	_, err = n.Do(short, Cmd("EVAL", "local t = redis.call('TIME') while true do local n = redis.call('TIME') "+
+		"if (n[1] - t[1]) * 1000000 + n[2] - t[2] > 300000 then break end end return 1", 0))
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Contains(t, err.Error(), n.Addr())
+	assert.Contains(t, err.Error(), "EVAL")
+
+	done, cancelDone := context.WithCancel(ctx)
+	cancelDone()
+	_, err = n.Do(done, Cmd("SET", "{node-do}k", "v"))
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Contains(t, err.Error(), n.Addr())
+	_, err = n.Do(ctx, Cmd("GET", "{node-do}k"))
+	assert.True(t, errors.Is(err, Nil) || err == nil, "%v", err)
+	v, err := srv.Do(ctx, "EXISTS", "{node-do}k")
+	require.NoError(t, err)
+	assert.Equal(t, int64(0), v, "a Do whose ctx had ended sent nothing")
+}
+
+// A Node.Do answered MOVED or READONLY asks for a refresh of the map: after a manual failover,
+// which no node failing tells the client of, Masters lists the new master once a command on the
+// demoted one met either. (Masters kept the demoted master until a keyed command met MOVED or the
+// periodic refresh ran, never with it disabled: a FLUSHALL on every master missed the new one.)
+func TestNodeDoRedirectRefreshesTheMap(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 2})
+	cl := connect(t, tc, ClusterOptions{TopologyRefreshInterval: -1})
+	ctx := context.Background()
+	old := tc.Masters()[0]
+	promoted := tc.ReplicasOf(old)[0]
+	var demoted *Node
+	for _, m := range cl.Masters() {
+		if m.Addr() == old.Addr() {
+			demoted = m
+		}
+	}
+	require.NotNil(t, demoted)
+	require.NoError(t, tc.Failover(ctx, promoted))
+
+	_, err := demoted.Do(ctx, Cmd("FLUSHALL"))
+	require.Error(t, err, "the demoted master refuses a write")
+	var se *resp.Error
+	require.ErrorAs(t, err, &se)
+	assert.Contains(t, []string{"READONLY", "MOVED"}, se.Prefix)
+	require.Eventually(t, func() bool {
+		for _, m := range cl.Masters() {
+			if m.Addr() == promoted.Addr() {
+				return true
+			}
+		}
+		return false
+	}, 5*time.Second, 10*time.Millisecond, "the new master is listed")
+	for _, m := range cl.Masters() {
+		assert.NotEqual(t, old.Addr(), m.Addr(), "the demoted master is no longer listed")
+	}
+}
