@@ -34,11 +34,10 @@ func TestLibraryLoadsWhereTheCallWent(t *testing.T) {
 			from := tc.MasterFor(slot)
 			to := otherMaster(tc, from)
 			if empty {
-				to = tc.Nodes()[2]
-			} else {
-				_, err := to.Do(ctx, "FUNCTION", "FLUSH") // as a master added since
-				require.NoError(t, err)
+				to = tc.Nodes()[2] // Load reached it too: Masters lists those with no slots
 			}
+			_, err := to.Do(ctx, "FUNCTION", "FLUSH") // as a master added since
+			require.NoError(t, err)
 			loads := callsOf(t, to, "function|load")
 			key := "{re}n"
 			require.NoError(t, cl.Set(ctx, key, 1))

@@ -104,7 +104,9 @@ func (c *Cluster) snapshot() *slotmap.Snapshot {
 	return nil
 }
 
-// Masters returns the master of every shard (nil before Connect or after Close).
+// Masters returns the master of every shard: those serving slots, then the masters serving none
+// (just added to the cluster, or emptied before their removal), so that a command run on each
+// master (FLUSHALL, FUNCTION LOAD, DBSIZE) reaches every key. Nil before Connect or after Close.
 func (c *Cluster) Masters() []*Node {
 	if s := c.snapshot(); s != nil {
 		return c.wrap(s.Masters())
@@ -112,7 +114,8 @@ func (c *Cluster) Masters() []*Node {
 	return nil
 }
 
-// Replicas returns every healthy replica.
+// Replicas returns every healthy replica (online and reachable; nil before Connect or after
+// Close).
 func (c *Cluster) Replicas() []*Node {
 	if s := c.snapshot(); s != nil {
 		return c.wrap(s.Replicas())
@@ -120,7 +123,9 @@ func (c *Cluster) Replicas() []*Node {
 	return nil
 }
 
-// Nodes returns every node, masters first.
+// Nodes returns Masters, then Replicas: every master the client can reach, and every healthy
+// replica. A master announced with no address the client can use, and a replica failed or
+// loading, are not listed. Nil before Connect or after Close.
 func (c *Cluster) Nodes() []*Node {
 	if s := c.snapshot(); s != nil {
 		return c.wrap(s.Nodes())

@@ -335,6 +335,18 @@ func (a *mapActor) build(shards []Shard) *Snapshot {
 	canonicalOrder(shards)
 	var replicas []*Ref
 	for _, sh := range shards {
+		if len(sh.Ranges) == 0 {
+			// A master serving no slot: listed (Masters, Nodes) for commands on every master, while
+			// online and reachable (a master that failed and was replaced is listed so too, failed).
+			if a.reachable(sh.Master) && sh.Master.Health == "online" {
+				refs := &ShardRefs{Master: a.refFor(sh.Master, s)}
+				refs.Replicas = a.healthyReplicas(sh, s)
+				s.empty = append(s.empty, refs)
+				s.nodes = append(s.nodes, refs.Master)
+				replicas = append(replicas, refs.Replicas...)
+			}
+			continue
+		}
 		if !a.reachable(sh.Master) {
 			// A master with no known endpoint cannot be reached: its slots get no node, and a
 			// command for them an error that says why.
@@ -353,15 +365,8 @@ func (a *mapActor) build(shards []Shard) *Snapshot {
 			}
 		}
 		master := a.refFor(info, s)
-		refs := &ShardRefs{Ranges: sh.Ranges, Master: master}
-		for _, r := range sh.Replicas {
-			if !a.reachable(r) || r.Health != "online" { // "fail" or "loading": no reads for it
-				continue
-			}
-			ref := a.refFor(r, s)
-			refs.Replicas = append(refs.Replicas, ref)
-			replicas = append(replicas, ref)
-		}
+		refs := &ShardRefs{Ranges: sh.Ranges, Master: master, Replicas: a.healthyReplicas(sh, s)}
+		replicas = append(replicas, refs.Replicas...)
 		idx := uint16(len(s.Shards))
 		s.Shards = append(s.Shards, refs)
 		s.nodes = append(s.nodes, master)
@@ -378,6 +383,18 @@ func (a *mapActor) build(shards []Shard) *Snapshot {
 		}
 	}
 	return s
+}
+
+// healthyReplicas returns the Refs of sh's replicas that can take reads: reachable and online
+// (not "fail" or "loading").
+func (a *mapActor) healthyReplicas(sh Shard, s *Snapshot) []*Ref {
+	var out []*Ref
+	for _, r := range sh.Replicas {
+		if a.reachable(r) && r.Health == "online" {
+			out = append(out, a.refFor(r, s))
+		}
+	}
+	return out
 }
 
 // refFor returns the Ref of a discovered server, starting its node actor if needed.

@@ -61,9 +61,9 @@ func (a *mapActor) readOnlyByRole(s *Snapshot) {
 	if !a.opts.Node.ReadOnly {
 		return
 	}
-	masters := make(map[string]bool, len(s.Shards))
-	for _, sh := range s.Shards {
-		masters[sh.Master.Addr] = true
+	masters := map[string]bool{}
+	for _, m := range s.Masters() { // those serving no slot too
+		masters[m.Addr] = true
 	}
 	for addr, ref := range s.byAddr {
 		ref.Node.SetReadOnly(!masters[addr])

@@ -52,8 +52,9 @@ type Shard struct {
 
 // ParseShards reads a CLUSTER SHARDS reply, RESP3 (maps) or RESP2 (flat key/value arrays) alike.
 //
-// Shards without a master or without slots are skipped (CLUSTER SHARDS lists the empty shards of
-// nodes that hold no slots). When a shard names several masters (a failed master not yet demoted
+// Shards without a master are skipped. Those of masters that hold no slots (a node just added to
+// the cluster, or one emptied before its removal; a master that failed and was replaced) are kept,
+// with no ranges. When a shard names several masters (a failed master not yet demoted
 // next to the replica that replaced it), the first online one is kept and the others are dropped.
 // Unknown fields are ignored; an unexpected shape is an error naming what was wrong, and a server
 // error reply is returned wrapped (errors.Is matches resp's sentinels).
@@ -126,7 +127,7 @@ func parseShardEntry(v resp.Value) (sh Shard, ok bool, err error) {
 			sh.Master, haveMaster = n, true
 		}
 	}
-	if !haveMaster || len(sh.Ranges) == 0 {
+	if !haveMaster {
 		return Shard{}, false, nil
 	}
 	return sh, true, nil

@@ -170,7 +170,7 @@ func TestParseShardsHandMade(t *testing.T) {
 				obj(resp3, bs("id"), bs("r1"), bs("tls-port"), num(7443), bs("ip"), bs("10.0.0.2"),
 					bs("endpoint"), bs("r1.example"), bs("hostname"), bs("r1.example"), bs("role"), bs("replica"),
 					bs("health"), bs("loading"))),
-			// a node with no slots: skipped.
+			// a master with no slots: kept, with no ranges.
 			shard(resp3, ints(), shardNode(resp3, "empty", "master")),
 			// no master (only a replica): skipped.
 			shard(resp3, ints(500, 500), shardNode(resp3, "orphan", "replica")),
@@ -189,12 +189,15 @@ func TestParseShardsHandMade(t *testing.T) {
 				Replicas: []NodeInfo{{ID: "r1", Host: "r1.example", Port: 7443, TLSPort: 7443, Role: "replica", Health: "loading"}},
 			},
 			{
+				Master: NodeInfo{ID: "empty", Host: "10.0.0.1", Port: 7000, Role: "master", Health: "online"},
+			},
+			{
 				Ranges: [][2]int{{100, 199}},
 				Master: NodeInfo{ID: "m2", Host: "", Port: 7002, TLSPort: 7443, Role: "master", Health: "online"},
 			},
 		}, shards, "RESP3 %v", resp3)
 		assert.Equal(t, "?:7000", shards[0].Master.Addr())
-		assert.Equal(t, ":7002", shards[1].Master.Addr())
+		assert.Equal(t, ":7002", shards[2].Master.Addr())
 		covered, err := Validate(shards)
 		require.NoError(t, err)
 		assert.Equal(t, 300, covered)

@@ -31,7 +31,8 @@ const noShard = 0xFFFF
 // goroutine, never changed — a change makes a new Snapshot.
 type Snapshot struct {
 	Version   uint64
-	Shards    []*ShardRefs
+	Shards    []*ShardRefs     // the shards serving slots
+	empty     []*ShardRefs     // the shards of online masters serving none (no Ranges)
 	slots     [NumSlots]uint16 // index into Shards
 	byAddr    map[string]*Ref
 	nodes     []*Ref      // every node, masters first
@@ -92,25 +93,36 @@ func (s *Snapshot) ByAddr(addr string) *Ref { return s.byAddr[addr] }
 // Nodes returns every node, masters first. The slice must not be modified.
 func (s *Snapshot) Nodes() []*Ref { return s.nodes }
 
-// Masters returns the master of every shard. The slice is new.
+// Masters returns the master of every shard: those serving slots, then the online masters that
+// serve none (added to the cluster and given no slot yet, or emptied before their removal). The
+// slice is new.
 func (s *Snapshot) Masters() []*Ref {
-	out := make([]*Ref, 0, len(s.Shards))
-	for _, sh := range s.Shards {
+	out := make([]*Ref, 0, len(s.Shards)+len(s.empty))
+	for _, sh := range s.allShards() {
 		out = append(out, sh.Master)
 	}
 	return out
 }
 
-// Replicas returns every healthy replica. The slice is new.
+// Replicas returns every healthy replica, of every shard (see Masters). The slice is new.
 func (s *Snapshot) Replicas() []*Ref {
 	var out []*Ref
-	for _, sh := range s.Shards {
+	for _, sh := range s.allShards() {
 		out = append(out, sh.Replicas...)
 	}
 	return out
 }
 
-// isMaster reports whether the node reached at addr masters a shard in s.
+// allShards returns the shards serving slots, then those serving none.
+func (s *Snapshot) allShards() []*ShardRefs {
+	if len(s.empty) == 0 {
+		return s.Shards
+	}
+	return append(slices.Clip(s.Shards), s.empty...)
+}
+
+// isMaster reports whether the node reached at addr masters a shard serving slots in s: one whose
+// loss is a failover to follow, and the only place its commands can go.
 func (s *Snapshot) isMaster(addr string) bool {
 	for _, sh := range s.Shards {
 		if sh.Master.Addr == addr {
@@ -147,6 +159,10 @@ func (s *Snapshot) withSlot(slot int, ref *Ref) *Snapshot {
 		}
 	}
 	if idx < 0 {
+		// A master that served no slot serves this one now: a shard of its own from here.
+		if j := slices.IndexFunc(s.empty, func(sh *ShardRefs) bool { return sh.Master.Addr == ref.Addr }); j >= 0 {
+			c.empty = slices.Delete(slices.Clone(s.empty), j, j+1)
+		}
 		if ref.Info.Role != "master" {
 			promoted := *ref
 			promoted.Info.Role = "master"
@@ -226,25 +242,21 @@ func (s *Snapshot) lacksNodeOf(o *Snapshot) bool {
 
 // sameRouting reports whether s routes every command as o does, and says the same of every node:
 // the same shard for every slot, and the same master and replicas, in order, with the same
-// NodeInfo (id, role, health, ports), for every shard, and the same masters left out (Unreached),
+// NodeInfo (id, role, health, ports), for every shard (those serving no slot included), and the
+// same masters left out (Unreached),
 // so that the reason a slot has no node stays true. o may be nil.
 func (s *Snapshot) sameRouting(o *Snapshot) bool {
-	if o == nil || s.slots != o.slots || len(s.Shards) != len(o.Shards) || len(s.nodes) != len(o.nodes) ||
-		!slices.EqualFunc(s.unreached, o.unreached, sameUnreached) {
+	if o == nil || s.slots != o.slots || len(s.Shards) != len(o.Shards) || len(s.empty) != len(o.empty) ||
+		len(s.nodes) != len(o.nodes) || !slices.EqualFunc(s.unreached, o.unreached, sameUnreached) {
 		return false
 	}
-	for i, sh := range s.Shards {
-		osh := o.Shards[i]
-		if !sameRef(sh.Master, osh.Master) || len(sh.Replicas) != len(osh.Replicas) {
-			return false
-		}
-		for j, r := range sh.Replicas {
-			if !sameRef(r, osh.Replicas[j]) {
-				return false
-			}
-		}
-	}
-	return true
+	return slices.EqualFunc(s.Shards, o.Shards, sameShard) && slices.EqualFunc(s.empty, o.empty, sameShard)
+}
+
+// sameShard reports whether two shards have the same master and replicas, in order, each with the
+// same NodeInfo.
+func sameShard(a, b *ShardRefs) bool {
+	return sameRef(a.Master, b.Master) && slices.EqualFunc(a.Replicas, b.Replicas, sameRef)
 }
 
 func sameRef(a, b *Ref) bool { return a.Addr == b.Addr && a.Info == b.Info }
