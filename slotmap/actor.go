@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -153,8 +154,10 @@ func (a *mapActor) refresh() {
 	}()
 }
 
-// candidates lists where to ask: known masters, then other known nodes, then the roots, each
-// group in random order.
+// candidates lists where to ask: known masters serving slots, then other known nodes (replicas),
+// then the roots, then the masters serving no slot, each group in random order. A master serving
+// none is asked last: one just met may answer before it has heard of every slot, and one removed
+// from the cluster answers for itself alone.
 func (a *mapActor) candidates() []string {
 	seen := map[string]bool{}
 	var out []string
@@ -167,15 +170,19 @@ func (a *mapActor) candidates() []string {
 			}
 		}
 	}
+	var empty []string
 	if a.snap != nil {
 		var masters, others []string
 		for _, r := range a.snap.nodes {
 			if _, down := a.down[r.Addr]; down {
 				continue
 			}
-			if r.Info.Role == "master" {
+			switch {
+			case a.snap.isMaster(r.Addr):
 				masters = append(masters, r.Addr)
-			} else {
+			case r.Info.Role == "master":
+				empty = append(empty, r.Addr)
+			default:
 				others = append(others, r.Addr)
 			}
 		}
@@ -183,6 +190,7 @@ func (a *mapActor) candidates() []string {
 		add(others)
 	}
 	add(append([]string(nil), a.opts.Roots...))
+	add(empty)
 	return out
 }
 
@@ -256,8 +264,10 @@ func queryShards(ctx context.Context, o node.Options) ([]Shard, error) {
 	if _, err := Validate(shards); err != nil {
 		return nil, err
 	}
-	if len(shards) == 0 {
-		return nil, errors.New("the node reports no slots assigned (is the cluster formed?)")
+	if !slices.ContainsFunc(shards, func(sh Shard) bool { return len(sh.Ranges) > 0 }) {
+		// A node of no cluster (not yet met, or removed: reset and left running) lists itself
+		// alone, as a master with no slots.
+		return nil, errors.New("the node reports no slots assigned (is the cluster formed? is the node one of it?)")
 	}
 	return shards, nil
 }

@@ -78,6 +78,12 @@ func (m *Map) Learn(ctx context.Context, announced string) (ref *Ref, release fu
 // Refresh asks for a refresh of the topology.
 func (m *Map) Refresh() { m.sys.Root().Send(m.pid, &Refresh{}) }
 
+// Moved tells the map that slot moved to the node announced as announced (a MOVED): the map
+// serves it from there at once, and refreshes soon, as for a dispatcher's MOVED.
+func (m *Map) Moved(slot int, announced string) {
+	m.sys.Root().Send(m.pid, &Moved{Slot: slot, Addr: announced})
+}
+
 // Refreshes counts the discoveries started so far (the first included).
 func (m *Map) Refreshes() uint64 { return m.shared.refreshes.Load() }
 

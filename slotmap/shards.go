@@ -380,8 +380,8 @@ func text(v resp.Value) (string, error) {
 	return "", fmt.Errorf("%s %s is not a string", v.Kind(), v.String())
 }
 
-// canonicalOrder sorts shards by their first slot, their ranges by start, and each shard's replicas
-// by address. Every node lists CLUSTER SHARDS in an order of its own (a walk of its node table,
+// canonicalOrder sorts shards by their first slot (those serving none last, by their master's
+// address), their ranges by start, and each shard's replicas by address. Every node lists CLUSTER SHARDS in an order of its own (a walk of its node table,
 // hashed with a seed of its own): in one order, the same cluster read from two nodes makes the
 // same map.
 func canonicalOrder(shards []Shard) {
@@ -395,5 +395,9 @@ func canonicalOrder(shards []Shard) {
 		}
 		return sh.Ranges[0][0]
 	}
-	slices.SortStableFunc(shards, func(a, b Shard) int { return cmp.Compare(first(a), first(b)) })
+	// Shards serving no slot tie on their first slot: by their master's address then, or each node's
+	// order would make a new map of the same cluster.
+	slices.SortStableFunc(shards, func(a, b Shard) int {
+		return cmp.Or(cmp.Compare(first(a), first(b)), strings.Compare(a.Master.Addr(), b.Master.Addr()))
+	})
 }

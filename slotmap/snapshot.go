@@ -104,6 +104,15 @@ func (s *Snapshot) Masters() []*Ref {
 	return out
 }
 
+// ServingMasters returns the master of every shard serving slots. The slice is new.
+func (s *Snapshot) ServingMasters() []*Ref {
+	out := make([]*Ref, 0, len(s.Shards))
+	for _, sh := range s.Shards {
+		out = append(out, sh.Master)
+	}
+	return out
+}
+
 // Replicas returns every healthy replica, of every shard (see Masters). The slice is new.
 func (s *Snapshot) Replicas() []*Ref {
 	var out []*Ref
@@ -159,8 +168,11 @@ func (s *Snapshot) withSlot(slot int, ref *Ref) *Snapshot {
 		}
 	}
 	if idx < 0 {
-		// A master that served no slot serves this one now: a shard of its own from here.
+		var replicas []*Ref
+		// A master that served no slot serves this one now: a shard of its own from here, with its
+		// replicas.
 		if j := slices.IndexFunc(s.empty, func(sh *ShardRefs) bool { return sh.Master.Addr == ref.Addr }); j >= 0 {
+			replicas = s.empty[j].Replicas
 			c.empty = slices.Delete(slices.Clone(s.empty), j, j+1)
 		}
 		if ref.Info.Role != "master" {
@@ -169,7 +181,7 @@ func (s *Snapshot) withSlot(slot int, ref *Ref) *Snapshot {
 			ref = &promoted
 			c.dropReplica(ref.Addr)
 		}
-		c.Shards = append(c.Shards, &ShardRefs{Master: ref})
+		c.Shards = append(c.Shards, &ShardRefs{Master: ref, Replicas: replicas})
 		idx = len(c.Shards) - 1
 	}
 	c.slots[slot] = uint16(idx)
