@@ -57,7 +57,7 @@ func (c *Cluster) awaitAMaster(ctx context.Context, rt *running, k *contacts) er
 	timer := time.NewTimer(c.opts.ConnectTimeout)
 	defer timer.Stop()
 	for timedOut := false; ; {
-		masters := rt.smap.Snapshot().Masters()
+		masters := rt.smap.Snapshot().ServingMasters() // a master serving no slot serves no command
 		var failed []error
 		permanent := len(masters) > 0
 		k.mu.Lock()

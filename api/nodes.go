@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
+	"slices"
 
 	"github.com/actoredis/actoredis/actors"
 	"github.com/actoredis/actoredis/node"
@@ -34,9 +36,10 @@ func (n *Node) IsMaster() bool { return n.ref.Info.Role == "master" }
 // topology dropped it), with one matching ErrNodeGone.
 //
 // Every error names the node and the command. A server's error reply is a *node.CommandError
-// wrapping the *resp.Error (errors.As finds it; errors.Is matches resp's sentinels), MOVED and
-// READONLY included, which also ask the client to refresh its map: a node that answers so is not
-// what the map said it was (Masters, Replicas). A Do whose ctx has ended returns its error at
+// wrapping the *resp.Error (errors.As finds it; errors.Is matches resp's sentinels). A MOVED that
+// names another master than the client's map has for the slot, or a READONLY from a node the map
+// calls a master, also tells the map, which refreshes (after a failover or a slot move it had not
+// seen: Masters then lists the new master). A Do whose ctx has ended returns its error at
 // once and sends nothing; a ctx that ends while the command is in flight returns an error
 // matching ctx's, and the command may have run.
 func (n *Node) Do(ctx context.Context, cmd Command) (resp.Value, error) {
@@ -60,16 +63,40 @@ func (n *Node) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 	case why != nil:
 		err = n.failed(cmd, fmt.Errorf("%w: %w", why, err))
 	case errors.As(err, &se) && !node.NamesNode(err): // the server's reply
-		if node.Returnable(se) {
-			if rt := n.c.run.Load(); rt != nil {
-				rt.smap.Refresh()
-			}
-		}
+		n.tellMap(se)
 		err = &node.CommandError{Addr: n.Addr(), Command: node.CommandName(cmd.args), Err: err}
 	case !node.NamesNode(err):
 		err = n.failed(cmd, err) // ctx's error, as AwaitContext returns it
 	}
 	return v, err
+}
+
+// tellMap tells the map what a server's error reply to Do says of it when the map is wrong: a
+// MOVED naming another master than the map's for the slot (a failover or a slot move it has not
+// seen), or READONLY from a node the map calls a master (demoted). A MOVED the map agrees with (a
+// key of another slot sent here) and a replica's READONLY (a write sent to it) say nothing new.
+func (n *Node) tellMap(se *resp.Error) {
+	rt := n.c.run.Load()
+	if rt == nil {
+		return
+	}
+	snap := rt.smap.Snapshot()
+	if snap == nil {
+		return
+	}
+	switch rd, moved, _ := resp.ParseRedirect(se); {
+	case moved && !rd.Ask:
+		if rd.Host == "" { // announced with no endpoint: the host of the node that answered
+			rd.Host, _, _ = net.SplitHostPort(n.Addr())
+		}
+		if cur := snap.Master(rd.Slot); cur == nil || cur.Info.Addr() != rd.Addr() && cur.Addr != rd.Addr() {
+			rt.smap.Moved(rd.Slot, rd.Addr())
+		}
+	case errors.Is(se, resp.ErrReadOnly):
+		if slices.ContainsFunc(snap.Masters(), func(m *slotmap.Ref) bool { return m.Addr == n.Addr() }) {
+			rt.smap.Refresh()
+		}
+	}
 }
 
 // closedBy says why err is a closed node's, if it is: ErrClientClosed after Close, else
@@ -84,9 +111,9 @@ func (c *Cluster) closedBy(err error) error {
 	return ErrNodeGone
 }
 
-// failed names the node and the command in err.
+// failed names the node and the command in err, as the node's own errors do (node.NamesNode).
 func (n *Node) failed(cmd Command, err error) error {
-	return fmt.Errorf("actoredis: node %s: %s: %w", n.Addr(), node.CommandName(cmd.args), err)
+	return &node.CommandError{Addr: n.Addr(), Command: node.CommandName(cmd.args), Err: err}
 }
 
 func (c *Cluster) wrap(refs []*slotmap.Ref) []*Node {

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,4 +139,40 @@ func TestMastersListsThoseServingNoSlot(t *testing.T) {
 	v, err := empty.Do(ctx, "DBSIZE")
 	require.NoError(t, err)
 	assert.Equal(t, int64(0), v, "the importing master was flushed too")
+}
+
+// A MOVED the map agrees with (a key of another slot sent to a master, a write sent to a replica)
+// and a replica's READONLY (FLUSHALL sent to it) ask for no refresh: they say nothing new. (Each asked for one: a loop of
+// them kept discoveries running every 200 ms.) A Library.Load cut short by its ctx names each
+// node once.
+func TestNodeDoRefreshesOnlyForNews(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 2})
+	cl := connect(t, tc, ClusterOptions{TopologyRefreshInterval: -1})
+	ctx := context.Background()
+	smap := cl.run.Load().smap
+	owner := cl.NodeForKey("{news}")
+	other := keyInSlot("news-elsewhere", (GetSlot("{news}")+8000)%16384)
+	require.NotEqual(t, owner.Addr(), cl.NodeForKey(other).Addr())
+	replica := cl.Replicas()[0]
+	before := smap.Refreshes()
+	// Longer than refreshes are spaced (200 ms): one asked for would have started.
+	for start := time.Now(); time.Since(start) < 400*time.Millisecond; {
+		_, err := owner.Do(ctx, Cmd("GET", other))
+		require.ErrorIs(t, err, ErrMoved)
+		_, err = replica.Do(ctx, Cmd("FLUSHALL"))
+		require.ErrorIs(t, err, resp.ErrReadOnly)
+		_, err = replica.Do(ctx, Cmd("SET", "{news}k", "v")) // MOVED to a master, as the map says
+		require.ErrorIs(t, err, ErrMoved)
+	}
+	_, err := owner.Do(ctx, Cmd("PING")) // after the replies above, anything they caused is under way
+	require.NoError(t, err)
+	assert.Equal(t, before, smap.Refreshes(), "refreshes asked by MOVED and READONLY that said nothing new")
+
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	err = NewLibrary(counterLibrary).Load(cancelled, cl)
+	require.ErrorIs(t, err, context.Canceled)
+	for _, m := range cl.Masters() {
+		assert.LessOrEqual(t, strings.Count(err.Error(), m.Addr()), 1, "%s named once: %v", m.Addr(), err)
+	}
 }

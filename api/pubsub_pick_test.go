@@ -57,3 +57,25 @@ func TestSubscribeThroughASlowHandshake(t *testing.T) {
 	require.NoError(t, err)
 	publishUntilHeard(t, cl, sub, "slow-handshake")
 }
+
+// A channel subscription goes to a master serving slots, not to one serving none (often about to
+// leave the cluster: once gone it hears no one's messages, and no MOVED would move the
+// subscription). (Half of them went to the empty master.)
+func TestSubscribePrefersAMasterServingSlots(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas, EmptyMasters: 1})
+	cl := connect(t, tc, ClusterOptions{})
+	ctx := context.Background()
+	require.Len(t, cl.Masters(), 2)
+	empty := tc.Nodes()[1]
+	for i := range 10 {
+		sub, err := cl.Subscribe(ctx, "serving-"+string(rune('a'+i)))
+		require.NoError(t, err)
+		defer sub.Close()
+	}
+	v, err := empty.Do(ctx, "CLIENT", "LIST", "TYPE", "pubsub")
+	require.NoError(t, err)
+	assert.Empty(t, v, "no subscription on the master serving no slot")
+	v, err = tc.Nodes()[0].Do(ctx, "CLIENT", "LIST", "TYPE", "pubsub")
+	require.NoError(t, err)
+	assert.NotEmpty(t, v, "the subscriptions are on the master serving slots")
+}

@@ -184,7 +184,9 @@ func (r *subRun) placeWith(snap *slotmap.Snapshot) {
 
 // anyNode is the node for channels and patterns (PUBLISH reaches every node): the one already
 // subscribed to, or a random master, one with a connection up and other than the one the last
-// connection failed on when there is one.
+// connection failed on when there is one. A master serving slots is picked when there is one: one
+// serving none is often about to leave the cluster, and once gone it hears no one's messages,
+// while nothing (no MOVED) would move the subscription.
 func (r *subRun) anyNode(snap *slotmap.Snapshot) *slotmap.Ref {
 	if snap == nil {
 		return nil
@@ -195,9 +197,11 @@ func (r *subRun) anyNode(snap *slotmap.Snapshot) *slotmap.Ref {
 	for _, ref := range r.dialing { // at most one
 		return ref
 	}
-	masters := snap.Masters()
+	masters := snap.ServingMasters()
 	if len(masters) == 0 {
-		return nil
+		if masters = snap.Masters(); len(masters) == 0 {
+			return nil
+		}
 	}
 	var up, others []*slotmap.Ref
 	for _, m := range masters {
