@@ -32,7 +32,7 @@ func TestWholeClusterRestart(t *testing.T) {
 		require.NoError(t, tc.Kill(n))
 	}
 	killedAt := time.Now()
-	// Every worker has had a command fail.
+	// As many commands have failed as there are workers: the cluster is gone for the client too.
 	deadline := time.Now().Add(3 * timeout)
 	for l.report().total() < len(l.workers) {
 		require.True(t, time.Now().Before(deadline), "commands to a dead cluster fail within their deadline")
