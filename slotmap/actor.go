@@ -147,10 +147,14 @@ func (a *mapActor) refresh() {
 	a.shared.refreshes.Add(1)
 	candidates := a.candidates()
 	opts, self, root, stop := a.opts, a.self, a.sys.Root(), a.shared.stop
+	want := NumSlots
+	if a.snap != nil {
+		want = a.snap.Covered()
+	}
 	a.shared.wg.Add(1)
 	go func() {
 		defer a.shared.wg.Done()
-		root.Send(self, discover(stop, opts, candidates))
+		root.Send(self, discover(stop, opts, candidates, want))
 	}()
 }
 
@@ -195,9 +199,15 @@ func (a *mapActor) candidates() []string {
 }
 
 // discover asks each candidate in turn for the topology (CLUSTER SHARDS, or CLUSTER SLOTS on
-// servers without it) and returns the first valid answer, or every candidate's error.
-func discover(stop context.Context, opts Options, candidates []string) *discovered {
+// servers without it) and returns the first valid answer covering at least want slots (those the
+// map serves now; all of them for a first map), or, when none does, the one covering the most, or
+// every candidate's error. A node just met answers for a moment with only the masters it has
+// heard of: its answer would take slots from the map, where slots leave a cluster only by
+// CLUSTER DELSLOTS (a failed master keeps its slots in the answer).
+func discover(stop context.Context, opts Options, candidates []string, want int) *discovered {
 	errs := &RootsError{Errors: map[string]error{}}
+	var best *discovered
+	bestCovered := -1
 	for _, addr := range candidates {
 		if err := stop.Err(); err != nil {
 			errs.Order = append(errs.Order, addr)
@@ -212,10 +222,20 @@ func discover(stop context.Context, opts Options, candidates []string) *discover
 		cancel()
 		if err == nil {
 			fillHosts(shards, addr)
-			return &discovered{shards: shards, from: addr}
+			covered, _ := Validate(shards) // queryShards validated them
+			if covered >= want {
+				return &discovered{shards: shards, from: addr}
+			}
+			if covered > bestCovered {
+				best, bestCovered = &discovered{shards: shards, from: addr}, covered
+			}
+			continue
 		}
 		errs.Order = append(errs.Order, addr)
 		errs.Errors[addr] = err
+	}
+	if best != nil {
+		return best
 	}
 	return &discovered{err: errs}
 }
@@ -289,7 +309,13 @@ func (a *mapActor) onDiscovered(ctx actor.Context, m *discovered) {
 		}
 	} else {
 		if s := a.build(m.shards); !s.sameRouting(a.snap) {
-			lost := a.snap != nil && s.lacksNodeOf(a.snap)
+			covered := NumSlots // a first map is to cover them all
+			if a.snap != nil {
+				covered = a.snap.Covered()
+			}
+			// A map that lost a node, or slots (no candidate answered with them all: a node that
+			// had just met the cluster), looks again a moment later.
+			lost := a.snap != nil && s.lacksNodeOf(a.snap) || s.Covered() < covered
 			a.publish(ctx, s)
 			a.replicaRetry = unreachableRetry
 			if lost {

@@ -2,6 +2,8 @@ package slotmap
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/actoredis/actoredis/actors"
+	"github.com/actoredis/actoredis/internal/fakeredis"
 	"github.com/actoredis/actoredis/internal/testcluster"
 )
 
@@ -20,25 +23,20 @@ func TestNodeOfNoClusterIsNoTopology(t *testing.T) {
 	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas, EmptyMasters: 1})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	empty := tc.Nodes()[1]
+	master, empty := tc.Nodes()[0], tc.Nodes()[1]
 	sys := actors.NewSystem(nil)
 	defer sys.Shutdown()
-	m, err := Start(sys, Options{Roots: []string{tc.Nodes()[0].Addr()}})
+	m, err := Start(sys, Options{Roots: []string{master.Addr()}})
 	require.NoError(t, err)
 	defer m.Close(time.Second)
 	require.NoError(t, m.Ready(ctx))
 	require.Len(t, m.Snapshot().Masters(), 2, "the master serving no slot is listed")
 
 	require.NoError(t, tc.Detach(ctx, empty))
-	for round := range 6 { // the empty master, asked first or not, answers for itself alone
-		before := m.Refreshes()
-		m.Refresh()
-		require.Eventually(t, func() bool { return m.Refreshes() > before }, 5*time.Second, time.Millisecond)
-		assert.Equal(t, NumSlots, m.Snapshot().Covered(), "round %d", round)
-	}
-	require.Eventually(t, func() bool { return len(m.Snapshot().Masters()) == 1 }, 10*time.Second, 10*time.Millisecond,
-		"the removed node left the map")
-	assert.Equal(t, NumSlots, m.Snapshot().Covered())
+	d := discover(ctx, Options{}.withDefaults(), []string{empty.Addr(), master.Addr()}, NumSlots)
+	require.NoError(t, d.err)
+	assert.Equal(t, master.Addr(), d.from, "the node of no cluster was passed over")
+	assert.ErrorContains(t, queryErr(ctx, empty.Addr()), "no slots assigned")
 
 	alone, err := Start(sys, Options{Roots: []string{empty.Addr()}})
 	require.NoError(t, err)
@@ -46,6 +44,64 @@ func TestNodeOfNoClusterIsNoTopology(t *testing.T) {
 	err = alone.Ready(ctx)
 	require.ErrorIs(t, err, ErrRootNodesUnavailable, "a root of no cluster")
 	assert.ErrorContains(t, err, "no slots assigned")
+}
+
+// queryErr is queryShards's error for the node at addr.
+func queryErr(ctx context.Context, addr string) error {
+	o := Options{}.withDefaults().Node
+	o.Addr = addr
+	_, err := queryShards(ctx, o)
+	return err
+}
+
+// A discovery whose first answer covers fewer slots than the map asks the other candidates, and
+// takes the answer covering the most: a node that has just met the cluster lists for a moment
+// only the masters it has heard of. (The first valid answer was taken: a rejoining node asked
+// first published a map of half the slots, which stayed for seconds.) With no better answer,
+// the partial one is taken, and the map looks again a moment later.
+func TestDiscoveryPrefersTheAnswerCoveringMore(t *testing.T) {
+	half := shardsServer(t, [2]int{0, 8191})
+	whole := shardsServer(t, [2]int{0, 8191}, [2]int{8192, NumSlots - 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	opts := Options{}.withDefaults()
+	d := discover(ctx, opts, []string{half.Addr(), whole.Addr()}, NumSlots)
+	require.NoError(t, d.err)
+	assert.Equal(t, whole.Addr(), d.from)
+	d = discover(ctx, opts, []string{half.Addr(), whole.Addr()}, 8192)
+	require.NoError(t, d.err)
+	assert.Equal(t, half.Addr(), d.from, "as many slots as the map has: the first answer")
+	d = discover(ctx, opts, []string{half.Addr()}, NumSlots)
+	require.NoError(t, d.err)
+	assert.Equal(t, half.Addr(), d.from, "no better answer: the partial one")
+
+	a := newBuildingActor(t, Options{})
+	a.onDiscovered(nil, d)
+	assert.True(t, a.scheduled, "a map covering fewer slots than before looks again")
+}
+
+// shardsServer is a fake server answering CLUSTER SHARDS (RESP2) with one master per range, at
+// 127.0.0.1, ports 1, 2...
+func shardsServer(t *testing.T, ranges ...[2]int) *fakeredis.Server {
+	reply := fmt.Sprintf("*%d\r\n", len(ranges))
+	for i, r := range ranges {
+		node := fmt.Sprintf("*12\r\n$2\r\nid\r\n$2\r\nm%d\r\n$4\r\nport\r\n:%d\r\n$2\r\nip\r\n$9\r\n127.0.0.1\r\n"+
+			"$8\r\nendpoint\r\n$9\r\n127.0.0.1\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$6\r\nhealth\r\n$6\r\nonline\r\n", i, i+1)
+		reply += fmt.Sprintf("*4\r\n$5\r\nslots\r\n*2\r\n:%d\r\n:%d\r\n$5\r\nnodes\r\n*1\r\n%s", r[0], r[1], node)
+	}
+	return fakeredis.New(t, func(c *fakeredis.Conn) {
+		cmd, err := c.Handshake()
+		for err == nil {
+			if strings.EqualFold(strings.Join(cmd, " "), "CLUSTER SHARDS") {
+				err = c.Write(reply)
+			} else {
+				err = c.Write("-ERR unknown command\r\n")
+			}
+			if err == nil {
+				cmd, err = c.ReadCommand()
+			}
+		}
+	})
 }
 
 // Masters serving no slot come in one order whichever node answers (each lists CLUSTER SHARDS in

@@ -386,7 +386,7 @@ func TestUnchangedClusterReadFromEveryNodeIsNotPublishedAgain(t *testing.T) {
 	published := 0
 	for round := 0; round < 2; round++ {
 		for _, addr := range tc.Addrs() {
-			m := discover(ctx, a.opts, []string{addr})
+			m := discover(ctx, a.opts, []string{addr}, NumSlots)
 			require.NoError(t, m.err)
 			before := a.snap
 			a.onDiscovered(nil, m)

@@ -196,11 +196,14 @@ func (s *Snapshot) withSlot(slot int, ref *Ref) *Snapshot {
 // leaves: s.Shards must be s's own slice (the shards may be shared with the snapshot s was copied
 // from).
 func (s *Snapshot) dropReplica(addr string) {
-	for i, sh := range s.Shards {
-		if j := slices.IndexFunc(sh.Replicas, func(r *Ref) bool { return r.Addr == addr }); j >= 0 {
-			left := *sh
-			left.Replicas = slices.Delete(slices.Clone(sh.Replicas), j, j+1)
-			s.Shards[i] = &left
+	s.empty = slices.Clone(s.empty) // as s.Shards, shared with the snapshot s was copied from
+	for _, shards := range [][]*ShardRefs{s.Shards, s.empty} {
+		for i, sh := range shards {
+			if j := slices.IndexFunc(sh.Replicas, func(r *Ref) bool { return r.Addr == addr }); j >= 0 {
+				left := *sh
+				left.Replicas = slices.Delete(slices.Clone(sh.Replicas), j, j+1)
+				shards[i] = &left
+			}
 		}
 	}
 }
