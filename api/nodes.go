@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"slices"
 
 	"github.com/actoredis/actoredis/actors"
@@ -37,9 +36,9 @@ func (n *Node) IsMaster() bool { return n.ref.Info.Role == "master" }
 //
 // Every error names the node and the command. A server's error reply is a *node.CommandError
 // wrapping the *resp.Error (errors.As finds it; errors.Is matches resp's sentinels). A MOVED that
-// names another master than the client's map has for the slot, or a READONLY from a node the map
-// calls a master, also tells the map, which refreshes (after a failover or a slot move it had not
-// seen: Masters then lists the new master). A Do whose ctx has ended returns its error at
+// names another master than the client's map has for the slot, or a READONLY or CLUSTERDOWN from a
+// node the map calls a master, also tells the map, which refreshes (after a failover or a slot
+// move it had not seen: Masters then lists the new master). A Do whose ctx has ended returns its error at
 // once and sends nothing; a ctx that ends while the command is in flight returns an error
 // matching ctx's, and the command may have run.
 func (n *Node) Do(ctx context.Context, cmd Command) (resp.Value, error) {
@@ -71,10 +70,16 @@ func (n *Node) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 	return v, err
 }
 
-// tellMap tells the map what a server's error reply to Do says of it when the map is wrong: a
-// MOVED naming another master than the map's for the slot (a failover or a slot move it has not
-// seen), or READONLY from a node the map calls a master (demoted). A MOVED the map agrees with (a
-// key of another slot sent here) and a replica's READONLY (a write sent to it) say nothing new.
+// tellMap tells the map what a server's error reply to Do says of it when the map may be wrong:
+//   - a MOVED from the master the map has for the slot, naming another node: the slot moved (the
+//     map serves it from there at once, and refreshes, as for a dispatcher's MOVED);
+//   - a MOVED from another node, naming another node than the map's: that node may know better,
+//     or be stale (a replica or a master that has not heard yet), so the map asks the cluster;
+//   - READONLY or CLUSTERDOWN from a node the map calls a master (demoted, or taken out of the
+//     cluster): the map asks the cluster.
+//
+// A MOVED naming the node the map has (a key of another slot sent here), a replica's READONLY (a
+// write sent to it), and a malformed MOVED say nothing new.
 func (n *Node) tellMap(se *resp.Error) {
 	rt := n.c.run.Load()
 	if rt == nil {
@@ -84,15 +89,21 @@ func (n *Node) tellMap(se *resp.Error) {
 	if snap == nil {
 		return
 	}
-	switch rd, moved, _ := resp.ParseRedirect(se); {
-	case moved && !rd.Ask:
-		if rd.Host == "" { // announced with no endpoint: the host of the node that answered
-			rd.Host, _, _ = net.SplitHostPort(n.Addr())
+	rd, redirect, err := resp.ParseRedirect(se)
+	switch {
+	case err != nil || redirect && rd.Ask:
+	case redirect:
+		cur := snap.Master(rd.Slot)
+		announced := rd.Addr()
+		target := slotmap.MapAddress(n.c.addressMap(), announced, n.c.opts.Logger)
+		switch {
+		case cur != nil && cur.Addr == target: // the map agrees
+		case cur != nil && cur.Addr == n.Addr() && (rd.Host != slotmap.UnknownHost || target != announced):
+			rt.smap.Moved(rd.Slot, announced)
+		default:
+			rt.smap.Refresh()
 		}
-		if cur := snap.Master(rd.Slot); cur == nil || cur.Info.Addr() != rd.Addr() && cur.Addr != rd.Addr() {
-			rt.smap.Moved(rd.Slot, rd.Addr())
-		}
-	case errors.Is(se, resp.ErrReadOnly):
+	case errors.Is(se, resp.ErrReadOnly) || errors.Is(se, resp.ErrClusterDown):
 		if slices.ContainsFunc(snap.Masters(), func(m *slotmap.Ref) bool { return m.Addr == n.Addr() }) {
 			rt.smap.Refresh()
 		}

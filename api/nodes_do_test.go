@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -175,4 +176,52 @@ func TestNodeDoRefreshesOnlyForNews(t *testing.T) {
 	for _, m := range cl.Masters() {
 		assert.LessOrEqual(t, strings.Count(err.Error(), m.Addr()), 1, "%s named once: %v", m.Addr(), err)
 	}
+}
+
+// A MOVED only the map's own master for the slot can patch the map with: a malformed one, or one
+// from another node (a replica, a master that has not heard of a move yet), at most asks for a
+// refresh. (Each was applied at once: a malformed MOVED routed slot 0 to 127.0.0.1:0, and one
+// naming a replica listed it as a master, until the next discovery.)
+func TestNodeDoMovedPatchesOnlyFromTheSlotsMaster(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 2})
+	cl := connect(t, tc, ClusterOptions{TopologyRefreshInterval: -1})
+	ctx := context.Background()
+	smap := cl.run.Load().smap
+	const slot = 5
+	owner := cl.snapshot().Master(slot)
+	var stranger *Node // a master that does not serve the slot
+	for _, m := range cl.Masters() {
+		if m.Addr() != owner.Addr {
+			stranger = m
+		}
+	}
+	replica := cl.Replicas()[0]
+	// settled waits until the map actor has handled what Do sent it: a Learn, asked after, is
+	// answered after.
+	settled := func() {
+		_, release, err := smap.Learn(ctx, owner.Addr)
+		require.NoError(t, err)
+		release()
+	}
+	reply := func(n *Node, text string) {
+		_, err := n.Do(ctx, Cmd("EVAL", "return redis.error_reply(ARGV[1])", 0, text))
+		require.Error(t, err)
+		settled()
+	}
+	ownerNode := cl.NodeForKey(keyInSlot("patch", slot))
+	require.Equal(t, owner.Addr, ownerNode.Addr())
+	reply(ownerNode, "MOVED oops")
+	assert.Equal(t, owner.Addr, cl.snapshot().Master(slot).Addr, "a malformed MOVED")
+	assert.Len(t, cl.Masters(), 2, "a malformed MOVED adds no master: %v", addrsOf(cl.Masters()))
+	reply(stranger, "MOVED "+strconv.Itoa(slot)+" "+replica.Addr())
+	assert.Equal(t, owner.Addr, cl.snapshot().Master(slot).Addr, "a MOVED from a master not serving the slot")
+	assert.NotContains(t, addrsOf(cl.Masters()), replica.Addr(), "the replica is not listed as a master")
+}
+
+func addrsOf(nodes []*Node) []string {
+	var out []string
+	for _, n := range nodes {
+		out = append(out, n.Addr())
+	}
+	return out
 }

@@ -25,7 +25,7 @@ func (r *subRun) dial(ref *slotmap.Ref) {
 	}
 	r.dialing[ref.Addr] = ref
 	ctx, cancel := r.ctx, context.CancelFunc(func() {})
-	if r.s.kind != subShard && len(r.rt.smap.Snapshot().Masters()) > 1 {
+	if r.s.kind != subShard && len(r.rt.smap.Snapshot().ServingMasters()) > 1 { // anyNode's choice
 		// Any master will do: one that accepts and does not answer (a stopped process) is given
 		// up for another before the wait of a Subscribe is over. The bound doubles with each
 		// failure in a row, for a handshake that is only slow (TLS far away, a loaded server).
