@@ -37,6 +37,7 @@ type mapActor struct {
 	refreshing     bool                 // a discovery goroutine runs
 	again          bool                 // refresh once more when it ends
 	scheduled      bool                 // a debounced refresh is due
+	scheduledAt    time.Time            // when it is due
 	movedMeanwhile bool                 // a MOVED came while a discovery ran
 	lastDone       time.Time            // when the last discovery ended
 	soonAfter      bool                 // a Refresh came while a discovery ran: refreshSoon once it ends
@@ -198,17 +199,28 @@ func (a *mapActor) candidates() []string {
 	return out
 }
 
+// secondOpinion bounds how long a discovery whose first answer covered fewer slots than the map
+// asks other candidates for a better one.
+const secondOpinion = time.Second
+
 // discover asks each candidate in turn for the topology (CLUSTER SHARDS, or CLUSTER SLOTS on
 // servers without it) and returns the first valid answer covering at least want slots (those the
-// map serves now; all of them for a first map), or, when none does, the one covering the most, or
-// every candidate's error. A node just met answers for a moment with only the masters it has
-// heard of: its answer would take slots from the map, where slots leave a cluster only by
-// CLUSTER DELSLOTS (a failed master keeps its slots in the answer).
+// map serves now; all of them for a first map), or every candidate's error. A node just met
+// answers for a moment with only the masters it has heard of, which would take slots from the
+// map, where slots leave a cluster only by CLUSTER DELSLOTS (a failed master keeps its slots in
+// the answer). So an answer covering fewer is checked with one more: the answer of the next
+// candidate to answer within secondOpinion, the one covering the most of the two taken (a
+// cluster that does miss slots costs a second query, and a candidate that answers nothing at
+// most secondOpinion, not QueryTimeout).
 func discover(stop context.Context, opts Options, candidates []string, want int) *discovered {
 	errs := &RootsError{Errors: map[string]error{}}
 	var best *discovered
 	bestCovered := -1
+	ask := stop // the context of the queries: bounded by secondOpinion after a partial answer
 	for _, addr := range candidates {
+		if best != nil && ask.Err() != nil {
+			break // no second answer in time
+		}
 		if err := stop.Err(); err != nil {
 			errs.Order = append(errs.Order, addr)
 			errs.Errors[addr] = err
@@ -217,7 +229,7 @@ func discover(stop context.Context, opts Options, candidates []string, want int)
 		no := opts.Node
 		no.Addr = addr
 		no.ReadOnly = false
-		ctx, cancel := context.WithTimeout(stop, opts.QueryTimeout)
+		ctx, cancel := context.WithTimeout(ask, opts.QueryTimeout)
 		shards, err := queryShards(ctx, no)
 		cancel()
 		if err == nil {
@@ -226,9 +238,16 @@ func discover(stop context.Context, opts Options, candidates []string, want int)
 			if covered >= want {
 				return &discovered{shards: shards, from: addr}
 			}
-			if covered > bestCovered {
-				best, bestCovered = &discovered{shards: shards, from: addr}, covered
+			if best != nil { // the second opinion
+				if covered > bestCovered {
+					best = &discovered{shards: shards, from: addr}
+				}
+				break
 			}
+			best, bestCovered = &discovered{shards: shards, from: addr}, covered
+			var cancelAsk context.CancelFunc
+			ask, cancelAsk = context.WithTimeout(stop, secondOpinion)
+			defer cancelAsk()
 			continue
 		}
 		errs.Order = append(errs.Order, addr)
@@ -533,12 +552,17 @@ func (a *mapActor) refreshSoon() {
 // of MOVED replies costs one discovery.
 func (a *mapActor) scheduleRefresh() { a.refreshAfter(a.opts.Debounce) }
 
-// refreshAfter asks for a refresh in d, unless one is due already.
+// refreshAfter asks for a refresh in d, unless one is due by then already: one due later (a map's
+// second look, a second away) is brought forward.
 func (a *mapActor) refreshAfter(d time.Duration) {
-	if a.scheduled || a.closed {
+	if a.closed {
 		return
 	}
-	a.scheduled = true
+	at := time.Now().Add(d)
+	if a.scheduled && (!at.Before(a.scheduledAt) || !a.refreshTimer.Stop()) {
+		return // due sooner, or firing now: its refreshNow is on its way
+	}
+	a.scheduled, a.scheduledAt = true, at
 	self, root := a.self, a.sys.Root()
 	a.refreshTimer = time.AfterFunc(d, func() { root.Send(self, &refreshNow{}) })
 }

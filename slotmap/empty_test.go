@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/actoredis/actoredis/actors"
 	"github.com/actoredis/actoredis/internal/fakeredis"
 	"github.com/actoredis/actoredis/internal/testcluster"
+	"github.com/actoredis/actoredis/node"
 )
 
 // A node of no cluster (taken out and reset, left running, as del-node does) lists itself alone,
@@ -37,6 +39,10 @@ func TestNodeOfNoClusterIsNoTopology(t *testing.T) {
 	require.NoError(t, d.err)
 	assert.Equal(t, master.Addr(), d.from, "the node of no cluster was passed over")
 	assert.ErrorContains(t, queryErr(ctx, empty.Addr()), "no slots assigned")
+	m.Refresh()
+	require.Eventually(t, func() bool { return len(m.Snapshot().Masters()) == 1 }, 10*time.Second, 10*time.Millisecond,
+		"the removed node left the map")
+	assert.Equal(t, NumSlots, m.Snapshot().Covered())
 
 	alone, err := Start(sys, Options{Roots: []string{empty.Addr()}})
 	require.NoError(t, err)
@@ -54,45 +60,68 @@ func queryErr(ctx context.Context, addr string) error {
 	return err
 }
 
-// A discovery whose first answer covers fewer slots than the map asks the other candidates, and
-// takes the answer covering the most: a node that has just met the cluster lists for a moment
-// only the masters it has heard of. (The first valid answer was taken: a rejoining node asked
-// first published a map of half the slots, which stayed for seconds.) With no better answer,
-// the partial one is taken, and the map looks again a moment later.
+// A discovery whose first answer covers fewer slots than the map asks one more candidate, and
+// takes the answer covering the most of the two: a node that has just met the cluster lists for a
+// moment only the masters it has heard of. (The first valid answer was taken: a rejoining node
+// asked first published a map of half the slots, which stayed for seconds.) A cluster that does
+// miss slots costs one more query, and a candidate that answers nothing at most secondOpinion.
+// A map covering fewer slots than before looks again a moment later.
 func TestDiscoveryPrefersTheAnswerCoveringMore(t *testing.T) {
-	half := shardsServer(t, [2]int{0, 8191})
-	whole := shardsServer(t, [2]int{0, 8191}, [2]int{8192, NumSlots - 1})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	half, _ := shardsServer(t, [2]int{0, 8191})
+	half2, _ := shardsServer(t, [2]int{0, 8191})
+	whole, wholeAsked := shardsServer(t, [2]int{0, 8191}, [2]int{8192, NumSlots - 1})
+	hung := fakeredis.New(t, func(c *fakeredis.Conn) {
+		for { // read everything, answer nothing
+			if _, err := c.ReadCommand(); err != nil {
+				return
+			}
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a bound on a hang
 	defer cancel()
-	opts := Options{}.withDefaults()
+	opts := Options{QueryTimeout: time.Minute, Node: node.Options{ConnectTimeout: time.Minute}}.withDefaults()
 	d := discover(ctx, opts, []string{half.Addr(), whole.Addr()}, NumSlots)
 	require.NoError(t, d.err)
 	assert.Equal(t, whole.Addr(), d.from)
 	d = discover(ctx, opts, []string{half.Addr(), whole.Addr()}, 8192)
 	require.NoError(t, d.err)
 	assert.Equal(t, half.Addr(), d.from, "as many slots as the map has: the first answer")
+
+	asked := wholeAsked.Load()
+	d = discover(ctx, opts, []string{half.Addr(), half2.Addr(), whole.Addr()}, NumSlots)
+	require.NoError(t, d.err)
+	assert.Equal(t, half.Addr(), d.from, "a second node agrees: the first answer")
+	assert.Equal(t, asked, wholeAsked.Load(), "no third node is asked")
+	d = discover(ctx, opts, []string{half.Addr(), hung.Addr(), whole.Addr()}, NumSlots)
+	require.NoError(t, d.err, "a silent second candidate costs secondOpinion, not QueryTimeout")
+	assert.Equal(t, half.Addr(), d.from)
 	d = discover(ctx, opts, []string{half.Addr()}, NumSlots)
 	require.NoError(t, d.err)
-	assert.Equal(t, half.Addr(), d.from, "no better answer: the partial one")
+	assert.Equal(t, half.Addr(), d.from, "no other answer: the partial one")
 
 	a := newBuildingActor(t, Options{})
 	a.onDiscovered(nil, d)
 	assert.True(t, a.scheduled, "a map covering fewer slots than before looks again")
+	assert.Greater(t, time.Until(a.scheduledAt), 500*time.Millisecond, "a second later")
+	a.scheduleRefresh() // a MOVED's refresh is not held back by it
+	assert.Less(t, time.Until(a.scheduledAt), 500*time.Millisecond, "brought forward")
 }
 
 // shardsServer is a fake server answering CLUSTER SHARDS (RESP2) with one master per range, at
-// 127.0.0.1, ports 1, 2...
-func shardsServer(t *testing.T, ranges ...[2]int) *fakeredis.Server {
+// 127.0.0.1, ports 1, 2..., and a count of the CLUSTER SHARDS it answered.
+func shardsServer(t *testing.T, ranges ...[2]int) (*fakeredis.Server, *atomic.Int64) {
 	reply := fmt.Sprintf("*%d\r\n", len(ranges))
 	for i, r := range ranges {
 		node := fmt.Sprintf("*12\r\n$2\r\nid\r\n$2\r\nm%d\r\n$4\r\nport\r\n:%d\r\n$2\r\nip\r\n$9\r\n127.0.0.1\r\n"+
 			"$8\r\nendpoint\r\n$9\r\n127.0.0.1\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$6\r\nhealth\r\n$6\r\nonline\r\n", i, i+1)
 		reply += fmt.Sprintf("*4\r\n$5\r\nslots\r\n*2\r\n:%d\r\n:%d\r\n$5\r\nnodes\r\n*1\r\n%s", r[0], r[1], node)
 	}
-	return fakeredis.New(t, func(c *fakeredis.Conn) {
+	var asked atomic.Int64
+	srv := fakeredis.New(t, func(c *fakeredis.Conn) {
 		cmd, err := c.Handshake()
 		for err == nil {
 			if strings.EqualFold(strings.Join(cmd, " "), "CLUSTER SHARDS") {
+				asked.Add(1)
 				err = c.Write(reply)
 			} else {
 				err = c.Write("-ERR unknown command\r\n")
@@ -102,46 +131,5 @@ func shardsServer(t *testing.T, ranges ...[2]int) *fakeredis.Server {
 			}
 		}
 	})
-}
-
-// Masters serving no slot come in one order whichever node answers (each lists CLUSTER SHARDS in
-// its own): the same cluster is not published again. (They kept the answering node's order, and
-// with 3 of them, 19 discoveries of 20 published a new map.)
-func TestMastersServingNoSlotKeepOneOrder(t *testing.T) {
-	all := [][2]int{{0, NumSlots - 1}}
-	info := func(port int) NodeInfo {
-		return NodeInfo{Host: "127.0.0.1", Port: port, Role: "master", Health: "online"}
-	}
-	a := newBuildingActor(t, Options{})
-	a.onDiscovered(nil, &discovered{shards: []Shard{{Master: info(3)}, {Ranges: all, Master: info(1)}, {Master: info(2)}}})
-	first := a.snap
-	require.NotNil(t, first)
-	assert.Equal(t, []string{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"}, refAddrs(first.Masters()))
-	a.onDiscovered(nil, &discovered{shards: []Shard{{Master: info(2)}, {Master: info(3)}, {Ranges: all, Master: info(1)}}})
-	assert.Same(t, first, a.snap, "the same cluster in another order: not published")
-}
-
-// A MOVED giving a slot to a master that served none makes it a shard with its replicas. (They
-// were dropped until the next refresh.)
-func TestMovedToAMasterServingNoSlotKeepsItsReplicas(t *testing.T) {
-	all := [][2]int{{0, NumSlots - 1}}
-	a := newBuildingActor(t, Options{})
-	master := NodeInfo{Host: "127.0.0.1", Port: 1, Role: "master", Health: "online"}
-	empty := NodeInfo{Host: "127.0.0.1", Port: 2, Role: "master", Health: "online"}
-	replica := NodeInfo{Host: "127.0.0.1", Port: 3, Role: "replica", Health: "online"}
-	a.onDiscovered(nil, &discovered{shards: []Shard{{Ranges: all, Master: master}, {Master: empty, Replicas: []NodeInfo{replica}}}})
-	require.Equal(t, []string{"127.0.0.1:3"}, refAddrs(a.snap.Replicas()))
-	moved := a.snap.withSlot(7, a.snap.ByAddr("127.0.0.1:2"))
-	assert.Equal(t, "127.0.0.1:2", moved.Master(7).Addr)
-	assert.Equal(t, []string{"127.0.0.1:3"}, refAddrs(moved.Shard(7).Replicas))
-	assert.Equal(t, []string{"127.0.0.1:1", "127.0.0.1:2"}, refAddrs(moved.Masters()), "listed once")
-	assert.Equal(t, []string{"127.0.0.1:3"}, refAddrs(moved.Replicas()))
-}
-
-func refAddrs(refs []*Ref) []string {
-	var out []string
-	for _, r := range refs {
-		out = append(out, r.Addr)
-	}
-	return out
+	return srv, &asked
 }
