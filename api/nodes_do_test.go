@@ -180,7 +180,7 @@ func TestNodeDoRefreshesOnlyForNews(t *testing.T) {
 
 // A MOVED only the map's own master for the slot can patch the map with: a malformed one, or one
 // from another node (a replica, a master that has not heard of a move yet), at most asks for a
-// refresh. (Each was applied at once: a malformed MOVED routed slot 0 to 127.0.0.1:0, and one
+// refresh. CLUSTERDOWN from a master asks for one. (Each was applied at once: a malformed MOVED routed slot 0 to 127.0.0.1:0, and one
 // naming a replica listed it as a master, until the next discovery.)
 func TestNodeDoMovedPatchesOnlyFromTheSlotsMaster(t *testing.T) {
 	tc := testcluster.New(t, testcluster.Options{Masters: 2})
@@ -210,12 +210,23 @@ func TestNodeDoMovedPatchesOnlyFromTheSlotsMaster(t *testing.T) {
 	}
 	ownerNode := cl.NodeForKey(keyInSlot("patch", slot))
 	require.Equal(t, owner.Addr, ownerNode.Addr())
+	before := smap.Refreshes() // none under way: the map is whole, its periodic refresh off
+	reply(stranger, "CLUSTERDOWN The cluster is down")
+	require.Eventually(t, func() bool { return smap.Refreshes() > before }, 5*time.Second, 5*time.Millisecond,
+		"CLUSTERDOWN from a master asks for a discovery")
 	reply(ownerNode, "MOVED oops")
 	assert.Equal(t, owner.Addr, cl.snapshot().Master(slot).Addr, "a malformed MOVED")
 	assert.Len(t, cl.Masters(), 2, "a malformed MOVED adds no master: %v", addrsOf(cl.Masters()))
 	reply(stranger, "MOVED "+strconv.Itoa(slot)+" "+replica.Addr())
 	assert.Equal(t, owner.Addr, cl.snapshot().Master(slot).Addr, "a MOVED from a master not serving the slot")
 	assert.NotContains(t, addrsOf(cl.Masters()), replica.Addr(), "the replica is not listed as a master")
+
+	// The slot's own master saying it moved patches the map at once (a discovery then puts it
+	// back: it did not move).
+	reply(ownerNode, "MOVED "+strconv.Itoa(slot)+" "+stranger.Addr())
+	assert.Equal(t, stranger.Addr(), cl.snapshot().Master(slot).Addr, "a MOVED from the slot's master")
+	require.Eventually(t, func() bool { return cl.snapshot().Master(slot).Addr == owner.Addr }, 5*time.Second,
+		5*time.Millisecond, "the discovery put the slot back")
 }
 
 func addrsOf(nodes []*Node) []string {
