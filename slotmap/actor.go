@@ -200,7 +200,8 @@ func (a *mapActor) candidates() []string {
 }
 
 // secondOpinion bounds how long a discovery whose first answer covered fewer slots than the map
-// asks other candidates for a better one.
+// asks other candidates for a better one. With none in time, the answer is published only as a
+// first map (see onDiscovered).
 const secondOpinion = time.Second
 
 // discover asks each candidate in turn for the topology (CLUSTER SHARDS, or CLUSTER SLOTS on
@@ -238,11 +239,11 @@ func discover(stop context.Context, opts Options, candidates []string, want int)
 			if covered >= want {
 				return &discovered{shards: shards, from: addr}
 			}
-			if best != nil { // the second opinion
+			if best != nil { // the second opinion: the better of the two
 				if covered > bestCovered {
 					best = &discovered{shards: shards, from: addr}
 				}
-				break
+				return best
 			}
 			best, bestCovered = &discovered{shards: shards, from: addr}, covered
 			var cancelAsk context.CancelFunc
@@ -254,6 +255,7 @@ func discover(stop context.Context, opts Options, candidates []string, want int)
 		errs.Errors[addr] = err
 	}
 	if best != nil {
+		best.unconfirmed, best.failures = true, errs // no second answer in time
 		return best
 	}
 	return &discovered{err: errs}
@@ -326,6 +328,13 @@ func (a *mapActor) onDiscovered(ctx actor.Context, m *discovered) {
 		if a.opts.OnError != nil {
 			a.opts.OnError(m.err)
 		}
+	} else if m.unconfirmed && a.snap != nil {
+		// Fewer slots than the map has, from one node only (one that has just met the cluster
+		// knows part of it), no other answering in time: the map stays, and looks again soon,
+		// rather than drop the masters of the slots that answer lacks.
+		a.opts.Logger.Warn("slot map: a discovery found fewer slots than the map, and no second node to confirm it",
+			"from", m.from, "others", m.failures.Errors)
+		a.refreshAfter(settleAfterLoss)
 	} else {
 		if s := a.build(m.shards); !s.sameRouting(a.snap) {
 			covered := NumSlots // a first map is to cover them all
@@ -532,8 +541,9 @@ func (a *mapActor) onMoved(ctx actor.Context, m *Moved) {
 }
 
 // refreshSoon answers a Refresh: a discovery now, or, when one ended less than unreachableRetry
-// ago, once that much time has passed. Nothing more when one is due already; when one runs (it
-// may have asked before what the caller met), another follows it, spaced the same way.
+// ago, once that much time has passed; one due later than that is brought forward (a map's
+// second look), one due sooner stays. When one runs (it may have asked before what the caller
+// met), another follows it, spaced the same way.
 // Dispatchers ask on every retry of a command that met a lost connection or an unserved slot:
 // asked at once, thousands of waiting commands would keep discoveries running back to back.
 func (a *mapActor) refreshSoon() {

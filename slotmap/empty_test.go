@@ -65,7 +65,8 @@ func queryErr(ctx context.Context, addr string) error {
 // moment only the masters it has heard of. (The first valid answer was taken: a rejoining node
 // asked first published a map of half the slots, which stayed for seconds.) A cluster that does
 // miss slots costs one more query, and a candidate that answers nothing at most secondOpinion.
-// A map covering fewer slots than before looks again a moment later.
+// A partial answer no second node confirmed is published only as a first map; a map covering
+// fewer slots than before looks again a moment later.
 func TestDiscoveryPrefersTheAnswerCoveringMore(t *testing.T) {
 	half, _ := shardsServer(t, [2]int{0, 8191})
 	half2, _ := shardsServer(t, [2]int{0, 8191})
@@ -88,23 +89,45 @@ func TestDiscoveryPrefersTheAnswerCoveringMore(t *testing.T) {
 	assert.Equal(t, half.Addr(), d.from, "as many slots as the map has: the first answer")
 
 	asked := wholeAsked.Load()
-	d = discover(ctx, opts, []string{half.Addr(), half2.Addr(), whole.Addr()}, NumSlots)
-	require.NoError(t, d.err)
-	assert.Equal(t, half.Addr(), d.from, "a second node agrees: the first answer")
+	confirmed := discover(ctx, opts, []string{half.Addr(), half2.Addr(), whole.Addr()}, NumSlots)
+	require.NoError(t, confirmed.err)
+	assert.Equal(t, half.Addr(), confirmed.from, "a second node agrees: the first answer")
+	assert.False(t, confirmed.unconfirmed)
 	assert.Equal(t, asked, wholeAsked.Load(), "no third node is asked")
+	start := time.Now()
 	d = discover(ctx, opts, []string{half.Addr(), hung.Addr(), whole.Addr()}, NumSlots)
-	require.NoError(t, d.err, "a silent second candidate costs secondOpinion, not QueryTimeout")
-	assert.Equal(t, half.Addr(), d.from)
-	d = discover(ctx, opts, []string{half.Addr()}, NumSlots)
+	require.Less(t, time.Since(start), 15*time.Second, "a silent second candidate costs secondOpinion, not QueryTimeout")
 	require.NoError(t, d.err)
-	assert.Equal(t, half.Addr(), d.from, "no other answer: the partial one")
+	assert.Equal(t, half.Addr(), d.from)
+	assert.True(t, d.unconfirmed)
+	alone := discover(ctx, opts, []string{half.Addr()}, NumSlots)
+	require.NoError(t, alone.err)
+	assert.Equal(t, half.Addr(), alone.from, "no other answer: the partial one")
+	assert.True(t, alone.unconfirmed)
 
 	a := newBuildingActor(t, Options{})
-	a.onDiscovered(nil, d)
+	a.onDiscovered(nil, alone)
+	require.NotNil(t, a.snap, "a first map: published, partial as it is")
 	assert.True(t, a.scheduled, "a map covering fewer slots than before looks again")
 	assert.Greater(t, time.Until(a.scheduledAt), 500*time.Millisecond, "a second later")
 	a.scheduleRefresh() // a MOVED's refresh is not held back by it
 	assert.Less(t, time.Until(a.scheduledAt), 500*time.Millisecond, "brought forward")
+	a.refreshTimer.Stop()
+	a.scheduled = false
+
+	b := newBuildingActor(t, Options{})
+	b.onDiscovered(nil, &discovered{shards: []Shard{{Ranges: [][2]int{{0, NumSlots - 1}}, Master: NodeInfo{Host: "127.0.0.1",
+		Port: 1, Role: "master", Health: "online"}}}})
+	whole1 := b.snap
+	b.onDiscovered(nil, d)
+	assert.Same(t, whole1, b.snap, "a partial answer no second node confirmed does not replace a map")
+	assert.True(t, b.scheduled, "it looks again")
+	b.refreshTimer.Stop()
+	b.scheduled = false
+	b.onDiscovered(nil, confirmed)
+	assert.NotSame(t, whole1, b.snap, "one confirmed does")
+	assert.Equal(t, 8192, b.snap.Covered())
+	b.refreshTimer.Stop()
 }
 
 // shardsServer is a fake server answering CLUSTER SHARDS (RESP2) with one master per range, at
@@ -132,4 +155,46 @@ func shardsServer(t *testing.T, ranges ...[2]int) (*fakeredis.Server, *atomic.In
 		}
 	})
 	return srv, &asked
+}
+
+// Masters serving no slot come in one order whichever node answers (each lists CLUSTER SHARDS in
+// its own): the same cluster is not published again. (They kept the answering node's order, and
+// with 3 of them, 19 discoveries of 20 published a new map.)
+func TestMastersServingNoSlotKeepOneOrder(t *testing.T) {
+	all := [][2]int{{0, NumSlots - 1}}
+	info := func(port int) NodeInfo {
+		return NodeInfo{Host: "127.0.0.1", Port: port, Role: "master", Health: "online"}
+	}
+	a := newBuildingActor(t, Options{})
+	a.onDiscovered(nil, &discovered{shards: []Shard{{Master: info(3)}, {Ranges: all, Master: info(1)}, {Master: info(2)}}})
+	first := a.snap
+	require.NotNil(t, first)
+	assert.Equal(t, []string{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"}, refAddrs(first.Masters()))
+	a.onDiscovered(nil, &discovered{shards: []Shard{{Master: info(2)}, {Master: info(3)}, {Ranges: all, Master: info(1)}}})
+	assert.Same(t, first, a.snap, "the same cluster in another order: not published")
+}
+
+// A MOVED giving a slot to a master that served none makes it a shard with its replicas. (They
+// were dropped until the next refresh.)
+func TestMovedToAMasterServingNoSlotKeepsItsReplicas(t *testing.T) {
+	all := [][2]int{{0, NumSlots - 1}}
+	a := newBuildingActor(t, Options{})
+	master := NodeInfo{Host: "127.0.0.1", Port: 1, Role: "master", Health: "online"}
+	empty := NodeInfo{Host: "127.0.0.1", Port: 2, Role: "master", Health: "online"}
+	replica := NodeInfo{Host: "127.0.0.1", Port: 3, Role: "replica", Health: "online"}
+	a.onDiscovered(nil, &discovered{shards: []Shard{{Ranges: all, Master: master}, {Master: empty, Replicas: []NodeInfo{replica}}}})
+	require.Equal(t, []string{"127.0.0.1:3"}, refAddrs(a.snap.Replicas()))
+	moved := a.snap.withSlot(7, a.snap.ByAddr("127.0.0.1:2"))
+	assert.Equal(t, "127.0.0.1:2", moved.Master(7).Addr)
+	assert.Equal(t, []string{"127.0.0.1:3"}, refAddrs(moved.Shard(7).Replicas))
+	assert.Equal(t, []string{"127.0.0.1:1", "127.0.0.1:2"}, refAddrs(moved.Masters()), "listed once")
+	assert.Equal(t, []string{"127.0.0.1:3"}, refAddrs(moved.Replicas()))
+}
+
+func refAddrs(refs []*Ref) []string {
+	var out []string
+	for _, r := range refs {
+		out = append(out, r.Addr)
+	}
+	return out
 }

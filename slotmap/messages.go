@@ -68,6 +68,10 @@ type discovered struct {
 	shards []Shard
 	from   string
 	err    error
+	// unconfirmed: shards cover fewer slots than the map wanted, and no second candidate
+	// answered in time to say so too (see discover); failures says why.
+	unconfirmed bool
+	failures    *RootsError
 }
 
 // nodeEvent relays a node actor's connection event to the slot map.
