@@ -255,7 +255,9 @@ func discover(stop context.Context, opts Options, candidates []string, want int)
 		errs.Errors[addr] = err
 	}
 	if best != nil {
-		best.unconfirmed, best.failures = true, errs // no second answer in time
+		// No second answer in time; with no other candidate at all (a cluster of one node), there
+		// is no one to confirm it, and the answer stands.
+		best.unconfirmed, best.failures = len(errs.Order) > 0, errs
 		return best
 	}
 	return &discovered{err: errs}

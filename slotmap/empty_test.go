@@ -103,7 +103,7 @@ func TestDiscoveryPrefersTheAnswerCoveringMore(t *testing.T) {
 	alone := discover(ctx, opts, []string{half.Addr()}, NumSlots)
 	require.NoError(t, alone.err)
 	assert.Equal(t, half.Addr(), alone.from, "no other answer: the partial one")
-	assert.True(t, alone.unconfirmed)
+	assert.False(t, alone.unconfirmed, "no other node to ask (a cluster of one): it stands")
 
 	a := newBuildingActor(t, Options{})
 	a.onDiscovered(nil, alone)

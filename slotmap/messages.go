@@ -68,8 +68,8 @@ type discovered struct {
 	shards []Shard
 	from   string
 	err    error
-	// unconfirmed: shards cover fewer slots than the map wanted, and no second candidate
-	// answered in time to say so too (see discover); failures says why.
+	// unconfirmed: shards cover fewer slots than the map wanted, and the other candidates failed
+	// to answer in time (see discover); failures says how.
 	unconfirmed bool
 	failures    *RootsError
 }
