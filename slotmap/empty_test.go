@@ -198,3 +198,20 @@ func refAddrs(refs []*Ref) []string {
 	}
 	return out
 }
+
+// A MOVED naming the replica of a master serving no slot (promoted, unseen) lists it once, as a
+// master. (It stayed among the replicas too: dropReplica walked only the shards serving slots.)
+func TestMovedToTheReplicaOfAMasterServingNoSlot(t *testing.T) {
+	all := [][2]int{{0, NumSlots - 1}}
+	a := newBuildingActor(t, Options{})
+	master := NodeInfo{Host: "127.0.0.1", Port: 1, Role: "master", Health: "online"}
+	empty := NodeInfo{Host: "127.0.0.1", Port: 2, Role: "master", Health: "online"}
+	replica := NodeInfo{Host: "127.0.0.1", Port: 3, Role: "replica", Health: "online"}
+	a.onDiscovered(nil, &discovered{shards: []Shard{{Ranges: all, Master: master}, {Master: empty, Replicas: []NodeInfo{replica}}}})
+	before := a.snap
+	moved := before.withSlot(7, before.ByAddr("127.0.0.1:3"))
+	assert.Equal(t, "127.0.0.1:3", moved.Master(7).Addr)
+	assert.Equal(t, []string{"127.0.0.1:1", "127.0.0.1:3", "127.0.0.1:2"}, refAddrs(moved.Masters()), "serving slots first")
+	assert.Empty(t, moved.Replicas(), "no longer a replica")
+	assert.Equal(t, []string{"127.0.0.1:3"}, refAddrs(before.Replicas()), "the snapshot it was made from is unchanged")
+}
