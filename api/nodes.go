@@ -63,7 +63,7 @@ func (n *Node) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 		err = n.failed(cmd, fmt.Errorf("%w: %w", why, err))
 	case errors.As(err, &se) && !node.NamesNode(err): // the server's reply
 		n.tellMap(se)
-		err = &node.CommandError{Addr: n.Addr(), Command: node.CommandName(cmd.args), Err: err}
+		err = n.failed(cmd, err)
 	case !node.NamesNode(err):
 		err = n.failed(cmd, err) // ctx's error, as AwaitContext returns it
 	}

@@ -3,11 +3,6 @@ package slotmap
 import (
 	"context"
 	"errors"
-	"fmt"
-	"math/rand/v2"
-	"net"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,7 +11,6 @@ import (
 
 	"github.com/actoredis/actoredis/actors"
 	"github.com/actoredis/actoredis/node"
-	"github.com/actoredis/actoredis/resp"
 )
 
 // mapActor owns the topology and the node actors. All its fields belong to its goroutine.
@@ -148,171 +142,12 @@ func (a *mapActor) refresh() {
 	a.shared.refreshes.Add(1)
 	candidates := a.candidates()
 	opts, self, root, stop := a.opts, a.self, a.sys.Root(), a.shared.stop
-	want := NumSlots
-	if a.snap != nil {
-		want = a.snap.Covered()
-	}
+	want := a.wantSlots()
 	a.shared.wg.Add(1)
 	go func() {
 		defer a.shared.wg.Done()
 		root.Send(self, discover(stop, opts, candidates, want))
 	}()
-}
-
-// candidates lists where to ask: known masters serving slots, then other known nodes (replicas),
-// then the roots, then the masters serving no slot, each group in random order. A master serving
-// none is asked last: one just met may answer before it has heard of every slot, and one removed
-// from the cluster answers for itself alone.
-func (a *mapActor) candidates() []string {
-	seen := map[string]bool{}
-	var out []string
-	add := func(group []string) {
-		rand.Shuffle(len(group), func(i, j int) { group[i], group[j] = group[j], group[i] })
-		for _, addr := range group {
-			if !seen[addr] {
-				seen[addr] = true
-				out = append(out, addr)
-			}
-		}
-	}
-	var empty []string
-	if a.snap != nil {
-		var masters, others []string
-		for _, r := range a.snap.nodes {
-			if _, down := a.down[r.Addr]; down {
-				continue
-			}
-			switch {
-			case a.snap.isMaster(r.Addr):
-				masters = append(masters, r.Addr)
-			case r.Info.Role == "master":
-				empty = append(empty, r.Addr)
-			default:
-				others = append(others, r.Addr)
-			}
-		}
-		add(masters)
-		add(others)
-	}
-	add(append([]string(nil), a.opts.Roots...))
-	add(empty)
-	return out
-}
-
-// secondOpinion bounds how long a discovery whose first answer covered fewer slots than the map
-// asks other candidates for a better one. With none in time, the answer is published only as a
-// first map (see onDiscovered).
-const secondOpinion = time.Second
-
-// discover asks each candidate in turn for the topology (CLUSTER SHARDS, or CLUSTER SLOTS on
-// servers without it) and returns the first valid answer covering at least want slots (those the
-// map serves now; all of them for a first map), or every candidate's error. A node just met
-// answers for a moment with only the masters it has heard of, which would take slots from the
-// map, where slots leave a cluster only by CLUSTER DELSLOTS (a failed master keeps its slots in
-// the answer). So an answer covering fewer is checked with one more: the answer of the next
-// candidate to answer within secondOpinion, the one covering the most of the two taken (a
-// cluster that does miss slots costs a second query, and a candidate that answers nothing at
-// most secondOpinion, not QueryTimeout).
-func discover(stop context.Context, opts Options, candidates []string, want int) *discovered {
-	errs := &RootsError{Errors: map[string]error{}}
-	var best *discovered
-	bestCovered := -1
-	ask := stop // the context of the queries: bounded by secondOpinion after a partial answer
-	for _, addr := range candidates {
-		if best != nil && ask.Err() != nil {
-			break // no second answer in time
-		}
-		if err := stop.Err(); err != nil {
-			errs.Order = append(errs.Order, addr)
-			errs.Errors[addr] = err
-			continue
-		}
-		no := opts.Node
-		no.Addr = addr
-		no.ReadOnly = false
-		ctx, cancel := context.WithTimeout(ask, opts.QueryTimeout)
-		shards, err := queryShards(ctx, no)
-		cancel()
-		if err == nil {
-			fillHosts(shards, addr)
-			covered, _ := Validate(shards) // queryShards validated them
-			if covered >= want {
-				return &discovered{shards: shards, from: addr}
-			}
-			if best != nil { // the second opinion: the better of the two
-				if covered > bestCovered {
-					best = &discovered{shards: shards, from: addr}
-				}
-				return best
-			}
-			best, bestCovered = &discovered{shards: shards, from: addr}, covered
-			var cancelAsk context.CancelFunc
-			ask, cancelAsk = context.WithTimeout(stop, secondOpinion)
-			defer cancelAsk()
-			continue
-		}
-		errs.Order = append(errs.Order, addr)
-		errs.Errors[addr] = err
-	}
-	if best != nil {
-		// No second answer in time; with no other candidate at all (a cluster of one node), there
-		// is no one to confirm it, and the answer stands.
-		best.unconfirmed, best.failures = len(errs.Order) > 0, errs
-		return best
-	}
-	return &discovered{err: errs}
-}
-
-// fillHosts gives the servers announced without a host (an empty endpoint: "use the one you
-// asked") the host of from, the node that answered; dialled as it is, ":port" would reach this
-// machine.
-func fillHosts(shards []Shard, from string) {
-	host, _, err := net.SplitHostPort(from)
-	if err != nil {
-		return
-	}
-	for i := range shards {
-		if shards[i].Master.Host == "" {
-			shards[i].Master.Host = host
-		}
-		for j := range shards[i].Replicas {
-			if shards[i].Replicas[j].Host == "" {
-				shards[i].Replicas[j].Host = host
-			}
-		}
-	}
-}
-
-func queryShards(ctx context.Context, o node.Options) ([]Shard, error) {
-	v, err := node.Query(ctx, o, "CLUSTER", "SHARDS")
-	var parse func(resp.Value) ([]Shard, error) = ParseShards
-	var se *resp.Error
-	// A server before 7.0 does not know CLUSTER SHARDS; an ACL may deny it (NOPERM) and allow
-	// CLUSTER SLOTS. Either way SLOTS says the same, less the nodes' health.
-	if errors.As(err, &se) && (strings.Contains(strings.ToLower(se.Msg), "unknown subcommand") || errors.Is(err, resp.ErrNoPerm)) {
-		shardsErr := err
-		v, err = node.Query(ctx, o, "CLUSTER", "SLOTS")
-		parse = ParseSlots
-		if err != nil {
-			err = fmt.Errorf("CLUSTER SLOTS: %w (after CLUSTER SHARDS: %w)", err, shardsErr)
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	shards, err := parse(v)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := Validate(shards); err != nil {
-		return nil, err
-	}
-	if !slices.ContainsFunc(shards, func(sh Shard) bool { return len(sh.Ranges) > 0 }) {
-		// A node of no cluster (not yet met, or removed: reset and left running) lists itself
-		// alone, as a master with no slots.
-		return nil, errors.New("the node reports no slots assigned (is the cluster formed? is the node one of it?)")
-	}
-	return shards, nil
 }
 
 func (a *mapActor) onDiscovered(ctx actor.Context, m *discovered) {
@@ -339,13 +174,9 @@ func (a *mapActor) onDiscovered(ctx actor.Context, m *discovered) {
 		a.refreshAfter(settleAfterLoss)
 	} else {
 		if s := a.build(m.shards); !s.sameRouting(a.snap) {
-			covered := NumSlots // a first map is to cover them all
-			if a.snap != nil {
-				covered = a.snap.Covered()
-			}
 			// A map that lost a node, or slots (no candidate answered with them all: a node that
 			// had just met the cluster), looks again a moment later.
-			lost := a.snap != nil && s.lacksNodeOf(a.snap) || s.Covered() < covered
+			lost := a.snap != nil && s.lacksNodeOf(a.snap) || s.Covered() < a.wantSlots()
 			a.publish(ctx, s)
 			a.replicaRetry = unreachableRetry
 			if lost {
