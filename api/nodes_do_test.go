@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -68,13 +69,10 @@ func TestNodeDoRedirectRefreshesTheMap(t *testing.T) {
 	ctx := context.Background()
 	old := tc.Masters()[0]
 	promoted := tc.ReplicasOf(old)[0]
-	var demoted *Node
-	for _, m := range cl.Masters() {
-		if m.Addr() == old.Addr() {
-			demoted = m
-		}
-	}
-	require.NotNil(t, demoted)
+	masters := cl.Masters()
+	i := slices.Index(addrsOf(masters), old.Addr())
+	require.GreaterOrEqual(t, i, 0)
+	demoted := masters[i]
 	require.NoError(t, tc.Failover(ctx, promoted))
 
 	_, err := demoted.Do(ctx, Cmd("FLUSHALL"))
@@ -82,17 +80,9 @@ func TestNodeDoRedirectRefreshesTheMap(t *testing.T) {
 	var se *resp.Error
 	require.ErrorAs(t, err, &se)
 	assert.Contains(t, []string{"READONLY", "MOVED"}, se.Prefix)
-	require.Eventually(t, func() bool {
-		for _, m := range cl.Masters() {
-			if m.Addr() == promoted.Addr() {
-				return true
-			}
-		}
-		return false
-	}, 5*time.Second, 10*time.Millisecond, "the new master is listed")
-	for _, m := range cl.Masters() {
-		assert.NotEqual(t, old.Addr(), m.Addr(), "the demoted master is no longer listed")
-	}
+	require.Eventually(t, func() bool { return slices.Contains(addrsOf(cl.Masters()), promoted.Addr()) },
+		5*time.Second, 10*time.Millisecond, "the new master is listed")
+	assert.NotContains(t, addrsOf(cl.Masters()), old.Addr(), "the demoted master is no longer listed")
 }
 
 // Masters lists the masters that serve no slot too (one just added to the cluster, importing its
@@ -104,16 +94,9 @@ func TestMastersListsThoseServingNoSlot(t *testing.T) {
 	cl := connect(t, tc, ClusterOptions{TopologyRefreshInterval: -1})
 	ctx := context.Background()
 	empty := tc.Nodes()[2]
-	addrs := func(nodes []*Node) []string {
-		var out []string
-		for _, n := range nodes {
-			out = append(out, n.Addr())
-		}
-		return out
-	}
-	require.Contains(t, addrs(cl.Masters()), empty.Addr())
+	require.Contains(t, addrsOf(cl.Masters()), empty.Addr())
 	require.Len(t, cl.Masters(), 3)
-	require.Contains(t, addrs(cl.Nodes()), empty.Addr())
+	require.Contains(t, addrsOf(cl.Nodes()), empty.Addr())
 
 	slot := 100
 	var keys []string

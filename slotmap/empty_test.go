@@ -56,7 +56,7 @@ func TestNodeOfNoClusterIsNoTopology(t *testing.T) {
 func queryErr(ctx context.Context, addr string) error {
 	o := Options{}.withDefaults().Node
 	o.Addr = addr
-	_, err := queryShards(ctx, o)
+	_, _, err := queryShards(ctx, o)
 	return err
 }
 
@@ -177,18 +177,25 @@ func TestMastersServingNoSlotKeepOneOrder(t *testing.T) {
 // A MOVED giving a slot to a master that served none makes it a shard with its replicas. (They
 // were dropped until the next refresh.)
 func TestMovedToAMasterServingNoSlotKeepsItsReplicas(t *testing.T) {
-	all := [][2]int{{0, NumSlots - 1}}
-	a := newBuildingActor(t, Options{})
-	master := NodeInfo{Host: "127.0.0.1", Port: 1, Role: "master", Health: "online"}
-	empty := NodeInfo{Host: "127.0.0.1", Port: 2, Role: "master", Health: "online"}
-	replica := NodeInfo{Host: "127.0.0.1", Port: 3, Role: "replica", Health: "online"}
-	a.onDiscovered(nil, &discovered{shards: []Shard{{Ranges: all, Master: master}, {Master: empty, Replicas: []NodeInfo{replica}}}})
-	require.Equal(t, []string{"127.0.0.1:3"}, refAddrs(a.snap.Replicas()))
-	moved := a.snap.withSlot(7, a.snap.ByAddr("127.0.0.1:2"))
+	before := withAMasterServingNoSlot(t)
+	require.Equal(t, []string{"127.0.0.1:3"}, refAddrs(before.Replicas()))
+	moved := before.withSlot(7, before.ByAddr("127.0.0.1:2"))
 	assert.Equal(t, "127.0.0.1:2", moved.Master(7).Addr)
 	assert.Equal(t, []string{"127.0.0.1:3"}, refAddrs(moved.Shard(7).Replicas))
 	assert.Equal(t, []string{"127.0.0.1:1", "127.0.0.1:2"}, refAddrs(moved.Masters()), "listed once")
 	assert.Equal(t, []string{"127.0.0.1:3"}, refAddrs(moved.Replicas()))
+}
+
+// withAMasterServingNoSlot is a map of a master serving every slot at port 1, and a master serving
+// none at port 2 with a replica at port 3.
+func withAMasterServingNoSlot(t *testing.T) *Snapshot {
+	a := newBuildingActor(t, Options{})
+	master := NodeInfo{Host: "127.0.0.1", Port: 1, Role: "master", Health: "online"}
+	empty := NodeInfo{Host: "127.0.0.1", Port: 2, Role: "master", Health: "online"}
+	replica := NodeInfo{Host: "127.0.0.1", Port: 3, Role: "replica", Health: "online"}
+	a.onDiscovered(nil, &discovered{shards: []Shard{{Ranges: [][2]int{{0, NumSlots - 1}}, Master: master},
+		{Master: empty, Replicas: []NodeInfo{replica}}}})
+	return a.snap
 }
 
 func refAddrs(refs []*Ref) []string {
@@ -202,13 +209,7 @@ func refAddrs(refs []*Ref) []string {
 // A MOVED naming the replica of a master serving no slot (promoted, unseen) lists it once, as a
 // master. (It stayed among the replicas too: dropReplica walked only the shards serving slots.)
 func TestMovedToTheReplicaOfAMasterServingNoSlot(t *testing.T) {
-	all := [][2]int{{0, NumSlots - 1}}
-	a := newBuildingActor(t, Options{})
-	master := NodeInfo{Host: "127.0.0.1", Port: 1, Role: "master", Health: "online"}
-	empty := NodeInfo{Host: "127.0.0.1", Port: 2, Role: "master", Health: "online"}
-	replica := NodeInfo{Host: "127.0.0.1", Port: 3, Role: "replica", Health: "online"}
-	a.onDiscovered(nil, &discovered{shards: []Shard{{Ranges: all, Master: master}, {Master: empty, Replicas: []NodeInfo{replica}}}})
-	before := a.snap
+	before := withAMasterServingNoSlot(t)
 	moved := before.withSlot(7, before.ByAddr("127.0.0.1:3"))
 	assert.Equal(t, "127.0.0.1:3", moved.Master(7).Addr)
 	assert.Equal(t, []string{"127.0.0.1:1", "127.0.0.1:3", "127.0.0.1:2"}, refAddrs(moved.Masters()), "serving slots first")
