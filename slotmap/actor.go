@@ -33,6 +33,7 @@ type mapActor struct {
 	scheduled      bool                 // a debounced refresh is due
 	scheduledAt    time.Time            // when it is due
 	movedMeanwhile bool                 // a MOVED came while a discovery ran
+	movedTo        string               // the node the last MOVED named: the next discovery asks it first
 	lastDone       time.Time            // when the last discovery ended
 	soonAfter      bool                 // a Refresh came while a discovery ran: refreshSoon once it ends
 	down           map[string]time.Time // nodes disconnected, since when
@@ -141,6 +142,7 @@ func (a *mapActor) refresh() {
 	a.refreshing = true
 	a.shared.refreshes.Add(1)
 	candidates := a.candidates()
+	a.movedTo = ""
 	opts, self, root, stop := a.opts, a.self, a.sys.Root(), a.shared.stop
 	want := a.wantSlots()
 	a.shared.wg.Add(1)
@@ -360,6 +362,7 @@ func (a *mapActor) onMoved(ctx actor.Context, m *Moved) {
 		if cur := a.snap.Master(m.Slot); cur == nil || cur.Addr != ref.Addr {
 			a.publish(ctx, a.snap.withSlot(m.Slot, ref))
 		}
+		a.movedTo = ref.Addr
 		if a.refreshing {
 			// The discovery under way may have asked before the slot moved, and its result would
 			// undo this patch: look again once it is in.
@@ -391,9 +394,14 @@ func (a *mapActor) refreshSoon() {
 	a.refresh()
 }
 
-// scheduleRefresh asks for a refresh after the debounce delay, unless one is due already: a burst
-// of MOVED replies costs one discovery.
-func (a *mapActor) scheduleRefresh() { a.refreshAfter(a.opts.Debounce) }
+// scheduleRefresh asks for a MOVED's refresh: after the debounce delay, and no sooner than
+// unreachableRetry after the last discovery ended, unless one is due already. A burst of MOVED
+// replies costs one discovery, and MOVED replies that each discovery contradicts (a node that
+// keeps redirecting where the cluster says the slot is not) one every unreachableRetry, not one
+// every debounce delay.
+func (a *mapActor) scheduleRefresh() {
+	a.refreshAfter(max(a.opts.Debounce, unreachableRetry-time.Since(a.lastDone)))
+}
 
 // refreshAfter asks for a refresh in d, unless one is due by then already: one due later (a map's
 // second look, a second away) is brought forward.

@@ -14,13 +14,20 @@ import (
 	"github.com/actoredis/actoredis/resp"
 )
 
-// candidates lists where to ask: known masters serving slots, then other known nodes (replicas),
-// then the roots, then the masters serving no slot, each group in random order. A master serving
-// none is asked last: one just met may answer before it has heard of every slot, and one removed
-// from the cluster answers for itself alone.
+// candidates lists where to ask: the node the last MOVED named, then known masters serving slots,
+// then other known nodes (replicas), then the roots, then the masters serving no slot, each group
+// in random order. The node a MOVED named serves the slot, so it knows: another node may not have
+// heard yet (a slot's migration ends with the two nodes it moved between), and its answer would
+// take the slot back from the MOVED's patch until the next MOVED patched it again. A master
+// serving none is asked last: one just met may answer before it has heard of every slot, and one
+// removed from the cluster answers for itself alone.
 func (a *mapActor) candidates() []string {
 	seen := map[string]bool{}
 	var out []string
+	if _, down := a.down[a.movedTo]; a.movedTo != "" && !down {
+		seen[a.movedTo] = true
+		out = append(out, a.movedTo)
+	}
 	add := func(group []string) {
 		rand.Shuffle(len(group), func(i, j int) { group[i], group[j] = group[j], group[i] })
 		for _, addr := range group {
