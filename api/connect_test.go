@@ -299,3 +299,24 @@ func TestConnectCutShortSaysWhatTheMastersSaid(t *testing.T) {
 	assert.ErrorIs(t, err, ErrConnection)
 	assert.Contains(t, err.Error(), "refused")
 }
+
+// Connect waits for a master serving slots, not for any master: one serving none runs no keyed
+// command. Here the only master serving slots is down, and the root, a master serving none,
+// answers: Connect fails, naming the master it could not reach. (It succeeded as soon as the
+// master serving none had a connection.)
+func TestConnectWaitsForAMasterServingSlots(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas, EmptyMasters: 1})
+	master, empty := tc.Nodes()[0], tc.Nodes()[1]
+	require.NoError(t, tc.Kill(master))
+	cl, err := CreateCluster(ClusterOptions{
+		RootNodes:      []NodeOptions{{URL: "redis://" + empty.Addr()}},
+		ConnectTimeout: time.Second,
+	})
+	require.NoError(t, err)
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = cl.Connect(ctx)
+	require.ErrorIs(t, err, ErrConnection, "the master serving the slots is down")
+	assert.ErrorContains(t, err, master.Addr())
+}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"syscall"
 	"testing"
 	"time"
@@ -36,26 +37,39 @@ func TestSubscribePassesOverAStoppedMaster(t *testing.T) {
 	assert.Zero(t, failed, "of 15 Subscribes, with %s stopped", stopped.Addr())
 }
 
-// A channel subscription through a slow handshake (700 ms, within CommandTimeout and
-// ConnectTimeout) is made, and made again after its connection is lost: the short bound on its
-// dial applies only when another master may answer sooner, and grows with each failure. (With
-// the bound alone, every Subscribe failed, and a lost subscription never came back.)
+// A channel subscription through a slow handshake (within CommandTimeout and ConnectTimeout) is
+// made, and made again after its connection is lost: the short bound on its dial applies only when
+// another master serving slots may answer sooner, and grows with each failure. (With the bound
+// alone, every Subscribe failed, and a lost subscription never came back. A master serving no
+// slot, which a subscription never picks, counted as another to try: with one, the dial was cut
+// at 1 s, then 2 s, and the Subscribe failed.)
 func TestSubscribeThroughASlowHandshake(t *testing.T) {
-	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas})
-	m := tc.Masters()[0]
-	proxy := slowProxy(t, m.Addr(), 0, 700*time.Millisecond)
-	cl, err := CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://" + m.Addr()}},
-		NodeAddressMap: map[string]string{m.Addr(): proxy}, CommandTimeout: 1500 * time.Millisecond})
-	require.NoError(t, err)
-	ctx := context.Background()
-	require.NoError(t, cl.Connect(ctx))
-	t.Cleanup(func() { _ = cl.Close() })
-	sub, err := cl.Subscribe(ctx, "slow-handshake")
-	require.NoError(t, err)
-	defer sub.Close()
-	_, err = m.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub")
-	require.NoError(t, err)
-	publishUntilHeard(t, cl, sub, "slow-handshake")
+	for _, c := range []struct {
+		empty          int
+		delay, timeout time.Duration
+	}{
+		{0, 700 * time.Millisecond, 1500 * time.Millisecond},
+		{1, 2200 * time.Millisecond, 3 * time.Second}, // more than the short bound's 1 s, then 2 s
+	} {
+		t.Run(fmt.Sprintf("masters serving no slot: %d", c.empty), func(t *testing.T) {
+			tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas, EmptyMasters: c.empty})
+			m := tc.MasterFor(0)
+			proxy := slowProxy(t, m.Addr(), 0, c.delay)
+			cl, err := CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://" + m.Addr()}},
+				NodeAddressMap: map[string]string{m.Addr(): proxy}, CommandTimeout: c.timeout})
+			require.NoError(t, err)
+			ctx := context.Background()
+			require.NoError(t, cl.Connect(ctx))
+			t.Cleanup(func() { _ = cl.Close() })
+			require.Len(t, cl.Masters(), 1+c.empty)
+			sub, err := cl.Subscribe(ctx, "slow-handshake")
+			require.NoError(t, err)
+			defer sub.Close()
+			_, err = m.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub")
+			require.NoError(t, err)
+			publishUntilHeard(t, cl, sub, "slow-handshake")
+		})
+	}
 }
 
 // A channel subscription goes to a master serving slots, not to one serving none (often about to
