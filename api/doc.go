@@ -25,7 +25,10 @@
 // digest: make a Script once with NewScript and Run it; the source is sent only to a node that
 // answers NOSCRIPT (SCRIPT LOAD), and the script runs by its digest again. Function libraries
 // (Redis 7): make a Library once with NewLibrary, Load it on every master, and Call its
-// functions; a master that lacks it is loaded by the call that meets it.
+// functions; a master that lacks it is loaded by the call that meets it. An error a script or a
+// function replies with (redis.error_reply in Lua) is its reply, whatever its prefix: from EVAL,
+// EVALSHA, FCALL and their _RO forms only an error in the server's own words (TRYAGAIN Multiple
+// keys request during rehashing of slot, say) is followed or retried, for the script may have run.
 //
 // MGet, MSet, Del, Unlink and Exists take keys in any slots, sent as one command per slot; Do
 // refuses a command whose keys are in several slots (ErrCrossSlot), as a server would. Scan

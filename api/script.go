@@ -39,7 +39,9 @@ func (s *Script) Hash() string { return s.hash }
 
 // Run runs the script on the master of its keys' slot with EVALSHA, loading it first where it is
 // missing (see Script). Like any command that is not idempotent, it is retried after a lost
-// connection only if it was never written.
+// connection only if it was never written. An error the script replies with is the reply, and the
+// script is not run again for it, whatever its prefix (see the package doc): a NOSCRIPT in the
+// server's words from a node that has the script is the script's own.
 func (s *Script) Run(ctx context.Context, c *Cluster, keys []string, args ...any) (resp.Value, error) {
 	return s.run(ctx, c, "EVALSHA", "EVAL", keys, args)
 }
@@ -63,20 +65,42 @@ func (s *Script) run(ctx context.Context, c *Cluster, bySHA, bySource string, ke
 		if !missing(err) || at == "" {
 			return v, err
 		}
-		// NOSCRIPT: EVALSHA did not run. The node that said so gets the script.
+		// NOSCRIPT: EVALSHA did not run, unless the script replied so itself, in the server's
+		// words: the node that said so has the script then, and the reply stands. Else the node
+		// gets the script.
+		own := false
 		if loads == scriptLoads || c.onNode(ctx, at, func(n *Node) error {
+			if own = s.loadedOn(ctx, n); own {
+				return nil
+			}
 			_, err := n.Do(ctx, Cmd("SCRIPT", "LOAD", s.src))
 			return err
 		}) != nil {
 			break
+		}
+		if own {
+			return v, err
 		}
 	}
 	cmd[0], cmd[1] = bySource, s.src
 	return c.Do(ctx, Cmd(cmd...))
 }
 
+// loadedOn reports whether n has the script (SCRIPT EXISTS): one that answered NOSCRIPT in the
+// server's words ran, and that was its reply. When asking fails it says no: the script is loaded,
+// or sent with EVAL, as it was before SCRIPT EXISTS was asked.
+func (s *Script) loadedOn(ctx context.Context, n *Node) bool {
+	v, err := n.Do(ctx, Cmd("SCRIPT", "EXISTS", s.hash))
+	if err != nil || v.Len() != 1 {
+		return false
+	}
+	has, err := v.Index(0).Int64()
+	return err == nil && has == 1
+}
+
 // missing reports whether err is the server saying it does not have the script: NOSCRIPT with
-// the server's own message, not an error the script returned with that prefix (which ran it).
+// the server's own message, not an error the script returned with that prefix (which ran it; one
+// in the server's words too, see loadedOn).
 func missing(err error) bool {
 	var se *resp.Error
 	return errors.As(err, &se) && se.Prefix == "NOSCRIPT" && strings.HasPrefix(se.Msg, "No matching script")

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"testing"
 
@@ -76,18 +77,22 @@ func TestScriptKeysAndErrors(t *testing.T) {
 }
 
 // A script's own error with the NOSCRIPT prefix is its reply, not the server missing the script:
-// it is not run again with EVAL. (Each Run ran it twice.)
+// it is not run again with EVAL, nor loaded and run again. (Each Run ran it twice; with the
+// server's own words, four times.)
 func TestScriptsOwnNoscriptErrorIsNotAMiss(t *testing.T) {
 	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
 	cl := connect(t, tc, ClusterOptions{})
 	ctx := context.Background()
-	s := NewScript(`redis.call("INCR", KEYS[1]); return redis.error_reply("NOSCRIPT my own")`)
-	for i := 1; i <= 3; i++ {
-		_, err := s.Run(ctx, cl, []string{"{own}n"})
-		require.ErrorIs(t, err, ErrNoScript)
-		v, err := cl.Get(ctx, "{own}n")
-		require.NoError(t, err)
-		assert.Equal(t, strconv.Itoa(i), v, "run once per Run")
+	for _, reply := range []string{"NOSCRIPT my own", "NOSCRIPT No matching script. Please use EVAL."} {
+		s := NewScript(fmt.Sprintf(`redis.call("INCR", KEYS[1]); return redis.error_reply(%q)`, reply))
+		key := "{own}" + reply
+		for i := 1; i <= 3; i++ {
+			_, err := s.Run(ctx, cl, []string{key})
+			require.ErrorIs(t, err, ErrNoScript)
+			v, err := cl.Get(ctx, key)
+			require.NoError(t, err)
+			assert.Equal(t, strconv.Itoa(i), v, "%s: run once per Run", reply)
+		}
 	}
 }
 

@@ -203,10 +203,11 @@ func transactionRefusal(r *Request) (v resp.Value, by string, ok bool) {
 // command that met it (r's own name when ""), for the error the owner may give up with in the end.
 func (c *conn) returnError(r *Request, name string, v resp.Value) {
 	e := withRedirectHost(resp.ParseError(string(v.Bytes())), c.addr)
-	if name == "" && (Returnable(e) || r.NameNode) {
+	returnable := Returnable(e) && refusedUnrun(r.Args, e, c.addr)
+	if name == "" && (returnable || r.NameNode) {
 		name = r.Name()
 	}
-	if Returnable(e) {
+	if returnable {
 		offered := error(e)
 		if e.Prefix != "MOVED" && e.Prefix != "ASK" {
 			offered = commandError(c.addr, name, e)

@@ -1,0 +1,47 @@
+package node
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/actoredis/actoredis/resp"
+)
+
+// From a script or a function, an error with a refusal's prefix is the server's refusal only in
+// the server's words: Lua can reply with any error it likes, after it ran. From other commands the
+// prefix is enough.
+func TestRefusedUnrunTellsAScriptsOwnError(t *testing.T) {
+	const self = "127.0.0.1:7000"
+	for _, c := range []struct {
+		err     string
+		refused bool
+	}{
+		{"TRYAGAIN Multiple keys request during rehashing of slot", true},
+		{"TRYAGAIN come back later", false},
+		{"CLUSTERDOWN The cluster is down", true},
+		{"CLUSTERDOWN The cluster is down and only accepts read commands", true},
+		{"CLUSTERDOWN Hash slot not served", true},
+		{"CLUSTERDOWN maintenance", false},
+		{"LOADING Redis is loading the dataset in memory", true},
+		{"LOADING Valkey is loading the dataset in memory", true},
+		{"LOADING please wait", false},
+		{"MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.", true},
+		{"MASTERDOWN no", false},
+		{"READONLY You can't write against a read only replica.", true},
+		{"READONLY You can't write against a read only replica. script: 82cd, on @user_script:1.", true},
+		{"READONLY the account is frozen", false},
+		{"MOVED 3999 127.0.0.1:7001", true},
+		{"MOVED 3999 " + self, false}, // a server never redirects to itself
+		{"ASK 3999 127.0.0.1:7001", true},
+		{"ASK 3999 " + self, false},
+		{"UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)", false},
+	} {
+		e := resp.ParseError(c.err)
+		for _, name := range []string{"EVAL", "evalsha", "EVAL_RO", "EVALSHA_RO", "FCALL", "fcall_ro"} {
+			assert.Equal(t, c.refused, refusedUnrun([]any{name, "x", 0}, e, self), "%s: %s", name, c.err)
+		}
+		assert.True(t, refusedUnrun([]any{"GET", "k"}, e, self), "GET: %s", c.err)
+	}
+	assert.True(t, refusedUnrun(nil, resp.ParseError("TRYAGAIN x"), self))
+}
