@@ -156,7 +156,10 @@ func (tx *WatchTx) notRun(err error) error {
 	return notRun
 }
 
-// Do runs cmd on the watched connection and returns its reply; a server error is the error.
+// Do runs cmd on the watched connection and returns its reply; a server error is the error. A
+// command that fails as it waits (its ctx ends, it times out, the connection is lost) leaves the
+// connection in a state nobody knows: every later command of the WatchTx, Exec's included, fails
+// with ErrConnection, unsent.
 // MULTI, EXEC and DISCARD are refused with ErrUnsupportedCommand: the transaction is Exec's. So
 // is a command that would break or reset the connection, before it is written: the subscribe
 // family, MONITOR, SYNC, PSYNC, REPLCONF, CLIENT REPLY, RESET, HELLO, AUTH, READONLY, READWRITE

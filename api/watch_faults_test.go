@@ -199,3 +199,31 @@ func TestWatchedSlotMovedAtExecIsTxFailedOnly(t *testing.T) {
 	assert.NotErrorIs(t, err, ErrExecAbort)
 	require.NoError(t, incrWatched(ctx, cl, key, func() {}), "a new run goes to the new master")
 }
+
+// A WatchTx whose command failed as it waited (here its ctx ended during a BLPOP) runs no more:
+// Exec fails with ErrConnection, unsent, naming the node and the command, and the key is
+// unchanged. (It failed with ErrNodeGone, "node left the cluster", though the node had not.)
+func TestWatchAfterABrokenCommandIsAConnectionError(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://" + tc.Addrs()[0]}}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const key = "{broken}k"
+	require.NoError(t, cl.Set(ctx, key, 1))
+	err := cl.Watch(ctx, func(tx *WatchTx) error {
+		short, stop := context.WithTimeout(ctx, 100*time.Millisecond)
+		defer stop()
+		_, err := tx.Do(short, Cmd("BLPOP", "{broken}list", 5))
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		_, err = tx.Exec(ctx, Cmd("SET", key, 2))
+		return err
+	}, key)
+	require.ErrorIs(t, err, ErrConnection)
+	assert.NotErrorIs(t, err, ErrNodeGone)
+	assert.False(t, WasWritten(err), "not sent")
+	assert.ErrorContains(t, err, tc.Addrs()[0])
+	assert.ErrorContains(t, err, "MULTI")
+	v, err := cl.Get(ctx, key)
+	require.NoError(t, err)
+	assert.Equal(t, "1", v)
+}

@@ -175,12 +175,16 @@ func (p *pool) close() {
 
 // Do runs one command on the connection and waits for its reply, or for ctx, or for the node's
 // CommandTimeout past the command's own timeout when it blocks (a BLPOP with a timeout of 0 waits
-// until answered): a wait ended so breaks the connection, which is closed at Release, and one
-// ended by the timeout fails with ErrTimeout. A server error reply is returned as the error (a
+// until answered): a wait ended so breaks the connection, which is closed at Release and runs no
+// more commands (each fails with a ConnError wrapping ErrBroken), and one ended by the timeout
+// fails with ErrTimeout. A server error reply is returned as the error (a
 // *resp.Error; a redirect to ":port" names this node's host).
 func (d *Dedicated) Do(ctx context.Context, args ...any) (resp.Value, error) {
 	if d.broken {
-		return resp.Value{}, commandError(d.pool.opts.Addr, CommandName(args), ErrClosed)
+		if isClosed(d.pool) {
+			return resp.Value{}, commandError(d.pool.opts.Addr, CommandName(args), ErrClosed)
+		}
+		return resp.Value{}, &ConnError{Addr: d.pool.opts.Addr, Command: CommandName(args), Err: ErrBroken}
 	}
 	if err := ctx.Err(); err != nil { // ended: never written (a cancelled EXEC must not commit)
 		return resp.Value{}, &ConnError{Addr: d.pool.opts.Addr, Command: CommandName(args), Err: err}

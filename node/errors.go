@@ -18,6 +18,10 @@ var (
 	ErrLateReply = fmt.Errorf("%w: no reply by the command's deadline (it was written and may have run)", ErrTimeout)
 	// ErrClosed: the node is closed.
 	ErrClosed = errors.New("actoredis: node closed")
+	// ErrBroken: a Dedicated connection whose earlier command failed as it waited (its ctx ended,
+	// it timed out, the connection was lost) runs no more commands: what the server made of that
+	// one is unknown. A ConnError (written: false) wraps it.
+	ErrBroken = errors.New("actoredis: the connection was broken by an earlier command's failure")
 	// ErrReleased: the node gave back a command waiting for a connection (see Node.ReleaseQueued).
 	ErrReleased = errors.New("actoredis: node unreachable; command released")
 	// ErrUnsupportedCommand: the command would break or reset a connection the client shares
