@@ -77,7 +77,8 @@ func (l *Library) Call(ctx context.Context, c *Cluster, function string, keys []
 // CallRO calls a read-only function (one declared with the no-writes flag) with FCALL_RO. With
 // ClusterOptions.UseReplicas it may run on a replica, as other reads do (a call with no keys runs
 // on a master); a replica that lacks the library gets it from its master once loaded there, so a
-// CallRO right after may still fail there.
+// CallRO right after may still fail there. A Nil from a replica is checked with the master, as a
+// GET's is: a function that answers Nil runs on the master too then.
 func (l *Library) CallRO(ctx context.Context, c *Cluster, function string, keys []string, args ...any) (resp.Value, error) {
 	return l.call(ctx, c, "FCALL_RO", function, keys, args)
 }

@@ -20,7 +20,8 @@ import (
 // connection), and merge the replies. Keys that share a {hash tag} share a slot. What one command
 // does stays atomic within its slot, but not across slots. When the keys span several slots and
 // some or all of the commands fail, the error is a *PartialError naming each failed command's
-// slot, keys and error, and what the others returned comes with it (MGet the values of their
+// slot, keys and error (a server's error reply wrapped in one naming the node), and what the
+// others returned comes with it (MGet the values of their
 // keys; Del, Unlink and Exists the sum of their counts). When the keys are all in one slot, only
 // one command is sent, and its error is returned as it is, not as a *PartialError. A failed
 // command may have run (see WasWritten). With no key they send nothing: MGet returns an empty
@@ -97,6 +98,9 @@ func (c *Cluster) countPerSlot(ctx context.Context, name string, keys []string) 
 // nil, the error of the only command sent, or a *PartialError. With no key it sends nothing.
 func (c *Cluster) perSlot(ctx context.Context, name string, keys []string, args func(string) []any,
 	merge func(group []string, v resp.Value) error) error {
+	if len(keys) == 0 {
+		return nil
+	}
 	if err := ended(ctx); err != nil {
 		return err
 	}
@@ -121,6 +125,8 @@ func (c *Cluster) perSlot(ctx context.Context, name string, keys []string, args 
 			cmd = append(cmd, args(k)...)
 		}
 		futures[i] = &Future{}
+		// In a PartialError, a server's error names its node; a lone command's comes as Do's.
+		futures[i].r.NameNode = len(slots) > 1
 		c.send(ctx, futures[i], Cmd(cmd...), nil, false)
 	}
 	var failed []SlotFailure

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/actoredis/actoredis/internal/testcluster"
+	"github.com/actoredis/actoredis/resp"
 )
 
 // MSet, MGet, Exists, Del and Unlink take keys of any slots, on every master, some sharing a slot
@@ -96,6 +97,9 @@ func TestMultiKeyHelpersEdges(t *testing.T) {
 	assert.ErrorIs(t, cl.MSet(cancelled, keys), context.Canceled)
 	_, err = cl.MGet(cancelled, "x", "y")
 	assert.ErrorIs(t, err, context.Canceled)
+	got, err = cl.MGet(cancelled)
+	require.NoError(t, err, "no key: nothing to send, whatever the ctx")
+	assert.Empty(t, got)
 	n, err = cl.Exists(ctx, "late-0", "late-1", "late-2", "late-3", "late-4", "late-5")
 	require.NoError(t, err)
 	assert.Zero(t, n, "nothing was sent")
@@ -157,4 +161,36 @@ func TestMultiKeyHelpersPartialFailure(t *testing.T) {
 	n, err := cl.Exists(ctx, keys...)
 	checkPartial(err)
 	assert.Equal(t, int64(len(live)), n, "the live masters' count")
+}
+
+// A server's error reply in a PartialError names the node that gave it, and still matches its
+// prefix; a lone command's is Do's, the server's reply alone. (It named neither node nor command.)
+func TestMultiKeyHelpersServerErrorNamesTheNode(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{})
+	ctx := context.Background()
+	values := map[string]any{}
+	for i := range 12 {
+		values[fmt.Sprint("oom-", i)] = "v"
+	}
+	full := tc.MasterFor(GetSlot("oom-0"))
+	_, err := full.Do(ctx, "CONFIG", "SET", "maxmemory", "1")
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = full.Do(context.Background(), "CONFIG", "SET", "maxmemory", "0") })
+
+	err = cl.MSet(ctx, values)
+	var pe *PartialError
+	require.ErrorAs(t, err, &pe)
+	require.NotEmpty(t, pe.Failed)
+	for _, f := range pe.Failed {
+		var se *resp.Error
+		require.ErrorAs(t, f.Err, &se)
+		assert.Equal(t, "OOM", se.Prefix)
+		assert.ErrorContains(t, f.Err, full.Addr(), "slot %d", f.Slot)
+		assert.ErrorContains(t, f.Err, "MSET")
+	}
+	err = cl.MSet(ctx, map[string]any{"oom-0": "v"})
+	var se *resp.Error
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, se, err, "one slot: the server's reply, as Do returns it")
 }

@@ -49,7 +49,9 @@ func (s *Script) Run(ctx context.Context, c *Cluster, keys []string, args ...any
 // RunRO runs a read-only script with EVALSHA_RO, loading it first where it is missing as Run does
 // (SCRIPT LOAD on the node that answers NOSCRIPT, then EVALSHA_RO again; EVAL_RO only after three
 // loads or a failed one: see Script). With ClusterOptions.UseReplicas it may run on a replica, as
-// other reads do; a script that writes fails there and on masters alike.
+// other reads do; a script that writes fails there and on masters alike. A Nil from a replica is
+// checked with the master, as a GET's is (it may be a key the replica has not got yet): a script
+// that answers Nil runs on the master too then.
 func (s *Script) RunRO(ctx context.Context, c *Cluster, keys []string, args ...any) (resp.Value, error) {
 	return s.run(ctx, c, "EVALSHA_RO", "EVAL_RO", keys, args)
 }
