@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/actoredis/actoredis/resp"
@@ -40,8 +41,9 @@ func (s *Script) Hash() string { return s.hash }
 // Run runs the script on the master of its keys' slot with EVALSHA, loading it first where it is
 // missing (see Script). Like any command that is not idempotent, it is retried after a lost
 // connection only if it was never written. An error the script replies with is the reply, and the
-// script is not run again for it, whatever its prefix (see the package doc): a NOSCRIPT in the
-// server's words from a node that has the script is the script's own.
+// script is not run again for it, whatever its prefix (see the package doc), but for one: a
+// NOSCRIPT in the server's own words is taken for a miss the first time a node answers it in a
+// Run, so the script is loaded there and run once more, and the second NOSCRIPT is its reply.
 func (s *Script) Run(ctx context.Context, c *Cluster, keys []string, args ...any) (resp.Value, error) {
 	return s.run(ctx, c, "EVALSHA", "EVAL", keys, args)
 }
@@ -62,19 +64,23 @@ const scriptLoads = 3
 
 func (s *Script) run(ctx context.Context, c *Cluster, bySHA, bySource string, keys []string, args []any) (resp.Value, error) {
 	cmd := withKeys(bySHA, s.hash, keys, args)
+	var loaded []string // the nodes this run loaded the script on
 	for loads := 0; ; loads++ {
 		v, at, err := c.doAt(ctx, Cmd(cmd...))
 		if !missing(err) || at == "" {
 			return v, err
 		}
-		// NOSCRIPT: EVALSHA did not run, unless the script replied so itself, in the server's
-		// words: the node that said so has the script then, and the reply stands. Else the node
-		// gets the script.
+		// NOSCRIPT: EVALSHA did not run, and the node that said so gets the script; unless this
+		// run loaded it there already, and the node has it still: the script replied so itself,
+		// in the server's words, and the reply stands. (The first NOSCRIPT of a node is always
+		// taken for a miss: a caller that has just loaded the script there, another run or
+		// another client, would make SCRIPT EXISTS say 1 before a real miss.)
 		own := false
 		if loads == scriptLoads || c.onNode(ctx, at, func(n *Node) error {
-			if own = s.loadedOn(ctx, n); own {
+			if own = slices.Contains(loaded, at) && s.loadedOn(ctx, n); own {
 				return nil
 			}
+			loaded = append(loaded, at)
 			_, err := n.Do(ctx, Cmd("SCRIPT", "LOAD", s.src))
 			return err
 		}) != nil {
@@ -88,9 +94,8 @@ func (s *Script) run(ctx context.Context, c *Cluster, bySHA, bySource string, ke
 	return c.Do(ctx, Cmd(cmd...))
 }
 
-// loadedOn reports whether n has the script (SCRIPT EXISTS): one that answered NOSCRIPT in the
-// server's words ran, and that was its reply. When asking fails it says no: the script is loaded,
-// or sent with EVAL, as it was before SCRIPT EXISTS was asked.
+// loadedOn reports whether n has the script (SCRIPT EXISTS). When asking fails it says no: the
+// script is loaded again, or sent with EVAL.
 func (s *Script) loadedOn(ctx context.Context, n *Node) bool {
 	v, err := n.Do(ctx, Cmd("SCRIPT", "EXISTS", s.hash))
 	if err != nil || v.Len() != 1 {
