@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/actoredis/actoredis/node"
 	"github.com/actoredis/actoredis/resp"
@@ -18,8 +20,11 @@ import (
 // only after asking that server (FUNCTION LIST) whether it lacks the function, since a function
 // may return that error itself, having run. The call again may meet another server that lacks it
 // (a call with no keys goes to any master), loaded the same way, up to three in one call. A
-// replica that lacks it (CallRO) is loaded through its master. A Library is immutable and safe
-// for concurrent use; make it once, with NewLibrary, and keep it.
+// replica that lacks it (CallRO) is loaded through its master. Calls made at once that each meet
+// "Function not found" each look: one that finds the function loaded there since it was sent, by
+// another call of this Library, calls once more. (A load by another client at that moment is not
+// known: the call that finds its function fails with "Function not found", as the server said.)
+// A Library is safe for concurrent use; make it once, with NewLibrary, and keep it.
 //
 // As with FCALL, the keys go to the function as its keys and the rest as its arguments: a
 // function must touch only the keys it is given, and in a cluster they must share one slot (use a
@@ -27,6 +32,16 @@ import (
 // sent. A call with no keys runs on a random master.
 type Library struct {
 	code string
+	// loads records this Library's loads by server address (see call).
+	mu    sync.Mutex
+	loads map[string]*loadRecord
+}
+
+// loadRecord is what a Library knows of its loads on one server: how many are under way, and when
+// the last one ended.
+type loadRecord struct {
+	running int
+	ended   time.Time
 }
 
 // NewLibrary returns the Library of the source code, which starts with its shebang line
@@ -89,6 +104,7 @@ const loadsPerCall = 3
 func (l *Library) call(ctx context.Context, c *Cluster, name, function string, keys []string, args []any) (resp.Value, error) {
 	cmd := Cmd(withKeys(name, function, keys, args)...)
 	for loads := 0; ; loads++ {
+		sent := time.Now()
 		v, at, err := c.doAt(ctx, cmd)
 		if !notFound(err) || at == "" || loads == loadsPerCall {
 			return v, err
@@ -97,9 +113,10 @@ func (l *Library) call(ctx context.Context, c *Cluster, name, function string, k
 		if lerr != nil {
 			return resp.Value{}, fmt.Errorf("%w (loading the library: %w)", err, lerr)
 		}
-		if !loaded {
+		if !loaded && !l.loadedSince(at, sent) {
 			return v, err // the function ran, and said so itself; or asking failed
 		}
+		// Loaded now, or by another call since this one was sent: the server may have lacked it.
 	}
 }
 
@@ -111,15 +128,48 @@ func (l *Library) loadIfMissing(ctx context.Context, c *Cluster, addr, function 
 			return nil
 		}
 		loaded = true
+		defer l.loading(addr)()
 		err := l.loadOn(ctx, n)
 		if errors.Is(err, resp.ErrReadOnly) && len(keys) > 0 {
 			if m := c.NodeForKey(keys[0]); m != nil && m.Addr() != n.Addr() {
-				return l.loadOn(ctx, m)
+				err = l.loadOn(ctx, m)
 			}
 		}
 		return err
 	})
 	return loaded, err
+}
+
+// loading records a load for the server at addr, under way until the function it returns is
+// called.
+func (l *Library) loading(addr string) (done func()) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.loads == nil {
+		l.loads = map[string]*loadRecord{}
+	}
+	r := l.loads[addr]
+	if r == nil {
+		r = &loadRecord{}
+		l.loads[addr] = r
+	}
+	r.running++
+	return func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		r.running--
+		r.ended = time.Now()
+	}
+}
+
+// loadedSince reports whether a load of this Library for the server at addr is under way, or
+// ended after t: a call sent at t that the server answered "Function not found" may have met the
+// server before that load did.
+func (l *Library) loadedSince(addr string, t time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r := l.loads[addr]
+	return r != nil && (r.running > 0 || r.ended.After(t))
 }
 
 // notFound reports whether err reads as the server saying it has no such function. A function

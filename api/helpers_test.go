@@ -4,6 +4,8 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -123,4 +125,25 @@ func awaitBlocked(t *testing.T, n *testcluster.Node) {
 		c, err := n.BlockedClients(context.Background())
 		return err == nil && c == 1
 	}, 10*time.Second, time.Millisecond, "no client blocked on %s", n.Addr())
+}
+
+// callAtOnce makes callers calls of call at once, in each of rounds rounds (call gets the round),
+// and fails t, naming the first error, unless every call succeeded.
+func callAtOnce(t *testing.T, rounds, callers int, call func(round int) error) {
+	t.Helper()
+	var failed atomic.Int64
+	var first atomic.Value
+	for round := range rounds {
+		var wg sync.WaitGroup
+		for range callers {
+			wg.Go(func() {
+				if err := call(round); err != nil {
+					failed.Add(1)
+					first.CompareAndSwap(nil, err.Error())
+				}
+			})
+		}
+		wg.Wait()
+	}
+	require.Zero(t, failed.Load(), "calls failed; the first: %v", first.Load())
 }

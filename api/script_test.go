@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -118,22 +116,11 @@ func TestConcurrentRunsOfANewScript(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	const rounds, callers = 10, 16
-	var failed atomic.Int64
-	var first atomic.Value
-	for round := range rounds {
+	callAtOnce(t, rounds, callers, func(round int) error {
 		s := NewScript(fmt.Sprintf(`return redis.call("INCR", KEYS[1]) + %d * 0`, round)) // new each round
-		var wg sync.WaitGroup
-		for range callers {
-			wg.Go(func() {
-				if _, err := s.Run(ctx, cl, []string{"{new-script}n"}); err != nil {
-					failed.Add(1)
-					first.CompareAndSwap(nil, err.Error())
-				}
-			})
-		}
-		wg.Wait()
-	}
-	require.Zero(t, failed.Load(), "first error: %v", first.Load())
+		_, err := s.Run(ctx, cl, []string{"{new-script}n"})
+		return err
+	})
 	v, err := cl.Get(ctx, "{new-script}n")
 	require.NoError(t, err)
 	assert.Equal(t, strconv.Itoa(rounds*callers), v, "each Run ran the script once")
