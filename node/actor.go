@@ -526,16 +526,20 @@ func containPush(f func(resp.Value), logger *slog.Logger, addr string) func(resp
 	}
 }
 
-// reconnectDelay asks Options.Reconnect, the user's code, for the next delay. A panic in it is
-// logged and DefaultBackoff used: it must not restart the actor, failing what waits for the
-// connection.
+// MinReconnectDelay is the least delay between two dials of a node: a shorter one from
+// Options.Reconnect (zero, negative) counts as this long, not as a loop of dials.
+const MinReconnectDelay = 10 * time.Millisecond
+
+// reconnectDelay asks Options.Reconnect, the user's code, for the next delay, at least
+// MinReconnectDelay. A panic in it is logged and DefaultBackoff used: it must not restart the
+// actor, failing what waits for the connection.
 func (a *nodeActor) reconnectDelay() time.Duration {
 	var d time.Duration
 	if actors.Contain(a.opts.Logger, "node: the Reconnect function panicked; using the default backoff",
 		func() { d = a.opts.Reconnect(a.attempt) }, "addr", a.opts.Addr, "attempt", a.attempt) {
 		return DefaultBackoff(a.attempt)
 	}
-	return d
+	return max(d, MinReconnectDelay)
 }
 
 func (a *nodeActor) emit(e Event) {

@@ -37,7 +37,8 @@ type Options struct {
 	// MaxDedicated bounds the node's dedicated connections (blocking commands, WATCH sessions).
 	// Default 8.
 	MaxDedicated int
-	// Reconnect returns the delay before reconnect attempt n (1, 2, ...). Default: DefaultBackoff.
+	// Reconnect returns the delay before reconnect attempt n (1, 2, ...), at least
+	// MinReconnectDelay. Default: DefaultBackoff.
 	Reconnect func(attempt int) time.Duration
 	// HealthCheck is how long the connection may stay idle before a PING checks it. Default 10 s;
 	// negative disables it.

@@ -497,3 +497,14 @@ func TestAPushPastTheLimitsIsNoCommandsFault(t *testing.T) {
 	assert.False(t, resp.BrokeLimits(err), "the GET is not the one past the limits: %v", err)
 	assert.True(t, WasWritten(err))
 }
+
+// A Reconnect delay of zero or less counts as MinReconnectDelay, not as a loop of dials: with -1
+// a node whose master was killed made about 15,000 reconnect attempts in a second.
+func TestReconnectDelayHasAFloor(t *testing.T) {
+	for _, d := range []time.Duration{-1, 0, time.Microsecond} {
+		a := &nodeActor{opts: Options{Reconnect: func(int) time.Duration { return d }}.withDefaults(), attempt: 1}
+		assert.Equal(t, MinReconnectDelay, a.reconnectDelay(), "Reconnect gave %s", d)
+	}
+	a := &nodeActor{opts: Options{Reconnect: func(int) time.Duration { return time.Second }}.withDefaults(), attempt: 1}
+	assert.Equal(t, time.Second, a.reconnectDelay())
+}
