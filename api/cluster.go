@@ -182,17 +182,21 @@ func (c *Cluster) connect(ctx context.Context) error {
 	if err == nil {
 		err = rt.smap.Ready(ctx)
 	}
+	var ready string // a master with a connection ready, asked for COMMAND
 	if err == nil {
-		err = c.awaitAMaster(ctx, rt, reached)
+		ready, err = c.awaitAMaster(ctx, rt, reached)
 	}
 	if err != nil {
 		c.abandon(rt)
 		return err
 	}
 	commands := dispatcher.BuiltinCommands()
-	if masters := rt.smap.Snapshot().Masters(); len(masters) > 0 {
+	if masters := rt.smap.Snapshot().Masters(); ready != "" || len(masters) > 0 {
 		o := template
-		o.Addr = masters[0].Addr
+		if o.Addr = ready; ready == "" {
+			o.Addr = masters[0].Addr
+		}
+		o.Limits = resp.Limits{} // the user's bound their commands' replies; this query is the client's
 		// Bounded like discovery: a server that stops answering must not hold Connect forever.
 		qctx, cancel := context.WithTimeout(ctx, c.opts.ConnectTimeout)
 		v, qerr := node.Query(qctx, o, "COMMAND")
@@ -210,7 +214,7 @@ func (c *Cluster) connect(ctx context.Context) error {
 			c.abandon(rt)
 			return fmt.Errorf("actoredis: Connect with UseReplicas: node %s: %w", o.Addr, qerr)
 		default:
-			c.opts.Logger.Warn("COMMAND failed; routing by the built-in table", "error", qerr)
+			c.opts.Logger.Warn("COMMAND failed; routing by the built-in table", "node", o.Addr, "error", qerr)
 		}
 	}
 	rt.disp, err = dispatcher.Start(rt.sys, dispatcher.Options{

@@ -46,14 +46,15 @@ func (k *contacts) note(e node.Event) {
 	}
 }
 
-// awaitAMaster returns once a master of rt's map has had a connection ready. It fails when
+// awaitAMaster returns once a master of rt's map has had a connection ready, with its address. It
+// fails when
 // none is ready within ConnectTimeout, or sooner when every master's dial has failed for good (an
 // address no resolver knows, credentials refused; the addresses the cluster announces may not be
 // reachable from here, behind a NAT or in a container network: see NodeAddressMap). The error
 // matches ErrConnection and each master's failure. A map with no master the client can reach
-// (each announced with no endpoint) is no failure here: commands for their slots fail with
-// ErrNoRoute, saying why.
-func (c *Cluster) awaitAMaster(ctx context.Context, rt *running, k *contacts) error {
+// (each announced with no endpoint) is no failure here (the address is then ""): commands for
+// their slots fail with ErrNoRoute, saying why.
+func (c *Cluster) awaitAMaster(ctx context.Context, rt *running, k *contacts) (string, error) {
 	timer := time.NewTimer(c.opts.ConnectTimeout)
 	defer timer.Stop()
 	for timedOut := false; ; {
@@ -66,7 +67,7 @@ func (c *Cluster) awaitAMaster(ctx context.Context, rt *running, k *contacts) er
 			switch {
 			case seen && err == nil || m.Node.Connected():
 				k.mu.Unlock()
-				return nil
+				return m.Addr, nil
 			case seen:
 				failed = append(failed, err)
 				permanent = permanent && lastingConnectError(err)
@@ -78,13 +79,13 @@ func (c *Cluster) awaitAMaster(ctx context.Context, rt *running, k *contacts) er
 		if len(masters) == 0 {
 			// None the client can reach by the map (announced without an endpoint: "?"): each
 			// command for their slots fails with ErrNoRoute, naming why.
-			return nil
+			return "", nil
 		}
 		if permanent || timedOut {
 			if len(failed) == 0 {
 				failed = append(failed, fmt.Errorf("no connection ready within ConnectTimeout (%s)", c.opts.ConnectTimeout))
 			}
-			return noMaster(nil, failed)
+			return "", noMaster(nil, failed)
 		}
 		select {
 		case <-k.change:
@@ -92,9 +93,9 @@ func (c *Cluster) awaitAMaster(ctx context.Context, rt *running, k *contacts) er
 			timedOut = true
 		case <-ctx.Done():
 			if len(failed) > 0 { // what the masters said so far, with why Connect stopped waiting
-				return noMaster(ctx.Err(), failed)
+				return "", noMaster(ctx.Err(), failed)
 			}
-			return ctx.Err()
+			return "", ctx.Err()
 		}
 	}
 }

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 
 	"github.com/actoredis/actoredis/internal/fakeredis"
 	"github.com/actoredis/actoredis/internal/testcluster"
+	"github.com/actoredis/actoredis/internal/testlog"
 	"github.com/actoredis/actoredis/internal/testwait"
 	"github.com/actoredis/actoredis/resp"
 )
@@ -319,4 +322,49 @@ func TestConnectWaitsForAMasterServingSlots(t *testing.T) {
 	err = cl.Connect(ctx)
 	require.ErrorIs(t, err, ErrConnection, "the master serving the slots is down")
 	assert.ErrorContains(t, err, master.Addr())
+}
+
+// Connect asks for COMMAND a master it has reached, not the first of the map: with that one
+// stopped (it accepts connections and answers nothing), the command table was lost (a warning,
+// routing by the built-in table) after ConnectTimeout.
+func TestConnectAsksCOMMANDOfAMasterItReached(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 2, Replicas: testcluster.NoReplicas})
+	stopped, live := tc.MasterFor(0), tc.MasterFor(16383)
+	logs := &testlog.Buffer{}
+	cl, err := CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://" + live.Addr()}},
+		ConnectTimeout: 2 * time.Second, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	require.NoError(t, err)
+	defer cl.Close()
+	require.Equal(t, stopped.Addr(), func() string { // the map's first master, before the stop
+		probe := connect(t, tc, ClusterOptions{})
+		return probe.Masters()[0].Addr()
+	}())
+	before := callsOf(t, live, "command")
+	require.NoError(t, syscall.Kill(stopped.PID(), syscall.SIGSTOP))
+	t.Cleanup(func() { _ = syscall.Kill(stopped.PID(), syscall.SIGCONT) })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, cl.Connect(ctx))
+	assert.NotContains(t, logs.String(), "COMMAND failed")
+	assert.Greater(t, callsOf(t, live, "command"), before, "COMMAND asked of the master reached")
+}
+
+// Limits bound the replies to the caller's commands, not the client's own queries: with limits
+// that CLUSTER SHARDS (nested 5 deep) and COMMAND (240 commands) pass, Connect learns the topology
+// and the command table (TestReplyPastTheLimitsIsNotRetried checks a command's). (Connect failed at
+// MaxDepth 3; at MaxDepth 4 or MaxAggregateLen 100 it lost the command table with a warning.)
+func TestLimitsBoundCommandsNotTheClientsQueries(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, l := range []resp.Limits{{MaxDepth: 3}, {MaxDepth: 4}, {MaxAggregateLen: 100}} {
+		logs := &testlog.Buffer{}
+		cl, err := CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://" + tc.Addrs()[0]}}, Limits: l,
+			Logger: slog.New(slog.NewTextHandler(logs, nil))})
+		require.NoError(t, err)
+		require.NoError(t, cl.Connect(ctx), "%+v", l)
+		assert.NotContains(t, logs.String(), "COMMAND failed", "%+v", l)
+		assert.Len(t, cl.Masters(), 1)
+		require.NoError(t, cl.Close())
+	}
 }

@@ -132,7 +132,8 @@ type ClusterOptions struct {
 	// *resp.ProtocolError that matches resp.ErrBulkTooLong, ErrAggregateTooLong, ErrTooDeep or
 	// ErrLineTooLong. The connection is dropped: the other commands on it fail as written, and the
 	// read-only and idempotent ones among them are retried. Zero fields take resp's defaults
-	// (512 MiB, 1<<24 elements, 64 levels, 1 MiB).
+	// (512 MiB, 1<<24 elements, 64 levels, 1 MiB). The client's own queries (the topology's
+	// CLUSTER SHARDS, COMMAND at Connect) read with those defaults, whatever Limits says.
 	Limits resp.Limits
 }
 
