@@ -45,6 +45,13 @@ func (o NodeOptions) String() string {
 	return fmt.Sprintf("NodeOptions{URL: %s, Username: %q%s, TLS: %t}", redactURL(o.URL), o.Username, pw, o.TLS != nil)
 }
 
+// GoString is String, for %#v: the password stays out of it too.
+func (o NodeOptions) GoString() string { return o.String() }
+
+// LogValue is String, for log/slog: a handler that would print the struct's fields (JSON) gets
+// it without the password.
+func (o NodeOptions) LogValue() slog.Value { return slog.StringValue(o.String()) }
+
 // ClusterOptions configure a Cluster. The zero value of each field is its documented default;
 // CreateCluster validates them once. It keeps a copy of the options, with its own copies of the
 // RootNodes slice and of NodeAddressMap, so the caller may change those afterwards. It uses the
@@ -118,7 +125,9 @@ type ClusterOptions struct {
 	// after a failed dial or a lost connection, and starts again at 1 once a connection is ready.
 	// It is called on each node's own goroutine, for every node, possibly at once, so it must be
 	// safe for concurrent use; it must not block, as the node handles nothing meanwhile. A panic in
-	// it is logged (Logger) and the default delay is used for that attempt. Default:
+	// it is logged (Logger) and the default delay is used for that attempt. A delay under 10 ms
+	// (zero, negative) counts as 10 ms: a node of the cluster is dialled again for as long as the
+	// map lists it, and there is no delay that stops the attempts. Default:
 	// min(2^n × 50 ms, 2 s) plus 0–200 ms of jitter.
 	Reconnect func(attempt int) time.Duration
 	// TopologyRefreshInterval is the period of background topology refreshes. Default 30 s;

@@ -1,9 +1,11 @@
 package api
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -114,6 +116,13 @@ func TestPasswordsNeverShow(t *testing.T) {
 	o := NodeOptions{URL: "redis://app:s3cret@h:1", Password: "s3cret"}
 	assert.NotContains(t, o.String(), "s3cret")
 	assert.NotContains(t, fmt.Sprint(o), "s3cret")
+	// %#v and slog's JSON handler printed the fields.
+	assert.NotContains(t, fmt.Sprintf("%#v", o), "s3cret")
+	assert.NotContains(t, fmt.Sprintf("%#v", ClusterOptions{RootNodes: []NodeOptions{o}, Defaults: o}), "s3cret")
+	var logged bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("options", "root", o)
+	assert.NotContains(t, logged.String(), "s3cret")
+	assert.Contains(t, logged.String(), "password=***")
 	assert.NotContains(t, NodeOptions{URL: "redis://s3cret@h:1"}.String(), "s3cret")
 	assert.NotContains(t, NodeOptions{URL: "redis://default:1234/s3cret@10.0.0.5:6379"}.String(), "s3cret")
 }
