@@ -38,3 +38,28 @@ func TestTLSWithRESP2KeepsItsConnections(t *testing.T) {
 		assert.Fail(t, "a connection was dropped", "%s: %v", e.Addr, e.Err)
 	}
 }
+
+// A TLS setting that does not match the server's says so: TLS to a server that does not speak it
+// (which waits for a line that never comes) asks whether it speaks TLS there; plain to a server
+// that speaks TLS only (which closes the connection) asks whether it expects TLS. (They said only
+// "TLS handshake: context deadline exceeded" and "connection reset by peer".)
+func TestTLSMismatchSaysSo(t *testing.T) {
+	plain := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas})
+	secure := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas, TLS: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, c := range []struct {
+		root NodeOptions
+		hint string
+	}{
+		{NodeOptions{URL: "rediss://" + plain.Addrs()[0], TLS: secure.TLSConfig()}, "does the server speak TLS on this port?"},
+		{NodeOptions{URL: "redis://" + secure.Addrs()[0]}, "does it expect TLS?"},
+	} {
+		cl, err := CreateCluster(ClusterOptions{RootNodes: []NodeOptions{c.root}, ConnectTimeout: 500 * time.Millisecond})
+		require.NoError(t, err)
+		err = cl.Connect(ctx)
+		require.ErrorIs(t, err, ErrRootNodesUnavailable, c.root.URL)
+		assert.ErrorContains(t, err, c.hint)
+		require.NoError(t, cl.Close())
+	}
+}

@@ -6,8 +6,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/actoredis/actoredis/resp"
@@ -28,6 +31,10 @@ func dial(ctx context.Context, o Options) (net.Conn, *resp.Reader, error) {
 		tc := tls.Client(nc, tlsFor(o.TLS, o.Addr))
 		if err := tc.HandshakeContext(ctx); err != nil {
 			_ = nc.Close()
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
+				// A server that does not speak TLS there waits for the end of a line that never comes.
+				return nil, nil, fmt.Errorf("TLS handshake: %w (no answer: does the server speak TLS on this port?)", err)
+			}
 			return nil, nil, fmt.Errorf("TLS handshake: %w", err)
 		}
 		nc = tc
@@ -38,6 +45,10 @@ func dial(ctx context.Context, o Options) (net.Conn, *resp.Reader, error) {
 	interrupt := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Now()) })
 	rd := resp.NewReader(bufio.NewReaderSize(nc, resp.DefaultBufferSize), o.Limits)
 	err = handshake(nc, rd, o)
+	if o.TLS == nil && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)) {
+		// A server that speaks TLS only there closes a connection that does not.
+		err = fmt.Errorf("%w (the server closed the connection: does it expect TLS?)", err)
+	}
 	if err == nil && o.TLS != nil && !handshakeReads(o) {
 		// TLS 1.3 servers send session tickets after the handshake, which only a read takes in. Left
 		// on the socket, they would show as bytes waiting on a connection with no reply due.
