@@ -157,6 +157,11 @@ func (c *Cluster) connect(ctx context.Context) error {
 	case stateConnected:
 		return errors.New("actoredis: Connect called twice")
 	}
+	if err := ended(ctx); err != nil { // nothing started: it would only be stopped again
+		c.connectFailed.Store(true)
+		c.state.Store(stateClosed)
+		return err
+	}
 	rt := &running{sys: actors.NewSystem(c.opts.Logger)}
 	rt.ending, rt.end = context.WithCancel(context.Background())
 	template := c.nodeOptions()

@@ -368,3 +368,18 @@ func TestLimitsBoundCommandsNotTheClientsQueries(t *testing.T) {
 		require.NoError(t, cl.Close())
 	}
 }
+
+// Connect with a ctx ended already fails with ctx's error and dials nothing, and leaves the
+// Cluster closed, as a failed Connect does. (It dialled the root before noticing.)
+func TestConnectWithAnEndedCtxDialsNothing(t *testing.T) {
+	srv := fakeredis.New(t, func(c *fakeredis.Conn) {})
+	cl, err := CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://" + srv.Addr()}}})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.ErrorIs(t, cl.Connect(ctx), context.Canceled)
+	assert.Zero(t, srv.Accepts(), "the root was dialled")
+	_, err = cl.Get(context.Background(), "k")
+	assert.ErrorIs(t, err, ErrClientClosed)
+	require.NoError(t, cl.Close())
+}
