@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -127,12 +128,30 @@ func TestMastersListsThoseServingNoSlot(t *testing.T) {
 
 // A MOVED the map agrees with (a key of another slot sent to a master, a write sent to a replica)
 // and a replica's READONLY (FLUSHALL sent to it) ask for no refresh: they say nothing new. (Each asked for one: a loop of
-// them kept discoveries running every 200 ms.) A Library.Load cut short by its ctx names each
+// them kept discoveries running every 200 ms.) So with NodeAddressMap, where a MOVED names the
+// address a node announces and the map the one it is reached at. (The MOVED's address was
+// compared unmapped: each asked for a refresh.) A Library.Load cut short by its ctx names each
 // node once.
 func TestNodeDoRefreshesOnlyForNews(t *testing.T) {
+	for _, mapped := range []bool{false, true} {
+		t.Run(fmt.Sprint("NodeAddressMap: ", mapped), func(t *testing.T) { nodeDoRefreshesOnlyForNews(t, mapped) })
+	}
+}
+
+func nodeDoRefreshesOnlyForNews(t *testing.T, mapped bool) {
 	tc := testcluster.New(t, testcluster.Options{Masters: 2})
-	cl := connect(t, tc, ClusterOptions{TopologyRefreshInterval: -1})
+	opts := ClusterOptions{TopologyRefreshInterval: -1}
+	if mapped {
+		opts.NodeAddressMap = map[string]string{}
+		for _, n := range tc.Nodes() {
+			opts.NodeAddressMap[n.Addr()] = flakyProxy(t, n.Addr(), 0)
+		}
+	}
+	cl := connect(t, tc, opts)
 	ctx := context.Background()
+	if mapped {
+		require.NotNil(t, cl.snapshot().ByAddr(opts.NodeAddressMap[tc.Nodes()[0].Addr()]), "the map reaches the nodes through the proxies")
+	}
 	smap := cl.run.Load().smap
 	owner := cl.NodeForKey("{news}")
 	other := keyInSlot("news-elsewhere", (GetSlot("{news}")+8000)%16384)
