@@ -5,9 +5,9 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"errors"
-	"slices"
 	"strings"
 
+	"github.com/actoredis/actoredis/node"
 	"github.com/actoredis/actoredis/resp"
 )
 
@@ -41,9 +41,9 @@ func (s *Script) Hash() string { return s.hash }
 // Run runs the script on the master of its keys' slot with EVALSHA, loading it first where it is
 // missing (see Script). Like any command that is not idempotent, it is retried after a lost
 // connection only if it was never written. An error the script replies with is the reply, and the
-// script is not run again for it, whatever its prefix (see the package doc), but for one: a
-// NOSCRIPT in the server's own words is taken for a miss the first time a node answers it in a
-// Run, so the script is loaded there and run once more, and the second NOSCRIPT is its reply.
+// script is not run again for it, whatever its prefix (see the package doc), but for one: the
+// first NOSCRIPT in the server's own words of a Run is taken for a miss, so the script is loaded
+// there and run once more, and a second NOSCRIPT from a node that has it is its reply.
 func (s *Script) Run(ctx context.Context, c *Cluster, keys []string, args ...any) (resp.Value, error) {
 	return s.run(ctx, c, "EVALSHA", "EVAL", keys, args)
 }
@@ -63,35 +63,71 @@ func (s *Script) RunRO(ctx context.Context, c *Cluster, keys []string, args ...a
 const scriptLoads = 3
 
 func (s *Script) run(ctx context.Context, c *Cluster, bySHA, bySource string, keys []string, args []any) (resp.Value, error) {
-	cmd := withKeys(bySHA, s.hash, keys, args)
-	var loaded []string // the nodes this run loaded the script on
+	cmd := Cmd(withKeys(bySHA, s.hash, keys, args)...)
+	v, at, err := c.doAt(ctx, cmd)
+	loadedAt := "" // the node this Run last loaded the script on, and ran it on again
 	for loads := 0; ; loads++ {
-		v, at, err := c.doAt(ctx, Cmd(cmd...))
 		if !missing(err) || at == "" {
 			return v, err
 		}
-		// NOSCRIPT: EVALSHA did not run, and the node that said so gets the script; unless this
-		// run loaded it there already, and the node has it still: the script replied so itself,
-		// in the server's words, and the reply stands. (The first NOSCRIPT of a node is always
-		// taken for a miss: a caller that has just loaded the script there, another run or
-		// another client, would make SCRIPT EXISTS say 1 before a real miss.)
-		own := false
-		if loads == scriptLoads || c.onNode(ctx, at, func(n *Node) error {
-			if own = slices.Contains(loaded, at) && s.loadedOn(ctx, n); own {
-				return nil
-			}
-			loaded = append(loaded, at)
-			_, err := n.Do(ctx, Cmd("SCRIPT", "LOAD", s.src))
-			return err
-		}) != nil {
+		// NOSCRIPT: EVALSHA did not run, unless the script replied so itself, in the server's
+		// words. From the node this Run has just loaded the script on and run it on again, one
+		// that has it still (SCRIPT EXISTS) ran it, and the reply stands. Any other is a miss
+		// (there SCRIPT EXISTS would not tell: a caller that had just loaded the script, another
+		// Run or another client, would make it say 1 before a real miss), and the node gets the
+		// script, up to scriptLoads in a Run, then EVAL.
+		if loads == scriptLoads {
 			break
 		}
+		own, ran := false, false
+		var pv resp.Value
+		var perr error
+		lerr := c.onNode(ctx, at, func(n *Node) error {
+			if own = at == loadedAt && s.loadedOn(ctx, n); own {
+				return nil
+			}
+			if _, err := n.Do(ctx, Cmd("SCRIPT", "LOAD", s.src)); err != nil {
+				return err
+			}
+			// Again on that node, not wherever routing goes (a script with no keys goes to any
+			// master, RunRO to a replica or the master): a second NOSCRIPT then comes from a node
+			// that has the script, unless a SCRIPT FLUSH came between.
+			pv, perr = n.Do(ctx, cmd)
+			ran = true
+			return nil
+		})
 		if own {
 			return v, err
 		}
+		if lerr != nil || !ran {
+			break // EVAL
+		}
+		loadedAt = at
+		if v, ran, err = ranOn(ctx, at, cmd, pv, perr); !ran {
+			v, at, err = c.doAt(ctx, cmd) // refused there (the slot moved...): routed again
+		}
 	}
-	cmd[0], cmd[1] = bySource, s.src
-	return c.Do(ctx, Cmd(cmd...))
+	return c.Do(ctx, Cmd(withKeys(bySource, s.src, keys, args)...))
+}
+
+// ranOn takes the outcome of cmd run by Node.Do on the node at addr: the reply, and the error as
+// Do gives it (a server's reply bare); or ran false when the server refused it without running it
+// (a redirect, a transient state: see node.Refused), or its connection failed before it was
+// written, for the caller to route it again.
+func ranOn(ctx context.Context, addr string, cmd Command, v resp.Value, err error) (resp.Value, bool, error) {
+	var se *resp.Error
+	switch {
+	case err == nil:
+		return v, true, nil
+	case errors.As(err, &se):
+		if node.Refused(cmd.args, se, addr) {
+			return v, false, err
+		}
+		return v, true, se
+	case errors.Is(err, ErrConnection) && !WasWritten(err) && ctx.Err() == nil && !errors.Is(err, ErrClientClosed):
+		return v, false, err
+	}
+	return v, true, err
 }
 
 // loadedOn reports whether n has the script (SCRIPT EXISTS). When asking fails it says no: the

@@ -121,6 +121,12 @@ func TestConcurrentRunsOfANewScript(t *testing.T) {
 		_, err := s.Run(ctx, cl, []string{"{new-script}n"})
 		return err
 	})
+	// With no keys, each try goes to any master: one that meets NOSCRIPT on a second master must
+	// not take that real miss for the script's own reply either.
+	callAtOnce(t, rounds, callers, func(round int) error {
+		_, err := NewScript(fmt.Sprintf("return %d", 100+round)).Run(ctx, cl, nil)
+		return err
+	})
 	v, err := cl.Get(ctx, "{new-script}n")
 	require.NoError(t, err)
 	assert.Equal(t, strconv.Itoa(rounds*callers), v, "each Run ran the script once")
@@ -167,4 +173,48 @@ func TestScriptLoadsOnlyWhereMissing(t *testing.T) {
 			assert.Zero(t, callsOf(t, n, "eval_ro"), n.Addr())
 		}
 	})
+}
+
+// A script that replies NOSCRIPT in the server's words runs at most twice per Run, whichever
+// nodes its tries reach: with no keys (any master each try), and RunRO with UseReplicas (the
+// master or its replica). The second try goes to the node that answered the first, now loaded,
+// whose second NOSCRIPT is then the script's own. (A try on each node it reached ran it again: 5
+// runs with no keys on three masters, 3 with RunRO.)
+func TestScriptsOwnNoscriptRunsAtMostTwice(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for _, c := range []struct {
+		name  string
+		opts  ClusterOptions
+		src   string
+		run   func(*Script, *Cluster) error
+		count []string
+	}{
+		{"no keys", ClusterOptions{}, "return redis.error_reply('NOSCRIPT No matching script. Please use EVAL.')",
+			func(s *Script, cl *Cluster) error { _, err := s.Run(ctx, cl, nil); return err }, []string{"evalsha", "eval"}},
+		{"RunRO", ClusterOptions{UseReplicas: true}, "#!lua flags=no-writes\nreturn redis.error_reply('NOSCRIPT No matching script. Please use EVAL.')",
+			func(s *Script, cl *Cluster) error { _, err := s.RunRO(ctx, cl, []string{"{ro}k"}); return err }, []string{"evalsha_ro", "eval_ro"}},
+	} {
+		cl := connect(t, tc, c.opts)
+		s := NewScript(c.src)
+		for _, n := range tc.Nodes() { // every node has it: each NOSCRIPT is the script's
+			_, err := n.Do(ctx, "SCRIPT", "LOAD", c.src)
+			require.NoError(t, err)
+		}
+		for range 12 {
+			for _, n := range tc.Nodes() {
+				_, err := n.Do(ctx, "CONFIG", "RESETSTAT")
+				require.NoError(t, err)
+			}
+			require.ErrorIs(t, c.run(s, cl), ErrNoScript)
+			runs := 0
+			for _, n := range tc.Nodes() {
+				for _, cmd := range c.count {
+					runs += callsOf(t, n, cmd)
+				}
+			}
+			require.LessOrEqual(t, runs, 2, "%s: one Run ran the script %d times", c.name, runs)
+		}
+	}
 }

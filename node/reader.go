@@ -203,7 +203,7 @@ func transactionRefusal(r *Request) (v resp.Value, by string, ok bool) {
 // command that met it (r's own name when ""), for the error the owner may give up with in the end.
 func (c *conn) returnError(r *Request, name string, v resp.Value) {
 	e := withRedirectHost(resp.ParseError(string(v.Bytes())), c.addr)
-	returnable := Returnable(e) && refusedUnrun(r.Args, e, c.addr)
+	returnable := Refused(r.Args, e, c.addr)
 	if name == "" && (returnable || r.NameNode) {
 		name = r.Name()
 	}

@@ -9,6 +9,13 @@ import (
 // scriptCommands run code of the caller's that may reply with any error it likes, after it ran.
 var scriptCommands = []string{"EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO"}
 
+// Refused reports whether e, the reply of the node at addr to the command args, is the server
+// refusing the command without running it: a redirect or a transient state (Returnable), in the
+// server's own words from a script or a function (see refusedUnrun).
+func Refused(args []any, e *resp.Error, addr string) bool {
+	return Returnable(e) && refusedUnrun(args, e, addr)
+}
+
 // refusedUnrun reports whether e, which Returnable accepts, is the server refusing the command
 // args without running it, as the error's prefix says, rather than a script's or a function's own
 // error reply with that prefix: Lua's redis.error_reply("TRYAGAIN later") ran the script, and
