@@ -21,9 +21,11 @@ import (
 // may return that error itself, having run. The call again may meet another server that lacks it
 // (a call with no keys goes to any master), loaded the same way, up to three in one call. A
 // replica that lacks it (CallRO) is loaded through its master. Calls made at once that each meet
-// "Function not found" each look: one that finds the function loaded there since it was sent, by
-// another call of this Library, calls once more. (A load by another client at that moment is not
-// known: the call that finds its function fails with "Function not found", as the server said.)
+// "Function not found" each look: one that finds the function loaded there, by another call of this
+// Library that overlapped it, calls once more, once. (A load by another client at that moment is
+// not known: the call that finds its function fails with "Function not found", as the server
+// said. And a function that replies so itself, called while a load of its library overlaps the
+// call, runs twice.)
 // A Library is safe for concurrent use; make it once, with NewLibrary, and keep it.
 //
 // As with FCALL, the keys go to the function as its keys and the rest as its arguments: a
@@ -103,6 +105,7 @@ const loadsPerCall = 3
 
 func (l *Library) call(ctx context.Context, c *Cluster, name, function string, keys []string, args []any) (resp.Value, error) {
 	cmd := Cmd(withKeys(name, function, keys, args)...)
+	overlapped := false // a call made again for another call's load (see Library)
 	for loads := 0; ; loads++ {
 		sent := time.Now()
 		v, at, err := c.doAt(ctx, cmd)
@@ -113,10 +116,13 @@ func (l *Library) call(ctx context.Context, c *Cluster, name, function string, k
 		if lerr != nil {
 			return resp.Value{}, fmt.Errorf("%w (loading the library: %w)", err, lerr)
 		}
-		if !loaded && !l.loadedSince(at, sent) {
-			return v, err // the function ran, and said so itself; or asking failed
+		if !loaded {
+			if overlapped || !l.loadedSince(at, sent) {
+				return v, err // the function ran, and said so itself; or asking failed
+			}
+			// Another call's load of it there may have come after this call: once more, once.
+			overlapped = true
 		}
-		// Loaded now, or by another call since this one was sent: the server may have lacked it.
 	}
 }
 
@@ -132,6 +138,7 @@ func (l *Library) loadIfMissing(ctx context.Context, c *Cluster, addr, function 
 		err := l.loadOn(ctx, n)
 		if errors.Is(err, resp.ErrReadOnly) && len(keys) > 0 {
 			if m := c.NodeForKey(keys[0]); m != nil && m.Addr() != n.Addr() {
+				defer l.loading(m.Addr())() // the master's own calls may overlap it too
 				err = l.loadOn(ctx, m)
 			}
 		}
@@ -148,6 +155,12 @@ func (l *Library) loading(addr string) (done func()) {
 	if l.loads == nil {
 		l.loads = map[string]*loadRecord{}
 	}
+	now := time.Now()
+	for a, r := range l.loads { // servers that came and went: what no call sent now can have met
+		if r.running == 0 && now.Sub(r.ended) > forgetLoadsAfter {
+			delete(l.loads, a)
+		}
+	}
 	r := l.loads[addr]
 	if r == nil {
 		r = &loadRecord{}
@@ -161,6 +174,10 @@ func (l *Library) loading(addr string) (done func()) {
 		r.ended = time.Now()
 	}
 }
+
+// forgetLoadsAfter is how long a Library keeps the record of a load that ended: longer than a call
+// can wait for its reply.
+const forgetLoadsAfter = 10 * time.Minute
 
 // loadedSince reports whether a load of this Library for the server at addr is under way, or
 // ended after t: a call sent at t that the server answered "Function not found" may have met the

@@ -189,3 +189,23 @@ func TestConcurrentCallsOfANewLibrary(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, fmt.Sprint(rounds*callers), v, "each Call ran the function once")
 }
+
+// A function that replies "Function not found" itself, called while a load of its library on that
+// server by another call overlaps, runs twice at most: the call is made once more, once. (While
+// the load stayed under way, each try made it again: 4 runs.)
+func TestLibraryOverlappingLoadRunsAFunctionTwiceAtMost(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://" + tc.Addrs()[0]}}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	lib := NewLibrary("#!lua name=overlap\nredis.register_function('own', function(keys) " +
+		"redis.call('INCR', keys[1]); return redis.error_reply('ERR Function not found') end)\n")
+	require.NoError(t, lib.Load(ctx, cl))
+	done := lib.loading(tc.Masters()[0].Addr()) // another call's load, under way throughout
+	_, err := lib.Call(ctx, cl, "own", []string{"{overlap}n"})
+	done()
+	require.ErrorContains(t, err, "Function not found")
+	v, err := cl.Get(ctx, "{overlap}n")
+	require.NoError(t, err)
+	assert.Equal(t, "2", v, "runs of one Call")
+}
