@@ -39,9 +39,10 @@ func TestTLSWithRESP2KeepsItsConnections(t *testing.T) {
 	}
 }
 
-// A TLS setting that does not match the server's says so: TLS to a server that does not speak it
-// (which waits for a line that never comes) asks whether it speaks TLS there; plain to a server
-// that speaks TLS only (which closes the connection) asks whether it expects TLS. (They said only
+// A TLS setting that does not match the server's says it may be the cause: TLS to a server that
+// does not speak it (which waits for a line that never comes) asks whether it is busy or does not
+// speak TLS there; plain to a server that speaks TLS only (which closes the connection) asks
+// whether it is restarting or expects TLS. (They said only
 // "TLS handshake: context deadline exceeded" and "connection reset by peer".)
 func TestTLSMismatchSaysSo(t *testing.T) {
 	plain := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas})
@@ -52,8 +53,8 @@ func TestTLSMismatchSaysSo(t *testing.T) {
 		root NodeOptions
 		hint string
 	}{
-		{NodeOptions{URL: "rediss://" + plain.Addrs()[0], TLS: secure.TLSConfig()}, "does the server speak TLS on this port?"},
-		{NodeOptions{URL: "redis://" + secure.Addrs()[0]}, "does it expect TLS?"},
+		{NodeOptions{URL: "rediss://" + plain.Addrs()[0], TLS: secure.TLSConfig()}, "not speaking TLS on this port?"},
+		{NodeOptions{URL: "redis://" + secure.Addrs()[0]}, "expecting TLS?"},
 	} {
 		cl, err := CreateCluster(ClusterOptions{RootNodes: []NodeOptions{c.root}, ConnectTimeout: 500 * time.Millisecond})
 		require.NoError(t, err)

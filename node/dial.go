@@ -33,7 +33,7 @@ func dial(ctx context.Context, o Options) (net.Conn, *resp.Reader, error) {
 			_ = nc.Close()
 			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
 				// A server that does not speak TLS there waits for the end of a line that never comes.
-				return nil, nil, fmt.Errorf("TLS handshake: %w (no answer: does the server speak TLS on this port?)", err)
+				return nil, nil, fmt.Errorf("TLS handshake: %w (no answer: a server busy, or not speaking TLS on this port?)", err)
 			}
 			return nil, nil, fmt.Errorf("TLS handshake: %w", err)
 		}
@@ -47,7 +47,7 @@ func dial(ctx context.Context, o Options) (net.Conn, *resp.Reader, error) {
 	err = handshake(nc, rd, o)
 	if o.TLS == nil && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)) {
 		// A server that speaks TLS only there closes a connection that does not.
-		err = fmt.Errorf("%w (the server closed the connection: does it expect TLS?)", err)
+		err = fmt.Errorf("%w (the server closed the connection in the handshake: restarting, or expecting TLS?)", err)
 	}
 	if err == nil && o.TLS != nil && !handshakeReads(o) {
 		// TLS 1.3 servers send session tickets after the handshake, which only a read takes in. Left
