@@ -185,7 +185,9 @@ func (c *Cluster) connect(ctx context.Context) error {
 		Logger:  c.opts.Logger,
 	})
 	if err == nil {
-		err = rt.smap.Ready(ctx)
+		if err = rt.smap.Ready(ctx); err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			err = fmt.Errorf("actoredis: Connect: %w, discovering the cluster from %s", err, strings.Join(roots, ", "))
+		}
 	}
 	var ready string // a master with a connection ready, asked for COMMAND
 	if err == nil {

@@ -383,3 +383,23 @@ func TestConnectWithAnEndedCtxDialsNothing(t *testing.T) {
 	assert.ErrorIs(t, err, ErrClientClosed)
 	require.NoError(t, cl.Close())
 }
+
+// A Connect whose ctx ends during discovery says so, naming the roots, and matches ctx's error.
+// (It returned ctx's error alone.)
+func TestConnectCutShortInDiscoveryNamesTheRoots(t *testing.T) {
+	hung := fakeredis.New(t, func(c *fakeredis.Conn) { // reads everything, answers nothing
+		for {
+			if _, err := c.ReadCommand(); err != nil {
+				return
+			}
+		}
+	})
+	cl, err := CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://" + hung.Addr()}}, ConnectTimeout: time.Minute})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err = cl.Connect(ctx)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.ErrorContains(t, err, "discovering the cluster from "+hung.Addr())
+	require.NoError(t, cl.Close())
+}
