@@ -41,7 +41,9 @@ type WatchTx struct {
 // fn's other keys may still be on the source, where ASKING on the target would not find them.
 // Once fn runs, a command that meets the slot moving fails with that error; an Exec refused for a
 // MOVED of the watched slot with one matching ErrTxFailed too (nothing ran), as the map has learnt
-// where the slot went and running Watch again follows it. Close, while Watch waits for its
+// where the slot went and running Watch again follows it. A command of fn's that meets CLUSTERDOWN
+// is sent again until CommandTimeout, and an Exec refused for it fails with ErrTxFailed (see
+// WatchTx.Do and Exec). Close, while Watch waits for its
 // connection or runs fn, fails it with an error matching ErrClientClosed. Watch with no keys
 // fails at once, with an error that matches none of the package's, and runs nothing.
 func (c *Cluster) Watch(ctx context.Context, fn func(tx *WatchTx) error, keys ...string) error {
@@ -142,6 +144,12 @@ func (tx *WatchTx) movedAway(se *resp.Error) bool {
 	return ok && !rd.Ask && rd.Slot == tx.slot
 }
 
+// runAgain says whether se, met by Exec, ran nothing and a new run of Watch gets past it: the
+// watched slot moved (the map has learnt where), or the cluster is down (WATCH waits for it).
+func (tx *WatchTx) runAgain(se *resp.Error) bool {
+	return tx.movedAway(se) || errors.Is(se, ErrClusterDown)
+}
+
 // notRun restates err, a connection failure before EXEC was written, for the transaction, which
 // did not run: a command of it written before the failure was only queued.
 func (tx *WatchTx) notRun(err error) error {
@@ -156,7 +164,9 @@ func (tx *WatchTx) notRun(err error) error {
 	return notRun
 }
 
-// Do runs cmd on the watched connection and returns its reply; a server error is the error. A
+// Do runs cmd on the watched connection and returns its reply; a server error is the error, but
+// for CLUSTERDOWN (a master failed, its replica not promoted yet), after which the command is sent
+// again, with backoff, for up to CommandTimeout: the server ran nothing, and the WATCH holds. A
 // command that fails as it waits (its ctx ends, it times out, the connection is lost) leaves the
 // connection in a state nobody knows: every later command of the WatchTx, Exec's included, fails
 // with ErrConnection, unsent.
@@ -173,7 +183,32 @@ func (tx *WatchTx) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 	if err != nil {
 		return resp.Value{}, err
 	}
-	return tx.do(ctx, args...)
+	return tx.doThroughClusterDown(ctx, args...)
+}
+
+// doThroughClusterDown is do, sending the command again, with backoff, while the server answers
+// CLUSTERDOWN (a master failed and its replica is not promoted yet), for up to CommandTimeout: the
+// server ran nothing, and the WATCH holds.
+func (tx *WatchTx) doThroughClusterDown(ctx context.Context, args ...any) (resp.Value, error) {
+	bound, cancel := context.WithTimeout(ctx, tx.c.opts.CommandTimeout)
+	defer cancel()
+	for tries := 1; ; tries++ {
+		v, err := tx.do(ctx, args...)
+		if !errors.Is(err, ErrClusterDown) {
+			return v, err
+		}
+		wait := time.NewTimer(dispatcher.Backoff(tries))
+		select {
+		case <-bound.Done():
+			wait.Stop()
+			if ctx.Err() != nil {
+				return v, err
+			}
+			return v, fmt.Errorf("actoredis: node %s: %s: %w after %d tries; last error: %w",
+				tx.addr, node.CommandName(args), ErrTimeout, tries, err)
+		case <-wait.C:
+		}
+	}
 }
 
 // do runs one command on the watched connection. A MOVED tells the map where the slot went; a
@@ -194,12 +229,14 @@ func (tx *WatchTx) do(ctx context.Context, args ...any) (resp.Value, error) {
 
 // Exec runs cmds as MULTI ... EXEC, and returns each command's reply as Cluster.Tx does (a
 // command failing as it runs has an error value in its place; one the server refused to queue
-// fails the whole with ErrExecAbort, naming it). When a watched key changed since WATCH, or the
-// watched keys' slot moved (the error matches the MOVED too), nothing runs and it returns an
-// error matching ErrTxFailed, and not ErrExecAbort: run Watch again. One refused because the slot
-// is being migrated (ASK, TRYAGAIN: a key of the transaction has left the node), or for a key in
-// another slot that this node does not serve (MOVED), matches ErrExecAbort and that error, not
-// ErrTxFailed: a new run would meet the same. A connection that fails before EXEC is written ran
+// fails the whole with ErrExecAbort, naming it). When a watched key changed since WATCH, the
+// watched keys' slot moved (the error matches the MOVED too), or the cluster was down
+// (CLUSTERDOWN, which it matches too: a master failed, its replica not promoted yet), nothing
+// runs and it returns an error matching ErrTxFailed, and not ErrExecAbort: run Watch again. One
+// refused because the slot is being migrated (ASK, TRYAGAIN: a key of the transaction has left
+// the node), or for a key in another slot that this node does not serve (MOVED), matches
+// ErrExecAbort and that error, not ErrTxFailed: a new run would meet the same (until the
+// migration ends, for ASK and TRYAGAIN). A connection that fails before EXEC is written ran
 // nothing: the error says so (WasWritten is false). It may be called once per Watch.
 func (tx *WatchTx) Exec(ctx context.Context, cmds ...Command) ([]resp.Value, error) {
 	if tx.done {
@@ -218,7 +255,9 @@ func (tx *WatchTx) Exec(ctx context.Context, cmds ...Command) ([]resp.Value, err
 		return nil, tx.notRun(err)
 	}
 	queued := make([]resp.Value, len(cmds))
-	var moved error // the watched slot moved: EXEC refuses the whole, and a new run follows it
+	// The watched slot moved, or the cluster is down: EXEC refuses the whole, and a new run
+	// follows the slot, or waits for the cluster.
+	var again error
 	for i, args := range bound {
 		if _, err := tx.do(ctx, args...); err != nil {
 			var se *resp.Error
@@ -226,8 +265,8 @@ func (tx *WatchTx) Exec(ctx context.Context, cmds ...Command) ([]resp.Value, err
 				return nil, tx.notRun(err) // the connection failed: nothing ran, and it is dropped
 			}
 			queued[i] = resp.ErrorValue(se.Prefix, se.Msg) // EXEC will refuse the whole
-			if moved == nil && tx.movedAway(se) {
-				moved = fmt.Errorf("command %d, %s: %w", i+1, node.CommandName(bound[i]), se)
+			if again == nil && tx.runAgain(se) {
+				again = fmt.Errorf("command %d, %s: %w", i+1, node.CommandName(bound[i]), se)
 			}
 		}
 	}
@@ -243,10 +282,10 @@ func (tx *WatchTx) Exec(ctx context.Context, cmds ...Command) ([]resp.Value, err
 		// migrated: a new run would meet it again; a MOVED for a key in another slot, on another
 		// node, would come again too.)
 		switch {
-		case tx.movedAway(se):
-			return nil, fmt.Errorf("%w: actoredis: transaction: EXEC: %w", ErrTxFailed, err)
-		case moved != nil:
-			return nil, fmt.Errorf("%w: actoredis: transaction: %v (%w)", ErrTxFailed, err, moved)
+		case tx.runAgain(se):
+			return nil, fmt.Errorf("%w: actoredis: node %s: transaction: EXEC: %w", ErrTxFailed, tx.addr, err)
+		case again != nil:
+			return nil, fmt.Errorf("%w: actoredis: node %s: transaction: %v (%w)", ErrTxFailed, tx.addr, err, again)
 		}
 		err = refused(err, queued, cmds)
 		if !errors.Is(err, ErrExecAbort) { // EXEC itself refused: a redirect, TRYAGAIN...

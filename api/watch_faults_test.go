@@ -227,3 +227,96 @@ func TestWatchAfterABrokenCommandIsAConnectionError(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "1", v)
 }
+
+// While the cluster is down (CLUSTERDOWN: here a slot served by no one, as while a failed master
+// waits for its replica's promotion), a command of a Watch is sent again until the cluster is
+// back, as other commands are, and an Exec refused for it fails with ErrTxFailed (matching the
+// CLUSTERDOWN), not ErrExecAbort: a new run of Watch waits for the cluster. (The command returned
+// the CLUSTERDOWN, and Exec ErrExecAbort, whose doc says a new run would meet the same.)
+func TestWatchThroughClusterDown(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{CommandTimeout: 10 * time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const key = "{down}k"
+	owner := tc.MasterFor(GetSlot(key))
+	var other *testcluster.Node // serves the slot taken away
+	for _, m := range tc.Masters() {
+		if m != owner {
+			other = m
+		}
+	}
+	gone := -1
+	for s := 0; gone < 0; s++ {
+		if tc.MasterFor(s) == other {
+			gone = s
+		}
+	}
+	takeSlot := func() { // every node forgets the slot: each says CLUSTERDOWN
+		for _, n := range tc.Masters() {
+			_, err := n.Do(ctx, "CLUSTER", "DELSLOTS", strconv.Itoa(gone))
+			require.NoError(t, err)
+		}
+		require.Eventually(t, func() bool {
+			_, err := owner.Do(ctx, "GET", key)
+			return err != nil && strings.Contains(err.Error(), "CLUSTERDOWN")
+		}, 10*time.Second, 10*time.Millisecond, "the owner says the cluster is down")
+	}
+	giveBack := func() {
+		_, err := other.Do(ctx, "CLUSTER", "ADDSLOTS", strconv.Itoa(gone))
+		require.NoError(t, err)
+	}
+	require.NoError(t, cl.Set(ctx, key, "1"))
+
+	// A read of fn's: sent again until the cluster is back, given back once the owner has refused
+	// it at least once.
+	err := cl.Watch(ctx, func(tx *WatchTx) error {
+		takeSlot()
+		refused := errorCount(t, owner, "CLUSTERDOWN") // takeSlot's own probes counted
+		back := make(chan error, 1)
+		go func() { // polls the server's count of refusals: there is no event to await
+			for {
+				n, err := owner.InfoCount(ctx, "errorstats", "errorstat_CLUSTERDOWN", "count")
+				if err != nil || n > refused {
+					if err == nil {
+						_, err = other.Do(ctx, "CLUSTER", "ADDSLOTS", strconv.Itoa(gone))
+					}
+					back <- err
+					return
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}()
+		v, err := tx.Do(ctx, Cmd("GET", key))
+		require.NoError(t, <-back, "the slot given back")
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, Cmd("SET", key, v.String()+"1"))
+		return err
+	}, key)
+	require.NoError(t, err, "the read waited for the cluster")
+	require.NoError(t, tc.WaitForReady(ctx))
+	v, err := cl.Get(ctx, key)
+	require.NoError(t, err)
+	assert.Equal(t, "11", v)
+
+	// Exec refused for it: ErrTxFailed, nothing ran.
+	err = cl.Watch(ctx, func(tx *WatchTx) error {
+		if _, err := tx.Do(ctx, Cmd("GET", key)); err != nil {
+			return err
+		}
+		takeSlot()
+		_, err := tx.Exec(ctx, Cmd("SET", key, "x"))
+		return err
+	}, key)
+	giveBack()
+	require.ErrorIs(t, err, ErrTxFailed)
+	assert.ErrorIs(t, err, ErrClusterDown)
+	assert.NotErrorIs(t, err, ErrExecAbort)
+	assert.ErrorContains(t, err, owner.Addr())
+	require.NoError(t, tc.WaitForReady(ctx))
+	v, err = cl.Get(ctx, key)
+	require.NoError(t, err)
+	assert.Equal(t, "11", v, "nothing ran")
+}
