@@ -40,10 +40,9 @@ type WatchTx struct {
 // migrated, the keys gone to the target) waits for the migration to end, within CommandTimeout:
 // fn's other keys may still be on the source, where ASKING on the target would not find them.
 // Once fn runs, a command that meets the slot moving fails with that error; an Exec refused for a
-// MOVED of the watched slot with one matching ErrTxFailed too (nothing ran), as the map has learnt
-// where the slot went and running Watch again follows it. A command of fn's that meets CLUSTERDOWN
-// is sent again until CommandTimeout, and an Exec refused for it fails with ErrTxFailed (see
-// WatchTx.Do and Exec). Close, while Watch waits for its
+// MOVED of the watched slot or CLUSTERDOWN with one matching ErrTxFailed too (nothing ran):
+// running Watch again follows the slot, or waits. A command of fn's that meets CLUSTERDOWN is
+// sent again until CommandTimeout (see WatchTx.Do and Exec). Close, while Watch waits for its
 // connection or runs fn, fails it with an error matching ErrClientClosed. Watch with no keys
 // fails at once, with an error that matches none of the package's, and runs nothing.
 func (c *Cluster) Watch(ctx context.Context, fn func(tx *WatchTx) error, keys ...string) error {
@@ -138,16 +137,16 @@ func (c *Cluster) learn(rt *running, se *resp.Error) {
 	}
 }
 
-// movedAway says whether se is a MOVED for the watched keys' slot.
-func (tx *WatchTx) movedAway(se *resp.Error) bool {
-	rd, ok, _ := resp.ParseRedirect(se)
-	return ok && !rd.Ask && rd.Slot == tx.slot
-}
-
 // runAgain says whether se, met by Exec, ran nothing and a new run of Watch gets past it: the
-// watched slot moved (the map has learnt where), or the cluster is down (WATCH waits for it).
+// watched slot moved (MOVED: the map has learnt where), or the cluster is down (CLUSTERDOWN: a
+// new WATCH meets it too, and waits). Not a migration (ASK, TRYAGAIN): a new WATCH of keys still
+// on the source succeeds at once, and its Exec meets the same, so a caller retrying on
+// ErrTxFailed would spin until the migration ends.
 func (tx *WatchTx) runAgain(se *resp.Error) bool {
-	return tx.movedAway(se) || errors.Is(se, ErrClusterDown)
+	if rd, ok, _ := resp.ParseRedirect(se); ok {
+		return !rd.Ask && rd.Slot == tx.slot
+	}
+	return errors.Is(se, ErrClusterDown)
 }
 
 // notRun restates err, a connection failure before EXEC was written, for the transaction, which
@@ -194,18 +193,19 @@ func (tx *WatchTx) doThroughClusterDown(ctx context.Context, args ...any) (resp.
 	defer cancel()
 	for tries := 1; ; tries++ {
 		v, err := tx.do(ctx, args...)
-		if !errors.Is(err, ErrClusterDown) {
-			return v, err
+		var se *resp.Error
+		if !errors.As(err, &se) || !errors.Is(se, ErrClusterDown) || !node.Refused(args, se, tx.addr) {
+			return v, err // a script's own CLUSTERDOWN is its reply (see node.Refused)
 		}
 		wait := time.NewTimer(dispatcher.Backoff(tries))
 		select {
 		case <-bound.Done():
 			wait.Stop()
-			if ctx.Err() != nil {
-				return v, err
+			why := ctx.Err()
+			if why == nil {
+				why = fmt.Errorf("%w after %d tries", ErrTimeout, tries)
 			}
-			return v, fmt.Errorf("actoredis: node %s: %s: %w after %d tries; last error: %w",
-				tx.addr, node.CommandName(args), ErrTimeout, tries, err)
+			return v, fmt.Errorf("actoredis: node %s: %s: %w; last error: %w", tx.addr, node.CommandName(args), why, err)
 		case <-wait.C:
 		}
 	}

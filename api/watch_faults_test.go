@@ -239,33 +239,10 @@ func TestWatchThroughClusterDown(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	const key = "{down}k"
-	owner := tc.MasterFor(GetSlot(key))
-	var other *testcluster.Node // serves the slot taken away
-	for _, m := range tc.Masters() {
-		if m != owner {
-			other = m
-		}
-	}
-	gone := -1
-	for s := 0; gone < 0; s++ {
-		if tc.MasterFor(s) == other {
-			gone = s
-		}
-	}
-	takeSlot := func() { // every node forgets the slot: each says CLUSTERDOWN
-		for _, n := range tc.Masters() {
-			_, err := n.Do(ctx, "CLUSTER", "DELSLOTS", strconv.Itoa(gone))
-			require.NoError(t, err)
-		}
-		require.Eventually(t, func() bool {
-			_, err := owner.Do(ctx, "GET", key)
-			return err != nil && strings.Contains(err.Error(), "CLUSTERDOWN")
-		}, 10*time.Second, 10*time.Millisecond, "the owner says the cluster is down")
-	}
-	giveBack := func() {
-		_, err := other.Do(ctx, "CLUSTER", "ADDSLOTS", strconv.Itoa(gone))
-		require.NoError(t, err)
-	}
+	down := clusterDownFor(t, tc, key)
+	owner, other, gone := down.owner, down.other, down.slot
+	takeSlot := func() { down.take(ctx) }
+	giveBack := func() { down.giveBack(ctx) }
 	require.NoError(t, cl.Set(ctx, key, "1"))
 
 	// A read of fn's: sent again until the cluster is back, given back once the owner has refused
@@ -319,4 +296,77 @@ func TestWatchThroughClusterDown(t *testing.T) {
 	v, err = cl.Get(ctx, key)
 	require.NoError(t, err)
 	assert.Equal(t, "11", v, "nothing ran")
+}
+
+// A script's own CLUSTERDOWN is its reply, in a Watch too: not sent again (it ran 7 times in one
+// tx.Do). And a ctx that ends while a command waits for the cluster ends it with the ctx's error
+// (the CLUSTERDOWN came back alone).
+func TestWatchClusterDownResendsOnlyTheServers(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{CommandTimeout: 2 * time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const key = "{own-down}k"
+	script := `redis.call('INCR', KEYS[1]) return redis.error_reply('CLUSTERDOWN mine, not the server')`
+	err := cl.Watch(ctx, func(tx *WatchTx) error {
+		_, err := tx.Do(ctx, Cmd("EVAL", script, 1, key))
+		return err
+	}, key)
+	require.ErrorIs(t, err, ErrClusterDown)
+	assert.NotErrorIs(t, err, ErrTimeout)
+	v, err := cl.Get(ctx, key)
+	require.NoError(t, err)
+	assert.Equal(t, "1", v, "the script ran once")
+
+	down := clusterDownFor(t, tc, key)
+	err = cl.Watch(ctx, func(tx *WatchTx) error {
+		down.take(ctx)
+		short, stop := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer stop()
+		_, err := tx.Do(short, Cmd("GET", key))
+		return err
+	}, key)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.ErrorIs(t, err, ErrClusterDown, "the last error met")
+	down.giveBack(ctx)
+	require.NoError(t, tc.WaitForReady(ctx))
+}
+
+// clusterDown takes a slot away from the cluster, so that every node answers CLUSTERDOWN, as while
+// a failed master waits for its replica's promotion, and gives it back.
+type clusterDown struct {
+	t            *testing.T
+	tc           *testcluster.Cluster
+	key          string
+	owner, other *testcluster.Node // the key's master; the master of the slot taken away
+	slot         int
+}
+
+// clusterDownFor picks the slot: the first served by a master other than key's.
+func clusterDownFor(t *testing.T, tc *testcluster.Cluster, key string) *clusterDown {
+	d := &clusterDown{t: t, tc: tc, key: key, owner: tc.MasterFor(GetSlot(key))}
+	for tc.MasterFor(d.slot) == d.owner {
+		d.slot++
+	}
+	d.other = tc.MasterFor(d.slot)
+	return d
+}
+
+// take makes every master forget the slot, and waits until the key's master says the cluster is
+// down.
+func (d *clusterDown) take(ctx context.Context) {
+	for _, n := range d.tc.Masters() {
+		_, err := n.Do(ctx, "CLUSTER", "DELSLOTS", strconv.Itoa(d.slot))
+		require.NoError(d.t, err)
+	}
+	require.Eventually(d.t, func() bool {
+		_, err := d.owner.Do(ctx, "GET", d.key)
+		return err != nil && strings.Contains(err.Error(), "CLUSTERDOWN")
+	}, 10*time.Second, 10*time.Millisecond, "the owner says the cluster is down")
+}
+
+// giveBack gives the slot back to its master.
+func (d *clusterDown) giveBack(ctx context.Context) {
+	_, err := d.other.Do(ctx, "CLUSTER", "ADDSLOTS", strconv.Itoa(d.slot))
+	require.NoError(d.t, err)
 }
