@@ -5,10 +5,12 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/actoredis/actoredis/node"
 	"github.com/actoredis/actoredis/resp"
+	"github.com/actoredis/actoredis/slotmap"
 )
 
 // Script is a Lua script run by its SHA1 digest (EVALSHA), so that its text crosses the network
@@ -103,8 +105,10 @@ func (s *Script) run(ctx context.Context, c *Cluster, bySHA, bySource string, ke
 			break // EVAL
 		}
 		loadedAt = at
-		if v, ran, err = ranOn(ctx, at, cmd, pv, perr); !ran {
-			v, at, err = c.doAt(ctx, cmd) // refused there (the slot moved...): routed again
+		if v, ran, err = ranOn(ctx, at, cmd, pv, perr); !ran || err == nil && v.IsNull() && !c.isMaster(at) {
+			// Refused there (the slot moved...), or a replica's Nil, which a routed try checks
+			// with the master (it may be a key the replica has not got yet): routed again.
+			v, at, err = c.doAt(ctx, cmd)
 		}
 	}
 	return c.Do(ctx, Cmd(withKeys(bySource, s.src, keys, args)...))
@@ -124,10 +128,21 @@ func ranOn(ctx context.Context, addr string, cmd Command, v resp.Value, err erro
 			return v, false, err
 		}
 		return v, true, se
-	case errors.Is(err, ErrConnection) && !WasWritten(err) && ctx.Err() == nil && !errors.Is(err, ErrClientClosed):
-		return v, false, err
+	case (errors.Is(err, ErrConnection) || errors.Is(err, ErrNodeGone)) && !WasWritten(err) && ctx.Err() == nil &&
+		!errors.Is(err, ErrClientClosed):
+		return v, false, err // not sent: its connection failed first, or the node left the map
 	}
 	return v, true, err
+}
+
+// isMaster reports whether the map has the node at addr as a master.
+func (c *Cluster) isMaster(addr string) bool {
+	rt := c.run.Load()
+	if rt == nil {
+		return false
+	}
+	snap := rt.smap.Snapshot()
+	return snap != nil && slices.ContainsFunc(snap.Masters(), func(m *slotmap.Ref) bool { return m.Addr == addr })
 }
 
 // loadedOn reports whether n has the script (SCRIPT EXISTS). When asking fails it says no: the
