@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -21,11 +22,11 @@ import (
 // may return that error itself, having run. The call again may meet another server that lacks it
 // (a call with no keys goes to any master), loaded the same way, up to three in one call. A
 // replica that lacks it (CallRO) is loaded through its master. Calls made at once that each meet
-// "Function not found" each look: one that finds the function loaded there, by another call of this
-// Library that overlapped it, calls once more, once. (A load by another client at that moment is
-// not known: the call that finds its function fails with "Function not found", as the server
-// said. And a function that replies so itself, called while a load of its library overlaps the
-// call, runs twice.)
+// "Function not found" each look: one that finds the function loaded there, by another call of
+// this Library that overlapped it, calls once more, once per server. (A load by another client at
+// that moment is not known: the call that finds its function fails with "Function not found", as
+// the server said. And a function that replies so itself, called while a load of its library
+// overlaps the call, runs twice.)
 // A Library is safe for concurrent use; make it once, with NewLibrary, and keep it.
 //
 // As with FCALL, the keys go to the function as its keys and the rest as its arguments: a
@@ -105,7 +106,7 @@ const loadsPerCall = 3
 
 func (l *Library) call(ctx context.Context, c *Cluster, name, function string, keys []string, args []any) (resp.Value, error) {
 	cmd := Cmd(withKeys(name, function, keys, args)...)
-	overlapped := false // a call made again for another call's load (see Library)
+	var overlapped []string // the servers a call was made again at for another call's load (see Library)
 	for loads := 0; ; loads++ {
 		sent := time.Now()
 		v, at, err := c.doAt(ctx, cmd)
@@ -117,11 +118,12 @@ func (l *Library) call(ctx context.Context, c *Cluster, name, function string, k
 			return resp.Value{}, fmt.Errorf("%w (loading the library: %w)", err, lerr)
 		}
 		if !loaded {
-			if overlapped || !l.loadedSince(at, sent) {
+			if slices.Contains(overlapped, at) || !l.loadedSince(at, sent) {
 				return v, err // the function ran, and said so itself; or asking failed
 			}
-			// Another call's load of it there may have come after this call: once more, once.
-			overlapped = true
+			// Another call's load of it there may have come after this call: once more, once per
+			// server (a call with no keys goes to any master each time).
+			overlapped = append(overlapped, at)
 		}
 	}
 }
