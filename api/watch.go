@@ -165,7 +165,8 @@ func (tx *WatchTx) notRun(err error) error {
 
 // Do runs cmd on the watched connection and returns its reply; a server error is the error, but
 // for CLUSTERDOWN (a master failed, its replica not promoted yet), after which the command is sent
-// again, with backoff, for up to CommandTimeout: the server ran nothing, and the WATCH holds. A
+// again, with backoff, for up to CommandTimeout from the first: the server ran nothing, and the
+// WATCH holds (a blocking command the server let go of so waits its own timeout again). A
 // command that fails as it waits (its ctx ends, it times out, the connection is lost) leaves the
 // connection in a state nobody knows: every later command of the WatchTx, Exec's included, fails
 // with ErrConnection, unsent.
@@ -186,16 +187,21 @@ func (tx *WatchTx) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 }
 
 // doThroughClusterDown is do, sending the command again, with backoff, while the server answers
-// CLUSTERDOWN (a master failed and its replica is not promoted yet), for up to CommandTimeout: the
-// server ran nothing, and the WATCH holds.
+// CLUSTERDOWN (a master failed and its replica is not promoted yet), for up to CommandTimeout from
+// the first: the server ran nothing, and the WATCH holds. A blocking command sent again waits its
+// own timeout again.
 func (tx *WatchTx) doThroughClusterDown(ctx context.Context, args ...any) (resp.Value, error) {
-	bound, cancel := context.WithTimeout(ctx, tx.c.opts.CommandTimeout)
-	defer cancel()
+	var bound context.Context // from the first CLUSTERDOWN: a blocking command may have waited long before it
 	for tries := 1; ; tries++ {
 		v, err := tx.do(ctx, args...)
 		var se *resp.Error
 		if !errors.As(err, &se) || !errors.Is(se, ErrClusterDown) || !node.Refused(args, se, tx.addr) {
 			return v, err // a script's own CLUSTERDOWN is its reply (see node.Refused)
+		}
+		if bound == nil {
+			var cancel context.CancelFunc
+			bound, cancel = context.WithTimeout(ctx, tx.c.opts.CommandTimeout)
+			defer cancel()
 		}
 		wait := time.NewTimer(dispatcher.Backoff(tries))
 		select {

@@ -370,3 +370,61 @@ func (d *clusterDown) giveBack(ctx context.Context) {
 	_, err := d.other.Do(ctx, "CLUSTER", "ADDSLOTS", strconv.Itoa(d.slot))
 	require.NoError(d.t, err)
 }
+
+// A blocking command of a Watch that the server lets go of with CLUSTERDOWN, after blocking longer
+// than CommandTimeout, is sent again, for up to CommandTimeout from that CLUSTERDOWN. (Its bound
+// ran from the first send: it failed at once with ErrTimeout, though a BLPOP 0 waits as long as
+// its ctx.)
+func TestWatchBlockedCommandLetGoByClusterDown(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{CommandTimeout: time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const key = "{blk-down}list"
+	down := clusterDownFor(t, tc, key)
+	bg := make(chan error, 1)
+	go func() {
+		bg <- func() error {
+			for { // the BLPOP blocks...
+				n, err := down.owner.BlockedClients(ctx)
+				if err != nil || n > 0 {
+					break
+				}
+				time.Sleep(5 * time.Millisecond) // polls the server: no event to await
+			}
+			time.Sleep(1500 * time.Millisecond) // ...longer than CommandTimeout: the scenario
+			for _, n := range tc.Masters() {
+				if _, err := n.Do(ctx, "CLUSTER", "DELSLOTS", strconv.Itoa(down.slot)); err != nil {
+					return err
+				}
+			}
+			for { // let go of with CLUSTERDOWN once the owner says the cluster is down
+				if n, err := down.owner.BlockedClients(ctx); err != nil || n == 0 {
+					break
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			if _, err := down.other.Do(ctx, "CLUSTER", "ADDSLOTS", strconv.Itoa(down.slot)); err != nil {
+				return err
+			}
+			for { // pushed once the cluster is back
+				if _, err := down.owner.Do(ctx, "LPUSH", key, "v"); err == nil || ctx.Err() != nil {
+					return err
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}()
+	}()
+	var got string
+	err := cl.Watch(ctx, func(tx *WatchTx) error {
+		v, err := tx.Do(ctx, Cmd("BLPOP", key, 0))
+		if err == nil {
+			got = v.Index(1).String()
+		}
+		return err
+	}, key)
+	require.NoError(t, <-bg)
+	require.NoError(t, err, "sent again after the CLUSTERDOWN")
+	assert.Equal(t, "v", got)
+	require.NoError(t, tc.WaitForReady(ctx))
+}
