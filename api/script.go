@@ -105,9 +105,9 @@ func (s *Script) run(ctx context.Context, c *Cluster, bySHA, bySource string, ke
 			break // EVAL
 		}
 		loadedAt = at
-		if v, ran, err = ranOn(ctx, at, cmd, pv, perr); !ran || err == nil && v.IsNull() && !c.isMaster(at) {
-			// Refused there (the slot moved...), or a replica's Nil, which a routed try checks
-			// with the master (it may be a key the replica has not got yet): routed again.
+		if v, ran, err = ranOn(ctx, at, cmd, pv, perr); !ran || bySHA == "EVALSHA_RO" && err == nil && v.IsNull() && !c.isMaster(at) {
+			// Refused there (the slot moved...), or a RunRO's Nil from a replica, which a routed try
+			// checks with the master (it may be a key the replica has not got yet): routed again.
 			v, at, err = c.doAt(ctx, cmd)
 		}
 	}
