@@ -26,8 +26,7 @@ import (
 // this Library that overlapped it, calls once more, once per server. (A load by another client at
 // that moment is not known: the call that finds its function fails with "Function not found", as
 // the server said. And a function that replies so itself runs once more on each server where a
-// load of its library overlapped the call: twice for a call with keys, up to four times for one
-// with none.)
+// load of its library overlapped the call, up to four times in all.)
 // A Library is safe for concurrent use; make it once, with NewLibrary, and keep it.
 //
 // As with FCALL, the keys go to the function as its keys and the rest as its arguments: a

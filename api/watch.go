@@ -32,7 +32,8 @@ type WatchTx struct {
 // watched key changed since WATCH: otherwise Exec returns ErrTxFailed, and the caller may run
 // Watch again. Watch returns what fn returns; the connection is reset (UNWATCH, DISCARD) and
 // given back to the pool. Each command on it is bounded by CommandTimeout, past its own timeout
-// for one that blocks or waits (BLPOP, WAIT...; with a timeout of 0 it waits as long as ctx).
+// for one that blocks or waits (BLPOP, WAIT...; with a timeout of 0 it waits as long as ctx), and
+// the sends again after CLUSTERDOWN by about CommandTimeout more (see WatchTx.Do).
 //
 // A WATCH that meets the slot moving (MOVED), a transient cluster state, or a master it cannot
 // reach (a failover) or that left the map, is sent again, to the slot's master by a newer map,
@@ -42,7 +43,7 @@ type WatchTx struct {
 // Once fn runs, a command that meets the slot moving fails with that error; an Exec refused for a
 // MOVED of the watched slot or CLUSTERDOWN with one matching ErrTxFailed too (nothing ran):
 // running Watch again follows the slot, or waits. A command of fn's that meets CLUSTERDOWN is
-// sent again until CommandTimeout (see WatchTx.Do and Exec). Close, while Watch waits for its
+// sent again for about CommandTimeout (see WatchTx.Do). Close, while Watch waits for its
 // connection or runs fn, fails it with an error matching ErrClientClosed. Watch with no keys
 // fails at once, with an error that matches none of the package's, and runs nothing.
 func (c *Cluster) Watch(ctx context.Context, fn func(tx *WatchTx) error, keys ...string) error {
@@ -165,8 +166,9 @@ func (tx *WatchTx) notRun(err error) error {
 
 // Do runs cmd on the watched connection and returns its reply; a server error is the error, but
 // for CLUSTERDOWN (a master failed, its replica not promoted yet), after which the command is sent
-// again, with backoff, for up to CommandTimeout from the first: the server ran nothing, and the
-// WATCH holds (a blocking command the server let go of so waits its own timeout again). A
+// again, with backoff, until the backoff adds up to CommandTimeout: the server ran nothing, and
+// the WATCH holds (a blocking command the server let go of so waits its own timeout again, which
+// does not count). A
 // command that fails as it waits (its ctx ends, it times out, the connection is lost) leaves the
 // connection in a state nobody knows: every later command of the WatchTx, Exec's included, fails
 // with ErrConnection, unsent.
@@ -187,33 +189,32 @@ func (tx *WatchTx) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 }
 
 // doThroughClusterDown is do, sending the command again, with backoff, while the server answers
-// CLUSTERDOWN (a master failed and its replica is not promoted yet), for up to CommandTimeout from
-// the first: the server ran nothing, and the WATCH holds. A blocking command sent again waits its
-// own timeout again.
+// CLUSTERDOWN (a master failed and its replica is not promoted yet), until the backoff adds up to
+// CommandTimeout: the server ran nothing, and the WATCH holds. A blocking command sent again waits
+// its own timeout again, and the time the server held it does not count.
 func (tx *WatchTx) doThroughClusterDown(ctx context.Context, args ...any) (resp.Value, error) {
-	var bound context.Context // from the first CLUSTERDOWN: a blocking command may have waited long before it
+	var waited time.Duration // the backoff so far: time the server held a blocking command does not count
 	for tries := 1; ; tries++ {
 		v, err := tx.do(ctx, args...)
 		var se *resp.Error
 		if !errors.As(err, &se) || !errors.Is(se, ErrClusterDown) || !node.Refused(args, se, tx.addr) {
 			return v, err // a script's own CLUSTERDOWN is its reply (see node.Refused)
 		}
-		if bound == nil {
-			var cancel context.CancelFunc
-			bound, cancel = context.WithTimeout(ctx, tx.c.opts.CommandTimeout)
-			defer cancel()
-		}
-		wait := time.NewTimer(dispatcher.Backoff(tries))
-		select {
-		case <-bound.Done():
-			wait.Stop()
-			why := ctx.Err()
-			if why == nil {
-				why = fmt.Errorf("%w after %d tries", ErrTimeout, tries)
+		d := dispatcher.Backoff(tries)
+		var why error
+		if waited += d; waited > tx.c.opts.CommandTimeout {
+			why = fmt.Errorf("%w after %d tries", ErrTimeout, tries)
+		} else {
+			wait := time.NewTimer(d)
+			select {
+			case <-ctx.Done():
+				wait.Stop()
+				why = ctx.Err()
+			case <-wait.C:
+				continue
 			}
-			return v, fmt.Errorf("actoredis: node %s: %s: %w; last error: %w", tx.addr, node.CommandName(args), why, err)
-		case <-wait.C:
 		}
+		return v, fmt.Errorf("actoredis: node %s: %s: %w; last error: %w", tx.addr, node.CommandName(args), why, err)
 	}
 }
 
