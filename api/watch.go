@@ -33,7 +33,8 @@ type WatchTx struct {
 // Watch again. Watch returns what fn returns; the connection is reset (UNWATCH, DISCARD) and
 // given back to the pool. Each command on it is bounded by CommandTimeout, past its own timeout
 // for one that blocks or waits (BLPOP, WAIT...; with a timeout of 0 it waits as long as ctx), and
-// the sends again after CLUSTERDOWN by about CommandTimeout more (see WatchTx.Do).
+// its sends again after CLUSTERDOWN by CommandTimeout more, past what a blocking one waits on its
+// server each time (see WatchTx.Do).
 //
 // A WATCH that meets the slot moving (MOVED), a transient cluster state, or a master it cannot
 // reach (a failover) or that left the map, is sent again, to the slot's master by a newer map,
@@ -166,13 +167,11 @@ func (tx *WatchTx) notRun(err error) error {
 
 // Do runs cmd on the watched connection and returns its reply; a server error is the error, but
 // for CLUSTERDOWN (a master failed, its replica not promoted yet), after which the command is sent
-// again, with backoff, until the backoff adds up to CommandTimeout: the server ran nothing, and
-// the WATCH holds (a blocking command the server let go of so waits its own timeout again, which
-// does not count). A
-// command that fails as it waits (its ctx ends, it times out, the connection is lost) leaves the
-// connection in a state nobody knows: every later command of the WatchTx, Exec's included, fails
-// with ErrConnection, unsent.
-// MULTI, EXEC and DISCARD are refused with ErrUnsupportedCommand: the transaction is Exec's. So
+// again, with backoff, for up to CommandTimeout from the first CLUSTERDOWN: the server ran
+// nothing, and the WATCH holds (a blocking command the server let go of so waits its own timeout
+// again, which does not count). A command whose wait for its reply fails (its ctx ends, it times
+// out, the connection is lost) leaves the connection in a state nobody knows: every later command
+// of the WatchTx, Exec's included, fails with ErrConnection, unsent. MULTI, EXEC and DISCARD are refused with ErrUnsupportedCommand: the transaction is Exec's. So
 // is a command that would break or reset the connection, before it is written: the subscribe
 // family, MONITOR, SYNC, PSYNC, REPLCONF, CLIENT REPLY, RESET, HELLO, AUTH, READONLY, READWRITE
 // and QUIT.
@@ -189,22 +188,34 @@ func (tx *WatchTx) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 }
 
 // doThroughClusterDown is do, sending the command again, with backoff, while the server answers
-// CLUSTERDOWN (a master failed and its replica is not promoted yet), until the backoff adds up to
-// CommandTimeout: the server ran nothing, and the WATCH holds. A blocking command sent again waits
-// its own timeout again, and the time the server held it does not count.
+// CLUSTERDOWN (a master failed and its replica is not promoted yet), for up to CommandTimeout from
+// the first: the server ran nothing, and the WATCH holds. A blocking command sent again waits its
+// own timeout again, and the time the server held it does not count.
 func (tx *WatchTx) doThroughClusterDown(ctx context.Context, args ...any) (resp.Value, error) {
-	var waited time.Duration // the backoff so far: time the server held a blocking command does not count
+	// CommandTimeout from the first CLUSTERDOWN, pushed back by the time the server held a blocking
+	// command before it let go of it with a later one.
+	var deadline time.Time
+	var down error // the last CLUSTERDOWN
 	for tries := 1; ; tries++ {
+		sent := time.Now()
 		v, err := tx.do(ctx, args...)
 		var se *resp.Error
 		if !errors.As(err, &se) || !errors.Is(se, ErrClusterDown) || !node.Refused(args, se, tx.addr) {
+			if why := ctx.Err(); down != nil && why != nil && errors.Is(err, why) {
+				err = fmt.Errorf("%w; last error: %w", err, down) // ctx ended as it was sent again
+			}
 			return v, err // a script's own CLUSTERDOWN is its reply (see node.Refused)
 		}
-		d := dispatcher.Backoff(tries)
-		var why error
-		if waited += d; waited > tx.c.opts.CommandTimeout {
-			why = fmt.Errorf("%w after %d tries", ErrTimeout, tries)
-		} else {
+		down = err
+		now := time.Now()
+		switch {
+		case deadline.IsZero():
+			deadline = now.Add(tx.c.opts.CommandTimeout)
+		case node.Blocks(args):
+			deadline = deadline.Add(now.Sub(sent))
+		}
+		why := ctx.Err()
+		if d := min(dispatcher.Backoff(tries), deadline.Sub(now)); why == nil && d > 0 {
 			wait := time.NewTimer(d)
 			select {
 			case <-ctx.Done():
@@ -213,6 +224,8 @@ func (tx *WatchTx) doThroughClusterDown(ctx context.Context, args ...any) (resp.
 			case <-wait.C:
 				continue
 			}
+		} else if why == nil {
+			why = fmt.Errorf("%w after %d tries", ErrTimeout, tries)
 		}
 		return v, fmt.Errorf("actoredis: node %s: %s: %w; last error: %w", tx.addr, node.CommandName(args), why, err)
 	}
