@@ -171,10 +171,10 @@ func (tx *WatchTx) notRun(err error) error {
 // nothing, and the WATCH holds (a blocking command the server let go of so waits its own timeout
 // again, which does not count). A command whose wait for its reply fails (its ctx ends, it times
 // out, the connection is lost) leaves the connection in a state nobody knows: every later command
-// of the WatchTx, Exec's included, fails with ErrConnection, unsent. MULTI, EXEC and DISCARD are refused with ErrUnsupportedCommand: the transaction is Exec's. So
-// is a command that would break or reset the connection, before it is written: the subscribe
-// family, MONITOR, SYNC, PSYNC, REPLCONF, CLIENT REPLY, RESET, HELLO, AUTH, READONLY, READWRITE
-// and QUIT.
+// of the WatchTx, Exec's included, fails with ErrConnection, unsent. MULTI, EXEC and DISCARD are
+// refused with ErrUnsupportedCommand: the transaction is Exec's. So is a command that would break
+// or reset the connection, before it is written: the subscribe family, MONITOR, SYNC, PSYNC,
+// REPLCONF, CLIENT REPLY, RESET, HELLO, AUTH, READONLY, READWRITE and QUIT.
 func (tx *WatchTx) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 	switch name := node.CommandName(cmd.args); name {
 	case "MULTI", "EXEC", "DISCARD":
