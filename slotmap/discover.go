@@ -24,10 +24,6 @@ import (
 func (a *mapActor) candidates() []string {
 	seen := map[string]bool{}
 	var out []string
-	if _, down := a.down[a.movedTo]; a.movedTo != "" && !down {
-		seen[a.movedTo] = true
-		out = append(out, a.movedTo)
-	}
 	add := func(group []string) {
 		rand.Shuffle(len(group), func(i, j int) { group[i], group[j] = group[j], group[i] })
 		for _, addr := range group {
@@ -36,6 +32,9 @@ func (a *mapActor) candidates() []string {
 				out = append(out, addr)
 			}
 		}
+	}
+	if _, down := a.down[a.movedTo]; a.movedTo != "" && !down {
+		add([]string{a.movedTo})
 	}
 	var empty []string
 	if a.snap != nil {
