@@ -203,7 +203,6 @@ func (c *Cluster) connect(ctx context.Context) error {
 		if o.Addr = ready; ready == "" {
 			o.Addr = masters[0].Addr
 		}
-		o.Limits = resp.Limits{} // the user's bound their commands' replies; this query is the client's
 		// Bounded like discovery: a server that stops answering must not hold Connect forever.
 		qctx, cancel := context.WithTimeout(ctx, c.opts.ConnectTimeout)
 		v, qerr := node.Query(qctx, o, "COMMAND")

@@ -10,8 +10,11 @@ import (
 // Query runs one command on a connection of its own — dialed, handshaken, used once, closed — and
 // returns an owned copy of the reply. It is meant for rare commands that must not queue behind a
 // node's pipeline or its offline queue, such as topology discovery, where the real reason a server
-// cannot be reached matters. A server error reply is returned as the error.
+// cannot be reached matters. A server error reply is returned as the error. The reply is read with
+// resp's default limits, whatever opts.Limits says: a query is the client's own (the topology, the
+// command table), and Limits bound the replies to a caller's commands.
 func Query(ctx context.Context, opts Options, args ...any) (resp.Value, error) {
+	opts.Limits = resp.Limits{}
 	opts = opts.withDefaults()
 	nc, rd, err := dial(ctx, opts)
 	if err != nil {

@@ -100,7 +100,6 @@ func discover(stop context.Context, opts Options, candidates []string, want int)
 		no := opts.Node
 		no.Addr = addr
 		no.ReadOnly = false
-		no.Limits = resp.Limits{} // the user's bound their commands' replies; this query is the client's
 		ctx, cancel := context.WithTimeout(ask, opts.QueryTimeout)
 		shards, covered, err := queryShards(ctx, no)
 		cancel()
