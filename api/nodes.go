@@ -104,10 +104,16 @@ func (n *Node) tellMap(se *resp.Error) {
 			rt.smap.Refresh()
 		}
 	case errors.Is(se, resp.ErrReadOnly) || errors.Is(se, resp.ErrClusterDown):
-		if slices.ContainsFunc(snap.Masters(), func(m *slotmap.Ref) bool { return m.Addr == n.Addr() }) {
+		if listedAsMaster(snap, n.Addr()) {
 			rt.smap.Refresh()
 		}
 	}
+}
+
+// listedAsMaster reports whether snap (nil: none yet) lists the node at addr among its masters,
+// those serving no slot included.
+func listedAsMaster(snap *slotmap.Snapshot, addr string) bool {
+	return snap != nil && slices.ContainsFunc(snap.Masters(), func(m *slotmap.Ref) bool { return m.Addr == addr })
 }
 
 // closedBy says why err is a closed node's, if it is: ErrClientClosed after Close, else

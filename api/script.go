@@ -5,12 +5,10 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"errors"
-	"slices"
 	"strings"
 
 	"github.com/actoredis/actoredis/node"
 	"github.com/actoredis/actoredis/resp"
-	"github.com/actoredis/actoredis/slotmap"
 )
 
 // Script is a Lua script run by its SHA1 digest (EVALSHA), so that its text crosses the network
@@ -138,11 +136,7 @@ func ranOn(ctx context.Context, addr string, cmd Command, v resp.Value, err erro
 // isMaster reports whether the map has the node at addr as a master.
 func (c *Cluster) isMaster(addr string) bool {
 	rt := c.run.Load()
-	if rt == nil {
-		return false
-	}
-	snap := rt.smap.Snapshot()
-	return snap != nil && slices.ContainsFunc(snap.Masters(), func(m *slotmap.Ref) bool { return m.Addr == addr })
+	return rt != nil && listedAsMaster(rt.smap.Snapshot(), addr)
 }
 
 // loadedOn reports whether n has the script (SCRIPT EXISTS). When asking fails it says no: the
