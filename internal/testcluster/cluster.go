@@ -91,7 +91,15 @@ func (c *Cluster) start(ctx context.Context, bin string) error {
 		}
 	}
 	o := c.opts
-	for i := 0; i < o.nodeCount(); i++ {
+	var warm []*Node
+	if p := pooledFor(o); p != nil {
+		warm = p.take(o.nodeCount(), bin)
+	}
+	for i, n := range warm {
+		n.index, n.users = i, o.Users
+		c.nodes = append(c.nodes, n)
+	}
+	for i := len(warm); i < o.nodeCount(); i++ {
 		n := &Node{
 			index:    i,
 			dir:      filepath.Join(c.dir, fmt.Sprintf("node%d", i)),
@@ -116,14 +124,21 @@ func (c *Cluster) start(ctx context.Context, bin string) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = n.start(ctx, true)
+			if n.pooled {
+				errs[i] = n.takeWarm(ctx)
+			} else {
+				errs[i] = n.start(ctx, true)
+			}
 		}()
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	return c.form(ctx)
+	if err := c.form(ctx); err != nil {
+		return err
+	}
+	return c.formed(ctx)
 }
 
 // Stop shuts every server down (SHUTDOWN NOSAVE NOW, then SIGKILL if it has not exited within 2 s), reaps
@@ -135,9 +150,19 @@ func (c *Cluster) Stop() error {
 		c.stopping = true
 		c.mu.Unlock()
 		stopNodes(c.nodes)
-		if err := os.RemoveAll(c.dir); err != nil {
-			c.stopErr = fmt.Errorf("testcluster: remove %s: %w", c.dir, err)
+		var errs []error
+		for _, n := range c.nodes {
+			if !n.pooled {
+				continue
+			}
+			if err := os.RemoveAll(n.dir); err != nil {
+				errs = append(errs, fmt.Errorf("testcluster: remove %s: %w", n.dir, err))
+			}
 		}
+		if err := os.RemoveAll(c.dir); err != nil {
+			errs = append(errs, fmt.Errorf("testcluster: remove %s: %w", c.dir, err))
+		}
+		c.stopErr = errors.Join(errs...)
 	})
 	return c.stopErr
 }

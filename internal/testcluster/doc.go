@@ -9,7 +9,11 @@
 // (Linux). The cluster is formed directly with CLUSTER ADDSLOTSRANGE, CLUSTER MEET
 // and CLUSTER REPLICATE, and Start returns only once every node reports cluster_state:ok, all nodes agree
 // on the same slot map and every replica has finished its first sync. A 3×1 cluster is typically ready in
-// about two seconds.
+// about two seconds, most of it Redis's own wait before a new master may report cluster_state:ok. Under
+// Main, clusters with the default server config take servers started ahead, past that wait, from a pool,
+// and are ready in well under a second:
+//
+//	func TestMain(m *testing.M) { goleak.VerifyTestMain(testcluster.Main(m)) }
 //
 // The binary is $REDIS_SERVER when set, else redis-server on PATH; Redis 7.0 or newer is required. When
 // it is missing, Start returns an error wrapping ErrRedisNotFound that names scripts/install-redis.sh,

@@ -32,6 +32,7 @@ type Node struct {
 	password string
 	users    []User
 	conf     serverConfig // ports are filled in by configure
+	pooled   bool         // started by the pool, in a directory of its own that its cluster removes
 
 	mu       sync.Mutex
 	port     int
