@@ -21,7 +21,7 @@ import (
 // has an error value in its place (resp.Value.Err); Redis runs the others and does not roll
 // back. When the server refuses the transaction whole (a command it could not queue: a wrong
 // number of arguments, an unknown command), nothing ran and the error matches ErrExecAbort and
-// the refused command's own error, which it names. When the server refuses the MULTI itself (an
+// the refused command's own error, which it names, with the node. When the server refuses the MULTI itself (an
 // ACL without it), nothing was queued: the commands ran, each on its own, where allowed, and Tx
 // returns their replies with an error matching ErrMultiRefused (WasWritten is true). An EXEC that
 // answers null (the transaction aborted) fails it with an error matching Nil.
@@ -65,13 +65,14 @@ func (c *Cluster) Tx(ctx context.Context, cmds ...Command) ([]resp.Value, error)
 	}
 	replies := v.Array() // MULTI's OK, a QUEUED per command, EXEC's reply
 	exec := replies[len(replies)-1]
+	from := f.r.AnsweredBy()
 	switch {
 	case replies[0].IsError():
-		return replies[1 : len(replies)-1], fmt.Errorf("actoredis: transaction: %w: %w", ErrMultiRefused, replies[0].Err())
+		return replies[1 : len(replies)-1], fmt.Errorf("actoredis: node %s: transaction: %w: %w", from, ErrMultiRefused, replies[0].Err())
 	case exec.IsError():
-		return nil, refused(exec.Err(), replies[1:len(replies)-1], cmds)
+		return nil, refused(from, exec.Err(), replies[1:len(replies)-1], cmds)
 	case exec.IsNull():
-		return nil, fmt.Errorf("actoredis: transaction: EXEC answered null (aborted): %w", Nil)
+		return nil, fmt.Errorf("actoredis: node %s: transaction: EXEC answered null (aborted): %w", from, Nil)
 	}
 	return exec.Array(), nil
 }
@@ -91,14 +92,14 @@ func bindTx(i int, cmd Command) ([]any, error) {
 	return args, nil
 }
 
-// refused explains an EXEC that failed: with EXECABORT, by the first command the server refused
-// to queue.
-func refused(execErr error, queued []resp.Value, cmds []Command) error {
+// refused explains an EXEC that node addr failed: with EXECABORT, by the first command the server
+// refused to queue.
+func refused(addr string, execErr error, queued []resp.Value, cmds []Command) error {
 	for i, q := range queued {
 		if q.IsError() {
-			return fmt.Errorf("actoredis: transaction: %w (command %d, %s: %w)",
-				execErr, i+1, node.CommandName(cmds[i].args), q.Err())
+			return fmt.Errorf("actoredis: node %s: transaction: %w (command %d, %s: %w)",
+				addr, execErr, i+1, node.CommandName(cmds[i].args), q.Err())
 		}
 	}
-	return fmt.Errorf("actoredis: transaction: %w", execErr)
+	return fmt.Errorf("actoredis: node %s: transaction: %w", addr, execErr)
 }

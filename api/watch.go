@@ -307,7 +307,7 @@ func (tx *WatchTx) Exec(ctx context.Context, cmds ...Command) ([]resp.Value, err
 		case again != nil:
 			return nil, fmt.Errorf("%w: actoredis: node %s: transaction: %v (%w)", ErrTxFailed, tx.addr, err, again)
 		}
-		err = refused(err, queued, cmds)
+		err = refused(tx.addr, err, queued, cmds)
 		if !errors.Is(err, ErrExecAbort) { // EXEC itself refused: a redirect, TRYAGAIN...
 			err = fmt.Errorf("%w: %w", ErrExecAbort, err)
 		}

@@ -175,6 +175,7 @@ func TestWatchExecRefusedByAMigrationIsExecAbort(t *testing.T) {
 	require.NoError(t, <-migrated)
 	require.ErrorIs(t, err, ErrExecAbort)
 	assert.ErrorIs(t, err, ErrAsk)
+	assert.Contains(t, err.Error(), "node "+from.Addr()+": transaction", "it names the node")
 	assert.NotErrorIs(t, err, ErrTxFailed)
 	require.NoError(t, tc.FinishMigration(ctx, slot, to))
 }

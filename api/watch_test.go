@@ -57,6 +57,7 @@ func TestWatchChecksAndSets(t *testing.T) {
 	}, key)
 	require.ErrorIs(t, err, ErrExecAbort)
 	assert.Contains(t, err.Error(), "command 2, SET")
+	assert.Contains(t, err.Error(), "node "+tc.MasterFor(GetSlot(key)).Addr()+": transaction", "it names the node")
 	err = cl.Watch(ctx, func(*WatchTx) error { return nil }, "{watch}n", keyInSlot("watch", 3))
 	require.ErrorIs(t, err, ErrCrossSlot)
 	v, err = cl.Get(ctx, key)

@@ -60,6 +60,7 @@ type Request struct {
 	Until time.Time
 
 	collected []resp.Value // replies of a unit gathered so far; the reader's
+	unitFrom  string       // the address of the node whose replies completed the unit
 	lentConn  *conn        // set by a lent actor that left the reply for TryRun's caller to read
 	pinned    bool         // written with little time left: the actor watches its deadline (late), so it is never reused
 
@@ -122,6 +123,11 @@ func (r *Request) ReleaseHeld() {
 	}
 }
 
+// AnsweredBy returns the address of the node whose replies completed r, a unit (More), with their
+// array; "" for a lone command, or a unit completed otherwise (an error). Read it once r's Future
+// is done.
+func (r *Request) AnsweredBy() string { return r.unitFrom }
+
 // Reusable reports whether r, once awaited, may be reused (see actors.Future.Reusable): never when
 // a node still watches its deadline (see nodeActor.late).
 func (r *Request) Reusable() bool {
@@ -143,7 +149,7 @@ func (r *Request) Reset() {
 func (r *Request) Reuse() {
 	r.Future.Reuse()
 	r.Args, r.Ctx, r.Asking, r.More, r.Owner, r.Until, r.MissingReturns, r.NameNode = nil, nil, false, nil, nil, time.Time{}, false, false
-	r.collected, r.expires, r.holdsFor, r.held, r.lentConn, r.DeferRead = nil, 0, 0, 0, nil, false
+	r.collected, r.expires, r.holdsFor, r.held, r.lentConn, r.DeferRead, r.unitFrom = nil, 0, 0, 0, nil, false, ""
 }
 
 // Returnable reports whether a server error is one an Owner is asked about: a redirect (MOVED,

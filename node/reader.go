@@ -167,6 +167,7 @@ func (c *conn) completeUnit(r *Request) {
 			return
 		}
 	}
+	r.unitFrom = c.addr
 	r.Complete(resp.Array(r.collected...), nil)
 }
 
