@@ -94,6 +94,7 @@ func (c *Cluster) start(ctx context.Context, bin string) error {
 	var warm []*Node
 	if p := pooledFor(o); p != nil {
 		warm = p.take(o.nodeCount(), bin)
+		defer p.refill()
 	}
 	for i, n := range warm {
 		n.index, n.users = i, o.Users

@@ -2,6 +2,10 @@ package testcluster
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -9,14 +13,19 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// usePool installs a new pool in place of Main's for the rest of the test, and closes it at the end.
-// The test must not run in parallel with others.
+// usePool installs a new pool in place of Main's for the rest of the test, once the starts under way
+// of Main's have ended, and closes it at the end. A test that changes the package's globals (ports,
+// TMPDIR) calls it first, so that no start in the background uses them. The test must not run in
+// parallel with others.
 func usePool(t *testing.T) *pool {
 	p := newPool()
 	poolMu.Lock()
 	old := thePool
 	thePool = p
 	poolMu.Unlock()
+	if old != nil {
+		old.wg.Wait() // no take or refill of old can begin: it is not installed, and no test runs beside
+	}
 	t.Cleanup(func() {
 		poolMu.Lock()
 		thePool = old
@@ -34,14 +43,29 @@ func TestClusterFromThePool(t *testing.T) {
 	bin, err := findServer()
 	require.NoError(t, err)
 	require.Empty(t, p.take(3, bin), "a new pool has nothing started")
-	p.wg.Wait() // the starts take asks for
+	p.refill()
+	p.wg.Wait()
 	p.mu.Lock()
 	warm := map[int]bool{}
-	for _, n := range p.idle {
+	idle := append([]*Node(nil), p.idle...)
+	for _, n := range idle {
 		warm[n.PID()] = true
 	}
 	p.mu.Unlock()
-	require.Len(t, warm, 6, "twice what was asked for is started")
+	require.Len(t, warm, 6, "twice what was taken is started")
+	// Past Redis's wait for new masters, as servers started during an earlier test are.
+	require.NoError(t, poll(t.Context(), "pooled servers' uptime of 2 s", func(ctx context.Context) error {
+		for _, n := range idle {
+			info, err := n.Info(ctx, "server")
+			if err != nil {
+				return err
+			}
+			if up, _ := strconv.Atoi(info["uptime_in_seconds"]); up < 2 {
+				return fmt.Errorf("%s up for %d s", n, up)
+			}
+		}
+		return nil
+	}))
 
 	users := []User{{Name: "app", Password: "pw", Rules: []string{"on", "~*", "+@all"}}}
 	start := time.Now()
@@ -78,7 +102,7 @@ func TestClusterFromThePool(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []any{"cluster-node-timeout", "1000"}, v, "a restart reads the config file")
 
-	p.wg.Wait() // the replacements the cluster's take started
+	p.wg.Wait() // the replacements the cluster started once formed
 	p.mu.Lock()
 	require.Len(t, p.idle, maxPooled, "the pool is refilled to twice the largest take")
 	var left []*Node
@@ -116,4 +140,25 @@ func TestPoolServesOnlyTheDefaultConfig(t *testing.T) {
 	o, err := Options{Masters: 1, Replicas: NoReplicas, Users: []User{{Name: "u"}}}.withDefaults()
 	require.NoError(t, err)
 	assert.Same(t, p, pooledFor(o))
+}
+
+// A test that changes $REDIS_SERVER leaves the pool starting servers of the new binary, the starts
+// of the old one discarded as they end.
+func TestPoolFollowsTheBinary(t *testing.T) {
+	p := usePool(t)
+	bin, err := findServer()
+	require.NoError(t, err)
+	other := filepath.Join(t.TempDir(), "redis-server")
+	require.NoError(t, os.Symlink(bin, other))
+	p.take(2, bin)
+	p.refill() // four starts of bin under way
+	require.Empty(t, p.take(2, other))
+	p.refill()
+	p.wg.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	require.Len(t, p.idle, 4)
+	for _, n := range p.idle {
+		assert.Equal(t, other, n.bin)
+	}
 }

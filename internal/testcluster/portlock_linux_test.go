@@ -15,6 +15,7 @@ import (
 // shared file, and the ports reserved before, when the test ends. The test must not run in parallel.
 func privateLockFile(t *testing.T) {
 	t.Helper()
+	usePool(t) // no start in the background reserves ports meanwhile
 	portsMu.Lock()
 	saved, savedOpen, savedPorts, savedFile := machine, machineOpen, reservedPorts, portLockFile
 	machine, machineOpen, reservedPorts = nil, false, map[int]bool{}

@@ -9,6 +9,7 @@ import (
 
 // A port taken between the reservation and the server's bind makes the harness retry with new ports.
 func TestStartRetriesTakenPort(t *testing.T) {
+	usePool(t) // no start in the background calls reservePortsFunc
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer taken.Close()

@@ -14,6 +14,7 @@ import (
 // The directories of a dead test binary are removed; those of live processes, and those with no
 // owner file, are kept.
 func TestLeftoverDirectoriesOfDeadProcessesAreRemoved(t *testing.T) {
+	usePool(t) // no start in the background makes a directory meanwhile
 	t.Setenv("TMPDIR", t.TempDir())
 	dead := exec.Command("true")
 	require.NoError(t, dead.Run()) // its process id now names no process
