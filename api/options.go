@@ -72,10 +72,11 @@ type ClusterOptions struct {
 	// the master, which answers for it: a key written and not yet replicated, or moved by a slot
 	// migration (Redis does not tell replicas of one: a replica answers Nil where its master
 	// answers ASK). Such a reply is a Nil, a Nil inside MGET's reply, an empty HGETALL, HKEYS,
-	// HVALS or SMEMBERS, or EXISTS counting fewer keys than it was given. Replies that a key that
-	// exists may give too (an empty LRANGE or ZRANGEBYSCORE, a Nil inside HMGET's reply, 0 from
-	// STRLEN or SCARD, -2 from TTL...) are the replica's answer: checking each would cost the
-	// master a read as well. While the master is unreachable (a failover), the replica's answer
+	// HVALS or SMEMBERS, 0 from SCARD, LLEN, HLEN or ZCARD, -2 from TTL, PTTL, EXPIRETIME or
+	// PEXPIRETIME, "none" from TYPE, or EXISTS or TOUCH counting fewer keys than it was given.
+	// Replies that a key that exists may give too (an empty LRANGE or ZRANGEBYSCORE, a Nil inside
+	// HMGET's reply, 0 from STRLEN, SISMEMBER, HEXISTS or XLEN...) are the replica's answer, even
+	// during a slot migration: checking each would cost the master a read as well. While the master is unreachable (a failover), the replica's answer
 	// stands. A slot an ASK has shown migrating is read from its master until a MOVED or a new map
 	// shows it moved (at most 10 minutes after its last ASK). A replica that answers LOADING or
 	// MASTERDOWN gets no reads for a second; the read goes to the master at once. A master the

@@ -176,9 +176,11 @@ func connectedTo(cl *Cluster, addr string) bool {
 }
 
 // With UseReplicas, other replies that may say a key is missing are checked with the master as
-// a Nil is: a Nil inside MGET's reply, an empty HGETALL or SMEMBERS, and EXISTS counting fewer
-// keys than it was given. Here every key has moved to the target of a migration
-// the client has not seen (before, a replica answered for them: nils, 0, empty).
+// a Nil is: a Nil inside MGET's reply, an empty HGETALL or SMEMBERS, EXISTS or TOUCH counting
+// fewer keys than it was given, 0 from a collection's size, -2 from TTL or PTTL, "none" from
+// TYPE. Here every key has moved to the target of a migration the client has not seen (before,
+// a replica answered for them: nils, 0, empty; and, until a review found it, -2 from TTL, "none"
+// from TYPE and 0 from SCARD, LLEN, HLEN and ZCARD, each for half of the reads).
 func TestReplicaMissingKeysAreCheckedWithTheMaster(t *testing.T) {
 	tc := testcluster.New(t, testcluster.Options{Masters: 2, Replicas: 1})
 	cl := connect(t, tc, ClusterOptions{UseReplicas: true, TopologyRefreshInterval: -1})
@@ -195,25 +197,43 @@ func TestReplicaMissingKeysAreCheckedWithTheMaster(t *testing.T) {
 		want string
 	}
 	var reads []read
-	for i := range 4 * perKind {
+	kinds := []string{"mget", "exists", "hgetall", "smembers", "ttl", "pttl", "type", "scard", "llen", "hlen", "zcard", "touch"}
+	for i := range len(kinds) * perKind {
 		slot := 40 + i
 		a, b := keyInSlot("missing-a", slot), keyInSlot("missing-b", slot)
 		require.NoError(t, cl.Set(ctx, a, "v"))
 		r := read{slot: slot, keys: []string{a}}
-		switch i % 4 {
+		with := func(write Command, read Command, want string) {
+			_, err := cl.Do(ctx, write)
+			require.NoError(t, err)
+			r.keys, r.cmd, r.want = []string{a, b}, read, want
+		}
+		switch i % len(kinds) {
 		case 0:
 			require.NoError(t, cl.Set(ctx, b, "w"))
 			r.keys, r.cmd, r.want = []string{a, b}, Cmd("MGET", a, b), "[v w]"
 		case 1:
 			r.cmd, r.want = Cmd("EXISTS", a, a), "2"
 		case 2:
-			_, err := cl.Do(ctx, Cmd("HSET", b, "f", "x"))
-			require.NoError(t, err)
-			r.keys, r.cmd, r.want = []string{a, b}, Cmd("HGETALL", b), "{f: x}"
+			with(Cmd("HSET", b, "f", "x"), Cmd("HGETALL", b), "{f: x}")
 		case 3:
-			_, err := cl.Do(ctx, Cmd("SADD", b, "x"))
-			require.NoError(t, err)
-			r.keys, r.cmd, r.want = []string{a, b}, Cmd("SMEMBERS", b), "(x)"
+			with(Cmd("SADD", b, "x"), Cmd("SMEMBERS", b), "(x)")
+		case 4:
+			r.cmd, r.want = Cmd("TTL", a), "-1"
+		case 5:
+			r.cmd, r.want = Cmd("PTTL", a), "-1"
+		case 6:
+			r.cmd, r.want = Cmd("TYPE", a), "string"
+		case 7:
+			with(Cmd("SADD", b, "x"), Cmd("SCARD", b), "1")
+		case 8:
+			with(Cmd("RPUSH", b, "x"), Cmd("LLEN", b), "1")
+		case 9:
+			with(Cmd("HSET", b, "f", "x"), Cmd("HLEN", b), "1")
+		case 10:
+			with(Cmd("ZADD", b, 1, "x"), Cmd("ZCARD", b), "1")
+		case 11:
+			r.cmd, r.want = Cmd("TOUCH", a, a), "2"
 		}
 		reads = append(reads, r)
 	}
@@ -227,7 +247,6 @@ func TestReplicaMissingKeysAreCheckedWithTheMaster(t *testing.T) {
 		require.NoError(t, tc.BeginMigration(ctx, r.slot, to))
 		require.NoError(t, tc.MigrateKeys(ctx, from, to, r.keys...))
 	}
-	kinds := []string{"mget", "exists", "hgetall", "smembers"}
 	before := make(map[string]int)
 	for _, k := range kinds {
 		before[k] = callsOf(t, replicaServer, k)

@@ -39,9 +39,28 @@ func TestSaysMissing(t *testing.T) {
 		{[]any{"exists", "a", "a"}, resp.Integer(1), true},
 		{[]any{"EXISTS", "a", "b"}, resp.Integer(2), false},
 		{[]any{[]byte("EXISTS"), "a"}, resp.Integer(0), true},
+		{[]any{"TOUCH", "a", "b"}, resp.Integer(1), true},
+		{[]any{"TOUCH", "a"}, resp.Integer(1), false},
+		// Only a missing key gives these: Redis keeps no empty collection.
+		{[]any{"SCARD", "a"}, resp.Integer(0), true},
+		{[]any{"llen", "a"}, resp.Integer(0), true},
+		{[]any{"HLEN", "a"}, resp.Integer(0), true},
+		{[]any{"ZCARD", "a"}, resp.Integer(0), true},
+		{[]any{"SCARD", "a"}, resp.Integer(3), false},
+		{[]any{"TTL", "a"}, resp.Integer(-2), true},
+		{[]any{"PTTL", "a"}, resp.Integer(-2), true},
+		{[]any{"EXPIRETIME", "a"}, resp.Integer(-2), true},
+		{[]any{"PEXPIRETIME", "a"}, resp.Integer(-2), true},
+		{[]any{"TTL", "a"}, resp.Integer(-1), false},
+		{[]any{"TTL", "a"}, resp.Integer(100), false},
+		{[]any{"TYPE", "a"}, resp.SimpleString("none"), true},
+		{[]any{"TYPE", "a"}, resp.SimpleString("string"), false},
+		// A key that exists may give these too.
 		{[]any{"STRLEN", "a"}, resp.Integer(0), false},
-		{[]any{"TTL", "a"}, resp.Integer(-2), false},
-		{[]any{"TYPE", "a"}, resp.SimpleString("none"), false},
+		{[]any{"SISMEMBER", "a", "m"}, resp.Integer(0), false},
+		{[]any{"XLEN", "a"}, resp.Integer(0), false},
+		{[]any{"ZCOUNT", "a", 0, 1}, resp.Integer(0), false},
+		{[]any{"GET", "a"}, resp.BulkString("none"), false},
 	} {
 		assert.Equal(t, c.want, saysMissing(c.args, c.v), "%v → %v", c.args, c.v)
 	}

@@ -124,10 +124,11 @@ func (c *conn) complete(r *Request, v resp.Value) {
 
 // saysMissing reports whether v, the reply to args, may say a key is missing: a Nil (GET), a Nil
 // inside MGET's reply, an empty reply to a read of a whole collection (HGETALL, HKEYS, HVALS,
-// SMEMBERS: Redis keeps no empty one), or EXISTS counting fewer keys than it was given. Other
-// replies a missing key gives (an empty LRANGE, a Nil inside HMGET's reply, 0 from STRLEN, -2
-// from TTL...) are also what a key that exists may give, and are not checked: each would cost a
-// read on the master too.
+// SMEMBERS: Redis keeps no empty one), 0 from a collection's size (SCARD, LLEN, HLEN, ZCARD), -2
+// from TTL, PTTL, EXPIRETIME or PEXPIRETIME, "none" from TYPE, or EXISTS or TOUCH counting fewer
+// keys than it was given. Other replies a missing key gives (an empty LRANGE, a Nil inside HMGET's
+// reply, 0 from STRLEN, SISMEMBER or XLEN...) are also what a key that exists may give, and are not
+// checked: each would cost a read on the master too.
 func saysMissing(args []any, v resp.Value) bool {
 	switch v.Kind() {
 	case resp.KindNull:
@@ -148,10 +149,21 @@ func saysMissing(args []any, v resp.Value) bool {
 	case resp.KindInteger:
 		n, err := v.Int64()
 		if err != nil || n >= int64(len(args)-1) {
-			return false
+			return false // no count of keys falls short, no size is 0, and no TTL is -2
 		}
-		name, ok := resp.ArgText(args[0])
-		return ok && strings.EqualFold(name, "EXISTS")
+		name, _ := resp.ArgText(args[0])
+		switch n {
+		case 0:
+			if resp.EqualFoldAny(name, "SCARD", "LLEN", "HLEN", "ZCARD") {
+				return true
+			}
+		case -2:
+			return resp.EqualFoldAny(name, "TTL", "PTTL", "EXPIRETIME", "PEXPIRETIME")
+		}
+		return resp.EqualFoldAny(name, "EXISTS", "TOUCH")
+	case resp.KindSimpleString:
+		name, _ := resp.ArgText(args[0])
+		return strings.EqualFold(name, "TYPE") && string(v.Bytes()) == "none"
 	}
 	return false
 }
