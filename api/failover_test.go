@@ -106,6 +106,20 @@ func TestRetriesEndAtTheCommandTimeout(t *testing.T) {
 	require.ErrorIs(t, err, ErrTryAgain)
 	assert.Contains(t, err.Error(), "MGET")
 	assert.Contains(t, err.Error(), "node "+from.Addr(), "the node that answered TRYAGAIN: the source, holding one key of two")
+	// Every such command fails so, unwritten as far as the caller knows: the server ran none of
+	// them. (A retry written with less than CommandTimeout left was watched by its node, which
+	// failed it at its deadline, even when back with the dispatcher: "written and may have run",
+	// naming the last retry but one, for 5 of 100 in a review.)
+	futures := make([]*Future, 40)
+	for i := range futures {
+		futures[i] = cl.Send(Cmd("MGET", a, b))
+	}
+	for _, f := range futures {
+		_, err := f.Await()
+		require.ErrorIs(t, err, ErrTimeout)
+		assert.ErrorIs(t, err, ErrTryAgain)
+		assert.False(t, WasWritten(err), "%v", err)
+	}
 
 	// So does a script, and a function (before, they returned the bare TRYAGAIN).
 	_, err = NewScript("return redis.call('MGET', KEYS[1], KEYS[2])").Run(ctx, cl, []string{a, b})

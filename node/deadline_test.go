@@ -12,6 +12,7 @@ import (
 	"github.com/actoredis/actoredis/internal/fakeredis"
 	"github.com/actoredis/actoredis/internal/testcluster"
 	"github.com/actoredis/actoredis/internal/testwait"
+	"github.com/actoredis/actoredis/resp"
 )
 
 // A command written with less time left than the command timeout (redirected or retried late in
@@ -133,6 +134,47 @@ func TestGivingUpOnALateRequest(t *testing.T) {
 	_, err := r.AwaitContext(gone)
 	require.ErrorIs(t, err, context.Canceled)
 	assert.False(t, r.Reusable())
+}
+
+// A late request the server refuses (TRYAGAIN, MOVED...) goes back to its Owner, which may keep
+// it (a backoff) or send it elsewhere: the node that wrote it no longer fails it at its deadline.
+// (It did, with ErrLateReply, "written and may have run", for a command no server ran: 5 of 100
+// Sends of a DEL that met TRYAGAIN until CommandTimeout, in a review.)
+func TestLateRequestGivenBackLeavesTheWatch(t *testing.T) {
+	srv := fakeredis.New(t, func(c *fakeredis.Conn) {
+		cmd, err := c.Handshake()
+		for ; err == nil; cmd, err = c.ReadCommand() {
+			if cmd[0] == "GET" {
+				err = c.Write("-TRYAGAIN Multiple keys request during rehashing of slot\r\n")
+			} // and no reply to SET
+		}
+	})
+	n := startNode(t, Options{Addr: srv.Addr(), CommandTimeout: 5 * time.Second})
+	owner := &keepingOwner{got: make(chan error, 1)}
+	refused := NewRequest("GET", "k")
+	refused.Until = time.Now().Add(100 * time.Millisecond)
+	refused.Owner = owner
+	n.Send(refused)
+	err := testwait.Recv(t, owner.got, "the TRYAGAIN was not given back")
+	require.ErrorIs(t, err, resp.ErrTryAgain)
+
+	// A request the node keeps, with a later deadline: once it has failed late, the node has
+	// checked its watches past the refused request's deadline.
+	unanswered := NewRequest("SET", "k", "v")
+	unanswered.Until = refused.Until.Add(50 * time.Millisecond)
+	n.Send(unanswered)
+	_, err = unanswered.Await()
+	require.ErrorIs(t, err, ErrLateReply)
+	assert.False(t, refused.IsDone(), "the node failed a request its Owner had taken back")
+	refused.Future.Fail(errors.New("the owner's backoff ended")) // as the dispatcher would
+}
+
+// keepingOwner takes every request given back and keeps it, as the dispatcher does in a backoff.
+type keepingOwner struct{ got chan error }
+
+func (o *keepingOwner) Return(_ *Request, err error) bool {
+	o.got <- err
+	return true
 }
 
 var errBefore = errors.New("the error met before")

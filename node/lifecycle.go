@@ -2,6 +2,7 @@ package node
 
 import (
 	"fmt"
+	"sync/atomic"
 	"time"
 )
 
@@ -83,17 +84,22 @@ func (a *nodeActor) expireOffline() {
 	a.offline = kept
 }
 
+// lateMarks numbers the deadline watches of every node (lateWatch.mark).
+var lateMarks atomic.Uint64
+
 // watchLate marks the written requests whose deadline (Until) comes before the stall detection
 // would fail them (a command timeout after the write, counted in ticks): a command redirected or
 // retried late in its life. expireLate fails them at their deadline if no reply came, and the
-// connection stays. They are pinned before the reader can see them, so their Futures are never
-// reused while the actor still holds them.
+// connection stays. They are pinned and marked before the reader can see them, so their Futures
+// are never reused while the actor still holds them, and a request the reader gives back to its
+// Owner (a TRYAGAIN, a MOVED) is known to have left.
 func (a *nodeActor) watchLate(now time.Time, written []*Request) {
 	soon := now.Add(a.opts.CommandTimeout - a.tickEvery)
 	for _, r := range written {
 		if !r.Until.IsZero() && r.Until.Before(soon) {
 			r.pinned = true
-			w := lateWatch{r: r}
+			w := lateWatch{r: r, mark: lateMarks.Add(1)}
+			r.watched.Store(w.mark)
 			if lo, ok := r.Owner.(LateOwner); ok {
 				w.say = lo.Late(r) // now, while the actor holds r: its Owner may have it back later
 			}
@@ -105,13 +111,15 @@ func (a *nodeActor) watchLate(now time.Time, written []*Request) {
 // lateWatch is a request whose deadline the actor watches (see watchLate), with what its Owner
 // says of it when it fails late (nil: nothing more).
 type lateWatch struct {
-	r   *Request
-	say func(err error) error
+	r    *Request
+	mark uint64 // r.watched while r is on the connection, this watch's
+	say  func(err error) error
 }
 
 // expireLate fails the watched requests whose deadline has passed with no reply (ErrTimeout; they
-// were written, so they may have run), and forgets those that are done. A late reply is dropped by
-// the reader, as one to a cancelled command is.
+// were written, so they may have run), and forgets those that are done or have left the
+// connection: given back to their Owner, which may have sent them elsewhere, or written again,
+// watched again. A late reply is dropped by the reader, as one to a cancelled command is.
 func (a *nodeActor) expireLate() {
 	if len(a.late) == 0 {
 		return
@@ -121,7 +129,7 @@ func (a *nodeActor) expireLate() {
 	for _, w := range a.late {
 		r := w.r
 		switch {
-		case r.IsDone():
+		case r.IsDone() || r.watched.Load() != w.mark:
 		case !now.Before(r.Until):
 			// Not through the Owner: the request is still on the connection's queue, so it must not
 			// be sent anywhere else; its deadline has passed anyway.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/actoredis/actoredis/actors"
@@ -63,6 +64,9 @@ type Request struct {
 	unitFrom  string       // the address of the node whose replies completed the unit
 	lentConn  *conn        // set by a lent actor that left the reply for TryRun's caller to read
 	pinned    bool         // written with little time left: the actor watches its deadline (late), so it is never reused
+	// watched is the mark of the one deadline watch (watchLate) that may fail r, by the node whose
+	// connection holds it; 0 once r has left it, given back to its Owner (see giveBack).
+	watched atomic.Uint64
 
 	expires  int64         // the node's tick at which it fails with ErrTimeout if still waiting offline
 	holdsFor time.Duration // WAIT, WAITAOF: how long the server may hold the connection's replies
@@ -99,10 +103,17 @@ type LateOwner interface {
 
 // Fail completes the request with err, unless its Owner takes it over.
 func (r *Request) Fail(err error) {
-	if r.Owner != nil && r.Owner.Return(r, err) {
+	if r.Owner != nil && r.giveBack(err) {
 		return
 	}
 	r.Future.Fail(err)
+}
+
+// giveBack offers r and err to its Owner (Owner.Return), which may send r elsewhere: r leaves the
+// deadline watch of the node that wrote it, which must not fail it there any more.
+func (r *Request) giveBack(err error) bool {
+	r.watched.Store(0)
+	return r.Owner.Return(r, err)
 }
 
 // ReadHeld reads r's reply on the caller's goroutine, as TryRun does for a lent caller, when TryRun

@@ -116,7 +116,7 @@ func (c *conn) complete(r *Request, v resp.Value) {
 		c.returnError(r, "", v)
 		return
 	}
-	if r.MissingReturns && r.Owner != nil && saysMissing(r.Args, v) && r.Owner.Return(r, ErrMissingReply) {
+	if r.MissingReturns && r.Owner != nil && saysMissing(r.Args, v) && r.giveBack(ErrMissingReply) {
 		return
 	}
 	r.CompleteFrom(v)
@@ -225,7 +225,7 @@ func (c *conn) returnError(r *Request, name string, v resp.Value) {
 		if e.Prefix != "MOVED" && e.Prefix != "ASK" {
 			offered = commandError(c.addr, name, e)
 		}
-		if r.Owner.Return(r, offered) {
+		if r.giveBack(offered) {
 			return
 		}
 	}
