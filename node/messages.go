@@ -34,7 +34,8 @@ type Request struct {
 	// MissingReturns offers a reply that may say a key is missing to the Owner as
 	// ErrMissingReply, before completing the request with it: a replica's answer the cluster
 	// checks with the master. Such a reply is a Nil, a Nil inside MGET's reply, an empty HGETALL,
-	// HKEYS, HVALS or SMEMBERS, or EXISTS counting fewer keys than it was given (see saysMissing). A
+	// HKEYS, HVALS or SMEMBERS, 0 from SCARD, LLEN, HLEN or ZCARD, -2 from TTL, PTTL, EXPIRETIME or
+	// PEXPIRETIME, "none" from TYPE, or EXISTS or TOUCH counting fewer keys (see saysMissing). A
 	// blocking command (XREAD BLOCK), which runs on a dedicated connection, completes with its
 	// Nil: its timeout.
 	MissingReturns bool
@@ -135,8 +136,8 @@ func (r *Request) ReleaseHeld() {
 }
 
 // AnsweredBy returns the address of the node whose replies completed r, a unit (More), with their
-// array; "" for a lone command, or a unit completed otherwise (an error). Read it once r's Future
-// is done.
+// array; "" for a lone command. Read it only once r's Future has completed with a value (Await
+// returned no error): a unit that failed (a ctx that ended) may still get its replies later.
 func (r *Request) AnsweredBy() string { return r.unitFrom }
 
 // Reusable reports whether r, once awaited, may be reused (see actors.Future.Reusable): never when
