@@ -203,12 +203,7 @@ func (a *nodeActor) accept(ctx actor.Context, r *Request) {
 			r.Fail(commandError(a.opts.Addr, r.Name(), ErrOfflineQueueFull))
 			return
 		}
-		if !r.Until.IsZero() { // a command redirected or retried late in its life has less time left
-			if left := time.Until(r.Until); left < a.opts.CommandTimeout {
-				r.expires = a.ticks + int64(max(left, 0)/a.tickEvery) + 1
-			}
-		}
-		a.offline = append(a.offline, r)
+		a.offline = append(a.offline, r) // failed at its Until, if sooner (expireOffline)
 		return
 	}
 	a.encode(r)

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -167,6 +168,96 @@ func TestLateRequestGivenBackLeavesTheWatch(t *testing.T) {
 	require.ErrorIs(t, err, ErrLateReply)
 	assert.False(t, refused.IsDone(), "the node failed a request its Owner had taken back")
 	refused.Future.Fail(errors.New("the owner's backoff ended")) // as the dispatcher would
+}
+
+// The node's deadline watch and the reader meet at the deadline: the watch finds the request
+// still on the connection, and as it makes its error the server's TRYAGAIN comes and the reader
+// gives the request back. The Owner has it then, and the node does not fail it too. (It did,
+// "written and may have run": 3 of 7414 requests given back at their deadline, in a review's run
+// with the natural timing; here the moment is held open.)
+func TestLateRequestGivenBackAsItsWatchExpires(t *testing.T) {
+	making := make(chan struct{}) // the watch is making the request's error
+	srv := fakeredis.New(t, func(c *fakeredis.Conn) {
+		cmd, err := c.Handshake()
+		for ; err == nil; cmd, err = c.ReadCommand() {
+			if cmd[0] == "GET" {
+				select {
+				case <-making:
+				case <-time.After(testwait.Bound): // and the test fails on what it awaits
+				}
+				err = c.Write("-TRYAGAIN Multiple keys request during rehashing of slot\r\n")
+			} // and no reply to SET
+		}
+	})
+	n := startNode(t, Options{Addr: srv.Addr(), CommandTimeout: 5 * time.Second})
+	owner := &meetingOwner{got: make(chan error, 1), making: making, returned: make(chan struct{})}
+	r := NewRequest("GET", "k")
+	r.Until = time.Now().Add(100 * time.Millisecond)
+	r.Owner = owner
+	n.Send(r)
+	err := testwait.Recv(t, owner.got, "the TRYAGAIN was not given back")
+	require.ErrorIs(t, err, resp.ErrTryAgain)
+
+	unanswered := NewRequest("SET", "k", "v") // as in TestLateRequestGivenBackLeavesTheWatch
+	unanswered.Until = r.Until.Add(50 * time.Millisecond)
+	n.Send(unanswered)
+	_, err = unanswered.Await()
+	require.ErrorIs(t, err, ErrLateReply)
+	assert.False(t, r.IsDone(), "the node failed a request its Owner had taken back")
+	r.Future.Fail(errors.New("the owner's backoff ended"))
+}
+
+// meetingOwner keeps the one request given back to it, and its Late holds the watch's error
+// until then.
+type meetingOwner struct {
+	got      chan error
+	making   chan struct{} // closed as the watch makes the error
+	returned chan struct{} // closed when the request was given back
+}
+
+func (o *meetingOwner) Return(_ *Request, err error) bool {
+	o.got <- err
+	close(o.returned)
+	return true
+}
+
+func (o *meetingOwner) Late(*Request) func(error) error {
+	return func(err error) error {
+		close(o.making)
+		select {
+		case <-o.returned:
+		case <-time.After(testwait.Bound): // and the test fails on what it awaits
+		}
+		return err
+	}
+}
+
+// A late request the node took while connected, then queued again because the connection had
+// failed before the request was written (a parked reader had not seen the server close it), fails
+// at its own deadline, not a command timeout after it came. (It waited out the command timeout:
+// 3.1 s against its 200 ms, in a review.)
+func TestLateRequestQueuedAgainFailsAtItsDeadline(t *testing.T) {
+	var accepts atomic.Int32
+	srv := fakeredis.New(t, func(c *fakeredis.Conn) {
+		if accepts.Add(1) > 1 {
+			return // the server refuses the node's reconnects
+		}
+		_, err := c.Handshake() // the PING
+		for ; err == nil; _, err = c.ReadCommand() {
+			err = c.Write("+PONG\r\n")
+		}
+	})
+	n := startNode(t, Options{Addr: srv.Addr(), Alone: alwaysAlone, CommandTimeout: time.Minute})
+	_, err := n.Do(context.Background(), "PING")
+	require.NoError(t, err)
+	srv.CloseConns() // unseen: the node's reader is parked
+
+	r := NewRequest("GET", "k")
+	r.Until = time.Now().Add(200 * time.Millisecond)
+	n.Send(r)
+	_, err = await(t, r) // bounded well below the command timeout
+	require.ErrorIs(t, err, ErrTimeout)
+	assert.False(t, WasWritten(err))
 }
 
 // keepingOwner takes every request given back and keeps it, as the dispatcher does in a backoff.

@@ -65,7 +65,9 @@ func (a *nodeActor) onTick() {
 	}
 }
 
-// expireOffline fails the queued commands that waited longer than the command timeout.
+// expireOffline fails the queued commands that waited longer than the command timeout, or are
+// past their own deadline (Until: a command redirected or retried late in its life, queued when
+// it came, or taken back from a batch the connection failed before writing).
 func (a *nodeActor) expireOffline() {
 	kept := a.offline[:0]
 	var err error = ErrTimeout
@@ -73,8 +75,9 @@ func (a *nodeActor) expireOffline() {
 		// Why the node could not take it: a refused password, a denied READONLY, a TLS error...
 		err = fmt.Errorf("%w; the last connect failed: %w", ErrTimeout, a.dialErr)
 	}
+	now := time.Now()
 	for _, r := range a.offline {
-		if r.expires <= a.ticks {
+		if r.expires <= a.ticks || !r.Until.IsZero() && !now.Before(r.Until) {
 			r.Fail(&ConnError{Addr: a.opts.Addr, Command: r.Name(), Err: err})
 			continue
 		}
@@ -86,6 +89,10 @@ func (a *nodeActor) expireOffline() {
 
 // lateMarks numbers the deadline watches of every node (lateWatch.mark).
 var lateMarks atomic.Uint64
+
+// lateClaimed is Request.watched once its node has claimed it to fail it at its deadline: it is
+// not given back to its Owner any more (see giveBack). No watch is numbered so.
+const lateClaimed = ^uint64(0)
 
 // watchLate marks the written requests whose deadline (Until) comes before the stall detection
 // would fail them (a command timeout after the write, counted in ticks): a command redirected or
@@ -132,12 +139,15 @@ func (a *nodeActor) expireLate() {
 		case r.IsDone() || r.watched.Load() != w.mark:
 		case !now.Before(r.Until):
 			// Not through the Owner: the request is still on the connection's queue, so it must not
-			// be sent anywhere else; its deadline has passed anyway.
+			// be sent anywhere else; its deadline has passed anyway. Claimed first: a reader giving
+			// it back to its Owner meanwhile (a TRYAGAIN just read) wins, and the Owner has it.
 			err := commandError(a.opts.Addr, r.Name(), ErrLateReply)
 			if w.say != nil {
 				err = w.say(err)
 			}
-			r.Future.Fail(err)
+			if r.watched.CompareAndSwap(w.mark, lateClaimed) {
+				r.Future.Fail(err)
+			}
 		default:
 			kept = append(kept, w)
 		}

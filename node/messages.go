@@ -111,9 +111,13 @@ func (r *Request) Fail(err error) {
 }
 
 // giveBack offers r and err to its Owner (Owner.Return), which may send r elsewhere: r leaves the
-// deadline watch of the node that wrote it, which must not fail it there any more.
+// deadline watch of the node that wrote it, which must not fail it there any more. A request that
+// node has claimed at its deadline is not offered: it is failing, and the caller completes it
+// with err unless the node's failure comes first.
 func (r *Request) giveBack(err error) bool {
-	r.watched.Store(0)
+	if r.watched.Swap(0) == lateClaimed {
+		return false
+	}
 	return r.Owner.Return(r, err)
 }
 
