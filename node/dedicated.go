@@ -337,13 +337,18 @@ func (d *Dedicated) discard() {
 }
 
 // runBlocking runs a blocking command from the pipeline on a dedicated connection and completes
-// its future. It waits for a free connection no longer than the command timeout.
+// its future. It waits for a free connection no longer than the command timeout, nor past its
+// Until.
 func (p *pool) runBlocking(r *Request) {
 	ctx := r.Ctx
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	getCtx, cancel := context.WithTimeout(ctx, p.opts.CommandTimeout)
+	wait := p.opts.CommandTimeout
+	if !r.Until.IsZero() {
+		wait = min(wait, time.Until(r.Until))
+	}
+	getCtx, cancel := context.WithTimeout(ctx, wait)
 	d, err := p.get(getCtx, r.Done())
 	cancel()
 	if errors.Is(err, errAbandoned) {

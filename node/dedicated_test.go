@@ -97,6 +97,35 @@ func TestWatchSession(t *testing.T) {
 	d.Release()
 }
 
+// A blocking command redirected or retried late in its life (Until) waits for a connection of
+// its own no longer than its deadline. (It waited a whole command timeout: 2 s against 200 ms, in
+// a review.)
+func TestBlockingWaitForAConnectionEndsAtUntil(t *testing.T) {
+	n, holder := heldPool(t)
+	late := NewRequest("BLPOP", "empty", 0)
+	late.Until = time.Now().Add(200 * time.Millisecond)
+	n.Send(late)
+	_, err := await(t, late) // bounded well below the command timeout
+	require.ErrorIs(t, err, ErrPoolFull)
+	assert.ErrorIs(t, err, ErrTimeout)
+	assert.False(t, WasWritten(err))
+	require.NoError(t, n.Close(time.Second)) // interrupts the first
+	_, err = await(t, holder)
+	require.ErrorIs(t, err, ErrClosed)
+}
+
+// heldPool starts a node with one dedicated connection, a command timeout of a minute, and a
+// BLPOP 0 holding the connection.
+func heldPool(t *testing.T) (*Node, *Request) {
+	t.Helper()
+	srv := testcluster.NewStandalone(t, testcluster.Options{})
+	n := startNode(t, Options{Addr: srv.Addr(), MaxDedicated: 1, CommandTimeout: time.Minute})
+	holder := NewRequest("BLPOP", "held", 0)
+	n.Send(holder)
+	awaitBlocked(t, srv, "the pool's one connection is held")
+	return n, holder
+}
+
 func TestDedicatedPoolIsBounded(t *testing.T) {
 	srv := testcluster.NewStandalone(t, testcluster.Options{})
 	n := startNode(t, Options{Addr: srv.Addr(), MaxDedicated: 2, CommandTimeout: 300 * time.Millisecond})
@@ -574,11 +603,7 @@ func TestSelectedDedicatedIsNotReused(t *testing.T) {
 // waiting for one: they piled up as goroutines for a whole command timeout each (8,605 after 1 s
 // of 20 callers giving up every 2 ms, in an audit).
 func TestAbandonedWaitersForADedicatedConnectionLetGo(t *testing.T) {
-	srv := testcluster.NewStandalone(t, testcluster.Options{})
-	n := startNode(t, Options{Addr: srv.Addr(), MaxDedicated: 1, CommandTimeout: time.Minute})
-	holder := NewRequest("BLPOP", "held", 0)
-	n.Send(holder)
-	awaitBlocked(t, srv, "the pool's one connection is held")
+	n, holder := heldPool(t)
 	base := runtime.NumGoroutine()
 	for range 200 { // as the cluster sends them: no Ctx, the caller's wait on the Future ends
 		r := NewRequest("BLPOP", "other", 1)

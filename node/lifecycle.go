@@ -91,7 +91,8 @@ func (a *nodeActor) expireOffline() {
 var lateMarks atomic.Uint64
 
 // lateClaimed is Request.watched once its node has claimed it to fail it at its deadline: it is
-// not given back to its Owner any more (see giveBack). No watch is numbered so.
+// not given back to its Owner any more, and nothing else completes it (see giveBack). No watch is
+// numbered so.
 const lateClaimed = ^uint64(0)
 
 // watchLate marks the written requests whose deadline (Until) comes before the stall detection

@@ -112,11 +112,11 @@ func (r *Request) Fail(err error) {
 
 // giveBack offers r and err to its Owner (Owner.Return), which may send r elsewhere: r leaves the
 // deadline watch of the node that wrote it, which must not fail it there any more. A request that
-// node has claimed at its deadline is not offered: it is failing, and the caller completes it
-// with err unless the node's failure comes first.
+// node has claimed at its deadline is not offered, and giveBack reports it taken: the node is
+// failing it this instant (expireLate), as late, with what its Owner's Late adds.
 func (r *Request) giveBack(err error) bool {
 	if r.watched.Swap(0) == lateClaimed {
-		return false
+		return true
 	}
 	return r.Owner.Return(r, err)
 }
