@@ -170,7 +170,7 @@ func (a *dispatcherActor) pick(r *Request) *slotmap.Ref {
 	if r.IsDone() {
 		return nil // abandoned by its caller
 	}
-	if !r.Deadline.IsZero() && time.Now().After(r.Deadline) {
+	if r.pastDeadline() {
 		r.giveUp(ErrTimeout, r.lastErr)
 		return nil
 	}
@@ -481,6 +481,12 @@ func (a *dispatcherActor) redirect(ctx actor.Context, r *Request, se *resp.Error
 		r.fail(err)
 		return
 	}
+	if r.pastDeadline() {
+		// Followed now, it would be written past its deadline, and might run after its caller
+		// was told it failed.
+		r.giveUp(ErrTimeout, se)
+		return
+	}
 	r.hops = append(r.hops, rd.String())
 	if len(r.hops) > a.opts.MaxRedirections {
 		r.fail(&MaxRedirectionsError{Command: r.Name(), Hops: r.hops, Last: se})
@@ -531,6 +537,13 @@ func (a *dispatcherActor) redirect(ctx actor.Context, r *Request, se *resp.Error
 func (a *dispatcherActor) send(ctx actor.Context, r *Request, asking bool) {
 	if !asking {
 		a.route(ctx, r)
+		return
+	}
+	if r.IsDone() {
+		return // abandoned by its caller
+	}
+	if r.pastDeadline() {
+		r.giveUp(ErrTimeout, r.lastErr)
 		return
 	}
 	// An ASK target the map had to learn: it is in the newest snapshot by now.

@@ -190,3 +190,23 @@ func TestMigratingSlotsAreForgotten(t *testing.T) {
 	a.forgetMigrated()
 	assert.Empty(t, a.migrating, "the slot has another master")
 }
+
+// A MOVED or an ASK that comes back once the request's deadline has come is not followed: written
+// now, the command could run after its caller was told it failed. (It was followed, a review read;
+// it showed a node writing an INCR past its Until, and the server running it.)
+func TestRedirectPastTheDeadlineIsNotFollowed(t *testing.T) {
+	for _, reply := range []string{"MOVED 1234 10.0.0.9:7000", "ASK 1234 10.0.0.9:7000"} {
+		a := &dispatcherActor{snap: &slotmap.Snapshot{}}
+		r := &Request{}
+		r.Init(nil, []any{"INCR", "k"})
+		r.Deadline = time.Now().Add(-time.Millisecond)
+		se := resp.ParseError(reply)
+		a.redirect(messageOnly{}, r, se) // following it would send: messageOnly cannot
+		require.True(t, r.IsDone(), reply)
+		_, err := r.Future.Await()
+		assert.ErrorIs(t, err, ErrTimeout, reply)
+		assert.ErrorIs(t, err, se, "the redirect it met last")
+		assert.False(t, node.WasWritten(err))
+		assert.Empty(t, r.hops, "not counted as followed")
+	}
+}

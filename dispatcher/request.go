@@ -165,6 +165,11 @@ func (e *GaveUpError) Unwrap() []error {
 	return []error{e.Reason, e.Last}
 }
 
+// pastDeadline reports whether r's deadline, if it has one, has come.
+func (r *Request) pastDeadline() bool {
+	return !r.Deadline.IsZero() && !time.Now().Before(r.Deadline)
+}
+
 // giveUp fails r for reason, naming the command and the last error it met.
 func (r *Request) giveUp(reason, last error) {
 	r.fail(&GaveUpError{Command: r.Name(), Reason: reason, Tries: r.tries, Last: last})

@@ -427,6 +427,7 @@ func (a *nodeActor) onDialed(m *dialed) {
 	if a.c == nil {
 		return // that write failed, and dropped the connection: the offline queue waits for the next
 	}
+	a.expireOffline() // those past their deadline since the last tick are not written now
 	queued := a.offline
 	a.offline = nil
 	for _, r := range queued {

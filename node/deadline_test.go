@@ -294,6 +294,35 @@ func TestLateRequestQueuedAgainFailsAtItsDeadline(t *testing.T) {
 	assert.False(t, WasWritten(err))
 }
 
+// A request queued while its node connects, whose deadline passes before the connection is up,
+// is not written when it comes up: it fails unwritten. (It was written, and ran, when the
+// connection came before the node's next tick: 3 runs of 3 in a review.)
+func TestQueuedRequestPastItsDeadlineIsNotWrittenAtConnect(t *testing.T) {
+	var incrs atomic.Int32
+	srv := fakeredis.New(t, func(c *fakeredis.Conn) {
+		time.Sleep(50 * time.Millisecond) // a slow server: the connection comes up late
+		cmd, err := c.Handshake()
+		for ; err == nil; cmd, err = c.ReadCommand() {
+			if cmd[0] == "INCR" {
+				incrs.Add(1)
+				err = c.Write(":1\r\n")
+				continue
+			}
+			err = c.Write("+PONG\r\n")
+		}
+	})
+	n := startNode(t, Options{Addr: srv.Addr(), CommandTimeout: 5 * time.Second})
+	r := NewRequest("INCR", "k")
+	r.Until = time.Now().Add(10 * time.Millisecond)
+	n.Send(r)
+	_, err := await(t, r)
+	require.ErrorIs(t, err, ErrTimeout)
+	assert.False(t, WasWritten(err))
+	_, err = n.Do(context.Background(), "PING") // after the INCR, had it been written
+	require.NoError(t, err)
+	assert.Zero(t, incrs.Load(), "the server ran it")
+}
+
 // keepingOwner takes every request given back and keeps it, as the dispatcher does in a backoff.
 type keepingOwner struct{ got chan error }
 

@@ -348,6 +348,10 @@ func (p *pool) runBlocking(r *Request) {
 	if !r.Until.IsZero() {
 		wait = min(wait, time.Until(r.Until))
 	}
+	if wait <= 0 { // past its deadline already: not run, even on an idle connection
+		r.Fail(&ConnError{Addr: p.opts.Addr, Command: r.Name(), Err: ErrTimeout})
+		return
+	}
 	getCtx, cancel := context.WithTimeout(ctx, wait)
 	d, err := p.get(getCtx, r.Done())
 	cancel()

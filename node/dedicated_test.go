@@ -114,6 +114,26 @@ func TestBlockingWaitForAConnectionEndsAtUntil(t *testing.T) {
 	require.ErrorIs(t, err, ErrClosed)
 }
 
+// A blocking command that comes past its deadline is not run, even on an idle connection of its
+// own. (It ran: BLPOP empty 1 returned its Nil after 1 s, in a review.)
+func TestBlockingCommandPastItsDeadlineIsNotRun(t *testing.T) {
+	srv := testcluster.NewStandalone(t, testcluster.Options{})
+	n := startNode(t, Options{Addr: srv.Addr(), MaxDedicated: 1, CommandTimeout: time.Minute})
+	warm := NewRequest("BLPOP", "warm", "0.01")
+	n.Send(warm)
+	_, err := await(t, warm) // its connection is idle in the pool now
+	require.NoError(t, err)
+	late := NewRequest("BLPOP", "empty", 1)
+	late.Until = time.Now().Add(-10 * time.Millisecond)
+	n.Send(late)
+	_, err = await(t, late)
+	require.ErrorIs(t, err, ErrTimeout)
+	assert.False(t, WasWritten(err))
+	calls, err := srv.InfoCount(context.Background(), "commandstats", "cmdstat_blpop", "calls")
+	require.NoError(t, err)
+	assert.Equal(t, 1, calls, "the server ran only the first")
+}
+
 // heldPool starts a node with one dedicated connection, a command timeout of a minute, and a
 // BLPOP 0 holding the connection.
 func heldPool(t *testing.T) (*Node, *Request) {
