@@ -481,12 +481,6 @@ func (a *dispatcherActor) redirect(ctx actor.Context, r *Request, se *resp.Error
 		r.fail(err)
 		return
 	}
-	if r.pastDeadline() {
-		// Followed now, it would be written past its deadline, and might run after its caller
-		// was told it failed.
-		r.giveUp(ErrTimeout, se)
-		return
-	}
 	r.hops = append(r.hops, rd.String())
 	if len(r.hops) > a.opts.MaxRedirections {
 		r.fail(&MaxRedirectionsError{Command: r.Name(), Hops: r.hops, Last: se})
@@ -502,6 +496,9 @@ func (a *dispatcherActor) redirect(ctx actor.Context, r *Request, se *resp.Error
 	}
 	known := a.snap.ByAddr(addr)
 	mapPID := a.opts.Map.PID()
+	// Followed once its deadline has come, it would be written past it, and might run after its
+	// caller was told it failed: what the redirect says is learnt, and the request gives up.
+	late := r.pastDeadline()
 	r.Reset()
 	r.sentTo(nil, nil) // a redirect names a master
 	if rd.Ask {
@@ -515,6 +512,10 @@ func (a *dispatcherActor) redirect(ctx actor.Context, r *Request, se *resp.Error
 			}
 			a.migrating[rd.Slot] = m
 		}
+		if late {
+			r.giveUp(ErrTimeout, se)
+			return
+		}
 		r.Asking = true
 		if known == nil {
 			ctx.Send(mapPID, &slotmap.Resolve{Addr: announced, Req: &r.Request, Back: ctx.Self()})
@@ -525,6 +526,11 @@ func (a *dispatcherActor) redirect(ctx actor.Context, r *Request, se *resp.Error
 	}
 	r.Asking = false
 	delete(a.migrating, rd.Slot) // it has moved: its new master's replicas have its keys
+	if late {
+		ctx.Send(mapPID, &slotmap.Moved{Slot: rd.Slot, Addr: announced})
+		r.giveUp(ErrTimeout, se)
+		return
+	}
 	if known == nil {
 		ctx.Send(mapPID, &slotmap.Moved{Slot: rd.Slot, Addr: announced, Req: &r.Request, Back: ctx.Self()})
 		return

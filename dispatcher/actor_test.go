@@ -193,20 +193,33 @@ func TestMigratingSlotsAreForgotten(t *testing.T) {
 
 // A MOVED or an ASK that comes back once the request's deadline has come is not followed: written
 // now, the command could run after its caller was told it failed. (It was followed, a review read;
-// it showed a node writing an INCR past its Until, and the server running it.)
+// it showed a node writing an INCR past its Until, and the server running it.) What a MOVED says
+// is still learnt: the map hears of it, and its slot is no longer migrating (a review of the first
+// version found the map was not told).
 func TestRedirectPastTheDeadlineIsNotFollowed(t *testing.T) {
 	for _, reply := range []string{"MOVED 1234 10.0.0.9:7000", "ASK 1234 10.0.0.9:7000"} {
-		a := &dispatcherActor{snap: &slotmap.Snapshot{}}
+		a := &dispatcherActor{snap: &slotmap.Snapshot{}, migrating: map[int]migration{1234: {}},
+			opts: Options{Map: &slotmap.Map{}, MaxRedirections: 5}}
 		r := &Request{}
 		r.Init(nil, []any{"INCR", "k"})
 		r.Deadline = time.Now().Add(-time.Millisecond)
 		se := resp.ParseError(reply)
-		a.redirect(messageOnly{}, r, se) // following it would send: messageOnly cannot
+		ctx := &sendRecorder{}
+		a.redirect(ctx, r, se)
 		require.True(t, r.IsDone(), reply)
 		_, err := r.Future.Await()
 		assert.ErrorIs(t, err, ErrTimeout, reply)
 		assert.ErrorIs(t, err, se, "the redirect it met last")
 		assert.False(t, node.WasWritten(err))
-		assert.Empty(t, r.hops, "not counted as followed")
+		if se.Prefix == "ASK" {
+			assert.Empty(t, ctx.sent, "nothing sent")
+			continue
+		}
+		require.Len(t, ctx.sent, 1)
+		moved, ok := ctx.sent[0].(*slotmap.Moved)
+		require.True(t, ok, "%T", ctx.sent[0])
+		assert.Equal(t, 1234, moved.Slot)
+		assert.Nil(t, moved.Req, "the map is told, and sends nothing on")
+		assert.NotContains(t, a.migrating, 1234, "the slot has moved")
 	}
 }
