@@ -167,11 +167,7 @@ func (a *dispatcherActor) route(ctx actor.Context, r *Request) {
 // pick finds the node for r by its keys' slot and readies r to be sent there. It returns nil when
 // r is not to be sent now: abandoned, failed, or waiting in a backoff.
 func (a *dispatcherActor) pick(r *Request) *slotmap.Ref {
-	if r.IsDone() {
-		return nil // abandoned by its caller
-	}
-	if r.pastDeadline() {
-		r.giveUp(ErrTimeout, r.lastErr)
+	if r.over() {
 		return nil
 	}
 	if a.snap == nil {
@@ -545,11 +541,7 @@ func (a *dispatcherActor) send(ctx actor.Context, r *Request, asking bool) {
 		a.route(ctx, r)
 		return
 	}
-	if r.IsDone() {
-		return // abandoned by its caller
-	}
-	if r.pastDeadline() {
-		r.giveUp(ErrTimeout, r.lastErr)
+	if r.over() {
 		return
 	}
 	// An ASK target the map had to learn: it is in the newest snapshot by now.

@@ -165,6 +165,19 @@ func (e *GaveUpError) Unwrap() []error {
 	return []error{e.Reason, e.Last}
 }
 
+// over reports whether r is not to be sent any more: abandoned by its caller, or past its
+// deadline, when it gives up with the last error it met.
+func (r *Request) over() bool {
+	if r.IsDone() {
+		return true
+	}
+	if r.pastDeadline() {
+		r.giveUp(ErrTimeout, r.lastErr)
+		return true
+	}
+	return false
+}
+
 // pastDeadline reports whether r's deadline, if it has one, has come.
 func (r *Request) pastDeadline() bool {
 	return !r.Deadline.IsZero() && !time.Now().Before(r.Deadline)
