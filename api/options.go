@@ -76,8 +76,8 @@ type ClusterOptions struct {
 	// PEXPIRETIME, "none" from TYPE, or EXISTS or TOUCH counting fewer keys than it was given.
 	// Replies that a key that exists may give too (an empty LRANGE or ZRANGEBYSCORE, a Nil inside
 	// HMGET's reply, 0 from STRLEN, SISMEMBER, HEXISTS or XLEN...) are the replica's answer, even
-	// during a slot migration: checking each would cost the master a read as well. While the master is unreachable (a failover), the replica's answer
-	// stands. A slot an ASK has shown migrating is read from its master until a MOVED or a new map
+	// during a slot migration: checking each would cost the master a read as well. While the
+	// master is unreachable (a failover), the replica's answer stands. A slot an ASK has shown migrating is read from its master until a MOVED or a new map
 	// shows it moved (at most 10 minutes after its last ASK). A replica that answers LOADING or
 	// MASTERDOWN gets no reads for a second; the read goes to the master at once. A master the
 	// client cannot reach (a failover, until the new map) gets no reads while a replica of it is

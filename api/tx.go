@@ -21,8 +21,8 @@ import (
 // has an error value in its place (resp.Value.Err); Redis runs the others and does not roll
 // back. When the server refuses the transaction whole (a command it could not queue: a wrong
 // number of arguments, an unknown command), nothing ran and the error matches ErrExecAbort and
-// the refused command's own error, which it names, with the node. When the server refuses the MULTI itself (an
-// ACL without it), nothing was queued: the commands ran, each on its own, where allowed, and Tx
+// the refused command's own error, which it names, with the node. When the server refuses the
+// MULTI itself (an ACL without it), nothing was queued: the commands ran, each on its own, where allowed, and Tx
 // returns their replies with an error matching ErrMultiRefused (WasWritten is true). An EXEC that
 // answers null (the transaction aborted) fails it with an error matching Nil.
 //
