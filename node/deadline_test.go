@@ -142,17 +142,33 @@ func TestGivingUpOnALateRequest(t *testing.T) {
 // (It did, with ErrLateReply, "written and may have run", for a command no server ran: 5 of 100
 // Sends of a DEL that met TRYAGAIN until CommandTimeout, in a review.)
 func TestLateRequestGivenBackLeavesTheWatch(t *testing.T) {
+	n := tryAgainNode(t, nil)
+	owner := &keepingOwner{got: make(chan error, 1)}
+	givenBackIsLeft(t, n, owner, owner.got)
+}
+
+// tryAgainNode starts a node on a server that answers GET with TRYAGAIN, once hold is closed (nil:
+// at once), PING with PONG, and nothing else (a SET waits for ever).
+func tryAgainNode(t *testing.T, hold <-chan struct{}) *Node {
+	t.Helper()
 	srv := fakeredis.New(t, func(c *fakeredis.Conn) {
 		cmd, err := c.Handshake()
 		for ; err == nil; cmd, err = c.ReadCommand() {
-			if cmd[0] == "GET" {
+			switch cmd[0] {
+			case "GET":
+				if hold != nil {
+					select {
+					case <-hold:
+					case <-time.After(testwait.Bound): // and the test fails on what it awaits
+					}
+				}
 				err = c.Write("-TRYAGAIN Multiple keys request during rehashing of slot\r\n")
-			} // and no reply to SET
+			case "PING":
+				err = c.Write("+PONG\r\n")
+			}
 		}
 	})
-	n := startNode(t, Options{Addr: srv.Addr(), CommandTimeout: 5 * time.Second})
-	owner := &keepingOwner{got: make(chan error, 1)}
-	givenBackIsLeft(t, n, owner, owner.got)
+	return startNode(t, Options{Addr: srv.Addr(), CommandTimeout: 5 * time.Second})
 }
 
 // givenBackIsLeft sends n a GET late in its life (its server answers TRYAGAIN, as got shows once
@@ -184,19 +200,7 @@ func givenBackIsLeft(t *testing.T, n *Node, owner Owner, got <-chan error) {
 // with the natural timing; here the moment is held open.)
 func TestLateRequestGivenBackAsItsWatchExpires(t *testing.T) {
 	making := make(chan struct{}) // the watch is making the request's error
-	srv := fakeredis.New(t, func(c *fakeredis.Conn) {
-		cmd, err := c.Handshake()
-		for ; err == nil; cmd, err = c.ReadCommand() {
-			if cmd[0] == "GET" {
-				select {
-				case <-making:
-				case <-time.After(testwait.Bound): // and the test fails on what it awaits
-				}
-				err = c.Write("-TRYAGAIN Multiple keys request during rehashing of slot\r\n")
-			} // and no reply to SET
-		}
-	})
-	n := startNode(t, Options{Addr: srv.Addr(), CommandTimeout: 5 * time.Second})
+	n := tryAgainNode(t, making)
 	owner := &meetingOwner{got: make(chan error, 1), making: making, returned: make(chan struct{})}
 	givenBackIsLeft(t, n, owner, owner.got)
 }
@@ -232,22 +236,7 @@ func (o *meetingOwner) Late(*Request) func(error) error {
 // no ErrTimeout: 22 of 120,000 requests in a review's run.)
 func TestClaimedLateRequestIsLeftToItsWatch(t *testing.T) {
 	release := make(chan struct{})
-	srv := fakeredis.New(t, func(c *fakeredis.Conn) {
-		cmd, err := c.Handshake()
-		for ; err == nil; cmd, err = c.ReadCommand() {
-			switch cmd[0] {
-			case "GET":
-				select {
-				case <-release:
-				case <-time.After(testwait.Bound): // and the test fails on what it awaits
-				}
-				err = c.Write("-TRYAGAIN Multiple keys request during rehashing of slot\r\n")
-			case "PING":
-				err = c.Write("+PONG\r\n")
-			}
-		}
-	})
-	n := startNode(t, Options{Addr: srv.Addr(), CommandTimeout: 5 * time.Second})
+	n := tryAgainNode(t, release)
 	owner := &keepingOwner{got: make(chan error, 1)}
 	r := NewRequest("GET", "k")
 	r.Until = time.Now().Add(time.Second) // late: watched
