@@ -235,12 +235,8 @@ func TestWatchAfterABrokenCommandIsAConnectionError(t *testing.T) {
 // CLUSTERDOWN), not ErrExecAbort: a new run of Watch waits for the cluster. (The command returned
 // the CLUSTERDOWN, and Exec ErrExecAbort, whose doc says a new run would meet the same.)
 func TestWatchThroughClusterDown(t *testing.T) {
-	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
-	cl := connect(t, tc, ClusterOptions{CommandTimeout: 10 * time.Second})
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
 	const key = "{down}k"
-	down := clusterDownFor(t, tc, key)
+	cl, ctx, down := outage(t, key, 10*time.Second, 60*time.Second)
 	owner, other, gone := down.owner, down.other, down.slot
 	takeSlot := func() { down.take(ctx) }
 	giveBack := func() { down.giveBack(ctx) }
@@ -274,7 +270,7 @@ func TestWatchThroughClusterDown(t *testing.T) {
 		return err
 	}, key)
 	require.NoError(t, err, "the read waited for the cluster")
-	require.NoError(t, tc.WaitForReady(ctx))
+	require.NoError(t, down.tc.WaitForReady(ctx))
 	v, err := cl.Get(ctx, key)
 	require.NoError(t, err)
 	assert.Equal(t, "11", v)
@@ -293,7 +289,7 @@ func TestWatchThroughClusterDown(t *testing.T) {
 	assert.ErrorIs(t, err, ErrClusterDown)
 	assert.NotErrorIs(t, err, ErrExecAbort)
 	assert.ErrorContains(t, err, owner.Addr())
-	require.NoError(t, tc.WaitForReady(ctx))
+	require.NoError(t, down.tc.WaitForReady(ctx))
 	v, err = cl.Get(ctx, key)
 	require.NoError(t, err)
 	assert.Equal(t, "11", v, "nothing ran")
@@ -303,11 +299,8 @@ func TestWatchThroughClusterDown(t *testing.T) {
 // tx.Do). And a ctx that ends while a command waits for the cluster ends it with the ctx's error
 // (the CLUSTERDOWN came back alone).
 func TestWatchClusterDownResendsOnlyTheServers(t *testing.T) {
-	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
-	cl := connect(t, tc, ClusterOptions{CommandTimeout: 2 * time.Second})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	const key = "{own-down}k"
+	cl, ctx, down := outage(t, key, 2*time.Second, 30*time.Second)
 	script := `redis.call('INCR', KEYS[1]) return redis.error_reply('CLUSTERDOWN mine, not the server')`
 	err := cl.Watch(ctx, func(tx *WatchTx) error {
 		_, err := tx.Do(ctx, Cmd("EVAL", script, 1, key))
@@ -319,7 +312,6 @@ func TestWatchClusterDownResendsOnlyTheServers(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "1", v, "the script ran once")
 
-	down := clusterDownFor(t, tc, key)
 	err = cl.Watch(ctx, func(tx *WatchTx) error {
 		down.take(ctx)
 		short, stop := context.WithTimeout(ctx, 300*time.Millisecond)
@@ -330,7 +322,7 @@ func TestWatchClusterDownResendsOnlyTheServers(t *testing.T) {
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.ErrorIs(t, err, ErrClusterDown, "the last error met")
 	down.giveBack(ctx)
-	require.NoError(t, tc.WaitForReady(ctx))
+	require.NoError(t, down.tc.WaitForReady(ctx))
 }
 
 // clusterDown takes a slot away from the cluster, so that every node answers CLUSTERDOWN, as while
@@ -344,6 +336,17 @@ type clusterDown struct {
 }
 
 // clusterDownFor picks the slot: the first served by a master other than key's.
+// outage starts a cluster of 3 masters and a client with commandTimeout, and returns the client,
+// a ctx ending after bound, and the outage that can take key's cluster down (see clusterDownFor).
+func outage(t *testing.T, key string, commandTimeout, bound time.Duration) (*Cluster, context.Context, *clusterDown) {
+	t.Helper()
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{CommandTimeout: commandTimeout})
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	t.Cleanup(cancel)
+	return cl, ctx, clusterDownFor(t, tc, key)
+}
+
 func clusterDownFor(t *testing.T, tc *testcluster.Cluster, key string) *clusterDown {
 	d := &clusterDown{t: t, tc: tc, key: key, owner: tc.MasterFor(GetSlot(key))}
 	for tc.MasterFor(d.slot) == d.owner {
@@ -377,14 +380,10 @@ func (d *clusterDown) giveBack(ctx context.Context) {
 // towards CommandTimeout. (Its bound ran from the first send, then from the first CLUSTERDOWN,
 // the time held included: it failed with ErrTimeout, though a BLPOP 0 waits as long as its ctx.)
 func TestWatchBlockedCommandLetGoByClusterDown(t *testing.T) {
-	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	const key = "{blk-down}list"
 	// CommandTimeout bounds the two outages together (the server held the BLPOP meanwhile): 3 s
 	// leaves room for the cluster's recovery after each under load.
-	cl := connect(t, tc, ClusterOptions{CommandTimeout: 3 * time.Second})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	const key = "{blk-down}list"
-	down := clusterDownFor(t, tc, key)
+	cl, ctx, down := outage(t, key, 3*time.Second, 30*time.Second)
 	blocked := func(want bool) error { // polls the server: there is no event to await
 		for {
 			n, err := down.owner.BlockedClients(ctx)
@@ -399,7 +398,7 @@ func TestWatchBlockedCommandLetGoByClusterDown(t *testing.T) {
 			return err
 		}
 		time.Sleep(3500 * time.Millisecond) // the scenario: blocked past CommandTimeout
-		for _, n := range tc.Masters() {
+		for _, n := range down.tc.Masters() {
 			if _, err := n.Do(ctx, "CLUSTER", "DELSLOTS", strconv.Itoa(down.slot)); err != nil {
 				return err
 			}
@@ -437,5 +436,5 @@ func TestWatchBlockedCommandLetGoByClusterDown(t *testing.T) {
 	require.NoError(t, <-bg)
 	require.NoError(t, err, "sent again after each CLUSTERDOWN")
 	assert.Equal(t, "v", got)
-	require.NoError(t, tc.WaitForReady(ctx))
+	require.NoError(t, down.tc.WaitForReady(ctx))
 }
