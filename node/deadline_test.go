@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -260,11 +261,7 @@ func TestClaimedLateRequestIsLeftToItsWatch(t *testing.T) {
 // at its own deadline, not a command timeout after it came. (It waited out the command timeout:
 // 3.1 s against its 200 ms, in a review.)
 func TestLateRequestQueuedAgainFailsAtItsDeadline(t *testing.T) {
-	var accepts atomic.Int32
 	srv := fakeredis.New(t, func(c *fakeredis.Conn) {
-		if accepts.Add(1) > 1 {
-			return // the server refuses the node's reconnects
-		}
 		_, err := c.Handshake() // the PING
 		for ; err == nil; _, err = c.ReadCommand() {
 			err = c.Write("+PONG\r\n")
@@ -273,7 +270,16 @@ func TestLateRequestQueuedAgainFailsAtItsDeadline(t *testing.T) {
 	n := startNode(t, Options{Addr: srv.Addr(), Alone: alwaysAlone, CommandTimeout: time.Minute})
 	_, err := n.Do(context.Background(), "PING")
 	require.NoError(t, err)
-	srv.CloseConns() // unseen: the node's reader is parked
+	// Parked, not still between the PING's reply and its park: an active reader would see the
+	// close only after the GET was written into the connection.
+	c := waitParked(t, n)
+	// Unseen by the parked reader. The server stops listening too: a reconnect is refused, where
+	// one accepted (and closed) could take the GET before its close reached the client.
+	srv.Close()
+	// And the close has reached the client's socket, where the write's probe finds it.
+	for bound := time.Now().Add(testwait.Bound); !idleBroken(c.nc); runtime.Gosched() {
+		require.True(t, time.Now().Before(bound), "the close never reached the client")
+	}
 
 	r := NewRequest("GET", "k")
 	r.Until = time.Now().Add(200 * time.Millisecond)
