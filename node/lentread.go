@@ -243,7 +243,7 @@ func (c *conn) readLent(ctx context.Context, r *Request) {
 		if v.Kind() == resp.KindPush {
 			continue // no push handler, or the reader would not have parked: dropped as it drops them
 		}
-		cur, ok := <-c.fifo // r: the connection had no reply due when it was written
+		cur, ok := c.pop() // r: the connection had no reply due when it was written
 		if !ok {
 			c.lentErr = ErrClosed // the actor gave up on the connection (a failed write)
 			return

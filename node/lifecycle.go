@@ -22,6 +22,12 @@ func (a *nodeActor) onTick() {
 	a.timer.Reset(a.tickEvery)
 	a.expireOffline()
 	a.expireLate()
+	if len(a.batch) > 0 { // waiting for room on the reader's queue (see room)
+		if now := time.Now(); a.dueIn(a.batch, now) {
+			a.unbatchDue(now)
+			a.flush() // what is left, if there is room; and a closing node's close, if nothing is
+		}
+	}
 	if a.closing != nil && time.Now().After(a.closing.deadline) {
 		if a.c != nil {
 			a.drop(commandError(a.opts.Addr, "close", ErrClosed))
@@ -165,19 +171,10 @@ func (a *nodeActor) beginClose(m *closeRequest) {
 		return
 	}
 	a.closing = m
-	a.flush()
 	a.failOffline(ErrClosed)
-	c := a.c
-	if c == nil {
-		a.finishClose()
-		return
-	}
-	c.closing.Store(true)
-	c.unhold(nil) // a reply set aside for a Send's Await is the reader's now (hold looks at closing)
-	if c.answered.Load() == c.expected.Load() {
-		a.finishClose() // nothing due; the reader may be parked in a read
-	}
-	// Otherwise the reader reports readerDone after the last reply, or the deadline ends it.
+	// Then closeWhenWritten, once the batch is written. The reader reports readerDone after the
+	// last reply, or the deadline ends it.
+	a.flush()
 }
 
 func (a *nodeActor) finishClose() {

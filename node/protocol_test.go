@@ -425,33 +425,6 @@ func TestNOPROTOFallsBackToRESP2(t *testing.T) {
 	assert.Equal(t, []string{"HELLO 3 AUTH default pw SETNAME app", "AUTH pw", "CLIENT SETNAME app", "GET k"}, got[:4])
 }
 
-// A batch larger than the reader's queue, written on a connection whose reader is parked (a lone
-// caller's, until a burst), wakes the reader before waiting for room: the reader would otherwise
-// be woken only after the hand-over, and the hand-over waited a whole command timeout for it, then
-// failed the batch as written (a node's whole share of a 200k-command burst, now and then).
-func TestHandOverWakesAParkedReader(t *testing.T) {
-	a := &nodeActor{opts: Options{Addr: "a:1", CommandTimeout: 300 * time.Millisecond}}
-	c := &conn{fifo: make(chan *Request, 2), wake: make(chan struct{}, 1)}
-	c.rstate.Store(readParked)
-	read := make(chan int)
-	go func() { // the parked reader: it drains the queue once woken
-		<-c.wake
-		n := 0
-		for range c.fifo {
-			n++
-		}
-		read <- n
-	}()
-	batch := []*Request{NewRequest("PING"), NewRequest("PING"), NewRequest("PING"), NewRequest("PING")}
-	assert.True(t, a.handOver(c, batch), "the whole batch handed over, not failed at the command timeout")
-	select { // a reader never woken is woken now, so that the test ends either way
-	case c.wake <- struct{}{}:
-	default:
-	}
-	close(c.fifo)
-	assert.Equal(t, len(batch), <-read)
-}
-
 // A burst's batch lists are not kept after it: the actor drops lists grown past keepBatch.
 func TestABurstsBatchIsNotKept(t *testing.T) {
 	a := &nodeActor{batch: make([]*Request, 10_000), starts: make([]int, 10_000)}

@@ -10,8 +10,8 @@ import (
 	"github.com/actoredis/actoredis/resp"
 )
 
-// fifoSize bounds the commands written and not yet answered on one connection; the actor waits
-// (backpressure) when the reader is that far behind, for up to the command timeout.
+// fifoSize bounds the commands written and not yet answered on one connection: the commands that
+// come when the reader is that far behind wait in the actor's batch, unwritten (see room).
 const fifoSize = 4096
 
 // conn is one live connection: the actor writes to it and pushes each written request on fifo;
@@ -23,10 +23,11 @@ type conn struct {
 	rd   *resp.Reader
 	fifo chan *Request
 
-	expected atomic.Int64          // replies the actor has written or is writing; grows before each write
-	answered atomic.Int64          // replies the reader consumed; only the reader writes it
-	closing  atomic.Bool           // no more writes: the reader exits once everything is answered
-	cause    atomic.Pointer[error] // why the actor closed the connection, if it did
+	roomWanted atomic.Bool           // the actor waits for room on fifo: pop tells it when half is free
+	expected   atomic.Int64          // replies the actor has written or is writing; grows before each write
+	answered   atomic.Int64          // replies the reader consumed; only the reader writes it
+	closing    atomic.Bool           // no more writes: the reader exits once everything is answered
+	cause      atomic.Pointer[error] // why the actor closed the connection, if it did
 
 	marks   []dueMark  // the actor's: the replies due at each tick, oldest first, while still due (oldestDue)
 	waits   []heldWait // the actor's: the WAITs written, while a mark of theirs or after them is due
@@ -84,7 +85,7 @@ func (c *conn) read() {
 		}
 		if cur == nil {
 			var ok bool
-			if cur, ok = <-c.fifo; !ok {
+			if cur, ok = c.pop(); !ok {
 				return // the actor gave up on this connection
 			}
 			left = cur.replies()
@@ -107,6 +108,16 @@ func (c *conn) read() {
 		c.complete(cur, v)
 		cur = nil
 	}
+}
+
+// pop takes the next request written off fifo. When the actor waits for room there (roomWanted),
+// and half of fifo is free, it sends the actor a flush.
+func (c *conn) pop() (*Request, bool) {
+	r, ok := <-c.fifo
+	if c.roomWanted.Load() && len(c.fifo) <= fifoSize/2 && c.roomWanted.CompareAndSwap(true, false) {
+		c.report(flushMessage)
+	}
+	return r, ok
 }
 
 // complete completes r, whose unit's last reply is v, or offers its error (or a reply that may

@@ -40,20 +40,47 @@ func (a *nodeActor) encode(r *Request) {
 	a.starts = append(a.starts, start)
 }
 
-// flush writes the batch in one write and hands the written requests to the reader.
+// flush writes the batch, in one write, and hands the written requests to the reader. It never
+// waits: what the reader's queue has no room for (fifoSize requests due) stays batched, unwritten,
+// until the reader has made room (see room), so the actor keeps taking messages, and its ticks keep
+// its deadlines, while a server is slow.
 func (a *nodeActor) flush() {
-	if len(a.batch) == 0 || a.c == nil {
-		return
+	for len(a.batch) > 0 && a.c != nil {
+		c := a.c
+		// On a parked connection no one was reading: a server's close (or a reply to no command)
+		// is found now, before the batch is written into it, and the batch waits for the next
+		// connection.
+		if err := c.probe(false); err != nil {
+			a.drop(err)
+			return
+		}
+		n := a.room(c)
+		if n == 0 {
+			return
+		}
+		now := time.Now()
+		if a.dueIn(a.batch[:n], now) {
+			a.unbatchDue(now) // room stays for n: what moved up had been behind them
+			if n = min(n, len(a.batch)); n == 0 {
+				continue
+			}
+		}
+		a.write(c, n, now)
 	}
-	c := a.c
-	// On a parked connection no one was reading: a server's close (or a reply to no command) is
-	// found now, before the batch is written into it, and the batch waits for the next connection.
-	if err := c.probe(false); err != nil {
-		a.drop(err)
-		return
+	if a.closing != nil {
+		a.closeWhenWritten()
+	}
+}
+
+// write writes the first n requests of the batch, hands them to the reader, and leaves the rest
+// batched; a failed write drops the connection, and what it did not write waits for the next.
+func (a *nodeActor) write(c *conn, n int, now time.Time) {
+	end := len(a.wbuf)
+	if n < len(a.batch) {
+		end = a.starts[n]
 	}
 	replies := 0
-	for _, r := range a.batch {
+	for _, r := range a.batch[:n] {
 		replies += r.replies()
 		if r.holdsFor > 0 {
 			// The server answers nothing behind a WAIT until it returns (see oldestDue). Only the
@@ -62,13 +89,12 @@ func (a *nodeActor) flush() {
 		}
 	}
 	c.expected.Add(int64(replies))
-	now := time.Now()
 	_ = c.nc.SetWriteDeadline(now.Add(a.opts.CommandTimeout))
-	n, err := c.nc.Write(a.wbuf)
-	written := len(a.batch)
+	wrote, err := c.nc.Write(a.wbuf[:end])
+	written := n
 	if err != nil {
 		written = 0
-		for written < len(a.batch) && a.starts[written] < n {
+		for written < n && a.starts[written] < wrote {
 			written++
 		}
 	}
@@ -76,55 +102,118 @@ func (a *nodeActor) flush() {
 	// Counted before the reader can complete them, so a caller that got its reply sees it counted.
 	a.stats.writes.Add(1)
 	a.stats.commands.Add(uint64(written))
-	if !a.handOver(c, a.batch[:written]) && err == nil {
-		err = ErrTimeout
+	for _, r := range a.batch[:written] {
+		c.fifo <- r // room: only the actor adds to fifo, and room said it had so much
 	}
 	c.kick() // a parked reader has replies to read (unless a lent caller holds the token)
 	a.lastActive = a.ticks
 	if err != nil {
 		// What was not written goes back to the front of the queue for the next connection.
 		a.offline = append(append([]*Request(nil), a.batch[written:]...), a.offline...)
-	}
-	a.resetBatch()
-	if err != nil {
+		a.resetBatch()
 		a.drop(err)
+		return
 	}
+	a.unbatch(n, end)
 }
 
-// handOver puts written requests on the reader's queue and reports whether they all got there.
-func (a *nodeActor) handOver(c *conn, written []*Request) bool {
-	for i, r := range written {
-		select {
-		case c.fifo <- r:
-		default:
-			return a.handOverSlowly(c, written[i:])
+// room reports how many of the batch's requests the reader's queue has room for. When it has not
+// room for all of them, the reader is asked to say when it has emptied half of the queue
+// (conn.pop), and the rest waits for that.
+func (a *nodeActor) room(c *conn) int {
+	free := cap(c.fifo) - len(c.fifo)
+	if free >= len(a.batch) {
+		return len(a.batch)
+	}
+	c.roomWanted.Store(true)
+	// The reader may have come down to half before it could see the flag: it will not say so.
+	if len(c.fifo) <= fifoSize/2 && c.roomWanted.CompareAndSwap(true, false) {
+		free = cap(c.fifo) - len(c.fifo)
+	}
+	return min(free, len(a.batch))
+}
+
+// unbatch takes the first n requests, the first end bytes, out of the batch: written.
+func (a *nodeActor) unbatch(n, end int) {
+	if n == len(a.batch) {
+		a.resetBatch()
+		return
+	}
+	left := copy(a.batch, a.batch[n:])
+	clear(a.batch[left:])
+	a.batch, a.starts = a.batch[:left], a.starts[n:n+left]
+	for i := range a.starts {
+		a.starts[i] -= end
+	}
+	a.wbuf = a.wbuf[:copy(a.wbuf, a.wbuf[end:])]
+}
+
+// due reports whether a batched request must not be written any more: its deadline (Until) has
+// come, or it has waited longer than the command timeout. A lent caller's is written all the same:
+// the caller reads its reply (see lendRead). Neither the READONLY sync (syncReadOnly) nor a health
+// check has a deadline of its own.
+func (a *nodeActor) due(r *Request, now time.Time) bool {
+	return r.lentConn == nil && (r.expires > 0 && r.expires <= a.ticks || !r.Until.IsZero() && !now.Before(r.Until))
+}
+
+// dueIn reports whether any of batch is due.
+func (a *nodeActor) dueIn(batch []*Request, now time.Time) bool {
+	for _, r := range batch {
+		if a.due(r, now) {
+			return true
 		}
 	}
-	return true
+	return false
 }
 
-// handOverSlowly waits for room on a full reader's queue (fifoSize requests due), but no longer
-// than the command timeout: a server that answers nothing for that long would otherwise hold the
-// actor, and with it its ticks, its timeouts and Close, until the kernel gave up on the
-// connection. It then fails the requests left, which were written, and reports false; the caller
-// drops the connection.
-func (a *nodeActor) handOverSlowly(c *conn, written []*Request) bool {
-	// A parked reader empties its queue only once woken, which flush does after the hand-over: a
-	// batch larger than the queue, written on a parked connection, would wait here for nothing.
-	c.kick()
-	wait := time.NewTimer(a.opts.CommandTimeout)
-	defer wait.Stop()
-	for i, r := range written {
-		select {
-		case c.fifo <- r:
-		case <-wait.C:
-			for _, r := range written[i:] {
-				r.Fail(&ConnError{Addr: a.opts.Addr, Command: r.Name(), Written: true, Err: ErrTimeout})
+// unbatchDue fails the batched requests that are due, unwritten, and takes their commands out of
+// the write buffer: a request that reached the node past its deadline (routed again late in its
+// life), or one that waited for room on the reader's queue past it.
+func (a *nodeActor) unbatchDue(now time.Time) {
+	kept, end := 0, 0
+	for i, r := range a.batch {
+		from, to := a.starts[i], len(a.wbuf)
+		if i+1 < len(a.batch) {
+			to = a.starts[i+1]
+		}
+		if a.due(r, now) {
+			// Not given back to its Owner: its time is up. The Owner says what it met before, as
+			// for a late reply (expireLate).
+			err := commandError(a.opts.Addr, r.Name(), ErrTimeout)
+			if lo, ok := r.Owner.(LateOwner); ok {
+				if say := lo.Late(r); say != nil {
+					err = say(err)
+				}
 			}
-			return false
+			r.Future.Fail(err)
+			continue
+		}
+		copy(a.wbuf[end:], a.wbuf[from:to])
+		a.batch[kept], a.starts[kept] = r, end
+		kept, end = kept+1, end+to-from
+	}
+	clear(a.batch[kept:])
+	a.batch, a.starts, a.wbuf = a.batch[:kept], a.starts[:kept], a.wbuf[:end]
+	if kept == 0 {
+		a.resetBatch()
+	}
+}
+
+// closeWhenWritten lets a closing node's reader end once the replies due are in, when nothing is
+// left to write: a batch waiting for room on the reader's queue is written first.
+func (a *nodeActor) closeWhenWritten() {
+	c := a.c
+	switch {
+	case c == nil:
+		a.finishClose()
+	case len(a.batch) > 0: // flush comes back once the reader has made room
+	default:
+		c.closing.Store(true)
+		c.unhold(nil) // a reply set aside for a Send's Await is the reader's now (hold looks at closing)
+		if c.answered.Load() == c.expected.Load() {
+			a.finishClose() // nothing due; the reader may be parked in a read
 		}
 	}
-	return true
 }
 
 func (a *nodeActor) resetBatch() {

@@ -1,0 +1,169 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/actoredis/actoredis/internal/fakeredis"
+	"github.com/actoredis/actoredis/internal/testwait"
+)
+
+// gatedServer reads every command as it comes and answers each with PONG, but none before open is
+// closed. It counts the commands it read.
+type gatedServer struct {
+	*fakeredis.Server
+	open chan struct{}
+	read atomic.Int64
+}
+
+func newGatedServer(t *testing.T) *gatedServer {
+	g := &gatedServer{open: make(chan struct{})}
+	g.Server = fakeredis.New(t, func(c *fakeredis.Conn) {
+		due := make(chan struct{}, 1<<16)
+		answered := make(chan struct{})
+		go func() { // the answers: each read command's, once open
+			defer close(answered)
+			<-g.open
+			for range due {
+				if c.Write("+PONG\r\n") != nil {
+					return
+				}
+			}
+		}()
+		_, err := c.Handshake()
+		for ; err == nil; _, err = c.ReadCommand() {
+			g.read.Add(1)
+			due <- struct{}{}
+		}
+		close(due)
+		_ = c.Close()
+		g.openOnce()
+		<-answered
+	})
+	t.Cleanup(g.openOnce)
+	return g
+}
+
+func (g *gatedServer) openOnce() {
+	select {
+	case <-g.open:
+	default:
+		close(g.open)
+	}
+}
+
+// sendPings sends n PINGs to the node and returns them.
+func sendPings(n *Node, count int) []*Request {
+	rs := make([]*Request, count)
+	for i := range rs {
+		rs[i] = NewRequest("PING")
+		n.Send(rs[i])
+	}
+	return rs
+}
+
+// A burst of more commands than the reader's queue holds (fifoSize), on a connection whose reader
+// is parked, is written in full as the server answers: what the queue had no room for waits in the
+// batch, and the reader asks for it once it has made room. Each command is written once.
+func TestABurstLargerThanTheReadersQueueIsWritten(t *testing.T) {
+	srv := newGatedServer(t)
+	n := startNode(t, Options{Addr: srv.Addr(), Alone: alwaysAlone, CommandTimeout: time.Minute})
+	waitParked(t, n)
+	rs := sendPings(n, 2*fifoSize+100)
+	srv.openOnce()
+	for _, r := range rs {
+		_, err := await(t, r)
+		require.NoError(t, err)
+	}
+	assert.EqualValues(t, len(rs), srv.read.Load(), "commands the server read")
+}
+
+// While the reader's queue is full (a server answering nothing), the node keeps its deadlines: a
+// command written with a deadline sooner than the command timeout fails at it, as written (it may
+// have run); one waiting for room, or sent meanwhile, fails at it unwritten. (The actor waited for
+// room, its clock stopped: all of them failed at the command timeout, 5 s against 200 ms.)
+func TestAFullReadersQueueKeepsDeadlines(t *testing.T) {
+	srv := fakeredis.New(t, blackhole)
+	n := startNode(t, Options{Addr: srv.Addr(), Alone: alwaysAlone, CommandTimeout: time.Minute})
+	waitParked(t, n)
+	late := func() *Request {
+		r := NewRequest("GET", "k")
+		r.Until = time.Now().Add(200 * time.Millisecond)
+		n.Send(r)
+		return r
+	}
+	written := late()
+	sendPings(n, fifoSize) // the queue is full; they fail with the node's close
+	waiting := late()
+	_, err := await(t, written) // bounded well below the command timeout
+	require.ErrorIs(t, err, ErrLateReply)
+	assert.True(t, WasWritten(err))
+	_, err = await(t, waiting)
+	require.ErrorIs(t, err, ErrTimeout)
+	assert.False(t, WasWritten(err), "%v", err)
+	_, err = await(t, late()) // sent while the queue is full
+	require.ErrorIs(t, err, ErrTimeout)
+	assert.False(t, WasWritten(err), "%v", err)
+}
+
+// A command that reaches a connected node past its deadline (routed again late in its life) is not
+// written: it fails unwritten, with what its Owner met before, and the server never sees it. (It
+// was written, and ran.)
+func TestRequestPastItsDeadlineIsNotWritten(t *testing.T) {
+	var incrs atomic.Int32
+	srv := fakeredis.New(t, pingThen(func(c *fakeredis.Conn, cmd []string) bool {
+		incrs.Add(1)
+		return c.Write(":1\r\n") == nil
+	}))
+	n := startNode(t, Options{Addr: srv.Addr(), CommandTimeout: time.Minute})
+	_, err := n.Do(context.Background(), "PING")
+	require.NoError(t, err)
+	r := NewRequest("INCR", "k")
+	r.Until = time.Now().Add(-time.Millisecond)
+	r.Owner = lateNamer{}
+	n.Send(r)
+	_, err = await(t, r)
+	require.ErrorIs(t, err, ErrTimeout)
+	assert.ErrorIs(t, err, errBefore)
+	assert.False(t, WasWritten(err), "%v", err)
+	_, err = n.Do(context.Background(), "PING") // after the INCR, had it been written
+	require.NoError(t, err)
+	assert.Zero(t, incrs.Load(), "the server ran it")
+}
+
+// A graceful close writes what waits for room on the reader's queue before it ends the connection:
+// every command sent before it is answered, and the close returns once they are.
+func TestCloseWritesWhatWaitsForRoom(t *testing.T) {
+	srv := newGatedServer(t)
+	n := startNode(t, Options{Addr: srv.Addr(), Alone: alwaysAlone, CommandTimeout: time.Minute})
+	waitParked(t, n)
+	rs := sendPings(n, fifoSize+100)
+	closed := make(chan error, 1)
+	go func() { closed <- n.Close(time.Minute) }()
+	// The server answers once the node has taken the close: a command with its context cancelled
+	// then fails with ErrClosed, not with its context's error.
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	for bound := time.Now().Add(testwait.Bound); ; {
+		r := NewRequest("PING")
+		r.Ctx = cancelled
+		n.Send(r)
+		if _, err := await(t, r); errors.Is(err, ErrClosed) {
+			break
+		}
+		require.True(t, time.Now().Before(bound), "the node never took the close")
+	}
+	srv.openOnce()
+	for _, r := range rs {
+		_, err := await(t, r)
+		require.NoError(t, err)
+	}
+	require.NoError(t, <-closed)
+	assert.EqualValues(t, len(rs), srv.read.Load(), "commands the server read")
+}
