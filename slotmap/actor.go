@@ -27,6 +27,8 @@ type mapActor struct {
 	// nodes stay open when a new topology leaves them out. A restart forgets them (it closes every
 	// node), and a release of one it does not know does nothing.
 	leases map[uint64]string
+	// resolved is when an ASK last named each node it asked for (resolve): held open for a while.
+	resolved map[string]time.Time
 
 	refreshing     bool                 // a discovery goroutine runs
 	again          bool                 // refresh once more when it ends
@@ -89,7 +91,7 @@ func (a *mapActor) Receive(ctx actor.Context) {
 	case *Moved:
 		a.onMoved(ctx, m)
 	case *Resolve:
-		a.known(ctx, m.Addr)
+		a.resolve(ctx, m.Addr)
 		ctx.Send(m.Back, &Reroute{Req: m.Req})
 	case *learn:
 		ref := a.known(ctx, m.Addr)
@@ -115,6 +117,7 @@ func (a *mapActor) Receive(ctx actor.Context) {
 		a.self = ctx.Self()
 		a.nodes = map[string]*node.Node{}
 		a.leases = map[uint64]string{}
+		a.resolved = map[string]time.Time{}
 		a.down = map[string]time.Time{}
 		a.lastFull = time.Now()
 		self, root := a.self, a.sys.Root()
@@ -276,8 +279,9 @@ func (a *mapActor) build(shards []Shard) *Snapshot {
 		}
 	}
 	s.nodes = append(s.nodes, replicas...)
+	now := time.Now()
 	for addr := range a.nodes {
-		if s.byAddr[addr] == nil && !a.leased(addr) {
+		if s.byAddr[addr] == nil && !a.held(addr, now) {
 			a.dropNode(addr)
 		}
 	}

@@ -3,6 +3,7 @@ package slotmap
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -31,6 +32,22 @@ func TestLeasesAreTheirOwn(t *testing.T) {
 	a.release(3)
 	assert.NotNil(t, a.nodes[addr], "the topology holds it")
 	assert.Empty(t, a.leases)
+}
+
+// A node an ASK named stays open through a topology without it for keepResolved after that ASK
+// (a migration's target the topology does not list yet), and is closed by the first topology
+// after that. (The next topology closed it, failing what was queued at it while it connected: each
+// command met the ASK again, and the node was started and closed again, until its deadline.)
+func TestAskedNodeOutlivesATopologyWithoutIt(t *testing.T) {
+	a := newBuildingActor(t, Options{})
+	const addr = "127.0.0.1:1"
+	n := a.resolve(nil, addr).Node
+	a.snap = a.build(nil)
+	require.Same(t, n, a.nodes[addr], "asked for a moment ago: left open by a topology without it")
+	a.resolved[addr] = time.Now().Add(-keepResolved) // the last ASK naming it, that long ago
+	a.snap = a.build(nil)
+	assert.Nil(t, a.nodes[addr], "no ASK has named it for keepResolved")
+	assert.Empty(t, a.resolved)
 }
 
 // Learn refuses an empty address: starting a node actor for it would panic the map, which would

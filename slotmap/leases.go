@@ -1,9 +1,31 @@
 package slotmap
 
-import "github.com/asynkron/protoactor-go/actor"
+import (
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
 
 // Nodes outside the topology asked for by address (an ASK's Resolve, Map.Learn): the map starts
-// their node actors, and keeps those a Learn leases open, whatever topology comes, until released.
+// their node actors, and keeps those a Learn leases open, whatever topology comes, until released;
+// those an ASK named, for keepResolved after the last ASK that did.
+
+// keepResolved is how long a node an ASK named stays open after that ASK when no topology holds
+// it (a migration's target that the node asked for the topology does not list yet: a master with
+// no slot, in CLUSTER SLOTS). Closed by the next topology, it failed the commands queued at it
+// while it connected, which met the ASK again, and so on until their deadline.
+const keepResolved = time.Minute
+
+// resolve returns the Ref for the address an ASK named (see known), and keeps its node open for
+// keepResolved from now.
+func (a *mapActor) resolve(ctx actor.Context, announced string) *Ref {
+	ref := a.known(ctx, announced)
+	if a.resolved == nil {
+		a.resolved = map[string]time.Time{}
+	}
+	a.resolved[ref.Addr] = time.Now()
+	return ref
+}
 
 // known returns the Ref for an announced address, publishing a Snapshot that holds it if the
 // current one does not.
@@ -23,7 +45,7 @@ func (a *mapActor) release(id uint64) {
 		return
 	}
 	delete(a.leases, id)
-	if !a.leased(addr) && a.nodes[addr] != nil && (a.snap == nil || a.snap.byAddr[addr] == nil) {
+	if !a.held(addr, time.Now()) && a.nodes[addr] != nil && (a.snap == nil || a.snap.byAddr[addr] == nil) {
 		a.dropNode(addr)
 	}
 }
@@ -36,4 +58,15 @@ func (a *mapActor) leased(addr string) bool {
 		}
 	}
 	return false
+}
+
+// held reports whether a lease, or an ASK within keepResolved of now, holds the node at addr open.
+func (a *mapActor) held(addr string, now time.Time) bool {
+	if at, ok := a.resolved[addr]; ok {
+		if now.Sub(at) < keepResolved {
+			return true
+		}
+		delete(a.resolved, addr)
+	}
+	return a.leased(addr)
 }
