@@ -61,6 +61,7 @@ type nodeActor struct {
 	lastActive   int64 // tick of the last write
 	lastAnswered int64 // conn.answered at the last tick
 	closing      *closeRequest
+	lentNow      *Request // the request of the lentRequest being handled: written, due or not
 }
 
 func newActor(opts Options, root *actor.RootContext, wg *sync.WaitGroup, stats *counters, p *pool) *nodeActor {
@@ -85,10 +86,12 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		// On the sender's goroutine (Node.TryRun), the actor idle: write now, not at a Flush that
 		// only the actor's own goroutine would handle. The flush pending is this one.
 		a.flushPending = true
+		a.lentNow = m.r
 		a.accept(ctx, m.r)
 		a.flushPending = false
 		a.lendRead(m)
 		a.flush()
+		a.lentNow = nil
 	case *flush, *actors.Drained:
 		a.flushPending = false
 		a.flush()

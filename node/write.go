@@ -119,8 +119,12 @@ func (a *nodeActor) write(c *conn, n int, now time.Time) {
 
 // room reports how many of the batch's requests the reader's queue has room for. When it has not
 // room for all of them, the reader is asked to say when it has emptied half of the queue
-// (conn.pop), and the rest waits for that.
+// (conn.pop), and until it does, nothing more is written: what waits goes in writes of half a
+// queue, not of the few places freed since the last.
 func (a *nodeActor) room(c *conn) int {
+	if c.roomWanted.Load() {
+		return 0
+	}
 	free := cap(c.fifo) - len(c.fifo)
 	if free >= len(a.batch) {
 		return len(a.batch)
@@ -141,19 +145,22 @@ func (a *nodeActor) unbatch(n, end int) {
 	}
 	left := copy(a.batch, a.batch[n:])
 	clear(a.batch[left:])
-	a.batch, a.starts = a.batch[:left], a.starts[n:n+left]
+	copy(a.starts, a.starts[n:])
+	a.batch, a.starts = a.batch[:left], a.starts[:left]
 	for i := range a.starts {
 		a.starts[i] -= end
 	}
 	a.wbuf = a.wbuf[:copy(a.wbuf, a.wbuf[end:])]
 }
 
-// due reports whether a batched request must not be written any more: its deadline (Until) has
-// come, or it has waited longer than the command timeout. A lent caller's is written all the same:
-// the caller reads its reply (see lendRead). Neither the READONLY sync (syncReadOnly) nor a health
-// check has a deadline of its own.
+// due reports whether a batched request must not be written any more: its caller gave up or its
+// context ended (as encode checks, again: it may have waited for room), its deadline (Until) has
+// come, or it has waited longer than the command timeout. The request lent right now (lentNow) is
+// written all the same: its caller reads its reply (see lendRead). Neither the READONLY sync
+// (syncReadOnly) nor a health check has a deadline of its own.
 func (a *nodeActor) due(r *Request, now time.Time) bool {
-	return r.lentConn == nil && (r.expires > 0 && r.expires <= a.ticks || !r.Until.IsZero() && !now.Before(r.Until))
+	return r != a.lentNow && (r.IsDone() || r.Ctx != nil && r.Ctx.Err() != nil ||
+		r.expires > 0 && r.expires <= a.ticks || !r.Until.IsZero() && !now.Before(r.Until))
 }
 
 // dueIn reports whether any of batch is due.
@@ -177,15 +184,7 @@ func (a *nodeActor) unbatchDue(now time.Time) {
 			to = a.starts[i+1]
 		}
 		if a.due(r, now) {
-			// Not given back to its Owner: its time is up. The Owner says what it met before, as
-			// for a late reply (expireLate).
-			err := commandError(a.opts.Addr, r.Name(), ErrTimeout)
-			if lo, ok := r.Owner.(LateOwner); ok {
-				if say := lo.Late(r); say != nil {
-					err = say(err)
-				}
-			}
-			r.Future.Fail(err)
+			a.failUnwritten(r)
 			continue
 		}
 		copy(a.wbuf[end:], a.wbuf[from:to])
@@ -196,6 +195,25 @@ func (a *nodeActor) unbatchDue(now time.Time) {
 	a.batch, a.starts, a.wbuf = a.batch[:kept], a.starts[:kept], a.wbuf[:end]
 	if kept == 0 {
 		a.resetBatch()
+	}
+}
+
+// failUnwritten fails a due request (see due), which is not written.
+func (a *nodeActor) failUnwritten(r *Request) {
+	switch {
+	case r.IsDone(): // its caller gave up: nothing to say
+	case r.Ctx != nil && r.Ctx.Err() != nil:
+		r.Fail(r.Ctx.Err())
+	default:
+		// Not given back to its Owner: its time is up. The Owner says what it met before, as for
+		// a late reply (expireLate).
+		err := commandError(a.opts.Addr, r.Name(), ErrTimeout)
+		if lo, ok := r.Owner.(LateOwner); ok {
+			if say := lo.Late(r); say != nil {
+				err = say(err)
+			}
+		}
+		r.Future.Fail(err)
 	}
 }
 

@@ -124,17 +124,56 @@ func TestRequestPastItsDeadlineIsNotWritten(t *testing.T) {
 	n := startNode(t, Options{Addr: srv.Addr(), CommandTimeout: time.Minute})
 	_, err := n.Do(context.Background(), "PING")
 	require.NoError(t, err)
-	r := NewRequest("INCR", "k")
-	r.Until = time.Now().Add(-time.Millisecond)
-	r.Owner = lateNamer{}
-	n.Send(r)
-	_, err = await(t, r)
-	require.ErrorIs(t, err, ErrTimeout)
-	assert.ErrorIs(t, err, errBefore)
-	assert.False(t, WasWritten(err), "%v", err)
-	_, err = n.Do(context.Background(), "PING") // after the INCR, had it been written
+	for _, lentBefore := range []bool{false, true} {
+		r := NewRequest("INCR", "k")
+		r.Until = time.Now().Add(-time.Millisecond)
+		r.Owner = lateNamer{}
+		if lentBefore { // lent with DeferRead by another node, which gave it back (a MOVED)
+			r.lentConn, r.DeferRead = &conn{}, true
+		}
+		n.Send(r)
+		_, err = await(t, r)
+		require.ErrorIs(t, err, ErrTimeout, "lent before: %v", lentBefore)
+		assert.ErrorIs(t, err, errBefore)
+		assert.False(t, WasWritten(err), "%v", err)
+	}
+	_, err = n.Do(context.Background(), "PING") // after the INCRs, had they been written
 	require.NoError(t, err)
 	assert.Zero(t, incrs.Load(), "the server ran it")
+}
+
+// A command whose context ends while it waits for room on the reader's queue is not written: it
+// fails with its context's error. (It was written once there was room, the check of its context
+// made only when it came.)
+func TestCommandCancelledWhileWaitingForRoomIsNotWritten(t *testing.T) {
+	srv := newGatedServer(t)
+	n := startNode(t, Options{Addr: srv.Addr(), Alone: alwaysAlone, CommandTimeout: time.Minute})
+	waitParked(t, n)
+	rs := sendPings(n, fifoSize) // the queue is full
+	ctx, cancel := context.WithCancel(context.Background())
+	set := NewRequest("SET", "k", "v")
+	set.Ctx = ctx
+	n.Send(set)
+	// A command whose context has ended fails as the node takes it: once it has, the node has taken
+	// the SET too, and batched it behind the full queue.
+	ended, end := context.WithCancel(context.Background())
+	end()
+	probe := NewRequest("PING")
+	probe.Ctx = ended
+	n.Send(probe)
+	_, err := await(t, probe)
+	require.ErrorIs(t, err, context.Canceled)
+	cancel()
+	_, err = await(t, set) // at the node's next tick
+	require.ErrorIs(t, err, context.Canceled)
+	srv.openOnce()
+	for _, r := range rs {
+		_, err := await(t, r)
+		require.NoError(t, err)
+	}
+	_, err = n.Do(context.Background(), "PING") // after the SET, had it been written
+	require.NoError(t, err)
+	assert.EqualValues(t, len(rs)+1, srv.read.Load(), "commands the server read: the SET too")
 }
 
 // A graceful close writes what waits for room on the reader's queue before it ends the connection:
