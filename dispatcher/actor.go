@@ -128,7 +128,7 @@ func (a *dispatcherActor) Receive(ctx actor.Context) {
 		a.route(ctx, m.req)
 	case *slotmap.Reroute:
 		if r, ok := ownerOf(m.Req); ok {
-			a.send(ctx, r, m.Req.Asking)
+			a.send(ctx, r, m.Node)
 		}
 	case *actor.Restarting:
 		// Requests waiting in a backoff are routed now; one whose timer fired already is routed by
@@ -535,34 +535,15 @@ func (a *dispatcherActor) redirect(ctx actor.Context, r *Request, se *resp.Error
 	ctx.Send(known.Node.PID(), &r.Request)
 }
 
-// send forwards r to the node its (new) map entry names, after a Reroute from the slot map.
-func (a *dispatcherActor) send(ctx actor.Context, r *Request, asking bool) {
-	if !asking {
+// send forwards r after a Reroute from the slot map: to the node an ASK named (asked), or by its
+// slot in the newest map after a MOVED.
+func (a *dispatcherActor) send(ctx actor.Context, r *Request, asked *node.Node) {
+	if asked == nil || !r.Asking {
 		a.route(ctx, r)
 		return
 	}
 	if r.over() {
 		return
 	}
-	// An ASK target the map had to learn: it is in the newest snapshot by now.
-	if len(r.hops) == 0 {
-		a.route(ctx, r)
-		return
-	}
-	addr := a.opts.mapAddr(lastHopAddr(r.hops[len(r.hops)-1]))
-	if ref := a.snap.ByAddr(addr); ref != nil {
-		ctx.Send(ref.Node.PID(), &r.Request)
-		return
-	}
-	a.route(ctx, r)
-}
-
-func lastHopAddr(hop string) string {
-	// "ASK <slot> <addr>"
-	for i := len(hop) - 1; i >= 0; i-- {
-		if hop[i] == ' ' {
-			return hop[i+1:]
-		}
-	}
-	return hop
+	ctx.Send(asked.PID(), &r.Request)
 }

@@ -223,3 +223,25 @@ func TestRedirectPastTheDeadlineIsNotFollowed(t *testing.T) {
 		assert.NotContains(t, a.migrating, 1234, "the slot has moved")
 	}
 }
+
+// An ASK to a node the map had to start goes to that node, whether or not the dispatcher's
+// snapshot holds it: a slot map restarted, with no topology yet, publishes none. (The request was
+// routed by its slot again, to the source, which answered ASK again, until
+// MaxCommandRedirections.)
+func TestAskToANodeTheSnapshotLacksIsFollowed(t *testing.T) {
+	sys := actors.NewSystem(nil)
+	defer sys.Shutdown()
+	target, err := node.Start(sys, node.Options{Addr: "127.0.0.1:1"})
+	require.NoError(t, err)
+	defer func() { _ = target.Close(time.Second) }()
+	a := &dispatcherActor{snap: &slotmap.Snapshot{}, opts: Options{Map: &slotmap.Map{}}.withDefaults()}
+	r := &Request{}
+	r.Init(nil, []any{"GET", "k"})
+	r.Deadline = time.Now().Add(time.Minute)
+	r.Asking = true
+	r.hops = append(r.hops, "ASK 1234 127.0.0.1:1")
+	ctx := &sendRecorder{messageOnly: messageOnly{msg: &slotmap.Reroute{Req: &r.Request, Node: target}}}
+	a.Receive(ctx)
+	require.Equal(t, []any{&r.Request}, ctx.sent)
+	assert.Equal(t, []*actor.PID{target.PID()}, ctx.to)
+}

@@ -65,9 +65,12 @@ func TestLoneRequestIsWrittenByItsSender(t *testing.T) {
 type sendRecorder struct {
 	messageOnly
 	sent []any
+	to   []*actor.PID
 }
 
-func (c *sendRecorder) Send(_ *actor.PID, msg any) { c.sent = append(c.sent, msg) }
+func (c *sendRecorder) Send(pid *actor.PID, msg any) {
+	c.sent, c.to = append(c.sent, msg), append(c.to, pid)
+}
 
 // A panic while routing a lent request does not leave the instance routing "lent": the requests
 // it routes afterwards (a restart routes those waiting in a backoff) are sent to their node, not

@@ -91,8 +91,7 @@ func (a *mapActor) Receive(ctx actor.Context) {
 	case *Moved:
 		a.onMoved(ctx, m)
 	case *Resolve:
-		a.resolve(ctx, m.Addr)
-		ctx.Send(m.Back, &Reroute{Req: m.Req})
+		ctx.Send(m.Back, &Reroute{Req: m.Req, Node: a.resolve(ctx, m.Addr).Node})
 	case *learn:
 		ref := a.known(ctx, m.Addr)
 		if a.leases == nil {

@@ -40,8 +40,13 @@ type learn struct {
 // unlearn ends the lease of the learn with ID.
 type unlearn struct{ ID uint64 }
 
-// Reroute carries a request back to its dispatcher after a Moved or Resolve.
-type Reroute struct{ Req *node.Request }
+// Reroute carries a request back to its dispatcher after a Moved or Resolve. After a Resolve, Node
+// is the node the ASK named, which the request goes to (ASKING set): the dispatcher's snapshot may
+// not hold it (a slot map restarted, with no topology yet, publishes none).
+type Reroute struct {
+	Req  *node.Request
+	Node *node.Node
+}
 
 // Fail fails the request a Moved, Resolve or Reroute carries when the message cannot be delivered
 // (its receiver stopped): nobody else holds the request then. The Future is failed directly, not
