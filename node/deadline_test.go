@@ -276,8 +276,9 @@ func TestLateRequestQueuedAgainFailsAtItsDeadline(t *testing.T) {
 	// Unseen by the parked reader. The server stops listening too: a reconnect is refused, where
 	// one accepted (and closed) could take the GET before its close reached the client.
 	srv.Close()
-	// And the close has reached the client's socket, where the write's probe finds it.
-	for bound := time.Now().Add(testwait.Bound); !idleBroken(c.nc); runtime.Gosched() {
+	// And the close has reached the client's socket, where the write's probe finds it: the write
+	// looks only at a connection unread for probeAfter (a loop's next command does not).
+	for bound := time.Now().Add(testwait.Bound); !idleBroken(c.nc) || c.quietFor() < probeAfter; runtime.Gosched() {
 		require.True(t, time.Now().Before(bound), "the close never reached the client")
 	}
 
