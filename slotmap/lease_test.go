@@ -35,8 +35,8 @@ func TestLeasesAreTheirOwn(t *testing.T) {
 }
 
 // A node an ASK named stays open through a topology without it for keepResolved after that ASK
-// (a migration's target the topology does not list yet), and is closed by the first topology
-// after that. (The next topology closed it, failing what was queued at it while it connected: each
+// (a migration's target the topology does not list yet), unless it is down, and is closed by the
+// first topology after that. (The next topology closed it, failing what was queued at it while it connected: each
 // command met the ASK again, and the node was started and closed again, until its deadline.)
 func TestAskedNodeOutlivesATopologyWithoutIt(t *testing.T) {
 	a := newBuildingActor(t, Options{})
@@ -47,6 +47,12 @@ func TestAskedNodeOutlivesATopologyWithoutIt(t *testing.T) {
 	a.resolved[addr] = time.Now().Add(-keepResolved) // the last ASK naming it, that long ago
 	a.snap = a.build(nil)
 	assert.Nil(t, a.nodes[addr], "no ASK has named it for keepResolved")
+	assert.Empty(t, a.resolved)
+
+	a.resolve(nil, addr)
+	a.down[addr] = time.Now() // it could not be reached
+	a.snap = a.build(nil)
+	assert.Nil(t, a.nodes[addr], "down: not held")
 	assert.Empty(t, a.resolved)
 }
 

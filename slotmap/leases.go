@@ -61,9 +61,11 @@ func (a *mapActor) leased(addr string) bool {
 }
 
 // held reports whether a lease, or an ASK within keepResolved of now, holds the node at addr open.
+// An ASK does not hold a node that is down: one the client cannot reach (a wrong NodeAddressMap, a
+// node since removed) would be dialled, and the cluster discovered again, for that long.
 func (a *mapActor) held(addr string, now time.Time) bool {
 	if at, ok := a.resolved[addr]; ok {
-		if now.Sub(at) < keepResolved {
+		if _, down := a.down[addr]; !down && now.Sub(at) < keepResolved {
 			return true
 		}
 		delete(a.resolved, addr)
