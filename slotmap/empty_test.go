@@ -133,36 +133,12 @@ func TestDiscoveryPrefersTheAnswerCoveringMore(t *testing.T) {
 // shardsServer is a fake server answering CLUSTER SHARDS (RESP2) with one master per range, at
 // 127.0.0.1, ports 1, 2..., and a count of the CLUSTER SHARDS it answered.
 func shardsServer(t *testing.T, ranges ...[2]int) (*fakeredis.Server, *atomic.Int64) {
-	shards := make([]fakeShard, len(ranges))
+	shards := make([]fakeredis.Shard, len(ranges))
 	for i, r := range ranges {
-		shards[i] = fakeShard{addr: fmt.Sprintf("127.0.0.1:%d", i+1), ranges: [][2]int{r}}
+		shards[i] = fakeredis.Shard{Addr: fmt.Sprintf("127.0.0.1:%d", i+1), Ranges: [][2]int{r}}
 	}
-	reply := shardsReply(shards...)
+	reply := fakeredis.ShardsReply(shards...)
 	return serveShards(t, func() string { return reply })
-}
-
-// fakeShard is a master for shardsReply: its address and its slot ranges (none for a master
-// serving no slot).
-type fakeShard struct {
-	addr   string
-	ranges [][2]int
-}
-
-// shardsReply is a CLUSTER SHARDS reply (RESP2) listing shards, each a master alone.
-func shardsReply(shards ...fakeShard) string {
-	reply := fmt.Sprintf("*%d\r\n", len(shards))
-	for _, sh := range shards {
-		host, port := splitHostPort(sh.addr)
-		node := fmt.Sprintf("*12\r\n$2\r\nid\r\n$%d\r\nn%d\r\n$4\r\nport\r\n:%d\r\n$2\r\nip\r\n$%d\r\n%s\r\n"+
-			"$8\r\nendpoint\r\n$%d\r\n%s\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$6\r\nhealth\r\n$6\r\nonline\r\n",
-			len(fmt.Sprint(port))+1, port, port, len(host), host, len(host), host)
-		slots := fmt.Sprintf("*%d\r\n", 2*len(sh.ranges))
-		for _, r := range sh.ranges {
-			slots += fmt.Sprintf(":%d\r\n:%d\r\n", r[0], r[1])
-		}
-		reply += fmt.Sprintf("*4\r\n$5\r\nslots\r\n%s$5\r\nnodes\r\n*1\r\n%s", slots, node)
-	}
-	return reply
 }
 
 // serveShards is a fake server answering CLUSTER SHARDS with what reply returns at the time, and a

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/actoredis/actoredis/internal/fakeredis"
 	"github.com/actoredis/actoredis/node"
 )
 
@@ -24,7 +25,7 @@ func TestMovedRefreshAsksTheNamedNodeFirst(t *testing.T) {
 	var moved []int // the slots the new master serves, in its own answer
 	var staleAddr, newAddr string
 	stale, staleAsked := serveShards(t, func() string {
-		return shardsReply(fakeShard{addr: staleAddr, ranges: [][2]int{{0, NumSlots - 1}}}, fakeShard{addr: newAddr})
+		return fakeredis.ShardsReply(fakeredis.Shard{Addr: staleAddr, Ranges: [][2]int{{0, NumSlots - 1}}}, fakeredis.Shard{Addr: newAddr})
 	})
 	fresh, freshAsked := serveShards(t, func() string {
 		mu.Lock()
@@ -37,7 +38,7 @@ func TestMovedRefreshAsksTheNamedNodeFirst(t *testing.T) {
 			from = slot + 1
 		}
 		old = append(old, [2]int{from, NumSlots - 1})
-		return shardsReply(fakeShard{addr: staleAddr, ranges: old}, fakeShard{addr: newAddr, ranges: own})
+		return fakeredis.ShardsReply(fakeredis.Shard{Addr: staleAddr, Ranges: old}, fakeredis.Shard{Addr: newAddr, Ranges: own})
 	})
 	staleAddr, newAddr = stale.Addr(), fresh.Addr()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
