@@ -294,10 +294,11 @@ func withRedirectHost(e *resp.Error, addr string) *resp.Error {
 	return &resp.Error{Prefix: e.Prefix, Msg: slot + " " + net.JoinHostPort(host, target[1:])}
 }
 
-// dueMark says that by the node's tick the connection had been written upTo replies (conn.expected).
+// dueMark says that by the time of one of the node's ticks the connection had been written upTo
+// replies (conn.expected).
 type dueMark struct {
 	upTo int64
-	tick int64
+	at   time.Time
 }
 
 // heldWait is a WAIT written: the reply count through its reply, and how long the server may hold
@@ -307,15 +308,15 @@ type heldWait struct {
 	hold time.Duration
 }
 
-// oldestDue notes the replies written by this tick, forgets the marks whose replies are all in,
-// and returns the tick of the oldest mark with a reply still due: that reply was written before
-// it. held adds up the holds of the WAITs written up to that mark's replies and since the mark
-// before it: the server runs them one after another, so they may have held it that long. It
-// returns -1 when no reply is due. Called by the actor at each tick, and only there.
-func (c *conn) oldestDue(tick, answered int64) (since int64, held time.Duration) {
+// oldestDue notes the replies written by now, a tick's time, forgets the marks whose replies are
+// all in, and returns the time of the oldest mark with a reply still due: that reply was written
+// before it. held adds up the holds of the WAITs written up to that mark's replies and since the
+// mark before it: the server runs them one after another, so they may have held it that long. It
+// returns false when no reply is due. Called by the actor at each tick, and only there.
+func (c *conn) oldestDue(now time.Time, answered int64) (since time.Time, held time.Duration, due bool) {
 	if expected := c.expected.Load(); expected > answered &&
 		(len(c.marks) == 0 || c.marks[len(c.marks)-1].upTo < expected) {
-		c.marks = append(c.marks, dueMark{upTo: expected, tick: tick})
+		c.marks = append(c.marks, dueMark{upTo: expected, at: now})
 	}
 	i := 0
 	for i < len(c.marks) && c.marks[i].upTo <= answered {
@@ -331,12 +332,12 @@ func (c *conn) oldestDue(tick, answered int64) (since int64, held time.Duration)
 	}
 	c.waits = append(c.waits[:0], c.waits[w:]...)
 	if len(c.marks) == 0 {
-		return -1, 0
+		return time.Time{}, 0, false
 	}
 	for _, wt := range c.waits {
 		if wt.upTo <= c.marks[0].upTo {
 			held += wt.hold
 		}
 	}
-	return c.marks[0].tick, held
+	return c.marks[0].at, held, true
 }
