@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -282,6 +283,8 @@ func (a *nodeActor) onDialed(m *dialed) {
 		alone:  a.opts.Alone,
 		wake:   make(chan struct{}, 1),
 	}
+	_, overTLS := m.conn.(*tls.Conn)
+	c.resumable = !overTLS
 	if c.alone != nil {
 		c.peeker = newPeeker(c.nc)
 	}

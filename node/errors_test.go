@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"fmt"
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -18,4 +19,14 @@ func TestNamesNode(t *testing.T) {
 	assert.False(t, NamesNode(errors.New("actoredis: node 127.0.0.1:7000: GET: looks named, is not")))
 	assert.ErrorIs(t, named, ErrClosed)
 	assert.Equal(t, "actoredis: node 127.0.0.1:7000: GET: actoredis: node closed", named.Error())
+}
+
+// A write past its deadline is a timeout (ErrTimeout), over TLS too where the connection is lost
+// with it; other write errors are left as they are.
+func TestTimedOutWrite(t *testing.T) {
+	err := timedOut(fmt.Errorf("write tcp: %w", os.ErrDeadlineExceeded))
+	assert.ErrorIs(t, err, ErrTimeout)
+	assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
+	reset := errors.New("connection reset by peer")
+	assert.Equal(t, reset, timedOut(reset))
 }

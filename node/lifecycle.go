@@ -54,6 +54,10 @@ func (a *nodeActor) onTick() {
 		a.drop(ErrTimeout)
 		return
 	}
+	a.writeUnsent(now)
+	if a.c != c {
+		return // the write failed: dropped
+	}
 	if c.expected.Load() > answered && answered == a.lastAnswered {
 		return // replies due and none arriving: nothing to probe or ping behind them
 	}

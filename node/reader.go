@@ -29,6 +29,12 @@ type conn struct {
 	closing    atomic.Bool           // no more writes: the reader exits once everything is answered
 	cause      atomic.Pointer[error] // why the actor closed the connection, if it did
 
+	// resumable: a write cut short by its deadline may be finished later, the connection being a
+	// plain TCP one (a TLS connection's state is lost with such a write). unsent is the rest of
+	// one, the actor's, written before anything else (see writeUnsent).
+	resumable bool
+	unsent    []byte
+
 	marks   []dueMark  // the actor's: the replies due at each tick, oldest first, while still due (oldestDue)
 	waits   []heldWait // the actor's: the WAITs written, while a mark of theirs or after them is due
 	settled int64      // the actor's: the reply count of the last mark all answered

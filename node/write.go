@@ -1,6 +1,9 @@
 package node
 
 import (
+	"errors"
+	"fmt"
+	"os"
 	"time"
 
 	"github.com/actoredis/actoredis/resp"
@@ -47,6 +50,9 @@ func (a *nodeActor) encode(r *Request) {
 func (a *nodeActor) flush() {
 	for len(a.batch) > 0 && a.c != nil {
 		c := a.c
+		if len(c.unsent) > 0 {
+			return // behind a write cut short: see writeUnsent
+		}
 		// On a parked connection no one was reading: a server's close (or a reply to no command)
 		// is found now, before the batch is written into it, and the batch waits for the next
 		// connection.
@@ -89,10 +95,22 @@ func (a *nodeActor) write(c *conn, n int, now time.Time) {
 		}
 	}
 	c.expected.Add(int64(replies))
-	_ = c.nc.SetWriteDeadline(now.Add(a.opts.CommandTimeout))
+	limit := a.opts.CommandTimeout
+	if c.resumable {
+		limit = a.tickEvery
+	}
+	_ = c.nc.SetWriteDeadline(now.Add(limit))
 	wrote, err := c.nc.Write(a.wbuf[:end])
+	if err != nil && c.resumable && errors.Is(err, os.ErrDeadlineExceeded) {
+		// The server takes nothing more for now (paused, or far behind): the rest is written at
+		// the node's ticks (writeUnsent), before anything else, and meanwhile the actor goes on,
+		// its clock with it. The requests are all the reader's: their replies come in order.
+		c.unsent = append(c.unsent, a.wbuf[wrote:end]...)
+		err = nil
+	}
 	written := n
 	if err != nil {
+		err = timedOut(err)
 		written = 0
 		for written < n && a.starts[written] < wrote {
 			written++
@@ -115,6 +133,34 @@ func (a *nodeActor) write(c *conn, n int, now time.Time) {
 		return
 	}
 	a.unbatch(n, end)
+}
+
+// writeUnsent goes on with a write cut short by its deadline (see write), for up to a tick, and
+// flushes the batch behind it once it is done. Called at the node's ticks.
+func (a *nodeActor) writeUnsent(now time.Time) {
+	c := a.c
+	if c == nil || len(c.unsent) == 0 {
+		return
+	}
+	_ = c.nc.SetWriteDeadline(now.Add(a.tickEvery))
+	wrote, err := c.nc.Write(c.unsent)
+	c.unsent = c.unsent[:copy(c.unsent, c.unsent[wrote:])]
+	switch {
+	case err == nil:
+		c.unsent = nil
+		a.flush()
+	case errors.Is(err, os.ErrDeadlineExceeded): // the rest at the next tick
+	default:
+		a.drop(err)
+	}
+}
+
+// timedOut says a write past its deadline is a timeout (ErrTimeout), not a bare i/o error.
+func timedOut(err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("%w (writing: %w)", ErrTimeout, err)
+	}
+	return err
 }
 
 // room reports how many of the batch's requests the reader's queue has room for. When it has not
@@ -224,7 +270,7 @@ func (a *nodeActor) closeWhenWritten() {
 	switch {
 	case c == nil:
 		a.finishClose()
-	case len(a.batch) > 0: // flush comes back once the reader has made room
+	case len(a.batch) > 0 || len(c.unsent) > 0: // flush comes back once they are written
 	default:
 		c.closing.Store(true)
 		c.unhold(nil) // a reply set aside for a Send's Await is the reader's now (hold looks at closing)

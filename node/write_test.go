@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -205,4 +206,71 @@ func TestCloseWritesWhatWaitsForRoom(t *testing.T) {
 	}
 	require.NoError(t, <-closed)
 	assert.EqualValues(t, len(rs), srv.read.Load(), "commands the server read")
+}
+
+// stallingServer answers the handshake's PING, then reads nothing until resume is closed, then
+// answers every command with +OK. It counts the commands it read after the PING.
+type stallingServer struct {
+	*fakeredis.Server
+	resume chan struct{}
+	read   atomic.Int64
+}
+
+func newStallingServer(t *testing.T) *stallingServer {
+	s := &stallingServer{resume: make(chan struct{})}
+	s.Server = fakeredis.New(t, func(c *fakeredis.Conn) {
+		if _, err := c.Handshake(); err != nil || c.Write("+PONG\r\n") != nil {
+			return
+		}
+		<-s.resume
+		for {
+			if _, err := c.ReadCommand(); err != nil || c.Write("+OK\r\n") != nil {
+				return
+			}
+			s.read.Add(1)
+		}
+	})
+	t.Cleanup(s.resumeOnce) // before the server's Close, which waits for the handler
+	return s
+}
+
+func (s *stallingServer) resumeOnce() {
+	select {
+	case <-s.resume:
+	default:
+		close(s.resume)
+	}
+}
+
+// A write the server takes no more of (paused, or far behind) does not stop the node: the rest is
+// written at its ticks, in order, and meanwhile its clock runs, so a command sent behind it fails
+// at its deadline, unwritten. Once the server reads again, the commands cut short are answered.
+// (The actor waited in the write for up to the command timeout: the GET failed after a minute.)
+func TestAWriteTheServerTakesNoMoreOfDoesNotStopTheNode(t *testing.T) {
+	srv := newStallingServer(t)
+	n := startNode(t, Options{Addr: srv.Addr(), CommandTimeout: time.Minute})
+	_, err := n.Do(context.Background(), "PING")
+	require.NoError(t, err)
+	big := strings.Repeat("v", 4<<20)
+	var sets []*Request
+	for range 4 { // more than the sockets' buffers hold
+		r := NewRequest("SET", "k", big)
+		n.Send(r)
+		sets = append(sets, r)
+	}
+	get := NewRequest("GET", "k")
+	get.Until = time.Now().Add(200 * time.Millisecond)
+	n.Send(get)
+	_, err = await(t, get) // bounded well below the command timeout
+	require.ErrorIs(t, err, ErrTimeout)
+	assert.False(t, WasWritten(err), "%v", err)
+	srv.resumeOnce()
+	for _, r := range sets {
+		v, err := await(t, r)
+		require.NoError(t, err)
+		assert.Equal(t, "OK", v.String())
+	}
+	_, err = n.Do(context.Background(), "PING")
+	require.NoError(t, err)
+	assert.EqualValues(t, len(sets)+1, srv.read.Load(), "commands the server read: the GET too")
 }
