@@ -19,12 +19,12 @@ import (
 // closed. It counts the commands it read.
 type gatedServer struct {
 	*fakeredis.Server
-	open chan struct{}
+	open gate
 	read atomic.Int64
 }
 
 func newGatedServer(t *testing.T) *gatedServer {
-	g := &gatedServer{open: make(chan struct{})}
+	g := &gatedServer{open: make(gate)}
 	g.Server = fakeredis.New(t, func(c *fakeredis.Conn) {
 		due := make(chan struct{}, 1<<16)
 		answered := make(chan struct{})
@@ -44,18 +44,21 @@ func newGatedServer(t *testing.T) *gatedServer {
 		}
 		close(due)
 		_ = c.Close()
-		g.openOnce()
+		g.open.open()
 		<-answered
 	})
-	t.Cleanup(g.openOnce)
+	t.Cleanup(g.open.open)
 	return g
 }
 
-func (g *gatedServer) openOnce() {
+// gate is a channel that open closes, once, however many times it is called.
+type gate chan struct{}
+
+func (g gate) open() {
 	select {
-	case <-g.open:
+	case <-g:
 	default:
-		close(g.open)
+		close(g)
 	}
 }
 
@@ -77,7 +80,7 @@ func TestABurstLargerThanTheReadersQueueIsWritten(t *testing.T) {
 	n := startNode(t, Options{Addr: srv.Addr(), Alone: alwaysAlone, CommandTimeout: time.Minute})
 	waitParked(t, n)
 	rs := sendPings(n, 2*fifoSize+100)
-	srv.openOnce()
+	srv.open.open()
 	for _, r := range rs {
 		_, err := await(t, r)
 		require.NoError(t, err)
@@ -167,7 +170,7 @@ func TestCommandCancelledWhileWaitingForRoomIsNotWritten(t *testing.T) {
 	cancel()
 	_, err = await(t, set) // at the node's next tick
 	require.ErrorIs(t, err, context.Canceled)
-	srv.openOnce()
+	srv.open.open()
 	for _, r := range rs {
 		_, err := await(t, r)
 		require.NoError(t, err)
@@ -199,7 +202,7 @@ func TestCloseWritesWhatWaitsForRoom(t *testing.T) {
 		}
 		require.True(t, time.Now().Before(bound), "the node never took the close")
 	}
-	srv.openOnce()
+	srv.open.open()
 	for _, r := range rs {
 		_, err := await(t, r)
 		require.NoError(t, err)
@@ -212,12 +215,12 @@ func TestCloseWritesWhatWaitsForRoom(t *testing.T) {
 // answers every command with +OK. It counts the commands it read after the PING.
 type stallingServer struct {
 	*fakeredis.Server
-	resume chan struct{}
+	resume gate
 	read   atomic.Int64
 }
 
 func newStallingServer(t *testing.T) *stallingServer {
-	s := &stallingServer{resume: make(chan struct{})}
+	s := &stallingServer{resume: make(gate)}
 	s.Server = fakeredis.New(t, func(c *fakeredis.Conn) {
 		if _, err := c.Handshake(); err != nil || c.Write("+PONG\r\n") != nil {
 			return
@@ -230,16 +233,8 @@ func newStallingServer(t *testing.T) *stallingServer {
 			s.read.Add(1)
 		}
 	})
-	t.Cleanup(s.resumeOnce) // before the server's Close, which waits for the handler
+	t.Cleanup(s.resume.open) // before the server's Close, which waits for the handler
 	return s
-}
-
-func (s *stallingServer) resumeOnce() {
-	select {
-	case <-s.resume:
-	default:
-		close(s.resume)
-	}
 }
 
 // A write the server takes no more of (paused, or far behind) does not stop the node: the rest is
@@ -264,7 +259,7 @@ func TestAWriteTheServerTakesNoMoreOfDoesNotStopTheNode(t *testing.T) {
 	_, err = await(t, get) // bounded well below the command timeout
 	require.ErrorIs(t, err, ErrTimeout)
 	assert.False(t, WasWritten(err), "%v", err)
-	srv.resumeOnce()
+	srv.resume.open()
 	for _, r := range sets {
 		v, err := await(t, r)
 		require.NoError(t, err)
