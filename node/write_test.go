@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,18 +20,18 @@ import (
 // closed. It counts the commands it read.
 type gatedServer struct {
 	*fakeredis.Server
-	open gate
+	open *gate
 	read atomic.Int64
 }
 
 func newGatedServer(t *testing.T) *gatedServer {
-	g := &gatedServer{open: make(gate)}
+	g := &gatedServer{open: newGate()}
 	g.Server = fakeredis.New(t, func(c *fakeredis.Conn) {
 		due := make(chan struct{}, 1<<16)
 		answered := make(chan struct{})
 		go func() { // the answers: each read command's, once open
 			defer close(answered)
-			<-g.open
+			<-g.open.ch
 			for range due {
 				if c.Write("+PONG\r\n") != nil {
 					return
@@ -51,16 +52,16 @@ func newGatedServer(t *testing.T) *gatedServer {
 	return g
 }
 
-// gate is a channel that open closes, once, however many times it is called.
-type gate chan struct{}
-
-func (g gate) open() {
-	select {
-	case <-g:
-	default:
-		close(g)
-	}
+// gate is a channel that open closes, once, however many times and from however many goroutines
+// it is called.
+type gate struct {
+	ch   chan struct{}
+	once sync.Once
 }
+
+func newGate() *gate { return &gate{ch: make(chan struct{})} }
+
+func (g *gate) open() { g.once.Do(func() { close(g.ch) }) }
 
 // sendPings sends n PINGs to the node and returns them.
 func sendPings(n *Node, count int) []*Request {
@@ -215,17 +216,17 @@ func TestCloseWritesWhatWaitsForRoom(t *testing.T) {
 // answers every command with +OK. It counts the commands it read after the PING.
 type stallingServer struct {
 	*fakeredis.Server
-	resume gate
+	resume *gate
 	read   atomic.Int64
 }
 
 func newStallingServer(t *testing.T) *stallingServer {
-	s := &stallingServer{resume: make(gate)}
+	s := &stallingServer{resume: newGate()}
 	s.Server = fakeredis.New(t, func(c *fakeredis.Conn) {
 		if _, err := c.Handshake(); err != nil || c.Write("+PONG\r\n") != nil {
 			return
 		}
-		<-s.resume
+		<-s.resume.ch
 		for {
 			if _, err := c.ReadCommand(); err != nil || c.Write("+OK\r\n") != nil {
 				return
