@@ -30,9 +30,11 @@ type conn struct {
 	cause      atomic.Pointer[error] // why the actor closed the connection, if it did
 
 	// resumable: a write cut short by its deadline may be finished later, the connection being a
-	// plain TCP one (a TLS connection's state is lost with such a write). unsent is the rest of
-	// one, the actor's, written before anything else (see writeUnsent).
+	// plain TCP one (a TLS connection's state is lost with such a write). cut says one was, and
+	// unsent is the rest of the last request it began; both the actor's, written before anything
+	// else, at its ticks (see writeUnsent).
 	resumable bool
+	cut       bool
 	unsent    []byte
 
 	marks   []dueMark  // the actor's: the replies due at each tick, oldest first, while still due (oldestDue)

@@ -50,7 +50,7 @@ func (a *nodeActor) encode(r *Request) {
 func (a *nodeActor) flush() {
 	for len(a.batch) > 0 && a.c != nil {
 		c := a.c
-		if len(c.unsent) > 0 {
+		if c.cut {
 			return // behind a write cut short: see writeUnsent
 		}
 		// On a parked connection no one was reading: a server's close (or a reply to no command)
@@ -101,20 +101,28 @@ func (a *nodeActor) write(c *conn, n int, now time.Time) {
 	}
 	_ = c.nc.SetWriteDeadline(now.Add(limit))
 	wrote, err := c.nc.Write(a.wbuf[:end])
-	if err != nil && c.resumable && errors.Is(err, os.ErrDeadlineExceeded) {
-		// The server takes nothing more for now (paused, or far behind): the rest is written at
-		// the node's ticks (writeUnsent), before anything else, and meanwhile the actor goes on,
-		// its clock with it. The requests are all the reader's: their replies come in order.
-		c.unsent = append(c.unsent, a.wbuf[wrote:end]...)
-		err = nil
-	}
 	written := n
 	if err != nil {
-		err = timedOut(err)
 		written = 0
 		for written < n && a.starts[written] < wrote {
-			written++
+			written++ // begun, at least
 		}
+	}
+	if err != nil && c.resumable && errors.Is(err, os.ErrDeadlineExceeded) {
+		// The server takes nothing more for now (paused, or far behind). The requests begun are
+		// the reader's, and the rest of the last one is written at the node's ticks
+		// (writeUnsent), before anything else; those not begun stay batched, unwritten. The
+		// actor goes on meanwhile, its clock with it.
+		rest := end
+		if written < n {
+			rest = a.starts[written]
+		}
+		c.unsent, c.cut = append(c.unsent, a.wbuf[wrote:rest]...), true
+		a.unexpect(c, a.batch[written:n])
+		n, end, err = written, rest, nil
+	}
+	if err != nil {
+		err = timedOut(err)
 	}
 	a.watchLate(now, a.batch[:written])
 	// Counted before the reader can complete them, so a caller that got its reply sees it counted.
@@ -135,24 +143,41 @@ func (a *nodeActor) write(c *conn, n int, now time.Time) {
 	a.unbatch(n, end)
 }
 
+// unexpect takes back the replies write counted for requests it did not write after all (and the
+// WAITs among them): none of their replies can come.
+func (a *nodeActor) unexpect(c *conn, unwritten []*Request) {
+	replies := 0
+	for _, r := range unwritten {
+		replies += r.replies()
+	}
+	upTo := c.expected.Add(-int64(replies))
+	for len(c.waits) > 0 && c.waits[len(c.waits)-1].upTo > upTo {
+		c.waits = c.waits[:len(c.waits)-1]
+	}
+}
+
 // writeUnsent goes on with a write cut short by its deadline (see write), for up to a tick, and
-// flushes the batch behind it once it is done. Called at the node's ticks.
+// flushes the batch behind it once it is done. Called at the node's ticks: between them, a
+// connection the server takes no more of is not written to.
 func (a *nodeActor) writeUnsent(now time.Time) {
 	c := a.c
-	if c == nil || len(c.unsent) == 0 {
+	if c == nil || !c.cut {
 		return
 	}
-	_ = c.nc.SetWriteDeadline(now.Add(a.tickEvery))
-	wrote, err := c.nc.Write(c.unsent)
-	c.unsent = c.unsent[:copy(c.unsent, c.unsent[wrote:])]
-	switch {
-	case err == nil:
-		c.unsent = nil
-		a.flush()
-	case errors.Is(err, os.ErrDeadlineExceeded): // the rest at the next tick
-	default:
-		a.drop(err)
+	if len(c.unsent) > 0 {
+		_ = c.nc.SetWriteDeadline(now.Add(a.tickEvery))
+		wrote, err := c.nc.Write(c.unsent)
+		c.unsent = c.unsent[:copy(c.unsent, c.unsent[wrote:])]
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return // the rest at the next tick
+		case err != nil:
+			a.drop(err)
+			return
+		}
 	}
+	c.unsent, c.cut = nil, false
+	a.flush()
 }
 
 // timedOut says a write past its deadline is a timeout (ErrTimeout), not a bare i/o error.
@@ -270,7 +295,7 @@ func (a *nodeActor) closeWhenWritten() {
 	switch {
 	case c == nil:
 		a.finishClose()
-	case len(a.batch) > 0 || len(c.unsent) > 0: // flush comes back once they are written
+	case len(a.batch) > 0 || c.cut: // flush comes back once they are written
 	default:
 		c.closing.Store(true)
 		c.unhold(nil) // a reply set aside for a Send's Await is the reader's now (hold looks at closing)

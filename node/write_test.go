@@ -3,6 +3,9 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/actoredis/actoredis/internal/fakeredis"
 	"github.com/actoredis/actoredis/internal/testwait"
+	"github.com/actoredis/actoredis/resp"
 )
 
 // gatedServer reads every command as it comes and answers each with PONG, but none before open is
@@ -269,4 +273,50 @@ func TestAWriteTheServerTakesNoMoreOfDoesNotStopTheNode(t *testing.T) {
 	_, err = n.Do(context.Background(), "PING")
 	require.NoError(t, err)
 	assert.EqualValues(t, len(sets)+1, srv.read.Load(), "commands the server read: the GET too")
+}
+
+// cutConn is a connection whose writes take room bytes in all, then time out, as a socket whose
+// server takes no more does.
+type cutConn struct {
+	net.Conn
+	room int
+}
+
+func (c *cutConn) Write(b []byte) (int, error) {
+	n := min(len(b), c.room)
+	c.room -= n
+	if n < len(b) {
+		return n, fmt.Errorf("write tcp: %w", os.ErrDeadlineExceeded)
+	}
+	return n, nil
+}
+
+func (c *cutConn) SetWriteDeadline(time.Time) error { return nil }
+
+// A write cut short hands the reader only the requests it began, keeps the rest of the last one
+// begun to be written first, and leaves those it did not begin batched, unwritten: they may still
+// be refused at their deadline, and fail as never written if the connection goes. (All of them
+// were the reader's, as written, their bytes sent at the next ticks, past their deadline or not.)
+func TestACutWriteLeavesWhatItDidNotBeginBatched(t *testing.T) {
+	a := &nodeActor{opts: Options{Addr: "a:1", CommandTimeout: time.Minute}, tickEvery: 100 * time.Millisecond,
+		stats: &counters{}}
+	sock := &cutConn{}
+	c := &conn{nc: sock, fifo: make(chan *Request, fifoSize), resumable: true, wake: make(chan struct{}, 1)}
+	rs := []*Request{NewRequest("SET", "a", "1"), NewRequest("SET", "b", "2"), NewRequest("SET", "c", "3")}
+	for _, r := range rs {
+		a.encode(r)
+	}
+	second := string(a.wbuf[a.starts[1]:a.starts[2]])
+	sock.room = a.starts[1] + 3 // the first request whole, 3 bytes of the second
+	a.write(c, len(rs), time.Now())
+	require.Len(t, c.fifo, 2, "begun: the reader's")
+	assert.Same(t, rs[0], <-c.fifo)
+	assert.Same(t, rs[1], <-c.fifo)
+	assert.Equal(t, []*Request{rs[2]}, a.batch, "not begun: batched")
+	third, err := resp.AppendCommand(nil, "SET", "c", "3")
+	require.NoError(t, err)
+	assert.Equal(t, string(third), string(a.wbuf), "its bytes, alone")
+	assert.EqualValues(t, 2, c.expected.Load(), "replies due")
+	assert.True(t, c.cut)
+	assert.Equal(t, second[3:], string(c.unsent), "the rest of the second")
 }
