@@ -124,15 +124,18 @@ func (a *nodeActor) write(c *conn, n int, now time.Time) {
 	if err != nil {
 		err = timedOut(err)
 	}
-	a.watchLate(now, a.batch[:written])
-	// Counted before the reader can complete them, so a caller that got its reply sees it counted.
-	a.stats.writes.Add(1)
-	a.stats.commands.Add(uint64(written))
-	for _, r := range a.batch[:written] {
-		c.fifo <- r // room: only the actor adds to fifo, and room said it had so much
+	if written > 0 {
+		a.watchLate(now, a.batch[:written])
+		// Counted before the reader can complete them, so a caller that got its reply sees it
+		// counted.
+		a.stats.writes.Add(1)
+		a.stats.commands.Add(uint64(written))
+		for _, r := range a.batch[:written] {
+			c.fifo <- r // room: only the actor adds to fifo, and room said it had so much
+		}
+		c.kick() // a parked reader has replies to read (unless a lent caller holds the token)
+		a.lastActive = a.ticks
 	}
-	c.kick() // a parked reader has replies to read (unless a lent caller holds the token)
-	a.lastActive = a.ticks
 	if err != nil {
 		// What was not written goes back to the front of the queue for the next connection.
 		a.offline = append(append([]*Request(nil), a.batch[written:]...), a.offline...)

@@ -319,4 +319,12 @@ func TestACutWriteLeavesWhatItDidNotBeginBatched(t *testing.T) {
 	assert.EqualValues(t, 2, c.expected.Load(), "replies due")
 	assert.True(t, c.cut)
 	assert.Equal(t, second[3:], string(c.unsent), "the rest of the second")
+	assert.EqualValues(t, 1, a.stats.writes.Load())
+
+	c.unsent, c.cut = nil, false // as writeUnsent leaves them; the server still takes nothing
+	a.write(c, 1, time.Now())
+	assert.Empty(t, c.fifo, "nothing begun")
+	assert.Equal(t, []*Request{rs[2]}, a.batch)
+	assert.EqualValues(t, 2, c.expected.Load(), "replies due")
+	assert.EqualValues(t, 1, a.stats.writes.Load(), "a write of nothing is not counted")
 }
