@@ -33,7 +33,7 @@ func TestLateCommandFailsAtItsDeadline(t *testing.T) {
 	_, err = srv.Do(ctx, "CLIENT", "PAUSE", "1500", "ALL")
 	require.NoError(t, err)
 	late := NewRequest("SET", "late", "ran")
-	late.Until = time.Now().Add(200 * time.Millisecond)
+	late.Until = time.Now().Add(500 * time.Millisecond) // written well before it, however loaded the machine
 	n.Send(late)
 	behind := NewRequest("GET", "late") // no deadline of its own: it waits out the pause
 	n.Send(behind)
@@ -62,7 +62,7 @@ func TestLateCommandFailsAtItsDeadline(t *testing.T) {
 	_, err = srv.Do(ctx, "CLIENT", "PAUSE", "1000", "ALL")
 	require.NoError(t, err)
 	retry := NewRequest("GET", "late")
-	retry.Until = time.Now().Add(100 * time.Millisecond)
+	retry.Until = time.Now().Add(300 * time.Millisecond)
 	retry.Owner = lateNamer{}
 	n.Send(retry)
 	_, err = retry.Await()
@@ -184,14 +184,23 @@ func givenBackIsLeft(t *testing.T, n *Node, owner Owner, got <-chan error) {
 	require.ErrorIs(t, err, resp.ErrTryAgain)
 
 	// A request the node keeps, with a later deadline: once it has failed late, the node has
-	// checked its watches past the refused request's deadline.
+	// checked its watches past the refused request's deadline. Its deadline is well after it is
+	// sent, however late that is: one past it at the write would not be written (and not watched).
 	unanswered := NewRequest("SET", "k", "v")
-	unanswered.Until = refused.Until.Add(50 * time.Millisecond)
+	unanswered.Until = later(refused.Until, time.Now()).Add(200 * time.Millisecond)
 	n.Send(unanswered)
 	_, err = unanswered.Await()
 	require.ErrorIs(t, err, ErrLateReply)
 	assert.False(t, refused.IsDone(), "the node failed a request its Owner had taken back")
 	refused.Future.Fail(errors.New("the owner's backoff ended")) // as the dispatcher would
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // The node's deadline watch and the reader meet at the deadline: the watch finds the request
