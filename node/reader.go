@@ -36,6 +36,7 @@ type conn struct {
 	resumable bool
 	cut       bool
 	unsent    []byte
+	wroteAt   time.Time // the actor's: when it last wrote requests on the connection
 
 	marks   []dueMark  // the actor's: the replies due at each tick, oldest first, while still due (oldestDue)
 	waits   []heldWait // the actor's: the WAITs written, while a mark of theirs or after them is due
@@ -316,15 +317,19 @@ type heldWait struct {
 	hold time.Duration
 }
 
-// oldestDue notes the replies written by now, a tick's time, forgets the marks whose replies are
-// all in, and returns the time of the oldest mark with a reply still due: that reply was written
-// before it. held adds up the holds of the WAITs written up to that mark's replies and since the
+// oldestDue notes the replies written by now, a tick's time (as written by the last write, at
+// wroteAt), forgets the marks whose replies are all in, and returns the time of the oldest mark
+// with a reply still due: that reply was written at it or before. held adds up the holds of the WAITs written up to that mark's replies and since the
 // mark before it: the server runs them one after another, so they may have held it that long. It
 // returns false when no reply is due. Called by the actor at each tick, and only there.
 func (c *conn) oldestDue(now time.Time, answered int64) (since time.Time, held time.Duration, due bool) {
 	if expected := c.expected.Load(); expected > answered &&
 		(len(c.marks) == 0 || c.marks[len(c.marks)-1].upTo < expected) {
-		c.marks = append(c.marks, dueMark{upTo: expected, at: now})
+		at := c.wroteAt
+		if at.IsZero() || at.After(now) {
+			at = now
+		}
+		c.marks = append(c.marks, dueMark{upTo: expected, at: at})
 	}
 	i := 0
 	for i < len(c.marks) && c.marks[i].upTo <= answered {

@@ -134,7 +134,9 @@ func (a *nodeActor) write(c *conn, n int, now time.Time) {
 			c.fifo <- r // room: only the actor adds to fifo, and room said it had so much
 		}
 		c.kick() // a parked reader has replies to read (unless a lent caller holds the token)
-		a.lastActive = a.ticks
+		// After the write, which may have waited up to a tick: the stall clock of its replies
+		// starts once their bytes were all taken (or cut short).
+		a.lastActive, c.wroteAt = a.ticks, time.Now()
 	}
 	if err != nil {
 		// What was not written goes back to the front of the queue for the next connection.

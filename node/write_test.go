@@ -103,7 +103,7 @@ func TestAFullReadersQueueKeepsDeadlines(t *testing.T) {
 	waitParked(t, n)
 	late := func() *Request {
 		r := NewRequest("GET", "k")
-		r.Until = time.Now().Add(200 * time.Millisecond)
+		r.Until = time.Now().Add(500 * time.Millisecond) // written well before it, however loaded the machine
 		n.Send(r)
 		return r
 	}
@@ -327,4 +327,24 @@ func TestACutWriteLeavesWhatItDidNotBeginBatched(t *testing.T) {
 	assert.Equal(t, []*Request{rs[2]}, a.batch)
 	assert.EqualValues(t, 2, c.expected.Load(), "replies due")
 	assert.EqualValues(t, 1, a.stats.writes.Load(), "a write of nothing is not counted")
+}
+
+// The stall detection's mark for replies written since the last is the time of the last write, not
+// of the tick that notes them: a reply due for the command timeout since its write ends the
+// connection at the first tick after, not up to a tick later.
+func TestStallMarksTakeTheWritesTime(t *testing.T) {
+	c := &conn{}
+	written := time.Now()
+	c.wroteAt = written
+	c.expected.Store(1)
+	tick := written.Add(80 * time.Millisecond)
+	since, _, due := c.oldestDue(tick, 0)
+	require.True(t, due)
+	assert.Equal(t, written, since)
+	c.wroteAt = time.Time{} // no write known: the tick's time
+	c.expected.Store(2)
+	c.answered.Store(1)
+	since, _, due = c.oldestDue(tick.Add(time.Second), 1)
+	require.True(t, due)
+	assert.Equal(t, tick.Add(time.Second), since)
 }
