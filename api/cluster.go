@@ -246,7 +246,9 @@ func (c *Cluster) connect(ctx context.Context) error {
 // nothing it started keeps running. The waits are bounded: up to 2 s for the commands still being
 // routed, up to 2 s for the slot map, then about 1 s for the replies still due (the nodes in
 // parallel). A command sent after Close, or whose reply does not come in time, fails with an
-// error matching ErrClientClosed. Called while Connect runs, it waits for Connect to return.
+// error matching ErrClientClosed, unless its own deadline (CommandTimeout) came first: it then
+// fails as it would have without Close, with ErrTimeout. Called while Connect runs, it waits for
+// Connect to return.
 // Calling it again does nothing. After a successful Connect, it returns once the handlers have
 // had EventDisconnect, unless a handler called it.
 func (c *Cluster) Close() error {
