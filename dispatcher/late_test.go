@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -29,4 +30,11 @@ func TestLateNamesTheLastErrorMet(t *testing.T) {
 	assert.True(t, node.WasWritten(err))
 	assert.Contains(t, err.Error(), "MGET")
 	assert.Contains(t, err.Error(), "after 3 retries")
+
+	// A node's error names the node and the command: the command is not named twice.
+	err = say(&node.CommandError{Addr: "127.0.0.1:1", Command: "MGET", Err: node.ErrLateReply})
+	require.ErrorIs(t, err, node.ErrLateReply)
+	assert.Equal(t, 1, strings.Count(err.Error(), "MGET"), "%v", err)
+	assert.Contains(t, err.Error(), "node 127.0.0.1:1")
+	assert.Contains(t, err.Error(), "after 3 retries; last error: TRYAGAIN")
 }

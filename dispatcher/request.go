@@ -148,6 +148,9 @@ type GaveUpError struct {
 
 func (e *GaveUpError) Error() string {
 	msg := fmt.Sprintf("actoredis: %s: %v", e.Command, e.Reason)
+	if node.NamesNode(e.Reason) {
+		msg = e.Reason.Error() // it names the node and the command already
+	}
 	if e.Tries > 0 {
 		msg += fmt.Sprintf(" after %d retries", e.Tries)
 	}
