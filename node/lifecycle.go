@@ -6,8 +6,9 @@ import (
 	"time"
 )
 
-// The node's clock: a tick every tickEvery expires offline commands, detects a connection that
-// stopped answering, sends health-check PINGs, and ends a graceful close past its deadline.
+// The node's clock: a tick every tickEvery expires offline commands and refuses batched ones past
+// their deadline, detects a connection that stopped answering, finishes a write cut short
+// (writeUnsent), sends health-check PINGs, and ends a graceful close past its deadline.
 
 func (a *nodeActor) startTicker() {
 	root, self, every := a.root, a.self, a.tickEvery
@@ -22,7 +23,7 @@ func (a *nodeActor) onTick() {
 	a.timer.Reset(a.tickEvery)
 	a.expireOffline()
 	a.expireLate()
-	if len(a.batch) > 0 { // waiting for room on the reader's queue (see room)
+	if len(a.batch) > 0 { // waiting for room on the reader's queue (room), or behind a cut write
 		if now := time.Now(); a.dueIn(a.batch, now) {
 			a.unbatchDue(now)
 			a.flush() // what is left, if there is room; and a closing node's close, if nothing is
@@ -44,8 +45,8 @@ func (a *nodeActor) onTick() {
 	answered := c.answered.Load()
 	// A reply due for longer than the command timeout, whether the server answers nothing or
 	// answers a backlog too slowly, ends the connection: what waits on it fails with ErrTimeout.
-	// It was written before the time of its mark, so a full timeout has passed, and at most a tick
-	// more; plus the holds of the WAITs written with it or before it, which the server runs one
+	// It was written at or before the time of its mark (its write's), so a full timeout has
+	// passed, and at most a tick more; plus the holds of the WAITs written with it or before it, which the server runs one
 	// after another. By the clock, not by the ticks counted: a busy mailbox makes them late (140 ms
 	// apart, not 100, in a review: a 1 s timeout fired at 1.45 s).
 	now := time.Now()
@@ -88,7 +89,7 @@ func (a *nodeActor) expireOffline() {
 	}
 	now := time.Now()
 	for _, r := range a.offline {
-		if r.expires <= a.ticks || !r.Until.IsZero() && !now.Before(r.Until) {
+		if a.expired(r, now) {
 			r.Fail(&ConnError{Addr: a.opts.Addr, Command: r.Name(), Err: err})
 			continue
 		}
@@ -107,7 +108,7 @@ var lateMarks atomic.Uint64
 const lateClaimed = ^uint64(0)
 
 // watchLate marks the written requests whose deadline (Until) comes before the stall detection
-// would fail them (a command timeout after the write, counted in ticks): a command redirected or
+// would fail them (a command timeout after the write, checked at each tick): a command redirected or
 // retried late in its life. expireLate fails them at their deadline if no reply came, and the
 // connection stays. They are pinned and marked before the reader can see them, so their Futures
 // are never reused while the actor still holds them, and a request the reader gives back to its

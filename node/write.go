@@ -9,8 +9,9 @@ import (
 	"github.com/actoredis/actoredis/resp"
 )
 
-// The write path: the actor encodes each command it takes into one batch, writes the batch in one
-// write, and hands the written requests to the connection's reader.
+// The write path: the actor encodes each command it takes into one batch, writes as much of it as
+// the reader's queue has room for in one write, and hands the written requests to the connection's
+// reader; the rest waits batched (room, writeUnsent).
 
 // encode appends r to the write batch, unless it was cancelled meanwhile.
 func (a *nodeActor) encode(r *Request) {
@@ -43,10 +44,10 @@ func (a *nodeActor) encode(r *Request) {
 	a.starts = append(a.starts, start)
 }
 
-// flush writes the batch, in one write, and hands the written requests to the reader. It never
-// waits: what the reader's queue has no room for (fifoSize requests due) stays batched, unwritten,
-// until the reader has made room (see room), so the actor keeps taking messages, and its ticks keep
-// its deadlines, while a server is slow.
+// flush writes the batch, in one write as far as there is room, and hands the written requests to
+// the reader. It never waits: what the reader's queue has no room for (fifoSize requests due)
+// stays batched, unwritten, until the reader has made room (see room), so the actor keeps taking
+// messages, and its ticks keep its deadlines, while a server is slow.
 func (a *nodeActor) flush() {
 	for len(a.batch) > 0 && a.c != nil {
 		c := a.c
@@ -233,10 +234,15 @@ func (a *nodeActor) unbatch(n, end int) {
 // context ended (as encode checks, again: it may have waited for room), its deadline (Until) has
 // come, or it has waited longer than the command timeout. The request lent right now (lentNow) is
 // written all the same: its caller reads its reply (see lendRead). Neither the READONLY sync
-// (syncReadOnly) nor a health check has a deadline of its own.
+// (syncReadOnly) nor a health check has an Until; the sync has no expiry either.
 func (a *nodeActor) due(r *Request, now time.Time) bool {
-	return r != a.lentNow && (r.IsDone() || r.Ctx != nil && r.Ctx.Err() != nil ||
-		r.expires > 0 && r.expires <= a.ticks || !r.Until.IsZero() && !now.Before(r.Until))
+	return r != a.lentNow && (r.IsDone() || r.Ctx != nil && r.Ctx.Err() != nil || a.expired(r, now))
+}
+
+// expired reports whether an unwritten request has waited longer than the command timeout, or is
+// past its own deadline (Until).
+func (a *nodeActor) expired(r *Request, now time.Time) bool {
+	return r.expires > 0 && r.expires <= a.ticks || !r.Until.IsZero() && !now.Before(r.Until)
 }
 
 // dueIn reports whether any of batch is due.
