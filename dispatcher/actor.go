@@ -538,7 +538,7 @@ func (a *dispatcherActor) redirect(ctx actor.Context, r *Request, se *resp.Error
 // send forwards r after a Reroute from the slot map: to the node an ASK named (asked), or by its
 // slot in the newest map after a MOVED.
 func (a *dispatcherActor) send(ctx actor.Context, r *Request, asked *node.Node) {
-	if asked == nil || !r.Asking {
+	if asked == nil {
 		a.route(ctx, r)
 		return
 	}

@@ -239,7 +239,6 @@ func TestAskToANodeTheSnapshotLacksIsFollowed(t *testing.T) {
 	r.Init(nil, []any{"GET", "k"})
 	r.Deadline = time.Now().Add(time.Minute)
 	r.Asking = true
-	r.hops = append(r.hops, "ASK 1234 127.0.0.1:1")
 	ctx := &sendRecorder{messageOnly: messageOnly{msg: &slotmap.Reroute{Req: &r.Request, Node: target}}}
 	a.Receive(ctx)
 	require.Equal(t, []any{&r.Request}, ctx.sent)

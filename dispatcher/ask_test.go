@@ -45,7 +45,7 @@ func serveSlowly(slow time.Duration, shards func() string, answer func(cmd []str
 // lists (a migration's target), is answered by B although B connects more slowly than the map
 // refreshes: the map keeps B's node open through the topologies without it, and the command queued
 // there while B connected is written once it has. (Each topology closed B, failing what was queued
-// at it: the command met the ASK again and again, 8 times, and timed out at 3 s.)
+// at it: the command met the ASK again and again, 7 times, and timed out at 3 s.)
 func TestAskTargetMissingFromTheTopologyIsReached(t *testing.T) {
 	var shards atomic.Value // A's CLUSTER SHARDS reply, once A's address is known
 	listed := func() string { s, _ := shards.Load().(string); return s }

@@ -24,7 +24,7 @@ const (
 )
 
 const (
-	maxBatchBytes = 256 << 10 // a write batch this large is written at once
+	maxBatchBytes = 256 << 10 // a write batch this large is written at once (as far as there is room)
 	keepBufBytes  = 1 << 20   // a write buffer grown past this is dropped after its batch
 	keepBatch     = fifoSize  // batch lists grown past this many requests are dropped after their batch
 )

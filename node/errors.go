@@ -11,7 +11,8 @@ var (
 	ErrConnection = errors.New("actoredis: connection failed")
 	// ErrOfflineQueueFull: the node is unreachable and already holds Options.OfflineQueue commands.
 	ErrOfflineQueueFull = errors.New("actoredis: offline queue full")
-	// ErrTimeout: the command waited longer than Options.CommandTimeout.
+	// ErrTimeout: the command waited longer than Options.CommandTimeout, or was still unwritten at
+	// its own deadline (Request.Until), or a write to its connection timed out.
 	ErrTimeout = errors.New("actoredis: command timed out")
 	// ErrLateReply: a command was written, but its deadline (Request.Until, the cluster command's
 	// deadline) passed before its reply came; it may have run. It matches ErrTimeout.

@@ -50,8 +50,9 @@ type Request struct {
 
 	// Owner, when set, hears of the request's failure before its caller does: see Owner.
 	Owner Owner
-	// Until, when set, bounds the wait for a connection: a command still waiting for one at Until
-	// fails with ErrTimeout, even before the node's command timeout. Written with less than a
+	// Until, when set, bounds the wait to be written: a command not yet written at Until (waiting
+	// for a connection, for room on the reader's queue, or behind a write cut short) fails with
+	// ErrTimeout, unwritten, even before the node's command timeout. Written with less than a
 	// command timeout (less one tick of the node's clock) left, it bounds the wait for the reply
 	// too: at Until the command fails with ErrLateReply, and the connection stays. The cluster sets
 	// it to the command's deadline, so a command redirected late in its life does not get a whole

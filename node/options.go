@@ -27,7 +27,8 @@ type Options struct {
 	ReadOnly bool
 	// ConnectTimeout bounds dialing plus the handshake. Default 5 s.
 	ConnectTimeout time.Duration
-	// CommandTimeout bounds how long a command may wait: queued while the node is unreachable, or
+	// CommandTimeout bounds how long a command may wait: queued while the node is unreachable,
+	// batched while the connection has fifoSize replies due or its server takes no more bytes, or
 	// written with no reply arriving on the connection. Past it the command fails; a connection
 	// that answers nothing for this long is closed and dialed again. Default 5 s.
 	CommandTimeout time.Duration

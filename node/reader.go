@@ -303,8 +303,8 @@ func withRedirectHost(e *resp.Error, addr string) *resp.Error {
 	return &resp.Error{Prefix: e.Prefix, Msg: slot + " " + net.JoinHostPort(host, target[1:])}
 }
 
-// dueMark says that by the time of one of the node's ticks the connection had been written upTo
-// replies (conn.expected).
+// dueMark says that by at (the time of the last write before the tick that noted it, or that
+// tick's time if no write is known) the connection had been written upTo replies (conn.expected).
 type dueMark struct {
 	upTo int64
 	at   time.Time
@@ -317,11 +317,12 @@ type heldWait struct {
 	hold time.Duration
 }
 
-// oldestDue notes the replies written by now, a tick's time (as written by the last write, at
-// wroteAt), forgets the marks whose replies are all in, and returns the time of the oldest mark
-// with a reply still due: that reply was written at it or before. held adds up the holds of the WAITs written up to that mark's replies and since the
-// mark before it: the server runs them one after another, so they may have held it that long. It
-// returns false when no reply is due. Called by the actor at each tick, and only there.
+// oldestDue notes the replies written since the last mark, at the time of the last write (wroteAt;
+// now, the tick's time, if none is known), forgets the marks whose replies are all in, and returns
+// the time of the oldest mark with a reply still due: that reply was written at it or before. held
+// adds up the holds of the WAITs written up to that mark's replies and since the mark before it:
+// the server runs them one after another, so they may have held it that long. It returns false
+// when no reply is due. Called by the actor at each tick, and only there.
 func (c *conn) oldestDue(now time.Time, answered int64) (since time.Time, held time.Duration, due bool) {
 	if expected := c.expected.Load(); expected > answered &&
 		(len(c.marks) == 0 || c.marks[len(c.marks)-1].upTo < expected) {

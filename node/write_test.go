@@ -20,22 +20,22 @@ import (
 	"github.com/actoredis/actoredis/resp"
 )
 
-// gatedServer reads every command as it comes and answers each with PONG, but none before open is
-// closed. It counts the commands it read.
+// gatedServer reads every command as it comes and answers each with PONG, but none before answer
+// is opened. It counts the commands it read.
 type gatedServer struct {
 	*fakeredis.Server
-	open *gate
-	read atomic.Int64
+	answer *gate
+	read   atomic.Int64
 }
 
 func newGatedServer(t *testing.T) *gatedServer {
-	g := &gatedServer{open: newGate()}
+	g := &gatedServer{answer: newGate()}
 	g.Server = fakeredis.New(t, func(c *fakeredis.Conn) {
 		due := make(chan struct{}, 1<<16)
 		answered := make(chan struct{})
 		go func() { // the answers: each read command's, once open
 			defer close(answered)
-			<-g.open.ch
+			<-g.answer.ch
 			for range due {
 				if c.Write("+PONG\r\n") != nil {
 					return
@@ -49,10 +49,10 @@ func newGatedServer(t *testing.T) *gatedServer {
 		}
 		close(due)
 		_ = c.Close()
-		g.open.open()
+		g.answer.open()
 		<-answered
 	})
-	t.Cleanup(g.open.open)
+	t.Cleanup(g.answer.open)
 	return g
 }
 
@@ -67,7 +67,7 @@ func newGate() *gate { return &gate{ch: make(chan struct{})} }
 
 func (g *gate) open() { g.once.Do(func() { close(g.ch) }) }
 
-// sendPings sends n PINGs to the node and returns them.
+// sendPings sends count PINGs to n and returns them.
 func sendPings(n *Node, count int) []*Request {
 	rs := make([]*Request, count)
 	for i := range rs {
@@ -85,7 +85,7 @@ func TestABurstLargerThanTheReadersQueueIsWritten(t *testing.T) {
 	n := startNode(t, Options{Addr: srv.Addr(), Alone: alwaysAlone, CommandTimeout: time.Minute})
 	waitParked(t, n)
 	rs := sendPings(n, 2*fifoSize+100)
-	srv.open.open()
+	srv.answer.open()
 	for _, r := range rs {
 		_, err := await(t, r)
 		require.NoError(t, err)
@@ -96,7 +96,7 @@ func TestABurstLargerThanTheReadersQueueIsWritten(t *testing.T) {
 // While the reader's queue is full (a server answering nothing), the node keeps its deadlines: a
 // command written with a deadline sooner than the command timeout fails at it, as written (it may
 // have run); one waiting for room, or sent meanwhile, fails at it unwritten. (The actor waited for
-// room, its clock stopped: all of them failed at the command timeout, 5 s against 200 ms.)
+// room with its clock stopped: in a review, 200 ms deadlines failed at the 5 s command timeout.)
 func TestAFullReadersQueueKeepsDeadlines(t *testing.T) {
 	srv := fakeredis.New(t, blackhole)
 	n := startNode(t, Options{Addr: srv.Addr(), Alone: alwaysAlone, CommandTimeout: time.Minute})
@@ -175,7 +175,7 @@ func TestCommandCancelledWhileWaitingForRoomIsNotWritten(t *testing.T) {
 	cancel()
 	_, err = await(t, set) // at the node's next tick
 	require.ErrorIs(t, err, context.Canceled)
-	srv.open.open()
+	srv.answer.open()
 	for _, r := range rs {
 		_, err := await(t, r)
 		require.NoError(t, err)
@@ -207,7 +207,7 @@ func TestCloseWritesWhatWaitsForRoom(t *testing.T) {
 		}
 		require.True(t, time.Now().Before(bound), "the node never took the close")
 	}
-	srv.open.open()
+	srv.answer.open()
 	for _, r := range rs {
 		_, err := await(t, r)
 		require.NoError(t, err)

@@ -36,8 +36,9 @@ func TestLeasesAreTheirOwn(t *testing.T) {
 
 // A node an ASK named stays open through a topology without it for keepResolved after that ASK
 // (a migration's target the topology does not list yet), unless it is down, and is closed by the
-// first topology after that. (The next topology closed it, failing what was queued at it while it connected: each
-// command met the ASK again, and the node was started and closed again, until its deadline.)
+// first topology after that. (The next topology closed it, failing what was queued at it while it
+// connected: each command met the ASK again, and the node was started and closed again, until its
+// deadline.)
 func TestAskedNodeOutlivesATopologyWithoutIt(t *testing.T) {
 	a := newBuildingActor(t, Options{})
 	const addr = "127.0.0.1:1"

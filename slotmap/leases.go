@@ -11,9 +11,12 @@ import (
 // those an ASK named, for keepResolved after the last ASK that did.
 
 // keepResolved is how long a node an ASK named stays open after that ASK when no topology holds
-// it (a migration's target that the node asked for the topology does not list yet: a master with
-// no slot, in CLUSTER SLOTS). Closed by the next topology, it failed the commands queued at it
-// while it connected, which met the ASK again, and so on until their deadline.
+// it (a migration's target the topology does not list yet: a master with no slot, in CLUSTER
+// SLOTS). Closed by the next topology, it failed the commands queued at it while it connected,
+// which met the ASK again, and so on until their deadline. Only an ASK the map resolves renews it:
+// each new topology takes the node out of the dispatchers' snapshot, so the next ASK is resolved
+// again. With topologies more than keepResolved apart, the first after it closes the node, and
+// what is queued at it fails (to be sent again if it was not written).
 const keepResolved = time.Minute
 
 // resolve returns the Ref for the address an ASK named (see known), and keeps its node open for
@@ -60,8 +63,9 @@ func (a *mapActor) leased(addr string) bool {
 	return false
 }
 
-// held reports whether a lease, or an ASK within keepResolved of now, holds the node at addr open.
-// An ASK does not hold a node that is down: one the client cannot reach (a wrong NodeAddressMap, a
+// held reports whether a lease, or an ASK within keepResolved of now, holds the node at addr open,
+// forgetting an ASK's hold that has run out or whose node is down. An ASK does not hold a node
+// that is down: one the client cannot reach (a wrong NodeAddressMap, a
 // node since removed) would be dialled, and the cluster discovered again, for that long.
 func (a *mapActor) held(addr string, now time.Time) bool {
 	if at, ok := a.resolved[addr]; ok {

@@ -20,8 +20,8 @@ type Moved struct {
 }
 
 // Resolve asks for the node reached at Addr (as announced), starting it if the map does not know
-// it (an ASK to a node outside the topology). The request is sent back to Back after a Snapshot
-// that contains the node.
+// it (an ASK to a node outside the topology). The request is sent back to Back in a Reroute
+// naming the node, after a Snapshot that holds it when the map has a topology.
 type Resolve struct {
 	Addr string
 	Req  *node.Request
