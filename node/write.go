@@ -15,14 +15,9 @@ import (
 
 // encode appends r to the write batch, unless it was cancelled meanwhile.
 func (a *nodeActor) encode(r *Request) {
-	if r.IsDone() {
-		return // its caller gave up: never written
-	}
-	if r.Ctx != nil {
-		if err := r.Ctx.Err(); err != nil {
-			r.Fail(err)
-			return
-		}
+	if givenUp(r) {
+		failGivenUp(r) // never written
+		return
 	}
 	start := len(a.wbuf)
 	if r.Asking {
@@ -236,7 +231,18 @@ func (a *nodeActor) unbatch(n, end int) {
 // written all the same: its caller reads its reply (see lendRead). Neither the READONLY sync
 // (syncReadOnly) nor a health check has an Until; the sync has no expiry either.
 func (a *nodeActor) due(r *Request, now time.Time) bool {
-	return r != a.lentNow && (r.IsDone() || r.Ctx != nil && r.Ctx.Err() != nil || a.expired(r, now))
+	return r != a.lentNow && (givenUp(r) || a.expired(r, now))
+}
+
+// givenUp reports whether r's caller gave up on it, or its context ended: it is not to be written.
+func givenUp(r *Request) bool { return r.IsDone() || r.Ctx != nil && r.Ctx.Err() != nil }
+
+// failGivenUp fails a request givenUp says is not to be written: with its context's error, unless
+// its caller gave up (it has its own).
+func failGivenUp(r *Request) {
+	if !r.IsDone() {
+		r.Fail(r.Ctx.Err())
+	}
 }
 
 // expired reports whether an unwritten request has waited longer than the command timeout, or is
@@ -282,21 +288,19 @@ func (a *nodeActor) unbatchDue(now time.Time) {
 
 // failUnwritten fails a due request (see due), which is not written.
 func (a *nodeActor) failUnwritten(r *Request) {
-	switch {
-	case r.IsDone(): // its caller gave up: nothing to say
-	case r.Ctx != nil && r.Ctx.Err() != nil:
-		r.Fail(r.Ctx.Err())
-	default:
-		// Not given back to its Owner: its time is up. The Owner says what it met before, as for
-		// a late reply (expireLate).
-		err := commandError(a.opts.Addr, r.Name(), ErrTimeout)
-		if lo, ok := r.Owner.(LateOwner); ok {
-			if say := lo.Late(r); say != nil {
-				err = say(err)
-			}
-		}
-		r.Future.Fail(err)
+	if givenUp(r) {
+		failGivenUp(r)
+		return
 	}
+	// Not given back to its Owner: its time is up. The Owner says what it met before, as for a
+	// late reply (expireLate).
+	err := commandError(a.opts.Addr, r.Name(), ErrTimeout)
+	if lo, ok := r.Owner.(LateOwner); ok {
+		if say := lo.Late(r); say != nil {
+			err = say(err)
+		}
+	}
+	r.Future.Fail(err)
 }
 
 // closeWhenWritten lets a closing node's reader end once the replies due are in, when nothing is
