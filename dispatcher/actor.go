@@ -522,16 +522,15 @@ func (a *dispatcherActor) redirect(ctx actor.Context, r *Request, se *resp.Error
 	}
 	r.Asking = false
 	delete(a.migrating, rd.Slot) // it has moved: its new master's replicas have its keys
-	if late {
-		ctx.Send(mapPID, &slotmap.Moved{Slot: rd.Slot, Addr: announced})
-		r.giveUp(ErrTimeout, se)
-		return
-	}
-	if known == nil {
+	if known == nil && !late {
 		ctx.Send(mapPID, &slotmap.Moved{Slot: rd.Slot, Addr: announced, Req: &r.Request, Back: ctx.Self()})
 		return
 	}
 	ctx.Send(mapPID, &slotmap.Moved{Slot: rd.Slot, Addr: announced})
+	if late {
+		r.giveUp(ErrTimeout, se)
+		return
+	}
 	ctx.Send(known.Node.PID(), &r.Request)
 }
 
