@@ -67,21 +67,22 @@ type ClusterOptions struct {
 	// UseReplicas sends read-only commands round-robin over a slot's master and replicas (which the
 	// client puts in READONLY mode; its connections to masters are READWRITE, so that a master
 	// demoted by a failover the client has not seen answers its reads with MOVED rather than
-	// serving them as a replica). Default false: everything goes to masters. A replica's reads
-	// may lag its master's writes. A replica's reply that may say a key is missing is checked with
-	// the master, which answers for it: a key written and not yet replicated, or moved by a slot
+	// serving them as a replica). Default false: everything goes to masters. A replica's reads may
+	// lag its master's writes. A replica's reply that may say a key is missing is checked with the
+	// master, which answers for it: a key written and not yet replicated, or moved by a slot
 	// migration (Redis does not tell replicas of one: a replica answers Nil where its master
 	// answers ASK). Such a reply is a Nil, a Nil inside MGET's reply, an empty HGETALL, HKEYS,
 	// HVALS or SMEMBERS, 0 from SCARD, LLEN, HLEN or ZCARD, -2 from TTL, PTTL, EXPIRETIME or
 	// PEXPIRETIME, "none" from TYPE, or EXISTS or TOUCH counting fewer keys than it was given.
 	// Replies that a key that exists may give too (an empty LRANGE or ZRANGEBYSCORE, a Nil inside
 	// HMGET's reply, 0 from STRLEN, SISMEMBER, HEXISTS or XLEN...) are the replica's answer, even
-	// during a slot migration: checking each would cost the master a read as well. While the
-	// master is unreachable (a failover), the replica's answer stands. A slot an ASK has shown migrating is read from its master until a MOVED or a new map
-	// shows it moved (at most 10 minutes after its last ASK). A replica that answers LOADING or
-	// MASTERDOWN gets no reads for a second; the read goes to the master at once. A master the
-	// client cannot reach (a failover, until the new map) gets no reads while a replica of it is
-	// reachable, for as long as the cluster lets replicas serve them.
+	// during a slot migration: checking each would cost the master a read as well. While the master
+	// is unreachable (a failover), the replica's answer stands. A slot an ASK has shown migrating
+	// is read from its master until a MOVED or a new map shows it moved (at most 10 minutes after
+	// its last ASK). A replica that answers LOADING or MASTERDOWN gets no reads for a second; the
+	// read goes to the master at once. A master the client cannot reach (a failover, until the new
+	// map) gets no reads while a replica of it is reachable, for as long as the cluster lets
+	// replicas serve them.
 	UseReplicas bool
 	// MaxBlockingConns is how many connections of their own each node may have for blocking
 	// commands (BLPOP, BLMOVE, BZPOPMIN, XREAD BLOCK...): each is held while its

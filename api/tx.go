@@ -17,14 +17,14 @@ import (
 // LOAD...: see ErrNodeCommand) fails with ErrNodeCommand before anything is sent.
 //
 // It returns each command's reply, in order. MULTI, EXEC, DISCARD and WATCH among cmds are
-// refused with ErrUnsupportedCommand (use Watch for WATCH). A command that fails as it runs (WRONGTYPE, say)
-// has an error value in its place (resp.Value.Err); Redis runs the others and does not roll
-// back. When the server refuses the transaction whole (a command it could not queue: a wrong
-// number of arguments, an unknown command), nothing ran and the error matches ErrExecAbort and
-// the refused command's own error, which it names, with the node. When the server refuses the
-// MULTI itself (an ACL without it), nothing was queued: the commands ran, each on its own, where allowed, and Tx
-// returns their replies with an error matching ErrMultiRefused (WasWritten is true). An EXEC that
-// answers null (the transaction aborted) fails it with an error matching Nil.
+// refused with ErrUnsupportedCommand (use Watch for WATCH). A command that fails as it runs
+// (WRONGTYPE, say) has an error value in its place (resp.Value.Err); Redis runs the others and does
+// not roll back. When the server refuses the transaction whole (a command it could not queue: a
+// wrong number of arguments, an unknown command), nothing ran and the error matches ErrExecAbort
+// and the refused command's own error, which it names, with the node. When the server refuses the
+// MULTI itself (an ACL without it), nothing was queued: the commands ran, each on its own, where
+// allowed, and Tx returns their replies with an error matching ErrMultiRefused (WasWritten is
+// true). An EXEC that answers null (the transaction aborted) fails it with an error matching Nil.
 //
 // A transaction that meets a slot moving (MOVED, ASK, TRYAGAIN while queuing) or a transient
 // cluster state ran nothing, and is sent again, whole, where the slot is served, within

@@ -44,11 +44,11 @@ func (a *nodeActor) onTick() {
 	c.unhold(nil) // a Send not awaited within a tick: its reply is the reader's
 	answered := c.answered.Load()
 	// A reply due for longer than the command timeout, whether the server answers nothing or
-	// answers a backlog too slowly, ends the connection: what waits on it fails with ErrTimeout.
-	// It was written at or before the time of its mark (its write's), so a full timeout has
-	// passed, and at most a tick more; plus the holds of the WAITs written with it or before it, which the server runs one
-	// after another. By the clock, not by the ticks counted: a busy mailbox makes them late (140 ms
-	// apart, not 100, in a review: a 1 s timeout fired at 1.45 s).
+	// answers a backlog too slowly, ends the connection: what waits on it fails with ErrTimeout. It
+	// was written at or before the time of its mark (its write's), so a full timeout has passed,
+	// and at most a tick more; plus the holds of the WAITs written with it or before it, which the
+	// server runs one after another. By the clock, not by the ticks counted: a busy mailbox makes
+	// them late (140 ms apart, not 100, in a review: a 1 s timeout fired at 1.45 s).
 	now := time.Now()
 	if since, held, due := c.oldestDue(now, answered); due && now.Sub(since) >= a.opts.CommandTimeout+held {
 		a.opts.Logger.Warn("node: a reply due for longer than the command timeout; reconnecting", "addr", a.opts.Addr)
@@ -108,11 +108,11 @@ var lateMarks atomic.Uint64
 const lateClaimed = ^uint64(0)
 
 // watchLate marks the written requests whose deadline (Until) comes before the stall detection
-// would fail them (a command timeout after the write, checked at each tick): a command redirected or
-// retried late in its life. expireLate fails them at their deadline if no reply came, and the
-// connection stays. They are pinned and marked before the reader can see them, so their Futures
-// are never reused while the actor still holds them, and a request the reader gives back to its
-// Owner (a TRYAGAIN, a MOVED) is known to have left.
+// would fail them (a command timeout after the write, checked at each tick): a command redirected
+// or retried late in its life. expireLate fails them at their deadline if no reply came, and the
+// connection stays. They are pinned and marked before the reader can see them, so their Futures are
+// never reused while the actor still holds them, and a request the reader gives back to its Owner
+// (a TRYAGAIN, a MOVED) is known to have left.
 func (a *nodeActor) watchLate(now time.Time, written []*Request) {
 	soon := now.Add(a.opts.CommandTimeout - a.tickEvery)
 	for _, r := range written {
