@@ -517,6 +517,9 @@ func (a *dispatcherActor) redirect(ctx actor.Context, r *Request, se *resp.Error
 			ctx.Send(mapPID, &slotmap.Resolve{Addr: announced, Req: &r.Request, Back: ctx.Self()})
 			return
 		}
+		if a.snap.Outside(known.Addr) {
+			ctx.Send(mapPID, &slotmap.Asked{Addr: known.Addr}) // renews its hold
+		}
 		ctx.Send(known.Node.PID(), &r.Request)
 		return
 	}

@@ -92,6 +92,8 @@ func (a *mapActor) Receive(ctx actor.Context) {
 		a.onMoved(ctx, m)
 	case *Resolve:
 		ctx.Send(m.Back, &Reroute{Req: m.Req, Node: a.resolve(ctx, m.Addr).Node})
+	case *Asked:
+		a.asked(m.Addr)
 	case *learn:
 		ref := a.known(ctx, m.Addr)
 		if a.leases == nil {

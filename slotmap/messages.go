@@ -28,6 +28,12 @@ type Resolve struct {
 	Back *actor.PID
 }
 
+// Asked says an ASK named the node at Addr (as reached) again, one the dispatcher's snapshot lists
+// outside the topology (Snapshot.Outside): the map keeps it open for Options.AskedHold from now.
+// Without it only an ASK the map resolves would, and a migration's target would be closed by a
+// topology that does not list it yet, AskedHold after the first ASK, with ASKs still naming it.
+type Asked struct{ Addr string }
+
 // learn asks for the node reached at Addr (as announced), starting it if the map does not know
 // it, as Resolve does; its Ref is sent on Reply (buffered) once a Snapshot contains it. The node
 // stays open, whatever topology comes, until an unlearn of its address.

@@ -25,6 +25,9 @@ type Options struct {
 	Debounce time.Duration
 	// QueryTimeout bounds one discovery query to one node. Default 2 s.
 	QueryTimeout time.Duration
+	// AskedHold is how long a node an ASK named stays open after the last ASK naming it, while no
+	// topology lists it (a migration's target the topology does not list yet). Default 1 min.
+	AskedHold time.Duration
 	// OnNodeEvent receives every node's connection events (on the slot map's goroutine).
 	OnNodeEvent func(node.Event)
 	// OnError receives refresh failures.
@@ -45,6 +48,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.QueryTimeout <= 0 {
 		o.QueryTimeout = 2 * time.Second
+	}
+	if o.AskedHold <= 0 {
+		o.AskedHold = time.Minute
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -35,8 +35,9 @@ type Snapshot struct {
 	empty     []*ShardRefs     // the shards of online masters serving none (no Ranges)
 	slots     [NumSlots]uint16 // index into Shards
 	byAddr    map[string]*Ref
-	nodes     []*Ref      // every node, masters first
-	unreached []Unreached // masters left out: their slots have no node, and this says why
+	nodes     []*Ref          // every node, masters first
+	unreached []Unreached     // masters left out: their slots have no node, and this says why
+	outside   map[string]bool // nodes listed only because an ASK or a Learn named them (withNode)
 }
 
 // Unreached is a master the map leaves out because the cluster gives no way to reach it: it
@@ -89,6 +90,10 @@ func (s *Snapshot) Master(slot int) *Ref {
 
 // ByAddr returns the node reached at addr, or nil.
 func (s *Snapshot) ByAddr(addr string) *Ref { return s.byAddr[addr] }
+
+// Outside reports whether the node at addr is listed only because an ASK or a Learn named it: no
+// topology the map found since held it.
+func (s *Snapshot) Outside(addr string) bool { return s.outside[addr] }
 
 // Nodes returns every node, masters first. The slice must not be modified.
 func (s *Snapshot) Nodes() []*Ref { return s.nodes }
@@ -218,6 +223,11 @@ func (s *Snapshot) withNode(ref *Ref) *Snapshot {
 		c.byAddr[k] = v
 	}
 	c.byAddr[ref.Addr] = ref
+	c.outside = make(map[string]bool, len(s.outside)+1)
+	for k := range s.outside {
+		c.outside[k] = true
+	}
+	c.outside[ref.Addr] = true
 	c.nodes = make([]*Ref, 0, len(s.nodes)+1)
 	for _, n := range s.nodes {
 		if n.Addr != ref.Addr {
