@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -20,6 +18,7 @@ import (
 	"github.com/actoredis/actoredis/internal/fakeredis"
 	"github.com/actoredis/actoredis/internal/testcluster"
 	"github.com/actoredis/actoredis/internal/testlog"
+	"github.com/actoredis/actoredis/internal/testproxy"
 	"github.com/actoredis/actoredis/internal/testwait"
 	"github.com/actoredis/actoredis/resp"
 )
@@ -165,81 +164,13 @@ func TestUnreachableReplicaIsLookedForLessAndLessOften(t *testing.T) {
 	assert.GreaterOrEqual(t, looks, uint64(2), "it still looks")
 }
 
-// flakyProxy forwards connections to target, after closing the first refuse ones at once.
-func flakyProxy(t *testing.T, target string, refuse int32) string {
-	return slowProxy(t, target, refuse, 0)
-}
-
-// slowProxy is flakyProxy holding each connection's first reply back for delay: a slow
-// handshake.
-func slowProxy(t *testing.T, target string, refuse int32, delay time.Duration) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var accepted atomic.Int32
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		_ = ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", target)
-			if accepted.Add(1) <= refuse || err != nil {
-				_ = c.Close()
-				if s != nil {
-					_ = s.Close()
-				}
-				continue
-			}
-			mu.Lock()
-			conns = append(conns, c, s)
-			mu.Unlock()
-			wg.Add(2)
-			go func() { defer wg.Done(); _, _ = io.Copy(s, c); _ = s.Close() }()
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				buf := make([]byte, 32<<10)
-				for first := true; ; first = false {
-					n, err := s.Read(buf)
-					if first {
-						time.Sleep(delay)
-					}
-					if n > 0 {
-						if _, err := c.Write(buf[:n]); err != nil {
-							return
-						}
-					}
-					if err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
-
 // A master whose first connection fails (a restart, a proxy) but whose next one succeeds is
 // waited for, within ConnectTimeout: Connect does not fail on one failed dial per master. (It
 // failed after 55 ms, where the node's reconnect came a moment later.)
 func TestConnectWaitsOutAFailedFirstDial(t *testing.T) {
 	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas})
 	m := tc.Masters()[0]
-	proxy := flakyProxy(t, m.Addr(), 1)
+	proxy := testproxy.NewWith(t, m.Addr(), testproxy.Options{Refuse: 1}).Addr()
 	cl, err := CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://" + m.Addr()}},
 		NodeAddressMap: map[string]string{m.Addr(): proxy}})
 	require.NoError(t, err)

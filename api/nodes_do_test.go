@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/actoredis/actoredis/internal/testcluster"
+	"github.com/actoredis/actoredis/internal/testproxy"
 	"github.com/actoredis/actoredis/resp"
 )
 
@@ -144,7 +145,7 @@ func nodeDoRefreshesOnlyForNews(t *testing.T, mapped bool) {
 	if mapped {
 		opts.NodeAddressMap = map[string]string{}
 		for _, n := range tc.Nodes() {
-			opts.NodeAddressMap[n.Addr()] = flakyProxy(t, n.Addr(), 0)
+			opts.NodeAddressMap[n.Addr()] = testproxy.New(t, n.Addr()).Addr()
 		}
 	}
 	cl := connect(t, tc, opts)

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/actoredis/actoredis/internal/testcluster"
+	"github.com/actoredis/actoredis/internal/testproxy"
 )
 
 // A Subscribe whose random master accepts connections and does not answer (a stopped process)
@@ -54,7 +55,7 @@ func TestSubscribeThroughASlowHandshake(t *testing.T) {
 		t.Run(fmt.Sprintf("masters serving no slot: %d", c.empty), func(t *testing.T) {
 			tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas, EmptyMasters: c.empty})
 			m := tc.MasterFor(0)
-			proxy := slowProxy(t, m.Addr(), 0, c.delay)
+			proxy := testproxy.NewWith(t, m.Addr(), testproxy.Options{FirstReplyDelay: c.delay}).Addr()
 			cl, err := CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://" + m.Addr()}},
 				NodeAddressMap: map[string]string{m.Addr(): proxy}, CommandTimeout: c.timeout})
 			require.NoError(t, err)

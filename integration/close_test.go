@@ -11,6 +11,7 @@ import (
 
 	"github.com/actoredis/actoredis/api"
 	"github.com/actoredis/actoredis/internal/testcluster"
+	"github.com/actoredis/actoredis/internal/testproxy"
 )
 
 // TestCloseDuringFaults closes the client in the middle of each fault: Close returns, every
@@ -43,7 +44,7 @@ func TestCloseDuringFaults(t *testing.T) {
 		h := hostileSetup(t)
 		l := startLoad(t, h.cl, 64)
 		waitOps(t, l, 2000)
-		h.px.set(faultBlackhole, 0) // commands to that node hang in the network when Close comes
+		h.px.Set(testproxy.Blackhole, 0) // commands to that node hang in the network when Close comes
 		waitOps(t, l, 500)
 		closeAndCheck(t, h.cl, l)
 	})
@@ -52,7 +53,7 @@ func TestCloseDuringFaults(t *testing.T) {
 		l := startLoad(t, h.cl, 64)
 		waitOps(t, l, 2000)
 		h.link.awaitUp(t, 0, 10*time.Second) // the injection must find a command connection
-		h.px.injectOnce("$10000000000\r\n")
+		h.px.InjectOnce("$10000000000\r\n")
 		nextEvent(t, h.events, h.px)
 		closeAndCheck(t, h.cl, l)
 	})

@@ -15,6 +15,7 @@ import (
 
 	"github.com/actoredis/actoredis/api"
 	"github.com/actoredis/actoredis/internal/testcluster"
+	"github.com/actoredis/actoredis/internal/testproxy"
 	"github.com/actoredis/actoredis/node"
 	"github.com/actoredis/actoredis/resp"
 )
@@ -25,7 +26,7 @@ import (
 type hostile struct {
 	tc     *testcluster.Cluster
 	victim *testcluster.Node
-	px     *proxy
+	px     *testproxy.Proxy
 	cl     *api.Cluster
 	events chan api.Event
 	link   *linkWatch
@@ -34,24 +35,24 @@ type hostile struct {
 func hostileSetup(t *testing.T) hostile {
 	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
 	victim := tc.Masters()[2]
-	px := newProxy(t, victim.Addr())
+	px := testproxy.New(t, victim.Addr())
 	opts := api.ClusterOptions{
 		CommandTimeout: time.Second, ConnectTimeout: time.Second,
-		NodeAddressMap: map[string]string{victim.Addr(): px.addr()},
+		NodeAddressMap: map[string]string{victim.Addr(): px.Addr()},
 		RootNodes:      []api.NodeOptions{{URL: "redis://" + tc.Masters()[0].Addr()}},
 	}
 	cl, err := api.CreateCluster(opts)
 	require.NoError(t, err)
 	events := make(chan api.Event, 256)
 	cl.OnEvent(func(e api.Event) {
-		if e.Addr == px.addr() && e.Type == api.EventNodeDisconnect {
+		if e.Addr == px.Addr() && e.Type == api.EventNodeDisconnect {
 			select {
 			case events <- e:
 			default:
 			}
 		}
 	})
-	link := watchLink(cl, px.addr())
+	link := watchLink(cl, px.Addr())
 	require.NoError(t, cl.Connect(t.Context()))
 	t.Cleanup(func() { _ = cl.Close() })
 	return hostile{tc: tc, victim: victim, px: px, cl: cl, events: events, link: link}
@@ -87,7 +88,7 @@ func TestHostileServer(t *testing.T) {
 		{"10k-deep nesting", strings.Repeat("*1\r\n", 10_000) + ":1\r\n", resp.ErrTooDeep},
 	} {
 		downs := h.link.disconnects()
-		px.injectOnce(fault.reply)
+		px.InjectOnce(fault.reply)
 		t.Logf("injecting %s", fault.name)
 		e := nextEvent(t, h.events, px)
 		assert.ErrorIs(t, e.Err, fault.want, "%s: the node says why it dropped the connection", fault.name)
@@ -121,14 +122,14 @@ func TestUnsolicitedReplyAndBogusMoved(t *testing.T) {
 	ctx := context.Background()
 	key := h.victimKey(t, "hostile:")
 
-	px.send("+SURPRISE\r\n") // nothing is in flight on that connection
+	px.Send("+SURPRISE\r\n") // nothing is in flight on that connection
 	e := nextEvent(t, h.events, px)
 	assert.ErrorIs(t, e.Err, node.ErrUnsolicitedReply)
 	v, err := cl.Get(ctx, key)
 	require.NoError(t, err)
 	assert.Equal(t, "v", v)
 
-	px.injectOnce("-MOVED " + strconv.Itoa(api.GetSlot(key)) + " 127.0.0.1:1\r\n")
+	px.InjectOnce("-MOVED " + strconv.Itoa(api.GetSlot(key)) + " 127.0.0.1:1\r\n")
 	start := time.Now()
 	got, err := cl.Send(api.Cmd("GET", key)).Await()
 	took := time.Since(start)
@@ -143,7 +144,7 @@ func TestUnsolicitedReplyAndBogusMoved(t *testing.T) {
 	// The map heals: the slot is the victim's again, and the bogus node leaves the map.
 	require.Eventually(t, func() bool {
 		n := cl.NodeForKey(key)
-		return n != nil && n.Addr() == px.addr()
+		return n != nil && n.Addr() == px.Addr()
 	}, 5*time.Second, 20*time.Millisecond)
 	require.Eventually(t, func() bool {
 		for _, n := range cl.Nodes() {
@@ -159,13 +160,13 @@ func TestUnsolicitedReplyAndBogusMoved(t *testing.T) {
 }
 
 // nextEvent returns the next node-disconnect event, failing the test when none comes within 10 s.
-func nextEvent(t *testing.T, events chan api.Event, px *proxy) api.Event {
+func nextEvent(t *testing.T, events chan api.Event, px *testproxy.Proxy) api.Event {
 	t.Helper()
 	select {
 	case e := <-events:
 		return e
 	case <-time.After(10 * time.Second):
-		t.Fatalf("no node-disconnect event within 10 s (proxy: %s)", px.describe())
+		t.Fatalf("no node-disconnect event within 10 s (proxy: %s)", px.Describe())
 		return api.Event{}
 	}
 }
@@ -187,7 +188,7 @@ func TestTransientClusterErrorsAreRetried(t *testing.T) {
 	} {
 		before, err := victim.InfoCount(ctx, "commandstats", "cmdstat_get", "calls")
 		require.NoError(t, err)
-		px.injectOnce(reply + "\r\n")
+		px.InjectOnce(reply + "\r\n")
 		v, err := cl.Get(ctx, key)
 		require.NoError(t, err, "after %s", reply)
 		assert.Equal(t, "v", v)
@@ -203,14 +204,14 @@ func TestTransientClusterErrorsAreRetried(t *testing.T) {
 func TestProxyInjectsIntoCommandConnectionsOnly(t *testing.T) {
 	h := hostileSetup(t)
 	key := h.victimKey(t, "injected:")
-	h.px.injectOnce("-MOVED " + strconv.Itoa(api.GetSlot(key)) + " 127.0.0.1:1\r\n")
+	h.px.InjectOnce("-MOVED " + strconv.Itoa(api.GetSlot(key)) + " 127.0.0.1:1\r\n")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	v, err := node.Query(ctx, node.Options{Addr: h.px.addr()}, "CLUSTER", "SHARDS")
+	v, err := node.Query(ctx, node.Options{Addr: h.px.Addr()}, "CLUSTER", "SHARDS")
 	require.NoError(t, err)
 	assert.Positive(t, v.Len(), "the topology")
-	assert.Contains(t, h.px.describe(), "injection pending: true")
+	assert.Contains(t, h.px.Describe(), "injection pending: true")
 	_, err = h.cl.Get(ctx, key) // MOVED to a node that is not there: followed, and healed
 	require.NoError(t, err)
-	assert.Contains(t, h.px.describe(), "injection pending: false")
+	assert.Contains(t, h.px.Describe(), "injection pending: false")
 }

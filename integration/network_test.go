@@ -12,6 +12,7 @@ import (
 
 	"github.com/actoredis/actoredis/api"
 	"github.com/actoredis/actoredis/internal/testcluster"
+	"github.com/actoredis/actoredis/internal/testproxy"
 )
 
 // TestNetworkFaults puts a TCP proxy between the client and one master (NodeAddressMap sends the
@@ -21,16 +22,16 @@ import (
 func TestNetworkFaults(t *testing.T) {
 	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
 	victim := tc.Masters()[2]
-	px := newProxy(t, victim.Addr())
+	px := testproxy.New(t, victim.Addr())
 	const timeout = time.Second
 	opts := api.ClusterOptions{
 		CommandTimeout: timeout, ConnectTimeout: timeout,
-		NodeAddressMap: map[string]string{victim.Addr(): px.addr()},
+		NodeAddressMap: map[string]string{victim.Addr(): px.Addr()},
 	}
 	opts.RootNodes = []api.NodeOptions{{URL: "redis://" + tc.Masters()[0].Addr()}}
 	cl, err := api.CreateCluster(opts)
 	require.NoError(t, err)
-	link := watchLink(cl, px.addr())
+	link := watchLink(cl, px.Addr())
 	require.NoError(t, cl.Connect(t.Context()))
 	t.Cleanup(func() { _ = cl.Close() })
 
@@ -71,10 +72,10 @@ func TestNetworkFaults(t *testing.T) {
 		errors expect
 	}
 	phases := []phase{
-		{"latency 50 ms", func() { px.set(faultLatency, 50*time.Millisecond) }, time.Second, noErrors},
-		{"blackhole", func() { px.set(faultBlackhole, 0) }, 2 * time.Second, someErrors},
-		{"half-close", px.halfClose, 0, mayFail},
-		{"slow reader", func() { px.set(faultSlowRead, 0) }, 2 * time.Second, someErrors},
+		{"latency 50 ms", func() { px.Set(testproxy.Latency, 50*time.Millisecond) }, time.Second, noErrors},
+		{"blackhole", func() { px.Set(testproxy.Blackhole, 0) }, 2 * time.Second, someErrors},
+		{"half-close", px.HalfClose, 0, mayFail},
+		{"slow reader", func() { px.Set(testproxy.SlowRead, 0) }, 2 * time.Second, someErrors},
 	}
 	for _, ph := range phases {
 		before := l.report()
@@ -83,7 +84,7 @@ func TestNetworkFaults(t *testing.T) {
 		if ph.hold > 0 {
 			time.Sleep(ph.hold) // the fault lasts this long: a span of time, not a synchronisation
 		}
-		px.set(faultNone, 0)
+		px.Set(testproxy.None, 0)
 		cleared := time.Now()
 		waitOps(t, l, 5000)
 		// The other masters' commands flow meanwhile: a fault that marks the node down is over once

@@ -2,10 +2,7 @@ package node
 
 import (
 	"context"
-	"io"
-	"net"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/actoredis/actoredis/internal/testcluster"
+	"github.com/actoredis/actoredis/internal/testproxy"
 )
 
 // connFlags returns the flags (CLIENT LIST) of srv's connections named name: "r" for READONLY,
@@ -142,13 +140,13 @@ func TestDedicatedConnectionsFollowTheReadOnlySetting(t *testing.T) {
 // on a node the map had just called a master.)
 func TestDedicatedDialOverlappingSetReadOnly(t *testing.T) {
 	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas})
-	p := newGatedProxy(t, tc.Masters()[0].Addr())
-	n := startNode(t, Options{Addr: p.addr(), ReadOnly: true, ClientName: "ro-overlap"})
+	p := testproxy.New(t, tc.Masters()[0].Addr())
+	n := startNode(t, Options{Addr: p.Addr(), ReadOnly: true, ClientName: "ro-overlap"})
 	ctx := context.Background()
 	_, err := n.Do(ctx, "PING") // the pipelined connection, through the proxy before the gate
 	require.NoError(t, err)
 
-	p.arm()
+	p.Arm()
 	type result struct {
 		d   *Dedicated
 		err error
@@ -160,87 +158,13 @@ func TestDedicatedDialOverlappingSetReadOnly(t *testing.T) {
 		d, err := n.Dedicated(bound)
 		got <- result{d, err}
 	}()
-	p.awaitHeld(t) // the dial is connected, its handshake held at the gate
+	p.AwaitHeld(t) // the dial is connected, its handshake held at the gate
 	n.SetReadOnly(false)
-	p.open()
+	p.Open()
 	r := <-got
 	require.NoError(t, r.err)
 	defer r.d.Release()
 	v, err := r.d.Do(ctx, "CLIENT", "INFO")
 	require.NoError(t, err)
 	assert.Contains(t, string(v.Bytes()), " flags=N ", "the connection handed out after SetReadOnly(false)")
-}
-
-// gatedProxy forwards connections to a server; once armed, it holds each new connection's bytes
-// until opened.
-type gatedProxy struct {
-	ln    net.Listener
-	armed atomic.Bool
-	held  chan struct{} // a connection reached the gate
-	gate  chan struct{} // closed by open
-	once  sync.Once
-}
-
-func newGatedProxy(t *testing.T, target string) *gatedProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	p := &gatedProxy{ln: ln, held: make(chan struct{}, 16), gate: make(chan struct{})}
-	var wg sync.WaitGroup
-	var conns sync.Map
-	t.Cleanup(func() {
-		_ = ln.Close()
-		conns.Range(func(c, _ any) bool { _ = c.(net.Conn).Close(); return true })
-		p.open()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns.Store(c, nil)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if p.armed.Load() {
-					p.held <- struct{}{}
-					<-p.gate
-				}
-				s, err := net.Dial("tcp", target)
-				if err != nil {
-					_ = c.Close()
-					return
-				}
-				conns.Store(s, nil)
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					_, _ = io.Copy(s, c)
-					_ = s.Close()
-				}()
-				_, _ = io.Copy(c, s)
-				_ = c.Close()
-			}()
-		}
-	}()
-	return p
-}
-
-func (p *gatedProxy) addr() string { return p.ln.Addr().String() }
-func (p *gatedProxy) arm()         { p.armed.Store(true) }
-
-// open lets every held connection through, and those that come later.
-func (p *gatedProxy) open() { p.once.Do(func() { close(p.gate) }) }
-
-func (p *gatedProxy) awaitHeld(t *testing.T) {
-	t.Helper()
-	select {
-	case <-p.held:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no connection reached the gate")
-	}
 }
