@@ -15,10 +15,13 @@ import (
 type Fault int
 
 const (
-	None      Fault = iota
-	Latency         // replies are held back by the delay
-	Blackhole       // nothing passes either way; connections stay open (no RST, no FIN)
-	SlowRead        // the proxy stops reading what the client writes
+	None    Fault = iota
+	Latency       // replies are held back by the delay
+	// Blackhole: nothing passes either way, and connections stay open (no RST, no FIN), as in a
+	// network partition. What was sent meanwhile arrives once it ends, as TCP delivers it when a
+	// partition heals: no byte in the middle of a stream is lost.
+	Blackhole
+	SlowRead // the proxy stops reading what the client writes
 )
 
 // Options shape every connection the proxy accepts; the zero value forwards them untouched.
@@ -232,9 +235,8 @@ func (p *Proxy) pump(pr *pair, src, dst net.Conn, replies bool) {
 	defer p.forget(pr)
 	buf := make([]byte, 32<<10)
 	for first := true; ; first = false {
-		mode, _, change := p.state()
-		if mode == SlowRead && !replies {
-			<-change // stop reading the client until the fault ends
+		if mode, _, change := p.state(); mode == Blackhole || mode == SlowRead && !replies {
+			<-change // stop reading until the fault ends
 			continue
 		}
 		n, err := src.Read(buf)
@@ -242,10 +244,12 @@ func (p *Proxy) pump(pr *pair, src, dst net.Conn, replies bool) {
 			return
 		}
 		chunk := buf[:n]
-		mode, delay, _ := p.state()
+		mode, delay, change := p.state()
+		for mode == Blackhole { // held, not dropped: a TCP stream loses no byte in its middle
+			<-change
+			mode, delay, change = p.state()
+		}
 		switch {
-		case mode == Blackhole:
-			continue // swallowed
 		case mode == Latency && replies:
 			time.Sleep(delay) // the fault injected: replies arrive late
 		case first && replies && p.opts.FirstReplyDelay > 0:
