@@ -29,7 +29,14 @@ type Future struct {
 // long as its own timeout says (sent again because its slot moved, or UNBLOCKED, it waits what is
 // left of it); with a timeout of 0 it waits until answered, until the context of AwaitContext
 // ends, or until Close. With all ClusterOptions.MaxBlockingConns connections of its
-// node in use, it fails with ErrBlockingPoolFull after CommandTimeout.
+// node in use, it fails with ErrBlockingPoolFull after CommandTimeout. One whose context ends
+// while it blocks is abandoned: its connection is closed, and what the server handed it in that
+// moment (the element a BLPOP popped) is lost, neither returned nor put back. The server hands an
+// element to the caller blocked longest, often one whose context is ending: callers that give up
+// often lose elements (a review saw 6,649 of 9,163 lost with 8 callers giving up every 0–3 ms; a
+// raw client closing its socket at once lost as many). For a queue that must not lose elements,
+// give the command its own timeout (BLPOP key 1) rather than a short context, or move elements
+// to a processing list (BLMOVE).
 // A server error reply is returned as the error (*resp.Error; errors.Is matches its prefix). A
 // null reply is a Value whose IsNull is true, with a nil error (not Nil). The Value owns its
 // memory: it stays valid for as long as it is kept.
