@@ -333,6 +333,7 @@ func (c *Cluster) Send(cmd Command) *Future {
 // unit (see Tx; nil for one command); a command that cannot be sent completes f with its error at
 // once.
 func (c *Cluster) send(ctx context.Context, f *Future, cmd Command, more [][]any, alone bool) {
+	f.self = f
 	rt := c.run.Load()
 	if rt == nil {
 		f.fail(c.notRunning())

@@ -16,6 +16,9 @@ var (
 	// matched by Tx's error when EXEC answers null. Do, Future.Await and Node.Do return a null
 	// reply as a Value whose IsNull is true, with a nil error.
 	Nil = errors.New("actoredis: nil")
+	// ErrInvalidFuture: a Future not returned by Cluster.Send (a zero one), or a copy of one. Its
+	// Await and AwaitContext return it, and its Done channel is closed. Keep the *Future.
+	ErrInvalidFuture = errors.New("actoredis: a Future must be the one Cluster.Send returned, not a zero value or a copy")
 	// ErrClientClosed: the cluster is not connected: before Connect, after a failed Connect (which
 	// closes it: create a new Cluster), or after Close. The message says which.
 	ErrClientClosed = errors.New("actoredis: client closed")

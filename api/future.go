@@ -16,9 +16,11 @@ import (
 // Future is the pending result of a command sent with Cluster.Send. It is completed exactly once;
 // every method is safe for concurrent use and may be called any number of times, and each call
 // returns that one result. An AwaitContext whose ctx ends first completes it with ctx's error
-// (see AwaitContext).
+// (see AwaitContext). Keep the *Future Send returned: a copy of it, or a zero Future, is not one
+// (its Await returns ErrInvalidFuture).
 type Future struct {
 	r     dispatcher.Request // the command on its way, and its result
+	self  *Future            // set by send: a zero Future, or a copy, has another (ErrInvalidFuture)
 	argv  [inlineArgs]any    // the request's arguments, pointing into slots
 	slots [inlineArgs]argSlot
 }
@@ -41,6 +43,9 @@ type Future struct {
 // null reply is a Value whose IsNull is true, with a nil error (not Nil). The Value owns its
 // memory: it stays valid for as long as it is kept.
 func (f *Future) Await() (resp.Value, error) {
+	if f.self != f {
+		return resp.Value{}, ErrInvalidFuture
+	}
 	f.r.ReadHeld(context.Background()) // a lone Send's reply, read here (see Cluster.Send)
 	v, err := f.r.Await()
 	return v, f.explain(err)
@@ -52,6 +57,9 @@ func (f *Future) Await() (resp.Value, error) {
 // written is then never written, and a late reply is dropped. A command already written may have
 // run: ctx.Err() says nothing either way (WasWritten is false for it).
 func (f *Future) AwaitContext(ctx context.Context) (resp.Value, error) {
+	if f.self != f {
+		return resp.Value{}, ErrInvalidFuture
+	}
 	if ctx.Err() == nil {
 		f.r.ReadHeld(ctx)
 	}
@@ -72,9 +80,18 @@ func (f *Future) explain(err error) error {
 
 // Done returns a channel closed when the result is in.
 func (f *Future) Done() <-chan struct{} {
+	if f.self != f {
+		return closedDone // Await says why
+	}
 	f.r.ReleaseHeld() // whoever waits on it reads nothing: the reader goroutine does
 	return f.r.Done()
 }
+
+var closedDone = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
 
 // fail completes a Future that was never sent with err.
 func (f *Future) fail(err error) {
