@@ -165,8 +165,9 @@ func (tx *WatchTx) notRun(err error) error {
 	return notRun
 }
 
-// Do runs cmd on the watched connection and returns its reply; a server error is the error, but
-// for CLUSTERDOWN (a master failed, its replica not promoted yet), after which the command is sent
+// Do runs cmd on the watched connection and returns its reply; a server error is the error (a
+// MOVED or ASK named with the node and the command, and one for a key in another slot than the
+// watched keys', which this node does not serve, matching ErrCrossSlot too), but for CLUSTERDOWN (a master failed, its replica not promoted yet), after which the command is sent
 // again, with backoff, for up to CommandTimeout from the first CLUSTERDOWN: the server ran
 // nothing, and the WATCH holds (a blocking command the server let go of so waits its own timeout
 // again, which does not count). A command whose wait for its reply fails (its ctx ends, it times
@@ -184,7 +185,31 @@ func (tx *WatchTx) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 	if err != nil {
 		return resp.Value{}, err
 	}
-	return tx.doThroughClusterDown(ctx, args...)
+	v, err := tx.doThroughClusterDown(ctx, args...)
+	return v, tx.redirected(args, err)
+}
+
+// redirected names the node and the command of a MOVED or ASK that Do met, and says what it
+// means: the watched slot is moving or has moved, or the command's key is in a slot the node does
+// not serve (that error matches ErrCrossSlot too). Other errors are returned as they are.
+func (tx *WatchTx) redirected(args []any, err error) error {
+	var se *resp.Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	rd, ok, _ := resp.ParseRedirect(se)
+	if !ok {
+		return err
+	}
+	at := fmt.Sprintf("actoredis: node %s: %s", tx.addr, node.CommandName(args))
+	switch {
+	case rd.Slot != tx.slot:
+		return fmt.Errorf("%s: its slot %d is not the watched keys' (%d), and the node does not serve it: %w (%w)",
+			at, rd.Slot, tx.slot, err, dispatcher.ErrCrossSlotChecked)
+	case rd.Ask:
+		return fmt.Errorf("%s: the watched slot %d is being migrated: %w", at, tx.slot, err)
+	}
+	return fmt.Errorf("%s: the watched slot %d has moved: %w", at, tx.slot, err)
 }
 
 // doThroughClusterDown is do, sending the command again, with backoff, while the server answers

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/actoredis/actoredis/internal/testcluster"
+	"github.com/actoredis/actoredis/resp"
 )
 
 // Close while Watches wait for the one connection of the pool (or dial it) fails each with an
@@ -98,6 +99,37 @@ func TestWatchExecWritingAnotherNodesKeyIsNotTxFailed(t *testing.T) {
 		assert.ErrorIs(t, err, ErrMoved)
 		assert.NotErrorIs(t, err, ErrTxFailed)
 	}
+}
+
+// A WatchTx.Do of a key another master serves meets MOVED: the error names the node and the
+// command, and matches ErrCrossSlot as well as the MOVED; a key of another slot the watched node
+// serves is read. (The bare MOVED reached the caller, naming neither.)
+func TestWatchDoOfAnotherNodesKeyIsCrossSlot(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 2, Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{})
+	ctx := context.Background()
+	watched, near := keyInSlot("wa", 1), keyInSlot("wn", 2)
+	require.Same(t, tc.MasterFor(1), tc.MasterFor(2))
+	var elsewhere string
+	for s := testcluster.NumSlots - 1; elsewhere == ""; s-- {
+		if tc.MasterFor(s) != tc.MasterFor(1) {
+			elsewhere = keyInSlot("wb", s)
+		}
+	}
+	require.NoError(t, cl.Set(ctx, near, "n"))
+	err := cl.Watch(ctx, func(tx *WatchTx) error {
+		v, err := tx.Do(ctx, Cmd("GET", near))
+		require.NoError(t, err)
+		assert.Equal(t, "n", v.String())
+		_, err = tx.Do(ctx, Cmd("GET", elsewhere))
+		return err
+	}, watched)
+	require.ErrorIs(t, err, ErrCrossSlot)
+	assert.ErrorIs(t, err, ErrMoved)
+	var se *resp.Error
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, "MOVED", se.Prefix, "errors.As finds the server's reply")
+	assert.Contains(t, err.Error(), "node "+tc.MasterFor(1).Addr()+": GET: ")
 }
 
 // A connection lost before EXEC is written ran nothing, and Exec's error says so: WasWritten is
