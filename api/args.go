@@ -58,11 +58,34 @@ func bindTo(args []any, slots []argSlot, argv []any) ([]any, error) {
 		case int32:
 			s.n = int64(v)
 			argv[i] = &s.n
+		case int16:
+			s.n = int64(v)
+			argv[i] = &s.n
+		case int8:
+			s.n = int64(v)
+			argv[i] = &s.n
 		case uint64:
 			s.s = strconv.FormatUint(v, 10)
 			argv[i] = &s.s
+		case uint:
+			s.s = strconv.FormatUint(uint64(v), 10)
+			argv[i] = &s.s
+		case uint32:
+			s.n = int64(v)
+			argv[i] = &s.n
+		case uint16:
+			s.n = int64(v)
+			argv[i] = &s.n
+		case uint8:
+			s.n = int64(v)
+			argv[i] = &s.n
 		case float64:
 			s.s = string(resp.AppendFloatText(nil, v))
+			argv[i] = &s.s
+		case float32:
+			// Its shortest decimal, not float64(v)'s: float32(0.1) is 0.1, not 0.10000000149011612.
+			f, _ := strconv.ParseFloat(strconv.FormatFloat(float64(v), 'g', -1, 32), 64)
+			s.s = string(resp.AppendFloatText(nil, f))
 			argv[i] = &s.s
 		case bool:
 			s.s = "0"

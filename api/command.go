@@ -11,8 +11,10 @@ type Command struct {
 	idempotent bool
 }
 
-// Cmd builds a command from its name and arguments. Arguments may be string, []byte, int, int64,
-// int32, uint64, float64 or bool; anything else fails the command when it is sent.
+// Cmd builds a command from its name and arguments. Arguments may be string, []byte, any integer
+// type (int, int8 ... int64, uint, uint8 ... uint64), float64, float32 or bool (sent as 1 or 0);
+// anything else (a named type, time.Duration, a slice of strings, nil) fails the command when it
+// is sent, with an error naming the argument and its type.
 func Cmd(args ...any) Command { return Command{args: args} }
 
 // Idempotent marks the command safe to run twice: when its connection fails after it was written,

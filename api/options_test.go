@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -149,8 +150,23 @@ func TestArgumentTypes(t *testing.T) {
 		}
 	}
 	assert.Equal(t, []string{"SET", "k", "1", "2", "3", "4", "1.5", "1", "a", "b"}, texts)
+	args, err = f.bind([]any{int8(-8), int16(-16), uint(1 << 63), uint32(32)})
+	require.NoError(t, err)
+	assert.Equal(t, []any{int64(-8), int64(-16), "9223372036854775808", int64(32)}, deref(args))
+	args, err = f.bind([]any{uint16(16), uint8(8), float32(0.1), float32(-2)})
+	require.NoError(t, err)
+	assert.Equal(t, []any{int64(16), int64(8), "0.1", "-2"}, deref(args))
 	_, err = (&Future{}).bind([]any{"SET", struct{}{}})
 	assert.ErrorContains(t, err, "SET: argument 1: unsupported type struct {}")
+}
+
+// deref returns the values bound arguments point at.
+func deref(args []any) []any {
+	out := make([]any, len(args))
+	for i, a := range args {
+		out[i] = reflect.ValueOf(a).Elem().Interface()
+	}
+	return out
 }
 
 func TestErrorHelpers(t *testing.T) {
