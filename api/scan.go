@@ -32,12 +32,12 @@ const maxRescans = 16
 
 // Scan returns an iterator over the keys of the whole cluster, each master scanned in turn with
 // SCAN (cursor by cursor, as the loop asks for more) and a key yielded with a nil error. It stops
-// at the first error, yielded with an empty key: ctx ended, the client closed, a server's refusal
-// (NOPERM...), a reply past Limits, a slot that had to be scanned again 16 times (the cluster kept
-// changing under it), or no progress for CommandTimeout of waiting on the servers
-// (no SCAN reply, or none further into a node than before: a node down and not replaced, a slot
-// no node serves; the error matches ErrTimeout and names what it last met). The time the loop
-// takes over its keys is not counted.
+// at the first error, yielded with an empty key: ctx ended (looked at before each key), the
+// client closed, a server's refusal (NOPERM...), a reply past Limits, a slot that had to be
+// scanned again 16 times (the cluster kept changing under it), or no progress for CommandTimeout
+// of waiting on the servers (no SCAN reply, or none further into a node than before: a node down
+// and not replaced, a slot no node serves; the error matches ErrTimeout and names what it last
+// met). The time the loop takes over its keys is not counted.
 //
 // As with SCAN on one server, every key that exists from the start of the loop to its end and
 // matches opts is yielded, and a key may be yielded more than once. This holds across failovers
@@ -319,7 +319,14 @@ func (s *scanner) keys(n *Node, want *slotSet) error {
 		}
 		page := v.Index(1)
 		for i := range page.Len() {
-			if k := page.Index(i).String(); want.has(GetSlot(k)) && !s.yield(k, nil) {
+			k := page.Index(i).String()
+			if !want.has(GetSlot(k)) {
+				continue
+			}
+			if err := ended(s.ctx); err != nil {
+				return err // ctx ended (in the loop's body, say): not the rest of the page
+			}
+			if !s.yield(k, nil) {
 				return errScanStopped
 			}
 		}

@@ -316,6 +316,31 @@ func TestScanErrors(t *testing.T) {
 	assert.Less(t, took, 4*timeout, "bounded by CommandTimeout, give or take a step")
 }
 
+// A ctx cancelled in the loop's body ends the scan at the next key: that key's place holds the
+// ctx's error, and nothing follows. (The rest of the page came first: 8 more keys in a review.)
+func TestScanStopsAtTheKeyAfterItsCtxEnds(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{})
+	setAll(t, cl, slotKeys("cancel", 0, 50))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var keys int
+	var errs []error
+	for k, err := range cl.Scan(ctx, ScanOptions{Count: 100}) {
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		require.NotEmpty(t, k)
+		if keys++; keys == 3 {
+			cancel()
+		}
+	}
+	assert.Equal(t, 3, keys)
+	require.Len(t, errs, 1)
+	assert.ErrorIs(t, errs[0], context.Canceled)
+}
+
 // TestScanFollowsASlotToAMasterWithoutSlots: a slot half migrated to a master that serves no
 // slots yet (a node just added, which the client's map does not hold) has its moved keys
 // yielded from there.
