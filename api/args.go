@@ -21,6 +21,18 @@ type argSlot struct {
 	n int64
 }
 
+// text stores v in s and returns the pointer the request carries.
+func (s *argSlot) text(v string) *string {
+	s.s = v
+	return &s.s
+}
+
+// int stores n in s and returns the pointer the request carries.
+func (s *argSlot) int(n int64) *int64 {
+	s.n = n
+	return &s.n
+}
+
 // bind copies the command's arguments into the future and returns the argument list the request
 // carries. It never stores an interface value it was given (that would make every caller's
 // argument escape to the heap); it re-points at its own copies.
@@ -44,55 +56,42 @@ func bindTo(args []any, slots []argSlot, argv []any) ([]any, error) {
 		s := &slots[i]
 		switch v := a.(type) {
 		case string:
-			s.s = v
-			argv[i] = &s.s
+			argv[i] = s.text(v)
 		case []byte:
 			s.b = v
 			argv[i] = &s.b
 		case int:
-			s.n = int64(v)
-			argv[i] = &s.n
+			argv[i] = s.int(int64(v))
 		case int64:
-			s.n = v
-			argv[i] = &s.n
+			argv[i] = s.int(v)
 		case int32:
-			s.n = int64(v)
-			argv[i] = &s.n
+			argv[i] = s.int(int64(v))
 		case int16:
-			s.n = int64(v)
-			argv[i] = &s.n
+			argv[i] = s.int(int64(v))
 		case int8:
-			s.n = int64(v)
-			argv[i] = &s.n
+			argv[i] = s.int(int64(v))
 		case uint64:
-			s.s = strconv.FormatUint(v, 10)
-			argv[i] = &s.s
+			argv[i] = s.text(strconv.FormatUint(v, 10))
 		case uint:
-			s.s = strconv.FormatUint(uint64(v), 10)
-			argv[i] = &s.s
+			argv[i] = s.text(strconv.FormatUint(uint64(v), 10))
 		case uint32:
-			s.n = int64(v)
-			argv[i] = &s.n
+			argv[i] = s.int(int64(v))
 		case uint16:
-			s.n = int64(v)
-			argv[i] = &s.n
+			argv[i] = s.int(int64(v))
 		case uint8:
-			s.n = int64(v)
-			argv[i] = &s.n
+			argv[i] = s.int(int64(v))
 		case float64:
-			s.s = string(resp.AppendFloatText(nil, v))
-			argv[i] = &s.s
+			argv[i] = s.text(string(resp.AppendFloatText(nil, v)))
 		case float32:
 			// Its shortest decimal, not float64(v)'s: float32(0.1) is 0.1, not 0.10000000149011612.
 			f, _ := strconv.ParseFloat(strconv.FormatFloat(float64(v), 'g', -1, 32), 64)
-			s.s = string(resp.AppendFloatText(nil, f))
-			argv[i] = &s.s
+			argv[i] = s.text(string(resp.AppendFloatText(nil, f)))
 		case bool:
-			s.s = "0"
+			bit := "0"
 			if v {
-				s.s = "1"
+				bit = "1"
 			}
-			argv[i] = &s.s
+			argv[i] = s.text(bit)
 		default:
 			if name, ok := args[0].(string); ok && i > 0 {
 				return nil, fmt.Errorf("actoredis: %s: argument %d: %w", name, i, unsupported(a))
