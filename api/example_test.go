@@ -57,7 +57,7 @@ func ExampleCreateCluster() {
 
 	lib := api.NewLibrary("#!lua name=greetings\n" +
 		"redis.register_function('greet', function(keys, args) return 'hi ' .. args[1] end)")
-	r, err := lib.Call(ctx, c, "greet", nil, "there") // the first call loads it on every master
+	r, err := lib.Call(ctx, c, "greet", nil, "there") // loaded first on the master it reaches, if missing there
 	fmt.Println(r.String(), err)
 
 	sub, err := c.SSubscribe(ctx, "orders") // returns once the server has confirmed it
