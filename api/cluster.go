@@ -347,7 +347,12 @@ func (c *Cluster) send(ctx context.Context, f *Future, cmd Command, more [][]any
 	f.r.Init(rt.disp, args)
 	f.r.More = more
 	f.r.Idempotent = cmd.idempotent
-	f.r.Deadline = time.Now().Add(c.opts.CommandTimeout)
+	limit := c.opts.CommandTimeout
+	if cmd.timeout > limit {
+		f.r.Slower = cmd.timeout - limit
+		limit = cmd.timeout
+	}
+	f.r.Deadline = time.Now().Add(limit)
 	f.r.Until = f.r.Deadline
 	if alone {
 		rt.disp.SendAlone(ctx, &f.r)

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"time"
+
 	"github.com/actoredis/actoredis/slotmap"
 )
 
@@ -9,6 +11,7 @@ import (
 type Command struct {
 	args       []any
 	idempotent bool
+	timeout    time.Duration // Timeout's
 }
 
 // Cmd builds a command from its name and arguments. Arguments may be string, []byte, any integer
@@ -22,6 +25,18 @@ func Cmd(args ...any) Command { return Command{args: args} }
 // retried anyway.
 func (c Command) Idempotent() Command {
 	c.idempotent = true
+	return c
+}
+
+// Timeout gives the command up to d, in place of ClusterOptions.CommandTimeout when d is longer:
+// for a command the server takes long to run (a slow script or function, a DEL of a huge key).
+// Without it, a reply due for longer than CommandTimeout makes the client drop the connection, and
+// every command waiting on it fails, may-have-run (WasWritten). The server runs one command at a
+// time: the commands sent to the same node after it wait for it, on the client too, and may
+// complete up to d after they were sent. A blocking command (BLPOP...) waits as its own timeout
+// says, and Watch's commands as WatchTx.Do says; Timeout does not change them.
+func (c Command) Timeout(d time.Duration) Command {
+	c.timeout = d
 	return c
 }
 

@@ -50,6 +50,9 @@ func (n *Node) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 	}
 	r := node.NewRequest(cmd.args...)
 	r.Ctx = ctx
+	if cmd.timeout > n.c.opts.CommandTimeout {
+		r.Slower = cmd.timeout - n.c.opts.CommandTimeout // see Command.Timeout
+	}
 	n.ref.Node.Send(r)
 	v, err := r.AwaitContext(ctx)
 	if err == nil {

@@ -116,7 +116,8 @@ type ClusterOptions struct {
 	// CommandTimeout bounds each command, redirects and retries included: a command still waiting
 	// for its reply past it fails with ErrTimeout (on a connection whose oldest reply due is that
 	// late, every command still waiting fails, and the connection is replaced). A blocking
-	// command's wait on its server, as long as it asked for, is not counted. Default 5 s.
+	// command's wait on its server, as long as it asked for, is not counted. A command the server
+	// takes longer to run (a slow script) may be given more with Command.Timeout. Default 5 s.
 	CommandTimeout time.Duration
 	// ConnectTimeout bounds dialing one node, handshake included, and each topology query to one
 	// node. In Connect it bounds each discovery query to a root, the wait for a master's

@@ -44,6 +44,7 @@ func (c *Cluster) Tx(ctx context.Context, cmds ...Command) ([]resp.Value, error)
 	}
 	more := make([][]any, len(cmds)+1)
 	idempotent := true
+	multi := Cmd("MULTI") // the unit's: the longest Timeout of its commands is its
 	for i, cmd := range cmds {
 		args, err := bindTx(i, cmd)
 		if err != nil {
@@ -51,12 +52,12 @@ func (c *Cluster) Tx(ctx context.Context, cmds ...Command) ([]resp.Value, error)
 		}
 		more[i] = args
 		idempotent = idempotent && cmd.idempotent
+		multi.timeout = max(multi.timeout, cmd.timeout)
 	}
 	more[len(cmds)] = []any{"EXEC"}
 	c.inDo.Add(1) // a caller waiting, as in Do: others are not alone
 	defer c.inDo.Add(-1)
 	f := &Future{}
-	multi := Cmd("MULTI")
 	multi.idempotent = idempotent
 	c.send(ctx, f, multi, more, false)
 	v, err := f.AwaitContext(ctx)

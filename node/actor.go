@@ -201,6 +201,7 @@ func (a *nodeActor) accept(ctx actor.Context, r *Request) {
 		}()
 		return
 	}
+	r.holdsFor = max(r.holdsFor, r.Slower)
 	r.expires = a.ticks + int64(a.opts.CommandTimeout/a.tickEvery) + 1
 	if a.state != stateReady {
 		if len(a.offline) >= a.opts.OfflineQueue {

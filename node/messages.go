@@ -44,6 +44,12 @@ type Request struct {
 	// *CommandError naming the node that answered (and the command), wrapping the server's error.
 	NameNode bool
 
+	// Slower lets the server take longer than the node's command timeout to run the command, by
+	// that much (a slow script, a DEL of a huge key): the stall detection waits that much longer
+	// for its reply, and for the replies of the commands written after it on the connection, which
+	// the server runs after it. Not for blocking commands, which wait as their own timeout says.
+	Slower time.Duration
+
 	// DeferRead, for a request sent now and awaited later (a lone Send), asks TryRun to set the
 	// read token aside for its Await (ReadHeld) instead of reading the reply at once.
 	DeferRead bool
@@ -167,6 +173,7 @@ func (r *Request) Reuse() {
 	r.Future.Reuse()
 	r.Args, r.Ctx, r.Asking, r.More, r.Owner, r.Until, r.MissingReturns, r.NameNode = nil, nil, false, nil, nil, time.Time{}, false, false
 	r.collected, r.expires, r.holdsFor, r.held, r.lentConn, r.DeferRead, r.unitFrom = nil, 0, 0, 0, nil, false, ""
+	r.Slower = 0
 }
 
 // Returnable reports whether a server error is one an Owner is asked about: a redirect (MOVED,

@@ -310,8 +310,8 @@ type dueMark struct {
 	at   time.Time
 }
 
-// heldWait is a WAIT written: the reply count through its reply, and how long the server may hold
-// it (and every reply behind it).
+// heldWait is a WAIT written, or a command the server may take long to run (Request.Slower): the
+// reply count through its reply, and how long the server may hold it (and every reply behind it).
 type heldWait struct {
 	upTo int64
 	hold time.Duration
@@ -343,6 +343,16 @@ func (c *conn) oldestDue(now time.Time, answered int64) (since time.Time, held t
 	w := 0
 	for w < len(c.waits) && c.waits[w].upTo <= c.settled {
 		w++
+	}
+	if w > 0 {
+		// The server is past those holds, and ran nothing written after them before: what it
+		// still owes is due from now, not from its write, or a hold longer than the command
+		// timeout (Request.Slower) would leave it overdue the moment the held reply came.
+		for i := range c.marks {
+			if c.marks[i].at.Before(now) {
+				c.marks[i].at = now
+			}
+		}
 	}
 	c.waits = append(c.waits[:0], c.waits[w:]...)
 	if len(c.marks) == 0 {
