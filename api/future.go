@@ -25,8 +25,10 @@ type Future struct {
 	slots [inlineArgs]argSlot
 }
 
-// Await waits for the result. It is bounded by ClusterOptions.CommandTimeout: past it the command
-// fails with an error matching ErrTimeout and, when it was being retried, the last error it met.
+// Await waits for the result. It is bounded by ClusterOptions.CommandTimeout (or the command's
+// longer Timeout, and a command queued behind such a one on its node may wait for it): past it the
+// command fails with an error matching ErrTimeout and, when it was being retried, the last error
+// it met.
 // A blocking command (BLPOP, BLMOVE, XREAD BLOCK...) runs on a connection of its own and waits as
 // long as its own timeout says (sent again because its slot moved, or UNBLOCKED, it waits what is
 // left of it); with a timeout of 0 it waits until answered, until the context of AwaitContext
