@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 )
 
@@ -34,7 +35,7 @@ const (
 // is followed at once: the channels are subscribed again, where the map says they live now, with
 // backoff while that fails. Messages published in between are not received (Redis pub/sub
 // delivers at most once); each such gap is an EventError matching ErrSubscriptionGap and naming
-// the node (OnError). A connection that has read nothing for 5 s is sent a PING; one that then
+// the node and the names interrupted (OnError), and is counted by Gaps. A connection that has read nothing for 5 s is sent a PING; one that then
 // reads nothing for CommandTimeout (a frozen server, a middlebox answering TCP keepalives for a
 // dead one) is lost the same way. Both are checked every second, so each may take up to a second
 // more. A name the server refuses to subscribe again for good (NOPERM:
@@ -51,6 +52,7 @@ type Subscription struct {
 	done    chan struct{}      // closed once its goroutines have ended and out is closed
 	last    error              // the last failure before it ended; read after done
 	err     error              // why it ended, nil for Close; read after done
+	gaps    atomic.Uint64      // Gaps'
 }
 
 type subKind int
@@ -170,6 +172,11 @@ func boundEnded(caller context.Context, cmd string, last error) error {
 // Messages returns the channel the messages arrive on. It is closed once the Subscription ends:
 // Close, the cluster's Close, or every name refused for good (see Err).
 func (s *Subscription) Messages() <-chan Message { return s.out }
+
+// Gaps counts the interruptions of the subscription so far: the times messages to some of its
+// names may have been lost (each is also an EventError matching ErrSubscriptionGap). A consumer
+// that must resynchronise after a loss compares it with the count it last saw.
+func (s *Subscription) Gaps() uint64 { return s.gaps.Load() }
 
 // Err says why the subscription ended once Messages is closed: nil after Close, an error
 // matching ErrClientClosed after the cluster's Close, or the server's refusal of its last names

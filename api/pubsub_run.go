@@ -3,13 +3,16 @@ package api
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/actoredis/actoredis/dispatcher"
+	"github.com/actoredis/actoredis/node"
 	"github.com/actoredis/actoredis/resp"
 	"github.com/actoredis/actoredis/slotmap"
 )
@@ -275,7 +278,11 @@ func (r *subRun) lose(l *link, err error) {
 	}
 	r.s.last = err
 	if len(l.live) > 0 {
-		r.gap(l, fmt.Errorf("%w: %w", ErrSubscriptionGap, err))
+		at := fmt.Sprintf("actoredis: %s %s", r.cmd, nameList(l.live))
+		if !node.NamesNode(err) {
+			at = fmt.Sprintf("actoredis: node %s: %s %s", l.conn.Addr(), r.cmd, nameList(l.live))
+		}
+		r.gap(l, fmt.Errorf("%s: %w: %w", at, ErrSubscriptionGap, err))
 	}
 	r.rt.smap.Refresh()
 	r.later()
@@ -286,8 +293,18 @@ func (r *subRun) lose(l *link, err error) {
 // been promised).
 func (r *subRun) gap(l *link, err error) {
 	if r.ready == nil {
+		r.s.gaps.Add(1)
 		r.c.emit(Event{Type: EventError, Addr: l.conn.Addr(), Err: err})
 	}
+}
+
+// nameList lists names for an error, in order, the first 8 of them.
+func nameList(names map[string]struct{}) string {
+	list := slices.Sorted(maps.Keys(names))
+	if len(list) > 8 {
+		return fmt.Sprintf("%q and %d more", list[:8], len(list)-8)
+	}
+	return fmt.Sprintf("%q", list)
 }
 
 // drop forgets l and closes its connection.

@@ -146,7 +146,9 @@ func TestSSubscribeFollowsItsSlot(t *testing.T) {
 	assert.Equal(t, Message{Channel: channel, Payload: "after"}, nextMessage(t, sub))
 	err := testwait.Recv(t, errs, "no EventError for the move")
 	assert.Contains(t, err.Error(), from.Addr(), "the event names the node the slot left")
+	assert.Contains(t, err.Error(), channel)
 	assert.ErrorIs(t, err, ErrSubscriptionGap)
+	assert.EqualValues(t, 1, sub.Gaps())
 }
 
 // A subscription whose connection the server closes subscribes again, and says so.
@@ -166,8 +168,10 @@ func TestSubscriptionSurvivesALostConnection(t *testing.T) {
 	}
 	require.Equal(t, 1, killed, "one subscriber connection")
 	err = testwait.Recv(t, errs, "no EventError for the lost connection")
-	assert.Contains(t, err.Error(), "SUBSCRIBE")
+	assert.Contains(t, err.Error(), `SUBSCRIBE ["survivor"]`, "names the channels interrupted")
+	assert.Regexp(t, `node 127\.0\.0\.1:\d+`, err.Error())
 	assert.ErrorIs(t, err, ErrSubscriptionGap)
+	assert.EqualValues(t, 1, sub.Gaps())
 	m := publishUntilHeard(t, cl, sub, "survivor")
 	assert.Equal(t, "survivor", m.Channel)
 }
