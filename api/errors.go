@@ -122,9 +122,20 @@ func (e *ConfigError) Error() string {
 // times; its Hops list the redirects followed.
 type MaxRedirectionsError = dispatcher.MaxRedirectionsError
 
-// ConnError is the error of a command whose connection failed; Written says whether it may have
-// run.
+// ConnError is the error of a command whose connection failed: Addr is the node's, Command the
+// command's name, Written whether it may have run (see WasWritten), Err the cause.
 type ConnError = node.ConnError
+
+// CommandError is an error of one command that names its node: Addr, Command, and Err, the
+// cause (a server's error reply to Node.Do, a *resp.Error; or the node's own: closed, timed out,
+// refused before it was sent...).
+type CommandError = node.CommandError
+
+// GaveUpError is the error of a command the client stopped retrying or redirecting: Command is
+// its name, Reason why it stopped (ErrTimeout: its deadline passed; ErrNoRoute; the client
+// closed), Tries the retries made, Last the last error it met on its way (a TRYAGAIN, a lost
+// connection...), nil if none. errors.Is and errors.As see both Reason and Last.
+type GaveUpError = dispatcher.GaveUpError
 
 // ErrLateReply is matched when a command redirected or retried late in its life was written but
 // got no reply by its deadline; it matches ErrTimeout too, and WasWritten is true for it. After a

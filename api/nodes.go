@@ -34,7 +34,7 @@ func (n *Node) IsMaster() bool { return n.ref.Info.Role == "master" }
 // fails with an error matching ErrClientClosed; once the node has left the cluster (a later
 // topology dropped it), with one matching ErrNodeGone.
 //
-// Every error names the node and the command. A server's error reply is a *node.CommandError
+// Every error names the node and the command. A server's error reply is a *CommandError
 // wrapping the *resp.Error (errors.As finds it; errors.Is matches resp's sentinels). A MOVED that
 // names another master than the client's map has for the slot, or a READONLY or CLUSTERDOWN from a
 // node the map calls a master, also tells the map, which refreshes (after a failover or a slot

@@ -168,6 +168,9 @@ func TestMasterWithoutEndpoint(t *testing.T) {
 	assert.Contains(t, err.Error(), n1.ID())
 	assert.Contains(t, err.Error(), `announces no endpoint ("?"`)
 	assert.Contains(t, err.Error(), "GET", "the error names the command")
+	var gaveUp *GaveUpError // api's name for it: no need to import dispatcher
+	require.ErrorAs(t, err, &gaveUp)
+	assert.Equal(t, "GET", gaveUp.Command)
 
 	// A slot moved to that master: the map still names the old one, whose MOVED names "?:port". The
 	// client does not try to dial "?".
