@@ -329,6 +329,7 @@ func TestCommandsAfterCloseFail(t *testing.T) {
 
 	// The rest of send, as if its state check had passed just before Close.
 	f := &Future{}
+	f.self = f
 	args, err := f.bind(Cmd("GET", "k").args)
 	require.NoError(t, err)
 	f.r.Init(rt.disp, args)
