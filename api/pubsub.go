@@ -50,8 +50,9 @@ type Subscription struct {
 	out     chan Message
 	end     context.CancelFunc // ends it; the cluster's Close ends it too
 	done    chan struct{}      // closed once its goroutines have ended and out is closed
+	said    chan struct{}      // closed once err is set, before out is closed
 	last    error              // the last failure before it ended; read after done
-	err     error              // why it ended, nil for Close; read after done
+	err     error              // why it ended, nil for Close; read after said
 	gaps    atomic.Uint64      // Gaps'
 }
 
@@ -128,7 +129,8 @@ func (c *Cluster) subscribe(ctx context.Context, kind subKind, names []string) (
 	if err := kind.check(ctx, names); err != nil {
 		return nil, err
 	}
-	s := &Subscription{kind: kind, timeout: c.opts.CommandTimeout, out: make(chan Message), done: make(chan struct{})}
+	s := &Subscription{kind: kind, timeout: c.opts.CommandTimeout, out: make(chan Message), done: make(chan struct{}),
+		said: make(chan struct{})}
 	ready := make(chan error, 1)
 	c.life.Lock() // so that Close, which waits for the subscriptions, waits for this one too
 	rt := c.run.Load()
@@ -183,7 +185,7 @@ func (s *Subscription) Gaps() uint64 { return s.gaps.Load() }
 // (NOPERM...). It is nil while the subscription runs.
 func (s *Subscription) Err() error {
 	select {
-	case <-s.done:
+	case <-s.said: // not done, closed after Messages: a reader that saw it closed may call Err first
 		return s.err
 	default:
 		return nil

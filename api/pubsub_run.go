@@ -125,6 +125,7 @@ func (r *subRun) shutdown() {
 	}
 	r.tell(r.why)
 	r.s.err = r.ended
+	close(r.s.said)
 	close(r.s.out)
 	close(r.s.done)
 }
