@@ -245,6 +245,10 @@ func TestNodeHandles(t *testing.T) {
 	other := keyInSlot("elsewhere", (GetSlot("user:1")+8000)%16384)
 	_, err = owner.Do(ctx, Cmd("GET", other))
 	assert.ErrorIs(t, err, ErrMoved)
+	// The argument types Cmd takes, as Cluster.Do does. (Those not resp's own were refused.)
+	v, err = owner.Do(ctx, Cmd("ECHO", uint32(7)))
+	require.NoError(t, err)
+	assert.Equal(t, "7", v.String())
 }
 
 func TestConnectErrors(t *testing.T) {

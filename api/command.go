@@ -33,7 +33,8 @@ func (c Command) Idempotent() Command {
 // Without it, a reply due for longer than CommandTimeout makes the client drop the connection, and
 // every command waiting on it fails, may-have-run (WasWritten). The server runs one command at a
 // time: the commands sent to the same node after it wait for it, on the client too, and may
-// complete up to d after they were sent. A blocking command (BLPOP...) waits as its own timeout
+// complete up to d later than they would have (their own timeout counts from their write, with
+// the slow command's allowance added). A blocking command (BLPOP...) waits as its own timeout
 // says, and Watch's commands as WatchTx.Do says; Timeout does not change them.
 func (c Command) Timeout(d time.Duration) Command {
 	c.timeout = d

@@ -48,7 +48,11 @@ func (n *Node) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 	if err := ended(ctx); err != nil {
 		return resp.Value{}, n.failed(cmd, err) // sent, it could run before the Future noticed
 	}
-	r := node.NewRequest(cmd.args...)
+	args, err := bindOwn(cmd.args) // the argument types Cmd takes, as Cluster.Do's
+	if err != nil {
+		return resp.Value{}, n.failed(cmd, err)
+	}
+	r := node.NewRequest(args...)
 	r.Ctx = ctx
 	if cmd.timeout > n.c.opts.CommandTimeout {
 		r.Slower = cmd.timeout - n.c.opts.CommandTimeout // see Command.Timeout

@@ -197,9 +197,9 @@ func (tx *WatchTx) redirected(args []any, err error) error {
 	if !errors.As(err, &se) {
 		return err
 	}
-	rd, ok, _ := resp.ParseRedirect(se)
-	if !ok {
-		return err
+	rd, ok, bad := resp.ParseRedirect(se)
+	if !ok || bad != nil {
+		return err // a malformed one says nothing of its slot
 	}
 	at := fmt.Sprintf("actoredis: node %s: %s", tx.addr, node.CommandName(args))
 	switch {

@@ -108,15 +108,15 @@ var lateMarks atomic.Uint64
 const lateClaimed = ^uint64(0)
 
 // watchLate marks the written requests whose deadline (Until) comes before the stall detection
-// would fail them (a command timeout after the write, checked at each tick): a command redirected
-// or retried late in its life. expireLate fails them at their deadline if no reply came, and the
-// connection stays. They are pinned and marked before the reader can see them, so their Futures are
-// never reused while the actor still holds them, and a request the reader gives back to its Owner
-// (a TRYAGAIN, a MOVED) is known to have left.
+// would fail them (a command timeout after the write, and its own hold: Slower, a WAIT's; checked
+// at each tick): a command redirected or retried late in its life. expireLate fails them at their
+// deadline if no reply came, and the connection stays. They are pinned and marked before the
+// reader can see them, so their Futures are never reused while the actor still holds them, and a
+// request the reader gives back to its Owner (a TRYAGAIN, a MOVED) is known to have left.
 func (a *nodeActor) watchLate(now time.Time, written []*Request) {
 	soon := now.Add(a.opts.CommandTimeout - a.tickEvery)
 	for _, r := range written {
-		if !r.Until.IsZero() && r.Until.Before(soon) {
+		if !r.Until.IsZero() && r.Until.Before(soon.Add(r.holdsFor)) { // a held reply may take longer
 			r.pinned = true
 			w := lateWatch{r: r, mark: lateMarks.Add(1)}
 			r.watched.Store(w.mark)

@@ -38,9 +38,8 @@ type conn struct {
 	unsent    []byte
 	wroteAt   time.Time // the actor's: when it last wrote requests on the connection
 
-	marks   []dueMark  // the actor's: the replies due at each tick, oldest first, while still due (oldestDue)
-	waits   []heldWait // the actor's: the WAITs written, while a mark of theirs or after them is due
-	settled int64      // the actor's: the reply count of the last mark all answered
+	marks []dueMark  // the actor's: the replies due at each tick, oldest first, while still due (oldestDue)
+	waits []heldWait // the actor's: the WAITs written, while a mark of theirs or after them is due
 
 	onPush func(resp.Value)
 	report func(msg any) // sends a message to the actor
@@ -304,10 +303,11 @@ func withRedirectHost(e *resp.Error, addr string) *resp.Error {
 }
 
 // dueMark says that by at (the time of the last write before the tick that noted it, or that
-// tick's time if no write is known) the connection had been written upTo replies (conn.expected).
+// tick's time if no write is known) the connection had been written upTo replies (conn.expected),
+// from of them answered.
 type dueMark struct {
-	upTo int64
-	at   time.Time
+	upTo, from int64
+	at         time.Time
 }
 
 // heldWait is a WAIT written, or a command the server may take long to run (Request.Slower): the
@@ -320,9 +320,11 @@ type heldWait struct {
 // oldestDue notes the replies written since the last mark, at the time of the last write (wroteAt;
 // now, the tick's time, if none is known), forgets the marks whose replies are all in, and returns
 // the time of the oldest mark with a reply still due: that reply was written at it or before. held
-// adds up the holds of the WAITs written up to that mark's replies and since the mark before it:
-// the server runs them one after another, so they may have held it that long. It returns false
-// when no reply is due. Called by the actor at each tick, and only there.
+// adds up the holds of the commands that may have kept the server from that reply: the held ones
+// (a WAIT, a Slower command) from the first not answered when the mark was noted through that
+// reply itself. The server runs them one after another, so it may have spent that long on them;
+// not on those behind the reply. It returns false when no reply is due. Called by the actor at each
+// tick, and only there.
 func (c *conn) oldestDue(now time.Time, answered int64) (since time.Time, held time.Duration, due bool) {
 	if expected := c.expected.Load(); expected > answered &&
 		(len(c.marks) == 0 || c.marks[len(c.marks)-1].upTo < expected) {
@@ -330,38 +332,30 @@ func (c *conn) oldestDue(now time.Time, answered int64) (since time.Time, held t
 		if at.IsZero() || at.After(now) {
 			at = now
 		}
-		c.marks = append(c.marks, dueMark{upTo: expected, at: at})
+		c.marks = append(c.marks, dueMark{upTo: expected, from: answered, at: at})
 	}
 	i := 0
 	for i < len(c.marks) && c.marks[i].upTo <= answered {
 		i++
 	}
-	if i > 0 {
-		c.settled = c.marks[i-1].upTo
-		c.marks = append(c.marks[:0], c.marks[i:]...)
+	c.marks = append(c.marks[:0], c.marks[i:]...)
+	gone := answered // the waits answered before the oldest mark was noted held up none of it
+	if len(c.marks) > 0 {
+		gone = c.marks[0].from
 	}
 	w := 0
-	for w < len(c.waits) && c.waits[w].upTo <= c.settled {
+	for w < len(c.waits) && c.waits[w].upTo <= gone {
 		w++
-	}
-	if w > 0 {
-		// The server is past those holds, and ran nothing written after them before: what it
-		// still owes is due from now, not from its write, or a hold longer than the command
-		// timeout (Request.Slower) would leave it overdue the moment the held reply came.
-		for i := range c.marks {
-			if c.marks[i].at.Before(now) {
-				c.marks[i].at = now
-			}
-		}
 	}
 	c.waits = append(c.waits[:0], c.waits[w:]...)
 	if len(c.marks) == 0 {
 		return time.Time{}, 0, false
 	}
 	for _, wt := range c.waits {
-		if wt.upTo <= c.marks[0].upTo {
-			held += wt.hold
+		if wt.upTo > answered+1 {
+			break // behind the reply due: it held up nothing before it
 		}
+		held += wt.hold
 	}
 	return c.marks[0].at, held, true
 }
