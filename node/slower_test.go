@@ -178,3 +178,33 @@ func TestLateSlowerCommandFailsAtItsDeadline(t *testing.T) {
 	_, err := await(t, r)
 	assert.ErrorIs(t, err, ErrLateReply)
 }
+
+// A WAIT whose timeout is the command timeout or more is refused on a shared connection, unless
+// Slower covers it. (It was refused whatever Slower said.)
+func TestSlowerLetsALongWaitRun(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	srv := fakeredis.New(t, func(conn *fakeredis.Conn) {
+		cmd, err := conn.Handshake()
+		for ; err == nil; cmd, err = conn.ReadCommand() {
+			reply := "+PONG\r\n"
+			if cmd[0] == "WAIT" {
+				time.Sleep(2 * timeout) // as long as it said
+				reply = ":0\r\n"
+			}
+			err = conn.Write(reply)
+		}
+	})
+	n := connectedNode(t, srv, timeout)
+	refused := NewRequest("WAIT", "0", "600")
+	n.Send(refused)
+	_, err := await(t, refused)
+	require.ErrorIs(t, err, ErrUnsupportedCommand)
+	wait := NewRequest("WAIT", "0", "600")
+	wait.Slower = 2 * timeout
+	n.Send(wait)
+	v, err := await(t, wait)
+	require.NoError(t, err)
+	replicas, err := v.Int64()
+	require.NoError(t, err)
+	assert.Zero(t, replicas)
+}
