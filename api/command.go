@@ -35,7 +35,9 @@ func (c Command) Idempotent() Command {
 // time: the commands sent to the same node after it wait for it, on the client too, and may
 // complete up to d later than they would have (their own timeout counts from their write, with
 // the slow command's allowance added). A blocking command (BLPOP...) waits as its own timeout
-// says, and Watch's commands as WatchTx.Do says; Timeout does not change them.
+// says, and Watch's commands as WatchTx.Do says; Timeout does not change them. A server busy
+// with one command for longer than the cluster's cluster-node-timeout may be marked failing by
+// the others, which answer CLUSTERDOWN, or fail it over, meanwhile.
 func (c Command) Timeout(d time.Duration) Command {
 	c.timeout = d
 	return c
