@@ -349,7 +349,7 @@ func (c *Cluster) send(ctx context.Context, f *Future, cmd Command, more [][]any
 	f.r.Idempotent = cmd.idempotent
 	limit := c.opts.CommandTimeout
 	if cmd.timeout > limit {
-		f.r.Slower = cmd.timeout - limit
+		f.r.Slower = cmd.timeout
 		limit = cmd.timeout
 	}
 	f.r.Deadline = time.Now().Add(limit)

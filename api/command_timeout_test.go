@@ -20,7 +20,7 @@ return 1`
 
 // A command given a Timeout longer than CommandTimeout may run that long on its server: a script
 // busy for 800 ms with a CommandTimeout of 300 ms returns, and the commands sent to its node while
-// it runs wait for it and succeed, through Do and through Node.Do. Without it the script fails
+// it runs wait for it and succeed, through Do, Node.Do and Tx. Without it the script fails
 // with ErrTimeout, and so does every command waiting behind it, each may-have-run. (A user's-eye
 // review found no way to let one slow command run past CommandTimeout.) The script stays below
 // the cluster's node timeout (1 s in tests): a server busy longer is marked failing by the others,
@@ -35,7 +35,8 @@ func TestCommandTimeoutLetsASlowCommandRun(t *testing.T) {
 		_, err := cl.NodeForKey("{slow}").Do(ctx, cmd)
 		return err
 	}
-	for name, run := range map[string]func(Command) error{"Do": do, "Node.Do": nodeDo} {
+	tx := func(cmd Command) error { _, err := cl.Tx(ctx, cmd); return err }
+	for name, run := range map[string]func(Command) error{"Do": do, "Node.Do": nodeDo, "Tx": tx} {
 		t.Run(name, func(t *testing.T) {
 			scriptErr, incrErrs := runBehind(t, cl, run, slow(2*time.Second))
 			require.NoError(t, scriptErr)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"time"
 
 	"github.com/actoredis/actoredis/actors"
 	"github.com/actoredis/actoredis/node"
@@ -55,7 +56,7 @@ func (n *Node) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 	r := node.NewRequest(args...)
 	r.Ctx = ctx
 	if cmd.timeout > n.c.opts.CommandTimeout {
-		r.Slower = cmd.timeout - n.c.opts.CommandTimeout // see Command.Timeout
+		r.Slower, r.Until = cmd.timeout, time.Now().Add(cmd.timeout) // see Command.Timeout
 	}
 	n.ref.Node.Send(r)
 	v, err := r.AwaitContext(ctx)

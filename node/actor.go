@@ -179,7 +179,7 @@ func (a *nodeActor) accept(ctx actor.Context, r *Request) {
 	switch {
 	case class == waiting && waitOK:
 		holds := time.Duration(waitMs) * time.Millisecond
-		if limit := a.opts.CommandTimeout + r.Slower; holds <= 0 || holds >= limit {
+		if limit := max(a.opts.CommandTimeout, r.Slower); holds <= 0 || holds >= limit {
 			// It holds the shared connection until its timeout: 0 is forever.
 			r.Fail(commandError(a.opts.Addr, r.Name(), fmt.Errorf(
 				"%w: its timeout must be from 1 ms to below the command timeout (%s) on a shared connection",

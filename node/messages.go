@@ -44,10 +44,11 @@ type Request struct {
 	// *CommandError naming the node that answered (and the command), wrapping the server's error.
 	NameNode bool
 
-	// Slower lets the server take longer than the node's command timeout to run the command, by
-	// that much (a slow script, a DEL of a huge key): the stall detection waits that much longer
-	// for its reply, and for the replies of the commands written after it on the connection, which
-	// the server runs after it. Not for blocking commands, which wait as their own timeout says.
+	// Slower is how long the server may take to run the command, when that is longer than the
+	// node's command timeout (a slow script, a DEL of a huge key): the stall detection waits that
+	// much longer for the replies written with it and after it on the connection, which the server
+	// sends after it has run it. Set Until too: the request fails at it (ErrLateReply), the
+	// connection kept. Not for blocking commands, which wait as their own timeout says.
 	Slower time.Duration
 
 	// DeferRead, for a request sent now and awaited later (a lone Send), asks TryRun to set the

@@ -320,11 +320,12 @@ type heldWait struct {
 // oldestDue notes the replies written since the last mark, at the time of the last write (wroteAt;
 // now, the tick's time, if none is known), forgets the marks whose replies are all in, and returns
 // the time of the oldest mark with a reply still due: that reply was written at it or before. held
-// adds up the holds of the commands that may have kept the server from that reply: the held ones
-// (a WAIT, a Slower command) from the first not answered when the mark was noted through that
-// reply itself. The server runs them one after another, so it may have spent that long on them;
-// not on those behind the reply. It returns false when no reply is due. Called by the actor at each
-// tick, and only there.
+// adds up the holds of the held commands (a WAIT, a Slower one) of that mark, those answered before
+// it was noted left out: the server runs them one after another, so it may have spent that long
+// on them. Those behind the reply due count too: Redis sends the replies of the commands it read
+// together once it has run them all, so a reply ahead of a slow command may wait for it, and from
+// the client a server stuck before the slow command looks the same as one running it. It returns
+// false when no reply is due. Called by the actor at each tick, and only there.
 func (c *conn) oldestDue(now time.Time, answered int64) (since time.Time, held time.Duration, due bool) {
 	if expected := c.expected.Load(); expected > answered &&
 		(len(c.marks) == 0 || c.marks[len(c.marks)-1].upTo < expected) {
@@ -352,8 +353,8 @@ func (c *conn) oldestDue(now time.Time, answered int64) (since time.Time, held t
 		return time.Time{}, 0, false
 	}
 	for _, wt := range c.waits {
-		if wt.upTo > answered+1 {
-			break // behind the reply due: it held up nothing before it
+		if wt.upTo > c.marks[0].upTo {
+			break // written after the mark: its own mark counts it
 		}
 		held += wt.hold
 	}
