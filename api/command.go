@@ -28,19 +28,19 @@ func (c Command) Idempotent() Command {
 	return c
 }
 
-// Timeout gives the command up to d, in place of ClusterOptions.CommandTimeout when d is longer:
-// for a command the server takes long to run (a slow script or function, a DEL of a huge key).
-// Without it, a reply due for longer than CommandTimeout makes the client drop the connection, and
-// every command waiting on it fails, may-have-run (WasWritten). Past d it fails with ErrLateReply
-// (it may still run), and its connection stays. The server runs one command at a time: the commands
-// sent to the same node with it or after it wait for it, on the client too, and may complete up to
-// d later than they would have. A server that stops answering is found out that much later too:
-// from the client, a server stuck before the slow command looks the same as one running it (Redis
-// sends the replies of the commands it read together once it has run them all), so a command sent
-// just before a slow one may wait for it too. A blocking command (BLPOP...) waits as its own
-// timeout says, and Watch's commands as WatchTx.Do says; Timeout does not change them. A server
-// busy with one command for longer than the cluster's cluster-node-timeout may be marked failing by
-// the others, which answer CLUSTERDOWN, or fail it over, meanwhile.
+// Timeout gives the server up to d to run the command, in place of ClusterOptions.CommandTimeout
+// when d is longer: for a command the server takes long to run (a slow script or function, a DEL of
+// a huge key). Without it, a reply due for longer than CommandTimeout makes the client drop the
+// connection, and every command waiting on it fails, may-have-run (WasWritten). The server runs one
+// command at a time, and sends the replies of the commands it read together once it has run them
+// all: the commands sent to the same node while it runs wait for it, on the client too, and so does
+// a command given a Timeout behind another slow one. A caller may then wait for the Timeouts of the
+// slow commands ahead of it added up, and a server that stops answering is found out that much
+// later: from the client, a server stuck before a slow command looks the same as one running it. In
+// a Tx, the Timeouts of its commands add up. A blocking command (BLPOP...) waits as its own timeout
+// says, and Watch's commands as WatchTx.Do says; Timeout does not change them. A server busy with
+// one command for longer than the cluster's cluster-node-timeout may be marked failing by the
+// others, which answer CLUSTERDOWN, or fail it over, meanwhile.
 func (c Command) Timeout(d time.Duration) Command {
 	c.timeout = d
 	return c

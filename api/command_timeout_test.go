@@ -76,3 +76,14 @@ func runBehind(t *testing.T, cl *Cluster, run func(Command) error, script Comman
 	wg.Wait()
 	return <-done, errs
 }
+
+// A transaction's Timeouts add up: EXEC runs its commands one after another. (It had the longest
+// of them: two scripts of 420 ms with a Timeout of 450 ms each failed, having run.)
+func TestTxTimeoutsAddUp(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{CommandTimeout: 300 * time.Millisecond})
+	slow := Cmd("EVAL", spin, 1, "{slow}script", 420).Timeout(450 * time.Millisecond)
+	replies, err := cl.Tx(context.Background(), slow, slow)
+	require.NoError(t, err)
+	assert.Len(t, replies, 2)
+}

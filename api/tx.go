@@ -44,7 +44,7 @@ func (c *Cluster) Tx(ctx context.Context, cmds ...Command) ([]resp.Value, error)
 	}
 	more := make([][]any, len(cmds)+1)
 	idempotent := true
-	multi := Cmd("MULTI") // the unit's: the longest Timeout of its commands is its
+	multi := Cmd("MULTI") // the unit's: its commands' Timeouts added up are its
 	for i, cmd := range cmds {
 		args, err := bindTx(i, cmd)
 		if err != nil {
@@ -52,7 +52,7 @@ func (c *Cluster) Tx(ctx context.Context, cmds ...Command) ([]resp.Value, error)
 		}
 		more[i] = args
 		idempotent = idempotent && cmd.idempotent
-		multi.timeout = max(multi.timeout, cmd.timeout)
+		multi.timeout += cmd.timeout // EXEC runs them one after another
 	}
 	more[len(cmds)] = []any{"EXEC"}
 	c.inDo.Add(1) // a caller waiting, as in Do: others are not alone

@@ -108,15 +108,17 @@ var lateMarks atomic.Uint64
 const lateClaimed = ^uint64(0)
 
 // watchLate marks the written requests whose deadline (Until) comes before the stall detection
-// would fail them (a command timeout after the write, and its own hold: Slower, a WAIT's; checked
-// at each tick): a command redirected or retried late in its life. expireLate fails them at their
+// would fail them (a command timeout after the write, or its Slower if longer; checked at each
+// tick): a command redirected or retried late in its life. expireLate fails them at their
 // deadline if no reply came, and the connection stays. They are pinned and marked before the
 // reader can see them, so their Futures are never reused while the actor still holds them, and a
 // request the reader gives back to its Owner (a TRYAGAIN, a MOVED) is known to have left.
 func (a *nodeActor) watchLate(now time.Time, written []*Request) {
 	soon := now.Add(a.opts.CommandTimeout - a.tickEvery)
 	for _, r := range written {
-		if !r.Until.IsZero() && r.Until.Before(soon.Add(r.holdsFor)) { // a held reply may take longer
+		// A Slower command may take longer than the command timeout: it is watched only when its
+		// deadline comes before that, as another is (retried late in its life).
+		if !r.Until.IsZero() && r.Until.Before(soon.Add(max(0, r.holdsFor-a.opts.CommandTimeout))) {
 			r.pinned = true
 			w := lateWatch{r: r, mark: lateMarks.Add(1)}
 			r.watched.Store(w.mark)

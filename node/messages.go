@@ -46,9 +46,8 @@ type Request struct {
 
 	// Slower is how long the server may take to run the command, when that is longer than the
 	// node's command timeout (a slow script, a DEL of a huge key): the stall detection waits that
-	// much longer for the replies written with it and after it on the connection, which the server
-	// sends after it has run it. Set Until too: the request fails at it (ErrLateReply), the
-	// connection kept. Not for blocking commands, which wait as their own timeout says.
+	// much longer for the replies due on the connection until its reply comes (the server sends
+	// them after it has run it). Not for blocking commands, which wait as their own timeout says.
 	Slower time.Duration
 
 	// DeferRead, for a request sent now and awaited later (a lone Send), asks TryRun to set the

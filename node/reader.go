@@ -40,6 +40,10 @@ type conn struct {
 
 	marks []dueMark  // the actor's: the replies due at each tick, oldest first, while still due (oldestDue)
 	waits []heldWait // the actor's: the WAITs written, while a mark of theirs or after them is due
+	// the actor's: answered as the last tick saw it, and that tick's time (when a reply last came,
+	// give or take a tick)
+	seen   int64
+	seenAt time.Time
 
 	onPush func(resp.Value)
 	report func(msg any) // sends a message to the actor
@@ -315,17 +319,21 @@ type dueMark struct {
 type heldWait struct {
 	upTo int64
 	hold time.Duration
+	at   time.Time // written then
 }
 
 // oldestDue notes the replies written since the last mark, at the time of the last write (wroteAt;
 // now, the tick's time, if none is known), forgets the marks whose replies are all in, and returns
 // the time of the oldest mark with a reply still due: that reply was written at it or before. held
-// adds up the holds of the held commands (a WAIT, a Slower one) of that mark, those answered before
-// it was noted left out: the server runs them one after another, so it may have spent that long
-// on them. Those behind the reply due count too: Redis sends the replies of the commands it read
-// together once it has run them all, so a reply ahead of a slow command may wait for it, and from
-// the client a server stuck before the slow command looks the same as one running it. It returns
-// false when no reply is due. Called by the actor at each tick, and only there.
+// adds up the holds of the held commands (a WAIT, a Slower one) not answered when that mark was
+// noted and written before the server could have read the reply due's command: the server runs
+// them one after another, so it may have spent that long on them, and those behind the reply due
+// count too. Redis sends the replies of the commands it read together once it has run them all,
+// and what is written while it runs a slow command is read together after it: a reply ahead of a
+// slow command may wait for it, and from the client a server stuck before it looks the same as one
+// running it. A hold written after the reply due, once no reply has come for a while, does not
+// count: a server that stopped answering is not kept alive by the holds sent to it since. It
+// returns false when no reply is due. Called by the actor at each tick, and only there.
 func (c *conn) oldestDue(now time.Time, answered int64) (since time.Time, held time.Duration, due bool) {
 	if expected := c.expected.Load(); expected > answered &&
 		(len(c.marks) == 0 || c.marks[len(c.marks)-1].upTo < expected) {
@@ -352,11 +360,20 @@ func (c *conn) oldestDue(now time.Time, answered int64) (since time.Time, held t
 	if len(c.marks) == 0 {
 		return time.Time{}, 0, false
 	}
+	if answered != c.seen {
+		c.seen, c.seenAt = answered, now
+	}
+	// The server read the reply due's command once free and once it had come: at the mark's time
+	// or when the reply before it came, whichever is later. What was written by then may have been
+	// read with it; what was written after, not.
+	read := c.marks[0].at
+	if c.seenAt.After(read) {
+		read = c.seenAt
+	}
 	for _, wt := range c.waits {
-		if wt.upTo > c.marks[0].upTo {
-			break // written after the mark: its own mark counts it
+		if !wt.at.After(read) {
+			held += wt.hold
 		}
-		held += wt.hold
 	}
 	return c.marks[0].at, held, true
 }

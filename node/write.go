@@ -87,7 +87,7 @@ func (a *nodeActor) write(c *conn, n int, now time.Time) {
 		if r.holdsFor > 0 {
 			// The server answers nothing behind a WAIT until it returns (see oldestDue). Only the
 			// actor moves expected: it still counts the replies before this batch.
-			c.waits = append(c.waits, heldWait{upTo: c.expected.Load() + int64(replies), hold: r.holdsFor})
+			c.waits = append(c.waits, heldWait{upTo: c.expected.Load() + int64(replies), hold: r.holdsFor, at: now})
 		}
 	}
 	c.expected.Add(int64(replies))
