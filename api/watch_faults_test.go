@@ -28,6 +28,9 @@ func TestWatchWaitingForItsConnectionAtClose(t *testing.T) {
 	errs := make(chan error, watchers)
 	running := make(chan struct{}, watchers)
 	for i := range watchers {
+		// Set before its watcher starts: a SET while it watches the key fails its EXEC
+		// (ErrTxFailed), as CI once saw.
+		require.NoError(t, cl.Set(ctx, "{wc}"+strconv.Itoa(i), 0))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -42,7 +45,6 @@ func TestWatchWaitingForItsConnectionAtClose(t *testing.T) {
 				}
 			}
 		}()
-		require.NoError(t, cl.Set(ctx, "{wc}"+strconv.Itoa(i), 0))
 	}
 	for range watchers { // each has run once: they all take turns on the connection now
 		select {
