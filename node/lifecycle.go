@@ -46,9 +46,9 @@ func (a *nodeActor) onTick() {
 	// A reply due for longer than the command timeout, whether the server answers nothing or
 	// answers a backlog too slowly, ends the connection: what waits on it fails with ErrTimeout. It
 	// was written at or before the time of its mark (its write's), so a full timeout has passed,
-	// and at most a tick more; plus the holds of the WAITs written with it or before it, which the
-	// server runs one after another. By the clock, not by the ticks counted: a busy mailbox makes
-	// them late (140 ms apart, not 100, in a review: a 1 s timeout fired at 1.45 s).
+	// and at most a tick more; plus the holds (WAIT, Slower) of the commands the server may have
+	// run before sending it (see oldestDue). By the clock, not by the ticks counted: a busy mailbox
+	// makes them late (140 ms apart, not 100, in a review: a 1 s timeout fired at 1.45 s).
 	now := time.Now()
 	if since, held, due := c.oldestDue(now, answered); due && now.Sub(since) >= a.opts.CommandTimeout+held {
 		a.opts.Logger.Warn("node: a reply due for longer than the command timeout; reconnecting", "addr", a.opts.Addr)
