@@ -219,6 +219,9 @@ func (f *Future) Done() <-chan struct{} {
 	return f.ch
 }
 
+// Closed returns a channel that is closed already: Done's, for a result that is in.
+func Closed() <-chan struct{} { return closedChan }
+
 var closedChan = func() chan struct{} {
 	c := make(chan struct{})
 	close(c)

@@ -83,17 +83,11 @@ func (f *Future) explain(err error) error {
 // Done returns a channel closed when the result is in.
 func (f *Future) Done() <-chan struct{} {
 	if f.self != f {
-		return closedDone // Await says why
+		return actors.Closed() // Await says why
 	}
 	f.r.ReleaseHeld() // whoever waits on it reads nothing: the reader goroutine does
 	return f.r.Done()
 }
-
-var closedDone = func() chan struct{} {
-	c := make(chan struct{})
-	close(c)
-	return c
-}()
 
 // fail completes a Future that was never sent with err.
 func (f *Future) fail(err error) {
