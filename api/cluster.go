@@ -347,12 +347,8 @@ func (c *Cluster) send(ctx context.Context, f *Future, cmd Command, more [][]any
 	f.r.Init(rt.disp, args)
 	f.r.More = more
 	f.r.Idempotent = cmd.idempotent
-	limit := c.opts.CommandTimeout
-	if cmd.timeout > limit {
-		f.r.Slower = cmd.timeout
-		limit = cmd.timeout
-	}
-	f.r.Deadline = time.Now().Add(limit)
+	f.r.Slower = cmd.slower(c.opts.CommandTimeout)
+	f.r.Deadline = time.Now().Add(max(c.opts.CommandTimeout, f.r.Slower))
 	f.r.Until = f.r.Deadline
 	if alone {
 		rt.disp.SendAlone(ctx, &f.r)

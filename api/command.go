@@ -46,6 +46,14 @@ func (c Command) Timeout(d time.Duration) Command {
 	return c
 }
 
+// slower is the command's node.Request.Slower: its Timeout when longer than commandTimeout, else 0.
+func (c Command) slower(commandTimeout time.Duration) time.Duration {
+	if c.timeout > commandTimeout {
+		return c.timeout
+	}
+	return 0
+}
+
 // Args returns the command's name and arguments.
 func (c Command) Args() []any { return c.args }
 

@@ -55,8 +55,8 @@ func (n *Node) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 	}
 	r := node.NewRequest(args...)
 	r.Ctx = ctx
-	if cmd.timeout > n.c.opts.CommandTimeout {
-		r.Slower, r.Until = cmd.timeout, time.Now().Add(cmd.timeout) // see Command.Timeout
+	if r.Slower = cmd.slower(n.c.opts.CommandTimeout); r.Slower > 0 {
+		r.Until = time.Now().Add(r.Slower) // see Command.Timeout
 	}
 	n.ref.Node.Send(r)
 	v, err := r.AwaitContext(ctx)
