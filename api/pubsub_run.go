@@ -279,11 +279,11 @@ func (r *subRun) lose(l *link, err error) {
 	}
 	r.s.last = err
 	if len(l.live) > 0 {
-		at := fmt.Sprintf("actoredis: %s %s", r.cmd, nameList(l.live))
+		at := fmt.Sprintf("%s %s", r.cmd, nameList(l.live))
 		if !node.NamesNode(err) {
-			at = fmt.Sprintf("actoredis: node %s: %s %s", l.conn.Addr(), r.cmd, nameList(l.live))
+			at = fmt.Sprintf("node %s: %s", l.conn.Addr(), at)
 		}
-		r.gap(l, fmt.Errorf("%s: %w: %w", at, ErrSubscriptionGap, err))
+		r.gap(l, fmt.Errorf("actoredis: %s: %w: %w", at, ErrSubscriptionGap, err))
 	}
 	r.rt.smap.Refresh()
 	r.later()
