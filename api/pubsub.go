@@ -22,27 +22,26 @@ const (
 	addingBuffer       = 64 * subscriptionBuffer
 )
 
-// Subscription receives the messages published to its channels or patterns, on connections of
-// its own (one per master it needs: PSubscribe and Subscribe take one, SSubscribe one per master
+// Subscription receives the messages published to its channels or patterns, on connections of its
+// own (one per master it needs: PSubscribe and Subscribe take one, SSubscribe one per master
 // serving its channels' slots). It is safe for concurrent use.
 //
-// Messages arrive on Messages in the order each channel's server sent them. The subscription
-// holds up to 1024 for a reader that lags (65,536 while an Add waits, and, until Subscribe
-// returns, all that arrive); past that its connections wait for the reader, and a server whose
-// pub/sub output buffer overflows meanwhile (client-output-buffer-limit pubsub, 32 MB by
-// default) closes the connection. A
-// connection lost, or a slot of SSubscribe's moving (the server then unsubscribes its channels),
-// is followed at once: the channels are subscribed again, where the map says they live now, with
-// backoff while that fails. Messages published in between are not received (Redis pub/sub
-// delivers at most once); each such gap is an EventError matching ErrSubscriptionGap and naming
-// the node and the names interrupted (OnError), and is counted by Gaps. A connection that has read nothing for 5 s is sent a PING; one that then
-// reads nothing for CommandTimeout (a frozen server, a middlebox answering TCP keepalives for a
-// dead one) is lost the same way. Both are checked every second, so each may take up to a second
-// more. A name the server refuses to subscribe again for good (NOPERM:
-// an ACL changed; or an ERR) is dropped, with an EventError, and the subscription's other names
-// stay; once none is left, the subscription ends (Err says why). Other refusals (BUSY, LOADING,
-// CLUSTERDOWN, a MOVED...) are tried again, with backoff. Add and Remove change its names while
-// it runs.
+// Messages arrive on Messages in the order each channel's server sent them. The subscription holds
+// up to 1024 for a reader that lags (65,536 while an Add waits, and, until Subscribe returns, all
+// that arrive); past that its connections wait for the reader, and a server whose pub/sub output
+// buffer overflows meanwhile (client-output-buffer-limit pubsub, 32 MB by default) closes the
+// connection. A connection lost, or a slot of SSubscribe's moving (the server then unsubscribes its
+// channels), is followed at once: the channels are subscribed again, where the map says they live
+// now, with backoff while that fails. Messages published in between are not received (Redis pub/sub
+// delivers at most once); each such gap is an EventError matching ErrSubscriptionGap and naming the
+// node and the names interrupted (OnError), and is counted by Gaps. A connection that has read
+// nothing for 5 s is sent a PING; one that then reads nothing for CommandTimeout (a frozen server,
+// a middlebox answering TCP keepalives for a dead one) is lost the same way. Both are checked every
+// second, so each may take up to a second more. A name the server refuses to subscribe again for
+// good (NOPERM: an ACL changed; or an ERR) is dropped, with an EventError, and the subscription's
+// other names stay; once none is left, the subscription ends (Err says why). Other refusals (BUSY,
+// LOADING, CLUSTERDOWN, a MOVED...) are tried again, with backoff. Add and Remove change its names
+// while it runs.
 type Subscription struct {
 	kind    subKind
 	timeout time.Duration          // CommandTimeout: bounds Add

@@ -165,17 +165,18 @@ func (tx *WatchTx) notRun(err error) error {
 	return notRun
 }
 
-// Do runs cmd on the watched connection and returns its reply; a server error is the error (a
-// MOVED or ASK named with the node and the command, and one for a key in another slot than the
-// watched keys', which this node does not serve, matching ErrCrossSlot too), but for CLUSTERDOWN (a master failed, its replica not promoted yet), after which the command is sent
-// again, with backoff, for up to CommandTimeout from the first CLUSTERDOWN: the server ran
-// nothing, and the WATCH holds (a blocking command the server let go of so waits its own timeout
-// again, which does not count). A command whose wait for its reply fails (its ctx ends, it times
-// out, the connection is lost) leaves the connection in a state nobody knows: every later command
-// of the WatchTx, Exec's included, fails with ErrConnection, unsent. MULTI, EXEC and DISCARD are
-// refused with ErrUnsupportedCommand: the transaction is Exec's. So is a command that would break
-// or reset the connection, before it is written: the subscribe family, MONITOR, SYNC, PSYNC,
-// REPLCONF, CLIENT REPLY, RESET, HELLO, AUTH, READONLY, READWRITE and QUIT.
+// Do runs cmd on the watched connection and returns its reply; a server error is the error (a MOVED
+// or ASK named with the node and the command, and one for a key in another slot than the watched
+// keys', which this node does not serve, matching ErrCrossSlot too), but for CLUSTERDOWN (a master
+// failed, its replica not promoted yet), after which the command is sent again, with backoff, for
+// up to CommandTimeout from the first CLUSTERDOWN: the server ran nothing, and the WATCH holds (a
+// blocking command the server let go of so waits its own timeout again, which does not count). A
+// command whose wait for its reply fails (its ctx ends, it times out, the connection is lost)
+// leaves the connection in a state nobody knows: every later command of the WatchTx, Exec's
+// included, fails with ErrConnection, unsent. MULTI, EXEC and DISCARD are refused with
+// ErrUnsupportedCommand: the transaction is Exec's. So is a command that would break or reset the
+// connection, before it is written: the subscribe family, MONITOR, SYNC, PSYNC, REPLCONF, CLIENT
+// REPLY, RESET, HELLO, AUTH, READONLY, READWRITE and QUIT.
 func (tx *WatchTx) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 	switch name := node.CommandName(cmd.args); name {
 	case "MULTI", "EXEC", "DISCARD":

@@ -75,9 +75,9 @@ func (a *mapActor) leased(addr string) bool {
 }
 
 // held reports whether a lease, or an ASK within AskedHold of now, holds the node at addr open,
-// forgetting an ASK's hold that has run out or whose node is down. An ASK does not hold a node
-// that is down: one the client cannot reach (a wrong NodeAddressMap, a
-// node since removed) would be dialled, and the cluster discovered again, for that long.
+// forgetting an ASK's hold that has run out or whose node is down. An ASK does not hold a node that
+// is down: one the client cannot reach (a wrong NodeAddressMap, a node since removed) would be
+// dialled, and the cluster discovered again, for that long.
 func (a *mapActor) held(addr string, now time.Time) bool {
 	if at, ok := a.resolved[addr]; ok {
 		if _, down := a.down[addr]; !down && now.Sub(at) < a.opts.AskedHold {
