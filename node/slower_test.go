@@ -44,7 +44,7 @@ func TestSlowerCommandKeepsTheConnection(t *testing.T) {
 					err = conn.Write(reply)
 				}
 			})
-			n := connectedNode(t, srv, timeout)
+			n := connectedNode(t, srv.Addr(), timeout)
 			slow := NewRequest("SLOW")
 			slow.Slower = c.slower
 			n.Send(slow)
@@ -68,9 +68,10 @@ func TestSlowerCommandKeepsTheConnection(t *testing.T) {
 	}
 }
 
-// connectedNode starts a node on srv with the command timeout given, and waits for its connection.
-func connectedNode(t *testing.T, srv *fakeredis.Server, timeout time.Duration) *Node {
-	n := startNode(t, Options{Addr: srv.Addr(), CommandTimeout: timeout})
+// connectedNode starts a node on the server at addr with the command timeout given, and waits for
+// its connection.
+func connectedNode(t *testing.T, addr string, timeout time.Duration) *Node {
+	n := startNode(t, Options{Addr: addr, CommandTimeout: timeout})
 	_, err := n.Do(context.Background(), "PING")
 	require.NoError(t, err)
 	return n
@@ -108,7 +109,7 @@ func TestHoldsDoNotHideASlowBacklog(t *testing.T) {
 			err = conn.Write(map[bool]string{true: ":0\r\n", false: "+OK\r\n"}[cmd[0] == "WAIT"])
 		}
 	})
-	n := connectedNode(t, srv, timeout)
+	n := connectedNode(t, srv.Addr(), timeout)
 	var mu sync.Mutex
 	var slowest time.Duration
 	failed := 0
@@ -149,7 +150,7 @@ func TestHoldsDoNotHideASlowBacklog(t *testing.T) {
 func TestLateSlowerCommandFailsAtItsDeadline(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	srv := fakeredis.New(t, hangAt)
-	n := connectedNode(t, srv, timeout)
+	n := connectedNode(t, srv.Addr(), timeout)
 	r := NewRequest("HANG")
 	r.Slower = 2 * timeout
 	r.Until = time.Now().Add(timeout) // some of its time spent elsewhere
@@ -173,7 +174,7 @@ func TestSlowerLetsALongWaitRun(t *testing.T) {
 			err = conn.Write(reply)
 		}
 	})
-	n := connectedNode(t, srv, timeout)
+	n := connectedNode(t, srv.Addr(), timeout)
 	refused := NewRequest("WAIT", "0", "600")
 	n.Send(refused)
 	_, err := await(t, refused)
@@ -202,7 +203,7 @@ func TestSlowerCommandsBackToBack(t *testing.T) {
 			err = conn.Write("+OK\r\n")
 		}
 	})
-	n := connectedNode(t, srv, timeout)
+	n := connectedNode(t, srv.Addr(), timeout)
 	a, b := NewRequest("SLOW", 1), NewRequest("SLOW", 2)
 	a.Slower, b.Slower = 3*timeout, 3*timeout
 	n.Send(a)
@@ -229,9 +230,7 @@ return 1`, 0, ms}
 func TestRepliesReadWithASlowCommandWaitForIt(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	srv := testcluster.NewStandalone(t, testcluster.Options{})
-	n := startNode(t, Options{Addr: srv.Addr(), CommandTimeout: timeout})
-	_, err := n.Do(context.Background(), "PING")
-	require.NoError(t, err)
+	n := connectedNode(t, srv.Addr(), timeout)
 	slow := func() *Request {
 		r := NewRequest(busyScript(600)...)
 		r.Slower = 700 * time.Millisecond
@@ -262,9 +261,7 @@ func TestSlowerHoldsTheRepliesSentWithIt(t *testing.T) {
 	srv := testcluster.NewStandalone(t, testcluster.Options{})
 	for _, c := range []string{"alone", "transaction", "behind a GET", "with ASKING"} {
 		t.Run(c, func(t *testing.T) {
-			n := startNode(t, Options{Addr: srv.Addr(), CommandTimeout: timeout})
-			_, err := n.Do(context.Background(), "PING")
-			require.NoError(t, err)
+			n := connectedNode(t, srv.Addr(), timeout)
 			var reqs []*Request
 			slow := NewRequest(busyScript(600)...)
 			switch c {
