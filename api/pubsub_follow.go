@@ -1,6 +1,9 @@
 package api
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // follow moves the shard channels whose slot the map shows served by another master than the
 // node their connection reaches. A slot that moves away is mostly followed as the server
@@ -26,3 +29,28 @@ func (r *subRun) follow() {
 	}
 	r.placeWith(snap)
 }
+
+// lookAgain asks the map again while a shard channel its node unsubscribed is, by the map, still
+// served there: lookAgainAfter after the unsubscription, then twice as long after each look, at
+// most maxLooks times (then the periodic refresh is left to see it). The map asked at once may
+// have been answered by a node not yet told: after a manual failover, the demoted master
+// unsubscribes its channels as it hears of it, and accepts them again as a replica, where they
+// would stay until a refresh showed the new master (30 s by default). follow moves them once it
+// does.
+func (r *subRun) lookAgain(now time.Time) {
+	if len(r.movedFrom) == 0 || now.Before(r.lookAt) {
+		return
+	}
+	r.rt.smap.Refresh()
+	if r.looks++; r.looks >= maxLooks {
+		clear(r.movedFrom)
+		return
+	}
+	r.lookAt = now.Add(lookAgainAfter << r.looks)
+}
+
+// How soon, and how many times, lookAgain asks the map again.
+const (
+	lookAgainAfter = time.Second
+	maxLooks       = 3
+)
