@@ -37,7 +37,6 @@ type conn struct {
 	cut       bool
 	unsent    []byte
 	wroteAt   time.Time // the actor's: when it last wrote requests on the connection
-	wroteUpTo int64     // the actor's: the replies due (expected) once that write was done
 
 	marks []dueMark  // the actor's: the replies due at each tick, oldest first, while still due (oldestDue)
 	waits []heldWait // the actor's: the WAITs written, while a mark of theirs or after them is due
@@ -321,10 +320,6 @@ type heldWait struct {
 	upTo int64
 	hold time.Duration
 	at   time.Time // written then
-	// the replies of the commands written before it, in earlier writes, and when the last of those
-	// writes was done: a server that had read them did so before this one came
-	before   int64
-	beforeAt time.Time
 }
 
 // oldestDue notes the replies written since the last mark, at the time of the last write (wroteAt;
@@ -336,10 +331,9 @@ type heldWait struct {
 // count too. Redis sends the replies of the commands it read together once it has run them all,
 // and what is written while it runs a slow command is read together after it: a reply ahead of a
 // slow command may wait for it, and from the client a server stuck before it looks the same as one
-// running it. A hold written once the server could have read the reply due's command (the write
-// of that command done, and the reply before it come) does not count: a server that stopped
-// answering is not kept alive by the holds sent to it since (see readBy). It returns false when no
-// reply is due. Called by the actor at each tick, and only there.
+// running it. A hold written after the reply due, once no reply has come for a while, does not
+// count: a server that stopped answering is not kept alive by the holds sent to it since. It
+// returns false when no reply is due. Called by the actor at each tick, and only there.
 func (c *conn) oldestDue(now time.Time, answered int64) (since time.Time, held time.Duration, due bool) {
 	if expected := c.expected.Load(); expected > answered &&
 		(len(c.marks) == 0 || c.marks[len(c.marks)-1].upTo < expected) {
@@ -354,9 +348,6 @@ func (c *conn) oldestDue(now time.Time, answered int64) (since time.Time, held t
 		i++
 	}
 	c.marks = append(c.marks[:0], c.marks[i:]...)
-	if answered != c.seen {
-		c.seen, c.seenAt = answered, now
-	}
 	gone := answered // the waits answered before the oldest mark was noted held up none of it
 	if len(c.marks) > 0 {
 		gone = c.marks[0].from
@@ -369,26 +360,20 @@ func (c *conn) oldestDue(now time.Time, answered int64) (since time.Time, held t
 	if len(c.marks) == 0 {
 		return time.Time{}, 0, false
 	}
+	if answered != c.seen {
+		c.seen, c.seenAt = answered, now
+	}
+	// The server read the reply due's command once free and once it had come: at the mark's time
+	// or when the reply before it came, whichever is later. What was written by then may have been
+	// read with it; what was written after, not.
+	read := c.marks[0].at
+	if c.seenAt.After(read) {
+		read = c.seenAt
+	}
 	for _, wt := range c.waits {
-		if !wt.at.After(c.readBy(answered, wt)) {
+		if !wt.at.After(read) {
 			held += wt.hold
 		}
 	}
 	return c.marks[0].at, held, true
-}
-
-// readBy is when the server read the command of the reply due after answered, or could have,
-// known to wt, a held command written after it: once free (when the reply before it came, known
-// to a tick) and once it had come (by its mark's time, or, when it was written before wt in a write
-// of its own, by that write's). What was written by then may have been read with it; what was
-// written after, not.
-func (c *conn) readBy(answered int64, wt heldWait) time.Time {
-	read := c.marks[0].at
-	if answered < wt.before && wt.beforeAt.Before(read) {
-		read = wt.beforeAt
-	}
-	if c.seenAt.After(read) {
-		read = c.seenAt
-	}
-	return read
 }

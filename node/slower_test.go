@@ -94,46 +94,6 @@ func hangAt(conn *fakeredis.Conn) {
 	}
 }
 
-// A command to a server that has stopped answering is found out at the command timeout when a
-// Slower command is written a moment after it, in a write of its own: had the server read the
-// first, it would have done so before the slow one came, so the slow one's hold is none of the
-// first's. (It counted when both were noted due at the same tick: found out after the command
-// timeout plus the hold, 2.3 s here, not 0.3.)
-func TestSlowerWrittenAfterAStallDoesNotHideIt(t *testing.T) {
-	const timeout = 300 * time.Millisecond
-	got := make(chan struct{}, 1)
-	srv := fakeredis.New(t, func(conn *fakeredis.Conn) {
-		hung := false
-		cmd, err := conn.Handshake()
-		for ; err == nil; cmd, err = conn.ReadCommand() {
-			if cmd[0] == "HANG" {
-				hung = true
-				got <- struct{}{}
-			}
-			if !hung { // answers nothing from HANG on
-				err = conn.Write("+PONG\r\n")
-			}
-		}
-	})
-	n := connectedNode(t, srv.Addr(), timeout)
-	time.Sleep(timeout / 3) // a few ticks: the PING's reply was seen long before HANG's write
-	hang := NewRequest("HANG")
-	n.Send(hang)
-	testwait.Recv(t, got, "HANG never reached the server")
-	slow := NewRequest("SLOW")
-	slow.Slower = 2 * time.Second
-	n.Send(slow) // within the tick of HANG's write, most likely: both noted due together
-	select {
-	case <-hang.Done():
-	case <-time.After(slow.Slower): // the hold counted: found out after timeout + Slower
-		t.Fatal("HANG was found out only after the Slower command's hold")
-	}
-	_, err := hang.Await()
-	require.ErrorIs(t, err, ErrTimeout)
-	_, err = await(t, slow)
-	require.ErrorIs(t, err, ErrTimeout)
-}
-
 // A held command (a WAIT, a Slower one) reaching a server that answers too slowly, one after
 // another, does not hide the backlog: its replies are still found overdue. (Each hold answered
 // started the clock of every reply behind it again, and the backlog grew without bound: replies

@@ -87,8 +87,7 @@ func (a *nodeActor) write(c *conn, n int, now time.Time) {
 		if r.holdsFor > 0 {
 			// The server answers nothing behind a WAIT until it returns (see oldestDue). Only the
 			// actor moves expected: it still counts the replies before this batch.
-			c.waits = append(c.waits, heldWait{upTo: c.expected.Load() + int64(replies), hold: r.holdsFor, at: now,
-				before: c.wroteUpTo, beforeAt: c.wroteAt})
+			c.waits = append(c.waits, heldWait{upTo: c.expected.Load() + int64(replies), hold: r.holdsFor, at: now})
 		}
 	}
 	c.expected.Add(int64(replies))
@@ -133,7 +132,7 @@ func (a *nodeActor) write(c *conn, n int, now time.Time) {
 		c.kick() // a parked reader has replies to read (unless a lent caller holds the token)
 		// After the write, which may have waited up to a tick: the stall clock of its replies
 		// starts once their bytes were all taken (or cut short).
-		a.lastActive, c.wroteAt, c.wroteUpTo = a.ticks, time.Now(), c.expected.Load()
+		a.lastActive, c.wroteAt = a.ticks, time.Now()
 	}
 	if err != nil {
 		// What was not written goes back to the front of the queue for the next connection.
