@@ -207,6 +207,7 @@ func (r *subRun) remove(names []string, why error) {
 	for _, n := range dedup(names) {
 		delete(r.pending, n)
 		delete(r.alone, n)
+		delete(r.movedFrom, n)
 		if l := r.linkOf(n); l != nil {
 			delete(l.names, n)
 			delete(l.live, n)

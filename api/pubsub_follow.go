@@ -30,23 +30,37 @@ func (r *subRun) follow() {
 	r.placeWith(snap)
 }
 
+// moved is a shard channel its node unsubscribed, while the map places it there still: that node,
+// and when lookAgain asks the map again, how many times it has.
+type moved struct {
+	from  string
+	at    time.Time
+	looks int
+}
+
 // lookAgain asks the map again while a shard channel its node unsubscribed is, by the map, still
 // served there: lookAgainAfter after the unsubscription, then twice as long after each look, at
-// most maxLooks times (then the periodic refresh is left to see it). The map asked at once may
-// have been answered by a node not yet told: after a manual failover, the demoted master
-// unsubscribes its channels as it hears of it, and accepts them again as a replica, where they
-// would stay until a refresh showed the new master (30 s by default). follow moves them once it
-// does.
+// most maxLooks times (then the periodic refresh is left to see it), at the tick nearest each time.
+// The map asked at once may have been answered by a node not yet told: after a manual failover,
+// the demoted master unsubscribes its channels as it hears of it, and accepts them again as a
+// replica, where they would stay until a refresh showed the new master (30 s by default). follow
+// moves them once it does.
 func (r *subRun) lookAgain(now time.Time) {
-	if len(r.movedFrom) == 0 || now.Before(r.lookAt) {
-		return
+	ask := false
+	for name, m := range r.movedFrom {
+		if now.Add(r.tickEvery / 2).Before(m.at) {
+			continue
+		}
+		ask = true
+		if m.looks++; m.looks >= maxLooks {
+			delete(r.movedFrom, name)
+		} else {
+			m.at = now.Add(lookAgainAfter << m.looks)
+		}
 	}
-	r.rt.smap.Refresh()
-	if r.looks++; r.looks >= maxLooks {
-		clear(r.movedFrom)
-		return
+	if ask {
+		r.rt.smap.Refresh()
 	}
-	r.lookAt = now.Add(lookAgainAfter << r.looks)
 }
 
 // How soon, and how many times, lookAgain asks the map again.

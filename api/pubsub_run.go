@@ -46,9 +46,7 @@ type subRun struct {
 	why         error             // why it ended, for a Subscribe still waiting
 	ended       error             // why it ended, for Err: the cluster's Close, or every name refused for good
 	seen        *slotmap.Snapshot // the map follow last looked at
-	movedFrom   map[string]string // shard channels their node unsubscribed, by name: that node (see lookAgain)
-	lookAt      time.Time         // when lookAgain asks the map again
-	looks       int               // how many times it has asked since movedFrom was empty
+	movedFrom   map[string]*moved // shard channels their node unsubscribed, by name (see lookAgain)
 	avoid       string            // the node a channel or pattern connection last failed on (see anyNode)
 
 	changes   chan func(r *subRun)  // Add's and Remove's requests, run by the goroutine
@@ -65,7 +63,7 @@ func newSubRun(c *Cluster, rt *running, s *Subscription, names []string, ready c
 		events: make(chan linkEvent, 64), in: make(chan Message, 64), confirmed: make(chan struct{}),
 		changes: make(chan func(*subRun)), waiting: map[string][]*addWait{}, tickEvery: subTickEvery, pingIdle: pingIdle,
 		dialing: map[string]*slotmap.Ref{}, dials: make(chan dialed), loosen: make(chan struct{}, 1),
-		movedFrom: map[string]string{}}
+		movedFrom: map[string]*moved{}}
 	for _, n := range names {
 		r.pending[n] = struct{}{}
 	}
@@ -167,7 +165,7 @@ func (r *subRun) placeWith(snap *slotmap.Snapshot) {
 		ref := shared
 		if r.s.kind == subShard && snap != nil {
 			ref = snap.Master(GetSlot(name))
-			if from, ok := r.movedFrom[name]; ok && (ref == nil || ref.Addr != from) {
+			if m, ok := r.movedFrom[name]; ok && (ref == nil || ref.Addr != m.from) {
 				delete(r.movedFrom, name) // the map has seen it go
 			}
 		}
@@ -375,10 +373,7 @@ func (r *subRun) handle(ev linkEvent) {
 			delete(l.names, ev.name)
 			delete(l.live, ev.name)
 			r.pending[ev.name] = struct{}{}
-			r.movedFrom[ev.name] = l.conn.Addr()
-			if len(r.movedFrom) == 1 {
-				r.looks, r.lookAt = 0, time.Now().Add(lookAgainAfter)
-			}
+			r.movedFrom[ev.name] = &moved{from: l.conn.Addr(), at: time.Now().Add(lookAgainAfter)}
 			r.rt.smap.Refresh()
 			r.later()
 		}
