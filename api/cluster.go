@@ -104,6 +104,7 @@ func (c *Cluster) nodeOptions() node.Options {
 		ConnectTimeout: o.ConnectTimeout,
 		CommandTimeout: o.CommandTimeout,
 		Reconnect:      o.Reconnect,
+		Dialer:         o.Dialer,
 		Logger:         o.Logger,
 		Alone:          c.alone,
 	}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
@@ -55,8 +56,8 @@ func (o NodeOptions) LogValue() slog.Value { return slog.StringValue(o.String())
 // ClusterOptions configure a Cluster. The zero value of each field is its documented default;
 // CreateCluster validates them once. It keeps a copy of the options, with its own copies of the
 // RootNodes slice and of NodeAddressMap, so the caller may change those afterwards. It uses the
-// *tls.Config values, NodeAddressMapFunc, Reconnect and Logger as given, for the Cluster's whole
-// life: do not modify a tls.Config after passing it.
+// *tls.Config values, NodeAddressMapFunc, Dialer, Reconnect and Logger as given, for the Cluster's
+// whole life: do not modify a tls.Config after passing it.
 type ClusterOptions struct {
 	// RootNodes are the nodes the client discovers the cluster from; at least one.
 	RootNodes []NodeOptions
@@ -124,6 +125,17 @@ type ClusterOptions struct {
 	// connection, and the COMMAND query; roots are tried in turn, so Connect can take about
 	// (roots + 2) × ConnectTimeout: bound Connect with its ctx to wait less. Default 5 s.
 	ConnectTimeout time.Duration
+	// Dialer, when set, opens every connection to a node, topology queries included, in place of
+	// the client's TCP dial (net.Dialer with keep-alive probes every 5 s): for a proxy, a tunnel,
+	// socket options of your own, or a test. It is given the network ("tcp"), the node's address
+	// (after NodeAddressMap) and a ctx bounded by ConnectTimeout; TLS, when configured, wraps the
+	// connection it returns, and the handshake (HELLO, AUTH...) follows. It is called from several
+	// goroutines, possibly at once, so it must be safe for concurrent use. Its error fails the dial
+	// (wrapped: errors.Is finds it), named with the node, as a refused connection would be; a
+	// panic in it fails the dial too. A write the server is slow to take is finished at later
+	// ticks on a *net.TCPConn or *net.UnixConn it returns; on another kind of connection, as over
+	// TLS, it waits up to CommandTimeout, then fails the connection. Default: a TCP dial.
+	Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Reconnect returns the delay before reconnect attempt n of a node's connection. n starts at 1
 	// after a failed dial or a lost connection, and starts again at 1 once a connection is ready.
 	// It is called on each node's own goroutine, for every node, possibly at once, so it must be

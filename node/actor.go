@@ -2,10 +2,10 @@ package node
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -284,8 +284,10 @@ func (a *nodeActor) onDialed(m *dialed) {
 		alone:  a.opts.Alone,
 		wake:   make(chan struct{}, 1),
 	}
-	_, overTLS := m.conn.(*tls.Conn)
-	c.resumable = !overTLS
+	switch m.conn.(type) { // a TLS connection's state is lost with a write cut short; another's unknown
+	case *net.TCPConn, *net.UnixConn:
+		c.resumable = true
+	}
 	if c.alone != nil {
 		c.peeker = newPeeker(c.nc)
 	}

@@ -22,8 +22,7 @@ import (
 func dial(ctx context.Context, o Options) (net.Conn, *resp.Reader, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.ConnectTimeout)
 	defer cancel()
-	d := net.Dialer{KeepAliveConfig: keepAlive}
-	nc, err := d.DialContext(ctx, "tcp", o.Addr)
+	nc, err := dialRaw(ctx, o)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -66,6 +65,32 @@ func dial(ctx context.Context, o Options) (net.Conn, *resp.Reader, error) {
 	}
 	_ = nc.SetDeadline(time.Time{})
 	return nc, rd, nil
+}
+
+// dialRaw opens the connection dial runs the handshake on: with Options.Dialer when set, else
+// over TCP with keepAlive. A panic in the Dialer, the user's code, fails the dial.
+func dialRaw(ctx context.Context, o Options) (nc net.Conn, err error) {
+	if o.Dialer == nil {
+		d := net.Dialer{KeepAliveConfig: keepAlive}
+		return d.DialContext(ctx, "tcp", o.Addr)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			if nc != nil {
+				_ = nc.Close()
+			}
+			nc, err = nil, fmt.Errorf("the Dialer panicked: %v", p)
+		}
+	}()
+	nc, err = o.Dialer(ctx, "tcp", o.Addr)
+	switch {
+	case err != nil && nc != nil:
+		_ = nc.Close()
+		return nil, err
+	case err == nil && nc == nil:
+		return nil, errors.New("the Dialer returned no connection and no error")
+	}
+	return nc, err
 }
 
 // keepAlive probes a connection idle for 5 s every 5 s, and gives it up after 3 probes unanswered:

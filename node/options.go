@@ -1,9 +1,11 @@
 package node
 
 import (
+	"context"
 	"crypto/tls"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"time"
 
 	"github.com/actoredis/actoredis/resp"
@@ -19,6 +21,11 @@ type Options struct {
 	ClientName string
 	// TLS, when set, wraps the connection in TLS with this configuration.
 	TLS *tls.Config
+	// Dialer, when set, opens the connection in place of a TCP dial (net.Dialer with keepAlive):
+	// network "tcp", addr Addr, ctx bounded by ConnectTimeout. TLS, when set, wraps what it
+	// returns. A panic in it fails that dial. A write cut short by its deadline is finished later
+	// only on a *net.TCPConn or *net.UnixConn; on another connection it fails the connection.
+	Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
 	// RESP is the protocol version: 3 (default; HELLO 3, falling back to RESP2 when the server does
 	// not know HELLO) or 2.
 	RESP int
