@@ -126,15 +126,22 @@ type ClusterOptions struct {
 	// (roots + 2) × ConnectTimeout: bound Connect with its ctx to wait less. Default 5 s.
 	ConnectTimeout time.Duration
 	// Dialer, when set, opens every connection to a node, topology queries included, in place of
-	// the client's TCP dial (net.Dialer with keep-alive probes every 5 s): for a proxy, a tunnel,
-	// socket options of your own, or a test. It is given the network ("tcp"), the node's address
-	// (after NodeAddressMap) and a ctx bounded by ConnectTimeout; TLS, when configured, wraps the
-	// connection it returns, and the handshake (HELLO, AUTH...) follows. It is called from several
-	// goroutines, possibly at once, so it must be safe for concurrent use. Its error fails the dial
-	// (wrapped: errors.Is finds it), named with the node, as a refused connection would be; a
-	// panic in it fails the dial too. A write the server is slow to take is finished at later
-	// ticks on a *net.TCPConn or *net.UnixConn it returns; on another kind of connection, as over
-	// TLS, it waits up to CommandTimeout, then fails the connection. Default: a TCP dial.
+	// the client's TCP dial: for a proxy, a tunnel, socket options of your own, or a test. It is
+	// given the network ("tcp"), the node's address (after NodeAddressMap) and a ctx bounded by
+	// ConnectTimeout and ended by Close; it must return once ctx ends (Close waits for it). TLS,
+	// when configured, wraps the connection it returns, and the handshake (HELLO, AUTH...) follows.
+	// It is called from several goroutines, possibly at once, so it must be safe for concurrent use.
+	// Its error fails the dial (wrapped: errors.Is finds it), named with the node, as a refused
+	// connection would be; a panic in it fails the dial too.
+	// The connection's keep-alive is the Dialer's to set: the client's own dial probes a connection
+	// idle for 5 s every 5 s and gives it up after 3 probes unanswered (Go's defaults take about
+	// 150 s), which a blocking command's connection relies on to find a dead host. On a
+	// *net.TCPConn or *net.UnixConn it returns, a write the server is slow to take is finished at
+	// later ticks; on another kind of connection, as over TLS, it waits up to CommandTimeout, then
+	// fails the connection. A connection that is no syscall.Conn (a wrapper of the Dialer's) cannot
+	// be peeked at: a caller alone in the client does not read its replies on its own goroutine
+	// there (see Send), and an idle blocking connection answers a PING before it is reused.
+	// Default: a TCP dial with those keep-alive probes.
 	Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Reconnect returns the delay before reconnect attempt n of a node's connection. n starts at 1
 	// after a failed dial or a lost connection, and starts again at 1 once a connection is ready.

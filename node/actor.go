@@ -289,7 +289,12 @@ func (a *nodeActor) onDialed(m *dialed) {
 		c.resumable = true
 	}
 	if c.alone != nil {
-		c.peeker = newPeeker(c.nc)
+		// The reader parks only on a connection it can peek at: a server's close of a parked one
+		// is found by the peek before the next write (see claim). Without it the reader keeps
+		// reading, and finds the close itself.
+		if c.peeker = newPeeker(c.nc); c.peeker == nil {
+			c.alone = nil
+		}
 	}
 	a.c, a.state, a.attempt = c, stateReady, 0
 	a.stats.live.Store(c)

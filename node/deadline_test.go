@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"net"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -359,4 +360,10 @@ func (o *askedOwner) Late(*Request) func(error) error {
 	last := o.last
 	close(o.asked)
 	return func(err error) error { return errors.Join(err, last) }
+}
+
+// idleBroken reports whether a peek at nc, which no goroutine reads, finds it closed or not quiet.
+func idleBroken(nc net.Conn) bool {
+	pending, err := newPeeker(nc).peek()
+	return pending || err != nil
 }

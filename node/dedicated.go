@@ -90,7 +90,7 @@ func (p *pool) get(ctx context.Context, gone <-chan struct{}) (*Dedicated, error
 				return nil, errAbandoned
 			}
 		}
-		if idle && (!d.alive() || d.readOnly != p.readOnly.Load()) {
+		if idle && (!d.alive(ctx) || d.readOnly != p.readOnly.Load()) {
 			// The server closed it while it sat idle (its timeout setting), or it was dialled when
 			// the node's role was another: a READONLY connection to a master demoted since would
 			// serve its reads as a replica's, unchecked.
@@ -147,9 +147,25 @@ func (p *pool) dialAs(ctx context.Context, readOnly bool) (net.Conn, *resp.Reade
 }
 
 // alive reports whether an idle connection still looks usable: nothing arrived on it, and the
-// server has not closed it (its timeout setting closes idle clients).
-func (d *Dedicated) alive() bool {
-	return d.rd.Buffered() == 0 && !idleBroken(d.nc)
+// server has not closed it (its timeout setting closes idle clients). One it cannot peek at (a
+// Dialer's own type of connection, or a platform without the peek) must answer a PING instead,
+// within ConnectTimeout and ctx.
+func (d *Dedicated) alive(ctx context.Context) bool {
+	if d.rd.Buffered() > 0 {
+		return false
+	}
+	if p := newPeeker(d.nc); p != nil {
+		pending, err := p.peek()
+		return !pending && err == nil
+	}
+	deadline := time.Now().Add(d.pool.opts.ConnectTimeout)
+	if at, ok := ctx.Deadline(); ok && at.Before(deadline) {
+		deadline = at
+	}
+	_ = d.nc.SetDeadline(deadline)
+	err := call(d.nc, d.rd, "PING")
+	_ = d.nc.SetDeadline(time.Time{})
+	return err == nil
 }
 
 // close refuses new takers, closes idle connections and interrupts those in use and being dialled.

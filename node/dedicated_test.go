@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"runtime"
 	"strconv"
 	"strings"
@@ -379,8 +380,17 @@ func TestBlockingCommandToASilentServerTimesOut(t *testing.T) {
 
 // A pooled connection the server closed while it sat idle (its timeout setting) is not handed out:
 // the next blocking command gets a fresh connection and its reply, not "connection failed, may
-// have run".
+// have run". Also when the client cannot peek at the connection (a Dialer's own type): it asks
+// with a PING then. (Such a connection counted as quiet.)
 func TestIdleDedicatedConnectionClosedByTheServerIsReplaced(t *testing.T) {
+	for name, dialer := range map[string]func(context.Context, string, string) (net.Conn, error){
+		"TCP": nil, "wrapped": wrappingDialer,
+	} {
+		t.Run(name, func(t *testing.T) { idleDedicatedClosed(t, dialer) })
+	}
+}
+
+func idleDedicatedClosed(t *testing.T, dialer func(context.Context, string, string) (net.Conn, error)) {
 	closed := make(chan struct{}, 4)
 	srv := fakeredis.New(t, func(c *fakeredis.Conn) {
 		cmd, err := c.Handshake()
@@ -402,7 +412,7 @@ func TestIdleDedicatedConnectionClosedByTheServerIsReplaced(t *testing.T) {
 			}
 		}
 	})
-	n := startNode(t, Options{Addr: srv.Addr(), MaxDedicated: 1}) // the second BLPOP waits for the first's connection
+	n := startNode(t, Options{Addr: srv.Addr(), MaxDedicated: 1, Dialer: dialer}) // the second BLPOP waits for the first's
 	ctx := context.Background()
 	for i := range 2 {
 		v, err := n.Do(ctx, "BLPOP", "q", 1)

@@ -24,7 +24,9 @@ type Options struct {
 	// Dialer, when set, opens the connection in place of a TCP dial (net.Dialer with keepAlive):
 	// network "tcp", addr Addr, ctx bounded by ConnectTimeout. TLS, when set, wraps what it
 	// returns. A panic in it fails that dial. A write cut short by its deadline is finished later
-	// only on a *net.TCPConn or *net.UnixConn; on another connection it fails the connection.
+	// only on a *net.TCPConn or *net.UnixConn; on another connection it fails the connection. A
+	// connection that is no syscall.Conn cannot be peeked at: its reader never parks (Alone), and
+	// an idle dedicated one answers a PING before it is reused.
 	Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
 	// RESP is the protocol version: 3 (default; HELLO 3, falling back to RESP2 when the server does
 	// not know HELLO) or 2.

@@ -4,11 +4,7 @@ package node
 
 import "net"
 
-// idleBroken cannot peek at a socket on this platform: a connection closed by the server is found
-// when it is used.
-func idleBroken(net.Conn) bool { return false }
-
-// peeker cannot peek either: a connection counts as quiet.
+// peeker cannot peek at a socket on this platform: newPeeker returns none (see its callers).
 type peeker struct{}
 
 func newPeeker(net.Conn) *peeker { return nil }

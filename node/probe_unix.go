@@ -10,15 +10,6 @@ import (
 	"syscall"
 )
 
-// idleBroken reports whether a connection that should be quiet is not: the server has closed or
-// reset it, or sent something no command asked for (over TLS, the close_notify alert that comes
-// before the FIN is such bytes). A socket it cannot peek at counts as quiet. The caller must know
-// that no goroutine is reading the connection: the peek would wait for that read to end.
-func idleBroken(nc net.Conn) bool {
-	pending, err := newPeeker(nc).peek()
-	return pending || err != nil
-}
-
 // peeker looks at one connection without waiting and without taking anything (a read with a
 // deadline already past would not even ask the socket), and without allocating: a parked
 // connection is peeked at before most writes (lentread.go). One goroutine at a time uses it, one
