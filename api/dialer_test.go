@@ -35,10 +35,7 @@ func TestDialerOpensEveryConnection(t *testing.T) {
 	}})
 	ctx := context.Background()
 	for _, m := range tc.Masters() {
-		k := "{dialled}"
-		for i := 0; tc.MasterFor(GetSlot(k)) != m; i++ {
-			k = fmt.Sprintf("{dialled-%d}", i)
-		}
+		k := tagOn(tc, m, "dialled")
 		require.NoError(t, cl.Set(ctx, k, "v"))
 		_, err := cl.Do(ctx, Cmd("BLPOP", k+"-list", "0.01"))
 		require.NoError(t, err)

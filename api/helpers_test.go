@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -60,6 +61,16 @@ func errorCount(t testing.TB, n *testcluster.Node, prefix string) int {
 	v, err := strconv.Atoi(strings.TrimPrefix(stat, "count="))
 	require.NoError(t, err)
 	return v
+}
+
+// tagOn returns "{prefix}", or "{prefix-N}", a hash tag whose slot m serves: keys that start with
+// it live on m.
+func tagOn(tc *testcluster.Cluster, m *testcluster.Node, prefix string) string {
+	tag := "{" + prefix + "}"
+	for i := 0; tc.MasterFor(GetSlot(tag)) != m; i++ {
+		tag = fmt.Sprintf("{%s-%d}", prefix, i)
+	}
+	return tag
 }
 
 // keyInSlot returns a key (with prefix) whose slot is slot.

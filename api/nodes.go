@@ -31,6 +31,30 @@ func (n *Node) ID() string { return n.ref.Info.ID }
 // IsMaster reports whether the node was a master in the topology it was taken from.
 func (n *Node) IsMaster() bool { return n.ref.Info.Role == "master" }
 
+// NodeStats are a node's counters, kept from when the client first met it in a topology (a node
+// that leaves the map and comes back starts again from zero), and its connections now.
+type NodeStats struct {
+	// Commands written on the node's shared, pipelined connection, and the writes (system calls)
+	// that carried them: Commands/Writes is the mean batch.
+	Commands, Writes uint64
+	// Connects counts the shared connections made ready, the first included; Disconnects those
+	// lost or dropped (the server's close, a reply overdue past CommandTimeout...), each an
+	// EventNodeDisconnect; DialErrors the dials and handshakes that failed (EventNodeError).
+	Connects, Disconnects, DialErrors uint64
+	// Connected says whether the shared connection is ready now.
+	Connected bool
+	// BlockingInUse and BlockingIdle count the node's connections for blocking commands and Watch
+	// (at most MaxBlockingConns): in use, and idle in the pool.
+	BlockingInUse, BlockingIdle int
+}
+
+// Stats returns the node's counters: atomic counters the client keeps anyway, read at once.
+func (n *Node) Stats() NodeStats {
+	s := n.ref.Node.Stats()
+	return NodeStats{Commands: s.Commands, Writes: s.Writes, Connects: s.Connects, Disconnects: s.Disconnects,
+		DialErrors: s.DialErrors, Connected: s.Connected, BlockingInUse: s.DedicatedInUse, BlockingIdle: s.DedicatedIdle}
+}
+
 // Do runs cmd on this node, with no routing and no redirect following. After the cluster's Close it
 // fails with an error matching ErrClientClosed; once the node has left the cluster (a later
 // topology dropped it), with one matching ErrNodeGone.

@@ -424,6 +424,14 @@ func (a *nodeActor) reconnectDelay() time.Duration {
 
 func (a *nodeActor) emit(e Event) {
 	e.Addr = a.opts.Addr
+	switch e.Type {
+	case EventReady:
+		a.stats.connects.Add(1)
+	case EventDisconnect:
+		a.stats.disconnects.Add(1)
+	case EventError:
+		a.stats.dialErrors.Add(1)
+	}
 	if e.Type == EventError || e.Type == EventDisconnect {
 		a.opts.Logger.Warn("node: "+e.Type.String(), "addr", e.Addr, "error", e.Err)
 	}

@@ -168,6 +168,13 @@ func (d *Dedicated) alive(ctx context.Context) bool {
 	return err == nil
 }
 
+// counts returns how many of the pool's connections are in use, and how many idle.
+func (p *pool) counts() (inUse, idle int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.inUse), len(p.idle)
+}
+
 // close refuses new takers, closes idle connections and interrupts those in use and being dialled.
 func (p *pool) close() {
 	p.once.Do(func() {

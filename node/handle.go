@@ -30,6 +30,8 @@ type Node struct {
 type counters struct {
 	commands, writes atomic.Uint64
 	live             atomic.Pointer[conn] // the connection in use, nil while there is none (see TryRun)
+	// the connection's events (emit): connections made ready, lost or closed, dials failed
+	connects, disconnects, dialErrors atomic.Uint64
 	// readOnly is what the node's pipelined connection is to say to the server: READONLY (reads
 	// of a replica) or READWRITE (see SetReadOnly). Here, it outlives an actor restarted after a
 	// panic, which dials with it.
@@ -178,15 +180,25 @@ func (n *Node) Dedicated(ctx context.Context) (*Dedicated, error) {
 	return d, nil
 }
 
-// Stats are counters of a node's traffic.
+// Stats are counters of a node's traffic, since Start, and its connections now.
 type Stats struct {
-	Commands uint64 // commands written
-	Writes   uint64 // write calls that carried them: Commands/Writes is the mean batch size
+	Commands    uint64 // commands written on the pipelined connection
+	Writes      uint64 // write calls that carried them: Commands/Writes is the mean batch size
+	Connects    uint64 // pipelined connections made ready (EventReady)
+	Disconnects uint64 // pipelined connections lost or closed (EventDisconnect)
+	DialErrors  uint64 // dials or handshakes failed (EventError)
+	Connected   bool   // the pipelined connection is ready
+	// the dedicated connections (blocking commands, Watch): in use, and idle in the pool
+	DedicatedInUse, DedicatedIdle int
 }
 
 // Stats returns the node's counters.
 func (n *Node) Stats() Stats {
-	return Stats{Commands: n.stats.commands.Load(), Writes: n.stats.writes.Load()}
+	inUse, idle := n.pool.counts()
+	return Stats{Commands: n.stats.commands.Load(), Writes: n.stats.writes.Load(),
+		Connects: n.stats.connects.Load(), Disconnects: n.stats.disconnects.Load(),
+		DialErrors: n.stats.dialErrors.Load(), Connected: n.Connected(),
+		DedicatedInUse: inUse, DedicatedIdle: idle}
 }
 
 // Close stops the node: it accepts no more commands, writes what it holds, waits up to timeout for
