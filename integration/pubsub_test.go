@@ -128,10 +128,12 @@ func TestShardSubscriptionFollowsAManualFailover(t *testing.T) {
 	promoted := tc.ReplicasOf(old)[0]
 	require.NoError(t, tc.Failover(ctx, promoted))
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		if shardSubscribers(t, promoted, a, b) == 2 && shardSubscribers(t, old, a, b) == 0 {
+		onNew, onOld := shardSubscribers(t, promoted, a, b), shardSubscribers(t, old, a, b)
+		if onNew == 2 && onOld == 0 {
 			break
 		}
-		require.True(t, time.Now().Before(deadline), "not moved to the new master, or left on the old one")
+		require.True(t, time.Now().Before(deadline), "not moved to the new master, or left on the old one: "+
+			"%d of 2 on the new master, %d on the old; the client's masters: %v", onNew, onOld, masterAddrs(cl))
 		time.Sleep(20 * time.Millisecond) // the client moves them on its own time: nothing to wait on here
 	}
 	drain(ssub)
@@ -152,6 +154,15 @@ func TestShardSubscriptionFollowsAManualFailover(t *testing.T) {
 	require.NoError(t, err)
 	spublishUntilHeard(t, cl, ssub, a)
 	spublishUntilHeard(t, cl, ssub, b)
+}
+
+// masterAddrs lists the masters in cl's map.
+func masterAddrs(cl *api.Cluster) []string {
+	var addrs []string
+	for _, m := range cl.Masters() {
+		addrs = append(addrs, m.Addr())
+	}
+	return addrs
 }
 
 // shardSubscribers counts n's subscribers of the shard channels (PUBSUB SHARDNUMSUB).
