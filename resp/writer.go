@@ -44,18 +44,20 @@ func AppendBulkFloat(dst []byte, f float64) []byte {
 	return AppendBulk(dst, AppendFloatText(tmp[:0], f))
 }
 
-// AppendFloatText appends f as an argument's text, in the form Redis parses: "inf", "-inf", a whole
-// number in the int64 range as an integer ("1000000", never "1e+06", which a command that wants an
-// integer refuses), otherwise the shortest decimal that round-trips. NaN is not a valid argument and is written as
-// "nan", which the server rejects.
+// AppendFloatText appends f as an argument's text, in the form Redis parses: "inf", "-inf", or the
+// shortest plain decimal that reads back as f, never in exponent form: "1000000", not "1e+06" (a
+// command that wants an integer refuses that), and "1234567.5", not "1.2345675e+06" (stored as a
+// value, the text is what every client reads back, and go-redis and rueidis write it so too). -0 is
+// written "0". NaN is written "nan": a command that parses a float refuses it, a value is stored
+// as that text.
 func AppendFloatText(dst []byte, f float64) []byte {
-	if f == 0 {
-		f = 0 // -0 would read "-0", which no integer argument takes
+	switch {
+	case f == 0:
+		return append(dst, '0') // -0 would read "-0", which no integer argument takes
+	case math.IsInf(f, 0) || math.IsNaN(f):
+		return appendDouble(dst, f)
 	}
-	if f == math.Trunc(f) && math.Abs(f) < 1<<63 {
-		return strconv.AppendFloat(dst, f, 'f', -1, 64)
-	}
-	return appendDouble(dst, f)
+	return strconv.AppendFloat(dst, f, 'f', -1, 64)
 }
 
 func appendBulkHeader(dst []byte, n int) []byte {

@@ -3,6 +3,7 @@ package resp
 import (
 	"math"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -45,12 +46,14 @@ func TestAppendFloatForms(t *testing.T) {
 		math.Inf(1):          "inf",
 		math.Inf(-1):         "-inf",
 		0.1:                  "0.1",
-		1e300:                "1e+300",
+		1e300:                "1" + strings.Repeat("0", 300),
 		-2:                   "-2",
 		1e6:                  "1000000", // not 1e+06: EXPIRE k 1e+06 is refused
 		math.Copysign(0, -1): "0",       // not -0
 		-1e18:                "-1000000000000000000",
-		1234567.5:            "1.2345675e+06",
+		1234567.5:            "1234567.5", // as other clients write it: a value's text is read back
+		0.00001:              "0.00001",
+		-1e-7:                "-0.0000001",
 	} {
 		assert.Equal(t, "$"+strconv.Itoa(len(want))+"\r\n"+want+"\r\n", string(AppendBulkFloat(nil, f)))
 	}
