@@ -34,12 +34,15 @@ func (n *Node) IsMaster() bool { return n.ref.Info.Role == "master" }
 // NodeStats are a node's counters, kept from when the client first met it in a topology (a node
 // that leaves the map and comes back starts again from zero), and its connections now.
 type NodeStats struct {
-	// Commands written on the node's shared, pipelined connection, and the writes (system calls)
-	// that carried them: Commands/Writes is the mean batch.
+	// Commands written on the node's shared, pipelined connection (a Tx counts once, with its
+	// MULTI and EXEC; the client's own PINGs and READONLY/READWRITE count too), and the writes
+	// (system calls) that carried them: Commands/Writes is the mean batch.
 	Commands, Writes uint64
 	// Connects counts the shared connections made ready, the first included; Disconnects those
-	// lost or dropped (the server's close, a reply overdue past CommandTimeout...), each an
-	// EventNodeDisconnect; DialErrors the dials and handshakes that failed (EventNodeError).
+	// that ended: lost or dropped (the server's close, a reply overdue past CommandTimeout...: an
+	// EventNodeDisconnect each), or closed with the node (Close, a topology without it), so that
+	// Connects−Disconnects is 1 while one is up; DialErrors the dials and handshakes that failed
+	// (EventNodeError).
 	Connects, Disconnects, DialErrors uint64
 	// Connected says whether the shared connection is ready now.
 	Connected bool
@@ -48,7 +51,8 @@ type NodeStats struct {
 	BlockingInUse, BlockingIdle int
 }
 
-// Stats returns the node's counters: atomic counters the client keeps anyway, read at once.
+// Stats returns the node's counters, read one by one (not as one snapshot): counters the client
+// keeps anyway, at no cost to a command.
 func (n *Node) Stats() NodeStats {
 	s := n.ref.Node.Stats()
 	return NodeStats{Commands: s.Commands, Writes: s.Writes, Connects: s.Connects, Disconnects: s.Disconnects,

@@ -370,6 +370,7 @@ func (a *nodeActor) detach(cause error) {
 	if c := a.c; c != nil {
 		a.c = nil
 		a.stats.live.Store(nil)
+		a.stats.disconnects.Add(1) // lost, dropped, or closed with the actor: each ready one ends here
 		c.cause.Store(&cause)
 		c.closing.Store(true)
 		_ = closeConn(c.nc)
@@ -427,8 +428,6 @@ func (a *nodeActor) emit(e Event) {
 	switch e.Type {
 	case EventReady:
 		a.stats.connects.Add(1)
-	case EventDisconnect:
-		a.stats.disconnects.Add(1)
 	case EventError:
 		a.stats.dialErrors.Add(1)
 	}

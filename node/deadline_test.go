@@ -271,12 +271,7 @@ func TestClaimedLateRequestIsLeftToItsWatch(t *testing.T) {
 // at its own deadline, not a command timeout after it came. (It waited out the command timeout:
 // 3.1 s against its 200 ms, in a review.)
 func TestLateRequestQueuedAgainFailsAtItsDeadline(t *testing.T) {
-	srv := fakeredis.New(t, func(c *fakeredis.Conn) {
-		_, err := c.Handshake() // the PING
-		for ; err == nil; _, err = c.ReadCommand() {
-			err = c.Write("+PONG\r\n")
-		}
-	})
+	srv := fakeredis.New(t, pongs)
 	n := startNode(t, Options{Addr: srv.Addr(), Alone: alwaysAlone, CommandTimeout: time.Minute})
 	_, err := n.Do(context.Background(), "PING")
 	require.NoError(t, err)

@@ -149,7 +149,7 @@ func (p *pool) dialAs(ctx context.Context, readOnly bool) (net.Conn, *resp.Reade
 // alive reports whether an idle connection still looks usable: nothing arrived on it, and the
 // server has not closed it (its timeout setting closes idle clients). One it cannot peek at (a
 // Dialer's own type of connection, or a platform without the peek) must answer a PING instead,
-// within ConnectTimeout and ctx.
+// within ConnectTimeout, before ctx ends and the pool closes.
 func (d *Dedicated) alive(ctx context.Context) bool {
 	if d.rd.Buffered() > 0 {
 		return false
@@ -158,12 +158,17 @@ func (d *Dedicated) alive(ctx context.Context) bool {
 		pending, err := p.peek()
 		return !pending && err == nil
 	}
-	deadline := time.Now().Add(d.pool.opts.ConnectTimeout)
-	if at, ok := ctx.Deadline(); ok && at.Before(deadline) {
-		deadline = at
-	}
+	ctx, cancel := context.WithTimeout(ctx, d.pool.opts.ConnectTimeout)
+	defer cancel()
+	stop := context.AfterFunc(d.pool.stop, cancel) // the pool's close ends it too
+	defer stop()
+	interrupt := context.AfterFunc(ctx, func() { _ = d.nc.SetDeadline(time.Now()) })
+	deadline, _ := ctx.Deadline()
 	_ = d.nc.SetDeadline(deadline)
 	err := call(d.nc, d.rd, "PING")
+	if !interrupt() {
+		return false // interrupted: the deadline may have been set after the one cleared below
+	}
 	_ = d.nc.SetDeadline(time.Time{})
 	return err == nil
 }

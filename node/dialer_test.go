@@ -30,12 +30,7 @@ func wrappingDialer(ctx context.Context, network, addr string) (net.Conn, error)
 // counted as quiet: the next command was written into the closed connection and failed, "may have
 // run".)
 func TestUnpeekableConnectionIsNotParked(t *testing.T) {
-	srv := fakeredis.New(t, func(c *fakeredis.Conn) {
-		_, err := c.Handshake()
-		for ; err == nil; _, err = c.ReadCommand() {
-			err = c.Write("+PONG\r\n")
-		}
-	})
+	srv := fakeredis.New(t, pongs)
 	lost := make(chan struct{}, 4)
 	n := startNode(t, Options{Addr: srv.Addr(), Alone: alwaysAlone, Dialer: wrappingDialer, OnEvent: func(e Event) {
 		if e.Type == EventDisconnect {

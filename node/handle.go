@@ -182,10 +182,10 @@ func (n *Node) Dedicated(ctx context.Context) (*Dedicated, error) {
 
 // Stats are counters of a node's traffic, since Start, and its connections now.
 type Stats struct {
-	Commands    uint64 // commands written on the pipelined connection
+	Commands    uint64 // requests written on the pipelined connection (a transaction is one)
 	Writes      uint64 // write calls that carried them: Commands/Writes is the mean batch size
 	Connects    uint64 // pipelined connections made ready (EventReady)
-	Disconnects uint64 // pipelined connections lost or closed (EventDisconnect)
+	Disconnects uint64 // pipelined connections ended: lost, dropped, or closed with the node
 	DialErrors  uint64 // dials or handshakes failed (EventError)
 	Connected   bool   // the pipelined connection is ready
 	// the dedicated connections (blocking commands, Watch): in use, and idle in the pool

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/actoredis/actoredis/actors"
+	"github.com/actoredis/actoredis/internal/fakeredis"
 )
 
 // startNode starts a node actor in a fresh actor system; both end with the test.
@@ -67,4 +68,12 @@ func (l *eventLog) types() []EventType {
 		out[i] = e.Type
 	}
 	return out
+}
+
+// pongs is a fake server's handler answering every command after the handshake with +PONG.
+func pongs(c *fakeredis.Conn) {
+	_, err := c.Handshake()
+	for ; err == nil; _, err = c.ReadCommand() {
+		err = c.Write("+PONG\r\n")
+	}
 }
