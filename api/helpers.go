@@ -72,7 +72,9 @@ func (c *Cluster) strings(ctx context.Context, args ...any) ([]string, error) {
 
 // Strings.
 
-// SetOption modifies a SET: see EX, PX, NX, XX, KeepTTL.
+// SetOption modifies a SET: see EX, PX, NX, XX, KeepTTL. Those are the ones Set handles; one of
+// your own that adds GET would make Set misread the reply (use Do with SET ... GET for the old
+// value).
 type SetOption func(*[]any)
 
 // EX sets an expiry. Redis counts it in seconds: a d that is not a whole number of seconds is sent
