@@ -61,6 +61,7 @@ type nodeActor struct {
 	tickEvery    time.Duration
 	lastActive   int64 // tick of the last write
 	lastAnswered int64 // conn.answered at the last tick
+	stalled      bool  // the last told to Options.OnStall (see noteStall)
 	closing      *closeRequest
 	lentNow      *Request // the request of the lentRequest being handled: written, due or not
 }
@@ -356,6 +357,7 @@ func (a *nodeActor) drop(cause error) {
 		return
 	}
 	a.detach(cause)
+	a.noteStall(false)
 	a.emit(Event{Type: EventDisconnect, Err: cause})
 	if a.closing != nil {
 		a.finishClose()

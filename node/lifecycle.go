@@ -50,11 +50,13 @@ func (a *nodeActor) onTick() {
 	// run before sending it (see oldestDue). By the clock, not by the ticks counted: a busy mailbox
 	// makes them late (140 ms apart, not 100, in a review: a 1 s timeout fired at 1.45 s).
 	now := time.Now()
-	if since, held, due := c.oldestDue(now, answered); due && now.Sub(since) >= a.opts.CommandTimeout+held {
+	since, held, due := c.oldestDue(now, answered)
+	if due && now.Sub(since) >= a.opts.CommandTimeout+held {
 		a.opts.Logger.Warn("node: a reply due for longer than the command timeout; reconnecting", "addr", a.opts.Addr)
 		a.drop(ErrTimeout)
 		return
 	}
+	a.noteStall(due && now.Sub(since) >= stallAfter(a.opts.CommandTimeout)+held)
 	a.writeUnsent(now)
 	if a.c != c {
 		return // the write failed: dropped
@@ -218,4 +220,21 @@ func (a *nodeActor) failOffline(err error) {
 	}
 	clear(a.offline)
 	a.offline = a.offline[:0]
+}
+
+// stallAfter is how long the oldest reply may be due, beyond the holds ahead of it, before the
+// connection counts as stalled (Options.OnStall): half the command timeout, at most a second.
+func stallAfter(commandTimeout time.Duration) time.Duration {
+	return min(commandTimeout/2, time.Second)
+}
+
+// noteStall tells Options.OnStall when the connection starts or stops being stalled.
+func (a *nodeActor) noteStall(stalled bool) {
+	if stalled == a.stalled {
+		return
+	}
+	a.stalled = stalled
+	if a.opts.OnStall != nil {
+		a.opts.OnStall(stalled)
+	}
 }

@@ -57,6 +57,12 @@ type Options struct {
 	Limits resp.Limits
 	// OnEvent receives the node's connection events, on the actor's goroutine: it must not block.
 	OnEvent func(Event)
+	// OnStall is told, on the actor's goroutine, when the connection's oldest reply due has been
+	// due for half of CommandTimeout, at most a second, beyond the holds of the WAITs and Slower
+	// commands ahead of it (stalled true: a server paused, or frozen, whose failover a map
+	// refresh may show before the command timeout), and when that ends (false: replies came, or
+	// the connection was dropped). It must not block.
+	OnStall func(stalled bool)
 	// OnPush receives RESP3 push frames (client-side caching invalidations, say; SUBSCRIBE is
 	// refused on the shared connection), on the connection's reader goroutine: it must not block,
 	// and a panic in it is logged. The value is owned by the callee. Nil drops them.

@@ -39,6 +39,7 @@ type mapActor struct {
 	lastDone       time.Time            // when the last discovery ended
 	soonAfter      bool                 // a Refresh came while a discovery ran: refreshSoon once it ends
 	down           map[string]time.Time // nodes disconnected, since when
+	stalled        map[string]time.Time // nodes connected with a reply overdue (node.Options.OnStall), since when
 	replicaRetry   time.Duration        // the period of refreshes while only replicas are down (onTick)
 	downRefresh    bool                 // the discovery under way was for a replica down
 	lastTick       time.Time
@@ -112,6 +113,8 @@ func (a *mapActor) Receive(ctx actor.Context) {
 		a.onDiscovered(ctx, m)
 	case *nodeEvent:
 		a.onNodeEvent(m)
+	case *nodeStall:
+		a.onNodeStall(m)
 	case *tick:
 		a.onTick()
 	case *actor.Started:
@@ -120,6 +123,7 @@ func (a *mapActor) Receive(ctx actor.Context) {
 		a.leases = map[uint64]string{}
 		a.resolved = map[string]time.Time{}
 		a.down = map[string]time.Time{}
+		a.stalled = map[string]time.Time{}
 		a.lastFull = time.Now()
 		self, root := a.self, a.sys.Root()
 		a.timer = time.AfterFunc(tickEvery, func() { root.Send(self, &tick{}) })
@@ -261,10 +265,8 @@ func (a *mapActor) build(shards []Shard) *Snapshot {
 			// A node that has not yet heard of a failover names the failed master: keep the one the
 			// map has for these slots when it is another, reachable node (the next refresh, which
 			// goes on while a node is unreachable, settles it).
-			if cur := prev.Master(sh.Ranges[0][0]); cur != nil && cur.Addr != a.reach(info) {
-				if _, down := a.down[cur.Addr]; !down {
-					info = cur.Info
-				}
+			if cur := prev.Master(sh.Ranges[0][0]); cur != nil && cur.Addr != a.reach(info) && !a.unreachable(cur.Addr) {
+				info = cur.Info
 			}
 		}
 		master := a.refFor(info, s)
@@ -445,6 +447,30 @@ func (a *mapActor) onNodeEvent(m *nodeEvent) {
 	}
 }
 
+// onNodeStall follows which nodes answer nothing on a connection still open (a server paused, or
+// frozen): while a master does, the map is looked at again as for one disconnected (onTick), and
+// may show a replica promoted in its place before the command timeout drops the connection: what
+// the dispatchers send then goes there, not into the frozen server, which would run it once
+// thawed, as a master still, and lose it as it learns of the failover (a review measured 100 of
+// 100 increments so acknowledged and lost with a 5 s command timeout).
+func (a *mapActor) onNodeStall(m *nodeStall) {
+	if a.tags[m.addr] != m.tag {
+		return // an actor the map has closed
+	}
+	if !m.stalled {
+		delete(a.stalled, m.addr)
+	} else if _, ok := a.stalled[m.addr]; !ok {
+		a.stalled[m.addr] = time.Now()
+	}
+}
+
+// unreachable reports whether the node at addr is disconnected or stalled.
+func (a *mapActor) unreachable(addr string) bool {
+	_, down := a.down[addr]
+	_, stalled := a.stalled[addr]
+	return down || stalled
+}
+
 func (a *mapActor) onTick() {
 	if a.closed {
 		return
@@ -452,9 +478,11 @@ func (a *mapActor) onTick() {
 	a.timer.Reset(tickEvery)
 	now := time.Now()
 	due, master := false, false
-	for addr, since := range a.down {
-		if now.Sub(since) >= a.opts.UnreachableAfter {
-			due, master = true, master || a.snap != nil && a.snap.isMaster(addr)
+	for _, set := range []map[string]time.Time{a.down, a.stalled} {
+		for addr, since := range set {
+			if now.Sub(since) >= a.opts.UnreachableAfter {
+				due, master = true, master || a.snap != nil && a.snap.isMaster(addr)
+			}
 		}
 	}
 	period := max(a.replicaRetry, unreachableRetry)

@@ -33,14 +33,14 @@ func (a *mapActor) candidates() []string {
 			}
 		}
 	}
-	if _, down := a.down[a.movedTo]; a.movedTo != "" && !down {
+	if a.movedTo != "" && !a.unreachable(a.movedTo) {
 		add([]string{a.movedTo})
 	}
 	var empty []string
 	if a.snap != nil {
 		var masters, others []string
 		for _, r := range a.snap.nodes {
-			if _, down := a.down[r.Addr]; down {
+			if a.unreachable(r.Addr) {
 				continue
 			}
 			switch {

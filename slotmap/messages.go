@@ -91,6 +91,14 @@ type nodeEvent struct {
 	tag *nodeTag // of the node actor that sent it
 }
 
+// nodeStall is a node actor's word that its connection's oldest reply is overdue (node.Options.OnStall),
+// or no longer.
+type nodeStall struct {
+	addr    string
+	stalled bool
+	tag     *nodeTag
+}
+
 // nodeTag tells the node actors started at one address apart.
 type nodeTag struct{ _ byte }
 

@@ -15,6 +15,7 @@ func (a *mapActor) dropNode(addr string) {
 	delete(a.nodes, addr)
 	delete(a.tags, addr)
 	delete(a.down, addr)
+	delete(a.stalled, addr)
 	a.closeNode(n)
 }
 
@@ -30,6 +31,7 @@ func (a *mapActor) nodeAt(addr string, master bool) *node.Node {
 	self, root := a.self, a.sys.Root()
 	tag := &nodeTag{}
 	o.OnEvent = func(e node.Event) { root.Send(self, &nodeEvent{e: e, tag: tag}) }
+	o.OnStall = func(stalled bool) { root.Send(self, &nodeStall{addr: addr, stalled: stalled, tag: tag}) }
 	n, err := node.Start(a.sys, o)
 	if err != nil {
 		panic("slot map: starting a node actor: " + err.Error()) // only fails on an empty address

@@ -1,0 +1,49 @@
+package node
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/actoredis/actoredis/internal/fakeredis"
+	"github.com/actoredis/actoredis/internal/testwait"
+)
+
+// OnStall says when the oldest reply has been due for half the command timeout (at most a second),
+// and when replies come again; a command given more time (Slower) is no stall while it runs.
+func TestOnStallSaysWhenAReplyIsOverdue(t *testing.T) {
+	const timeout = time.Second
+	srv := fakeredis.New(t, func(c *fakeredis.Conn) {
+		cmd, err := c.Handshake()
+		for ; err == nil; cmd, err = c.ReadCommand() {
+			if cmd[0] == "SLOW" {
+				time.Sleep(700 * time.Millisecond) // past stallAfter (500 ms), within the timeout
+			}
+			err = c.Write("+OK\r\n")
+		}
+	})
+	stalls := make(chan bool, 8)
+	n := startNode(t, Options{Addr: srv.Addr(), CommandTimeout: timeout, OnStall: func(s bool) { stalls <- s }})
+
+	r := NewRequest("SLOW")
+	n.Send(r)
+	sent := time.Now()
+	assert.True(t, testwait.Recv(t, stalls, "no stall said"))
+	assert.GreaterOrEqual(t, time.Since(sent), stallAfter(timeout))
+	_, err := await(t, r)
+	require.NoError(t, err)
+	assert.False(t, testwait.Recv(t, stalls, "the stall's end not said"))
+
+	r = NewRequest("SLOW")
+	r.Slower = 2 * time.Second
+	n.Send(r)
+	_, err = await(t, r)
+	require.NoError(t, err)
+	select { // the ticks while it ran would have said so by now, on the actor's goroutine
+	case s := <-stalls:
+		t.Fatalf("a Slower command running was said stalled (%v)", s)
+	default:
+	}
+}
