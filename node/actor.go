@@ -357,7 +357,6 @@ func (a *nodeActor) drop(cause error) {
 		return
 	}
 	a.detach(cause)
-	a.noteStall(false)
 	a.emit(Event{Type: EventDisconnect, Err: cause})
 	if a.closing != nil {
 		a.finishClose()
@@ -373,6 +372,7 @@ func (a *nodeActor) detach(cause error) {
 		a.c = nil
 		a.stats.live.Store(nil)
 		a.stats.disconnects.Add(1) // lost, dropped, or closed with the actor: each ready one ends here
+		a.noteStall(false)         // before a restart too: the next actor starts unstalled
 		c.cause.Store(&cause)
 		c.closing.Store(true)
 		_ = closeConn(c.nc)

@@ -47,3 +47,28 @@ func TestOnStallSaysWhenAReplyIsOverdue(t *testing.T) {
 	default:
 	}
 }
+
+// A stall the actor said is said ended when the actor restarts (here after a panic in OnStall
+// itself): the next actor starts unstalled, and the map would otherwise keep it stalled for good.
+func TestStallEndsWithARestart(t *testing.T) {
+	srv := fakeredis.New(t, func(c *fakeredis.Conn) {
+		cmd, err := c.Handshake()
+		for ; err == nil; cmd, err = c.ReadCommand() {
+			if cmd[0] != "HANG" { // answered never
+				err = c.Write("+OK\r\n")
+			}
+		}
+	})
+	stalls := make(chan bool, 8)
+	first := true
+	n := startNode(t, Options{Addr: srv.Addr(), CommandTimeout: time.Minute, OnStall: func(s bool) {
+		stalls <- s
+		if first { // on the actor's goroutine
+			first = false
+			panic("a bug")
+		}
+	}})
+	n.Send(NewRequest("HANG"))
+	assert.True(t, testwait.Recv(t, stalls, "no stall said"))
+	assert.False(t, testwait.Recv(t, stalls, "the restart did not end the stall"))
+}
