@@ -107,6 +107,13 @@ func run() error {
 		return fmt.Errorf("SCAN found %d keys matching quickstart:*, not the %d set", found, n)
 	}
 	fmt.Printf("SCAN of every master: %d keys match quickstart:* (%s)\n", found, time.Since(start).Round(time.Millisecond))
+
+	// Each node's counters: how many commands each write to its socket carried, on average.
+	for _, m := range cluster.Masters() {
+		s := m.Stats()
+		fmt.Printf("%s: %d commands in %d writes (%.1f per write), %d connection(s) made\n",
+			m.Addr(), s.Commands, s.Writes, float64(s.Commands)/float64(max(s.Writes, 1)), s.Connects)
+	}
 	return nil
 }
 
