@@ -56,7 +56,12 @@ func (a *nodeActor) onTick() {
 		a.drop(ErrTimeout)
 		return
 	}
-	a.noteStall(due && now.Sub(since) >= stallAfter(a.opts.CommandTimeout)+held)
+	// Stalled: no reply for that long either (a server answering, however slowly, is not frozen).
+	quiet := since
+	if c.seenAt.After(quiet) {
+		quiet = c.seenAt
+	}
+	a.noteStall(due && now.Sub(quiet) >= stallAfter(a.opts.CommandTimeout)+held)
 	a.writeUnsent(now)
 	if a.c != c {
 		return // the write failed: dropped
@@ -222,8 +227,9 @@ func (a *nodeActor) failOffline(err error) {
 	a.offline = a.offline[:0]
 }
 
-// stallAfter is how long the oldest reply may be due, beyond the holds ahead of it, before the
-// connection counts as stalled (Options.OnStall): half the command timeout, at most a second.
+// stallAfter is how long the oldest reply may be due, with no reply arriving, beyond the holds
+// ahead of it, before the connection counts as stalled (Options.OnStall): half the command
+// timeout, at most a second.
 func stallAfter(commandTimeout time.Duration) time.Duration {
 	return min(commandTimeout/2, time.Second)
 }

@@ -58,8 +58,8 @@ type Options struct {
 	// OnEvent receives the node's connection events, on the actor's goroutine: it must not block.
 	OnEvent func(Event)
 	// OnStall is told, on the actor's goroutine, when the connection's oldest reply due has been
-	// due for half of CommandTimeout, at most a second, beyond the holds of the WAITs and Slower
-	// commands ahead of it (stalled true: a server paused, or frozen, whose failover a map
+	// due, and no reply has come, for half of CommandTimeout, at most a second, beyond the holds of
+	// the WAITs and Slower commands ahead of it (stalled true: a server paused, or frozen, whose failover a map
 	// refresh may show before the command timeout), and when that ends (false: replies came, or
 	// the connection was dropped). It must not block.
 	OnStall func(stalled bool)

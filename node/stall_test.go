@@ -72,3 +72,34 @@ func TestStallEndsWithARestart(t *testing.T) {
 	assert.True(t, testwait.Recv(t, stalls, "no stall said"))
 	assert.False(t, testwait.Recv(t, stalls, "the restart did not end the stall"))
 }
+
+// A server answering, however slowly, is not stalled: its replies keep coming, though the oldest
+// due has waited longer than stallAfter. (It was said stalled, and the map refreshed 5 times a
+// second while it lasted.)
+func TestSlowRepliesAreNoStall(t *testing.T) {
+	const timeout = 4 * time.Second // stallAfter: 1 s
+	srv := fakeredis.New(t, func(c *fakeredis.Conn) {
+		_, err := c.Handshake()
+		for ; err == nil; _, err = c.ReadCommand() {
+			time.Sleep(100 * time.Millisecond) // one reply every 100 ms
+			err = c.Write("+OK\r\n")
+		}
+	})
+	stalls := make(chan bool, 8)
+	n := startNode(t, Options{Addr: srv.Addr(), CommandTimeout: timeout, OnStall: func(s bool) { stalls <- s }})
+	var rs []*Request
+	for range 20 { // the last answered 2 s after its write
+		r := NewRequest("GET", "k")
+		n.Send(r)
+		rs = append(rs, r)
+	}
+	for _, r := range rs {
+		_, err := await(t, r)
+		require.NoError(t, err)
+	}
+	select {
+	case s := <-stalls:
+		t.Fatalf("a server answering every 100 ms was said stalled (%v)", s)
+	default:
+	}
+}
