@@ -178,7 +178,8 @@ func tryAgainNode(t *testing.T, hold <-chan struct{}) *Node {
 func givenBackIsLeft(t *testing.T, n *Node, owner Owner, got <-chan error) {
 	t.Helper()
 	refused := NewRequest("GET", "k")
-	refused.Until = time.Now().Add(100 * time.Millisecond)
+	// Room to be written on a loaded machine (CI once failed it unwritten at 100 ms).
+	refused.Until = time.Now().Add(500 * time.Millisecond)
 	refused.Owner = owner
 	n.Send(refused)
 	err := testwait.Recv(t, got, "the TRYAGAIN was not given back")
