@@ -399,6 +399,7 @@ func (l *link) head(k sentKind) *sent {
 // answered counts one frame answering head, l's oldest command, and forgets it once it has all.
 func (l *link) answered(head *sent) {
 	if head.left--; head.left <= 0 {
+		l.sent[0] = nil // the array may outlive it: its names are not kept
 		l.sent = l.sent[1:]
 	}
 }
