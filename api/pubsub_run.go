@@ -420,6 +420,7 @@ func (r *subRun) refused(l *link, se *resp.Error) {
 	if redirected && r.stray(head, rd) {
 		return
 	}
+	l.sent[0] = nil // head is kept below; the array underneath need not keep it
 	l.sent = l.sent[1:]
 	switch head.kind {
 	case sentPing:

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -251,11 +252,12 @@ func (a *nodeActor) dial() {
 	a.cancel = cancel
 	gen, opts, root, self := a.gen, a.opts, a.root, a.self
 	opts.ReadOnly = a.stats.readOnly.Load()
+	opts.read = new(atomic.Int64)
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
 		nc, rd, err := dial(ctx, opts)
-		root.Send(self, &dialed{gen: gen, conn: nc, rd: rd, err: err, readOnly: opts.ReadOnly})
+		root.Send(self, &dialed{gen: gen, conn: nc, rd: rd, err: err, readOnly: opts.ReadOnly, read: opts.read})
 	}()
 }
 
@@ -274,16 +276,17 @@ func (a *nodeActor) onDialed(m *dialed) {
 	a.dialErr = nil
 	root, self := a.root, a.self
 	c := &conn{
-		gen:    a.gen,
-		addr:   a.opts.Addr,
-		nc:     m.conn,
-		rd:     m.rd,
-		fifo:   make(chan *Request, fifoSize),
-		onPush: containPush(a.opts.OnPush, a.opts.Logger, a.opts.Addr),
-		report: func(msg any) { root.Send(self, msg) },
-		done:   make(chan struct{}),
-		alone:  a.opts.Alone,
-		wake:   make(chan struct{}, 1),
+		gen:       a.gen,
+		addr:      a.opts.Addr,
+		nc:        m.conn,
+		rd:        m.rd,
+		fifo:      make(chan *Request, fifoSize),
+		onPush:    containPush(a.opts.OnPush, a.opts.Logger, a.opts.Addr),
+		report:    func(msg any) { root.Send(self, msg) },
+		done:      make(chan struct{}),
+		alone:     a.opts.Alone,
+		wake:      make(chan struct{}, 1),
+		bytesRead: m.read,
 	}
 	switch m.conn.(type) { // a TLS connection's state is lost with a write cut short; another's unknown
 	case *net.TCPConn, *net.UnixConn:

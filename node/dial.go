@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -42,7 +43,11 @@ func dial(ctx context.Context, o Options) (net.Conn, *resp.Reader, error) {
 	_ = nc.SetDeadline(deadline)
 	// A cancelled ctx (a client closing) interrupts the handshake's reads, not only its deadline.
 	interrupt := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Now()) })
-	rd := resp.NewReader(bufio.NewReaderSize(nc, resp.DefaultBufferSize), o.Limits)
+	var src io.Reader = nc
+	if o.read != nil {
+		src = &meter{r: nc, n: o.read}
+	}
+	rd := resp.NewReader(bufio.NewReaderSize(src, resp.DefaultBufferSize), o.Limits)
 	err = handshake(nc, rd, o)
 	if o.TLS == nil && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)) {
 		// A server that speaks TLS only there closes a connection that does not.
@@ -91,6 +96,18 @@ func dialRaw(ctx context.Context, o Options) (nc net.Conn, err error) {
 		return nil, errors.New("the Dialer returned no connection and no error")
 	}
 	return nc, err
+}
+
+// meter counts the bytes read through it: one atomic add per read from the socket, not per reply.
+type meter struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (m *meter) Read(p []byte) (int, error) {
+	n, err := m.r.Read(p)
+	m.n.Add(int64(n))
+	return n, err
 }
 
 // keepAlive probes a connection idle for 5 s every 5 s, and gives it up after 3 probes unanswered:

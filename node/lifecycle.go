@@ -56,10 +56,18 @@ func (a *nodeActor) onTick() {
 		a.drop(ErrTimeout)
 		return
 	}
-	// Stalled: no reply for that long either (a server answering, however slowly, is not frozen).
+	// Stalled: no reply for that long either, nor a byte of one, nor a byte of a write cut short
+	// taken (a server answering, however slowly, or moving a large value, is not frozen).
+	if b := c.bytesRead; b != nil {
+		if n := b.Load(); n != c.readSeen {
+			c.readSeen, c.movedAt = n, now
+		}
+	}
 	quiet := since
-	if c.seenAt.After(quiet) {
-		quiet = c.seenAt
+	for _, t := range []time.Time{c.seenAt, c.movedAt} {
+		if t.After(quiet) {
+			quiet = t
+		}
 	}
 	a.noteStall(due && now.Sub(quiet) >= stallAfter(a.opts.CommandTimeout)+held)
 	a.writeUnsent(now)

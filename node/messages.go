@@ -262,7 +262,8 @@ type dialed struct {
 	conn     net.Conn
 	rd       *resp.Reader
 	err      error
-	readOnly bool // what its handshake set (Options.ReadOnly when dialled)
+	readOnly bool          // what its handshake set (Options.ReadOnly when dialled)
+	read     *atomic.Int64 // the bytes read from it (see Options.read)
 }
 
 // setReadOnly is Node.SetReadOnly's message to the actor: the setting is in counters.readOnly.

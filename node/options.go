@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/actoredis/actoredis/resp"
@@ -58,11 +59,16 @@ type Options struct {
 	// OnEvent receives the node's connection events, on the actor's goroutine: it must not block.
 	OnEvent func(Event)
 	// OnStall is told, on the actor's goroutine, when the connection's oldest reply due has been
-	// due, and no reply has come, for half of CommandTimeout, at most a second, beyond the holds of
-	// the WAITs and Slower commands ahead of it (stalled true: a server paused, or frozen, whose failover a map
+	// due, and nothing has moved (no reply, no byte of one, no byte of a write cut short taken),
+	// for half of CommandTimeout, at most a second, beyond the holds of the WAITs and Slower
+	// commands ahead of it (stalled true: a server paused, or frozen, whose failover a map
 	// refresh may show before the command timeout), and when that ends (false: replies came, or
 	// the connection was dropped). It must not block.
 	OnStall func(stalled bool)
+
+	// read, when set, counts the bytes read from the connection (by dial's reader): the node's
+	// own, for the stall signal, which takes a reply still arriving for no stall.
+	read *atomic.Int64
 	// OnPush receives RESP3 push frames (client-side caching invalidations, say; SUBSCRIBE is
 	// refused on the shared connection), on the connection's reader goroutine: it must not block,
 	// and a panic in it is logged. The value is owned by the callee. Nil drops them.

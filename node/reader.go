@@ -44,6 +44,12 @@ type conn struct {
 	// give or take a tick)
 	seen   int64
 	seenAt time.Time
+	// the bytes read (by dial's meter; nil for a connection made otherwise) as the actor last saw
+	// them, and when it saw them change; and when a write cut short last went on (writeUnsent):
+	// signs of life for the stall signal, a reply or a write still moving
+	bytesRead *atomic.Int64
+	readSeen  int64
+	movedAt   time.Time
 
 	onPush func(resp.Value)
 	report func(msg any) // sends a message to the actor

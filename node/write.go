@@ -169,6 +169,9 @@ func (a *nodeActor) writeUnsent(now time.Time) {
 		_ = c.nc.SetWriteDeadline(now.Add(a.tickEvery))
 		wrote, err := c.nc.Write(c.unsent)
 		c.unsent = c.unsent[:copy(c.unsent, c.unsent[wrote:])]
+		if wrote > 0 {
+			c.movedAt = now // the server takes it, slowly: no stall (see tick)
+		}
 		switch {
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			return // the rest at the next tick
