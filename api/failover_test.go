@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"testing"
 	"time"
@@ -132,10 +133,20 @@ func TestRetriesEndAtTheCommandTimeout(t *testing.T) {
 	require.ErrorIs(t, err, ErrTryAgain)
 
 	// A transaction's error names the command that met TRYAGAIN: its EXEC (before, the MULTI).
-	_, err = cl.Tx(ctx, Cmd("INCR", a), Cmd("INCR", b))
-	require.ErrorIs(t, err, ErrTimeout)
-	require.ErrorIs(t, err, ErrTryAgain)
-	assert.Contains(t, err.Error(), "MULTI ... EXEC: TRYAGAIN")
+	// Each of its tries meets an ASK at the source, then TRYAGAIN at the target: on a loaded
+	// machine the deadline may come as an ASK's reply does, which is then not followed (CI, once):
+	// tried again until a TRYAGAIN is the last error.
+	for try := 0; ; try++ {
+		_, err = cl.Tx(ctx, Cmd("INCR", a), Cmd("INCR", b))
+		require.ErrorIs(t, err, ErrTimeout)
+		if !errors.Is(err, ErrTryAgain) && try < 5 {
+			require.ErrorIs(t, err, ErrAsk)
+			continue
+		}
+		require.ErrorIs(t, err, ErrTryAgain)
+		assert.Contains(t, err.Error(), "MULTI ... EXEC: TRYAGAIN")
+		break
+	}
 }
 
 // splitByMigration stores two keys of one slot, then starts migrating the slot and moves only the
