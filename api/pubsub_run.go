@@ -399,9 +399,15 @@ func (l *link) head(k sentKind) *sent {
 // answered counts one frame answering head, l's oldest command, and forgets it once it has all.
 func (l *link) answered(head *sent) {
 	if head.left--; head.left <= 0 {
-		l.sent[0] = nil // the array may outlive it: its names are not kept
-		l.sent = l.sent[1:]
+		l.pop()
 	}
+}
+
+// pop takes l's oldest command off its queue, clearing its place: the array underneath may outlive
+// it, and need not keep its names.
+func (l *link) pop() {
+	l.sent[0] = nil
+	l.sent = l.sent[1:]
 }
 
 // refused handles an error reply to l's oldest command not fully answered. A subscribe command
@@ -420,8 +426,7 @@ func (r *subRun) refused(l *link, se *resp.Error) {
 	if redirected && r.stray(head, rd) {
 		return
 	}
-	l.sent[0] = nil // head is kept below; the array underneath need not keep it
-	l.sent = l.sent[1:]
+	l.pop()
 	switch head.kind {
 	case sentPing:
 		return // an answer all the same (PING may be denied by an ACL): the server is there

@@ -197,14 +197,6 @@ func givenBackIsLeft(t *testing.T, n *Node, owner Owner, got <-chan error) {
 	refused.Future.Fail(errors.New("the owner's backoff ended")) // as the dispatcher would
 }
 
-// later returns the later of a and b.
-func later(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
-}
-
 // The node's deadline watch and the reader meet at the deadline: the watch finds the request
 // still on the connection, and as it makes its error the server's TRYAGAIN comes and the reader
 // gives the request back. The Owner has it then, and the node does not fail it too. (It did,

@@ -63,12 +63,7 @@ func (a *nodeActor) onTick() {
 			c.readSeen, c.movedAt = n, now
 		}
 	}
-	quiet := since
-	for _, t := range []time.Time{c.seenAt, c.movedAt} {
-		if t.After(quiet) {
-			quiet = t
-		}
-	}
+	quiet := later(since, later(c.seenAt, c.movedAt))
 	a.noteStall(due && now.Sub(quiet) >= stallAfter(a.opts.CommandTimeout)+held)
 	a.writeUnsent(now)
 	if a.c != c {

@@ -372,14 +372,19 @@ func (c *conn) oldestDue(now time.Time, answered int64) (since time.Time, held t
 	// The server read the reply due's command once free and once it had come: at the mark's time
 	// or when the reply before it came, whichever is later. What was written by then may have been
 	// read with it; what was written after, not.
-	read := c.marks[0].at
-	if c.seenAt.After(read) {
-		read = c.seenAt
-	}
+	read := later(c.marks[0].at, c.seenAt)
 	for _, wt := range c.waits {
 		if !wt.at.After(read) {
 			held += wt.hold
 		}
 	}
 	return c.marks[0].at, held, true
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
