@@ -47,6 +47,14 @@ type Future struct {
 	wake     chan struct{}                // detached only: a token on completion, the completer's last touch of f; kept across reuse
 	taken    bool                         // detached only, owner's: the wake token of this use was received
 	inFlight atomic.Pointer[atomic.Int64] // when set (CountIn), decremented once: on completion or by Uncount
+	observer Observer                     // when set (Observe), told of the completion before any waiter wakes
+}
+
+// Observer hears of a Future's completion (see Future.Observe).
+type Observer interface {
+	// Completed is called once, with the error the Future completed with (nil for a reply), on
+	// the goroutine that completes it, before any waiter wakes. It must return quickly.
+	Completed(err error)
 }
 
 // NewFuture returns a pending Future.
@@ -78,6 +86,12 @@ func (f *Future) Uncount() {
 		n.Add(-1)
 	}
 }
+
+// Observe makes o hear of f's completion. Call it before f is shared; Reuse forgets it.
+func (f *Future) Observe(o Observer) { f.observer = o }
+
+// Observed reports whether f has an Observer.
+func (f *Future) Observed() bool { return f.observer != nil }
 
 // Detach makes f keep every reply in memory of its own, never inside f, so a value it returned
 // stays valid after f is reused (see Reuse). Call it before Init; Reuse keeps it. A detached
@@ -126,6 +140,9 @@ func (f *Future) CompleteFrom(v resp.Value) bool {
 func (f *Future) Fail(err error) { f.Complete(resp.Value{}, err) }
 
 func (f *Future) finish() {
+	if f.observer != nil {
+		f.observer.Completed(f.err)
+	}
 	f.Uncount()
 	f.state.Store(completed)
 	f.chMu.Lock()
@@ -153,7 +170,7 @@ func (f *Future) Reusable() bool { return f.detached && f.byReply }
 func (f *Future) Reuse() {
 	f.takeToken()
 	f.val, f.err, f.byReply = resp.Value{}, nil, false
-	f.ch, f.closed, f.taken = nil, false, false
+	f.ch, f.closed, f.taken, f.observer = nil, false, false, nil
 	f.state.Store(pending)
 }
 

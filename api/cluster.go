@@ -340,16 +340,21 @@ func (c *Cluster) send(ctx context.Context, f *Future, cmd Command, more [][]any
 		f.fail(c.notRunning())
 		return
 	}
+	now := time.Now()
 	args, err := f.bind(cmd.args)
 	if err != nil {
+		c.commandDone(node.CommandName(cmd.args), "", now, err)
 		f.fail(err)
 		return
 	}
 	f.r.Init(rt.disp, args)
+	if c.opts.Hooks.CommandDone != nil {
+		f.observed(c, now)
+	}
 	f.r.More = more
 	f.r.Idempotent = cmd.idempotent
 	f.r.Slower = cmd.slower(c.opts.CommandTimeout)
-	f.r.Deadline = time.Now().Add(max(c.opts.CommandTimeout, f.r.Slower))
+	f.r.Deadline = now.Add(max(c.opts.CommandTimeout, f.r.Slower))
 	f.r.Until = f.r.Deadline
 	if alone {
 		rt.disp.SendAlone(ctx, &f.r)
@@ -385,6 +390,7 @@ func (c *Cluster) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 // that answered (see doAt).
 func (c *Cluster) do(ctx context.Context, cmd Command, nameNode bool) (resp.Value, error) {
 	if err := ended(ctx); err != nil {
+		c.commandDone(node.CommandName(cmd.args), "", time.Now(), err)
 		return resp.Value{}, err // sent, it could run before the Future noticed
 	}
 	var callers int64

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/actoredis/actoredis/api"
 	"github.com/actoredis/actoredis/internal/testcluster"
@@ -77,4 +78,50 @@ func ExampleCreateCluster() {
 	// 2 keys match [ab]
 	// hi there <nil>
 	// orders → order 7 shipped
+}
+
+func ExampleHooks() {
+	ctx := context.Background()
+	local, err := testcluster.Start(ctx, testcluster.Options{Replicas: testcluster.NoReplicas})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer local.Stop()
+
+	var mu sync.Mutex
+	counts := map[string]int{} // commands by name and outcome; a real service would keep latencies too
+	c, err := api.CreateCluster(api.ClusterOptions{
+		RootNodes: []api.NodeOptions{{URL: "redis://" + local.Addrs()[0]}},
+		Hooks: api.Hooks{CommandDone: func(d api.CommandDone) {
+			// On one of the client's goroutines: quick, and no command of this client in here.
+			name := d.Name
+			if d.Err != nil {
+				name += " failed"
+			}
+			mu.Lock()
+			counts[name]++
+			mu.Unlock()
+		}},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := c.Connect(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+
+	_ = c.Set(ctx, "k", "v")
+	_, _ = c.Get(ctx, "k")
+	_, err = c.LPush(ctx, "k", "x") // WRONGTYPE: reported, with its error, before LPush returns
+	fmt.Println(errors.Is(err, api.ErrWrongType))
+	mu.Lock()
+	fmt.Println(counts)
+	mu.Unlock()
+	// Output:
+	// true
+	// map[GET:1 LPUSH failed:1 SET:1]
 }

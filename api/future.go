@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/actoredis/actoredis/actors"
 	"github.com/actoredis/actoredis/node"
@@ -23,6 +24,8 @@ type Future struct {
 	self  *Future            // set by send: a zero Future, or a copy, has another (ErrInvalidFuture)
 	argv  [inlineArgs]any    // the request's arguments, pointing into slots
 	slots [inlineArgs]argSlot
+	c     *Cluster  // for Hooks.CommandDone, when set (see observed)
+	start time.Time // when it was sent, for Hooks.CommandDone
 }
 
 // Await waits for the result. It is bounded by ClusterOptions.CommandTimeout (or the command's
@@ -112,4 +115,5 @@ func (f *Future) reuse() {
 	f.r.Reuse()
 	clear(f.argv[:])
 	clear(f.slots[:])
+	f.c, f.start = nil, time.Time{}
 }

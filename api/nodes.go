@@ -71,6 +71,17 @@ func (n *Node) Stats() NodeStats {
 // once and sends nothing; a ctx that ends while the command is in flight returns an error
 // matching ctx's, and the command may have run.
 func (n *Node) Do(ctx context.Context, cmd Command) (resp.Value, error) {
+	if n.c.opts.Hooks.CommandDone == nil {
+		return n.do(ctx, cmd)
+	}
+	start := time.Now()
+	v, err := n.do(ctx, cmd)
+	n.c.commandDone(node.CommandName(cmd.args), n.Addr(), start, err)
+	return v, err
+}
+
+// do is Do, unreported.
+func (n *Node) do(ctx context.Context, cmd Command) (resp.Value, error) {
 	if n.c.state.Load() != stateConnected {
 		return resp.Value{}, n.failed(cmd, n.c.notRunning())
 	}

@@ -56,7 +56,7 @@ func (o NodeOptions) LogValue() slog.Value { return slog.StringValue(o.String())
 // ClusterOptions configure a Cluster. The zero value of each field is its documented default;
 // CreateCluster validates them once. It keeps a copy of the options, with its own copies of the
 // RootNodes slice and of NodeAddressMap, so the caller may change those afterwards. It uses the
-// *tls.Config values, NodeAddressMapFunc, Dialer, Reconnect and Logger as given, for the Cluster's
+// *tls.Config values, NodeAddressMapFunc, Dialer, Reconnect, Logger and Hooks as given, for the Cluster's
 // whole life: do not modify a tls.Config after passing it.
 type ClusterOptions struct {
 	// RootNodes are the nodes the client discovers the cluster from; at least one.
@@ -157,6 +157,8 @@ type ClusterOptions struct {
 	TopologyRefreshInterval time.Duration
 	// Logger receives the client's diagnostics. Default: discarded.
 	Logger *slog.Logger
+	// Hooks are called as the client works, for metrics and tracing (see Hooks). Default: none.
+	Hooks Hooks
 	// Limits bound the replies read from the servers: the longest bulk string, the most elements
 	// of an aggregate, the deepest nesting, the longest simple string or error. A reply past one
 	// fails its command, without a retry, with a *ConnError (written: it ran) wrapping a

@@ -260,6 +260,17 @@ func (tx *WatchTx) doThroughClusterDown(ctx context.Context, args ...any) (resp.
 // do runs one command on the watched connection. A MOVED tells the map where the slot went; a
 // command that failed because the node was closed says why (ErrClientClosed after Close).
 func (tx *WatchTx) do(ctx context.Context, args ...any) (resp.Value, error) {
+	if tx.c.opts.Hooks.CommandDone == nil {
+		return tx.run(ctx, args)
+	}
+	start := time.Now()
+	v, err := tx.run(ctx, args)
+	tx.c.commandDone(node.CommandName(args), tx.addr, start, err)
+	return v, err
+}
+
+// run is do, unreported.
+func (tx *WatchTx) run(ctx context.Context, args []any) (resp.Value, error) {
 	v, err := tx.d.Do(ctx, args...)
 	var se *resp.Error
 	if errors.As(err, &se) {

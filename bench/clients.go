@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/bits"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -36,17 +38,35 @@ const backgroundClient = "actoredis-background"
 // with its defaults). Name it in -clients to compare.
 const flushDelayClient = "rueidis-delay20"
 
+// hookedClient is not in the default set: actoredis through Do, as "actoredis", with a
+// Hooks.CommandDone that counts each command's latency into a histogram of atomic counters, as a
+// metrics hook would. Name it in -clients to see what such a hook costs.
+const hookedClient = "actoredis-hooked"
+
 // optInClients are the clients outside the default set, each named in -clients to run it.
-var optInClients = []string{sendClient, backgroundClient, flushDelayClient}
+var optInClients = []string{sendClient, backgroundClient, hookedClient, flushDelayClient}
+
+// latencies is a histogram of command latencies in power-of-two microsecond buckets, counted
+// with atomic adds from any goroutine: what hookedClient's hook records.
+type latencies struct{ buckets [24]atomic.Uint64 }
+
+func (l *latencies) observe(d api.CommandDone) {
+	us := uint64(d.Duration / time.Microsecond)
+	l.buckets[min(bits.Len64(us), len(l.buckets)-1)].Add(1)
+}
 
 func newClient(ctx context.Context, name string, addrs []string) (client, error) {
 	switch name {
-	case "actoredis", sendClient, backgroundClient:
+	case "actoredis", sendClient, backgroundClient, hookedClient:
 		roots := make([]api.NodeOptions, len(addrs))
 		for i, a := range addrs {
 			roots[i] = api.NodeOptions{URL: "redis://" + a}
 		}
-		c, err := api.CreateCluster(api.ClusterOptions{RootNodes: roots})
+		opts := api.ClusterOptions{RootNodes: roots}
+		if name == hookedClient {
+			opts.Hooks.CommandDone = new(latencies).observe
+		}
+		c, err := api.CreateCluster(opts)
 		if err != nil {
 			return nil, err
 		}

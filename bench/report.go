@@ -239,7 +239,7 @@ func opsRatio(a, o cell) float64 { return ratio(a.OpsPerSec, o.OpsPerSec) }
 func p99Ratio(a, o cell) float64 { return ratio(a.P99us, o.P99us) }
 func cpuRatio(a, o cell) float64 { return ratio(a.CPUusPerOp, o.CPUusPerOp) }
 
-var clientColors = map[string]string{"actoredis": "#d62728", "rueidis": "#1f77b4", "go-redis": "#2ca02c", sendClient: "#ff9896", backgroundClient: "#9467bd", flushDelayClient: "#aec7e8"}
+var clientColors = map[string]string{"actoredis": "#d62728", "rueidis": "#1f77b4", "go-redis": "#2ca02c", sendClient: "#ff9896", backgroundClient: "#9467bd", hookedClient: "#8c564b", flushDelayClient: "#aec7e8"}
 
 // writeSVG draws throughput against concurrency (log scale), one panel per operation at the
 // smallest value size, one line per client.

@@ -145,6 +145,9 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 
 // accept takes a command: into the write batch when connected, into the offline queue otherwise.
 func (a *nodeActor) accept(ctx actor.Context, r *Request) {
+	if r.Observed() {
+		r.at.Store(&a.opts.Addr)
+	}
 	if a.closing != nil || a.state == stateClosed {
 		r.Fail(commandError(a.opts.Addr, r.Name(), ErrClosed))
 		return

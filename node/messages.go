@@ -75,6 +75,9 @@ type Request struct {
 	// watched is the mark of the one deadline watch (watchLate) that may fail r, by the node whose
 	// connection holds it; 0 once r has left it, given back to its Owner (see giveBack).
 	watched atomic.Uint64
+	// at is the address of the node that last took r, kept only for an observed request (see
+	// At): its observer may read it as r's caller gives up while a node takes r.
+	at atomic.Pointer[string]
 
 	expires  int64         // the node's tick at which it fails with ErrTimeout if still waiting offline
 	holdsFor time.Duration // WAIT, WAITAOF: how long the server may hold the connection's replies
@@ -174,6 +177,16 @@ func (r *Request) Reuse() {
 	r.Args, r.Ctx, r.Asking, r.More, r.Owner, r.Until, r.MissingReturns, r.NameNode = nil, nil, false, nil, nil, time.Time{}, false, false
 	r.collected, r.expires, r.holdsFor, r.held, r.lentConn, r.DeferRead, r.unitFrom = nil, 0, 0, 0, nil, false, ""
 	r.Slower = 0
+	r.at.Store(nil)
+}
+
+// At returns the address of the node that last took r (an observed request's only: see
+// actors.Future.Observe), "" when none has.
+func (r *Request) At() string {
+	if a := r.at.Load(); a != nil {
+		return *a
+	}
+	return ""
 }
 
 // Returnable reports whether a server error is one an Owner is asked about: a redirect (MOVED,

@@ -1,0 +1,257 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/actoredis/actoredis/internal/testcluster"
+	"github.com/actoredis/actoredis/internal/testlog"
+)
+
+// reports collects what Hooks.CommandDone is told, from any goroutine.
+type reports struct {
+	mu   sync.Mutex
+	done []CommandDone
+}
+
+func (r *reports) hook(d CommandDone) {
+	r.mu.Lock()
+	r.done = append(r.done, d)
+	r.mu.Unlock()
+}
+
+// take returns what was reported since the last take.
+func (r *reports) take() []CommandDone {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d := r.done
+	r.done = nil
+	return d
+}
+
+// one returns the one report since the last take, failing t if there is not exactly one.
+func (r *reports) one(t *testing.T) CommandDone {
+	t.Helper()
+	d := r.take()
+	require.Len(t, d, 1, "reports: %v", d)
+	return d[0]
+}
+
+// Hooks.CommandDone is told of each command once, before its caller has its result: its name,
+// the node that answered, when it started and how long it took, and its error.
+func TestCommandDoneHook(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{})
+	var got reports
+	cl := connect(t, tc, ClusterOptions{Hooks: Hooks{CommandDone: got.hook}})
+	ctx := context.Background()
+	m := tc.Masters()[0]
+	key := tagOn(tc, m, "hooked")
+	got.take() // Connect's own commands are not reported; nothing of the test's yet
+
+	t.Run("Do", func(t *testing.T) {
+		before := time.Now()
+		require.NoError(t, cl.Set(ctx, key, "v"))
+		d := got.one(t)
+		assert.Equal(t, "SET", d.Name)
+		assert.Equal(t, m.Addr(), d.Addr)
+		assert.NoError(t, d.Err)
+		assert.False(t, d.Start.Before(before))
+		assert.Positive(t, d.Duration)
+		assert.LessOrEqual(t, d.Duration, time.Since(before))
+
+		_, err := cl.LPush(ctx, key, "x")
+		require.ErrorIs(t, err, ErrWrongType)
+		d = got.one(t)
+		assert.Equal(t, "LPUSH", d.Name)
+		assert.ErrorIs(t, d.Err, ErrWrongType)
+		assert.Equal(t, m.Addr(), d.Addr)
+	})
+
+	t.Run("Send", func(t *testing.T) {
+		futures := make([]*Future, 100)
+		for i := range futures {
+			futures[i] = cl.Send(Cmd("INCR", fmt.Sprint(key, ":n", i)))
+		}
+		for _, f := range futures {
+			_, err := f.Await()
+			require.NoError(t, err)
+		}
+		done := got.take()
+		require.Len(t, done, 100) // each reported before its Await returned
+		for _, d := range done {
+			assert.Equal(t, "INCR", d.Name)
+			assert.NoError(t, d.Err)
+			assert.NotEmpty(t, d.Addr)
+		}
+	})
+
+	t.Run("refused arguments and an ended ctx", func(t *testing.T) {
+		_, err := cl.Do(ctx, Cmd("SET", key, struct{}{}))
+		require.Error(t, err)
+		d := got.one(t)
+		assert.Equal(t, "SET", d.Name)
+		assert.Empty(t, d.Addr)
+		assert.Equal(t, err, d.Err)
+
+		ended, cancel := context.WithCancel(ctx)
+		cancel()
+		_, err = cl.Do(ended, Cmd("GET", key))
+		require.ErrorIs(t, err, context.Canceled)
+		assert.ErrorIs(t, got.one(t).Err, context.Canceled)
+	})
+
+	t.Run("ctx ending while it blocks", func(t *testing.T) {
+		short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		defer cancel()
+		_, err := cl.Do(short, Cmd("BLPOP", key+":list", 0))
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		d := got.one(t)
+		assert.Equal(t, "BLPOP", d.Name)
+		assert.Equal(t, m.Addr(), d.Addr)
+		assert.ErrorIs(t, d.Err, context.DeadlineExceeded)
+		assert.GreaterOrEqual(t, d.Duration, 50*time.Millisecond)
+	})
+
+	t.Run("Tx, Node.Do and a Watch session", func(t *testing.T) {
+		_, err := cl.Tx(ctx, Cmd("INCR", key+":tx"), Cmd("INCR", key+":tx"))
+		require.NoError(t, err)
+		d := got.one(t)
+		assert.Equal(t, "MULTI", d.Name)
+		assert.Equal(t, m.Addr(), d.Addr)
+
+		n := cl.NodeForKey(key)
+		_, err = n.Do(ctx, Cmd("DBSIZE"))
+		require.NoError(t, err)
+		d = got.one(t)
+		assert.Equal(t, "DBSIZE", d.Name)
+		assert.Equal(t, n.Addr(), d.Addr)
+
+		err = cl.Watch(ctx, func(tx *WatchTx) error {
+			if _, err := tx.Do(ctx, Cmd("GET", key+":tx")); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, Cmd("SET", key+":tx", "2"))
+			return err
+		}, key+":tx")
+		require.NoError(t, err)
+		var names []string
+		for _, d := range got.take() {
+			names = append(names, d.Name)
+			assert.Equal(t, m.Addr(), d.Addr, d.Name)
+			assert.NoError(t, d.Err, d.Name)
+		}
+		assert.Equal(t, []string{"WATCH", "GET", "MULTI", "SET", "EXEC"}, names)
+	})
+
+	t.Run("a redirect: the node that answered", func(t *testing.T) {
+		to := tc.Masters()[1]
+		require.NoError(t, tc.MigrateSlot(ctx, GetSlot(key), to))
+		_, err := cl.Do(ctx, Cmd("GET", key)) // to m by the client's map: MOVED, then to the new master
+		require.NoError(t, err)
+		d := got.one(t)
+		assert.Equal(t, "GET", d.Name)
+		assert.Equal(t, to.Addr(), d.Addr)
+		assert.NoError(t, d.Err)
+	})
+}
+
+// Each command is reported once, however it ends: callers giving up at random moments race the
+// replies (and the race detector watches what the hook reads of the command as a node takes it).
+func TestCommandDoneHookOncePerCommand(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	var reported, failed atomic.Int64
+	cl := connect(t, tc, ClusterOptions{Hooks: Hooks{CommandDone: func(d CommandDone) {
+		reported.Add(1)
+		if d.Err != nil {
+			failed.Add(1)
+		}
+	}}})
+	reported.Store(0)
+	const callers, each = 32, 50
+	var calls, errs atomic.Int64
+	var wg sync.WaitGroup
+	for w := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(rand.IntN(300))*time.Microsecond)
+				calls.Add(1)
+				if _, err := cl.Do(ctx, Cmd("INCR", fmt.Sprint("once:", w, ":", i%7))); err != nil {
+					errs.Add(1)
+				}
+				cancel()
+				if i%5 == 0 {
+					calls.Add(1)
+					_, _ = cl.Send(Cmd("GET", fmt.Sprint("once:", w))).Await()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, calls.Load(), reported.Load())
+	assert.Equal(t, errs.Load(), failed.Load())
+	t.Logf("%d commands, %d failed (their ctx ended)", calls.Load(), errs.Load())
+}
+
+// A hook that panics is logged, and the command's caller still gets its reply; the connection's
+// reader, which ran the hook, goes on.
+func TestCommandDoneHookPanics(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	var logs testlog.Buffer
+	var calls atomic.Int64
+	cl := connect(t, tc, ClusterOptions{
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		Hooks: Hooks{CommandDone: func(d CommandDone) {
+			calls.Add(1)
+			panic("hook bug on " + d.Name)
+		}},
+	})
+	ctx := context.Background()
+	futures := make([]*Future, 20)
+	for i := range futures {
+		futures[i] = cl.Send(Cmd("SET", fmt.Sprint("panics:", i), i))
+	}
+	for _, f := range futures {
+		_, err := f.Await()
+		require.NoError(t, err)
+	}
+	require.NoError(t, cl.Set(ctx, "panics:do", "v"))
+	v, err := cl.Get(ctx, "panics:do")
+	require.NoError(t, err)
+	assert.Equal(t, "v", v)
+	assert.GreaterOrEqual(t, calls.Load(), int64(22))
+	assert.Contains(t, logs.String(), "CommandDone hook panicked")
+	assert.Contains(t, logs.String(), "hook bug on SET")
+}
+
+// With a hook set, a GET through Do still costs one allocation: the report is a value on the
+// stack.
+func TestCommandDoneHookAllocations(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	var n atomic.Int64
+	cl := connect(t, tc, ClusterOptions{Hooks: Hooks{CommandDone: func(d CommandDone) {
+		if d.Err == nil {
+			n.Add(1)
+		}
+	}}})
+	ctx := context.Background()
+	require.NoError(t, cl.Set(ctx, "alloc:hooked", "a short value"))
+	allocs := allocsPerRun(func() {
+		if _, err := cl.Do(ctx, Cmd("GET", "alloc:hooked")); err != nil {
+			panic(err)
+		}
+	})
+	t.Logf("Do GET with a hook: %.2f allocations", allocs)
+	assert.LessOrEqual(t, allocs, 1+allocSlack())
+	assert.GreaterOrEqual(t, n.Load(), int64(5000))
+}
