@@ -343,13 +343,13 @@ func (c *Cluster) send(ctx context.Context, f *Future, cmd Command, more [][]any
 	now := time.Now()
 	args, err := f.bind(cmd.args)
 	if err != nil {
-		c.commandDone(node.CommandName(cmd.args), "", now, err)
+		c.commandDone(ctx, node.CommandName(cmd.args), "", now, err)
 		f.fail(err)
 		return
 	}
 	f.r.Init(rt.disp, args)
 	if c.opts.Hooks.CommandDone != nil {
-		f.observed(c, now)
+		f.observed(ctx, c, now)
 	}
 	f.r.More = more
 	f.r.Idempotent = cmd.idempotent
@@ -390,7 +390,7 @@ func (c *Cluster) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 // that answered (see doAt).
 func (c *Cluster) do(ctx context.Context, cmd Command, nameNode bool) (resp.Value, error) {
 	if err := ended(ctx); err != nil {
-		c.commandDone(node.CommandName(cmd.args), "", time.Now(), err)
+		c.commandDone(ctx, node.CommandName(cmd.args), "", time.Now(), err)
 		return resp.Value{}, err // sent, it could run before the Future noticed
 	}
 	var callers int64

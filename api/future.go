@@ -24,8 +24,9 @@ type Future struct {
 	self  *Future            // set by send: a zero Future, or a copy, has another (ErrInvalidFuture)
 	argv  [inlineArgs]any    // the request's arguments, pointing into slots
 	slots [inlineArgs]argSlot
-	c     *Cluster  // for Hooks.CommandDone, when set (see observed)
-	start time.Time // when it was sent, for Hooks.CommandDone
+	ctx   context.Context // for Hooks.CommandDone, when set (see observed): what it was sent with
+	c     *Cluster
+	start time.Time // when it was sent
 }
 
 // Await waits for the result. It is bounded by ClusterOptions.CommandTimeout (or the command's
@@ -115,5 +116,5 @@ func (f *Future) reuse() {
 	f.r.Reuse()
 	clear(f.argv[:])
 	clear(f.slots[:])
-	f.c, f.start = nil, time.Time{}
+	f.ctx, f.c, f.start = nil, nil, time.Time{}
 }

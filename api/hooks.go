@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"runtime/debug"
 	"time"
 )
@@ -45,27 +46,31 @@ type CommandDone struct {
 	// Err is the error it completed with, as its caller gets it (a server's error reply is a
 	// *resp.Error; a ctx that ended while it was in flight, ctx.Err()), nil for a reply.
 	Err error
+	// Ctx is the context the command was sent with: Do's, a helper's, Node.Do's, a Watch
+	// session's; context.Background() for Send. A tracer may start a span under it, dated Start,
+	// and end it at Start+Duration. It may have ended.
+	Ctx context.Context
 }
 
 // observed sends f's command with Hooks.CommandDone (see Future.Completed), sent at start.
-func (f *Future) observed(c *Cluster, start time.Time) {
-	f.c, f.start = c, start
+func (f *Future) observed(ctx context.Context, c *Cluster, start time.Time) {
+	f.ctx, f.c, f.start = ctx, c, start
 	f.r.Observe(f)
 }
 
 // Completed reports f's command to Hooks.CommandDone: actors.Observer, called as f completes.
 func (f *Future) Completed(err error) {
-	f.c.commandDone(f.r.Name(), f.r.At(), f.start, f.explain(err))
+	f.c.commandDone(f.ctx, f.r.Name(), f.r.At(), f.start, f.explain(err))
 }
 
-// commandDone calls Hooks.CommandDone, if set, for a command sent at start and done now.
-func (c *Cluster) commandDone(name, addr string, start time.Time, err error) {
+// commandDone calls Hooks.CommandDone, if set, for a command sent with ctx at start and done now.
+func (c *Cluster) commandDone(ctx context.Context, name, addr string, start time.Time, err error) {
 	hook := c.opts.Hooks.CommandDone
 	if hook == nil {
 		return
 	}
 	defer c.hookPanicked("CommandDone", name)
-	hook(CommandDone{Name: name, Addr: addr, Start: start, Duration: time.Since(start), Err: err})
+	hook(CommandDone{Name: name, Addr: addr, Start: start, Duration: time.Since(start), Err: err, Ctx: ctx})
 }
 
 // hookPanicked, deferred around a hook's call, logs a panic in it and stops it there.

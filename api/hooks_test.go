@@ -46,8 +46,11 @@ func (r *reports) one(t *testing.T) CommandDone {
 	return d[0]
 }
 
+// spanKey keys a value a tracer would keep in a ctx.
+type spanKey struct{}
+
 // Hooks.CommandDone is told of each command once, before its caller has its result: its name,
-// the node that answered, when it started and how long it took, and its error.
+// the node that answered, when it started and how long it took, its error and its ctx.
 func TestCommandDoneHook(t *testing.T) {
 	tc := testcluster.New(t, testcluster.Options{})
 	var got reports
@@ -59,8 +62,10 @@ func TestCommandDoneHook(t *testing.T) {
 
 	t.Run("Do", func(t *testing.T) {
 		before := time.Now()
-		require.NoError(t, cl.Set(ctx, key, "v"))
+		traced := context.WithValue(ctx, spanKey{}, "span 1")
+		require.NoError(t, cl.Set(traced, key, "v"))
 		d := got.one(t)
+		assert.Equal(t, "span 1", d.Ctx.Value(spanKey{}))
 		assert.Equal(t, "SET", d.Name)
 		assert.Equal(t, m.Addr(), d.Addr)
 		assert.NoError(t, d.Err)
@@ -88,6 +93,7 @@ func TestCommandDoneHook(t *testing.T) {
 		done := got.take()
 		require.Len(t, done, 100) // each reported before its Await returned
 		for _, d := range done {
+			assert.Equal(t, context.Background(), d.Ctx)
 			assert.Equal(t, "INCR", d.Name)
 			assert.NoError(t, d.Err)
 			assert.NotEmpty(t, d.Addr)
@@ -129,9 +135,10 @@ func TestCommandDoneHook(t *testing.T) {
 		assert.Equal(t, m.Addr(), d.Addr)
 
 		n := cl.NodeForKey(key)
-		_, err = n.Do(ctx, Cmd("DBSIZE"))
+		_, err = n.Do(context.WithValue(ctx, spanKey{}, "span 2"), Cmd("DBSIZE"))
 		require.NoError(t, err)
 		d = got.one(t)
+		assert.Equal(t, "span 2", d.Ctx.Value(spanKey{}))
 		assert.Equal(t, "DBSIZE", d.Name)
 		assert.Equal(t, n.Addr(), d.Addr)
 
