@@ -335,13 +335,12 @@ func (c *Cluster) Send(cmd Command) *Future {
 // once.
 func (c *Cluster) send(ctx context.Context, f *Future, cmd Command, more [][]any, alone bool) {
 	f.self = f
-	rt := c.run.Load()
-	if rt == nil {
-		f.fail(c.notRunning())
-		return
-	}
 	now := time.Now()
+	rt := c.run.Load()
 	args, err := f.bind(cmd.args)
+	if rt == nil {
+		err = c.notRunning()
+	}
 	if err != nil {
 		c.commandDone(ctx, node.CommandName(cmd.args), "", now, err)
 		f.fail(err)

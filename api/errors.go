@@ -63,7 +63,8 @@ var (
 	// between commands (SUBSCRIBE and the rest of the (un)subscribe family, MONITOR, SYNC, PSYNC,
 	// REPLCONF, CLIENT REPLY, RESET, HELLO, AUTH, READONLY, READWRITE, QUIT; MULTI, EXEC,
 	// DISCARD, WATCH, UNWATCH outside a whole transaction (send one with Tx); WAIT or WAITAOF with a timeout of 0 or
-	// not below CommandTimeout); it is refused before it is written.
+	// not below CommandTimeout, or below the command's own Command.Timeout when that is longer);
+	// it is refused before it is written.
 	ErrUnsupportedCommand = node.ErrUnsupportedCommand
 	// ErrMultiRefused: the server refused a transaction's MULTI (an ACL without @transaction, say),
 	// so it queued nothing: the commands after it ran, each on its own, where they were allowed.
@@ -71,7 +72,8 @@ var (
 	ErrMultiRefused = errors.New("actoredis: MULTI refused: the transaction's commands ran on their own")
 	// ErrTxFailed: a transaction run with WatchTx.Exec did not run, because a watched key changed
 	// after WATCH (EXEC answered null), or its slot moved to another master (MOVED, which the map
-	// has learnt). Run the whole Watch again: it reads the new values, where the slot is now.
+	// has learnt), or the cluster was down (CLUSTERDOWN). Run the whole Watch again: it reads the
+	// new values, where the slot is now.
 	ErrTxFailed = errors.New("actoredis: transaction not run: a watched key changed, or the slot moved")
 	// ErrSubscriptionGap: a Subscription's connection was lost, or the server unsubscribed a shard
 	// channel whose slot moved, or the map showed a shard channel's slot on another master (the

@@ -37,7 +37,8 @@ type CommandDone struct {
 	Name string
 	// Addr is the address (host:port, as dialled) of the node that took the command last: the
 	// one that answered, or that it failed on; "" when it reached none (no route, an argument
-	// refused, the client closed). For Node.Do and a Watch session's commands, their node.
+	// refused, the client closed or not connected). For Node.Do and a Watch session's
+	// commands, their node.
 	Addr string
 	// Start is when it was sent, Duration how long it took until its result was in: a reply the
 	// caller of a lone Send reads at its Await (see Send) is in when it is read.
@@ -52,14 +53,19 @@ type CommandDone struct {
 	Ctx context.Context
 }
 
-// observed sends f's command with Hooks.CommandDone (see Future.Completed), sent at start.
+// observed has f's command, sent with ctx at start, reported to Hooks.CommandDone as f completes.
 func (f *Future) observed(ctx context.Context, c *Cluster, start time.Time) {
 	f.ctx, f.c, f.start = ctx, c, start
-	f.r.Observe(f)
+	f.r.Observe((*observer)(f))
 }
 
-// Completed reports f's command to Hooks.CommandDone: actors.Observer, called as f completes.
-func (f *Future) Completed(err error) {
+// observer is a Future as the actors.Observer of its own completion, a type of its own so that
+// Completed is not a method of Future, for its users to call.
+type observer Future
+
+// Completed reports the command to Hooks.CommandDone.
+func (o *observer) Completed(err error) {
+	f := (*Future)(o)
 	f.c.commandDone(f.ctx, f.r.Name(), f.r.At(), f.start, f.explain(err))
 }
 

@@ -169,6 +169,21 @@ func TestCommandDoneHook(t *testing.T) {
 		assert.Equal(t, to.Addr(), d.Addr)
 		assert.NoError(t, d.Err)
 	})
+
+	t.Run("after Close", func(t *testing.T) {
+		require.NoError(t, cl.Close())
+		_, err := cl.Do(ctx, Cmd("GET", key))
+		require.ErrorIs(t, err, ErrClientClosed)
+		_, err = cl.Send(Cmd("INCR", key)).Await()
+		require.ErrorIs(t, err, ErrClientClosed)
+		done := got.take()
+		require.Len(t, done, 2)
+		for i, name := range []string{"GET", "INCR"} {
+			assert.Equal(t, name, done[i].Name)
+			assert.Empty(t, done[i].Addr)
+			assert.ErrorIs(t, done[i].Err, ErrClientClosed)
+		}
+	})
 }
 
 // Each command is reported once, however it ends: callers giving up at random moments race the
