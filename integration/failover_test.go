@@ -16,11 +16,13 @@ import (
 // errors are counted by kind; the time from the replica's promotion to the last failed command is
 // the recovery time; afterwards every acknowledged write is read back, and writes lost to
 // asynchronous replication are counted, not hidden. Then the killed master restarts and rejoins as
-// a replica, and the load goes on without errors.
+// a replica, and the load goes on without errors. A Hooks.CommandDone counts every command
+// through it all.
 func TestMasterFailover(t *testing.T) {
 	tc := testcluster.New(t, testcluster.Options{})
 	const timeout = 5 * time.Second
-	cl := connect(t, tc, api.ClusterOptions{CommandTimeout: timeout})
+	var hooked tally
+	cl := connect(t, tc, api.ClusterOptions{CommandTimeout: timeout, Hooks: api.Hooks{CommandDone: hooked.done}})
 	l := startLoad(t, cl, 64)
 	waitOps(t, l, 5000)
 
@@ -31,6 +33,8 @@ func TestMasterFailover(t *testing.T) {
 	promoted, err := tc.WaitForFailover(ctx, victim)
 	require.NoError(t, err)
 	promotedAt := time.Now()
+	// A replica until now: it answered nothing.
+	answeredBefore := hooked.answered(promoted.Addr())
 	waitOps(t, l, 20000) // well past the failover
 	r := l.report()
 	// Recovery: from the promotion until the last command held up by the failover (failed, or
@@ -53,6 +57,8 @@ func TestMasterFailover(t *testing.T) {
 
 	l.halt()
 	r = l.report()
+	hooked.check(t, l, r) // every command reported once, those that failed as failed
+	assert.Greater(t, hooked.answered(promoted.Addr()), answeredBefore, "the hook saw the promoted master answer")
 	l.verify(t, &r)
 	t.Logf("failover: %s; errors after the rejoin: %d", r, errsAfterRejoin)
 	assert.LessOrEqual(t, r.maxWait, timeout+time.Second, "every command completed within its deadline")

@@ -3,9 +3,11 @@ package integration
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/actoredis/actoredis/api"
@@ -100,4 +102,41 @@ func (w *linkWatch) awaitUp(t *testing.T, downs int64, within time.Duration) {
 			t.Fatalf("the node's connection is not up after %d disconnects within %s (%d seen)", downs, within, seen)
 		}
 	}
+}
+
+// tally counts what Hooks.CommandDone is told: every command, those that failed, and those
+// answered by each node.
+type tally struct {
+	reported, failed atomic.Int64
+	mu               sync.Mutex
+	answeredBy       map[string]int
+}
+
+func (y *tally) done(d api.CommandDone) {
+	y.reported.Add(1)
+	if d.Err != nil {
+		y.failed.Add(1)
+		return
+	}
+	y.mu.Lock()
+	defer y.mu.Unlock()
+	if y.answeredBy == nil {
+		y.answeredBy = map[string]int{}
+	}
+	y.answeredBy[d.Addr]++
+}
+
+// check compares the tally with what a halted load counted: one report per command, a failed
+// one per error the workers met.
+func (y *tally) check(t *testing.T, l *load, r report) {
+	t.Helper()
+	assert.Equal(t, int64(l.setUp)+l.sent.Load(), y.reported.Load(), "one CommandDone per command")
+	assert.Equal(t, int64(r.total()), y.failed.Load(), "one failed CommandDone per error")
+}
+
+// answered returns how many commands addr answered, by the tally.
+func (y *tally) answered(addr string) int {
+	y.mu.Lock()
+	defer y.mu.Unlock()
+	return y.answeredBy[addr]
 }

@@ -29,6 +29,8 @@ type load struct {
 	stop    chan struct{}
 	wg      sync.WaitGroup
 	ops     atomic.Int64
+	sent    atomic.Int64 // commands the workers sent, after the keys were set up
+	setUp   int          // SETs made before the workers started, one per key
 }
 
 type worker struct {
@@ -82,6 +84,7 @@ func startLoad(t *testing.T, cl *api.Cluster, workers int) *load {
 		}
 		l.workers = append(l.workers, wk)
 	}
+	l.setUp = workers * keysPerWorker
 	for _, wk := range l.workers {
 		l.wg.Add(1)
 		go func() {
@@ -102,6 +105,7 @@ func (w *worker) run(l *load) {
 		k := &w.keys[w.rng.IntN(len(w.keys))]
 		value := strconv.Itoa(w.id) + "-" + strconv.Itoa(seq)
 		start := time.Now()
+		l.sent.Add(1)
 		_, err := l.cl.Send(api.Cmd("SET", k.name, value)).Await()
 		w.observe(start, "SET", err)
 		if errors.Is(err, api.ErrClientClosed) {
@@ -116,6 +120,7 @@ func (w *worker) run(l *load) {
 		}
 		k.acked = value
 		start = time.Now()
+		l.sent.Add(1)
 		v, err := l.cl.Send(api.Cmd("GET", k.name)).Await()
 		w.observe(start, "GET", err)
 		if errors.Is(err, api.ErrClientClosed) {

@@ -14,10 +14,12 @@ import (
 )
 
 // TestLiveResharding moves 1000 slots holding the load's keys from one master to another with
-// MIGRATE while 64 workers run: no error may reach a caller, every value must be right.
+// MIGRATE while 64 workers run: no error may reach a caller, every value must be right. A
+// Hooks.CommandDone counts every command, once, through the MOVED and ASK redirects.
 func TestLiveResharding(t *testing.T) {
 	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
-	cl := connect(t, tc, api.ClusterOptions{})
+	var hooked tally
+	cl := connect(t, tc, api.ClusterOptions{Hooks: api.Hooks{CommandDone: hooked.done}})
 	l := startLoad(t, cl, 64)
 	waitOps(t, l, 2000)
 
@@ -25,6 +27,7 @@ func TestLiveResharding(t *testing.T) {
 	from, to := tc.Masters()[0], tc.Masters()[1]
 	// The 1000 slots of from that hold the most load keys first, then others of from.
 	slots := slotsOf(tc, from, l, 1000)
+	answeredBefore := hooked.answered(to.Addr())
 	start := time.Now()
 	for _, s := range slots {
 		require.NoError(t, tc.MigrateSlot(ctx, s, to))
@@ -33,6 +36,9 @@ func TestLiveResharding(t *testing.T) {
 	waitOps(t, l, 2000)
 	l.halt()
 	r := l.report()
+	hooked.check(t, l, r)
+	moved := hooked.answered(to.Addr()) - answeredBefore
+	assert.Greater(t, moved, 0, "the hook saw the master the slots moved to answer")
 	l.verify(t, &r)
 	t.Logf("moved %d slots (%d holding load keys) in %s; %s", len(slots), loadSlots(l, slots), took.Round(time.Millisecond), r)
 	assert.Zero(t, r.total(), "no error reaches a caller during resharding")
