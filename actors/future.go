@@ -52,8 +52,10 @@ type Future struct {
 
 // Observer hears of a Future's completion (see Future.Observe).
 type Observer interface {
-	// Completed is called once, with the error the Future completed with (nil for a reply), on
-	// the goroutine that completes it, before any waiter wakes. It must return quickly.
+	// Completed is called once, with the error the Future completed with (nil for a reply),
+	// before any waiter wakes: on the goroutine that completes the Future with a reply read from
+	// a connection (CompleteFrom), on a goroutine of its own for any other completion (which may
+	// come from an actor). The Future counts as done (IsDone) meanwhile.
 	Completed(err error)
 }
 
@@ -141,8 +143,25 @@ func (f *Future) Fail(err error) { f.Complete(resp.Value{}, err) }
 
 func (f *Future) finish() {
 	if f.observer != nil {
+		if !f.byReply {
+			// Completed by anyone but a connection's reader with the reply: an actor perhaps,
+			// whose goroutine the observer (the user's code behind it) must not hold up.
+			go f.observe()
+			return
+		}
 		f.observer.Completed(f.err)
 	}
+	f.release()
+}
+
+// observe tells the observer of f's completion, then wakes f's waiters.
+func (f *Future) observe() {
+	f.observer.Completed(f.err)
+	f.release()
+}
+
+// release marks f complete and wakes its waiters.
+func (f *Future) release() {
 	f.Uncount()
 	f.state.Store(completed)
 	f.chMu.Lock()
@@ -182,8 +201,8 @@ func (f *Future) takeToken() {
 	}
 }
 
-// IsDone reports whether f has its result.
-func (f *Future) IsDone() bool { return f.state.Load() == completed }
+// IsDone reports whether f has its result, or is being given it (its waiters wake soon).
+func (f *Future) IsDone() bool { return f.state.Load() != pending }
 
 // Await blocks until f is complete and returns its result. It has no timeout of its own: the owner
 // of the work (a node actor) completes every future it accepted, with an error if need be.

@@ -342,7 +342,7 @@ func (c *Cluster) send(ctx context.Context, f *Future, cmd Command, more [][]any
 		err = c.notRunning()
 	}
 	if err != nil {
-		c.commandDone(ctx, node.CommandName(cmd.args), "", now, err)
+		c.commandDone(ctx, cmd.args, "", now, err)
 		f.fail(err)
 		return
 	}
@@ -389,7 +389,7 @@ func (c *Cluster) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 // that answered (see doAt).
 func (c *Cluster) do(ctx context.Context, cmd Command, nameNode bool) (resp.Value, error) {
 	if err := ended(ctx); err != nil {
-		c.commandDone(ctx, node.CommandName(cmd.args), "", time.Now(), err)
+		c.commandDone(ctx, cmd.args, "", time.Now(), err)
 		return resp.Value{}, err // sent, it could run before the Future noticed
 	}
 	var callers int64

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/actoredis/actoredis/actors"
 	"github.com/actoredis/actoredis/node"
@@ -26,7 +25,7 @@ type Future struct {
 	slots [inlineArgs]argSlot
 	ctx   context.Context // for Hooks.CommandDone, when set (see observed): what it was sent with
 	c     *Cluster
-	start time.Time // when it was sent
+	start int64 // when it was sent, after epoch
 }
 
 // Await waits for the result. It is bounded by ClusterOptions.CommandTimeout (or the command's
@@ -116,5 +115,5 @@ func (f *Future) reuse() {
 	f.r.Reuse()
 	clear(f.argv[:])
 	clear(f.slots[:])
-	f.ctx, f.c, f.start = nil, nil, time.Time{}
+	f.ctx, f.c, f.start = nil, nil, 0
 }

@@ -3,37 +3,46 @@ package api
 import (
 	"context"
 	"runtime/debug"
+	"strings"
 	"time"
+
+	"github.com/actoredis/actoredis/node"
+	"github.com/actoredis/actoredis/resp"
 )
 
 // Hooks are functions of the user's that the client calls as it works, for metrics, tracing or
 // logs. Each may be nil; with all of them nil the client does none of the work they need.
 //
-// They observe, they do not intervene: a hook cannot change or hold back a command. A hook runs on
-// one of the client's goroutines (see each), so it must return quickly and must not wait for a
-// command of this client (a Do inside a hook may wait for the goroutine running the hook). A panic
-// in one is logged (ClusterOptions.Logger) and goes no further. Hooks may be called from several
-// goroutines at once.
+// They observe, they do not intervene: a hook cannot change or hold back a command. A hook may
+// run on one of the client's goroutines (see each), holding up its work meanwhile, so it must
+// return quickly and must not send a command of this client and wait for it. A panic in one is
+// logged (ClusterOptions.Logger) and goes no further. Hooks may be called from several goroutines
+// at once.
 type Hooks struct {
-	// CommandDone is called once for each command a caller sends, when its result is in: through
+	// CommandDone is called once for each command sent for a caller's call, when its result is in:
 	// Send, Do and everything built on them (the typed helpers, each per-slot command of MGet and
-	// the like, a transaction of Tx as one, a Script's EVALSHA and its SCRIPT LOAD, a Library's
-	// FCALL...), Node.Do (so Scan's pages), and a Watch session's commands (its WATCH, the reads
-	// of tx.Do, and MULTI, each command and EXEC of tx.Exec). The client's own commands
-	// (topology queries, handshakes, PINGs) and pub/sub are not reported.
+	// the like, a transaction of Tx as one), Node.Do, the commands of Scan (its SCAN pages and the
+	// CLUSTER NODES it asks each master), of Script.Run (EVALSHA, and the SCRIPT EXISTS and SCRIPT
+	// LOAD it may need), of Library (FCALL, FUNCTION LOAD, FUNCTION LIST), and of a Watch session
+	// (its WATCH, the reads of tx.Do, and MULTI, each command and EXEC of tx.Exec). Commands the
+	// client sends for its own upkeep (topology refreshes, handshakes, PINGs) and pub/sub are not
+	// reported.
 	//
-	// A command sent through the cluster (Send, Do...) is reported on the goroutine that completes
-	// it, before its caller wakes: a connection's reader goroutine for a reply, which reads no
-	// further until the hook returns, or the caller's for a reply it reads itself (see Do) or for
-	// its ctx ending. Node.Do and a Watch session's commands are reported on their caller's
-	// goroutine, before they return.
+	// A command sent through the cluster (Send, Do...) is reported before its caller has its
+	// result. One completed by its reply (the server's error reply included) is reported on the
+	// goroutine that read it: a connection's reader, which reads no further until the hook
+	// returns, or the caller's, for a reply it reads itself (see Do). Any other (a timeout, a
+	// lost connection, a refusal, its ctx ending, Close; a transaction's whole reply) is reported
+	// on a goroutine started for the report, never on one of the client's actors. Node.Do and a
+	// Watch session's commands are reported on their caller's goroutine, before they return.
 	CommandDone func(CommandDone)
 }
 
 // CommandDone is what Hooks.CommandDone is told of a command.
 type CommandDone struct {
 	// Name is the command's name in upper case ("GET"; "MULTI" for a transaction of Tx, reported
-	// once for its MULTI, its commands and its EXEC).
+	// once for its MULTI, its commands and its EXEC), with its subcommand for a container
+	// command ("CLUSTER NODES", "SCRIPT LOAD", "XINFO STREAM"...).
 	Name string
 	// Addr is the address (host:port, as dialled) of the node that took the command last: the
 	// one that answered, or that it failed on; "" when it reached none (no route, an argument
@@ -45,7 +54,8 @@ type CommandDone struct {
 	Start    time.Time
 	Duration time.Duration
 	// Err is the error it completed with, as its caller gets it (a server's error reply is a
-	// *resp.Error; a ctx that ended while it was in flight, ctx.Err()), nil for a reply.
+	// *resp.Error, or for Node.Do an error that wraps one, as errors.As finds it; a ctx that
+	// ended while it was in flight, ctx.Err()), nil for a reply.
 	Err error
 	// Ctx is the context the command was sent with: Do's, a helper's, Node.Do's, a Watch
 	// session's; context.Background() for Send. A tracer may start a span under it, dated Start,
@@ -55,9 +65,13 @@ type CommandDone struct {
 
 // observed has f's command, sent with ctx at start, reported to Hooks.CommandDone as f completes.
 func (f *Future) observed(ctx context.Context, c *Cluster, start time.Time) {
-	f.ctx, f.c, f.start = ctx, c, start
+	f.ctx, f.c, f.start = ctx, c, int64(start.Sub(epoch))
 	f.r.Observe((*observer)(f))
 }
+
+// epoch is what a Future's start counts from: a monotonic clock reading in 8 bytes, where a
+// time.Time takes 24 (a Future of 896 bytes or less costs an allocation of that size class).
+var epoch = time.Now()
 
 // observer is a Future as the actors.Observer of its own completion, a type of its own so that
 // Completed is not a method of Future, for its users to call.
@@ -66,15 +80,16 @@ type observer Future
 // Completed reports the command to Hooks.CommandDone.
 func (o *observer) Completed(err error) {
 	f := (*Future)(o)
-	f.c.commandDone(f.ctx, f.r.Name(), f.r.At(), f.start, f.explain(err))
+	f.c.commandDone(f.ctx, f.r.Args, f.r.At(), epoch.Add(time.Duration(f.start)), f.explain(err))
 }
 
 // commandDone calls Hooks.CommandDone, if set, for a command sent with ctx at start and done now.
-func (c *Cluster) commandDone(ctx context.Context, name, addr string, start time.Time, err error) {
+func (c *Cluster) commandDone(ctx context.Context, args []any, addr string, start time.Time, err error) {
 	hook := c.opts.Hooks.CommandDone
 	if hook == nil {
 		return
 	}
+	name := hookName(args)
 	defer c.hookPanicked("CommandDone", name)
 	hook(CommandDone{Name: name, Addr: addr, Start: start, Duration: time.Since(start), Err: err, Ctx: ctx})
 }
@@ -85,4 +100,20 @@ func (c *Cluster) hookPanicked(hook, command string) {
 		c.opts.Logger.Error("actoredis: "+hook+" hook panicked", "command", command, "panic", p,
 			"stack", string(debug.Stack()))
 	}
+}
+
+// containers are the commands whose first argument is a subcommand, named with it for a hook.
+var containers = map[string]bool{"ACL": true, "CLIENT": true, "CLUSTER": true, "COMMAND": true, "CONFIG": true,
+	"FUNCTION": true, "LATENCY": true, "MEMORY": true, "MODULE": true, "OBJECT": true, "PUBSUB": true,
+	"SCRIPT": true, "SLOWLOG": true, "XINFO": true, "XGROUP": true}
+
+// hookName is args' command name in upper case, with its subcommand for a container command.
+func hookName(args []any) string {
+	name := node.CommandName(args)
+	if containers[name] && len(args) > 1 {
+		if sub, ok := resp.ArgText(args[1]); ok {
+			return name + " " + strings.ToUpper(sub)
+		}
+	}
+	return name
 }

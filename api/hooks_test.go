@@ -9,12 +9,14 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/actoredis/actoredis/internal/testcluster"
 	"github.com/actoredis/actoredis/internal/testlog"
+	"github.com/actoredis/actoredis/internal/testwait"
 )
 
 // reports collects what Hooks.CommandDone is told, from any goroutine.
@@ -276,4 +278,78 @@ func TestCommandDoneHookAllocations(t *testing.T) {
 	t.Logf("Do GET with a hook: %.2f allocations", allocs)
 	assert.LessOrEqual(t, allocs, 1+allocSlack())
 	assert.GreaterOrEqual(t, n.Load(), int64(5000))
+}
+
+// A hook that sends a command of the client and waits for it, when told of a command failed by
+// the dispatcher (KEYS, refused as a per-node command) or by a node (MONITOR, refused there), holds
+// up neither: such a report comes on a goroutine of its own. Before, the dispatcher ran the hook
+// and waited with it for good, and so did every caller, and Close.
+func TestCommandDoneHookMaySendCommands(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	var cl *Cluster
+	inner := make(chan error, 4)
+	cl = connect(t, tc, ClusterOptions{CommandTimeout: 2 * time.Second, Hooks: Hooks{CommandDone: func(d CommandDone) {
+		if d.Name == "KEYS" || d.Name == "MONITOR" {
+			_, err := cl.Do(context.Background(), Cmd("GET", "hook:inner"))
+			inner <- err
+		}
+	}}})
+	for _, c := range []struct {
+		cmd  Command
+		want error
+	}{
+		{Cmd("KEYS", "*"), ErrNodeCommand},
+		{Cmd("MONITOR"), ErrUnsupportedCommand},
+	} {
+		done := make(chan error, 1)
+		go func() {
+			_, err := cl.Send(c.cmd).Await()
+			done <- err
+		}()
+		assert.ErrorIs(t, testwait.Recv(t, done, "the command's caller never woke"), c.want)
+		assert.NoError(t, testwait.Recv(t, inner, "the hook's own GET never returned"))
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- cl.Close() }()
+	assert.NoError(t, testwait.Recv(t, closed, "Close never returned"))
+}
+
+// Scan, Script.Run and Library report every command they send, each container command named
+// with its subcommand.
+func TestCommandDoneHookNamesSubcommands(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	var got reports
+	cl := connect(t, tc, ClusterOptions{Hooks: Hooks{CommandDone: got.hook}})
+	ctx := context.Background()
+	names := func() map[string]int {
+		n := map[string]int{}
+		for _, d := range got.take() {
+			n[d.Name]++
+		}
+		return n
+	}
+	require.NoError(t, cl.Set(ctx, "subnames", "v"))
+	got.take()
+
+	for _, err := range cl.Scan(ctx, ScanOptions{}) {
+		require.NoError(t, err)
+	}
+	n := names()
+	assert.Equal(t, 3, n["SCAN"], "%v", n) // one page per master: a few keys
+	assert.Equal(t, 6, n["CLUSTER NODES"], "%v", n)
+
+	s := NewScript("return redis.call('GET', KEYS[1])")
+	v, err := s.Run(ctx, cl, []string{"subnames"})
+	require.NoError(t, err)
+	assert.Equal(t, "v", v.String())
+	n = names()
+	assert.Equal(t, 2, n["EVALSHA"], "%v", n) // NOSCRIPT, then the reply
+	assert.Equal(t, 1, n["SCRIPT LOAD"], "%v", n)
+	assert.Zero(t, n["SCRIPT"], "%v", n)
+}
+
+// A Future fits the allocation size class of 896 bytes: Send allocates one per command, and the
+// next class is 1024.
+func TestFutureSizeClass(t *testing.T) {
+	assert.LessOrEqual(t, unsafe.Sizeof(Future{}), uintptr(896))
 }

@@ -76,7 +76,7 @@ func (n *Node) Do(ctx context.Context, cmd Command) (resp.Value, error) {
 	}
 	start := time.Now()
 	v, err := n.do(ctx, cmd)
-	n.c.commandDone(ctx, node.CommandName(cmd.args), n.Addr(), start, err)
+	n.c.commandDone(ctx, cmd.args, n.Addr(), start, err)
 	return v, err
 }
 

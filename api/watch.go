@@ -265,7 +265,7 @@ func (tx *WatchTx) do(ctx context.Context, args ...any) (resp.Value, error) {
 	}
 	start := time.Now()
 	v, err := tx.run(ctx, args)
-	tx.c.commandDone(ctx, node.CommandName(args), tx.addr, start, err)
+	tx.c.commandDone(ctx, args, tx.addr, start, err)
 	return v, err
 }
 

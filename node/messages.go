@@ -177,7 +177,9 @@ func (r *Request) Reuse() {
 	r.Args, r.Ctx, r.Asking, r.More, r.Owner, r.Until, r.MissingReturns, r.NameNode = nil, nil, false, nil, nil, time.Time{}, false, false
 	r.collected, r.expires, r.holdsFor, r.held, r.lentConn, r.DeferRead, r.unitFrom = nil, 0, 0, 0, nil, false, ""
 	r.Slower = 0
-	r.at.Store(nil)
+	if r.at.Load() != nil {
+		r.at.Store(nil)
+	}
 }
 
 // At returns the address of the node that last took r (an observed request's only: see
