@@ -43,7 +43,9 @@ func run() error {
 	}
 	defer cleanup()
 
-	cluster, err := api.CreateCluster(api.ClusterOptions{RootNodes: roots})
+	// A hook told of every command as it completes: here, a histogram of their latencies.
+	var lat latencies
+	cluster, err := api.CreateCluster(api.ClusterOptions{RootNodes: roots, Hooks: api.Hooks{CommandDone: lat.observe}})
 	if err != nil {
 		return err
 	}
@@ -70,6 +72,7 @@ func run() error {
 
 	// 10,000 commands in flight at once: send them all, then await them all.
 	const n = 10_000
+	lat.reset()
 	start := time.Now()
 	futures := make([]*api.Future, n)
 	for i := range futures {
@@ -95,6 +98,10 @@ func run() error {
 	elapsed := time.Since(start)
 	fmt.Printf("%d SET + %d GET, 10,000 in flight at a time: %s (%.0f commands/s), every value checked\n",
 		n, n, elapsed.Round(time.Millisecond), 2*n/elapsed.Seconds())
+	p50, counted := lat.below(0.5)
+	p99, _ := lat.below(0.99)
+	fmt.Printf("their latency, by Hooks.CommandDone: %d commands, half under %s, 99%% under %s, %d failed\n",
+		counted, p50, p99, lat.failed.Load())
 
 	start, found := time.Now(), 0
 	for _, err := range cluster.Scan(ctx, api.ScanOptions{Match: "quickstart:*", Count: 1000}) {
