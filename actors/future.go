@@ -44,6 +44,7 @@ type Future struct {
 
 	detached bool                         // replies are cloned out, never stored in inline: the owner reuses the future
 	byReply  bool                         // completed by CompleteFrom: the reader that did it holds f no longer
+	here     bool                         // completed by CompleteFrom or CompleteHere: the observer may run on the completer's goroutine
 	wake     chan struct{}                // detached only: a token on completion, the completer's last touch of f; kept across reuse
 	taken    bool                         // detached only, owner's: the wake token of this use was received
 	inFlight atomic.Pointer[atomic.Int64] // when set (CountIn), decremented once: on completion or by Uncount
@@ -53,10 +54,13 @@ type Future struct {
 // Observer hears of a Future's completion (see Future.Observe).
 type Observer interface {
 	// Completed is called once, with the error the Future completed with (nil for a reply),
-	// before any waiter wakes: on the goroutine that completes the Future with a reply read from
-	// a connection (CompleteFrom), on a goroutine of its own for any other completion (which may
-	// come from an actor). The Future counts as done (IsDone) meanwhile.
+	// before any waiter wakes: on the goroutine that completes the Future by CompleteFrom or
+	// CompleteHere (a connection's reader, a blocking command's goroutine, a caller reading its
+	// own reply); for any other completion (which may come from an actor), on a goroutine the
+	// Observer's Go starts. The Future counts as done (IsDone) meanwhile.
 	Completed(err error)
+	// Go runs fn on a goroutine of its own, which the Observer may count (to wait for it).
+	Go(fn func())
 }
 
 // NewFuture returns a pending Future.
@@ -133,7 +137,7 @@ func (f *Future) CompleteFrom(v resp.Value) bool {
 	default:
 		f.val = v.CloneInto(f.inline[:])
 	}
-	f.byReply = true
+	f.byReply, f.here = true, true
 	f.finish()
 	return true
 }
@@ -141,12 +145,24 @@ func (f *Future) CompleteFrom(v resp.Value) bool {
 // Fail completes f with err if it is still pending.
 func (f *Future) Fail(err error) { f.Complete(resp.Value{}, err) }
 
+// CompleteHere is Complete by a goroutine that may run f's Observer itself: one that is no
+// actor's (a connection's reader with a unit's replies or an error reply, a blocking command's
+// own goroutine).
+func (f *Future) CompleteHere(v resp.Value, err error) bool {
+	if !f.state.CompareAndSwap(pending, completing) {
+		return false
+	}
+	f.val, f.err, f.here = v, err, true
+	f.finish()
+	return true
+}
+
 func (f *Future) finish() {
 	if f.observer != nil {
-		if !f.byReply {
-			// Completed by anyone but a connection's reader with the reply: an actor perhaps,
-			// whose goroutine the observer (the user's code behind it) must not hold up.
-			go f.observe()
+		if !f.here {
+			// Completed by an actor perhaps, whose goroutine the observer (the user's code behind
+			// it) must not hold up.
+			f.observer.Go(f.observe)
 			return
 		}
 		f.observer.Completed(f.err)
@@ -156,8 +172,8 @@ func (f *Future) finish() {
 
 // observe tells the observer of f's completion, then wakes f's waiters.
 func (f *Future) observe() {
+	defer f.release() // whatever the observer does: a runtime.Goexit is no recover's to stop
 	f.observer.Completed(f.err)
-	f.release()
 }
 
 // release marks f complete and wakes its waiters.
@@ -188,7 +204,7 @@ func (f *Future) Reusable() bool { return f.detached && f.byReply }
 // token, so the completer is done with f; a wait on Done alone did not, and Reuse takes it.
 func (f *Future) Reuse() {
 	f.takeToken()
-	f.val, f.err, f.byReply = resp.Value{}, nil, false
+	f.val, f.err, f.byReply, f.here = resp.Value{}, nil, false, false
 	f.ch, f.closed, f.taken, f.observer = nil, false, false, nil
 	f.state.Store(pending)
 }

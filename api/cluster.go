@@ -45,6 +45,7 @@ type Cluster struct {
 	hmu      sync.Mutex // serialises handler registration; readers load the immutable list
 	handlers atomic.Pointer[handlers]
 	events   eventQueue
+	reports  hookReports // Hooks.CommandDone's calls on goroutines of their own, which Close waits for
 }
 
 // running is what Connect starts and Close stops.
@@ -246,7 +247,8 @@ func (c *Cluster) connect(ctx context.Context) error {
 // Close stops the client: commands already sent are written and their replies awaited, and
 // nothing it started keeps running. The waits are bounded: up to 2 s for the commands still being
 // routed, up to 2 s for the slot map, then about 1 s for the replies still due (the nodes in
-// parallel). A command sent after Close, or whose reply does not come in time, fails with an
+// parallel), and up to 1 s for the calls of Hooks.CommandDone still running on goroutines of
+// their own (one that takes longer, or calls Close, runs on after it). A command sent after Close, or whose reply does not come in time, fails with an
 // error matching ErrClientClosed, unless its own deadline (CommandTimeout) came first: it then
 // fails as it would have without Close, with ErrTimeout. Called while Connect runs, it waits for
 // Connect to return.
@@ -260,6 +262,7 @@ func (c *Cluster) Close() error {
 	}
 	c.life.Unlock()
 	c.waitDelivered() // after the lock: a handler may be calling Close
+	c.reports.wait(time.Second)
 	return nil
 }
 

@@ -25,7 +25,8 @@ type Future struct {
 	slots [inlineArgs]argSlot
 	ctx   context.Context // for Hooks.CommandDone, when set (see observed): what it was sent with
 	c     *Cluster
-	start int64 // when it was sent, after epoch
+	wall  int64 // when it was sent, in Unix nanoseconds
+	mono  int64 // and after epoch, on the monotonic clock
 }
 
 // Await waits for the result. It is bounded by ClusterOptions.CommandTimeout (or the command's
@@ -115,5 +116,5 @@ func (f *Future) reuse() {
 	f.r.Reuse()
 	clear(f.argv[:])
 	clear(f.slots[:])
-	f.ctx, f.c, f.start = nil, nil, 0
+	f.ctx, f.c, f.wall, f.mono = nil, nil, 0, 0
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/actoredis/actoredis/node"
@@ -15,9 +16,9 @@ import (
 //
 // They observe, they do not intervene: a hook cannot change or hold back a command. A hook may
 // run on one of the client's goroutines (see each), holding up its work meanwhile, so it must
-// return quickly and must not send a command of this client and wait for it. A panic in one is
-// logged (ClusterOptions.Logger) and goes no further. Hooks may be called from several goroutines
-// at once.
+// return quickly, must not send a command of this client and wait for it, and must not end its
+// goroutine (runtime.Goexit, a test's FailNow). A panic in one is logged (ClusterOptions.Logger)
+// and goes no further. Hooks may be called from several goroutines at once.
 type Hooks struct {
 	// CommandDone is called once for each command sent for a caller's call, when its result is in:
 	// Send, Do and everything built on them (the typed helpers, each per-slot command of MGet and
@@ -29,12 +30,14 @@ type Hooks struct {
 	// reported.
 	//
 	// A command sent through the cluster (Send, Do...) is reported before its caller has its
-	// result. One completed by its reply (the server's error reply included) is reported on the
-	// goroutine that read it: a connection's reader, which reads no further until the hook
-	// returns, or the caller's, for a reply it reads itself (see Do). Any other (a timeout, a
-	// lost connection, a refusal, its ctx ending, Close; a transaction's whole reply) is reported
-	// on a goroutine started for the report, never on one of the client's actors. Node.Do and a
-	// Watch session's commands are reported on their caller's goroutine, before they return.
+	// result. One completed by its reply (the server's error reply, a transaction's replies
+	// included) is reported on the goroutine that read it: a connection's reader, which reads no
+	// further until the hook returns, or the caller's, for a reply it reads itself (see Do); a
+	// blocking command (BLPOP...) on the goroutine that ran it on its connection. Any other
+	// ending (a timeout, a lost connection, a refusal, its ctx ending, Close) is reported on a
+	// goroutine started for the report, never on one of the client's actors; Close waits up to a
+	// second for those. Node.Do and a Watch session's commands are reported on their caller's
+	// goroutine, before they return.
 	CommandDone func(CommandDone)
 }
 
@@ -65,22 +68,75 @@ type CommandDone struct {
 
 // observed has f's command, sent with ctx at start, reported to Hooks.CommandDone as f completes.
 func (f *Future) observed(ctx context.Context, c *Cluster, start time.Time) {
-	f.ctx, f.c, f.start = ctx, c, int64(start.Sub(epoch))
+	f.ctx, f.c, f.wall, f.mono = ctx, c, start.UnixNano(), int64(start.Sub(epoch))
 	f.r.Observe((*observer)(f))
 }
 
-// epoch is what a Future's start counts from: a monotonic clock reading in 8 bytes, where a
-// time.Time takes 24 (a Future of 896 bytes or less costs an allocation of that size class).
+// epoch is what a Future's send time counts from, on the monotonic clock, kept with the wall
+// clock's reading in 16 bytes, where a time.Time takes 24: a Future of 896 bytes or less costs an
+// allocation of that size class.
 var epoch = time.Now()
 
 // observer is a Future as the actors.Observer of its own completion, a type of its own so that
 // Completed is not a method of Future, for its users to call.
 type observer Future
 
+// Go runs fn, the report of a command completed on an actor's goroutine, on one of its own,
+// which Close waits for.
+func (o *observer) Go(fn func()) {
+	r := &o.c.reports
+	r.start()
+	go func() {
+		defer r.end()
+		fn()
+	}()
+}
+
+// hookReports counts the reports running on goroutines of their own (observer.Go).
+type hookReports struct {
+	mu   sync.Mutex
+	n    int
+	idle chan struct{} // closed when n falls to 0; a new one when it leaves 0
+}
+
+func (r *hookReports) start() {
+	r.mu.Lock()
+	if r.n == 0 {
+		r.idle = make(chan struct{})
+	}
+	r.n++
+	r.mu.Unlock()
+}
+
+func (r *hookReports) end() {
+	r.mu.Lock()
+	if r.n--; r.n == 0 {
+		close(r.idle)
+	}
+	r.mu.Unlock()
+}
+
+// wait waits, up to limit, for none to be running.
+func (r *hookReports) wait(limit time.Duration) {
+	r.mu.Lock()
+	idle := r.idle
+	n := r.n
+	r.mu.Unlock()
+	if n == 0 {
+		return
+	}
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case <-idle:
+	case <-t.C:
+	}
+}
+
 // Completed reports the command to Hooks.CommandDone.
 func (o *observer) Completed(err error) {
 	f := (*Future)(o)
-	f.c.commandDone(f.ctx, f.r.Args, f.r.At(), epoch.Add(time.Duration(f.start)), f.explain(err))
+	f.c.report(f.ctx, f.r.Args, f.r.At(), time.Unix(0, f.wall), time.Since(epoch)-time.Duration(f.mono), f.explain(err))
 }
 
 // commandDone calls Hooks.CommandDone, if set, for a command sent with ctx at start and done now.
@@ -89,9 +145,14 @@ func (c *Cluster) commandDone(ctx context.Context, args []any, addr string, star
 	if hook == nil {
 		return
 	}
+	c.report(ctx, args, addr, start, time.Since(start), err)
+}
+
+// report calls Hooks.CommandDone, which is set.
+func (c *Cluster) report(ctx context.Context, args []any, addr string, start time.Time, took time.Duration, err error) {
 	name := hookName(args)
 	defer c.hookPanicked("CommandDone", name)
-	hook(CommandDone{Name: name, Addr: addr, Start: start, Duration: time.Since(start), Err: err, Ctx: ctx})
+	c.opts.Hooks.CommandDone(CommandDone{Name: name, Addr: addr, Start: start, Duration: took, Err: err, Ctx: ctx})
 }
 
 // hookPanicked, deferred around a hook's call, logs a panic in it and stops it there.

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime"
+	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -352,4 +355,85 @@ func TestCommandDoneHookNamesSubcommands(t *testing.T) {
 // next class is 1024.
 func TestFutureSizeClass(t *testing.T) {
 	assert.LessOrEqual(t, unsafe.Sizeof(Future{}), uintptr(896))
+}
+
+// Where a report runs: a reply, the server's error reply and a blocking command's reply on the
+// goroutine that read it; a command the dispatcher refused on a goroutine started for the report.
+// A hook that ends its goroutine (runtime.Goexit, as a test's FailNow does) there still lets the
+// command's caller have its result.
+func TestCommandDoneHookGoroutines(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	var mu sync.Mutex
+	started := map[string]bool{} // by command: reported on a goroutine started for the report
+	cl := connect(t, tc, ClusterOptions{Hooks: Hooks{CommandDone: func(d CommandDone) {
+		own := strings.Contains(string(debug.Stack()), "actors.(*Future).observe")
+		mu.Lock()
+		started[d.Name] = own
+		mu.Unlock()
+		if d.Name == "KEYS" {
+			runtime.Goexit()
+		}
+	}}})
+	ctx := context.Background()
+	require.NoError(t, cl.Set(ctx, "where", "v"))
+	_, err := cl.LPush(ctx, "where", "x")
+	require.ErrorIs(t, err, ErrWrongType)
+	_, err = cl.Send(Cmd("HGET", "where", "f")).Await()
+	require.ErrorIs(t, err, ErrWrongType)
+	_, err = cl.Do(ctx, Cmd("BLPOP", "where:list", 0.05))
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() {
+		_, err := cl.Send(Cmd("KEYS", "*")).Await()
+		done <- err
+	}()
+	assert.ErrorIs(t, testwait.Recv(t, done, "KEYS never completed: its hook ended its goroutine"), ErrNodeCommand)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, map[string]bool{"SET": false, "LPUSH": false, "HGET": false, "BLPOP": false, "KEYS": true}, started)
+}
+
+// Close waits for the reports running on goroutines of their own: once it returns, the command
+// it failed (a GET written to a paused server, failed when Close gives up on its reply) has been
+// reported and is complete.
+func TestCloseWaitsForReports(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	var reported atomic.Int64
+	cl := connect(t, tc, ClusterOptions{Hooks: Hooks{CommandDone: func(d CommandDone) {
+		if d.Err != nil {
+			time.Sleep(200 * time.Millisecond) // a slow exporter: work, not a wait for an event
+			reported.Add(1)
+		}
+	}}})
+	m := tc.Masters()[0]
+	key := tagOn(tc, m, "close")
+	_, err := m.Do(context.Background(), "CLIENT", "PAUSE", "1500", "ALL")
+	require.NoError(t, err)
+	pending := cl.Send(Cmd("GET", key))
+	require.NoError(t, cl.Close())
+	assert.Equal(t, int64(1), reported.Load(), "Close returned before the report")
+	select {
+	case <-pending.Done():
+	default:
+		t.Fatal("Close returned before the GET it failed was complete")
+	}
+	_, err = pending.Await()
+	assert.Error(t, err)
+}
+
+// Tx refused before it is sent is reported too, as Do is.
+func TestCommandDoneHookTxRefusedBeforeSending(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	var got reports
+	cl := connect(t, tc, ClusterOptions{Hooks: Hooks{CommandDone: got.hook}})
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := cl.Tx(ended, Cmd("INCR", "{tx}a"))
+	require.ErrorIs(t, err, context.Canceled)
+	d := got.one(t)
+	assert.Equal(t, "MULTI", d.Name)
+	assert.ErrorIs(t, d.Err, context.Canceled)
+	_, err = cl.Tx(context.Background(), Cmd("SET", "{tx}a", struct{}{}))
+	require.Error(t, err)
+	assert.Equal(t, err, got.one(t).Err)
 }

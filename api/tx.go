@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/actoredis/actoredis/node"
 	"github.com/actoredis/actoredis/resp"
@@ -37,6 +38,7 @@ import (
 // connection of its own between reads and the transaction, see Watch.
 func (c *Cluster) Tx(ctx context.Context, cmds ...Command) ([]resp.Value, error) {
 	if err := ended(ctx); err != nil {
+		c.commandDone(ctx, []any{"MULTI"}, "", time.Now(), err)
 		return nil, err
 	}
 	if len(cmds) == 0 {
@@ -48,6 +50,7 @@ func (c *Cluster) Tx(ctx context.Context, cmds ...Command) ([]resp.Value, error)
 	for i, cmd := range cmds {
 		args, err := bindTx(i, cmd)
 		if err != nil {
+			c.commandDone(ctx, []any{"MULTI"}, "", time.Now(), err)
 			return nil, err
 		}
 		more[i] = args

@@ -377,7 +377,7 @@ func (p *pool) runBlocking(r *Request) {
 		wait = min(wait, time.Until(r.Until))
 	}
 	if wait <= 0 { // past its deadline already: not run, even on an idle connection
-		r.Fail(&ConnError{Addr: p.opts.Addr, Command: r.Name(), Err: ErrTimeout})
+		r.FailHere(&ConnError{Addr: p.opts.Addr, Command: r.Name(), Err: ErrTimeout})
 		return
 	}
 	getCtx, cancel := context.WithTimeout(ctx, wait)
@@ -391,12 +391,12 @@ func (p *pool) runBlocking(r *Request) {
 		// whose socket deadline, set to the same instant, may say so a hair before getCtx does.
 		if ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded)) {
 			if p.full() && errors.Is(err, context.DeadlineExceeded) {
-				r.Fail(commandError(p.opts.Addr, r.Name(), ErrPoolFull))
+				r.FailHere(commandError(p.opts.Addr, r.Name(), ErrPoolFull))
 				return
 			}
 			err = fmt.Errorf("%w (%w)", ErrTimeout, err) // keeping the dial's cause
 		}
-		r.Fail(&ConnError{Addr: p.opts.Addr, Command: r.Name(), Err: err})
+		r.FailHere(&ConnError{Addr: p.opts.Addr, Command: r.Name(), Err: err})
 		return
 	}
 	if r.IsDone() {
@@ -408,10 +408,10 @@ func (p *pool) runBlocking(r *Request) {
 	// rather than dialling another.
 	d.Release()
 	if err != nil {
-		r.Fail(err)
+		r.FailHere(err)
 		return
 	}
-	r.Complete(v, nil)
+	r.CompleteHere(v, nil)
 }
 
 // runOn runs r's blocking command on d, interrupted when r's caller stops waiting, and returns

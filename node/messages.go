@@ -120,6 +120,15 @@ func (r *Request) Fail(err error) {
 	r.Future.Fail(err)
 }
 
+// FailHere is Fail by a goroutine that may run the Future's Observer itself, one that is no
+// actor's (see actors.Future.CompleteHere).
+func (r *Request) FailHere(err error) {
+	if r.Owner != nil && r.giveBack(err) {
+		return
+	}
+	r.Future.CompleteHere(resp.Value{}, err)
+}
+
 // giveBack offers r and err to its Owner (Owner.Return), which may send r elsewhere: r leaves the
 // deadline watch of the node that wrote it, which must not fail it there any more. A request that
 // node has claimed at its deadline is not offered, and giveBack reports it taken: the node is

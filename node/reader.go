@@ -209,7 +209,7 @@ func (c *conn) completeUnit(r *Request) {
 		}
 	}
 	r.unitFrom = c.addr
-	r.Complete(resp.Array(r.collected...), nil)
+	r.CompleteHere(resp.Array(r.collected...), nil)
 }
 
 // transactionRefusal returns the error that made the server refuse r's transaction (MULTI ...
@@ -259,10 +259,10 @@ func (c *conn) returnError(r *Request, name string, v resp.Value) {
 		}
 	}
 	if r.NameNode {
-		r.Future.Fail(commandError(c.addr, name, e))
+		r.Future.CompleteHere(resp.Value{}, commandError(c.addr, name, e))
 		return
 	}
-	r.Future.Fail(e)
+	r.Future.CompleteHere(resp.Value{}, e)
 }
 
 // fail reports the failure to the actor and fails every request written on this connection:
