@@ -62,7 +62,7 @@ func New(o Options) (api.Hooks, error) {
 
 // recorder turns CommandDone reports into spans and measurements.
 type recorder struct {
-	tracer   trace.Tracer           // nil: no spans
+	tracer   trace.Tracer            // nil: no spans
 	duration metric.Float64Histogram // nil: no metrics
 	base     []attribute.KeyValue
 
