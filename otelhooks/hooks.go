@@ -109,10 +109,16 @@ func (r *recorder) attributes(k setKey) []metric.RecordOption {
 	}
 	opt = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(r.common(k.name, k.addr, k.errType)...))}
 	r.mu.Lock()
-	r.sets[k] = opt
+	if len(r.sets) < maxSets {
+		r.sets[k] = opt
+	}
 	r.mu.Unlock()
 	return opt
 }
+
+// maxSets bounds the cache of attribute sets: past it (many nodes over a long life, commands of
+// the user's own naming), a measurement makes its set anew.
+const maxSets = 4096
 
 // common returns the attributes spans and measurements share.
 func (r *recorder) common(name, addr, errType string) []attribute.KeyValue {

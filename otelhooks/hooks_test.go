@@ -2,6 +2,7 @@ package otelhooks
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -145,4 +147,14 @@ func TestSpansUnderTheCallersSpan(t *testing.T) {
 	}
 	assert.Equal(t, codes.Error, spans[1].Status().Code)
 	require.NoError(t, r.tracer.Shutdown(context.Background()))
+}
+
+// The cache of attribute sets stops growing at maxSets; measurements past it still get theirs.
+func TestAttributeSetsBounded(t *testing.T) {
+	r := &recorder{sets: map[setKey][]metric.RecordOption{}}
+	for i := range maxSets + 100 {
+		opts := r.attributes(setKey{name: "GET", addr: "10.0.0.1:" + strconv.Itoa(i)})
+		require.Len(t, opts, 1)
+	}
+	assert.Len(t, r.sets, maxSets)
 }
