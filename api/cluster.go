@@ -248,7 +248,8 @@ func (c *Cluster) connect(ctx context.Context) error {
 // nothing it started keeps running. The waits are bounded: up to 2 s for the commands still being
 // routed, up to 2 s for the slot map, then about 1 s for the replies still due (the nodes in
 // parallel), and up to 1 s for the calls of Hooks.CommandDone still running on goroutines of
-// their own (one that takes longer, or calls Close, runs on after it). A command sent after Close, or whose reply does not come in time, fails with an
+// their own (one that takes longer, or calls Close, runs on after it); a call running on a
+// connection's reader or a blocking command's goroutine is waited for until it returns. A command sent after Close, or whose reply does not come in time, fails with an
 // error matching ErrClientClosed, unless its own deadline (CommandTimeout) came first: it then
 // fails as it would have without Close, with ErrTimeout. Called while Connect runs, it waits for
 // Connect to return.
@@ -345,13 +346,15 @@ func (c *Cluster) send(ctx context.Context, f *Future, cmd Command, more [][]any
 		err = c.notRunning()
 	}
 	if err != nil {
-		c.commandDone(ctx, cmd.args, "", now, err)
+		if more == nil { // a unit's caller, Tx, reports it
+			c.commandDone(ctx, cmd.args, "", now, err)
+		}
 		f.fail(err)
 		return
 	}
 	f.r.Init(rt.disp, args)
 	if c.opts.Hooks.CommandDone != nil {
-		f.observed(ctx, c, now)
+		f.observed(ctx, c, now, more == nil)
 	}
 	f.r.More = more
 	f.r.Idempotent = cmd.idempotent

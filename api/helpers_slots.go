@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/actoredis/actoredis/resp"
 )
@@ -102,6 +103,7 @@ func (c *Cluster) perSlot(ctx context.Context, name string, keys []string, args 
 		return nil
 	}
 	if err := ended(ctx); err != nil {
+		c.commandDone(ctx, []any{name}, "", time.Now(), err) // one report, as a Do's
 		return err
 	}
 	c.inDo.Add(1) // a caller waiting, as in Do: others are not alone

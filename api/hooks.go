@@ -36,7 +36,7 @@ type Hooks struct {
 	// blocking command (BLPOP...) on the goroutine that ran it on its connection. Any other
 	// ending (a timeout, a lost connection, a refusal, its ctx ending, Close) is reported on a
 	// goroutine started for the report, never on one of the client's actors; Close waits up to a
-	// second for those. Node.Do and a Watch session's commands are reported on their caller's
+	// second for those (and for the others until they return). Node.Do and a Watch session's commands are reported on their caller's
 	// goroutine, before they return.
 	CommandDone func(CommandDone)
 }
@@ -56,7 +56,8 @@ type CommandDone struct {
 	// caller of a lone Send reads at its Await (see Send) is in when it is read.
 	Start    time.Time
 	Duration time.Duration
-	// Err is the error it completed with, as its caller gets it (a server's error reply is a
+	// Err is the error it completed with, as its caller gets it (for Tx, the error Tx returns:
+	// EXECABORT, ErrMultiRefused...; a server's error reply is a
 	// *resp.Error, or for Node.Do an error that wraps one, as errors.As finds it; a ctx that
 	// ended while it was in flight, ctx.Err()), nil for a reply.
 	Err error
@@ -67,10 +68,23 @@ type CommandDone struct {
 }
 
 // observed has f's command, sent with ctx at start, reported to Hooks.CommandDone as f completes.
-func (f *Future) observed(ctx context.Context, c *Cluster, start time.Time) {
+// A unit (Tx's) is not reported at its completion: Tx reports it with the error it makes of the
+// replies (EXECABORT...); the observer only has its node recorded (At).
+func (f *Future) observed(ctx context.Context, c *Cluster, start time.Time, report bool) {
 	f.ctx, f.c, f.wall, f.mono = ctx, c, start.UnixNano(), int64(start.Sub(epoch))
+	if !report {
+		f.r.Observe((*unitObserver)(f))
+		return
+	}
 	f.r.Observe((*observer)(f))
 }
+
+// unitObserver is the observer of a unit's Future: it reports nothing (see observed).
+type unitObserver Future
+
+func (o *unitObserver) Completed(error) {}
+
+func (o *unitObserver) Go(fn func()) { (*observer)(o).Go(fn) }
 
 // epoch is what a Future's send time counts from, on the monotonic clock, kept with the wall
 // clock's reading in 16 bytes, where a time.Time takes 24: a Future of 896 bytes or less costs an

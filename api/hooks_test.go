@@ -421,8 +421,10 @@ func TestCloseWaitsForReports(t *testing.T) {
 	assert.Error(t, err)
 }
 
-// Tx refused before it is sent is reported too, as Do is.
-func TestCommandDoneHookTxRefusedBeforeSending(t *testing.T) {
+// Tx refused before it is sent is reported too, as Do is, and so are MGet's and Watch's calls
+// refused before anything is sent; a transaction the server refused is reported with the error
+// Tx returns.
+func TestCommandDoneHookRefusedCalls(t *testing.T) {
 	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
 	var got reports
 	cl := connect(t, tc, ClusterOptions{Hooks: Hooks{CommandDone: got.hook}})
@@ -436,4 +438,28 @@ func TestCommandDoneHookTxRefusedBeforeSending(t *testing.T) {
 	_, err = cl.Tx(context.Background(), Cmd("SET", "{tx}a", struct{}{}))
 	require.Error(t, err)
 	assert.Equal(t, err, got.one(t).Err)
+
+	_, err = cl.Tx(context.Background(), Cmd("SET", "{tx}a"), Cmd("INCR", "{tx}b")) // SET's arity: EXECABORT
+	require.ErrorIs(t, err, ErrExecAbort)
+	d = got.one(t)
+	assert.Equal(t, "MULTI", d.Name)
+	assert.Equal(t, err, d.Err)
+	assert.Equal(t, cl.NodeForKey("{tx}a").Addr(), d.Addr)
+
+	_, err = cl.MGet(ended, "{a}1", "{b}1")
+	require.ErrorIs(t, err, context.Canceled)
+	d = got.one(t)
+	assert.Equal(t, "MGET", d.Name)
+	assert.ErrorIs(t, d.Err, context.Canceled)
+
+	err = cl.Watch(ended, func(*WatchTx) error { return nil }, "{w}k")
+	require.ErrorIs(t, err, context.Canceled)
+	d = got.one(t)
+	assert.Equal(t, "WATCH", d.Name)
+	assert.ErrorIs(t, d.Err, context.Canceled)
+
+	require.NoError(t, cl.Close())
+	err = cl.Watch(context.Background(), func(*WatchTx) error { return nil }, "{w}k")
+	require.ErrorIs(t, err, ErrClientClosed)
+	assert.ErrorIs(t, got.one(t).Err, ErrClientClosed)
 }

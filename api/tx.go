@@ -62,8 +62,16 @@ func (c *Cluster) Tx(ctx context.Context, cmds ...Command) ([]resp.Value, error)
 	defer c.inDo.Add(-1)
 	f := &Future{}
 	multi.idempotent = idempotent
+	start := time.Now()
 	c.send(ctx, f, multi, more, false)
 	v, err := f.AwaitContext(ctx)
+	replies, err := txOutcome(f, v, err, cmds)
+	c.commandDone(ctx, multi.args, f.r.At(), start, err) // the unit's own report: its outcome
+	return replies, err
+}
+
+// txOutcome makes Tx's result of its unit's reply v (or err).
+func txOutcome(f *Future, v resp.Value, err error, cmds []Command) ([]resp.Value, error) {
 	if err != nil {
 		return nil, err
 	}

@@ -48,26 +48,35 @@ type WatchTx struct {
 // connection or runs fn, fails it with an error matching ErrClientClosed. Watch with no keys
 // fails at once, with an error that matches none of the package's, and runs nothing.
 func (c *Cluster) Watch(ctx context.Context, fn func(tx *WatchTx) error, keys ...string) error {
-	if len(keys) == 0 {
-		return errors.New("actoredis: Watch needs at least one key")
-	}
-	slot := GetSlot(keys[0])
-	for _, k := range keys[1:] {
-		if GetSlot(k) != slot {
-			return fmt.Errorf("actoredis: WATCH: %w", dispatcher.ErrCrossSlotChecked)
-		}
-	}
-	tx, err := c.watched(ctx, slot, keys)
+	start := time.Now()
+	tx, sent, err := c.watchKeys(ctx, keys)
 	if err != nil {
+		if !sent { // nothing reported it: no WATCH went out
+			c.commandDone(ctx, []any{"WATCH"}, "", start, err)
+		}
 		return err
 	}
 	defer tx.d.Release()
 	return fn(tx)
 }
 
+// watchKeys checks keys, then returns what watched does.
+func (c *Cluster) watchKeys(ctx context.Context, keys []string) (*WatchTx, bool, error) {
+	if len(keys) == 0 {
+		return nil, false, errors.New("actoredis: Watch needs at least one key")
+	}
+	slot := GetSlot(keys[0])
+	for _, k := range keys[1:] {
+		if GetSlot(k) != slot {
+			return nil, false, fmt.Errorf("actoredis: WATCH: %w", dispatcher.ErrCrossSlotChecked)
+		}
+	}
+	return c.watched(ctx, slot, keys)
+}
+
 // watched returns a dedicated connection to the node serving slot on which WATCH keys ran,
 // following the slot as the map learns where it went, and an ASK to the node importing it.
-func (c *Cluster) watched(caller context.Context, slot int, keys []string) (*WatchTx, error) {
+func (c *Cluster) watched(caller context.Context, slot int, keys []string) (_ *WatchTx, sent bool, _ error) {
 	ctx, cancel := context.WithTimeout(caller, c.opts.CommandTimeout)
 	defer cancel()
 	watch := make([]any, 0, 1+len(keys))
@@ -78,7 +87,7 @@ func (c *Cluster) watched(caller context.Context, slot int, keys []string) (*Wat
 	for tries := 0; ; tries++ {
 		rt := c.run.Load()
 		if rt == nil {
-			return nil, fmt.Errorf("actoredis: WATCH: %w", c.notRunning())
+			return nil, sent, fmt.Errorf("actoredis: WATCH: %w", c.notRunning())
 		}
 		err := fmt.Errorf("actoredis: WATCH: slot %d: %w", slot, ErrNoRoute)
 		migrating := false
@@ -87,8 +96,9 @@ func (c *Cluster) watched(caller context.Context, slot int, keys []string) (*Wat
 			if tx.d, err = target.Node.Dedicated(ctx); err == nil {
 				// The caller's ctx: the connection bounds the WATCH by CommandTimeout itself, and
 				// says ErrTimeout when that passes.
+				sent = true // tx.do reports it
 				if _, err = tx.do(caller, watch...); err == nil {
-					return tx, nil
+					return tx, sent, nil
 				}
 				tx.d.Release()
 			} else if why := c.closedBy(err); why != nil {
@@ -104,7 +114,7 @@ func (c *Cluster) watched(caller context.Context, slot int, keys []string) (*Wat
 					!errors.Is(err, ErrTimeout) {
 					err = fmt.Errorf("actoredis: WATCH: %w (%w)", ErrTimeout, err)
 				}
-				return nil, err
+				return nil, sent, err
 			}
 		}
 		if !migrating { // a migration ends on its own; a new map says nothing of it
@@ -114,7 +124,7 @@ func (c *Cluster) watched(caller context.Context, slot int, keys []string) (*Wat
 		select {
 		case <-ctx.Done(): // the slot stayed migrating, or unserved
 			wait.Stop()
-			return nil, boundEnded(caller, "WATCH", err)
+			return nil, sent, boundEnded(caller, "WATCH", err)
 		case <-wait.C:
 		}
 	}

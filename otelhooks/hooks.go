@@ -136,15 +136,15 @@ func (r *recorder) common(name, addr, errType string) []attribute.KeyValue {
 	return attrs
 }
 
-// errorType names err's kind in a few words, for error.type: a server error's prefix
-// (WRONGTYPE, NOSCRIPT...), or the client's kind of failure. "" for no error.
+// errorType names err's kind in a few words, for error.type: the client's kind of failure first
+// (a timeout whose last error was a TRYAGAIN is a timeout), then a server error's prefix when it
+// is one of the server's own (WRONGTYPE, NOSCRIPT...); any other error, a script's own words
+// included, is "other", so that the values stay few. "" for no error.
 func errorType(err error) string {
 	var se *resp.Error
 	switch {
 	case err == nil:
 		return ""
-	case errors.As(err, &se):
-		return se.Prefix
 	case errors.Is(err, context.Canceled):
 		return "canceled"
 	case errors.Is(err, context.DeadlineExceeded):
@@ -155,6 +155,15 @@ func errorType(err error) string {
 		return "client_closed"
 	case errors.Is(err, api.ErrConnection): // every *api.ConnError
 		return "connection"
+	case errors.As(err, &se) && serverPrefixes[se.Prefix]:
+		return se.Prefix
 	}
 	return "other"
 }
+
+// serverPrefixes are the error codes Redis itself replies with.
+var serverPrefixes = map[string]bool{"ERR": true, "WRONGTYPE": true, "NOSCRIPT": true, "MOVED": true, "ASK": true,
+	"TRYAGAIN": true, "CLUSTERDOWN": true, "LOADING": true, "MASTERDOWN": true, "READONLY": true, "NOPERM": true,
+	"OOM": true, "BUSY": true, "BUSYKEY": true, "EXECABORT": true, "NOAUTH": true, "WRONGPASS": true, "NOREPLICAS": true,
+	"MISCONF": true, "CROSSSLOT": true, "UNBLOCKED": true, "NOGROUP": true, "NOPROTO": true, "UNKILLABLE": true,
+	"NOTBUSY": true}

@@ -2,6 +2,8 @@ package otelhooks
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"strconv"
 	"testing"
 	"time"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/actoredis/actoredis/api"
 	"github.com/actoredis/actoredis/internal/testcluster"
+	"github.com/actoredis/actoredis/resp"
 )
 
 // recorded is a tracer and a meter whose spans and measurements a test reads.
@@ -157,4 +160,26 @@ func TestAttributeSetsBounded(t *testing.T) {
 		require.Len(t, opts, 1)
 	}
 	assert.Len(t, r.sets, maxSets)
+}
+
+// error.type: the client's kind of failure before the last server error it met, a server's own
+// code, and "other" for anything else (a script's own words), so that the values stay few.
+func TestErrorType(t *testing.T) {
+	tryAgain := &resp.Error{Prefix: "TRYAGAIN", Msg: "Multiple keys request during rehashing of slot"}
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{nil, ""},
+		{&resp.Error{Prefix: "WRONGTYPE", Msg: "Operation against a key holding the wrong kind of value"}, "WRONGTYPE"},
+		{&api.CommandError{Addr: "a:1", Command: "LPUSH", Err: api.ErrWrongType}, "WRONGTYPE"},
+		{&api.GaveUpError{Command: "MGET", Reason: api.ErrTimeout, Tries: 4, Last: tryAgain}, "timeout"},
+		{fmt.Errorf("x: %w", context.Canceled), "canceled"},
+		{resp.ParseError("order 1234 not found"), "other"},
+		{resp.ParseError("ORDER-1 not found"), "other"},
+		{api.ErrClientClosed, "client_closed"},
+		{&api.ConnError{Addr: "a:1", Command: "GET", Err: io.EOF}, "connection"},
+	} {
+		assert.Equal(t, c.want, errorType(c.err), "%v", c.err)
+	}
 }
