@@ -30,14 +30,14 @@ type Hooks struct {
 	// reported.
 	//
 	// A command sent through the cluster (Send, Do...) is reported before its caller has its
-	// result. One completed by its reply (the server's error reply, a transaction's replies
-	// included) is reported on the goroutine that read it: a connection's reader, which reads no
-	// further until the hook returns, or the caller's, for a reply it reads itself (see Do); a
-	// blocking command (BLPOP...) on the goroutine that ran it on its connection. Any other
-	// ending (a timeout, a lost connection, a refusal, its ctx ending, Close) is reported on a
-	// goroutine started for the report, never on one of the client's actors; Close waits up to a
-	// second for those (and for the others until they return). Node.Do and a Watch session's commands are reported on their caller's
-	// goroutine, before they return.
+	// result. One completed by its reply (the server's error reply included) is reported on the
+	// goroutine that read it: a connection's reader, which reads no further until the hook
+	// returns, or the caller's, for a reply it reads itself (see Do); a blocking command
+	// (BLPOP...) on the goroutine that ran it on its connection. Any other ending (a timeout, a
+	// lost connection, a refusal, its ctx ending, Close) is reported on a goroutine started for
+	// the report, never on one of the client's actors; Close waits up to a second for those (and
+	// for the others until they return). A transaction of Tx, Node.Do and a Watch session's
+	// commands are reported on their caller's goroutine, before the call returns.
 	CommandDone func(CommandDone)
 }
 
