@@ -111,6 +111,11 @@ func (c *Cluster) nodeOptions() node.Options {
 	}
 }
 
+// mapTarget maps a redirect's announced target to the address the client dials.
+func (c *Cluster) mapTarget(announced string) string {
+	return slotmap.MapAddress(c.addressMap(), announced, c.opts.Logger)
+}
+
 func (c *Cluster) addressMap() func(string) string {
 	if c.opts.NodeAddressMap == nil && c.opts.NodeAddressMapFunc == nil {
 		return nil

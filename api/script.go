@@ -103,7 +103,7 @@ func (s *Script) run(ctx context.Context, c *Cluster, bySHA, bySource string, ke
 			break // EVAL
 		}
 		loadedAt = at
-		if v, ran, err = ranOn(ctx, at, cmd, pv, perr); !ran || bySHA == "EVALSHA_RO" && err == nil && v.IsNull() && !c.isMaster(at) {
+		if v, ran, err = ranOn(ctx, at, c.mapTarget, cmd, pv, perr); !ran || bySHA == "EVALSHA_RO" && err == nil && v.IsNull() && !c.isMaster(at) {
 			// Refused there (the slot moved...), or a RunRO's Nil from a replica, which a routed try
 			// checks with the master (it may be a key the replica has not got yet): routed again.
 			v, at, err = c.doAt(ctx, cmd)
@@ -116,13 +116,13 @@ func (s *Script) run(ctx context.Context, c *Cluster, bySHA, bySource string, ke
 // Do gives it (a server's reply bare); or ran false when the server refused it without running it
 // (a redirect, a transient state: see node.Refused), or its connection failed before it was
 // written, for the caller to route it again.
-func ranOn(ctx context.Context, addr string, cmd Command, v resp.Value, err error) (resp.Value, bool, error) {
+func ranOn(ctx context.Context, addr string, mapAddr func(string) string, cmd Command, v resp.Value, err error) (resp.Value, bool, error) {
 	var se *resp.Error
 	switch {
 	case err == nil:
 		return v, true, nil
 	case errors.As(err, &se):
-		if node.Refused(cmd.args, se, addr) {
+		if node.Refused(cmd.args, se, addr, mapAddr) {
 			return v, false, err
 		}
 		return v, true, se

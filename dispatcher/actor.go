@@ -377,6 +377,7 @@ func (a *dispatcherActor) noRoute(r *Request, err error) {
 
 // onReturned handles a request a node gave back.
 func (a *dispatcherActor) onReturned(ctx actor.Context, r *Request, err error) {
+	r.written = r.written || node.WasWritten(err) // a retry unwritten does not undo it
 	if r.replica != "" && a.fromReplica(r, err) {
 		a.route(ctx, r)
 		return

@@ -29,6 +29,7 @@ type Request struct {
 	hops     []string // redirect targets followed, for ErrMaxRedirections
 	tries    int      // retries after TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN or a lost connection
 	readOnly bool
+	written  bool       // a try was written before its connection failed: it may have run
 	replica  string     // the replica it was sent to, if it was; see dispatcherActor.fromReplica
 	master   *node.Node // then the master of its slot: see retryable
 	toMaster bool       // its reads go to the master: a replica said a key is missing, LOADING or MASTERDOWN
@@ -48,7 +49,7 @@ func (r *Request) Init(h *Handle, args []any) {
 func (r *Request) Reuse() {
 	r.Request.Reuse()
 	r.Idempotent, r.Deadline = false, time.Time{}
-	r.disp, r.hops, r.tries, r.readOnly, r.lastErr, r.handOff = nil, nil, 0, false, nil, nil
+	r.disp, r.hops, r.tries, r.readOnly, r.lastErr, r.handOff, r.written = nil, nil, 0, false, nil, nil, false
 	r.replica, r.master, r.toMaster = "", nil, false
 }
 
@@ -144,7 +145,13 @@ type GaveUpError struct {
 	Reason  error
 	Tries   int // retries made after transient errors
 	Last    error
+	// Written says that a try was written before its connection failed (the command was then
+	// retried, being read-only or Idempotent): it may have run, whatever the last try met.
+	Written bool
 }
+
+// MayHaveRun reports Written, for node.WasWritten.
+func (e *GaveUpError) MayHaveRun() bool { return e.Written }
 
 func (e *GaveUpError) Error() string {
 	msg := fmt.Sprintf("actoredis: %s: %v", e.Command, e.Reason)
@@ -156,6 +163,9 @@ func (e *GaveUpError) Error() string {
 	}
 	if e.Last != nil {
 		msg += "; last error: " + e.Last.Error()
+	}
+	if e.Written {
+		msg += "; an earlier try was written before its connection failed (it may have run)"
 	}
 	return msg
 }
@@ -188,7 +198,7 @@ func (r *Request) pastDeadline() bool {
 
 // giveUp fails r for reason, naming the command and the last error it met.
 func (r *Request) giveUp(reason, last error) {
-	r.fail(&GaveUpError{Command: r.Name(), Reason: reason, Tries: r.tries, Last: last})
+	r.fail(&GaveUpError{Command: r.Name(), Reason: reason, Tries: r.tries, Last: last, Written: r.written})
 }
 
 // ErrNodeCommand is matched when a command that acts only on the node it is sent to (FLUSHALL,
@@ -216,8 +226,10 @@ func (r *Request) Late(_ *node.Request) func(error) error {
 	if r.lastErr == nil {
 		return nil
 	}
-	name, tries, last := r.Name(), r.tries, r.lastErr
-	return func(err error) error { return &GaveUpError{Command: name, Reason: err, Tries: tries, Last: last} }
+	name, tries, last, written := r.Name(), r.tries, r.lastErr, r.written
+	return func(err error) error {
+		return &GaveUpError{Command: name, Reason: err, Tries: tries, Last: last, Written: written}
+	}
 }
 
 var _ node.LateOwner = (*Request)(nil)

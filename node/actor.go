@@ -281,6 +281,7 @@ func (a *nodeActor) onDialed(m *dialed) {
 	c := &conn{
 		gen:       a.gen,
 		addr:      a.opts.Addr,
+		mapAddr:   a.opts.MapAddr,
 		nc:        m.conn,
 		rd:        m.rd,
 		fifo:      make(chan *Request, fifoSize),

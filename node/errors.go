@@ -70,11 +70,13 @@ func (e *ConnError) Is(target error) bool { return target == ErrConnection }
 func (e *ConnError) Unwrap() error { return e.Err }
 
 // WasWritten reports whether err says the command may have reached the server: a *ConnError for a
-// command written before its connection failed, or ErrLateReply. It is false for commands that
-// certainly did not, and for any other error.
+// command written before its connection failed, ErrLateReply, or an error whose MayHaveRun says
+// so (a command retried after such a failure: see dispatcher.GaveUpError). It is false for
+// commands that certainly did not, and for any other error.
 func WasWritten(err error) bool {
 	var ce *ConnError
-	return errors.As(err, &ce) && ce.Written || errors.Is(err, ErrLateReply)
+	var m interface{ MayHaveRun() bool }
+	return errors.As(err, &ce) && ce.Written || errors.Is(err, ErrLateReply) || errors.As(err, &m) && m.MayHaveRun()
 }
 
 // CommandError is an error the node produced itself for one command (closed, timed out, refused,

@@ -16,6 +16,10 @@ import (
 type Options struct {
 	// Addr is the server's "host:port".
 	Addr string
+	// MapAddr maps an announced "host:port" (a redirect's target) to the one the client dials
+	// (the cluster's address map); nil: the same. It tells a script's redirect naming this node
+	// (see Refused). It may run on the connection's reader.
+	MapAddr func(announced string) string
 	// Username and Password authenticate (HELLO AUTH, or AUTH on RESP2). Empty: no AUTH.
 	Username, Password string
 	// ClientName is set with HELLO SETNAME / CLIENT SETNAME. Empty: none.

@@ -17,11 +17,12 @@ const fifoSize = 4096
 // conn is one live connection: the actor writes to it and pushes each written request on fifo;
 // the reader goroutine parses replies in order and completes the requests' futures.
 type conn struct {
-	gen  uint64
-	addr string
-	nc   net.Conn
-	rd   *resp.Reader
-	fifo chan *Request
+	gen     uint64
+	addr    string
+	mapAddr func(string) string // Options.MapAddr
+	nc      net.Conn
+	rd      *resp.Reader
+	fifo    chan *Request
 
 	roomWanted atomic.Bool           // the actor waits for room on fifo: pop tells it when half is free
 	expected   atomic.Int64          // replies the actor has written or is writing; grows before each write
@@ -245,7 +246,7 @@ func transactionRefusal(r *Request) (v resp.Value, by string, ok bool) {
 // command that met it (r's own name when ""), for the error the owner may give up with in the end.
 func (c *conn) returnError(r *Request, name string, v resp.Value) {
 	e := withRedirectHost(resp.ParseError(string(v.Bytes())), c.addr)
-	returnable := Refused(r.Args, e, c.addr)
+	returnable := Refused(r.Args, e, c.addr, c.mapAddr)
 	if name == "" && (returnable || r.NameNode) {
 		name = r.Name()
 	}

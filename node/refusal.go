@@ -11,9 +11,11 @@ var scriptCommands = []string{"EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL
 
 // Refused reports whether e, the reply of the node at addr to the command args, is the server
 // refusing the command without running it: a redirect or a transient state (Returnable), in the
-// server's own words from a script or a function (see refusedUnrun).
-func Refused(args []any, e *resp.Error, addr string) bool {
-	return Returnable(e) && refusedUnrun(args, e, addr)
+// server's own words from a script or a function (see refusedUnrun). mapAddr (nil: none) maps a
+// redirect's announced target to the address dialled, as the client's address map does, to
+// compare it with addr.
+func Refused(args []any, e *resp.Error, addr string, mapAddr func(string) string) bool {
+	return Returnable(e) && refusedUnrun(args, e, addr, mapAddr)
 }
 
 // refusedUnrun reports whether e, which Returnable accepts, is the server refusing the command
@@ -24,7 +26,7 @@ func Refused(args []any, e *resp.Error, addr string) bool {
 // redirect naming addr, the node that answered (which no server sends), does not. An error of
 // the script's in the server's exact words is taken for the server's: that is the limit of what
 // the reply tells.
-func refusedUnrun(args []any, e *resp.Error, addr string) bool {
+func refusedUnrun(args []any, e *resp.Error, addr string, mapAddr func(string) string) bool {
 	if len(args) == 0 {
 		return true
 	}
@@ -35,7 +37,7 @@ func refusedUnrun(args []any, e *resp.Error, addr string) bool {
 	switch e.Prefix {
 	case "MOVED", "ASK":
 		_, target, _ := strings.Cut(e.Msg, " ")
-		return target != addr
+		return target != addr && (mapAddr == nil || mapAddr(target) != addr)
 	case "TRYAGAIN":
 		return strings.HasPrefix(e.Msg, "Multiple keys request during rehashing")
 	case "CLUSTERDOWN":

@@ -39,9 +39,34 @@ func TestRefusedUnrunTellsAScriptsOwnError(t *testing.T) {
 	} {
 		e := resp.ParseError(c.err)
 		for _, name := range []string{"EVAL", "evalsha", "EVAL_RO", "EVALSHA_RO", "FCALL", "fcall_ro"} {
-			assert.Equal(t, c.refused, refusedUnrun([]any{name, "x", 0}, e, self), "%s: %s", name, c.err)
+			assert.Equal(t, c.refused, refusedUnrun([]any{name, "x", 0}, e, self, nil), "%s: %s", name, c.err)
 		}
-		assert.True(t, refusedUnrun([]any{"GET", "k"}, e, self), "GET: %s", c.err)
+		assert.True(t, refusedUnrun([]any{"GET", "k"}, e, self, nil), "GET: %s", c.err)
 	}
-	assert.True(t, refusedUnrun(nil, resp.ParseError("TRYAGAIN x"), self))
+	assert.True(t, refusedUnrun(nil, resp.ParseError("TRYAGAIN x"), self, nil))
+}
+
+// Behind an address map (NAT, a proxy), a script's redirect names this node as the cluster
+// announces it, not as the client dials it: mapped, it is still this node, and not followed.
+func TestRefusedUnrunMapsTheRedirectsTarget(t *testing.T) {
+	const dialled, announced = "127.0.0.1:44265", "10.0.0.5:7000"
+	mapAddr := func(a string) string {
+		if a == announced {
+			return dialled
+		}
+		return a
+	}
+	for _, c := range []struct {
+		err     string
+		refused bool
+	}{
+		{"MOVED 3999 " + announced, false},
+		{"ASK 3999 " + announced, false},
+		{"MOVED 3999 10.0.0.6:7000", true},
+	} {
+		e := resp.ParseError(c.err)
+		assert.Equal(t, c.refused, refusedUnrun([]any{"EVAL", "x", 0}, e, dialled, mapAddr), c.err)
+	}
+	assert.True(t, refusedUnrun([]any{"EVAL", "x", 0}, resp.ParseError("MOVED 3999 "+announced), dialled, nil),
+		"without the map, the announced address is another node's")
 }
