@@ -136,7 +136,9 @@ type CommandError = node.CommandError
 // GaveUpError is the error of a command the client stopped retrying or redirecting: Command is
 // its name, Reason why it stopped (ErrTimeout: its deadline passed; ErrNoRoute; the client
 // closed), Tries the retries made, Last the last error it met on its way (a TRYAGAIN, a lost
-// connection...), nil if none. errors.Is and errors.As see both Reason and Last.
+// connection...), nil if none, and Written whether an earlier try was written before its
+// connection failed (the command, read-only or Idempotent, was retried: it may have run, and
+// WasWritten says so). errors.Is and errors.As see both Reason and Last.
 type GaveUpError = dispatcher.GaveUpError
 
 // ErrLateReply is matched when a command redirected or retried late in its life was written but
@@ -146,8 +148,11 @@ var ErrLateReply = node.ErrLateReply
 
 // WasWritten reports whether err says the command was written and may have run on the server: a
 // connection failure after it was written (read-only commands and commands marked Idempotent are
-// then retried by the client; others return this error), or no reply by the command's deadline
-// after a late redirect or retry (ErrLateReply). It is false for an error that says the command
+// then retried by the client; others return this error; a retried one's error, whatever its
+// retries met, says that a try was written: GaveUpError.Written, MaxRedirectionsError.Written),
+// or no reply by the command's deadline after a late redirect or retry (ErrLateReply). Every
+// error err wraps counts (a PartialError's slots: true when one of them may have run). It is
+// false for an error that says the command
 // did not run (safe to send again) and for every other error. False is not a promise that the
 // command did not run: when the ctx of Do, AwaitContext or a helper ends while the command is in
 // flight, the error is ctx.Err() alone, and the command may have been written and run.

@@ -106,7 +106,8 @@ type ClusterOptions struct {
 	// when it returns "", NodeAddressMap is looked up, and with no entry there either the
 	// announced address is dialled. It is called from several of the client's goroutines,
 	// possibly at once (topology updates, MOVED and ASK targets), so it must be safe for
-	// concurrent use, and it should not block: routing waits for it. A panic in it is logged
+	// concurrent use, and it should not block: routing waits for it (and a connection's reader,
+	// for a script's MOVED or ASK, told from a redirect to its own node). A panic in it is logged
 	// (Logger) and the announced address is used for that lookup, without NodeAddressMap.
 	NodeAddressMapFunc func(announced string) string
 	// RESP is the protocol: 3 (default) or 2.

@@ -72,3 +72,23 @@ func TestScriptRedirectToItsOwnNodeBehindAnAddressMap(t *testing.T) {
 		assert.Equal(t, strconv.Itoa(i+1), fmt.Sprint(n), "%s: the script ran more than once", reply)
 	}
 }
+
+// WasWritten looks at every error err wraps: a PartialError whose first failed slot did not run
+// and whose second may have says the call may have run. (It stopped at the first ConnError or
+// GaveUpError found, and said false.)
+func TestWasWrittenLooksAtEveryError(t *testing.T) {
+	unwritten := &ConnError{Addr: "127.0.0.1:7000", Command: "MSET", Err: ErrTimeout}
+	written := &ConnError{Addr: "127.0.0.1:7001", Command: "MSET", Written: true, Err: ErrTimeout}
+	for name, second := range map[string]error{
+		"a written connection failure": written,
+		"a retried command":            &GaveUpError{Command: "MSET", Reason: ErrTimeout, Last: unwritten, Written: true},
+	} {
+		e := &PartialError{Command: "MSET", Sent: 2, Failed: []SlotFailure{
+			{Slot: 1, Keys: []string{"a"}, Err: &GaveUpError{Command: "MSET", Reason: ErrTimeout, Last: unwritten}},
+			{Slot: 2, Keys: []string{"b"}, Err: second},
+		}}
+		assert.True(t, WasWritten(e), name)
+	}
+	assert.False(t, WasWritten(&PartialError{Command: "MSET", Sent: 1, Failed: []SlotFailure{
+		{Slot: 1, Keys: []string{"a"}, Err: unwritten}}}))
+}

@@ -480,7 +480,7 @@ func (a *dispatcherActor) redirect(ctx actor.Context, r *Request, se *resp.Error
 	}
 	r.hops = append(r.hops, rd.String())
 	if len(r.hops) > a.opts.MaxRedirections {
-		r.fail(&MaxRedirectionsError{Command: r.Name(), Hops: r.hops, Last: se})
+		r.fail(&MaxRedirectionsError{Command: r.Name(), Hops: r.hops, Last: se, Written: r.written})
 		return
 	}
 	announced := rd.Addr()

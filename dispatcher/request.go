@@ -66,8 +66,17 @@ func (r *Request) sentTo(replica *slotmap.Ref, master *node.Node) {
 // Return is called by the node layer (see node.Owner) with a redirect, a retryable server error or
 // a connection failure; it takes the request back to the dispatcher when a retry is possible.
 func (r *Request) Return(_ *node.Request, err error) bool {
-	if r.IsDone() || !r.retryable(err) {
-		return false // abandoned by its caller (AwaitContext), or nothing to retry
+	if r.IsDone() {
+		return false // abandoned by its caller (AwaitContext)
+	}
+	if !r.retryable(err) {
+		if r.written && !node.WasWritten(err) && !errors.Is(err, node.ErrMissingReply) {
+			// A retry failed for good (the blocking pool full, say), after a try written: that
+			// one may have run, which the error must say.
+			r.giveUp(err, r.lastErr)
+			return true
+		}
+		return false // nothing to retry
 	}
 	if r.disp.closed.Load() {
 		if errors.Is(err, node.ErrMissingReply) {
@@ -114,13 +123,23 @@ type MaxRedirectionsError struct {
 	Command string
 	Hops    []string    // "MOVED 123 host:port" / "ASK 123 host:port", in order
 	Last    *resp.Error // the last redirect: errors.Is(err, resp.ErrMoved) or ErrAsk matches it
+	// Written says that a try before the redirects was written before its connection failed: it
+	// may have run.
+	Written bool
 }
+
+// MayHaveRun reports Written, for node.WasWritten.
+func (e *MaxRedirectionsError) MayHaveRun() bool { return e.Written }
 
 // ErrMaxRedirections is matched by *MaxRedirectionsError.
 var ErrMaxRedirections = errors.New("actoredis: too many redirections")
 
 func (e *MaxRedirectionsError) Error() string {
-	return fmt.Sprintf("actoredis: %s: too many redirections (%d): %s", e.Command, len(e.Hops), strings.Join(e.Hops, " → "))
+	msg := fmt.Sprintf("actoredis: %s: too many redirections (%d): %s", e.Command, len(e.Hops), strings.Join(e.Hops, " → "))
+	if e.Written {
+		msg += "; an earlier try was written before its connection failed (it may have run)"
+	}
+	return msg
 }
 
 // Is matches ErrMaxRedirections.

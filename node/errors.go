@@ -73,10 +73,37 @@ func (e *ConnError) Unwrap() error { return e.Err }
 // command written before its connection failed, ErrLateReply, or an error whose MayHaveRun says
 // so (a command retried after such a failure: see dispatcher.GaveUpError). It is false for
 // commands that certainly did not, and for any other error.
+// Every error err wraps is looked at (errors.As would stop at the first ConnError, which may be
+// another try's, or another slot's in a PartialError).
 func WasWritten(err error) bool {
-	var ce *ConnError
-	var m interface{ MayHaveRun() bool }
-	return errors.As(err, &ce) && ce.Written || errors.Is(err, ErrLateReply) || errors.As(err, &m) && m.MayHaveRun()
+	return errors.Is(err, ErrLateReply) || mayHaveRun(err)
+}
+
+// mayHaveRun walks err's tree for a *ConnError written or a MayHaveRun that says so.
+func mayHaveRun(err error) bool {
+	switch e := err.(type) {
+	case nil:
+		return false
+	case *ConnError:
+		if e.Written {
+			return true
+		}
+	case interface{ MayHaveRun() bool }:
+		if e.MayHaveRun() {
+			return true
+		}
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		return mayHaveRun(u.Unwrap())
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			if mayHaveRun(e) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // CommandError is an error the node produced itself for one command (closed, timed out, refused,
