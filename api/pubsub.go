@@ -33,8 +33,9 @@ const (
 // connection. A connection lost, or a slot of SSubscribe's moving (the server then unsubscribes its
 // channels), is followed at once: the channels are subscribed again, where the map says they live
 // now, with backoff while that fails. Messages published in between are not received (Redis pub/sub
-// delivers at most once); each such gap is an EventError matching ErrSubscriptionGap and naming the
-// node and the names interrupted (OnError), and is counted by Gaps. A connection that has read
+// delivers at most once); each such gap is an EventError whose error, a *SubscriptionGapError
+// matching ErrSubscriptionGap, names the node and every name interrupted (OnError), and is
+// counted by Gaps. A connection that has read
 // nothing for 5 s is sent a PING; one that then reads nothing for CommandTimeout (a frozen server,
 // a middlebox answering TCP keepalives for a dead one) is lost the same way. Both are checked every
 // second, so each may take up to a second more. A name the server refuses to subscribe again for

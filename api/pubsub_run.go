@@ -3,16 +3,13 @@ package api
 import (
 	"context"
 	"fmt"
-	"maps"
 	"math/rand/v2"
-	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/actoredis/actoredis/dispatcher"
-	"github.com/actoredis/actoredis/node"
 	"github.com/actoredis/actoredis/resp"
 	"github.com/actoredis/actoredis/slotmap"
 )
@@ -285,11 +282,7 @@ func (r *subRun) lose(l *link, err error) {
 	}
 	r.s.last = err
 	if len(l.live) > 0 {
-		at := fmt.Sprintf("%s %s", r.cmd, nameList(l.live))
-		if !node.NamesNode(err) {
-			at = fmt.Sprintf("node %s: %s", l.conn.Addr(), at)
-		}
-		r.gap(l, fmt.Errorf("actoredis: %s: %w: %w", at, ErrSubscriptionGap, err))
+		r.gap(l, gapOf(l.conn.Addr(), r.cmd, l.live, err))
 	}
 	r.rt.smap.Refresh()
 	r.later()
@@ -303,15 +296,6 @@ func (r *subRun) gap(l *link, err error) {
 		r.s.gaps.Add(1)
 		r.c.emit(Event{Type: EventError, Addr: l.conn.Addr(), Err: err})
 	}
-}
-
-// nameList lists names for an error, in order, the first 8 of them.
-func nameList(names map[string]struct{}) string {
-	list := slices.Sorted(maps.Keys(names))
-	if len(list) > 8 {
-		return fmt.Sprintf("%q and %d more", list[:8], len(list)-8)
-	}
-	return fmt.Sprintf("%q", list)
 }
 
 // drop forgets l and closes its connection.
@@ -367,8 +351,7 @@ func (r *subRun) handle(ev linkEvent) {
 			// The server unsubscribed it: its slot left the node (SSUBSCRIBE). Subscribe it again
 			// where the slot went.
 			if _, live := l.live[ev.name]; live {
-				r.gap(l, fmt.Errorf("actoredis: node %s: %s %q: unsubscribed by the server (its slot moved): %w",
-					l.conn.Addr(), r.cmd, ev.name, ErrSubscriptionGap))
+				r.gap(l, gapOf(l.conn.Addr(), r.cmd, map[string]struct{}{ev.name: {}}, nil))
 			}
 			delete(l.names, ev.name)
 			delete(l.live, ev.name)

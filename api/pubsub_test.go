@@ -148,16 +148,26 @@ func TestSSubscribeFollowsItsSlot(t *testing.T) {
 	assert.Contains(t, err.Error(), from.Addr(), "the event names the node the slot left")
 	assert.Contains(t, err.Error(), channel)
 	assert.ErrorIs(t, err, ErrSubscriptionGap)
+	var gap *SubscriptionGapError
+	require.ErrorAs(t, err, &gap)
+	assert.Equal(t, []string{channel}, gap.Names)
+	assert.Equal(t, "SSUBSCRIBE", gap.Command)
+	assert.Nil(t, gap.Cause, "the server unsubscribed it")
 	assert.EqualValues(t, 1, sub.Gaps())
 }
 
-// A subscription whose connection the server closes subscribes again, and says so.
+// A subscription whose connection the server closes subscribes again, and says so, naming every
+// channel interrupted (the message the first 8 of them).
 func TestSubscriptionSurvivesALostConnection(t *testing.T) {
 	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
 	cl := connect(t, tc, ClusterOptions{})
 	errs := errorsOf(cl)
 	ctx := context.Background()
-	sub, err := cl.Subscribe(ctx, "survivor")
+	channels := []string{"survivor"}
+	for i := 1; i < 12; i++ {
+		channels = append(channels, fmt.Sprintf("survivor-%02d", i))
+	}
+	sub, err := cl.Subscribe(ctx, channels...)
 	require.NoError(t, err)
 	defer sub.Close()
 	killed := 0
@@ -168,9 +178,15 @@ func TestSubscriptionSurvivesALostConnection(t *testing.T) {
 	}
 	require.Equal(t, 1, killed, "one subscriber connection")
 	err = testwait.Recv(t, errs, "no EventError for the lost connection")
-	assert.Contains(t, err.Error(), `SUBSCRIBE ["survivor"]`, "names the channels interrupted")
+	assert.Contains(t, err.Error(), `SUBSCRIBE ["survivor" "survivor-01"`, "names the channels interrupted")
+	assert.Contains(t, err.Error(), `"survivor-07"] and 4 more`)
 	assert.Regexp(t, `node 127\.0\.0\.1:\d+`, err.Error())
 	assert.ErrorIs(t, err, ErrSubscriptionGap)
+	var gap *SubscriptionGapError
+	require.ErrorAs(t, err, &gap)
+	assert.Equal(t, channels, gap.Names, "every channel, in order")
+	assert.Equal(t, "SUBSCRIBE", gap.Command)
+	assert.Error(t, gap.Cause)
 	assert.EqualValues(t, 1, sub.Gaps())
 	m := publishUntilHeard(t, cl, sub, "survivor")
 	assert.Equal(t, "survivor", m.Channel)

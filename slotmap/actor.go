@@ -42,6 +42,7 @@ type mapActor struct {
 	stalled        map[string]time.Time // nodes connected with a reply overdue (node.Options.OnStall), since when
 	replicaRetry   time.Duration        // the period of refreshes while only replicas are down (onTick)
 	downRefresh    bool                 // the discovery under way was for a replica down
+	unready        bool                 // the last map left out a replica listed but not online (loading, failed)
 	lastTick       time.Time
 	lastFull       time.Time
 	timer          *time.Timer
@@ -241,6 +242,7 @@ func (a *mapActor) build(shards []Shard) *Snapshot {
 	}
 	canonicalOrder(shards)
 	var replicas []*Ref
+	a.unready = false
 	for _, sh := range shards {
 		if len(sh.Ranges) == 0 {
 			// A master serving no slot: listed (Masters, Nodes) for commands on every master, while
@@ -293,11 +295,15 @@ func (a *mapActor) build(shards []Shard) *Snapshot {
 
 // healthyReplicas returns the Refs of sh's replicas that can take reads: reachable and online
 // (not "fail" or "loading").
+// One left out while it can be reached has the map look again, as for a replica down (onTick).
 func (a *mapActor) healthyReplicas(sh Shard, s *Snapshot) []*Ref {
 	var out []*Ref
 	for _, r := range sh.Replicas {
-		if a.reachable(r) && r.Health == "online" {
+		switch {
+		case a.reachable(r) && r.Health == "online":
 			out = append(out, a.refFor(r, s))
+		case a.reachable(r):
+			a.unready = true // loading after a restart, say: back in the map once online
 		}
 	}
 	return out
@@ -485,6 +491,8 @@ func (a *mapActor) onTick() {
 			}
 		}
 	}
+	// A replica left out of the map while not online is looked for as one down is.
+	due = due || a.unready && a.opts.Node.ReadOnly // replicas are read (UseReplicas)
 	period := max(a.replicaRetry, unreachableRetry)
 	if master {
 		period = unreachableRetry // a failover to follow
