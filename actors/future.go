@@ -45,8 +45,8 @@ type Future struct {
 	detached bool                         // replies are cloned out, never stored in inline: the owner reuses the future
 	byReply  bool                         // completed by CompleteFrom: the reader that did it holds f no longer
 	here     bool                         // completed by CompleteFrom or CompleteHere: the observer may run on the completer's goroutine
+	taken    bool                         // detached only, owner's: the wake token of this use was received (beside the bools: a node request stays in the 448-byte size class)
 	wake     chan struct{}                // detached only: a token on completion, the completer's last touch of f; kept across reuse
-	taken    bool                         // detached only, owner's: the wake token of this use was received
 	inFlight atomic.Pointer[atomic.Int64] // when set (CountIn), decremented once: on completion or by Uncount
 	observer Observer                     // when set (Observe), told of the completion before any waiter wakes
 }
