@@ -162,6 +162,18 @@ func (c *Cluster) commandDone(ctx context.Context, args []any, addr string, star
 	c.report(ctx, args, addr, start, time.Since(start), err)
 }
 
+// reported runs do, a command of args on the node at addr run on the caller's goroutine (Node.Do,
+// a Watch session's), and reports it to Hooks.CommandDone, when set, once it is done.
+func (c *Cluster) reported(ctx context.Context, args []any, addr string, do func() (resp.Value, error)) (resp.Value, error) {
+	if c.opts.Hooks.CommandDone == nil {
+		return do()
+	}
+	start := time.Now()
+	v, err := do()
+	c.report(ctx, args, addr, start, time.Since(start), err)
+	return v, err
+}
+
 // report calls Hooks.CommandDone, which is set.
 func (c *Cluster) report(ctx context.Context, args []any, addr string, start time.Time, took time.Duration, err error) {
 	name := hookName(args)

@@ -71,13 +71,7 @@ func (n *Node) Stats() NodeStats {
 // once and sends nothing; a ctx that ends while the command is in flight returns an error
 // matching ctx's, and the command may have run.
 func (n *Node) Do(ctx context.Context, cmd Command) (resp.Value, error) {
-	if n.c.opts.Hooks.CommandDone == nil {
-		return n.do(ctx, cmd)
-	}
-	start := time.Now()
-	v, err := n.do(ctx, cmd)
-	n.c.commandDone(ctx, cmd.args, n.Addr(), start, err)
-	return v, err
+	return n.c.reported(ctx, cmd.args, n.Addr(), func() (resp.Value, error) { return n.do(ctx, cmd) })
 }
 
 // do is Do, unreported.

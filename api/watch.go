@@ -270,13 +270,7 @@ func (tx *WatchTx) doThroughClusterDown(ctx context.Context, args ...any) (resp.
 // do runs one command on the watched connection. A MOVED tells the map where the slot went; a
 // command that failed because the node was closed says why (ErrClientClosed after Close).
 func (tx *WatchTx) do(ctx context.Context, args ...any) (resp.Value, error) {
-	if tx.c.opts.Hooks.CommandDone == nil {
-		return tx.run(ctx, args)
-	}
-	start := time.Now()
-	v, err := tx.run(ctx, args)
-	tx.c.commandDone(ctx, args, tx.addr, start, err)
-	return v, err
+	return tx.c.reported(ctx, args, tx.addr, func() (resp.Value, error) { return tx.run(ctx, args) })
 }
 
 // run is do, unreported.
