@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/actoredis/actoredis/dispatcher"
 	"github.com/actoredis/actoredis/node"
 	"github.com/actoredis/actoredis/resp"
 )
@@ -65,7 +66,7 @@ func (l *Library) Load(ctx context.Context, c *Cluster) error {
 	}
 	errs := make(chan error, len(masters))
 	for _, m := range masters {
-		go func() { errs <- l.loadOn(ctx, m) }()
+		go func() { errs <- l.loadOnMaster(ctx, c, m) }()
 	}
 	var first error
 	for range masters {
@@ -83,6 +84,45 @@ func (l *Library) loadOn(ctx context.Context, n *Node) error {
 		err = fmt.Errorf("actoredis: node %s: FUNCTION LOAD: %w", n.Addr(), err)
 	}
 	return err
+}
+
+// loadOnMaster is loadOn for a node the map lists among the masters. One that refuses it as a
+// replica (READONLY) is passed over once the map no longer lists it so, within CommandTimeout: a
+// master just demoted by a failover, listed among the masters for a moment (Masters), whose new
+// master is loaded with the others and passes the library on to it.
+func (l *Library) loadOnMaster(ctx context.Context, c *Cluster, n *Node) error {
+	err := l.loadOn(ctx, n)
+	if errors.Is(err, ErrReadOnly) && c.demoted(ctx, n.Addr()) {
+		return nil
+	}
+	return err
+}
+
+// demoted waits, up to CommandTimeout or ctx, for the map to stop listing the node at addr among
+// the masters, after it refused a write as a replica (its READONLY had the map look again), and
+// reports whether it did.
+func (c *Cluster) demoted(ctx context.Context, addr string) bool {
+	deadline := time.Now().Add(c.opts.CommandTimeout)
+	for tries := 1; ; tries++ {
+		snap := c.snapshot()
+		if snap == nil {
+			return false // closed
+		}
+		if !listedAsMaster(snap, addr) {
+			return true
+		}
+		wait := dispatcher.Backoff(tries)
+		if time.Now().Add(wait).After(deadline) {
+			return false
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+	}
 }
 
 // Call calls function of the library with FCALL on the master of its keys' slot, loading the

@@ -192,6 +192,10 @@ func (c *Cluster) snapshot() *slotmap.Snapshot {
 // Masters returns the master of every shard: those serving slots, then the masters serving none
 // (just added to the cluster, or emptied before their removal), so that a command run on each
 // master (FLUSHALL, FUNCTION LOAD, DBSIZE) reaches every key. Nil before Connect or after Close.
+// Right after a failover, graceful ones too, the cluster lists the demoted master as a master
+// serving no slot for a moment (up to about half a second), and a map made then lists it so until
+// it looks again a second later: a write sent to it in between is refused with READONLY
+// (Library.Load passes over such a node once the map says it is no master).
 func (c *Cluster) Masters() []*Node {
 	if s := c.snapshot(); s != nil {
 		return c.wrap(s.Masters())

@@ -186,8 +186,11 @@ func (a *mapActor) onDiscovered(ctx actor.Context, m *discovered) {
 	} else {
 		if s := a.build(m.shards); !s.sameRouting(a.snap) {
 			// A map that lost a node, or slots (no candidate answered with them all: a node that
-			// had just met the cluster), looks again a moment later.
-			lost := a.snap != nil && s.lacksNodeOf(a.snap) || s.Covered() < a.wantSlots()
+			// had just met the cluster), or lists as a master serving no slot one that served
+			// slots (after a failover, even a graceful one, the cluster lists the demoted master so
+			// for up to half a second, before it is the new master's replica), looks again a
+			// moment later.
+			lost := a.snap != nil && (s.lacksNodeOf(a.snap) || s.emptiedMasterOf(a.snap)) || s.Covered() < a.wantSlots()
 			a.publish(ctx, s)
 			a.replicaRetry = unreachableRetry
 			if lost {

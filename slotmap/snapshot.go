@@ -265,6 +265,17 @@ func (s *Snapshot) lacksNodeOf(o *Snapshot) bool {
 	return false
 }
 
+// emptiedMasterOf reports whether s lists as a master serving no slot a node that masters slots
+// in o: a master just demoted by a failover, or one whose last slots moved away.
+func (s *Snapshot) emptiedMasterOf(o *Snapshot) bool {
+	for _, e := range s.empty {
+		if o.isMaster(e.Master.Addr) {
+			return true
+		}
+	}
+	return false
+}
+
 // sameRouting reports whether s routes every command as o does, and says the same of every node:
 // the same shard for every slot, and the same master and replicas, in order, with the same
 // NodeInfo (id, role, health, ports), for every shard (those serving no slot included), and the
