@@ -329,6 +329,11 @@ func (d *Dedicated) Release() {
 		}
 		cancel()
 	}
+	// A large command's or reply's memory is not kept while the connection waits in the pool.
+	if cap(d.wbuf) > keepBufBytes {
+		d.wbuf = nil
+	}
+	d.rd.Trim()
 	// Under p.mu, as close closes p.closed: a connection put back here is one close will find.
 	p.mu.Lock()
 	delete(p.inUse, d)

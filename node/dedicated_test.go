@@ -790,3 +790,32 @@ func TestDedicatedCommandsAreBounded(t *testing.T) {
 	assert.True(t, WasWritten(err))
 	d.Release()
 }
+
+// A dedicated connection waiting in the pool keeps no large command's or reply's memory: a Watch
+// session that wrote a 32 MiB value, or a BLPOP that popped one, held it until Close (a review:
+// eight such sessions kept 261 MiB).
+func TestReleasedDedicatedKeepsNoLargeBuffers(t *testing.T) {
+	srv := testcluster.NewStandalone(t, testcluster.Options{})
+	n := startNode(t, Options{Addr: srv.Addr(), MaxDedicated: 1})
+	ctx := context.Background()
+	const size = 16 << 20
+	heap := func() int64 {
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		return int64(m.HeapAlloc)
+	}
+	before := heap()
+	d, err := n.Dedicated(ctx)
+	require.NoError(t, err)
+	_, err = d.Do(ctx, "SET", "big", make([]byte, size)) // the command's buffer
+	require.NoError(t, err)
+	v, err := d.Do(ctx, "GET", "big") // the reply's arena
+	require.NoError(t, err)
+	require.Len(t, v.Bytes(), size)
+	v = resp.Value{}
+	d.Release()
+	held := heap() - before
+	assert.Less(t, held, int64(size/4), "%d bytes held after a %d-byte SET and GET", held, size)
+	runtime.KeepAlive(v)
+}

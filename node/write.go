@@ -97,7 +97,7 @@ func (a *nodeActor) write(c *conn, n int, now time.Time) {
 	}
 	_ = c.nc.SetWriteDeadline(now.Add(limit))
 	wrote, err := c.nc.Write(a.wbuf[:end])
-	written := n
+	written, handed := n, false
 	if err != nil {
 		written = 0
 		for written < n && a.starts[written] < wrote {
@@ -113,7 +113,13 @@ func (a *nodeActor) write(c *conn, n int, now time.Time) {
 		if written < n {
 			rest = a.starts[written]
 		}
-		c.unsent, c.cut = append(c.unsent, a.wbuf[wrote:rest]...), true
+		if unsent := a.wbuf[wrote:rest]; len(unsent) > keepBufBytes {
+			// A large value's rest: the batch's buffer itself, not a copy (see unbatch).
+			c.unsent, handed = unsent[:len(unsent):len(unsent)], true
+		} else {
+			c.unsent = append(c.unsent, unsent...)
+		}
+		c.cut = true
 		a.unexpect(c, a.batch[written:n])
 		n, end, err = written, rest, nil
 	}
@@ -141,7 +147,7 @@ func (a *nodeActor) write(c *conn, n int, now time.Time) {
 		a.drop(err)
 		return
 	}
-	a.unbatch(n, end)
+	a.unbatch(n, end, handed)
 }
 
 // unexpect takes back the replies write counted for requests it did not write after all (and the
@@ -168,7 +174,7 @@ func (a *nodeActor) writeUnsent(now time.Time) {
 	if len(c.unsent) > 0 {
 		_ = c.nc.SetWriteDeadline(now.Add(a.tickEvery))
 		wrote, err := c.nc.Write(c.unsent)
-		c.unsent = c.unsent[:copy(c.unsent, c.unsent[wrote:])]
+		c.unsent = c.unsent[wrote:] // not moved down: a large value's rest, copied at every tick, cost more than its write
 		if wrote > 0 {
 			c.movedAt = now // the server takes it, slowly: no stall (see tick)
 		}
@@ -212,8 +218,10 @@ func (a *nodeActor) room(c *conn) int {
 	return min(free, len(a.batch))
 }
 
-// unbatch takes the first n requests, the first end bytes, out of the batch: written.
-func (a *nodeActor) unbatch(n, end int) {
+// unbatch takes the first n requests, the first end bytes, out of the batch: written. When the
+// connection was handed the buffer's bytes before end (the rest of a write cut short), the batch
+// keeps the bytes after it in place, and the buffer is never written before them again.
+func (a *nodeActor) unbatch(n, end int, handed bool) {
 	if n == len(a.batch) {
 		a.resetBatch()
 		return
@@ -224,6 +232,10 @@ func (a *nodeActor) unbatch(n, end int) {
 	a.batch, a.starts = a.batch[:left], a.starts[:left]
 	for i := range a.starts {
 		a.starts[i] -= end
+	}
+	if handed {
+		a.wbuf = a.wbuf[end:]
+		return
 	}
 	a.wbuf = a.wbuf[:copy(a.wbuf, a.wbuf[end:])]
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 )
 
 // Reader decodes replies from a stream, one per Read. It is not safe for concurrent use: one
@@ -52,14 +53,21 @@ func (r *Reader) Buffered() int { return r.br.Buffered() }
 // replies, io.ErrUnexpectedEOF when it ended inside one, a *ProtocolError when the bytes break the
 // protocol or the Limits, or the underlying reader's error.
 func (r *Reader) Read() (Value, error) {
+	r.Trim()
+	r.buf, r.vals, r.tmp, r.push = r.buf[:0], r.vals[:0], r.tmp[:0], false
+	return r.readValue(0)
+}
+
+// Trim lets go of the memory of the last reply when it was large, as the next Read does: for a
+// Reader that may wait long for its next reply. The Value the last Read returned must not be used
+// after it.
+func (r *Reader) Trim() {
 	if cap(r.buf) > keepBytes {
 		r.buf = nil
 	}
 	if cap(r.vals) > keepVals {
 		r.vals = nil
 	}
-	r.buf, r.vals, r.tmp, r.push = r.buf[:0], r.vals[:0], r.tmp[:0], false
-	return r.readValue(0)
 }
 
 // ReadingPush reports whether the value the last Read started is a push frame, as far as Read
@@ -192,9 +200,24 @@ func (r *Reader) readBlob(kind Kind, line []byte, nullable bool) (Value, error) 
 }
 
 // readPayload appends size bytes and consumes the CRLF after them, growing the arena only as the
-// bytes arrive, so a length header alone cannot make the Reader allocate.
+// bytes arrive, so a length header alone cannot make the Reader allocate. A large payload (no
+// smaller than the bufio buffer) is read straight into the arena, past the bufio buffer, and the
+// arena doubles as it fills, up to what is left of the payload: at most twice what has arrived,
+// and about one copy of the payload in all (append's growth, a quarter at a time for large
+// slices, allocated five times a 16 MiB value and copied it four times).
 func (r *Reader) readPayload(size int) error {
+	large := size >= r.br.Size()
 	for size > 0 {
+		if large && r.br.Buffered() == 0 {
+			r.grow(min(size, r.br.Size()), min(size, cap(r.buf)))
+			free := r.buf[len(r.buf):min(cap(r.buf), len(r.buf)+size)]
+			n, err := r.br.Read(free) // straight from the connection: free is no smaller than the buffer
+			r.buf, size = r.buf[:len(r.buf)+n], size-n
+			if err != nil && size > 0 {
+				return unexpected(err)
+			}
+			continue
+		}
 		if r.br.Buffered() == 0 {
 			if _, err := r.br.Peek(1); err != nil {
 				return unexpected(err)
@@ -202,6 +225,9 @@ func (r *Reader) readPayload(size int) error {
 		}
 		k := min(size, r.br.Buffered())
 		p, _ := r.br.Peek(k)
+		if large {
+			r.grow(k, min(size, cap(r.buf)))
+		}
 		r.buf = append(r.buf, p...)
 		_, _ = r.br.Discard(k)
 		size -= k
@@ -218,6 +244,14 @@ func (r *Reader) readPayload(size int) error {
 		return protocolError(ErrProtocol, "bulk payload not followed by CRLF")
 	}
 	return nil
+}
+
+// grow makes room in the arena for need more bytes, when it has less: room for need, or for more,
+// when more is larger (readPayload's doubling, bounded by what its payload has left to come).
+func (r *Reader) grow(need, more int) {
+	if cap(r.buf)-len(r.buf) < need {
+		r.buf = slices.Grow(r.buf, max(need, more))
+	}
 }
 
 // readAggregate reads the elements of an array, set, push, map or attribute whose length text is
