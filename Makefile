@@ -45,6 +45,7 @@ bench-resp:
 	$(GO) test -run '^$$' -bench . -benchmem ./resp
 
 ## bench-node: round trips through the node actor against a real redis-server, vs a bufio pipeline;
-## and a GET through the whole client vs straight to its node (what the dispatcher hop costs).
+## a GET through the whole client vs straight to its node (what the dispatcher hop costs); and a
+## SET and a GET of 1, 16 and 64 MiB values through a node.
 bench-node: install-redis
-	$(GO) test -run '^$$' -bench 'RoundTrip|Hops' -benchmem ./actors ./node ./api
+	$(GO) test -run '^$$' -bench 'RoundTrip|Hops|LargeValue' -benchmem ./actors ./node ./api
