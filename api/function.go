@@ -55,7 +55,10 @@ func NewLibrary(code string) *Library { return &Library{code: code} }
 // Load loads the library on every master (FUNCTION LOAD REPLACE), replacing an older version of
 // it, all at once. It returns the first failure, naming the node (a syntax error is the
 // server's ERR). A master that cannot take it keeps what it had: a replica of it promoted later
-// keeps that too, until a Call meets a function it lacks or Load runs again.
+// keeps that too, until a Call meets a function it lacks or Load runs again. A master that
+// answers as a replica (READONLY: demoted by a failover the map had not yet shown) is passed over
+// once the map no longer lists it among the masters, and the masters the map lists then that Load
+// had not loaded are loaded too.
 func (l *Library) Load(ctx context.Context, c *Cluster) error {
 	if c.state.Load() != stateConnected {
 		return fmt.Errorf("actoredis: FUNCTION LOAD: %w", c.notRunning())
@@ -64,18 +67,39 @@ func (l *Library) Load(ctx context.Context, c *Cluster) error {
 	if len(masters) == 0 {
 		return fmt.Errorf("actoredis: FUNCTION LOAD: no master known: %w", ErrNoRoute)
 	}
-	errs := make(chan error, len(masters))
-	for _, m := range masters {
-		go func() { errs <- l.loadOnMaster(ctx, c, m) }()
-	}
-	var first error
-	for range masters {
-		if err := <-errs; err != nil && first == nil {
-			first = err
+	tried := map[string]bool{}
+	for range loadRounds {
+		type result struct {
+			err    error
+			passed bool // demoted: passed over
 		}
+		results := make(chan result, len(masters))
+		for _, m := range masters {
+			tried[m.Addr()] = true
+			go func() {
+				passed, err := l.loadOnMaster(ctx, c, m)
+				results <- result{err, passed}
+			}()
+		}
+		var first error
+		again := false
+		for range masters {
+			r := <-results
+			if r.err != nil && first == nil {
+				first = r.err
+			}
+			again = again || r.passed
+		}
+		if first != nil || !again {
+			return first
+		}
+		masters = slices.DeleteFunc(c.Masters(), func(m *Node) bool { return tried[m.Addr()] })
 	}
-	return first
+	return nil
 }
+
+// loadRounds bounds how many times Load looks again at the masters, after one passed over.
+const loadRounds = 3
 
 // loadOn loads the library on n (FUNCTION LOAD REPLACE).
 func (l *Library) loadOn(ctx context.Context, n *Node) error {
@@ -88,14 +112,19 @@ func (l *Library) loadOn(ctx context.Context, n *Node) error {
 
 // loadOnMaster is loadOn for a node the map lists among the masters. One that refuses it as a
 // replica (READONLY) is passed over once the map no longer lists it so, within CommandTimeout: a
-// master just demoted by a failover, listed among the masters for a moment (Masters), whose new
-// master is loaded with the others and passes the library on to it.
-func (l *Library) loadOnMaster(ctx context.Context, c *Cluster, n *Node) error {
-	err := l.loadOn(ctx, n)
-	if errors.Is(err, ErrReadOnly) && c.demoted(ctx, n.Addr()) {
-		return nil
+// master just demoted by a failover, listed among the masters for a moment (Masters).
+func (l *Library) loadOnMaster(ctx context.Context, c *Cluster, n *Node) (passed bool, err error) {
+	err = l.loadOn(ctx, n)
+	if !errors.Is(err, ErrReadOnly) {
+		return false, err
 	}
-	return err
+	if c.demoted(ctx, n.Addr()) {
+		return true, nil
+	}
+	if c.snapshot() == nil {
+		return false, fmt.Errorf("%w (%w)", c.notRunning(), err)
+	}
+	return false, err
 }
 
 // demoted waits, up to CommandTimeout or ctx, for the map to stop listing the node at addr among

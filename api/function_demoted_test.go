@@ -16,57 +16,67 @@ import (
 // Right after a failover, graceful ones included, the cluster lists the demoted master for a
 // moment as a master serving no slot, and Masters with it. Library.Load sent FUNCTION LOAD there
 // and failed with its READONLY (a review: 50 ms after a CLUSTER FAILOVER). A master that refuses
-// it so is passed over once the map no longer lists it among the masters; one the map keeps
-// listing fails Load with the READONLY, naming it, after CommandTimeout.
+// it so is passed over once the map no longer lists it among the masters, and a master the map
+// lists then that Load had not loaded (the promoted replica, when the map had not yet shown the
+// failover) is loaded too: a review found Load successful with the new master left on the old
+// library. One the map keeps listing fails Load with the READONLY, naming it, after
+// CommandTimeout.
 func TestLoadPassesOverADemotedMaster(t *testing.T) {
-	for _, demotes := range []bool{true, false} {
-		var refused atomic.Bool
-		var loadsA, loadsB atomic.Int32
-		var a, b *fakeredis.Server
-		shards := func() string {
-			if demotes && refused.Load() {
-				return fakeredis.ShardsReply(fakeredis.Shard{Addr: a.Addr(), Ranges: [][2]int{{0, 16383}}})
+	for _, mode := range []string{"slotless", "promoted", "kept"} {
+		t.Run(mode, func(t *testing.T) {
+			var refused atomic.Bool
+			var loadsA, loadsB atomic.Int32
+			var a, b *fakeredis.Server
+			all := [][2]int{{0, 16383}}
+			shards := func() string {
+				switch {
+				case mode == "promoted" && refused.Load():
+					return fakeredis.ShardsReply(fakeredis.Shard{Addr: b.Addr(), Ranges: all})
+				case mode == "promoted":
+					return fakeredis.ShardsReply(fakeredis.Shard{Addr: a.Addr(), Ranges: all})
+				case mode == "slotless" && refused.Load():
+					return fakeredis.ShardsReply(fakeredis.Shard{Addr: b.Addr(), Ranges: all})
+				}
+				return fakeredis.ShardsReply(fakeredis.Shard{Addr: b.Addr(), Ranges: all}, fakeredis.Shard{Addr: a.Addr()})
 			}
-			return fakeredis.ShardsReply(fakeredis.Shard{Addr: a.Addr(), Ranges: [][2]int{{0, 16383}}},
-				fakeredis.Shard{Addr: b.Addr()})
-		}
-		serve := func(load func() string) func(*fakeredis.Conn) {
-			return func(c *fakeredis.Conn) {
-				cmd, err := c.Handshake()
-				for ; err == nil; cmd, err = c.ReadCommand() {
-					switch strings.ToUpper(strings.Join(cmd[:min(len(cmd), 2)], " ")) {
-					case "CLUSTER SHARDS":
-						err = c.Write(shards())
-					case "FUNCTION LOAD":
-						err = c.Write(load())
-					default:
-						err = c.Write("-ERR unknown command\r\n")
+			serve := func(load func() string) func(*fakeredis.Conn) {
+				return func(c *fakeredis.Conn) {
+					cmd, err := c.Handshake()
+					for ; err == nil; cmd, err = c.ReadCommand() {
+						switch strings.ToUpper(strings.Join(cmd[:min(len(cmd), 2)], " ")) {
+						case "CLUSTER SHARDS":
+							err = c.Write(shards())
+						case "FUNCTION LOAD":
+							err = c.Write(load())
+						default:
+							err = c.Write("-ERR unknown command\r\n")
+						}
 					}
 				}
 			}
-		}
-		a = fakeredis.New(t, serve(func() string { loadsA.Add(1); return "$3\r\nlib\r\n" }))
-		b = fakeredis.New(t, serve(func() string {
-			loadsB.Add(1)
-			refused.Store(true)
-			return "-READONLY You can't write against a read only replica.\r\n"
-		}))
-		cl, err := CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://" + a.Addr()}},
-			TopologyRefreshInterval: -1, CommandTimeout: 500 * time.Millisecond})
-		require.NoError(t, err)
-		require.NoError(t, cl.Connect(context.Background()))
-		require.Len(t, cl.Masters(), 2)
+			a = fakeredis.New(t, serve(func() string { // the demoted master
+				loadsA.Add(1)
+				refused.Store(true)
+				return "-READONLY You can't write against a read only replica.\r\n"
+			}))
+			b = fakeredis.New(t, serve(func() string { loadsB.Add(1); return "$3\r\nlib\r\n" }))
+			cl, err := CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://" + a.Addr()}},
+				TopologyRefreshInterval: -1, CommandTimeout: 500 * time.Millisecond})
+			require.NoError(t, err)
+			require.NoError(t, cl.Connect(context.Background()))
+			defer func() { require.NoError(t, cl.Close()) }()
 
-		err = NewLibrary("#!lua name=lib\nredis.register_function('f', function() return 1 end)").Load(context.Background(), cl)
-		if demotes {
-			assert.NoError(t, err, "the demoted master is passed over")
-			assert.Len(t, cl.Masters(), 1)
-		} else {
-			require.ErrorIs(t, err, ErrReadOnly)
-			assert.Contains(t, err.Error(), b.Addr())
-		}
-		assert.Equal(t, int32(1), loadsA.Load())
-		assert.Equal(t, int32(1), loadsB.Load())
-		require.NoError(t, cl.Close())
+			err = NewLibrary("#!lua name=lib\nredis.register_function('f', function() return 1 end)").Load(context.Background(), cl)
+			if mode == "kept" {
+				require.ErrorIs(t, err, ErrReadOnly)
+				assert.Contains(t, err.Error(), a.Addr())
+			} else {
+				assert.NoError(t, err, "the demoted master is passed over")
+				require.Len(t, cl.Masters(), 1)
+				assert.Equal(t, b.Addr(), cl.Masters()[0].Addr())
+			}
+			assert.Equal(t, int32(1), loadsA.Load())
+			assert.Equal(t, int32(1), loadsB.Load(), "the shard's master has the library")
+		})
 	}
 }

@@ -219,8 +219,8 @@ func (a *nodeActor) room(c *conn) int {
 }
 
 // unbatch takes the first n requests, the first end bytes, out of the batch: written. When the
-// connection was handed the buffer's bytes before end (the rest of a write cut short), the batch
-// keeps the bytes after it in place, and the buffer is never written before them again.
+// connection was handed the buffer's bytes before end (the rest of a write cut short), the bytes
+// after it move to a new buffer, and the handed one is the connection's alone.
 func (a *nodeActor) unbatch(n, end int, handed bool) {
 	if n == len(a.batch) {
 		a.resetBatch()
@@ -234,7 +234,9 @@ func (a *nodeActor) unbatch(n, end int, handed bool) {
 		a.starts[i] -= end
 	}
 	if handed {
-		a.wbuf = a.wbuf[end:]
+		// A buffer of their own for the requests left: a slice of the handed one past the rest
+		// would keep the whole of it alive for as long as the batch stayed small.
+		a.wbuf = append(make([]byte, 0, max(len(a.wbuf)-end, 4096)), a.wbuf[end:]...)
 		return
 	}
 	a.wbuf = a.wbuf[:copy(a.wbuf, a.wbuf[end:])]

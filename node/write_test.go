@@ -368,13 +368,17 @@ func TestACutWriteHandsOverALargeValuesRest(t *testing.T) {
 		a.encode(r)
 	}
 	second := string(a.wbuf[a.starts[1]:a.starts[2]])
-	sock.room = a.starts[1] + 3
+	wrote := a.starts[1] + 3
+	sock.room = wrote
+	buf, size := uintptr(unsafe.Pointer(unsafe.SliceData(a.wbuf))), uintptr(cap(a.wbuf))
 	a.write(c, len(rs), time.Now())
 	require.Len(t, c.fifo, 2)
 	assert.True(t, c.cut)
 	require.Equal(t, second[3:], string(c.unsent), "the rest of the large value")
-	assert.Equal(t, uintptr(unsafe.Pointer(unsafe.SliceData(c.unsent)))+uintptr(len(c.unsent)),
-		uintptr(unsafe.Pointer(unsafe.SliceData(a.wbuf))), "not copied: the batch's buffer, the batch after it")
+	assert.Equal(t, buf+uintptr(wrote), uintptr(unsafe.Pointer(unsafe.SliceData(c.unsent))), "not copied")
+	left := uintptr(unsafe.Pointer(unsafe.SliceData(a.wbuf)))
+	assert.False(t, left >= buf && left < buf+size, "the batch left has a buffer of its own: it keeps the large one alive no longer")
+	assert.Less(t, cap(a.wbuf), keepBufBytes)
 	for range 64 { // more encoded behind it, past the end of the rest
 		a.encode(NewRequest("SET", "d", strings.Repeat("w", 1000)))
 	}

@@ -202,8 +202,8 @@ func (r *Reader) readBlob(kind Kind, line []byte, nullable bool) (Value, error) 
 // readPayload appends size bytes and consumes the CRLF after them, growing the arena only as the
 // bytes arrive, so a length header alone cannot make the Reader allocate. A large payload (no
 // smaller than the bufio buffer) is read straight into the arena, past the bufio buffer, and the
-// arena doubles as it fills, up to what is left of the payload: at most twice what has arrived,
-// and about one copy of the payload in all (append's growth, a quarter at a time for large
+// arena doubles as it fills, up to what is left of the payload: at most about 2.4 times what has
+// arrived (append's rounding), and about one copy of the payload in all (append's growth, a quarter at a time for large
 // slices, allocated five times a 16 MiB value and copied it four times).
 func (r *Reader) readPayload(size int) error {
 	large := size >= r.br.Size()

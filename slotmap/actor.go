@@ -47,6 +47,7 @@ type mapActor struct {
 	lastFull       time.Time
 	timer          *time.Timer
 	refreshTimer   *time.Timer // of the refresh scheduled (refreshAfter), stopped by shutdown
+	settleLooks    int         // looks left after a map that lost a node (see onDiscovered)
 	closed         bool
 }
 
@@ -72,6 +73,10 @@ const tickEvery = 100 * time.Millisecond
 
 // settleAfterLoss is how long after a map that lost a node the next discovery looks again.
 const settleAfterLoss = time.Second
+
+// settleLooks is how many more times, a settleAfterLoss apart, the map looks again while such a
+// map stays as it is (see onDiscovered).
+const settleLooks = 3
 
 // unreachableRetry is the period of refreshes while a node stays unreachable: after a failover,
 // the new master is known within this long of its promotion. While only replicas are down, the
@@ -193,13 +198,21 @@ func (a *mapActor) onDiscovered(ctx actor.Context, m *discovered) {
 			lost := a.snap != nil && (s.lacksNodeOf(a.snap) || s.emptiedMasterOf(a.snap)) || s.Covered() < a.wantSlots()
 			a.publish(ctx, s)
 			a.replicaRetry = unreachableRetry
+			a.settleLooks = 0
 			if lost {
 				// A failover's shard is listed for a moment with its new master and no replica:
 				// the demoted master may be back as a replica in a moment, and with no MOVED
 				// and no node down nothing would look again until the periodic refresh.
+				a.settleLooks = settleLooks
 				a.refreshAfter(settleAfterLoss)
 			}
 		} else {
+			if a.settleLooks > 0 {
+				// Still as it was: a refresh asked for meanwhile (a READONLY, a MOVED) took the
+				// look a second later early, perhaps within the moment. Another a second later.
+				a.settleLooks--
+				a.refreshAfter(settleAfterLoss)
+			}
 			// An unchanged map is not published again: each new map routes every request that
 			// waits in a dispatcher's backoff at once, and with a node down they would go straight
 			// back to meet the same error. What waits at a down node that is no master still goes.
