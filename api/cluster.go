@@ -105,6 +105,7 @@ func (c *Cluster) nodeOptions() node.Options {
 		ConnectTimeout: o.ConnectTimeout,
 		CommandTimeout: o.CommandTimeout,
 		Reconnect:      o.Reconnect,
+		HealthCheck:    o.HealthCheckInterval,
 		Dialer:         o.Dialer,
 		Logger:         o.Logger,
 		Alone:          c.alone,

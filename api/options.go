@@ -158,6 +158,12 @@ type ClusterOptions struct {
 	// TopologyRefreshInterval is the period of background topology refreshes. Default 30 s;
 	// negative disables them (MOVED replies and unreachable nodes still trigger refreshes).
 	TopologyRefreshInterval time.Duration
+	// HealthCheckInterval is how long a node's connection may go without a write before the client
+	// sends a PING on it, which checks the connection and keeps it from the servers' idle timeout
+	// (their `timeout` setting: a server closes a client idle that many seconds, and a command
+	// written into a connection as the server closes it fails, may-have-run). Default 10 s: set it
+	// below the servers' timeout when that is shorter. Negative disables the PINGs.
+	HealthCheckInterval time.Duration
 	// Logger receives the client's diagnostics. Default: discarded.
 	Logger *slog.Logger
 	// Hooks are called as the client works, for metrics and tracing (see Hooks). Default: none.
