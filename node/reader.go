@@ -28,6 +28,7 @@ type conn struct {
 	expected   atomic.Int64          // replies the actor has written or is writing; grows before each write
 	answered   atomic.Int64          // replies the reader consumed; only the reader writes it
 	closing    atomic.Bool           // no more writes: the reader exits once everything is answered
+	lost       atomic.Bool           // the reader found the connection failed (its close reported: connLost)
 	cause      atomic.Pointer[error] // why the actor closed the connection, if it did
 
 	// resumable: a write cut short by its deadline may be finished later, the connection being a
@@ -272,6 +273,7 @@ func (c *conn) fail(cur *Request, err error) {
 	if cause := c.cause.Load(); cause != nil {
 		err = *cause // the actor closed it (a stall, a close): say why, not "use of closed connection"
 	}
+	c.lost.Store(true) // before the report: the actor writes nothing more into it meanwhile
 	c.report(&connLost{gen: c.gen, err: err})
 	// A reply past the limits is its command's alone: that command carries the limit error, which
 	// is not retried (it would meet the same reply again); the others, and all of them when it was

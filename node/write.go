@@ -49,6 +49,12 @@ func (a *nodeActor) flush() {
 		if c.cut {
 			return // behind a write cut short: see writeUnsent
 		}
+		if c.lost.Load() {
+			// The reader found the connection failed (the server closed it: its idle timeout, a
+			// CLIENT KILL) and reported it: the batch waits, unwritten, for the next connection,
+			// not written into this one to fail as may-have-run.
+			return
+		}
 		// On a parked connection no one was reading: a server's close (or a reply to no command)
 		// is found now, before the batch is written into it, and the batch waits for the next
 		// connection.

@@ -393,3 +393,23 @@ func TestACutWriteHandsOverALargeValuesRest(t *testing.T) {
 	assert.True(t, c.cut)
 	assert.Equal(t, second[1003:], string(c.unsent), "what is left, where it was")
 }
+
+// A connection whose reader found it failed (the server closed it: its idle timeout, a CLIENT
+// KILL) takes no more writes while the actor has yet to hear of it: the batch waits, unwritten, for
+// the next connection. (It was written, and failed as may-have-run: a review saw 19 INCRs fail so
+// against servers closing idle connections, none of which had run.)
+func TestALostConnectionTakesNoMoreWrites(t *testing.T) {
+	a := &nodeActor{opts: Options{Addr: "a:1", CommandTimeout: time.Minute}, tickEvery: 100 * time.Millisecond,
+		stats: &counters{}}
+	sock := &cutConn{room: 1 << 20}
+	c := &conn{nc: sock, fifo: make(chan *Request, fifoSize), resumable: true, wake: make(chan struct{}, 1)}
+	a.c = c
+	c.lost.Store(true)
+	r := NewRequest("INCR", "n")
+	a.encode(r)
+	a.flush()
+	assert.Equal(t, 1<<20, sock.room, "nothing written")
+	assert.Equal(t, []*Request{r}, a.batch, "batched, for the next connection")
+	assert.Zero(t, c.expected.Load())
+	assert.False(t, r.IsDone())
+}
