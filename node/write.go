@@ -52,7 +52,8 @@ func (a *nodeActor) flush() {
 		if c.lost.Load() {
 			// The reader found the connection failed (the server closed it: its idle timeout, a
 			// CLIENT KILL) and reported it: the batch waits, unwritten, for the next connection,
-			// not written into this one to fail as may-have-run.
+			// not written into this one to fail as may-have-run. (A write that reaches the server
+			// as it closes the connection is dropped unread, and fails so all the same.)
 			return
 		}
 		// On a parked connection no one was reading: a server's close (or a reply to no command)

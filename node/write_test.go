@@ -396,8 +396,9 @@ func TestACutWriteHandsOverALargeValuesRest(t *testing.T) {
 
 // A connection whose reader found it failed (the server closed it: its idle timeout, a CLIENT
 // KILL) takes no more writes while the actor has yet to hear of it: the batch waits, unwritten, for
-// the next connection. (It was written, and failed as may-have-run: a review saw 19 INCRs fail so
-// against servers closing idle connections, none of which had run.)
+// the next connection. (It was written, and failed as may-have-run. Against servers closing idle
+// connections most such failures come from writes that reach the server as it closes: this does
+// not remove those; HealthCheckInterval does.)
 func TestALostConnectionTakesNoMoreWrites(t *testing.T) {
 	a := &nodeActor{opts: Options{Addr: "a:1", CommandTimeout: time.Minute}, tickEvery: 100 * time.Millisecond,
 		stats: &counters{}}
