@@ -21,8 +21,8 @@ func (a *nodeActor) onTick() {
 		return
 	}
 	// By the clock, not one per tick handled: ticks come late when the actor is busy (a write cut
-	// short holds each for up to a tick), and commands waiting to be written would expire late
-	// (a review: 1.8–2.3 s at a 1 s timeout, behind 2 MiB values to a stopped server).
+	// short holds each for up to a tick), and counted one by one they put the deadlines of the
+	// commands waiting to be written further off.
 	a.ticks = max(a.ticks+1, int64(time.Since(a.started)/a.tickEvery))
 	a.timer.Reset(a.tickEvery)
 	a.expireOffline()

@@ -416,9 +416,10 @@ func TestALostConnectionTakesNoMoreWrites(t *testing.T) {
 }
 
 // The node's coarse clock counts the periods since it started, not the ticks it handled: ticks
-// that come late (the actor busy, a write cut short holding each for up to a tick) do not make the
-// commands waiting to be written expire late. (They did: 1.8–2.3 s at a 1 s command timeout,
-// behind 2 MiB values to a stopped server, in a review.)
+// that come late (the actor busy, a write cut short holding each for up to a tick) do not put the
+// commands waiting to be written further past their deadline. (A review saw them fail 1.8–2.3 s
+// into a 1 s command timeout behind 2 MiB values to a stopped server; this alone did not remove
+// that: the actor's own work on the values held it.)
 func TestTheNodesClockKeepsUpWithLateTicks(t *testing.T) {
 	a := &nodeActor{opts: Options{Addr: "a:1", CommandTimeout: time.Second}, tickEvery: 100 * time.Millisecond,
 		stats: &counters{}, timer: time.NewTimer(time.Hour)}
