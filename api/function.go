@@ -187,6 +187,10 @@ func (l *Library) call(ctx context.Context, c *Cluster, name, function string, k
 			return resp.Value{}, fmt.Errorf("%w (loading the library: %w)", err, lerr)
 		}
 		if !loaded {
+			if cerr := ctx.Err(); cerr != nil {
+				// Asking ended with ctx: the server's "not found" is no answer.
+				return resp.Value{}, fmt.Errorf("actoredis: %s %s: %w (after: %w)", name, function, cerr, err)
+			}
 			if slices.Contains(overlapped, at) || !l.loadedSince(at, sent) {
 				return v, err // the function ran, and said so itself; or asking failed
 			}

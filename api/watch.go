@@ -108,13 +108,7 @@ func (c *Cluster) watched(caller context.Context, slot int, keys []string) (_ *W
 			if errors.As(err, &se) && node.Returnable(se) {
 				migrating = se.Prefix == "ASK" || se.Prefix == "TRYAGAIN"
 			} else if !watchAgain(caller, ctx, err) {
-				// CommandTimeout passed (a dial's socket deadline may say so a hair before ctx does),
-				// not the caller's ctx.
-				if caller.Err() == nil && (ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded)) &&
-					!errors.Is(err, ErrTimeout) {
-					err = fmt.Errorf("actoredis: WATCH: %w (%w)", ErrTimeout, err)
-				}
-				return nil, sent, err
+				return nil, sent, watchEnded(caller, ctx, err)
 			}
 		}
 		if !migrating { // a migration ends on its own; a new map says nothing of it
@@ -128,6 +122,31 @@ func (c *Cluster) watched(caller context.Context, slot int, keys []string) (_ *W
 		case <-wait.C:
 		}
 	}
+}
+
+// watchEnded says why WATCH, bounded by ctx (caller's, bounded by CommandTimeout), failed with err
+// for good: the caller's ctx ended (its deadline passed: a dial's socket deadline, taken from it,
+// may say so a hair before its timer does), or else CommandTimeout passed, or err.
+func watchEnded(caller, ctx context.Context, err error) error {
+	switch why := endedBy(caller); {
+	case why != nil && !errors.Is(err, why):
+		return fmt.Errorf("actoredis: WATCH: %w (%w)", why, err)
+	case why == nil && (ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded)) && !errors.Is(err, ErrTimeout):
+		return fmt.Errorf("actoredis: WATCH: %w (%w)", ErrTimeout, err)
+	}
+	return err
+}
+
+// endedBy returns ctx's error, or context.DeadlineExceeded once its deadline has passed though its
+// timer has yet to fire; nil while it lasts.
+func endedBy(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // watchAgain says whether WATCH, which failed with err, is worth sending again (by a newer map):

@@ -208,14 +208,15 @@ func (p *pool) close() {
 // fails with ErrTimeout. A server error reply is returned as the error (a
 // *resp.Error; a redirect to ":port" names this node's host).
 func (d *Dedicated) Do(ctx context.Context, args ...any) (resp.Value, error) {
+	if err := ctx.Err(); err != nil { // ended: never written (a cancelled EXEC must not commit)
+		// First: a connection broken by the same ctx ending under the last command says so too.
+		return resp.Value{}, &ConnError{Addr: d.pool.opts.Addr, Command: CommandName(args), Err: err}
+	}
 	if d.broken {
 		if isClosed(d.pool) {
 			return resp.Value{}, commandError(d.pool.opts.Addr, CommandName(args), ErrClosed)
 		}
 		return resp.Value{}, &ConnError{Addr: d.pool.opts.Addr, Command: CommandName(args), Err: ErrBroken}
-	}
-	if err := ctx.Err(); err != nil { // ended: never written (a cancelled EXEC must not commit)
-		return resp.Value{}, &ConnError{Addr: d.pool.opts.Addr, Command: CommandName(args), Err: err}
 	}
 	if unsupported(args) {
 		return resp.Value{}, commandError(d.pool.opts.Addr, CommandName(args), ErrUnsupportedCommand)

@@ -819,3 +819,24 @@ func TestReleasedDedicatedKeepsNoLargeBuffers(t *testing.T) {
 	assert.Less(t, held, int64(size/4), "%d bytes held after a %d-byte SET and GET", held, size)
 	runtime.KeepAlive(v)
 }
+
+// A session's command whose ctx has ended says so (ctx's error, not written), also when the same
+// ctx ending under the command before broke the connection: it said ErrBroken, "broken by an
+// earlier command's failure", though nothing had failed but the caller's ctx (a review: 18 of 3000
+// Watch sessions with 0-4 ms deadlines).
+func TestDedicatedDoWithAnEndedContextSaysSoOnABrokenConnection(t *testing.T) {
+	srv := testcluster.NewStandalone(t, testcluster.Options{})
+	n := startNode(t, Options{Addr: srv.Addr(), MaxDedicated: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	d, err := n.Dedicated(ctx)
+	require.NoError(t, err)
+	defer d.Release()
+	d.broken = true // as when ctx ended just as the last reply came in
+	cancel()
+	_, err = d.Do(ctx, "SET", "k", "v")
+	require.ErrorIs(t, err, context.Canceled)
+	assert.NotErrorIs(t, err, ErrBroken)
+	assert.False(t, WasWritten(err))
+	_, err = d.Do(context.Background(), "SET", "k", "v")
+	assert.ErrorIs(t, err, ErrBroken, "with a live ctx: the connection is broken")
+}
