@@ -128,25 +128,13 @@ func (c *Cluster) watched(caller context.Context, slot int, keys []string) (_ *W
 // for good: the caller's ctx ended (its deadline passed: a dial's socket deadline, taken from it,
 // may say so a hair before its timer does), or else CommandTimeout passed, or err.
 func watchEnded(caller, ctx context.Context, err error) error {
-	switch why := endedBy(caller); {
+	switch why := ended(caller); {
 	case why != nil && !errors.Is(err, why):
 		return fmt.Errorf("actoredis: WATCH: %w (%w)", why, err)
 	case why == nil && (ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded)) && !errors.Is(err, ErrTimeout):
 		return fmt.Errorf("actoredis: WATCH: %w (%w)", ErrTimeout, err)
 	}
 	return err
-}
-
-// endedBy returns ctx's error, or context.DeadlineExceeded once its deadline has passed though its
-// timer has yet to fire; nil while it lasts.
-func endedBy(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
-		return context.DeadlineExceeded
-	}
-	return nil
 }
 
 // watchAgain says whether WATCH, which failed with err, is worth sending again (by a newer map):
