@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/actoredis/actoredis/internal/fakeredis"
+	"github.com/actoredis/actoredis/resp"
 )
 
 // passedDeadline is a ctx whose deadline has passed but whose timer has yet to fire: what a dial
@@ -39,6 +40,11 @@ func TestWatchEndedByTheCallersDeadline(t *testing.T) {
 	err = watchEnded(ended, ended, errors.New("dedicated connection: dial tcp: i/o timeout"))
 	assert.ErrorIs(t, err, context.Canceled, "not bare")
 
+	noperm := &resp.Error{Prefix: "NOPERM", Msg: "User has no permissions"}
+	err = watchEnded(ended, ended, noperm)
+	assert.Same(t, error(noperm), err, "the server's answer is not taken for ctx ending")
+	assert.NotErrorIs(t, err, context.Canceled)
+
 	timedOut, stopBound := context.WithTimeout(context.Background(), 0) // CommandTimeout's bound
 	defer stopBound()
 	<-timedOut.Done()
@@ -49,7 +55,8 @@ func TestWatchEndedByTheCallersDeadline(t *testing.T) {
 // A Library.Call whose ctx ends while it asks the server whether the function is missing (after
 // "Function not found") fails with the ctx's error: the server's "not found" alone was returned,
 // which a caller takes for a function that does not exist. (A review: 10 of 400 calls right after
-// a FUNCTION FLUSH.)
+// a FUNCTION FLUSH.) Only when asking failed: a listing that came, naming the function, says it
+// ran and the error is its own, whatever ctx did after (a first fix said ctx's error then).
 func TestCallWhoseCtxEndsWhileCheckingSaysSo(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()

@@ -93,9 +93,12 @@ func (l *Library) Load(ctx context.Context, c *Cluster) error {
 		if first != nil || !again {
 			return first
 		}
+		if c.state.Load() != stateConnected {
+			return fmt.Errorf("actoredis: FUNCTION LOAD: %w", c.notRunning())
+		}
 		masters = slices.DeleteFunc(c.Masters(), func(m *Node) bool { return tried[m.Addr()] })
 	}
-	return nil
+	return fmt.Errorf("actoredis: FUNCTION LOAD: masters demoted in each of %d rounds: a new master may lack the library; run Load again", loadRounds)
 }
 
 // loadRounds bounds how many times Load looks again at the masters, after one passed over.
@@ -187,10 +190,6 @@ func (l *Library) call(ctx context.Context, c *Cluster, name, function string, k
 			return resp.Value{}, fmt.Errorf("%w (loading the library: %w)", err, lerr)
 		}
 		if !loaded {
-			if cerr := ctx.Err(); cerr != nil {
-				// Asking ended with ctx: the server's "not found" is no answer.
-				return resp.Value{}, fmt.Errorf("actoredis: %s %s: %w (after: %w)", name, function, cerr, err)
-			}
 			if slices.Contains(overlapped, at) || !l.loadedSince(at, sent) {
 				return v, err // the function ran, and said so itself; or asking failed
 			}
@@ -205,12 +204,16 @@ func (l *Library) call(ctx context.Context, c *Cluster, name, function string, k
 // replica through its master (the master of keys' slot), as a replica refuses FUNCTION LOAD.
 func (l *Library) loadIfMissing(ctx context.Context, c *Cluster, addr, function string, keys []string) (loaded bool, err error) {
 	err = c.onNode(ctx, addr, func(n *Node) error {
-		if !l.missing(ctx, n, function) {
+		missing, err := l.missing(ctx, n, function)
+		if err != nil && ctx.Err() != nil {
+			return err // asking ended with ctx: the server's "not found" is no answer
+		}
+		if !missing {
 			return nil
 		}
 		loaded = true
 		defer l.loading(addr)()
-		err := l.loadOn(ctx, n)
+		err = l.loadOn(ctx, n)
 		if errors.Is(err, resp.ErrReadOnly) && len(keys) > 0 {
 			if m := c.NodeForKey(keys[0]); m != nil && m.Addr() != n.Addr() {
 				defer l.loading(m.Addr())() // the master's own calls may overlap it too
@@ -274,23 +277,24 @@ func notFound(err error) bool {
 // missing reports whether n lacks function and a Load would bring it: n lists no function of
 // that name (in any library: the server's names are case-insensitive, and a library's name is not
 // needed to tell), nor this library's code as it is (loaded, it would not bring a function it does
-// not define: a misspelt name is not worth a Load per call). When asking fails it says no: the
-// error the call met is returned rather than risk running the function twice.
-func (l *Library) missing(ctx context.Context, n *Node, function string) bool {
+// not define: a misspelt name is not worth a Load per call). When asking fails it says no, and
+// why: the error the call met is returned rather than risk running the function twice (or ctx's,
+// when it ended meanwhile: see loadIfMissing).
+func (l *Library) missing(ctx context.Context, n *Node, function string) (bool, error) {
 	v, err := n.Do(ctx, Cmd("FUNCTION", "LIST", "WITHCODE"))
 	if err != nil {
-		return false
+		return false, err
 	}
 	for _, lib := range v.Array() {
 		fields, err := lib.Map()
 		if err != nil || fields["library_code"].String() == l.code {
-			return false
+			return false, nil
 		}
 		for _, fn := range fields["functions"].Array() {
 			if f, err := fn.Map(); err != nil || strings.EqualFold(f["name"].String(), function) {
-				return false
+				return false, nil
 			}
 		}
 	}
-	return true
+	return true, nil
 }

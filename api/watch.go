@@ -125,9 +125,14 @@ func (c *Cluster) watched(caller context.Context, slot int, keys []string) (_ *W
 }
 
 // watchEnded says why WATCH, bounded by ctx (caller's, bounded by CommandTimeout), failed with err
-// for good: the caller's ctx ended (its deadline passed: a dial's socket deadline, taken from it,
-// may say so a hair before its timer does), or else CommandTimeout passed, or err.
+// for good: a server's answer or Close as they are; else the caller's ctx ended (its deadline
+// passed: a dial's socket deadline, taken from it, may say so a hair before its timer does), or
+// else CommandTimeout passed, or err.
 func watchEnded(caller, ctx context.Context, err error) error {
+	var se *resp.Error
+	if errors.As(err, &se) || errors.Is(err, ErrClientClosed) {
+		return err // the server's answer, or Close: whatever ctx did meanwhile
+	}
 	switch why := ended(caller); {
 	case why != nil && !errors.Is(err, why):
 		return fmt.Errorf("actoredis: WATCH: %w (%w)", why, err)

@@ -58,8 +58,7 @@ type nodeActor struct {
 
 	timer        *time.Timer // the next tick
 	retry        *time.Timer // the next reconnect attempt
-	ticks        int64       // coarse clock: tickEvery periods since started, as of the last tick
-	started      time.Time   // when the ticks began
+	ticks        int64       // coarse clock, one per tickEvery
 	tickEvery    time.Duration
 	lastActive   int64 // tick of the last write
 	lastAnswered int64 // conn.answered at the last tick

@@ -11,7 +11,6 @@ import (
 // (writeUnsent), sends health-check PINGs, and ends a graceful close past its deadline.
 
 func (a *nodeActor) startTicker() {
-	a.started = time.Now()
 	root, self, every := a.root, a.self, a.tickEvery
 	a.timer = time.AfterFunc(every, func() { root.Send(self, tickMessage) })
 }
@@ -20,10 +19,7 @@ func (a *nodeActor) onTick() {
 	if a.state == stateClosed {
 		return
 	}
-	// By the clock, not one per tick handled: ticks come late when the actor is busy (a write cut
-	// short holds each for up to a tick), and counted one by one they put the deadlines of the
-	// commands waiting to be written further off.
-	a.ticks = max(a.ticks+1, int64(time.Since(a.started)/a.tickEvery))
+	a.ticks++
 	a.timer.Reset(a.tickEvery)
 	a.expireOffline()
 	a.expireLate()

@@ -414,20 +414,3 @@ func TestALostConnectionTakesNoMoreWrites(t *testing.T) {
 	assert.Zero(t, c.expected.Load())
 	assert.False(t, r.IsDone())
 }
-
-// The node's coarse clock counts the periods since it started, not the ticks it handled: ticks
-// that come late (the actor busy, a write cut short holding each for up to a tick) do not put the
-// commands waiting to be written further past their deadline. (A review saw them fail 1.8–2.3 s
-// into a 1 s command timeout behind 2 MiB values to a stopped server; this alone did not remove
-// that: the actor's own work on the values held it.)
-func TestTheNodesClockKeepsUpWithLateTicks(t *testing.T) {
-	a := &nodeActor{opts: Options{Addr: "a:1", CommandTimeout: time.Second}, tickEvery: 100 * time.Millisecond,
-		stats: &counters{}, timer: time.NewTimer(time.Hour)}
-	defer a.timer.Stop()
-	a.started = time.Now().Add(-time.Second) // ten periods, one tick handled
-	r := NewRequest("GET", "k")
-	r.expires = 10
-	a.onTick()
-	assert.GreaterOrEqual(t, a.ticks, int64(10))
-	assert.True(t, a.expired(r, time.Now()), "a request due by the clock expires")
-}
