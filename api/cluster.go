@@ -426,6 +426,18 @@ func (c *Cluster) do(ctx context.Context, cmd Command, nameNode bool) (resp.Valu
 // that has just completed the only one finds none in flight, and parks.
 func (c *Cluster) alone() bool { return c.inDo.Load()+c.sending.Load() <= 1 }
 
+// pause waits d, or until ctx ends, and reports whether it waited all of d.
+func pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
 // ended returns ctx.Err(), or context.DeadlineExceeded once ctx's deadline has passed even if its
 // timer has not marked it done yet (a connection deadline set from it can fire first).
 func ended(ctx context.Context) error {

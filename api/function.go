@@ -144,15 +144,8 @@ func (c *Cluster) demoted(ctx context.Context, addr string) bool {
 			return true
 		}
 		wait := dispatcher.Backoff(tries)
-		if time.Now().Add(wait).After(deadline) {
+		if time.Now().Add(wait).After(deadline) || !pause(ctx, wait) {
 			return false
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return false
-		case <-t.C:
 		}
 	}
 }

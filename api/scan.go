@@ -136,12 +136,8 @@ func (s *scanner) run() error {
 		rt.smap.Refresh()
 		backoff := dispatcher.Backoff(tries + 1)
 		waited += backoff
-		wait := time.NewTimer(backoff)
-		select {
-		case <-s.ctx.Done():
-			wait.Stop()
+		if !pause(s.ctx, backoff) {
 			return s.ctx.Err()
-		case <-wait.C:
 		}
 	}
 }

@@ -114,12 +114,8 @@ func (c *Cluster) watched(caller context.Context, slot int, keys []string) (_ *W
 		if !migrating { // a migration ends on its own; a new map says nothing of it
 			rt.smap.Refresh()
 		}
-		wait := time.NewTimer(dispatcher.Backoff(tries + 1))
-		select {
-		case <-ctx.Done(): // the slot stayed migrating, or unserved
-			wait.Stop()
+		if !pause(ctx, dispatcher.Backoff(tries+1)) { // the slot stayed migrating, or unserved
 			return nil, sent, boundEnded(caller, "WATCH", err)
-		case <-wait.C:
 		}
 	}
 }
@@ -264,14 +260,10 @@ func (tx *WatchTx) doThroughClusterDown(ctx context.Context, args ...any) (resp.
 		}
 		why := ctx.Err()
 		if d := min(dispatcher.Backoff(tries), deadline.Sub(now)); why == nil && d > 0 {
-			wait := time.NewTimer(d)
-			select {
-			case <-ctx.Done():
-				wait.Stop()
-				why = ctx.Err()
-			case <-wait.C:
+			if pause(ctx, d) {
 				continue
 			}
+			why = ctx.Err()
 		} else if why == nil {
 			why = fmt.Errorf("%w after %d tries", ErrTimeout, tries)
 		}
