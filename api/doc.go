@@ -29,6 +29,10 @@
 // function replies with (redis.error_reply in Lua) is its reply, whatever its prefix: from EVAL,
 // EVALSHA, FCALL and their _RO forms only an error in the server's own words (TRYAGAIN Multiple
 // keys request during rehashing of slot, say) is followed or retried, for the script may have run.
+// A redirect is the server's only for the slot of the script's keys (one without keys is never
+// redirected) and to another node; one of the script's own that says as much is followed, but
+// not twice: met again (the server sends it back), it is the reply, and the script ran twice
+// (three times in a Run that first loads it on that node).
 //
 // MGet, MSet, Del, Unlink and Exists take keys in any slots, sent as one command per slot; Do
 // refuses a command whose keys are in several slots (ErrCrossSlot), as a server would. Scan

@@ -9,6 +9,7 @@ import (
 
 	"github.com/actoredis/actoredis/node"
 	"github.com/actoredis/actoredis/resp"
+	"github.com/actoredis/actoredis/slotmap"
 )
 
 // Script is a Lua script run by its SHA1 digest (EVALSHA), so that its text crosses the network
@@ -41,9 +42,10 @@ func (s *Script) Hash() string { return s.hash }
 // Run runs the script on the master of its keys' slot with EVALSHA, loading it first where it is
 // missing (see Script). Like any command that is not idempotent, it is retried after a lost
 // connection only if it was never written. An error the script replies with is the reply, and the
-// script is not run again for it, whatever its prefix (see the package doc), but for one: the
+// script is not run again for it, whatever its prefix (see the package doc), but for two: the
 // first NOSCRIPT in the server's own words of a Run is taken for a miss, so the script is loaded
-// there and run once more, and a second NOSCRIPT from a node that has it is its reply.
+// there and run once more, and a second NOSCRIPT from a node that has it is its reply; and a
+// MOVED or ASK of its own naming its keys' slot and another node is followed, once.
 func (s *Script) Run(ctx context.Context, c *Cluster, keys []string, args ...any) (resp.Value, error) {
 	return s.run(ctx, c, "EVALSHA", "EVAL", keys, args)
 }
@@ -122,7 +124,7 @@ func ranOn(ctx context.Context, addr string, mapAddr func(string) string, cmd Co
 	case err == nil:
 		return v, true, nil
 	case errors.As(err, &se):
-		if node.Refused(cmd.args, se, addr, mapAddr) {
+		if node.Refused(cmd.args, se, addr, mapAddr, slotmap.Slot) {
 			return v, false, err
 		}
 		return v, true, se

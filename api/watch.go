@@ -244,7 +244,7 @@ func (tx *WatchTx) doThroughClusterDown(ctx context.Context, args ...any) (resp.
 		sent := time.Now()
 		v, err := tx.do(ctx, args...)
 		var se *resp.Error
-		if !errors.As(err, &se) || !errors.Is(se, ErrClusterDown) || !node.Refused(args, se, tx.addr, tx.c.mapTarget) {
+		if !errors.As(err, &se) || !errors.Is(se, ErrClusterDown) || !node.Refused(args, se, tx.addr, tx.c.mapTarget, slotmap.Slot) {
 			if why := ctx.Err(); down != nil && why != nil && errors.Is(err, why) {
 				err = fmt.Errorf("%w; last error: %w", err, down) // ctx ended as it was sent again
 			}

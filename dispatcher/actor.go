@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -475,7 +476,14 @@ func (a *dispatcherActor) retryWaiting(ctx actor.Context) {
 func (a *dispatcherActor) redirect(ctx actor.Context, r *Request, se *resp.Error) {
 	rd, _, err := resp.ParseRedirect(se)
 	if err != nil {
+		if node.RunsScript(r.Args) {
+			err = se // a script's own reply, which no server sends malformed
+		}
 		r.fail(err)
+		return
+	}
+	if scriptsOwn(r, rd) {
+		r.fail(se) // the script's own reply: it ran
 		return
 	}
 	r.hops = append(r.hops, rd.String())
@@ -536,6 +544,15 @@ func (a *dispatcherActor) redirect(ctx actor.Context, r *Request, se *resp.Error
 		return
 	}
 	ctx.Send(known.Node.PID(), &r.Request)
+}
+
+// scriptsOwn reports whether rd, the redirect a script or a function (EVAL, FCALL...) was
+// answered with, is its own error reply (redis.error_reply in Lua) met again: a redirect this
+// request has followed already is a loop, and one of a script's is the likelier (node.Refused takes
+// a script's redirect for the server's when it names the slot of its keys and another node; the
+// server sends it back). Followed, the script would run again at each turn, up to MaxRedirections.
+func scriptsOwn(r *Request, rd resp.Redirect) bool {
+	return node.RunsScript(r.Args) && slices.Contains(r.hops, rd.String())
 }
 
 // send forwards r after a Reroute from the slot map: to the node an ASK named (asked), or by its

@@ -282,6 +282,7 @@ func (a *nodeActor) onDialed(m *dialed) {
 		gen:       a.gen,
 		addr:      a.opts.Addr,
 		mapAddr:   a.opts.MapAddr,
+		keySlot:   a.opts.KeySlot,
 		nc:        m.conn,
 		rd:        m.rd,
 		fifo:      make(chan *Request, fifoSize),

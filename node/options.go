@@ -20,6 +20,9 @@ type Options struct {
 	// (the cluster's address map); nil: the same. It tells a script's redirect naming this node
 	// (see Refused). It may run on the connection's reader.
 	MapAddr func(announced string) string
+	// KeySlot gives a key's hash slot (slotmap.Slot); nil: not known. It tells a script's redirect
+	// naming another slot than its keys' (see Refused). It may run on the connection's reader.
+	KeySlot func(key string) int
 	// Username and Password authenticate (HELLO AUTH, or AUTH on RESP2). Empty: no AUTH.
 	Username, Password string
 	// ClientName is set with HELLO SETNAME / CLIENT SETNAME. Empty: none.

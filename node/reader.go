@@ -20,6 +20,7 @@ type conn struct {
 	gen     uint64
 	addr    string
 	mapAddr func(string) string // Options.MapAddr
+	keySlot func(string) int    // Options.KeySlot
 	nc      net.Conn
 	rd      *resp.Reader
 	fifo    chan *Request
@@ -247,7 +248,7 @@ func transactionRefusal(r *Request) (v resp.Value, by string, ok bool) {
 // command that met it (r's own name when ""), for the error the owner may give up with in the end.
 func (c *conn) returnError(r *Request, name string, v resp.Value) {
 	e := withRedirectHost(resp.ParseError(string(v.Bytes())), c.addr)
-	returnable := Refused(r.Args, e, c.addr, c.mapAddr)
+	returnable := Refused(r.Args, e, c.addr, c.mapAddr, c.keySlot)
 	if name == "" && (returnable || r.NameNode) {
 		name = r.Name()
 	}

@@ -39,11 +39,11 @@ func TestRefusedUnrunTellsAScriptsOwnError(t *testing.T) {
 	} {
 		e := resp.ParseError(c.err)
 		for _, name := range []string{"EVAL", "evalsha", "EVAL_RO", "EVALSHA_RO", "FCALL", "fcall_ro"} {
-			assert.Equal(t, c.refused, refusedUnrun([]any{name, "x", 0}, e, self, nil), "%s: %s", name, c.err)
+			assert.Equal(t, c.refused, refusedUnrun([]any{name, "x", 0}, e, self, nil, nil), "%s: %s", name, c.err)
 		}
-		assert.True(t, refusedUnrun([]any{"GET", "k"}, e, self, nil), "GET: %s", c.err)
+		assert.True(t, refusedUnrun([]any{"GET", "k"}, e, self, nil, nil), "GET: %s", c.err)
 	}
-	assert.True(t, refusedUnrun(nil, resp.ParseError("TRYAGAIN x"), self, nil))
+	assert.True(t, refusedUnrun(nil, resp.ParseError("TRYAGAIN x"), self, nil, nil))
 }
 
 // Behind an address map (NAT, a proxy), a script's redirect names this node as the cluster
@@ -65,8 +65,35 @@ func TestRefusedUnrunMapsTheRedirectsTarget(t *testing.T) {
 		{"MOVED 3999 10.0.0.6:7000", true},
 	} {
 		e := resp.ParseError(c.err)
-		assert.Equal(t, c.refused, refusedUnrun([]any{"EVAL", "x", 0}, e, dialled, mapAddr), c.err)
+		assert.Equal(t, c.refused, refusedUnrun([]any{"EVAL", "x", 0}, e, dialled, mapAddr, nil), c.err)
 	}
-	assert.True(t, refusedUnrun([]any{"EVAL", "x", 0}, resp.ParseError("MOVED 3999 "+announced), dialled, nil),
+	assert.True(t, refusedUnrun([]any{"EVAL", "x", 0}, resp.ParseError("MOVED 3999 "+announced), dialled, nil, nil),
 		"without the map, the announced address is another node's")
+}
+
+// A server redirects a script or a function only for the slot of its keys, and one without keys
+// never: a redirect for another slot is the script's own reply (it ran). A key the arguments do not
+// tell the slot of leaves the redirect as it looks.
+func TestRefusedUnrunComparesTheRedirectsSlotWithTheKeys(t *testing.T) {
+	const self = "127.0.0.1:7000"
+	keySlot := func(key string) int { return len(key) * 1000 } // "k1": 2000
+	for _, c := range []struct {
+		args    []any
+		err     string
+		refused bool
+	}{
+		{[]any{"EVAL", "s", 1, "k1"}, "MOVED 2000 127.0.0.1:7001", true},
+		{[]any{"EVALSHA", "s", "2", []byte("k1"), "k2"}, "ASK 2000 127.0.0.1:7001", true},
+		{[]any{"FCALL", "f", int64(1), "k1", "arg"}, "MOVED 2000 127.0.0.1:7001", true},
+		{[]any{"EVAL", "s", 1, "k1"}, "MOVED 3000 127.0.0.1:7001", false},
+		{[]any{"FCALL_RO", "f", 1, "k1"}, "ASK 1 127.0.0.1:7001", false},
+		{[]any{"EVAL", "s", 0}, "MOVED 2000 127.0.0.1:7001", false},
+		{[]any{"EVAL", "s", 0, "arg"}, "MOVED 2000 127.0.0.1:7001", false},
+		{[]any{"EVAL", "s", 1, "k1"}, "MOVED nonsense", false},
+		{[]any{"EVAL", "s", 1, 42}, "MOVED 3000 127.0.0.1:7001", true}, // the key's slot is not known here
+		{[]any{"EVAL", "s", "x", "k1"}, "MOVED 3000 127.0.0.1:7001", true},
+		{[]any{"GET", "k1"}, "MOVED 3000 127.0.0.1:7001", true},
+	} {
+		assert.Equal(t, c.refused, refusedUnrun(c.args, resp.ParseError(c.err), self, nil, keySlot), "%v: %s", c.args, c.err)
+	}
 }

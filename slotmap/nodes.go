@@ -27,7 +27,7 @@ func (a *mapActor) nodeAt(addr string, master bool) *node.Node {
 	}
 	o := a.opts.Node
 	o.Addr = addr
-	o.MapAddr = a.opts.mapAddr
+	o.MapAddr, o.KeySlot = a.opts.mapAddr, Slot
 	o.ReadOnly = o.ReadOnly && !master
 	self, root := a.self, a.sys.Root()
 	tag := &nodeTag{}
