@@ -107,6 +107,9 @@ func (c *Cluster) watched(caller context.Context, slot int, keys []string) (_ *W
 			var se *resp.Error
 			if errors.As(err, &se) && node.Returnable(se) {
 				migrating = se.Prefix == "ASK" || se.Prefix == "TRYAGAIN"
+				if err == error(se) { //nolint:errorlint // the server's reply, bare: named, as the last error of a WATCH that gives up
+					err = &CommandError{Addr: target.Addr, Command: "WATCH", Err: se}
+				}
 			} else if !watchAgain(caller, ctx, err) {
 				return nil, sent, watchEnded(caller, ctx, err)
 			}

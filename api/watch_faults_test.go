@@ -472,3 +472,23 @@ func TestWatchBlockedCommandLetGoByClusterDown(t *testing.T) {
 	assert.Equal(t, "v", got)
 	require.NoError(t, down.tc.WaitForReady(ctx))
 }
+
+// A blocking command or a Watch that gives up on a cluster that stays down names the node whose
+// CLUSTERDOWN was the last error, as other commands' errors do. (Both gave the server's reply bare:
+// "BLPOP: ... timed out after 5 retries; last error: CLUSTERDOWN The cluster is down".)
+func TestGivingUpOnClusterDownNamesTheNode(t *testing.T) {
+	const key = "{down}k"
+	cl, ctx, down := outage(t, key, 300*time.Millisecond, 30*time.Second)
+	down.take(ctx)
+	defer down.giveBack(ctx)
+
+	_, err := cl.Do(ctx, Cmd("BLPOP", "{down}list", 1))
+	require.ErrorIs(t, err, ErrTimeout, "BLPOP")
+	require.ErrorIs(t, err, ErrClusterDown, "BLPOP")
+	assert.ErrorContains(t, err, "node "+down.owner.Addr()+": BLPOP: CLUSTERDOWN")
+
+	err = cl.Watch(ctx, func(*WatchTx) error { return nil }, key)
+	require.ErrorIs(t, err, ErrTimeout, "Watch")
+	require.ErrorIs(t, err, ErrClusterDown, "Watch")
+	assert.ErrorContains(t, err, "node "+down.owner.Addr()+": WATCH: CLUSTERDOWN")
+}
