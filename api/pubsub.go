@@ -89,7 +89,9 @@ func (k subKind) uncommand() string {
 }
 
 // Subscribe subscribes to channels (SUBSCRIBE): a message PUBLISHed to any node of the cluster
-// reaches it, as the servers broadcast it. It returns once the server has confirmed every channel.
+// reaches it, as the servers broadcast it. (Do sends PUBLISH to the master of its channel's slot,
+// so that the messages one caller publishes to a channel, each awaited, arrive in that order.) It
+// returns once the server has confirmed every channel.
 // It fails when ctx ends or CommandTimeout passes first (ErrTimeout); when the server refuses a
 // channel for good (NOPERM, or an ERR: the error wraps the *resp.Error and names the node); with
 // ErrEmptyCommand when given no channel; and with ErrClientClosed when the cluster is not

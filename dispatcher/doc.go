@@ -5,7 +5,8 @@
 // checks that they share one slot (a CROSSSLOT error otherwise, before anything is sent), and sends
 // the command to the node actor serving that slot: the master, or round-robin over the master and
 // its replicas for read-only commands when UseReplicas is set. Keyless commands go to a random
-// master, PUBLISH to any node.
+// master; PUBLISH goes to its channel's master, as if the channel were a key, so that one
+// publisher's messages to a channel keep their order.
 //
 // A request its sender knows to be alone (Handle.SendAlone, used by a caller alone in api Do) is
 // routed on the sender's goroutine when the dispatcher is idle, and then written there by its node
