@@ -20,6 +20,17 @@ type System struct {
 	mu      sync.Mutex
 	actors  map[*actor.PID]struct{}
 	running sync.WaitGroup // one per pinned mailbox goroutine
+	// strategies holds one supervisor strategy per restart policy, guarded by mu: protoactor keeps
+	// a guardian process for each strategy it is given, for the system's life, so a new one per
+	// Spawn left a guardian behind for every actor ever spawned (a node actor per address that
+	// enters the map again).
+	strategies map[restartPolicy]actor.SupervisorStrategy
+}
+
+// restartPolicy is SpawnOptions' MaxRestarts within RestartWindow.
+type restartPolicy struct {
+	max    int
+	window time.Duration
 }
 
 // NewSystem starts an actor system. logger receives protoactor's own messages at Warn and above
@@ -95,7 +106,7 @@ func (s *System) Spawn(name string, producer func() actor.Actor, opts SpawnOptio
 			}
 			return m
 		}),
-		actor.WithGuardian(actor.NewOneForOneStrategy(opts.MaxRestarts, opts.RestartWindow, actor.DefaultDecider)),
+		actor.WithGuardian(s.strategy(restartPolicy{opts.MaxRestarts, opts.RestartWindow})),
 	)
 	var pid *actor.PID
 	var err error
@@ -113,6 +124,22 @@ func (s *System) Spawn(name string, producer func() actor.Actor, opts SpawnOptio
 	s.actors[pid] = struct{}{}
 	s.mu.Unlock()
 	return pid, nil
+}
+
+// strategy returns the supervisor strategy of p, the same for every actor spawned with it (see
+// System.strategies). A child's restarts are counted in its own context, not in the strategy.
+func (s *System) strategy(p restartPolicy) actor.SupervisorStrategy {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.strategies[p]
+	if !ok {
+		st = actor.NewOneForOneStrategy(p.max, p.window, actor.DefaultDecider)
+		if s.strategies == nil {
+			s.strategies = map[restartPolicy]actor.SupervisorStrategy{}
+		}
+		s.strategies[p] = st
+	}
+	return st
 }
 
 // Stop stops an actor after the messages already queued for it (a poison pill) and waits until it
