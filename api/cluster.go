@@ -179,6 +179,7 @@ func (c *Cluster) connect(ctx context.Context) error {
 	}
 	var err error
 	reached := newContacts()
+	defer reached.stop()
 	rt.smap, err = slotmap.Start(rt.sys, slotmap.Options{
 		Roots:           roots,
 		Node:            template,

@@ -20,6 +20,7 @@ import (
 	"github.com/actoredis/actoredis/internal/testlog"
 	"github.com/actoredis/actoredis/internal/testproxy"
 	"github.com/actoredis/actoredis/internal/testwait"
+	"github.com/actoredis/actoredis/node"
 	"github.com/actoredis/actoredis/resp"
 )
 
@@ -333,4 +334,19 @@ func TestConnectCutShortInDiscoveryNamesTheRoots(t *testing.T) {
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.ErrorContains(t, err, "discovering the cluster from "+hung.Addr())
 	require.NoError(t, cl.Close())
+}
+
+// Connect's record of how each node's connection went ends with Connect: the node events go on for
+// the client's life, and every address ever dialled, each failure's error with it, was kept for as
+// long (about 0.4 KB per address, a review measured over 1000 addresses).
+func TestContactsRecordNothingOnceStopped(t *testing.T) {
+	k := newContacts()
+	k.note(node.Event{Type: node.EventReady, Addr: "127.0.0.1:7000"})
+	k.note(node.Event{Type: node.EventError, Addr: "127.0.0.1:7001", Err: errors.New("refused")})
+	assert.Len(t, k.by, 2)
+	k.stop()
+	for i := range 100 {
+		k.note(node.Event{Type: node.EventError, Addr: fmt.Sprintf("127.0.0.1:%d", 8000+i), Err: errors.New("refused")})
+	}
+	assert.Empty(t, k.by)
 }
