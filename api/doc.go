@@ -30,9 +30,10 @@
 // EVALSHA, FCALL and their _RO forms only an error in the server's own words (TRYAGAIN Multiple
 // keys request during rehashing of slot, say) is followed or retried, for the script may have run.
 // A redirect is the server's only for the slot of the script's keys (one without keys is never
-// redirected) and to another node; one of the script's own that says as much is followed, but
-// not twice: met again (the server sends it back), it is the reply, and the script ran twice
-// (three times in a Run that first loads it on that node).
+// redirected) and to another node; one of the script's own that says as much cannot be told from
+// the server's, and is followed, but not round: a script or function that meets a redirect it has
+// already followed fails with ErrMaxRedirections, which WasWritten says may have run (it ran at
+// most twice, three times in a Run that first loads it on that node).
 //
 // MGet, MSet, Del, Unlink and Exists take keys in any slots, sent as one command per slot; Do
 // refuses a command whose keys are in several slots (ErrCrossSlot), as a server would. Scan

@@ -45,7 +45,8 @@ func (s *Script) Hash() string { return s.hash }
 // script is not run again for it, whatever its prefix (see the package doc), but for two: the
 // first NOSCRIPT in the server's own words of a Run is taken for a miss, so the script is loaded
 // there and run once more, and a second NOSCRIPT from a node that has it is its reply; and a
-// MOVED or ASK of its own naming its keys' slot and another node is followed, once.
+// MOVED or ASK of its own naming its keys' slot and another node is followed, as the server's
+// would be, until the redirects go round (ErrMaxRedirections, may have run: see the package doc).
 func (s *Script) Run(ctx context.Context, c *Cluster, keys []string, args ...any) (resp.Value, error) {
 	return s.run(ctx, c, "EVALSHA", "EVAL", keys, args)
 }

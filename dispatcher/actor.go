@@ -180,14 +180,6 @@ func (a *dispatcherActor) pick(r *Request) *slotmap.Ref {
 	var hasKey, cross bool
 	if r.More == nil {
 		slot, hasKey, cross, r.readOnly = a.commandSlot(name, r.Args)
-		if !hasKey && name == "PUBLISH" && len(r.Args) > 1 {
-			// To its channel's master, as if the channel were a key: one publisher's messages to
-			// a channel all pass through one node, which sends them on to the others over the
-			// cluster bus, in order. (Spread over random nodes, a lone publisher awaiting each
-			// PUBLISH had 1557 of 3000 messages arrive out of order.) Not a key in a unit, where
-			// the server checks no slot of it.
-			slot, hasKey = keySlot(r.Args[1]), true
-		}
 	} else { // a unit (MULTI ... EXEC): routed by the keys of all its commands, never a read
 		var local string
 		slot, hasKey, cross, local = a.unitSlot(r)
@@ -239,7 +231,7 @@ func (a *dispatcherActor) pick(r *Request) *slotmap.Ref {
 			r.fail(fmt.Errorf("actoredis: %s: %w", name, ErrNodeCommand))
 			return nil
 		}
-		target = a.keyless()
+		target = a.keyless(name, r.Args)
 	}
 	if target == nil {
 		a.noRoute(r, ErrNoRoute)
@@ -251,13 +243,46 @@ func (a *dispatcherActor) pick(r *Request) *slotmap.Ref {
 	return target
 }
 
-// keyless picks a node for a command without keys: a random master.
-func (a *dispatcherActor) keyless() *slotmap.Ref {
+// keyless picks a node for a command without keys: a random master, or for PUBLISH see publishTo.
+func (a *dispatcherActor) keyless(name string, args []any) *slotmap.Ref {
 	a.rr++
+	if name == "PUBLISH" && len(args) > 1 {
+		if to := a.publishTo(keySlot(args[1])); to != nil {
+			return to
+		}
+	}
 	if len(a.snap.Shards) == 0 {
 		return nil
 	}
 	return a.snap.Shards[rand.IntN(len(a.snap.Shards))].Master
+}
+
+// publishTo picks the node for a PUBLISH to a channel of slot (hashed as a key): the slot's master,
+// so that one publisher's messages to a channel all pass through one node, which sends them on to
+// the others over the cluster bus in order (spread over random nodes, a lone publisher awaiting
+// each PUBLISH had 1557 of 3000 messages arrive out of order). Any node takes a PUBLISH: while that
+// master has no connection up (a failover), one of its replicas, or another master, that has; nil
+// when none has, for a random master. The channel is no key: in a unit (MULTI ... EXEC) it does not
+// route, and the server checks no slot of it.
+func (a *dispatcherActor) publishTo(slot int) *slotmap.Ref {
+	shard := a.snap.Shard(slot)
+	if shard != nil && shard.Master.Node.Connected() {
+		return shard.Master
+	}
+	if shard != nil {
+		for _, ref := range shard.Replicas {
+			if ref.Node.Connected() {
+				return ref
+			}
+		}
+	}
+	n := len(a.snap.Shards)
+	for i := range n {
+		if m := a.snap.Shards[(int(a.rr)+i)%n].Master; m.Node.Connected() {
+			return m
+		}
+	}
+	return nil
 }
 
 // unitSlot computes the slot of the keys of every command in r's unit; cross is true when they
@@ -334,26 +359,10 @@ func keySlot(k any) int {
 		}
 		return 0
 	}
-	if b, ok := encodedText(k); ok {
+	if b, ok := resp.ArgBytes(k); ok {
 		return slotmap.SlotBytes(b)
 	}
 	return 0
-}
-
-// encodedText returns the bytes of a as the command's encoder writes them (a number's digits...),
-// or false when it cannot encode a.
-func encodedText(a any) ([]byte, bool) {
-	b, err := resp.AppendArg(nil, a)
-	if err != nil {
-		return nil, false
-	}
-	// The bulk string's payload: after "$n\r\n", before the final "\r\n".
-	for i := 0; i < len(b); i++ {
-		if b[i] == '\n' {
-			return b[i+1 : len(b)-2], true
-		}
-	}
-	return nil, false
 }
 
 // noNodeFor is the error for a slot the map gives no node: ErrNoRoute, with the reason when the map
@@ -483,13 +492,10 @@ func (a *dispatcherActor) redirect(ctx actor.Context, r *Request, se *resp.Error
 		r.fail(err)
 		return
 	}
-	if scriptsOwn(r, rd) {
-		r.fail(se) // the script's own reply: it ran
-		return
-	}
+	looped := scriptLoops(r, rd)
 	r.hops = append(r.hops, rd.String())
-	if len(r.hops) > a.opts.MaxRedirections {
-		r.fail(&MaxRedirectionsError{Command: r.Name(), Hops: r.hops, Last: se, Written: r.written})
+	if len(r.hops) > a.opts.MaxRedirections || looped {
+		r.fail(&MaxRedirectionsError{Command: r.Name(), Hops: r.hops, Last: se, Written: r.written, Looped: looped})
 		return
 	}
 	announced := rd.Addr()
@@ -547,12 +553,13 @@ func (a *dispatcherActor) redirect(ctx actor.Context, r *Request, se *resp.Error
 	ctx.Send(known.Node.PID(), &r.Request)
 }
 
-// scriptsOwn reports whether rd, the redirect a script or a function (EVAL, FCALL...) was
-// answered with, is its own error reply (redis.error_reply in Lua) met again: a redirect this
-// request has followed already is a loop, and one of a script's is the likelier (node.Refused takes
-// a script's redirect for the server's when it names the slot of its keys and another node; the
-// server sends it back). Followed, the script would run again at each turn, up to MaxRedirections.
-func scriptsOwn(r *Request, rd resp.Redirect) bool {
+// scriptLoops reports whether rd, the redirect a script or a function (EVAL, FCALL...) was
+// answered with, is one this request has followed already: the redirects go round, and one of them
+// may be the script's own error reply (redis.error_reply in Lua), which node.Refused takes for the
+// server's when it names the slot of its keys and another node. Followed, the script would run
+// again at each turn, up to MaxRedirections. Which of them is the script's, if any, no reply tells
+// (with a stale map the server's MOVED comes round too): the request fails, may-have-run.
+func scriptLoops(r *Request, rd resp.Redirect) bool {
 	return node.RunsScript(r.Args) && slices.Contains(r.hops, rd.String())
 }
 

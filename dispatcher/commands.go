@@ -326,7 +326,7 @@ func slotArgument(name string, args []any) (slot int, ok bool) {
 	if sub, _ := resp.ArgText(args[1]); !resp.EqualFoldAny(sub, "COUNTKEYSINSLOT", "GETKEYSINSLOT") {
 		return 0, false
 	}
-	text, ok := encodedText(args[2]) // whatever the argument's type
+	text, ok := resp.ArgBytes(args[2]) // whatever the argument's type
 	if !ok {
 		return 0, false
 	}

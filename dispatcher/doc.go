@@ -6,7 +6,8 @@
 // the command to the node actor serving that slot: the master, or round-robin over the master and
 // its replicas for read-only commands when UseReplicas is set. Keyless commands go to a random
 // master; PUBLISH goes to its channel's master, as if the channel were a key, so that one
-// publisher's messages to a channel keep their order.
+// publisher's messages to a channel keep their order (while that master has no connection up, to
+// another node: any takes a PUBLISH).
 //
 // A request its sender knows to be alone (Handle.SendAlone, used by a caller alone in api Do) is
 // routed on the sender's goroutine when the dispatcher is idle, and then written there by its node

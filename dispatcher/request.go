@@ -126,10 +126,14 @@ type MaxRedirectionsError struct {
 	// Written says that a try before the redirects was written before its connection failed: it
 	// may have run.
 	Written bool
+	// Looped says that a script or a function (EVAL, FCALL...) met a redirect it had already
+	// followed: the redirects went round, and one of them may have been its own error reply
+	// (redis.error_reply in Lua), which the reply does not tell from the server's: it may have run.
+	Looped bool
 }
 
-// MayHaveRun reports Written, for node.WasWritten.
-func (e *MaxRedirectionsError) MayHaveRun() bool { return e.Written }
+// MayHaveRun reports Written or Looped, for node.WasWritten.
+func (e *MaxRedirectionsError) MayHaveRun() bool { return e.Written || e.Looped }
 
 // ErrMaxRedirections is matched by *MaxRedirectionsError.
 var ErrMaxRedirections = errors.New("actoredis: too many redirections")
@@ -138,6 +142,9 @@ func (e *MaxRedirectionsError) Error() string {
 	msg := fmt.Sprintf("actoredis: %s: too many redirections (%d): %s", e.Command, len(e.Hops), strings.Join(e.Hops, " → "))
 	if e.Written {
 		msg += "; an earlier try was written before its connection failed (it may have run)"
+	}
+	if e.Looped {
+		msg += "; they went round, and a script's own error reply may be one of them (it may have run)"
 	}
 	return msg
 }

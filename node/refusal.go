@@ -38,7 +38,7 @@ func Refused(args []any, e *resp.Error, addr string, mapAddr func(string) string
 // and one without keys never) and not naming addr, the node that answered (which no server
 // sends). An error of the script's in the server's exact words is taken for the server's: that is
 // the limit of what the reply tells. (The dispatcher, which knows the redirects it followed, looks
-// at a script's redirect again: see its scriptsOwn.)
+// at a script's redirect again: see its scriptLoops.)
 func refusedUnrun(args []any, e *resp.Error, addr string, mapAddr func(string) string, keySlot func(string) int) bool {
 	if !RunsScript(args) {
 		return true
@@ -74,7 +74,7 @@ func containsFold(list []string, s string) bool {
 
 // keysSlot is the slot of the keys of args, a script's or a function's command (name, script or
 // function, numkeys, keys...), in decimal as a redirect names it, or "" when it has none; ok is
-// false when its arguments do not tell (a key neither text nor bytes).
+// false when its arguments do not tell (a key of a type the encoder refuses).
 func keysSlot(args []any, keySlot func(string) int) (slot string, ok bool) {
 	if len(args) < 3 {
 		return "", false
@@ -86,11 +86,11 @@ func keysSlot(args []any, keySlot func(string) int) (slot string, ok bool) {
 	case n <= 0 || len(args) < 4:
 		return "", true
 	}
-	key, ok := resp.ArgText(args[3])
+	key, ok := resp.ArgBytes(args[3]) // as written: a number's digits
 	if !ok {
 		return "", false
 	}
-	return strconv.Itoa(keySlot(key)), true
+	return strconv.Itoa(keySlot(string(key))), true
 }
 
 // ofKeys reports whether slot, a redirect's, may be the slot of the keys of args (see keysSlot).

@@ -72,8 +72,8 @@ func TestRefusedUnrunMapsTheRedirectsTarget(t *testing.T) {
 }
 
 // A server redirects a script or a function only for the slot of its keys, and one without keys
-// never: a redirect for another slot is the script's own reply (it ran). A key the arguments do not
-// tell the slot of leaves the redirect as it looks.
+// never: a redirect for another slot is the script's own reply (it ran). A key is hashed as it is
+// written (a number's digits); one the encoder refuses leaves the redirect as it looks.
 func TestRefusedUnrunComparesTheRedirectsSlotWithTheKeys(t *testing.T) {
 	const self = "127.0.0.1:7000"
 	keySlot := func(key string) int { return len(key) * 1000 } // "k1": 2000
@@ -90,7 +90,9 @@ func TestRefusedUnrunComparesTheRedirectsSlotWithTheKeys(t *testing.T) {
 		{[]any{"EVAL", "s", 0}, "MOVED 2000 127.0.0.1:7001", false},
 		{[]any{"EVAL", "s", 0, "arg"}, "MOVED 2000 127.0.0.1:7001", false},
 		{[]any{"EVAL", "s", 1, "k1"}, "MOVED nonsense", false},
-		{[]any{"EVAL", "s", 1, 42}, "MOVED 3000 127.0.0.1:7001", true}, // the key's slot is not known here
+		{[]any{"EVAL", "s", 1, 42}, "MOVED 2000 127.0.0.1:7001", true}, // "42", as written
+		{[]any{"EVAL", "s", 1, int64(42)}, "MOVED 3000 127.0.0.1:7001", false},
+		{[]any{"EVAL", "s", 1, struct{}{}}, "MOVED 3000 127.0.0.1:7001", true}, // no slot: not written either
 		{[]any{"EVAL", "s", "x", "k1"}, "MOVED 3000 127.0.0.1:7001", true},
 		{[]any{"GET", "k1"}, "MOVED 3000 127.0.0.1:7001", true},
 	} {

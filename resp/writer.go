@@ -186,6 +186,23 @@ func ArgInt(a any) (int64, bool) {
 	return n, err == nil
 }
 
+// ArgBytes returns the bytes AppendArg writes for a, its bulk string's payload: a key or a
+// number as the server reads it (a number's digits...). ok is false when AppendArg refuses a. It
+// allocates.
+func ArgBytes(a any) ([]byte, bool) {
+	b, err := AppendArg(nil, a)
+	if err != nil {
+		return nil, false
+	}
+	// The payload: after "$n\r\n", before the final "\r\n".
+	for i := 0; i < len(b); i++ {
+		if b[i] == '\n' {
+			return b[i+1 : len(b)-2], true
+		}
+	}
+	return nil, false
+}
+
 // ArgText returns the text of a string or bytes argument (string, *string, []byte, *[]byte): a
 // command name or keyword. ok is false for other types and nil pointers. Only the byte forms
 // allocate.
