@@ -92,7 +92,9 @@ func (k subKind) uncommand() string {
 // reaches it, as the servers broadcast it. (Do sends PUBLISH to the master of its channel's slot,
 // so that the messages one caller publishes to a channel, each awaited, arrive in that order.) It
 // returns once the server has confirmed every channel.
-// It fails when ctx ends or CommandTimeout passes first (ErrTimeout); when the server refuses a
+// It fails when ctx ends, or the longer of CommandTimeout and ConnectTimeout passes, first
+// (ErrTimeout: it opens a connection of its own, a dial, a handshake and the SUBSCRIBE, three round
+// trips, which across a slow link take longer than a command); when the server refuses a
 // channel for good (NOPERM, or an ERR: the error wraps the *resp.Error and names the node); with
 // ErrEmptyCommand when given no channel; and with ErrClientClosed when the cluster is not
 // connected. Close the Subscription when done; the cluster's Close ends it too.
@@ -131,7 +133,7 @@ func (c *Cluster) subscribe(ctx context.Context, kind subKind, names []string) (
 	if err := kind.check(ctx, names); err != nil {
 		return nil, err
 	}
-	s := &Subscription{kind: kind, timeout: c.opts.CommandTimeout, out: make(chan Message), done: make(chan struct{}),
+	s := &Subscription{kind: kind, timeout: subscribeWait(c.opts), out: make(chan Message), done: make(chan struct{}),
 		said: make(chan struct{})}
 	ready := make(chan error, 1)
 	c.life.Lock() // so that Close, which waits for the subscriptions, waits for this one too
@@ -145,7 +147,7 @@ func (c *Cluster) subscribe(ctx context.Context, kind subKind, names []string) (
 	r := newSubRun(c, rt, s, names, ready)
 	go r.run()
 
-	bound, cancel := context.WithTimeout(ctx, c.opts.CommandTimeout)
+	bound, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	select {
 	case err := <-ready:
@@ -159,6 +161,12 @@ func (c *Cluster) subscribe(ctx context.Context, kind subKind, names []string) (
 		return nil, boundEnded(ctx, cmd, s.last)
 	}
 }
+
+// subscribeWait bounds a Subscribe, and an Add: the longer of CommandTimeout and ConnectTimeout.
+// Either may open connections, each a dial, a handshake and the (UN)SUBSCRIBE: three round trips,
+// which across a slow link take longer than a command timeout set for one (at 300 ms one way and a
+// 1 s CommandTimeout, every Subscribe failed, where each command took 600 ms).
+func subscribeWait(o ClusterOptions) time.Duration { return max(o.CommandTimeout, o.ConnectTimeout) }
 
 // boundEnded says why a wait the caller's ctx and CommandTimeout bound ended: the ctx's error,
 // or ErrTimeout; with the last failure met meanwhile, if any.

@@ -386,11 +386,13 @@ func TestAddFromTheReadingGoroutineThroughAFlood(t *testing.T) {
 	assert.Equal(t, "extra", publishUntilHeard(t, cl, sub, "extra").Channel)
 }
 
-// A Subscribe whose only node does not answer a new connection in time fails with ErrTimeout,
-// naming the node whose connection was still being opened.
+// A Subscribe whose only node does not answer a new connection in time (the longer of
+// CommandTimeout and ConnectTimeout) fails with ErrTimeout, naming the node whose connection was
+// still being opened.
 func TestSubscribeTimesOutNamingTheSlowNode(t *testing.T) {
 	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas})
-	cl := connect(t, tc, ClusterOptions{CommandTimeout: 300 * time.Millisecond, RootNodes: []NodeOptions{{URL: "redis://" + tc.Addrs()[0]}}})
+	cl := connect(t, tc, ClusterOptions{CommandTimeout: 300 * time.Millisecond, ConnectTimeout: 300 * time.Millisecond,
+		RootNodes: []NodeOptions{{URL: "redis://" + tc.Addrs()[0]}}})
 	_, err := tc.Masters()[0].Do(context.Background(), "CLIENT", "PAUSE", "1000", "ALL")
 	require.NoError(t, err)
 	_, err = cl.SSubscribe(context.Background(), "slow")

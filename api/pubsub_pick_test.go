@@ -94,3 +94,26 @@ func TestSubscribePrefersAMasterServingSlots(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEmpty(t, v, "the subscriptions are on the master serving slots")
 }
+
+// A Subscribe waits the longer of CommandTimeout and ConnectTimeout: it opens a connection of its
+// own, three round trips before the server confirms, which across a slow link take longer than
+// a command timeout set for one. (Bound by CommandTimeout alone, every Subscribe failed at 300 ms
+// one way with a 1 s CommandTimeout, where each command took 600 ms; here, a handshake answered
+// after 700 ms at a 500 ms CommandTimeout.)
+func TestSubscribeOverALinkSlowerThanTheCommandTimeout(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas})
+	m := tc.MasterFor(0)
+	proxy := testproxy.NewWith(t, m.Addr(), testproxy.Options{FirstReplyDelay: 700 * time.Millisecond}).Addr()
+	cl, err := CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://" + m.Addr()}},
+		NodeAddressMap: map[string]string{m.Addr(): proxy}, CommandTimeout: 500 * time.Millisecond})
+	require.NoError(t, err)
+	ctx := context.Background()
+	require.NoError(t, cl.Connect(ctx))
+	t.Cleanup(func() { _ = cl.Close() })
+	sub, err := cl.Subscribe(ctx, "far")
+	require.NoError(t, err)
+	defer sub.Close()
+	publishUntilHeard(t, cl, sub, "far")
+	require.NoError(t, sub.Add(ctx, "farther"), "an Add on the connection it has")
+	publishUntilHeard(t, cl, sub, "farther")
+}

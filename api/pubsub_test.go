@@ -229,7 +229,8 @@ func TestSubscriptionsEnd(t *testing.T) {
 }
 
 // A channel the user may not subscribe to fails Subscribe with the server's error, naming the
-// node; a subscription still being made when CommandTimeout passes fails with ErrTimeout.
+// node; a subscription still being made when its bound passes (the longer of CommandTimeout and
+// ConnectTimeout) fails with ErrTimeout.
 func TestSubscribeRefused(t *testing.T) {
 	tc := testcluster.New(t, testcluster.Options{Masters: 1, Replicas: testcluster.NoReplicas, Password: "adminpw",
 		Users: []testcluster.User{{Name: "sub", Password: "pw", Rules: []string{"on", "~*", "resetchannels", "&allowed*", "+@all"}}}})
@@ -242,7 +243,7 @@ func TestSubscribeRefused(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, sub.Close())
 
-	stalled := connect(t, tc, ClusterOptions{CommandTimeout: 300 * time.Millisecond,
+	stalled := connect(t, tc, ClusterOptions{CommandTimeout: 300 * time.Millisecond, ConnectTimeout: 300 * time.Millisecond,
 		RootNodes: []NodeOptions{{URL: "redis://sub:pw@" + tc.Addrs()[0]}}})
 	_, err = tc.Masters()[0].Do(ctx, "CLIENT", "PAUSE", "1500", "ALL")
 	require.NoError(t, err)
