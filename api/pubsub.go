@@ -133,7 +133,7 @@ func (c *Cluster) subscribe(ctx context.Context, kind subKind, names []string) (
 	if err := kind.check(ctx, names); err != nil {
 		return nil, err
 	}
-	s := &Subscription{kind: kind, timeout: subscribeWait(c.opts), out: make(chan Message), done: make(chan struct{}),
+	s := &Subscription{kind: kind, timeout: c.opts.CommandTimeout, out: make(chan Message), done: make(chan struct{}),
 		said: make(chan struct{})}
 	ready := make(chan error, 1)
 	c.life.Lock() // so that Close, which waits for the subscriptions, waits for this one too
@@ -147,7 +147,7 @@ func (c *Cluster) subscribe(ctx context.Context, kind subKind, names []string) (
 	r := newSubRun(c, rt, s, names, ready)
 	go r.run()
 
-	bound, cancel := context.WithTimeout(ctx, s.timeout)
+	bound, cancel := context.WithTimeout(ctx, subscribeWait(c.opts))
 	defer cancel()
 	select {
 	case err := <-ready:
@@ -162,10 +162,11 @@ func (c *Cluster) subscribe(ctx context.Context, kind subKind, names []string) (
 	}
 }
 
-// subscribeWait bounds a Subscribe, and an Add: the longer of CommandTimeout and ConnectTimeout.
-// Either may open connections, each a dial, a handshake and the (UN)SUBSCRIBE: three round trips,
-// which across a slow link take longer than a command timeout set for one (at 300 ms one way and a
-// 1 s CommandTimeout, every Subscribe failed, where each command took 600 ms).
+// subscribeWait bounds a Subscribe: the longer of CommandTimeout and ConnectTimeout. It opens a
+// connection, a dial, a handshake and the SUBSCRIBE: three round trips, which across a slow link
+// take longer than a command timeout set for one (at 300 ms one way and a 1 s CommandTimeout,
+// every Subscribe failed, where each command took 600 ms). An Add, mostly a command on a
+// connection the subscription has, waits CommandTimeout.
 func subscribeWait(o ClusterOptions) time.Duration { return max(o.CommandTimeout, o.ConnectTimeout) }
 
 // boundEnded says why a wait the caller's ctx and CommandTimeout bound ended: the ctx's error,

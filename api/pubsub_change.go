@@ -9,8 +9,9 @@ import (
 // Add subscribes the subscription to more names, of its kind: channels for Subscribe and
 // SSubscribe, patterns for PSubscribe. Messages for them arrive on Messages too. It returns once
 // the servers have confirmed every name (those it held already count as soon as they are
-// confirmed), or fails when ctx ends or its bound passes first (ErrTimeout; the longer of
-// CommandTimeout and ConnectTimeout, as for Subscribe: it may open a connection), or when a
+// confirmed), or fails when ctx ends or CommandTimeout passes first (ErrTimeout; an Add that needs
+// a connection to a node the subscription has none to yet, an SSubscribe's channel of another
+// shard, must have it opened within that too), or when a
 // server refuses one for good (NOPERM...); a failed Add takes back the names it added, and
 // leaves the others as they were; one waiting for a name that Remove takes out fails too. It
 // fails with ErrEmptyCommand when given no name, and with ErrSubscriptionClosed once the
