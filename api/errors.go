@@ -30,8 +30,9 @@ var (
 	// when a root refused the credentials).
 	ErrRootNodesUnavailable = slotmap.ErrRootNodesUnavailable
 	// ErrMaxRedirections: a command was redirected (MOVED, ASK) more than MaxCommandRedirections
-	// times in a row, or a script or function met a redirect it had already followed (Looped: one
-	// may be its own reply); the error (a *MaxRedirectionsError) lists the hops.
+	// times in a row, or a script or function met a redirect it had already followed (Looped); the
+	// error (a *MaxRedirectionsError) lists the hops. For a script or function (Script) one of them
+	// may have been its own error reply, which ran it: WasWritten says it may have run.
 	ErrMaxRedirections = dispatcher.ErrMaxRedirections
 	// ErrTimeout: a command did not complete within CommandTimeout.
 	ErrTimeout = node.ErrTimeout
@@ -151,10 +152,10 @@ var ErrLateReply = node.ErrLateReply
 // connection failure after it was written (read-only commands and commands marked Idempotent are
 // then retried by the client; others return this error; a retried one's error, whatever its
 // retries met, says that a try was written: GaveUpError.Written, MaxRedirectionsError.Written),
-// a script's redirects going round (MaxRedirectionsError.Looped), or no reply by the command's
-// deadline after a late redirect or retry (ErrLateReply). Every error err wraps counts (a
-// PartialError's slots: true when one of them may have run). It is false for an error that says
-// the command did not run (safe to send again) and for every other error. False is not a promise that the
-// command did not run: when the ctx of Do, AwaitContext or a helper ends while the command is in
+// a script's redirects (MaxRedirectionsError.Script: one may be its own reply), or no reply by
+// the command's deadline after a late redirect or retry (ErrLateReply). Every error err wraps
+// counts (a PartialError's slots: true when one of them may have run). It is false for an error
+// that says the command did not run (safe to send again) and for every other error. False is not
+// a promise that the command did not run: when the ctx of Do, AwaitContext or a helper ends while the command is in
 // flight, the error is ctx.Err() alone, and the command may have been written and run.
 func WasWritten(err error) bool { return node.WasWritten(err) || errors.Is(err, ErrMultiRefused) }

@@ -95,7 +95,8 @@ type ClusterOptions struct {
 	MaxBlockingConns int
 	// MaxCommandRedirections is how many MOVED/ASK hops in a row a command may take before it
 	// fails with ErrMaxRedirections (any other reply, a TRYAGAIN say, starts the count again).
-	// Default 16; it cannot be 0 (0 means the default).
+	// A script or function stops sooner, at the first redirect it has already followed (see the
+	// package doc). Default 16; it cannot be 0 (0 means the default).
 	MaxCommandRedirections int
 	// NodeAddressMap maps the address a node announces ("host:port") to the address to dial, for
 	// clusters behind NAT or announcing names this host cannot resolve. Applied to the topology and

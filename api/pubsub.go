@@ -90,7 +90,8 @@ func (k subKind) uncommand() string {
 
 // Subscribe subscribes to channels (SUBSCRIBE): a message PUBLISHed to any node of the cluster
 // reaches it, as the servers broadcast it. (Do sends PUBLISH to the master of its channel's slot,
-// so that the messages one caller publishes to a channel, each awaited, arrive in that order.) It
+// so that the messages one caller publishes to a channel, each awaited, arrive in that order while
+// the client's connection to that master stays up; while it has none, to another node.) It
 // returns once the server has confirmed every channel.
 // It fails when ctx ends, or the longer of CommandTimeout and ConnectTimeout passes, first
 // (ErrTimeout: it opens a connection of its own, a dial, a handshake and the SUBSCRIBE, three round
@@ -169,8 +170,9 @@ func (c *Cluster) subscribe(ctx context.Context, kind subKind, names []string) (
 // connection the subscription has, waits CommandTimeout.
 func subscribeWait(o ClusterOptions) time.Duration { return max(o.CommandTimeout, o.ConnectTimeout) }
 
-// boundEnded says why a wait the caller's ctx and CommandTimeout bound ended: the ctx's error,
-// or ErrTimeout; with the last failure met meanwhile, if any.
+// boundEnded says why a wait the caller's ctx and a timeout (CommandTimeout, or a Subscribe's
+// subscribeWait) bound ended: the ctx's error, or ErrTimeout; with the last failure met meanwhile,
+// if any.
 func boundEnded(caller context.Context, cmd string, last error) error {
 	why := caller.Err()
 	if why == nil {

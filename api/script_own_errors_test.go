@@ -153,3 +153,26 @@ func count(n string) int {
 	}
 	return v
 }
+
+// A script or function that runs out of redirections before they go round may have run too (one
+// of them may be its own reply): at MaxCommandRedirections 1, a script's own MOVED to another
+// master ran it once and the error said it had not run (WasWritten false).
+func TestScriptOutOfRedirectionsMayHaveRun(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{MaxCommandRedirections: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	slot := GetSlot("{cap}")
+	var other string
+	for _, m := range tc.Masters() {
+		if m != tc.MasterFor(slot) {
+			other = m.Addr()
+		}
+	}
+	src := fmt.Sprintf(`redis.call("INCR", KEYS[1]); return redis.error_reply("MOVED %d %s")`, slot, other)
+	_, err := cl.Do(ctx, Cmd("EVAL", src, 1, "{cap}k"))
+	require.ErrorIs(t, err, ErrMaxRedirections)
+	assert.True(t, WasWritten(err), "it ran: %v", err)
+	assert.ErrorContains(t, err, "may have run")
+	assert.Equal(t, "1", counted(t, ctx, cl)("{cap}k"))
+}

@@ -495,7 +495,8 @@ func (a *dispatcherActor) redirect(ctx actor.Context, r *Request, se *resp.Error
 	looped := scriptLoops(r, rd)
 	r.hops = append(r.hops, rd.String())
 	if len(r.hops) > a.opts.MaxRedirections || looped {
-		r.fail(&MaxRedirectionsError{Command: r.Name(), Hops: r.hops, Last: se, Written: r.written, Looped: looped})
+		r.fail(&MaxRedirectionsError{Command: r.Name(), Hops: r.hops, Last: se, Written: r.written,
+			Script: node.RunsScript(r.Args), Looped: looped})
 		return
 	}
 	announced := rd.Addr()

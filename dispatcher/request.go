@@ -126,25 +126,32 @@ type MaxRedirectionsError struct {
 	// Written says that a try before the redirects was written before its connection failed: it
 	// may have run.
 	Written bool
-	// Looped says that a script or a function (EVAL, FCALL...) met a redirect it had already
-	// followed: the redirects went round, and one of them may have been its own error reply
-	// (redis.error_reply in Lua), which the reply does not tell from the server's: it may have run.
+	// Script says that the command runs a script or a function (EVAL, FCALL...): any of the
+	// redirects may have been its own error reply (redis.error_reply in Lua), which the reply does
+	// not tell from the server's, and which ran it: it may have run.
+	Script bool
+	// Looped says that such a command met a redirect it had already followed: the redirects went
+	// round, and it stopped there, before MaxRedirections.
 	Looped bool
 }
 
-// MayHaveRun reports Written or Looped, for node.WasWritten.
-func (e *MaxRedirectionsError) MayHaveRun() bool { return e.Written || e.Looped }
+// MayHaveRun reports Written or Script, for node.WasWritten.
+func (e *MaxRedirectionsError) MayHaveRun() bool { return e.Written || e.Script }
 
 // ErrMaxRedirections is matched by *MaxRedirectionsError.
 var ErrMaxRedirections = errors.New("actoredis: too many redirections")
 
 func (e *MaxRedirectionsError) Error() string {
-	msg := fmt.Sprintf("actoredis: %s: too many redirections (%d): %s", e.Command, len(e.Hops), strings.Join(e.Hops, " → "))
+	what := "too many redirections"
+	if e.Looped {
+		what = "redirections went round"
+	}
+	msg := fmt.Sprintf("actoredis: %s: %s (%d): %s", e.Command, what, len(e.Hops), strings.Join(e.Hops, " → "))
 	if e.Written {
 		msg += "; an earlier try was written before its connection failed (it may have run)"
 	}
-	if e.Looped {
-		msg += "; they went round, and a script's own error reply may be one of them (it may have run)"
+	if e.Script {
+		msg += "; a script's own error reply may be one of them (it may have run)"
 	}
 	return msg
 }
