@@ -54,12 +54,23 @@ func anyNodeDial(o ClusterOptions) time.Duration {
 }
 
 // lastFailure is what a wait that ended names as the last failure: a connection still being
-// opened, or else the last failure met.
+// opened, or else the last failure met, or else a connection whose confirmation was still due (a
+// slow server, or a slow link).
 func (r *subRun) lastFailure() error {
 	for addr := range r.dialing {
 		return fmt.Errorf("actoredis: node %s: %s: the connection was still being opened", addr, r.cmd)
 	}
-	return r.s.last
+	if r.s.last != nil {
+		return r.s.last
+	}
+	for addr, l := range r.links {
+		for _, s := range l.sent {
+			if s.kind == sentSubscribe {
+				return fmt.Errorf("actoredis: node %s: %s: its confirmation was still due", addr, r.cmd)
+			}
+		}
+	}
+	return nil
 }
 
 // dialled takes a dial's outcome: a connection starts its reader and takes the names pending for
