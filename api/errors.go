@@ -123,7 +123,8 @@ func (e *ConfigError) Error() string {
 }
 
 // MaxRedirectionsError is the error of a command redirected more than MaxCommandRedirections
-// times; its Hops list the redirects followed.
+// times, or of a script or function whose redirects went round (Looped); its Hops list the
+// redirects followed.
 type MaxRedirectionsError = dispatcher.MaxRedirectionsError
 
 // ConnError is the error of a command whose connection failed: Addr is the node's, Command the

@@ -118,7 +118,8 @@ func (r *Request) retryable(err error) bool {
 // fail completes the request with err, bypassing the Owner.
 func (r *Request) fail(err error) { r.Future.Fail(err) }
 
-// MaxRedirectionsError reports a command redirected more than MaxCommandRedirections times.
+// MaxRedirectionsError reports a command redirected more than MaxCommandRedirections times, or a
+// script or function whose redirects went round (Looped).
 type MaxRedirectionsError struct {
 	Command string
 	Hops    []string    // "MOVED 123 host:port" / "ASK 123 host:port", in order
