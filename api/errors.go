@@ -157,6 +157,7 @@ var ErrLateReply = node.ErrLateReply
 // the command's deadline after a late redirect or retry (ErrLateReply). Every error err wraps
 // counts (a PartialError's slots: true when one of them may have run). It is false for an error
 // that says the command did not run (safe to send again) and for every other error. False is not
-// a promise that the command did not run: when the ctx of Do, AwaitContext or a helper ends while the command is in
-// flight, the error is ctx.Err() alone, and the command may have been written and run.
+// a promise that the command did not run: when the ctx of Do, AwaitContext or a helper ends while
+// the command is in flight, the error is ctx.Err() alone, and the command may have been written
+// and run.
 func WasWritten(err error) bool { return node.WasWritten(err) || errors.Is(err, ErrMultiRefused) }

@@ -265,11 +265,10 @@ func (a *dispatcherActor) keyless(name string, args []any) *slotmap.Ref {
 // when none has, for a random master. The channel is no key: in a unit (MULTI ... EXEC) it does not
 // route, and the server checks no slot of it.
 func (a *dispatcherActor) publishTo(slot int) *slotmap.Ref {
-	shard := a.snap.Shard(slot)
-	if shard != nil && shard.Master.Node.Connected() {
-		return shard.Master
-	}
-	if shard != nil {
+	if shard := a.snap.Shard(slot); shard != nil {
+		if shard.Master.Node.Connected() {
+			return shard.Master
+		}
 		for _, ref := range shard.Replicas {
 			if ref.Node.Connected() {
 				return ref
@@ -484,19 +483,20 @@ func (a *dispatcherActor) retryWaiting(ctx actor.Context) {
 }
 
 func (a *dispatcherActor) redirect(ctx actor.Context, r *Request, se *resp.Error) {
+	script := node.RunsScript(r.Args)
 	rd, _, err := resp.ParseRedirect(se)
 	if err != nil {
-		if node.RunsScript(r.Args) {
+		if script {
 			err = se // a script's own reply, which no server sends malformed
 		}
 		r.fail(err)
 		return
 	}
-	looped := scriptLoops(r, rd)
+	looped := script && followed(r, rd)
 	r.hops = append(r.hops, rd.String())
 	if len(r.hops) > a.opts.MaxRedirections || looped {
 		r.fail(&MaxRedirectionsError{Command: r.Name(), Hops: r.hops, Last: se, Written: r.written,
-			Script: node.RunsScript(r.Args), Looped: looped})
+			Script: script, Looped: looped})
 		return
 	}
 	announced := rd.Addr()
@@ -554,14 +554,14 @@ func (a *dispatcherActor) redirect(ctx actor.Context, r *Request, se *resp.Error
 	ctx.Send(known.Node.PID(), &r.Request)
 }
 
-// scriptLoops reports whether rd, the redirect a script or a function (EVAL, FCALL...) was
-// answered with, is one this request has followed already: the redirects go round, and one of them
-// may be the script's own error reply (redis.error_reply in Lua), which node.Refused takes for the
-// server's when it names the slot of its keys and another node. Followed, the script would run
-// again at each turn, up to MaxRedirections. Which of them is the script's, if any, no reply tells
-// (with a stale map the server's MOVED comes round too): the request fails, may-have-run.
-func scriptLoops(r *Request, rd resp.Redirect) bool {
-	return node.RunsScript(r.Args) && slices.Contains(r.hops, rd.String())
+// followed reports whether r has followed rd already. For a script or a function (EVAL, FCALL...)
+// the redirects then go round, and one of them may be its own error reply (redis.error_reply in
+// Lua), which node.Refused takes for the server's when it names the slot of its keys and another
+// node. Followed, the script would run again at each turn, up to MaxRedirections. Which of them is
+// the script's, if any, no reply tells (with a stale map the server's MOVED comes round too): the
+// request fails, may-have-run.
+func followed(r *Request, rd resp.Redirect) bool {
+	return slices.Contains(r.hops, rd.String())
 }
 
 // send forwards r after a Reroute from the slot map: to the node an ASK named (asked), or by its

@@ -413,12 +413,11 @@ func (p *pool) runBlocking(r *Request) {
 	// Back in the pool before the caller hears: a caller's next blocking command finds it idle
 	// rather than dialling another.
 	d.Release()
-	if se, ok := err.(*resp.Error); ok && r.Owner != nil && se.Prefix != "MOVED" && se.Prefix != "ASK" && Returnable(se) { //nolint:errorlint // the server's reply, as Dedicated.Do returns it
-		// A state retried (CLUSTERDOWN...), offered to the Owner named by the node, as a shared
-		// connection's reader offers it (returnError): a caller who gets it as a retry's last
-		// error knows where it came from. A redirect names its target. Without an Owner (Node.Do)
-		// the reply stays bare, as on a shared connection.
-		err = commandError(p.opts.Addr, r.Name(), se)
+	if se, ok := err.(*resp.Error); ok && r.Owner != nil && Returnable(se) { //nolint:errorlint // the server's reply, as Dedicated.Do returns it
+		// Offered to the Owner as a shared connection's reader offers it (returnError): a caller
+		// who gets it as a retry's last error knows where it came from. Without an Owner
+		// (Node.Do) the reply stays bare, as on a shared connection.
+		err = offered(p.opts.Addr, r.Name(), se)
 	}
 	if err != nil {
 		r.FailHere(err)

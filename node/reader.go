@@ -252,20 +252,24 @@ func (c *conn) returnError(r *Request, name string, v resp.Value) {
 	if name == "" && (returnable || r.NameNode) {
 		name = r.Name()
 	}
-	if returnable {
-		offered := error(e)
-		if e.Prefix != "MOVED" && e.Prefix != "ASK" {
-			offered = commandError(c.addr, name, e)
-		}
-		if r.giveBack(offered) {
-			return
-		}
+	if returnable && r.giveBack(offered(c.addr, name, e)) {
+		return
 	}
 	if r.NameNode {
 		r.Future.CompleteHere(resp.Value{}, commandError(c.addr, name, e))
 		return
 	}
 	r.Future.CompleteHere(resp.Value{}, e)
+}
+
+// offered is e, a server's refusal of the command name at addr, as a node offers it to the
+// request's Owner: a redirect as it is (it names its target), a transient state (TRYAGAIN,
+// CLUSTERDOWN...) as a *CommandError naming the node, for the error the Owner may give up with.
+func offered(addr, name string, e *resp.Error) error {
+	if e.Prefix == "MOVED" || e.Prefix == "ASK" {
+		return e
+	}
+	return commandError(addr, name, e)
 }
 
 // fail reports the failure to the actor and fails every request written on this connection:

@@ -38,7 +38,7 @@ func Refused(args []any, e *resp.Error, addr string, mapAddr func(string) string
 // and one without keys never) and not naming addr, the node that answered (which no server
 // sends). An error of the script's in the server's exact words is taken for the server's: that is
 // the limit of what the reply tells. (The dispatcher, which knows the redirects it followed, looks
-// at a script's redirect again: see its scriptLoops.)
+// at a script's redirect again: see its redirect.)
 func refusedUnrun(args []any, e *resp.Error, addr string, mapAddr func(string) string, keySlot func(string) int) bool {
 	if !RunsScript(args) {
 		return true
