@@ -391,15 +391,29 @@ func clusterDownFor(t *testing.T, tc *testcluster.Cluster, key string) *clusterD
 }
 
 // take makes every master forget the slot, and waits until the key's master says the cluster is
-// down.
+// down. A master that learns the slot back from gossip sent before it was forgotten (CI run 80: the
+// owner never said down in 10 s) is told to forget it again, once a second.
 func (d *clusterDown) take(ctx context.Context) {
-	for _, n := range d.tc.Masters() {
-		_, err := n.Do(ctx, "CLUSTER", "DELSLOTS", strconv.Itoa(d.slot))
-		require.NoError(d.t, err)
+	forget := func() (err error) {
+		for _, n := range d.tc.Masters() {
+			if _, e := n.Do(ctx, "CLUSTER", "DELSLOTS", strconv.Itoa(d.slot)); e != nil && err == nil {
+				err = e // again, most masters say it is already unassigned
+			}
+		}
+		return err
 	}
+	require.NoError(d.t, forget())
+	last := time.Now()
 	require.Eventually(d.t, func() bool {
 		_, err := d.owner.Do(ctx, "GET", d.key)
-		return err != nil && strings.Contains(err.Error(), "CLUSTERDOWN")
+		if err != nil && strings.Contains(err.Error(), "CLUSTERDOWN") {
+			return true
+		}
+		if time.Since(last) > time.Second {
+			_ = forget()
+			last = time.Now()
+		}
+		return false
 	}, 10*time.Second, 10*time.Millisecond, "the owner says the cluster is down")
 }
 
