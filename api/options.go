@@ -148,13 +148,17 @@ type ClusterOptions struct {
 	// Default: a TCP dial with those keep-alive probes.
 	Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Reconnect returns the delay before reconnect attempt n of a node's connection. n starts at 1
-	// after a failed dial or a lost connection, and starts again at 1 once a connection is ready.
+	// after the first failed dial or a lost connection, and starts again at 1 when a connection
+	// that stayed up for a second or more is lost (one lost sooner goes on from where the
+	// attempts before it left off).
 	// It is called on each node's own goroutine, for every node, possibly at once, so it must be
 	// safe for concurrent use; it must not block, as the node handles nothing meanwhile. A panic in
 	// it is logged (Logger) and the default delay is used for that attempt. A delay under 10 ms
 	// (zero, negative) counts as 10 ms: a node of the cluster is dialled again for as long as the
-	// map lists it, and there is no delay that stops the attempts. Default:
-	// min(2^n × 50 ms, 2 s) plus 0–200 ms of jitter.
+	// map lists it, and there is no delay that stops the attempts. Default: 10–20 ms for the first
+	// (a connection lost is most often one the server, or a proxy, closed with the server up: the
+	// commands meanwhile wait for the next connection), then min(2^n × 50 ms, 2 s) plus 0–200 ms
+	// of jitter.
 	Reconnect func(attempt int) time.Duration
 	// TopologyRefreshInterval is the period of background topology refreshes. Default 30 s;
 	// negative disables them (MOVED replies and unreachable nodes still trigger refreshes).

@@ -90,9 +90,12 @@ func (k subKind) uncommand() string {
 
 // Subscribe subscribes to channels (SUBSCRIBE): a message PUBLISHed to any node of the cluster
 // reaches it, as the servers broadcast it. (Do sends PUBLISH to the master of its channel's slot,
-// so that the messages one caller publishes to a channel, each awaited, arrive in that order while
-// the client's connection to that master stays up; while it has none, to another node.) It
-// returns once the server has confirmed every channel.
+// so that the messages one caller publishes to a channel, each awaited or sent in order with Send,
+// arrive in that order, also across the loss of the client's connection to that master: they wait
+// for the next one, dialled at once. Once that master is down — a dial failed, or half a second
+// passed without a connection — PUBLISH goes to another node, and order across that switch is not
+// kept: Redis keeps none between two nodes' messages.) It returns once the server has confirmed
+// every channel.
 // It fails when ctx ends, or the longer of CommandTimeout and ConnectTimeout passes, first
 // (ErrTimeout: it opens a connection of its own, a dial, a handshake and the SUBSCRIBE, three round
 // trips, which across a slow link take longer than a command); when the server refuses a

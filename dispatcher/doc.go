@@ -5,9 +5,10 @@
 // checks that they share one slot (a CROSSSLOT error otherwise, before anything is sent), and sends
 // the command to the node actor serving that slot: the master, or round-robin over the master and
 // its replicas for read-only commands when UseReplicas is set. Keyless commands go to a random
-// master; PUBLISH goes to its channel's master, as if the channel were a key, so that one
-// publisher's messages to a channel keep their order (while that master has no connection up, to
-// another node: any takes a PUBLISH).
+// master with a connection up; PUBLISH goes to its channel's master, as if the channel were a key,
+// so that one publisher's messages to a channel keep their order (once that master is down — a dial
+// failed since the connection was lost, or half a second passed — to another node: any takes a
+// PUBLISH). A keyless command waiting at a node whose dial fails is given back and sent elsewhere.
 //
 // A request its sender knows to be alone (Handle.SendAlone, used by a caller alone in api Do) is
 // routed on the sender's goroutine when the dispatcher is idle, and then written there by its node

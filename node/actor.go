@@ -42,7 +42,8 @@ type nodeActor struct {
 	state   int
 	gen     uint64 // connection generation: messages about older connections are ignored
 	c       *conn
-	attempt int
+	attempt int       // reconnect attempts since a connection last stayed up for stableFor
+	readyAt time.Time // when c was made ready
 	// connReadOnly is what c said to the server last: READONLY, or READWRITE (see syncReadOnly).
 	connReadOnly bool
 	syncing      *Request           // the last READONLY or READWRITE syncReadOnly sent: never requeued (detach)
@@ -272,7 +273,9 @@ func (a *nodeActor) onDialed(m *dialed) {
 	a.cancel()
 	if m.err != nil {
 		a.dialErr = m.err
+		a.stats.downSince.Store(downLong)
 		a.emit(Event{Type: EventError, Err: commandError(a.opts.Addr, "connect", m.err)})
+		a.releaseAnywhere(m.err)
 		a.backoff()
 		return
 	}
@@ -305,7 +308,7 @@ func (a *nodeActor) onDialed(m *dialed) {
 			c.alone = nil
 		}
 	}
-	a.c, a.state, a.attempt = c, stateReady, 0
+	a.c, a.state, a.readyAt = c, stateReady, time.Now()
 	a.stats.live.Store(c)
 	a.lastAnswered = 0 // the stall clock starts again with the connection
 	a.wg.Add(1)
@@ -364,6 +367,9 @@ func (a *nodeActor) drop(cause error) {
 	if a.c == nil {
 		return
 	}
+	if time.Since(a.readyAt) >= a.opts.stableFor {
+		a.attempt = 0 // the first attempt is made at once (DefaultBackoff)
+	}
 	a.detach(cause)
 	a.emit(Event{Type: EventDisconnect, Err: cause})
 	if a.closing != nil {
@@ -373,12 +379,29 @@ func (a *nodeActor) drop(cause error) {
 	a.backoff()
 }
 
+// releaseAnywhere gives the queued commands any node takes (Request.Anywhere) back to their
+// Owner once a dial has failed, rather than keeping them for a connection that may be long in
+// coming: the Owner sends them to another node.
+func (a *nodeActor) releaseAnywhere(cause error) {
+	kept := a.offline[:0]
+	for _, r := range a.offline {
+		if r.Anywhere && r.Owner != nil {
+			r.Fail(&ConnError{Addr: a.opts.Addr, Command: r.Name(), Err: cause})
+			continue
+		}
+		kept = append(kept, r)
+	}
+	clear(a.offline[len(kept):])
+	a.offline = kept
+}
+
 // detach closes the current connection, if any — its reader then fails what was written on it,
 // saying why — and moves the batch not yet written to the front of the offline queue.
 func (a *nodeActor) detach(cause error) {
 	if c := a.c; c != nil {
 		a.c = nil
 		a.stats.live.Store(nil)
+		a.stats.downSince.Store(time.Now().UnixNano())
 		a.stats.disconnects.Add(1) // lost, dropped, or closed with the actor: each ready one ends here
 		a.noteStall(false)         // before a restart too: the next actor starts unstalled
 		c.cause.Store(&cause)

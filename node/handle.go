@@ -36,7 +36,13 @@ type counters struct {
 	// of a replica) or READWRITE (see SetReadOnly). Here, it outlives an actor restarted after a
 	// panic, which dials with it.
 	readOnly atomic.Bool
+	// downSince is when the node last lost its connection (or started), in Unix nanoseconds, while
+	// no dial has failed since; downLong once one has. Read with live (see DownFor).
+	downSince atomic.Int64
 }
+
+// downLong is counters.downSince once a dial has failed: the node has been down for long.
+const downLong = 1
 
 // Start spawns the node actor for opts.Addr in sys and starts connecting. Commands sent before the
 // connection is ready wait in the offline queue.
@@ -48,6 +54,7 @@ func Start(sys *actors.System, opts Options) (*Node, error) {
 	wg := &sync.WaitGroup{}
 	stats := &counters{}
 	stats.readOnly.Store(opts.ReadOnly)
+	stats.downSince.Store(time.Now().UnixNano())
 	p := newPool(opts, &stats.readOnly)
 	root := sys.Root()
 	lender := &actors.Lender{}
@@ -78,6 +85,18 @@ func (n *Node) Addr() string { return n.addr }
 
 // Connected reports whether the node has a connection up now (one atomic load).
 func (n *Node) Connected() bool { return n.stats.live.Load() != nil }
+
+// DownFor reports how long, as of now, the node has been without a connection up: 0 while one
+// is; since it lost the last one (or started) while the first dial since has not failed; and
+// decades once one has. A connection lost is most often one the server or a proxy closed, with
+// the server up: the node dials again at once (see DefaultBackoff), and is back within
+// milliseconds.
+func (n *Node) DownFor(now time.Time) time.Duration {
+	if n.stats.live.Load() != nil {
+		return 0
+	}
+	return now.Sub(time.Unix(0, n.stats.downSince.Load()))
+}
 
 // PID returns the actor's PID, for actors that send it requests directly.
 func (n *Node) PID() *actor.PID { return n.pid }

@@ -26,6 +26,10 @@ type Request struct {
 	// Asking sends ASKING right before the command, back-to-back on the same connection (the
 	// answer to an ASK redirect); its reply is dropped.
 	Asking bool
+	// Anywhere says any node of the cluster takes the command (PUBLISH, a command without keys):
+	// one waiting for a connection is given back to its Owner as soon as a dial of the node
+	// fails, not kept for the next connection.
+	Anywhere bool
 	// More holds further commands written right after Args, back-to-back, with nothing between
 	// them on the wire (MULTI ... EXEC). When set, the Future's value is an array of every reply
 	// in order (Args's first; server errors stay error values inside it).
@@ -184,6 +188,7 @@ func (r *Request) Reset() {
 func (r *Request) Reuse() {
 	r.Future.Reuse()
 	r.Args, r.Ctx, r.Asking, r.More, r.Owner, r.Until, r.MissingReturns, r.NameNode = nil, nil, false, nil, nil, time.Time{}, false, false
+	r.Anywhere = false
 	r.collected, r.expires, r.holdsFor, r.held, r.lentConn, r.DeferRead, r.unitFrom = nil, 0, 0, 0, nil, false, ""
 	r.Slower = 0
 	if r.at.Load() != nil {
@@ -234,7 +239,8 @@ type Event struct {
 	Addr string
 	// Err is the cause of a disconnect or an error event.
 	Err error
-	// Attempt counts reconnect attempts since the connection was last ready (reconnecting events).
+	// Attempt counts reconnect attempts since a connection last stayed up for a second or more, or
+	// since the node started (reconnecting events).
 	Attempt int
 }
 

@@ -56,7 +56,8 @@ type Options struct {
 	// Default 8.
 	MaxDedicated int
 	// Reconnect returns the delay before reconnect attempt n (1, 2, ...), at least
-	// MinReconnectDelay. Default: DefaultBackoff.
+	// MinReconnectDelay. n counts the attempts since a connection last stayed up for a second or
+	// more (or since the node started). Default: DefaultBackoff.
 	Reconnect func(attempt int) time.Duration
 	// HealthCheck is how long the connection may stay idle before a PING checks it. Default 10 s;
 	// negative disables it.
@@ -91,10 +92,19 @@ type Options struct {
 	// flushOnDrained selects the mailbox's Drained signal instead of a self-sent Flush message to
 	// end a write batch; set by benchmarks comparing the two.
 	flushOnDrained bool
+
+	// stableFor is how long a connection must have stayed up for the count of reconnect attempts
+	// to start again at 1 once it is lost. Default (0) a second; tests set it.
+	stableFor time.Duration
 }
 
-// DefaultBackoff is the default reconnect delay: min(2^attempt × 50 ms, 2 s) plus 0–200 ms of jitter.
+// DefaultBackoff is the default reconnect delay: 10–20 ms for the first attempt (a connection
+// lost is most often one the server or a proxy closed, with the server up), then
+// min(2^attempt × 50 ms, 2 s) plus 0–200 ms of jitter.
 func DefaultBackoff(attempt int) time.Duration {
+	if attempt <= 1 {
+		return MinReconnectDelay + rand.N(MinReconnectDelay)
+	}
 	d := 2 * time.Second
 	if attempt < 6 {
 		d = min(time.Duration(1<<attempt)*50*time.Millisecond, d)
@@ -108,6 +118,11 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = 5 * time.Second
+	}
+	if o.stableFor <= 0 {
+		// A connection failing sooner (a server or a proxy closing each one it accepts) is dialled
+		// again as the attempts before it left off, not at once each time.
+		o.stableFor = time.Second
 	}
 	if o.CommandTimeout <= 0 {
 		o.CommandTimeout = 5 * time.Second

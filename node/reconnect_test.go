@@ -1,0 +1,100 @@
+package node
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/actoredis/actoredis/internal/fakeredis"
+)
+
+// The first reconnect attempt comes 10–20 ms after a loss by default: a connection lost is most
+// often one the server or a proxy closed, with the server up, and the commands meanwhile wait.
+func TestDefaultBackoffRedialsAtOnceFirst(t *testing.T) {
+	for range 1000 {
+		d := DefaultBackoff(1)
+		require.GreaterOrEqual(t, d, MinReconnectDelay)
+		require.Less(t, d, 2*MinReconnectDelay)
+	}
+	assert.GreaterOrEqual(t, DefaultBackoff(2), 200*time.Millisecond)
+}
+
+// The count of reconnect attempts starts again at 1 when a connection that stayed up for
+// stableFor is lost; one lost sooner goes on from where the attempts before it left off, so that
+// a server closing every connection it accepts is not dialled at the first attempt's pace.
+func TestReconnectAttemptsStartAgainOnlyAfterAStableConnection(t *testing.T) {
+	srv := fakeredis.New(t, func(c *fakeredis.Conn) {
+		_, _ = c.Handshake() // then closed, at the first command
+	})
+	for _, tc := range []struct {
+		stableFor time.Duration
+		want      []int
+	}{
+		{time.Nanosecond, []int{1, 1, 1, 1}},
+		{time.Hour, []int{1, 2, 3, 4}},
+	} {
+		events := newEventLog()
+		n := startNode(t, Options{Addr: srv.Addr(), OnEvent: events.record, stableFor: tc.stableFor,
+			Reconnect: func(int) time.Duration { return time.Millisecond }})
+		var got []int
+		for len(got) < len(tc.want) {
+			r := NewRequest("GET", "k") // closes the connection it is written to
+			n.Send(r)
+			_, err := r.Await()
+			require.Error(t, err)
+			got = append(got, events.waitFor(t, EventReconnecting, 5*time.Second).Attempt)
+		}
+		assert.Equal(t, tc.want, got, "stable after %s", tc.stableFor)
+		require.NoError(t, n.Close(2*time.Second))
+	}
+}
+
+// A command any node takes (Request.Anywhere), waiting for a connection, goes back to its Owner
+// as soon as a dial fails, to be sent elsewhere; one for this node (a key's) keeps waiting for the
+// next connection.
+func TestDialFailureGivesBackWhatAnyNodeTakes(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close()) // refused from now on
+
+	n := startNode(t, Options{Addr: addr, CommandTimeout: time.Minute,
+		Reconnect: func(int) time.Duration { return time.Hour }})
+	anywhere, keyed := NewRequest("PUBLISH", "news", "hello"), NewRequest("GET", "k")
+	anywhere.Anywhere = true
+	back, kept := captureOwner{err: make(chan error, 1)}, captureOwner{err: make(chan error, 1)}
+	anywhere.Owner, keyed.Owner = back, kept
+	n.Send(keyed)
+	n.Send(anywhere)
+
+	select {
+	case err := <-back.err:
+		var ce *ConnError
+		require.ErrorAs(t, err, &ce)
+		assert.Equal(t, addr, ce.Addr)
+		assert.Equal(t, "PUBLISH", ce.Command)
+		assert.False(t, ce.Written)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the PUBLISH was not given back after the dial failed")
+	}
+	assert.Positive(t, n.DownFor(time.Now()), "down")
+	assert.Greater(t, n.DownFor(time.Now()), 24*time.Hour, "a dial failed: down for long")
+	select {
+	case err := <-kept.err:
+		t.Fatalf("the GET was given back: %v", err)
+	default:
+	}
+	require.NoError(t, n.Close(2*time.Second))
+	select {
+	case err := <-kept.err:
+		assert.ErrorIs(t, err, ErrClosed)
+	case <-keyed.Done():
+		_, err := keyed.Await()
+		assert.ErrorIs(t, err, ErrClosed)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the GET did not end with the node")
+	}
+}
