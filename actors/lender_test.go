@@ -105,13 +105,20 @@ func TestLenderRefusesABusyActor(t *testing.T) {
 func TestLenderLeavesWhatIsPostedMeanwhileToTheGoroutine(t *testing.T) {
 	f := spawnLendable(t, SpawnOptions{})
 	first, lent := f.lendBlocked(t, 0)
-	second := newJob(1)
+	f.postWhileLent(t, first, lent)
+}
+
+// postWhileLent posts a job while first, blocked, holds the lent actor, lets first finish, and
+// checks that the actor's own goroutine, not the lender, handled the posted one, never both at once.
+func (f *fixture) postWhileLent(t *testing.T, first *job, lent chan bool) {
+	t.Helper()
+	second := newJob(first.n + 1)
 	second.trace = true
 	f.sys.Root().Send(f.pid, second)
 	close(first.block)
 	require.True(t, <-lent)
-	assert.EqualValues(t, 0, replyOf(t, first))
-	assert.EqualValues(t, 1, replyOf(t, second))
+	assert.EqualValues(t, first.n, replyOf(t, first))
+	assert.EqualValues(t, second.n, replyOf(t, second))
 	assert.NotContains(t, second.stack, "tryRun", "the lender handled a job posted by someone else")
 	assert.Contains(t, second.stack, "pinnedMailbox).run")
 	assert.False(t, f.overlap.Load(), "two goroutines ran the actor at once")
@@ -191,4 +198,65 @@ func TestLenderLeavesSystemMessagesToTheGoroutine(t *testing.T) {
 	assert.EqualValues(t, 1, replyOf(t, j))
 	require.NoError(t, stopped.Wait())
 	assert.False(t, f.lender.TryRun(newJob(2)), "a stopped actor was lent")
+}
+
+// heldSpin returns a yield for an idle mailbox's spin that holds the goroutine there until
+// released, telling spinning each time it is held; once released, it yields no more.
+func heldSpin() (yield func(), spinning chan struct{}, release func()) {
+	spinning, gate := make(chan struct{}, 1), make(chan struct{})
+	yield = func() {
+		select {
+		case spinning <- struct{}{}:
+		default:
+		}
+		<-gate
+	}
+	return yield, spinning, sync.OnceFunc(func() { close(gate) })
+}
+
+// An actor whose goroutine is yielding before it sleeps is idle too, and is lent: with one
+// processor and another goroutine busy, a yield waits out that one's time slice, and a lone
+// caller refused then had each command cross three goroutines, each waiting so long (a review,
+// GOMAXPROCS=1 beside one busy goroutine: 27–35 GETs a second, 161–808 on a bare connection).
+// What is posted while the goroutine is still yielding after the lender left is its own.
+func TestLenderTakesAnActorYieldingBeforeItSleeps(t *testing.T) {
+	yield, spinning, release := heldSpin()
+	f := spawnLendable(t, SpawnOptions{yield: yield})
+	defer release()
+	<-spinning // idle, held in its first yield
+
+	j := newJob(5)
+	j.trace = true
+	require.True(t, f.lender.TryRun(j), "the actor yielding was not lent")
+	assert.EqualValues(t, 5, replyOf(t, j))
+	assert.Contains(t, j.stack, "TestLenderTakesAnActorYieldingBeforeItSleeps", "the job ran on another goroutine")
+
+	posted := newJob(6)
+	posted.trace = true
+	f.sys.Root().Send(f.pid, posted)
+	release()
+	assert.EqualValues(t, 6, replyOf(t, posted))
+	assert.Contains(t, posted.stack, "pinnedMailbox).run", "the goroutine back from its yield handles what was posted")
+	assert.False(t, f.overlap.Load(), "two goroutines ran the actor at once")
+}
+
+// A goroutine back from its yield while a lender runs the actor sleeps until the lender leaves,
+// then handles what was posted meanwhile: never two at once.
+func TestGoroutineBackFromItsYieldWhileLentSleeps(t *testing.T) {
+	yield, spinning, release := heldSpin()
+	f := spawnLendable(t, SpawnOptions{yield: yield})
+	defer release()
+	<-spinning
+
+	first := blockingJob(1)
+	lent := make(chan bool)
+	go func() { lent <- f.lender.TryRun(first) }()
+	select {
+	case <-first.entered:
+	case ok := <-lent:
+		require.True(t, ok, "the actor yielding was not lent")
+	}
+	release()        // back from its yield, lent: it sleeps
+	f.awaitAsleep(t) // the lender still holds the actor
+	f.postWhileLent(t, first, lent)
 }

@@ -26,6 +26,7 @@ type pinnedMailbox struct {
 	user     []any // posted, not yet taken by the goroutine
 	sys      []any
 	sleeping bool // the goroutine waits on wake
+	spinning bool // the goroutine yields, idle, before it sleeps (spinBeforeSleep): lendable too
 	lent     bool // a poster runs the actor on its own goroutine (TryRun); the goroutine stays asleep
 	closed   bool
 	// owedDrained: a lender handled user messages but left before it could deliver Drained.
@@ -37,7 +38,8 @@ type pinnedMailbox struct {
 
 	invoker       actor.MessageInvoker
 	notifyDrained bool
-	suspended     bool // owned by the goroutine
+	yield         func() // runtime.Gosched; a test's, to hold the goroutine in its spin
+	suspended     bool   // owned by the goroutine
 	done          func()
 	// dropped takes a system message the closed mailbox will never handle (a Watch that reached a
 	// stopping actor, say): the system answers it as a dead letter, so a watcher gets its
@@ -49,7 +51,7 @@ type pinnedMailbox struct {
 const spinBeforeSleep = 2
 
 func newPinnedMailbox(notifyDrained bool, done func()) *pinnedMailbox {
-	return &pinnedMailbox{wake: make(chan struct{}, 1), notifyDrained: notifyDrained, done: done}
+	return &pinnedMailbox{wake: make(chan struct{}, 1), notifyDrained: notifyDrained, done: done, yield: runtime.Gosched}
 }
 
 func (m *pinnedMailbox) PostUserMessage(msg any) {
@@ -87,14 +89,19 @@ func (m *pinnedMailbox) wakeLocked() {
 	m.wake <- struct{}{}
 }
 
-// tryRun handles msg on the calling goroutine when the actor is idle: its goroutine asleep, nothing
-// queued, nobody else running it. It handles that one message, and Drained if due: whatever is
-// posted meanwhile (even by the actor to itself) waits, and wakes the goroutine when the lender
-// leaves, so a lender never runs other callers' work. It reports false, and handles nothing, when
-// the actor is busy.
+// tryRun handles msg on the calling goroutine when the actor is idle: its goroutine asleep or
+// yielding before it sleeps (it then sleeps once back, see run), nothing queued, nobody else
+// running it. It handles that one message, and Drained if due: whatever is posted meanwhile (even
+// by the actor to itself) waits, and wakes the goroutine when the lender leaves, so a lender never
+// runs other callers' work. It reports false, and handles nothing, when the actor is busy.
+//
+// A goroutine yielding waits for the others to run first: with one processor and another goroutine
+// busy computing, for that one's whole time slice (10 ms). Refused then, a lone caller's every
+// command was posted, and crossed three goroutines each waiting so long (a review, GOMAXPROCS=1: 27
+// to 35 GETs a second beside one busy goroutine, 161 to 808 on a bare connection).
 func (m *pinnedMailbox) tryRun(msg any) bool {
 	m.mu.Lock()
-	if !m.sleeping || m.lent || m.closed || m.suspended || len(m.user) > 0 || len(m.sys) > 0 {
+	if !(m.sleeping || m.spinning) || m.lent || m.closed || m.suspended || len(m.user) > 0 || len(m.sys) > 0 {
 		m.mu.Unlock()
 		return false
 	}
@@ -150,6 +157,16 @@ func (m *pinnedMailbox) run() {
 	spins := 0
 	for {
 		m.mu.Lock()
+		m.spinning = false
+		if m.lent {
+			// Lent while it yielded: the lender runs the actor, and wakes it when it leaves with
+			// something posted meanwhile (giveBack); until then it sleeps, as if it had not yielded.
+			spins = 0
+			m.sleeping = true
+			m.mu.Unlock()
+			<-m.wake
+			continue
+		}
 		sys, m.sys = m.sys, sys[:0]
 		m.pendingSys.Store(0)
 		if m.owedDrained {
@@ -174,8 +191,9 @@ func (m *pinnedMailbox) run() {
 				// Parking and waking a goroutine costs more than a message; yield a few times
 				// first, in case the next one is about to arrive.
 				spins++
+				m.spinning = true
 				m.mu.Unlock()
-				runtime.Gosched()
+				m.yield()
 				continue
 			}
 			spins = 0

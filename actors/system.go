@@ -71,6 +71,8 @@ type SpawnOptions struct {
 	// Lender, when set, is bound to the actor's mailbox: its TryRun runs the actor on the caller's
 	// goroutine while the actor is idle.
 	Lender *Lender
+
+	yield func() // in place of runtime.Gosched in the idle mailbox's spin: a test's
 }
 
 // Lender runs an idle actor on the caller's goroutine instead of waking the actor's own: a lone
@@ -78,8 +80,8 @@ type SpawnOptions struct {
 // time, the actor's own or a lender's. It is safe for concurrent use.
 type Lender struct{ m *pinnedMailbox }
 
-// TryRun handles msg at once on this goroutine, when the actor's goroutine is asleep and nothing is
-// queued, and reports true. Messages posted to the actor meanwhile, its own to itself included,
+// TryRun handles msg at once on this goroutine, when the actor's goroutine is asleep (or yielding
+// before it sleeps) and nothing is queued, and reports true. Messages posted to the actor meanwhile, its own to itself included,
 // are left to its goroutine. Otherwise TryRun does nothing and reports false: post msg as usual.
 func (l *Lender) TryRun(msg any) bool { return l != nil && l.m != nil && l.m.tryRun(msg) }
 
@@ -103,6 +105,9 @@ func (s *System) Spawn(name string, producer func() actor.Actor, opts SpawnOptio
 			}
 			if opts.Lender != nil {
 				opts.Lender.m = m
+			}
+			if opts.yield != nil {
+				m.yield = opts.yield
 			}
 			return m
 		}),
