@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"runtime"
 	"strings"
 	"testing"
@@ -16,18 +17,25 @@ import (
 
 // allocsPerRun warms f up, then returns its allocations per call in steady state, counted in the
 // whole process (the actors and readers included) and not rounded down as testing.AllocsPerRun's.
+// Work of the client's own in the background (a topology refresh, a node's clock) can only add to
+// a window's count: the least of three windows is kept. (CI run 83, beside two load tests, counted
+// 1.14 for the first case measured, 1.00 in every run alone or beside a busy CPU.)
 func allocsPerRun(f func()) float64 {
 	const runs = 4000
 	for range 1000 {
 		f()
 	}
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	for range runs {
-		f()
+	least := math.Inf(1)
+	for range 3 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for range runs {
+			f()
+		}
+		runtime.ReadMemStats(&after)
+		least = min(least, float64(after.Mallocs-before.Mallocs)/runs)
 	}
-	runtime.ReadMemStats(&after)
-	return float64(after.Mallocs-before.Mallocs) / runs
+	return least
 }
 
 // allocSlack covers what the client's tickers allocate meanwhile. Under the race detector, which

@@ -42,8 +42,9 @@ var (
 	// a new handle from Masters, Replicas, Nodes or NodeForKey.
 	ErrNodeGone = errors.New("actoredis: node left the cluster")
 	// ErrOfflineQueueFull: a node that is down already held as many commands as it keeps for its
-	// reconnection (1024); a command that met it was retried until its deadline, and the error
-	// (matching ErrTimeout too) names it as the last cause.
+	// reconnection (1024). Only a Node's Do meets it: the cluster's commands wait there past that
+	// many, in order, until their deadline (retried one by one, a caller's pipeline to a key came
+	// out reordered).
 	ErrOfflineQueueFull = node.ErrOfflineQueueFull
 	// ErrBlockingPoolFull: a blocking command (BLPOP, XREAD BLOCK...) waited CommandTimeout for
 	// a connection of its own and found all ClusterOptions.MaxBlockingConns of its node in use; it

@@ -44,6 +44,15 @@ type counters struct {
 // downLong is counters.downSince once a dial has failed: the node has been down for long.
 const downLong = 1
 
+// AnywherePatience is how long a command any node takes (Request.Anywhere) waits for a node
+// without a connection before it is given back to its Owner, when no dial has failed meanwhile
+// (one that fails gives it back at once). A connection lost is most often one the server or a
+// proxy closed, and the node is back within milliseconds.
+const AnywherePatience = 500 * time.Millisecond
+
+// errNoConnection is why a command waiting AnywherePatience was given back.
+var errNoConnection = fmt.Errorf("no connection for %s, the dial still in progress", AnywherePatience)
+
 // Start spawns the node actor for opts.Addr in sys and starts connecting. Commands sent before the
 // connection is ready wait in the offline queue.
 func Start(sys *actors.System, opts Options) (*Node, error) {

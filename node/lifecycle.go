@@ -22,6 +22,11 @@ func (a *nodeActor) onTick() {
 	a.ticks++
 	a.timer.Reset(a.tickEvery)
 	a.expireOffline()
+	if a.c == nil && len(a.offline) > 0 && time.Since(time.Unix(0, a.stats.downSince.Load())) >= AnywherePatience {
+		// A dial that neither connects nor fails (a frozen server takes the TCP connection and
+		// never answers the handshake) would hold them until their deadline.
+		a.releaseAnywhere(errNoConnection)
+	}
 	a.expireLate()
 	if len(a.batch) > 0 { // waiting for room on the reader's queue (room), or behind a cut write
 		if now := time.Now(); a.dueIn(a.batch, now) {

@@ -98,3 +98,69 @@ func TestDialFailureGivesBackWhatAnyNodeTakes(t *testing.T) {
 		t.Fatal("the GET did not end with the node")
 	}
 }
+
+// A dial that neither connects nor fails (a frozen server takes the TCP connection and never
+// answers the handshake) holds a command any node takes no longer than AnywherePatience: it goes
+// back to its Owner, to be sent elsewhere; a key's command keeps waiting for the connection.
+// (Before, such a PUBLISH waited out its deadline: 9 of 9 in a review, against a SIGSTOPped
+// master.)
+func TestHangingDialGivesBackWhatAnyNodeTakes(t *testing.T) {
+	hold := make(chan struct{})
+	srv := fakeredis.New(t, func(*fakeredis.Conn) { <-hold }) // answers nothing
+	t.Cleanup(func() { close(hold) })                         // before the server's close waits for it
+	n := startNode(t, Options{Addr: srv.Addr(), ConnectTimeout: time.Minute, CommandTimeout: time.Minute})
+	anywhere, keyed := NewRequest("PUBLISH", "news", "hello"), NewRequest("GET", "k")
+	anywhere.Anywhere = true
+	back, kept := captureOwner{err: make(chan error, 1)}, captureOwner{err: make(chan error, 1)}
+	anywhere.Owner, keyed.Owner = back, kept
+	anywhere.Until, keyed.Until = time.Now().Add(time.Minute), time.Now().Add(time.Minute)
+	n.Send(keyed)
+	n.Send(anywhere)
+
+	select {
+	case err := <-back.err:
+		var ce *ConnError
+		require.ErrorAs(t, err, &ce)
+		assert.ErrorIs(t, err, errNoConnection)
+		assert.Equal(t, "PUBLISH", ce.Command)
+		assert.False(t, ce.Written)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the PUBLISH was not given back while the dial hung")
+	}
+	assert.GreaterOrEqual(t, n.DownFor(time.Now()), AnywherePatience)
+	select {
+	case err := <-kept.err:
+		t.Fatalf("the GET was given back: %v", err)
+	default:
+	}
+}
+
+// A request its Owner retries until a deadline waits in the offline queue past OfflineQueue, in
+// order with the rest: refused, each went through a backoff of its own and came back reordered.
+// One with no Owner, or no deadline, is still refused.
+func TestOfflineQueueBoundsOnlyWhatNoOwnerRetries(t *testing.T) {
+	hold := make(chan struct{})
+	srv := fakeredis.New(t, func(*fakeredis.Conn) { <-hold })
+	t.Cleanup(func() { close(hold) })
+	n := startNode(t, Options{Addr: srv.Addr(), OfflineQueue: 2, ConnectTimeout: time.Minute, CommandTimeout: time.Minute})
+	owner := captureOwner{err: make(chan error, 8)}
+	var owned []*Request
+	for i := range 4 {
+		r := NewRequest("RPUSH", "k", i)
+		r.Owner, r.Until = owner, time.Now().Add(time.Minute)
+		owned = append(owned, r)
+		n.Send(r)
+	}
+	alone := NewRequest("RPUSH", "k", "alone")
+	n.Send(alone)
+	_, err := alone.Await()
+	require.ErrorIs(t, err, ErrOfflineQueueFull, "no Owner: refused past the bound")
+	for _, r := range owned {
+		assert.False(t, r.IsDone(), "an owned request was refused")
+	}
+	select {
+	case err := <-owner.err:
+		t.Fatalf("an owned request was given back: %v", err)
+	default:
+	}
+}

@@ -40,6 +40,7 @@ type mapActor struct {
 	soonAfter      bool                 // a Refresh came while a discovery ran: refreshSoon once it ends
 	down           map[string]time.Time // nodes disconnected, since when
 	stalled        map[string]time.Time // nodes connected with a reply overdue (node.Options.OnStall), since when
+	leaving        []*node.Node         // dropped while handling the message in hand, closed after it (closeLeaving)
 	replicaRetry   time.Duration        // the period of refreshes while only replicas are down (onTick)
 	downRefresh    bool                 // the discovery under way was for a replica down
 	unready        bool                 // the last map left out a replica listed but not online (loading, failed)
@@ -89,6 +90,7 @@ const (
 )
 
 func (a *mapActor) Receive(ctx actor.Context) {
+	defer a.closeLeaving()
 	switch m := ctx.Message().(type) {
 	case *Subscribe:
 		a.shared.subscribers = append(a.shared.subscribers, m.PID)
@@ -540,6 +542,7 @@ func (a *mapActor) shutdown() {
 		delete(a.tags, addr)
 		a.closeNode(n)
 	}
+	a.closeLeaving()
 	a.shared.readyOnce.Do(func() {
 		a.shared.firstErr = errors.New("actoredis: slot map stopped before the first topology")
 		close(a.shared.ready)

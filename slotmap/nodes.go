@@ -16,7 +16,19 @@ func (a *mapActor) dropNode(addr string) {
 	delete(a.tags, addr)
 	delete(a.down, addr)
 	delete(a.stalled, addr)
-	a.closeNode(n)
+	a.leaving = append(a.leaving, n)
+}
+
+// closeLeaving closes the nodes dropped while handling a message, once it is handled: after the
+// map without them went out to the dispatchers, which then route by it what the nodes' close
+// gives back (in the order the nodes had queued it: a close that came first made them wait for
+// that map, each in a backoff of its own, and reordered one caller's pipeline to a key).
+func (a *mapActor) closeLeaving() {
+	for _, n := range a.leaving {
+		a.closeNode(n)
+	}
+	clear(a.leaving)
+	a.leaving = a.leaving[:0]
 }
 
 // nodeAt returns the node actor for addr, starting it when there is none: a master's connection

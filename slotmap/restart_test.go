@@ -289,6 +289,7 @@ func newBuildingActor(t *testing.T, opts Options) *mapActor {
 		for _, n := range a.nodes {
 			_ = n.Close(time.Second)
 		}
+		a.closeLeaving()
 		a.shared.wg.Wait() // the closes of the nodes a build dropped
 		sys.Shutdown()
 	})
