@@ -431,9 +431,13 @@ func (a *dispatcherActor) onReturned(ctx actor.Context, r *Request, err error) {
 	// meets ASK at the source and TRYAGAIN at the target until its keys are together, and each
 	// round is no loop.
 	r.hops = r.hops[:0]
-	if stranded(err) {
+	if from, ok := stranded(err); ok {
 		r.tries++
-		a.route(ctx, r)
+		if target := a.pick(r); target != nil && target.Addr != from {
+			ctx.Send(target.Node.PID(), &r.Request)
+		} else if target != nil {
+			a.backOff(r, err) // this map still sends it there: a newer one routes it (retryWaiting)
+		}
 		return
 	}
 	a.backOff(r, err)
@@ -444,9 +448,13 @@ func (a *dispatcherActor) onReturned(ctx actor.Context, r *Request, err error) {
 // map itself, which this dispatcher has then. Such requests are routed by it at once, in the
 // order the node had queued them; each in a backoff of its own, one caller's pipeline to a key
 // came out reordered (a review: 1555 of 3000 RPUSHes across a failover).
-func stranded(err error) bool {
+// It returns the node's address.
+func stranded(err error) (from string, ok bool) {
 	var ce *node.ConnError
-	return errors.As(err, &ce) && !ce.Written && (errors.Is(err, node.ErrReleased) || errors.Is(err, node.ErrClosed))
+	if errors.As(err, &ce) && !ce.Written && (errors.Is(err, node.ErrReleased) || errors.Is(err, node.ErrClosed)) {
+		return ce.Addr, true
+	}
+	return "", false
 }
 
 // fromReplica reports whether r, a read a replica gave back with err, is to be sent to its
