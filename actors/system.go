@@ -81,8 +81,9 @@ type SpawnOptions struct {
 type Lender struct{ m *pinnedMailbox }
 
 // TryRun handles msg at once on this goroutine, when the actor's goroutine is asleep (or yielding
-// before it sleeps) and nothing is queued, and reports true. Messages posted to the actor meanwhile, its own to itself included,
-// are left to its goroutine. Otherwise TryRun does nothing and reports false: post msg as usual.
+// before it sleeps) and nothing is queued, and reports true. Messages posted to the actor
+// meanwhile, its own to itself included, are left to its goroutine. Otherwise TryRun does nothing
+// and reports false: post msg as usual.
 func (l *Lender) TryRun(msg any) bool { return l != nil && l.m != nil && l.m.tryRun(msg) }
 
 // Spawn starts a pinned actor named name (unique within the system; "" picks one). A panic in the

@@ -158,3 +158,10 @@ func callAtOnce(t *testing.T, rounds, callers int, call func(round int) error) {
 	}
 	require.Zero(t, failed.Load(), "calls failed; the first: %v", first.Load())
 }
+
+// pace spins for d: a caller's pace between commands, not a wait for anything (a sleep that short
+// would last as long as the timer's resolution).
+func pace(d time.Duration) {
+	for until := time.Now().Add(d); time.Now().Before(until); {
+	}
+}

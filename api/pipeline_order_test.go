@@ -109,9 +109,7 @@ func TestPipelineToAKeyKeepsItsOrderAcrossAFailover(t *testing.T) {
 				assert.NoError(t, err)
 			}()
 		case i > killAt:
-			// A publisher's pace, not a wait for anything: the pipeline spans the failover.
-			for until := time.Now().Add(time.Millisecond); time.Now().Before(until); {
-			}
+			pace(time.Millisecond) // the pipeline spans the failover
 		}
 	})
 	<-promoted

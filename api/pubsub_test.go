@@ -503,10 +503,9 @@ func TestPublishKeepsItsOrderAcrossALostConnection(t *testing.T) {
 			_, err := tc.MasterFor(GetSlot(channel)).Do(ctx, "CLIENT", "KILL", "ID", id.String())
 			require.NoError(t, err)
 		}
-		// A publisher's pace, not a wait for anything: the PUBLISHes after the kill span the
-		// client's finding the connection lost, and its dial after.
-		for until := time.Now().Add(300 * time.Microsecond); time.Now().Before(until); {
-		}
+		// The PUBLISHes after the kill span the client's finding the connection lost, and its
+		// dial after.
+		pace(300 * time.Microsecond)
 		futures[i] = cl.Send(Cmd("PUBLISH", channel, strconv.Itoa(i)))
 	}
 	published := map[int]bool{}

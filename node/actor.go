@@ -390,16 +390,7 @@ func (a *nodeActor) drop(cause error) {
 // Owner once a dial has failed, rather than keeping them for a connection that may be long in
 // coming: the Owner sends them to another node.
 func (a *nodeActor) releaseAnywhere(cause error) {
-	kept := a.offline[:0]
-	for _, r := range a.offline {
-		if r.Anywhere && r.Owner != nil {
-			r.Fail(&ConnError{Addr: a.opts.Addr, Command: r.Name(), Err: cause})
-			continue
-		}
-		kept = append(kept, r)
-	}
-	clear(a.offline[len(kept):])
-	a.offline = kept
+	a.failOfflineIf(func(r *Request) bool { return r.Anywhere && r.Owner != nil }, cause)
 }
 
 // detach closes the current connection, if any — its reader then fails what was written on it,

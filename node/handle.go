@@ -44,6 +44,14 @@ type counters struct {
 // downLong is counters.downSince once a dial has failed: the node has been down for long.
 const downLong = 1
 
+// downFor is Node.DownFor.
+func (c *counters) downFor(now time.Time) time.Duration {
+	if c.live.Load() != nil {
+		return 0
+	}
+	return now.Sub(time.Unix(0, c.downSince.Load()))
+}
+
 // AnywherePatience is how long a command any node takes (Request.Anywhere) waits for a node
 // without a connection before it is given back to its Owner, when no dial has failed meanwhile
 // (one that fails gives it back at once). A connection lost is most often one the server or a
@@ -100,12 +108,7 @@ func (n *Node) Connected() bool { return n.stats.live.Load() != nil }
 // decades once one has. A connection lost is most often one the server or a proxy closed, with
 // the server up: the node dials again at once (see DefaultBackoff), and is back within
 // milliseconds.
-func (n *Node) DownFor(now time.Time) time.Duration {
-	if n.stats.live.Load() != nil {
-		return 0
-	}
-	return now.Sub(time.Unix(0, n.stats.downSince.Load()))
-}
+func (n *Node) DownFor(now time.Time) time.Duration { return n.stats.downFor(now) }
 
 // PID returns the actor's PID, for actors that send it requests directly.
 func (n *Node) PID() *actor.PID { return n.pid }

@@ -22,7 +22,7 @@ func (a *nodeActor) onTick() {
 	a.ticks++
 	a.timer.Reset(a.tickEvery)
 	a.expireOffline()
-	if a.c == nil && len(a.offline) > 0 && time.Since(time.Unix(0, a.stats.downSince.Load())) >= AnywherePatience {
+	if len(a.offline) > 0 && a.stats.downFor(time.Now()) >= AnywherePatience {
 		// A dial that neither connects nor fails (a frozen server takes the TCP connection and
 		// never answers the handshake) would hold them until their deadline.
 		a.releaseAnywhere(errNoConnection)
@@ -96,15 +96,21 @@ func (a *nodeActor) onTick() {
 // past their own deadline (Until: a command redirected or retried late in its life, queued when
 // it came, or taken back from a batch the connection failed before writing).
 func (a *nodeActor) expireOffline() {
-	kept := a.offline[:0]
 	var err error = ErrTimeout
 	if a.dialErr != nil {
 		// Why the node could not take it: a refused password, a denied READONLY, a TLS error...
 		err = fmt.Errorf("%w; the last connect failed: %w", ErrTimeout, a.dialErr)
 	}
 	now := time.Now()
+	a.failOfflineIf(func(r *Request) bool { return a.expired(r, now) }, err)
+}
+
+// failOfflineIf fails, unwritten with err, the queued commands fails says so of, and keeps the
+// rest queued in their order.
+func (a *nodeActor) failOfflineIf(fails func(*Request) bool, err error) {
+	kept := a.offline[:0]
 	for _, r := range a.offline {
-		if a.expired(r, now) {
+		if fails(r) {
 			r.Fail(&ConnError{Addr: a.opts.Addr, Command: r.Name(), Err: err})
 			continue
 		}
@@ -228,11 +234,7 @@ func (a *nodeActor) shutdown(err error) {
 }
 
 func (a *nodeActor) failOffline(err error) {
-	for _, r := range a.offline {
-		r.Fail(&ConnError{Addr: a.opts.Addr, Command: r.Name(), Err: err})
-	}
-	clear(a.offline)
-	a.offline = a.offline[:0]
+	a.failOfflineIf(func(*Request) bool { return true }, err)
 }
 
 // stallAfter is how long the oldest reply may be due, with no reply arriving, beyond the holds
