@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/actoredis/actoredis/internal/testcluster"
+	"github.com/actoredis/actoredis/internal/testwait"
 )
 
 // pushInOrder sends RPUSH key 0..n-1 with Send, calling before(i) ahead of each, awaits them all,
@@ -72,15 +74,27 @@ func TestPipelineToAKeyKeepsItsOrderAcrossALostConnection(t *testing.T) {
 	cl := connect(t, tc, ClusterOptions{})
 	ctx := context.Background()
 	const key, n, killAt = "pipeline", 3000, 300
+	master := tc.MasterFor(GetSlot(key))
+	lost := make(chan struct{})
+	var once sync.Once
+	cl.OnEvent(func(e Event) {
+		if e.Type == EventNodeDisconnect && e.Addr == master.Addr() {
+			once.Do(func() { close(lost) })
+		}
+	})
 	id, err := cl.NodeForKey(key).Do(ctx, Cmd("CLIENT", "ID"))
 	require.NoError(t, err)
 	acked := pushInOrder(t, cl, key, n, 0, func(i int) {
 		if i == killAt {
-			_, err := tc.MasterFor(GetSlot(key)).Do(ctx, "CLIENT", "KILL", "ID", id.String())
+			_, err := master.Do(ctx, "CLIENT", "KILL", "ID", id.String())
 			require.NoError(t, err)
+			// Those sent from now on find the connection lost: none is written into it, and
+			// they are sent at once, more than the offline queue's 1024 while the node dials.
+			testwait.Recv(t, lost, "the client saw the connection lost")
 		}
 	})
-	assert.GreaterOrEqual(t, acked, n-killAt, "the RPUSHes after the kill went through")
+	// Those in flight at the kill may fail (may have run); none sent after it.
+	assert.GreaterOrEqual(t, acked, n-killAt, "the RPUSHes sent after the loss went through")
 	assert.Positive(t, cl.NodeForKey(key).Stats().Disconnects, "the kill closed the connection")
 }
 
