@@ -21,9 +21,11 @@ type dispatcherActor struct {
 	h    *Handle
 	snap *slotmap.Snapshot
 	rr   uint64 // round-robin counter for replica reads
-	// waiting holds the requests in a retry backoff, with their timers: a new map routes them at
-	// once (after a failover, the new master is known: no reason to wait out the backoff).
-	waiting map[*Request]*time.Timer
+	// waiting holds the queues of requests in a retry backoff: a new map routes them at once
+	// (after a failover, the new master is known: no reason to wait out the backoff). held holds
+	// those of slots, by slot: the slot's other requests wait behind them (see retryQueue).
+	waiting map[*retryQueue]struct{}
+	held    map[int]*retryQueue
 	// stopping: the actor is stopping (Close). A request that would wait in a backoff gives up at
 	// once instead: a timer started now would fire after Close returned, at a stopped actor.
 	stopping bool
@@ -107,9 +109,11 @@ func (a *dispatcherActor) readsOffReplicas(slot int) bool {
 func (a *dispatcherActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *Request:
-		a.route(ctx, m)
+		if target := a.pick(m, true); target != nil {
+			ctx.Send(target.Node.PID(), &m.Request)
+		}
 	case lent:
-		if target := a.pick(m.r); target != nil {
+		if target := a.pick(m.r, true); target != nil {
 			m.r.handOff = target.Node // its sender sends it (Handle.SendAlone)
 		}
 	case *slotmap.Snapshot:
@@ -122,10 +126,9 @@ func (a *dispatcherActor) Receive(ctx actor.Context) {
 	case *returned:
 		a.onReturned(ctx, m.req, m.err)
 	case *retryNow:
-		// Its timer fired, so nothing else routes the request: route it even when this actor
-		// was restarted since and its waiting map is new.
-		delete(a.waiting, m.req)
-		a.route(ctx, m.req)
+		// Its timer fired, so nothing else routes its requests: routed even when this actor was
+		// restarted since and its waiting map is new.
+		a.onRetryNow(ctx, m.q)
 	case *slotmap.Reroute:
 		if r, ok := ownerOf(m.Req); ok {
 			a.send(ctx, r, m.Node)
@@ -140,11 +143,7 @@ func (a *dispatcherActor) Receive(ctx actor.Context) {
 		// to a stopped actor is failed only while the system still handles dead letters).
 		a.stopping = true
 		a.retryWaiting(ctx)
-		for r, timer := range a.waiting {
-			timer.Stop()
-			delete(a.waiting, r)
-			r.giveUp(actors.ErrActorStopped, r.lastErr)
-		}
+		a.giveUpWaiting()
 	case *actor.Started, *actor.Stopped:
 	default:
 		a.opts.Logger.Error("dispatcher: unknown message", "error", &actors.UnknownMessageError{Actor: "dispatcher", Message: m})
@@ -157,16 +156,17 @@ func ownerOf(r *node.Request) (*Request, bool) {
 	return d, ok
 }
 
-// route picks the node for r by its keys' slot and sends it there.
+// route picks the node for r, a request routed before, by its keys' slot and sends it there.
 func (a *dispatcherActor) route(ctx actor.Context, r *Request) {
-	if target := a.pick(r); target != nil {
+	if target := a.pick(r, false); target != nil {
 		ctx.Send(target.Node.PID(), &r.Request)
 	}
 }
 
 // pick finds the node for r by its keys' slot and readies r to be sent there. It returns nil when
-// r is not to be sent now: abandoned, failed, or waiting in a backoff.
-func (a *dispatcherActor) pick(r *Request) *slotmap.Ref {
+// r is not to be sent now: abandoned, failed, or waiting in a backoff or behind its slot's
+// retries. fresh says r is new from its sender, not back from a node.
+func (a *dispatcherActor) pick(r *Request, fresh bool) *slotmap.Ref {
 	if r.over() {
 		return nil
 	}
@@ -190,6 +190,11 @@ func (a *dispatcherActor) pick(r *Request) *slotmap.Ref {
 	}
 	if cross {
 		r.fail(fmt.Errorf("actoredis: %s: %w", name, ErrCrossSlotChecked))
+		return nil
+	}
+	r.slot, r.keyed = int16(slot), hasKey
+	if q := a.heldFor(r); q != nil {
+		a.hold(q, r, fresh)
 		return nil
 	}
 	var target *slotmap.Ref
@@ -368,7 +373,7 @@ func (a *dispatcherActor) onReturned(ctx actor.Context, r *Request, err error) {
 	r.hops = r.hops[:0]
 	if from, ok := stranded(err); ok {
 		r.tries++
-		if target := a.pick(r); target != nil && target.Addr != from {
+		if target := a.pick(r, false); target != nil && target.Addr != from {
 			ctx.Send(target.Node.PID(), &r.Request)
 		} else if target != nil {
 			a.backOff(r, err) // this map still sends it there: a newer one routes it (retryWaiting)
@@ -412,55 +417,6 @@ func (a *dispatcherActor) fromReplica(r *Request, err error) bool {
 	}
 	r.toMaster = true
 	return true
-}
-
-// backOff waits before routing r again by the newest map: a transient state, a lost connection, a
-// slot no node serves. A new map routes it at once (retryWaiting).
-func (a *dispatcherActor) backOff(r *Request, err error) {
-	if a.stopping {
-		r.giveUp(actors.ErrActorStopped, err)
-		return
-	}
-	r.tries++
-	delay := Backoff(r.tries)
-	if !r.Deadline.IsZero() {
-		// Wait no longer than the deadline, but until it: a new map meanwhile (the end of a
-		// failover) routes the request at once (retryWaiting); route gives up past the deadline.
-		left := time.Until(r.Deadline)
-		if left <= 0 {
-			r.giveUp(ErrTimeout, err)
-			return
-		}
-		delay = min(delay, left)
-	}
-	// A node failed or left, or a slot has no node, or a write met a replica, or a node says the
-	// cluster is down (a failover, or a node no longer in the cluster): the map may be stale. (A
-	// node that is down is the map's own business: it refreshes while one stays unreachable.)
-	if se := (*resp.Error)(nil); !errors.As(err, &se) && !errors.Is(err, node.ErrOfflineQueueFull) ||
-		errors.Is(err, resp.ErrReadOnly) || errors.Is(err, resp.ErrClusterDown) {
-		a.opts.Map.Refresh()
-	}
-	root, pid := a.h.sys.Root(), a.h.pid
-	if a.waiting == nil {
-		a.waiting = map[*Request]*time.Timer{}
-	}
-	a.waiting[r] = time.AfterFunc(delay, func() { root.Send(pid, &retryNow{req: r}) })
-}
-
-// retryWaiting routes by the new map every request waiting in a backoff that a map can end. A
-// request whose timer already fired is left to its retryNow message; one that met TRYAGAIN or
-// LOADING waits out its backoff, as a new map changes nothing for it (during a resharding every
-// MOVED makes one, and it would be sent straight back to meet the same reply).
-func (a *dispatcherActor) retryWaiting(ctx actor.Context) {
-	for r, timer := range a.waiting {
-		if errors.Is(r.lastErr, resp.ErrTryAgain) || errors.Is(r.lastErr, resp.ErrLoading) {
-			continue
-		}
-		if timer.Stop() {
-			delete(a.waiting, r)
-			a.route(ctx, r)
-		}
-	}
 }
 
 func (a *dispatcherActor) redirect(ctx actor.Context, r *Request, se *resp.Error) {
@@ -510,6 +466,9 @@ func (a *dispatcherActor) redirect(ctx actor.Context, r *Request, se *resp.Error
 			r.giveUp(ErrTimeout, se)
 			return
 		}
+		if a.holdRedirected(r) {
+			return
+		}
 		r.Asking = true
 		if known == nil {
 			ctx.Send(mapPID, &slotmap.Resolve{Addr: announced, Req: &r.Request, Back: ctx.Self()})
@@ -532,7 +491,23 @@ func (a *dispatcherActor) redirect(ctx actor.Context, r *Request, se *resp.Error
 		r.giveUp(ErrTimeout, se)
 		return
 	}
+	if a.holdRedirected(r) {
+		return
+	}
 	ctx.Send(known.Node.PID(), &r.Request)
+}
+
+// holdRedirected puts a redirected request behind the requests of its slot waiting to be routed
+// again, if there are any: followed at once, it would overtake them (a pipeline met TRYAGAIN up to
+// a command, the slot's keys came together, and those after it met ASK). When they are routed it
+// goes by the map again, and meets the redirect again if it still holds.
+func (a *dispatcherActor) holdRedirected(r *Request) bool {
+	q := a.heldFor(r)
+	if q == nil {
+		return false
+	}
+	a.hold(q, r, false)
+	return true
 }
 
 // followed reports whether r has followed rd already. For a script or a function (EVAL, FCALL...)

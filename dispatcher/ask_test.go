@@ -79,8 +79,13 @@ func newAskPair(t *testing.T, slow time.Duration) *askPair {
 // start starts a slot map (opts, its Roots set to A) and a dispatcher on it, closed at the end of
 // the test.
 func (p *askPair) start(t *testing.T, opts slotmap.Options) (*slotmap.Map, *Handle) {
-	sys := actors.NewSystem(nil)
 	opts.Roots = []string{p.a.Addr()}
+	return startOn(t, opts)
+}
+
+// startOn starts a slot map with opts and a dispatcher on it, closed at the end of the test.
+func startOn(t *testing.T, opts slotmap.Options) (*slotmap.Map, *Handle) {
+	sys := actors.NewSystem(nil)
 	m, err := slotmap.Start(sys, opts)
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound)

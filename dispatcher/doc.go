@@ -19,4 +19,9 @@
 // LOADING or MASTERDOWN — retried after 10 ms doubling to 1 s, with jitter, within the command's
 // deadline —, and connection failures, retried when the command was never written or is read-only
 // or marked idempotent. Past MaxRedirections hops a command fails with ErrMaxRedirections.
+//
+// The retries of a slot wait in one queue, in the order they came back, and go out together in
+// that order (every 240 ms at most, or at once when a new map may change things); while they wait,
+// the slot's new requests and redirects wait behind them. One caller's pipeline to a key thus
+// keeps its order through TRYAGAIN, CLUSTERDOWN and LOADING (see retryQueue).
 package dispatcher

@@ -14,16 +14,20 @@ type returned struct {
 	err error
 }
 
-// retryNow ends a retry's backoff.
-type retryNow struct{ req *Request }
+// retryNow ends the backoff of a queue of retries (or a member's deadline has come).
+type retryNow struct{ q *retryQueue }
 
 // Fail fails the carried request when the message cannot be delivered (the dispatcher stopped):
 // the message is then the request's only holder. It bypasses the Owner, which would send the
 // request back to the stopped dispatcher.
 func (m *returned) Fail(err error) { m.req.fail(err) }
 
-// Fail: see returned.Fail.
-func (m *retryNow) Fail(err error) { m.req.fail(err) }
+// Fail: see returned.Fail; it fails every request of the queue.
+func (m *retryNow) Fail(err error) {
+	for _, r := range m.q.members() {
+		r.fail(err)
+	}
+}
 
 // lent is a request routed on its sender's goroutine (Options.Lend), which then sends it to the
 // node the route picked (Request.handOff).

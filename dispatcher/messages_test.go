@@ -30,7 +30,7 @@ func TestMessagesToAStoppedDispatcherFailTheirRequest(t *testing.T) {
 
 	for name, msg := range map[string]func(*Request) any{
 		"returned": func(r *Request) any { return &returned{req: r, err: assert.AnError} },
-		"retryNow": func(r *Request) any { return &retryNow{req: r} },
+		"retryNow": func(r *Request) any { return &retryNow{q: &retryQueue{reqs: []*Request{r}}} },
 	} {
 		r := &Request{}
 		r.Init(nil, []any{"GET", "k"})
