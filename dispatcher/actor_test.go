@@ -41,7 +41,7 @@ func backingOff(t *testing.T) (*dispatcherActor, *Request) {
 // isWaiting reports whether r waits in one of a's retry queues.
 func (a *dispatcherActor) isWaiting(r *Request) bool {
 	for q := range a.waiting {
-		if slices.Contains(q.reqs, r) {
+		if slices.Contains(q.reqs, r) || slices.Contains(q.held, r) {
 			return true
 		}
 	}
