@@ -17,7 +17,8 @@
 // Commands are routed by their keys' hash slot (CRC16 with {hash tags}; see GetSlot) to the node
 // that serves it; MOVED and ASK replies are followed (up to MaxCommandRedirections), TRYAGAIN,
 // CLUSTERDOWN and LOADING retried with backoff within CommandTimeout (a slot's retries in the
-// order they were sent, the slot's later commands behind them), and the topology refreshed on
+// order they were sent, the slot's later commands behind them but for TRYAGAIN's), and the
+// topology refreshed on
 // MOVED, periodically and while a node is unreachable. Commands sent together to one node are
 // written together (auto-pipelining).
 //

@@ -120,7 +120,7 @@ func TestPipelineToAKeyKeepsItsOrderAcrossAFailover(t *testing.T) {
 	const key, n, killAt = "pipeline", 4000, 200
 	master := tc.MasterFor(GetSlot(key))
 	var promoted chan struct{}
-	pushInOrder(t, cl, key, n, 400, func(i int) {
+	pushInOrder(t, cl, key, n, 0, func(i int) {
 		switch {
 		case i == killAt:
 			require.NoError(t, tc.Kill(master))
@@ -178,4 +178,51 @@ func TestPipelineOfMultiKeyCommandsKeepsItsOrderAcrossAMigration(t *testing.T) {
 		require.NoError(t, tc.MigrateKeys(ctx, src, to, other))
 		require.NoError(t, tc.FinishMigration(ctx, slot, to))
 	}, func(i int) Command { return Cmd("EVAL", script, 2, log, other, i) })
+}
+
+// The same across a slot changing owner while it is busy: a migration's end (MOVED from the old
+// owner) and a graceful failover (the old master demoted, answering MOVED). The map moves the
+// slot, and what the old owner answers MOVED to comes back after; the slot's new commands wait
+// until a PING sent to it after them comes back (see dispatcher's gate). Before, they went to the
+// new owner at once: a review counted 1–14 run ahead of a smaller one in 6 of 12 runs.
+func TestPipelineToAKeyKeepsItsOrderAcrossASlotMove(t *testing.T) {
+	for _, how := range []string{"migration", "graceful failover"} {
+		t.Run(how, func(t *testing.T) {
+			tc := testcluster.New(t, testcluster.Options{})
+			cl := connect(t, tc, ClusterOptions{})
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			const key, n, moveAt, burst = "pipeline", 20000, 300, 100
+			slot := GetSlot(key)
+			master := tc.MasterFor(slot)
+			moved := make(chan struct{})
+			pushInOrder(t, cl, key, n, 0, func(i int) {
+				switch {
+				case i == moveAt:
+					go func() {
+						defer close(moved)
+						if how == "migration" {
+							to := tc.Masters()[0]
+							if to == master {
+								to = tc.Masters()[1]
+							}
+							assert.NoError(t, tc.MigrateSlot(ctx, slot, to))
+							return
+						}
+						assert.NoError(t, tc.Failover(ctx, tc.ReplicasOf(master)[0]))
+					}()
+				case i > moveAt && i%burst == 0:
+					select {
+					case <-moved: // the rest at once
+					default:
+						// The pipeline spans the move, in bursts: some are in flight to the old
+						// owner when the map moves the slot.
+						pace(5 * time.Millisecond)
+					}
+				}
+			})
+			<-moved
+			assert.NotEqual(t, master.Addr(), tc.MasterFor(slot).Addr(), "the slot moved")
+		})
+	}
 }

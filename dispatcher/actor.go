@@ -26,6 +26,10 @@ type dispatcherActor struct {
 	// those of slots, by slot: the slot's other requests wait behind them (see retryQueue).
 	waiting map[*retryQueue]struct{}
 	held    map[int]*retryQueue
+	// gates holds the gates closed by a new map on the slots it gave another master, gated their
+	// slots (see gate).
+	gates map[*gate]struct{}
+	gated map[int]*gate
 	// stopping: the actor is stopping (Close). A request that would wait in a backoff gives up at
 	// once instead: a timer started now would fire after Close returned, at a stopped actor.
 	stopping bool
@@ -118,13 +122,17 @@ func (a *dispatcherActor) Receive(ctx actor.Context) {
 		}
 	case *slotmap.Snapshot:
 		if a.snap == nil || m.Version >= a.snap.Version {
+			old := a.snap
 			a.snap = m
 			a.retryWaiting(ctx)
+			a.gateMoves(ctx, old, m)
 			a.forgetMigrated()
 			a.forgetRested()
 		}
 	case *returned:
 		a.onReturned(ctx, m.req, m.err)
+	case *gateOpen:
+		a.openGate(ctx, m.g)
 	case *retryNow:
 		// Its timer fired, so nothing else routes its requests: routed even when this actor was
 		// restarted since and its waiting map is new.
@@ -135,7 +143,11 @@ func (a *dispatcherActor) Receive(ctx actor.Context) {
 		}
 	case *actor.Restarting:
 		// Requests waiting in a backoff are routed now; one whose timer fired already is routed by
-		// its retryNow, which the next instance gets.
+		// its retryNow, which the next instance gets. Gates open: the next instance does not know
+		// them.
+		for g := range a.gates {
+			a.openGate(ctx, g)
+		}
 		a.retryWaiting(ctx)
 	case *actor.Stopping:
 		// The same, and nodes fail them if they are closing too. A request whose timer fired
@@ -175,13 +187,13 @@ func (a *dispatcherActor) pick(r *Request, fresh bool) *slotmap.Ref {
 		return nil
 	}
 	name := r.Name()
-	var slot int
-	var hasKey, cross bool
+	var slot, keys int
+	var cross bool
 	if r.More == nil {
-		slot, hasKey, cross, r.readOnly = a.commandSlot(name, r.Args)
+		slot, keys, cross, r.readOnly = a.commandSlot(name, r.Args)
 	} else { // a unit (MULTI ... EXEC): routed by the keys of all its commands, never a read
 		var local string
-		slot, hasKey, cross, local = a.unitSlot(r)
+		slot, keys, cross, local = a.unitSlot(r)
 		r.readOnly = false
 		if local != "" {
 			r.fail(fmt.Errorf("actoredis: %s in a unit: %w", local, ErrNodeCommand))
@@ -192,8 +204,9 @@ func (a *dispatcherActor) pick(r *Request, fresh bool) *slotmap.Ref {
 		r.fail(fmt.Errorf("actoredis: %s: %w", name, ErrCrossSlotChecked))
 		return nil
 	}
+	hasKey := keys > 0
 	r.slot, r.keyed = int16(slot), hasKey
-	if q := a.heldFor(r); q != nil {
+	if q := a.heldFor(r, fresh); q != nil {
 		a.hold(q, r, fresh)
 		return nil
 	}
@@ -247,10 +260,10 @@ func (a *dispatcherActor) pick(r *Request, fresh bool) *slotmap.Ref {
 	return target
 }
 
-// unitSlot computes the slot of the keys of every command in r's unit; cross is true when they
-// span slots. local names a command of the unit that acts only on the node it reaches (see
-// perNode), if there is one.
-func (a *dispatcherActor) unitSlot(r *Request) (slot int, hasKey, cross bool, local string) {
+// unitSlot computes the slot of the keys of every command in r's unit, and counts them; cross is
+// true when they span slots. local names a command of the unit that acts only on the node it
+// reaches (see perNode), if there is one.
+func (a *dispatcherActor) unitSlot(r *Request) (slot, keys int, cross bool, local string) {
 	slot = -1
 	for i := -1; i < len(r.More) && !cross; i++ {
 		args := r.Args
@@ -259,35 +272,45 @@ func (a *dispatcherActor) unitSlot(r *Request) (slot int, hasKey, cross bool, lo
 		}
 		name := node.CommandName(args)
 		if perNode(name, args) {
-			return 0, false, false, name
+			return 0, 0, false, name
 		}
-		s, has, c, _ := a.commandSlot(name, args)
+		s, n, c, _ := a.commandSlot(name, args)
+		keys += n
 		switch {
-		case c || has && slot >= 0 && s != slot:
+		case c || n > 0 && slot >= 0 && s != slot:
 			cross = true
-		case has:
+		case n > 0:
 			slot = s
 		}
 	}
-	return slot, slot >= 0, cross, ""
+	return slot, keys, cross, ""
 }
 
 // commandSlot computes the slot of one command's keys, or of the slot it is about (CLUSTER
-// COUNTKEYSINSLOT...), and whether the command only reads.
-func (a *dispatcherActor) commandSlot(name string, args []any) (slot int, hasKey, cross, readOnly bool) {
+// COUNTKEYSINSLOT...), how many keys it has (1 for a slot it is about), and whether the command
+// only reads.
+func (a *dispatcherActor) commandSlot(name string, args []any) (slot, keys int, cross, readOnly bool) {
 	spec, known := a.opts.Commands.lookupArgs(name, args)
-	slot, hasKey, cross = slotOf(spec, known, args)
-	if !hasKey {
-		slot, hasKey = slotArgument(name, args)
+	slot, keys, cross = countKeys(spec, known, args)
+	if keys == 0 {
+		if s, ok := slotArgument(name, args); ok {
+			slot, keys = s, 1
+		}
 	}
-	return slot, hasKey, cross, spec.readOnly
+	return slot, keys, cross, spec.readOnly
 }
 
 // slotOf computes the slot of the command's keys; cross is true when they span slots.
 func slotOf(spec keySpec, known bool, args []any) (slot int, hasKey, cross bool) {
+	slot, keys, cross := countKeys(spec, known, args)
+	return slot, keys > 0, cross
+}
+
+// countKeys is slotOf counting the keys (up to the first in another slot).
+func countKeys(spec keySpec, known bool, args []any) (slot, keys int, cross bool) {
 	if !known {
 		if len(args) < 2 {
-			return 0, false, false
+			return 0, 0, false
 		}
 		spec = keySpec{first: 1, last: 1, step: 1} // unknown command: assume the first argument is its key
 	}
@@ -299,9 +322,10 @@ func slotOf(spec keySpec, known bool, args []any) (slot int, hasKey, cross bool)
 			return false
 		}
 		slot = s
+		keys++
 		return true
 	})
-	return slot, slot >= 0, cross
+	return slot, keys, cross
 }
 
 func keySlot(k any) int {
@@ -466,9 +490,6 @@ func (a *dispatcherActor) redirect(ctx actor.Context, r *Request, se *resp.Error
 			r.giveUp(ErrTimeout, se)
 			return
 		}
-		if a.holdRedirected(r) {
-			return
-		}
 		r.Asking = true
 		if known == nil {
 			ctx.Send(mapPID, &slotmap.Resolve{Addr: announced, Req: &r.Request, Back: ctx.Self()})
@@ -491,23 +512,7 @@ func (a *dispatcherActor) redirect(ctx actor.Context, r *Request, se *resp.Error
 		r.giveUp(ErrTimeout, se)
 		return
 	}
-	if a.holdRedirected(r) {
-		return
-	}
 	ctx.Send(known.Node.PID(), &r.Request)
-}
-
-// holdRedirected puts a redirected request behind the requests of its slot waiting to be routed
-// again, if there are any: followed at once, it would overtake them (a pipeline met TRYAGAIN up to
-// a command, the slot's keys came together, and those after it met ASK). When they are routed it
-// goes by the map again, and meets the redirect again if it still holds.
-func (a *dispatcherActor) holdRedirected(r *Request) bool {
-	q := a.heldFor(r)
-	if q == nil {
-		return false
-	}
-	a.hold(q, r, false)
-	return true
 }
 
 // followed reports whether r has followed rd already. For a script or a function (EVAL, FCALL...)

@@ -67,11 +67,7 @@ func TestStoppingFailsRequestsWhoseRetryIsInFlight(t *testing.T) {
 // longer than that: it waits out what is left (a new map meanwhile would route it at once) instead
 // of giving up at once with its deadline still ahead.
 func TestRetryWaitsUntilTheDeadline(t *testing.T) {
-	sys := actors.NewSystem(nil)
-	defer sys.Shutdown()
-	pid, err := sys.Spawn("", func() actor.Actor { return idle{} }, actors.SpawnOptions{})
-	require.NoError(t, err)
-	h := &Handle{sys: sys, pid: pid}
+	h := idleHandle(t)
 	a := &dispatcherActor{opts: Options{}.withDefaults(), h: h}
 	defer a.giveUpWaiting()
 	for range 20 { // the backoff is drawn at random: most draws at try 7 exceed 400 ms
@@ -88,7 +84,7 @@ func TestRetryWaitsUntilTheDeadline(t *testing.T) {
 	late.Init(h, []any{"GET", "k"})
 	late.Deadline = time.Now().Add(-time.Millisecond)
 	a.onReturned(messageOnly{}, late, &resp.Error{Prefix: "TRYAGAIN", Msg: "again"})
-	_, err = late.Future.Await()
+	_, err := late.Future.Await()
 	require.ErrorIs(t, err, ErrTimeout, "past its deadline it gives up")
 	require.ErrorIs(t, err, resp.ErrTryAgain)
 }

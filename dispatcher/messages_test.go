@@ -17,6 +17,16 @@ type idle struct{}
 
 func (idle) Receive(actor.Context) {}
 
+// idleHandle returns a Handle whose actor is idle: a dispatcherActor the test drives by hand takes
+// it, so its timers fire at an actor that ignores them. Its system shuts down with the test.
+func idleHandle(t *testing.T) *Handle {
+	sys := actors.NewSystem(nil)
+	t.Cleanup(sys.Shutdown)
+	pid, err := sys.Spawn("", func() actor.Actor { return idle{} }, actors.SpawnOptions{})
+	require.NoError(t, err)
+	return &Handle{sys: sys, pid: pid}
+}
+
 // A returned or retryNow message posted to a dispatcher that has stopped (a backoff timer firing
 // during Close, a node giving a request back at the same moment) fails its request instead of
 // leaving the caller waiting. The request has no Handle: a Fail that went through its Owner would

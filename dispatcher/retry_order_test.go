@@ -8,11 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/asynkron/protoactor-go/actor"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/actoredis/actoredis/actors"
 	"github.com/actoredis/actoredis/internal/fakeredis"
 	"github.com/actoredis/actoredis/internal/testwait"
 	"github.com/actoredis/actoredis/resp"
@@ -134,11 +132,7 @@ func TestRetriesOfASlotRunInTheOrderSent(t *testing.T) {
 // A request held behind its slot's retries gives up at its own deadline, not at the end of the
 // queue's backoff; the queue waits on for the rest.
 func TestHeldRequestGivesUpAtItsDeadline(t *testing.T) {
-	sys := actors.NewSystem(nil)
-	defer sys.Shutdown()
-	pid, err := sys.Spawn("", func() actor.Actor { return idle{} }, actors.SpawnOptions{})
-	require.NoError(t, err)
-	a := &dispatcherActor{opts: Options{}.withDefaults(), h: &Handle{sys: sys, pid: pid}}
+	a := &dispatcherActor{opts: Options{}.withDefaults(), h: idleHandle(t)}
 	defer a.giveUpWaiting()
 	keyed := func(deadline time.Time) *Request {
 		r := &Request{}
@@ -149,7 +143,7 @@ func TestHeldRequestGivesUpAtItsDeadline(t *testing.T) {
 	first := keyed(time.Time{})
 	first.tries = 6
 	a.backOff(first, resp.ErrLoading) // no map to refresh here: LOADING asks for none
-	q := a.heldFor(first)
+	q := a.heldFor(first, false)
 	require.NotNil(t, q, "a keyed request backing off holds its slot")
 	require.Equal(t, q.at, q.fire, "with no deadline the queue fires at the end of its backoff")
 
@@ -160,11 +154,11 @@ func TestHeldRequestGivesUpAtItsDeadline(t *testing.T) {
 
 	short.Deadline = time.Now().Add(-time.Millisecond) // as if that time had come
 	a.onRetryNow(messageOnly{}, q)
-	_, err = short.Future.Await()
+	_, err := short.Future.Await()
 	require.ErrorIs(t, err, ErrTimeout)
 	require.ErrorIs(t, err, resp.ErrLoading, "it says what its slot's retries met")
 	assert.False(t, first.IsDone(), "the rest waits out the backoff")
 	assert.Equal(t, []*Request{first}, q.members())
 	assert.Equal(t, q.at, q.fire)
-	assert.Same(t, q, a.heldFor(first))
+	assert.Same(t, q, a.heldFor(first, false))
 }

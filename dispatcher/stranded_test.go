@@ -8,7 +8,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/actoredis/actoredis/actors"
 	"github.com/actoredis/actoredis/internal/fakeredis"
 	"github.com/actoredis/actoredis/node"
 	"github.com/actoredis/actoredis/slotmap"
@@ -23,11 +22,7 @@ func TestStrandedRequestGoesBackOnlyByANewerMap(t *testing.T) {
 	shards = fakeredis.ShardsReply(fakeredis.Shard{Addr: srv.Addr(), Ranges: [][2]int{{0, slotmap.NumSlots - 1}}})
 	m, _ := startOn(t, slotmap.Options{Roots: []string{srv.Addr()}})
 	snap := m.Snapshot()
-	sys := actors.NewSystem(nil) // a's timers fire at an idle actor
-	defer sys.Shutdown()
-	pid, err := sys.Spawn("", func() actor.Actor { return idle{} }, actors.SpawnOptions{})
-	require.NoError(t, err)
-	h := &Handle{sys: sys, pid: pid}
+	h := idleHandle(t)
 	owner := snap.Master(slotmap.Slot("k"))
 	require.NotNil(t, owner)
 

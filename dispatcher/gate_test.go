@@ -1,0 +1,144 @@
+package dispatcher
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/actoredis/actoredis/actors"
+	"github.com/actoredis/actoredis/internal/fakeredis"
+	"github.com/actoredis/actoredis/internal/testwait"
+	"github.com/actoredis/actoredis/node"
+	"github.com/actoredis/actoredis/resp"
+	"github.com/actoredis/actoredis/slotmap"
+)
+
+// catcher is an actor that passes on every message it gets but its lifecycle's.
+type catcher chan any
+
+func (c catcher) Receive(ctx actor.Context) {
+	switch ctx.Message().(type) {
+	case *actor.Started, *actor.Stopping, *actor.Stopped, *actor.Restarting:
+	default:
+		c <- ctx.Message()
+	}
+}
+
+// movedMaps returns two maps of a fake cluster of two servers: in the first A serves every slot,
+// in the second B. The slot map is subscribed to by the actor behind the returned Handle, a
+// catcher, whose channel is returned too.
+func movedMaps(t *testing.T) (m *slotmap.Map, before, after *slotmap.Snapshot, h *Handle, caught catcher) {
+	var shards atomic.Value
+	serve := serveSlowly(0, func() string { return shards.Load().(string) }, func([]string) string { return "+OK\r\n" })
+	a, b := fakeredis.New(t, serve), fakeredis.New(t, serve)
+	all := [][2]int{{0, slotmap.NumSlots - 1}}
+	shards.Store(fakeredis.ShardsReply(fakeredis.Shard{Addr: a.Addr(), Ranges: all}, fakeredis.Shard{Addr: b.Addr()}))
+	sys := actors.NewSystem(nil)
+	m, err := slotmap.Start(sys, slotmap.Options{Roots: []string{a.Addr()}})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		m.Close(time.Second)
+		sys.Shutdown()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound)
+	defer cancel()
+	require.NoError(t, m.Ready(ctx))
+	before = m.Snapshot()
+	caught = make(catcher, 1024)
+	pid, err := sys.Spawn("", func() actor.Actor { return caught }, actors.SpawnOptions{})
+	require.NoError(t, err)
+	m.Subscribe(pid)
+	shards.Store(fakeredis.ShardsReply(fakeredis.Shard{Addr: b.Addr(), Ranges: all}, fakeredis.Shard{Addr: a.Addr()}))
+	m.Refresh()
+	for after == nil {
+		if s, ok := testwait.Recv(t, caught, "no map moved the slots").(*slotmap.Snapshot); ok && s.Master(0).Addr == b.Addr() {
+			after = s
+		}
+	}
+	return m, before, after, &Handle{sys: sys, pid: pid}, caught
+}
+
+// nextOpen returns the next gateOpen caught.
+func nextOpen(t *testing.T, caught catcher) *gateOpen {
+	for {
+		if open, ok := testwait.Recv(t, caught, "no gate opened").(*gateOpen); ok {
+			return open
+		}
+	}
+}
+
+// toNodes returns the node requests among what ctx sent.
+func toNodes(ctx *sendRecorder) []*node.Request {
+	var rs []*node.Request
+	for _, m := range ctx.sent {
+		if r, ok := m.(*node.Request); ok {
+			rs = append(rs, r)
+		}
+	}
+	return rs
+}
+
+// A map that gives a slot another master holds the slot's new commands until what was sent to
+// the old master has come back: a PING sent there after it (the barrier). What comes back (MOVED)
+// is followed at once, and the new ones after the barrier's completion, which opens the gate; so
+// does gateFor with no completion (a frozen old master).
+func TestMovedSlotHoldsNewCommandsUntilTheOldMasterAnswers(t *testing.T) {
+	m, before, after, h, caught := movedMaps(t)
+	oldMaster, newMaster := before.Master(0), after.Master(0)
+	opts := Options{Map: m}.withDefaults()
+	a := &dispatcherActor{opts: opts, h: h, snap: before}
+	defer a.giveUpWaiting()
+	ctx := &sendRecorder{messageOnly: messageOnly{msg: after}}
+	a.Receive(ctx)
+	require.Len(t, ctx.to, 1, "one barrier for the old master")
+	assert.Equal(t, oldMaster.Node.PID(), ctx.to[0])
+	ping, ok := ctx.sent[0].(*node.Request)
+	require.True(t, ok, "%T", ctx.sent[0])
+	assert.Equal(t, []any{"PING"}, ping.Args)
+	assert.Len(t, a.gated, slotmap.NumSlots)
+
+	send := func(key string) *Request {
+		r := &Request{}
+		r.Init(h, []any{"RPUSH", key, "v"})
+		r.Deadline = time.Now().Add(time.Minute)
+		return r
+	}
+	ctx = &sendRecorder{}
+	fresh := send("k")
+	ctx.msg = fresh
+	a.Receive(ctx)
+	back := send("k") // routed to the old master before the map moved the slot, it met MOVED
+	back.keyed, back.slot = true, int16(slotmap.Slot("k"))
+	a.onReturned(ctx, back, &resp.Error{Prefix: "MOVED", Msg: fmt.Sprintf("%d %s", back.slot, newMaster.Addr)})
+	assert.Equal(t, []*node.Request{&back.Request}, toNodes(ctx), "what comes back is followed at once")
+
+	ping.CompleteHere(resp.Value{}, nil) // the old master's PONG
+	ctx.msg = nextOpen(t, caught)
+	a.Receive(ctx)
+	assert.Equal(t, []*node.Request{&back.Request, &fresh.Request}, toNodes(ctx), "the new one after the barrier")
+	assert.Empty(t, a.gated)
+	assert.Empty(t, a.held)
+	for i, m := range ctx.sent {
+		if _, ok := m.(*node.Request); ok {
+			assert.Equal(t, newMaster.Node.PID(), ctx.to[i], "to the new master")
+		}
+	}
+
+	// With no answer from the old master, the gate opens at gateFor.
+	a = &dispatcherActor{opts: opts, h: h, snap: before}
+	a.Receive(&sendRecorder{messageOnly: messageOnly{msg: after}})
+	ctx = &sendRecorder{}
+	fresh = send("k")
+	ctx.msg = fresh
+	a.Receive(ctx)
+	assert.Empty(t, ctx.to)
+	ctx.msg = nextOpen(t, caught)
+	a.Receive(ctx)
+	assert.Equal(t, []*node.Request{&fresh.Request}, toNodes(ctx))
+}
