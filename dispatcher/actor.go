@@ -205,9 +205,13 @@ func (a *dispatcherActor) pick(r *Request, fresh bool) *slotmap.Ref {
 		return nil
 	}
 	hasKey := keys > 0
-	r.slot, r.keyed = int16(slot), hasKey
-	if q := a.heldFor(r, fresh); q != nil {
-		a.hold(q, r, fresh)
+	r.slot, r.keyed, r.multi = int16(slot), hasKey, keys > 1
+	kind := comeBack
+	if fresh {
+		kind = sentNew
+	}
+	if q := a.heldFor(r, kind); q != nil {
+		a.hold(q, r, kind)
 		return nil
 	}
 	var target *slotmap.Ref
@@ -490,6 +494,9 @@ func (a *dispatcherActor) redirect(ctx actor.Context, r *Request, se *resp.Error
 			r.giveUp(ErrTimeout, se)
 			return
 		}
+		if a.holdRedirected(r) {
+			return
+		}
 		r.Asking = true
 		if known == nil {
 			ctx.Send(mapPID, &slotmap.Resolve{Addr: announced, Req: &r.Request, Back: ctx.Self()})
@@ -512,7 +519,23 @@ func (a *dispatcherActor) redirect(ctx actor.Context, r *Request, se *resp.Error
 		r.giveUp(ErrTimeout, se)
 		return
 	}
+	if a.holdRedirected(r) {
+		return
+	}
 	ctx.Send(known.Node.PID(), &r.Request)
+}
+
+// holdRedirected puts a redirected request behind the requests of its slot waiting to be routed
+// again, if there are any and they hold it (see heldFor): followed at once, it would overtake
+// them. When they are routed it goes by the map again, and meets the redirect again if it still
+// holds; then it is followed.
+func (a *dispatcherActor) holdRedirected(r *Request) bool {
+	q := a.heldFor(r, redirected)
+	if q == nil {
+		return false
+	}
+	a.hold(q, r, redirected)
+	return true
 }
 
 // followed reports whether r has followed rd already. For a script or a function (EVAL, FCALL...)

@@ -23,6 +23,8 @@ type Request struct {
 	// Idempotent allows a retry after a connection failed with the command already written.
 	Idempotent bool
 	keyed      bool  // it has a key (or names a slot): its slot is slot
+	multi      bool  // it has more than one key: it may meet TRYAGAIN
+	heldOnce   bool  // it waited behind its slot's retries after a redirect (see heldFor)
 	slot       int16 // set by each route
 	// Deadline bounds every retry and redirect; the dispatcher fails the request past it.
 	Deadline time.Time
@@ -50,7 +52,7 @@ func (r *Request) Init(h *Handle, args []any) {
 // Reuse makes a request whose Future is Reusable, awaited by its sender, ready for Init again.
 func (r *Request) Reuse() {
 	r.Request.Reuse()
-	r.Idempotent, r.Deadline, r.keyed = false, time.Time{}, false
+	r.Idempotent, r.Deadline, r.keyed, r.heldOnce = false, time.Time{}, false, false
 	r.disp, r.hops, r.tries, r.readOnly, r.lastErr, r.handOff, r.written = nil, nil, 0, false, nil, nil, false
 	r.replica, r.master, r.toMaster = "", nil, false
 }

@@ -143,13 +143,13 @@ func TestHeldRequestGivesUpAtItsDeadline(t *testing.T) {
 	first := keyed(time.Time{})
 	first.tries = 6
 	a.backOff(first, resp.ErrLoading) // no map to refresh here: LOADING asks for none
-	q := a.heldFor(first, false)
+	q := a.heldFor(first, comeBack)
 	require.NotNil(t, q, "a keyed request backing off holds its slot")
 	require.Equal(t, q.at, q.fire, "with no deadline the queue fires at the end of its backoff")
 
 	short := keyed(time.Now().Add(time.Hour))
 	short.Deadline = q.at.Add(-time.Millisecond)
-	a.hold(q, short, true)
+	a.hold(q, short, sentNew)
 	assert.Equal(t, short.Deadline, q.fire, "its deadline, before the backoff's end, fires the queue")
 
 	short.Deadline = time.Now().Add(-time.Millisecond) // as if that time had come
@@ -160,5 +160,5 @@ func TestHeldRequestGivesUpAtItsDeadline(t *testing.T) {
 	assert.False(t, first.IsDone(), "the rest waits out the backoff")
 	assert.Equal(t, []*Request{first}, q.members())
 	assert.Equal(t, q.at, q.fire)
-	assert.Same(t, q, a.heldFor(first, false))
+	assert.Same(t, q, a.heldFor(first, comeBack))
 }
