@@ -145,15 +145,14 @@ func (a *dispatcherActor) Receive(ctx actor.Context) {
 		// Requests waiting in a backoff are routed now; one whose timer fired already is routed by
 		// its retryNow, which the next instance gets. Gates open: the next instance does not know
 		// them.
-		for g := range a.gates {
-			a.openGate(ctx, g)
-		}
+		a.openGates(ctx)
 		a.retryWaiting(ctx)
 	case *actor.Stopping:
 		// The same, and nodes fail them if they are closing too. A request whose timer fired
 		// already is failed here: its retryNow may come too late for anyone to fail it (a message
 		// to a stopped actor is failed only while the system still handles dead letters).
 		a.stopping = true
+		a.openGates(ctx)
 		a.retryWaiting(ctx)
 		a.giveUpWaiting()
 	case *actor.Started, *actor.Stopped:

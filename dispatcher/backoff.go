@@ -14,10 +14,10 @@ import (
 
 // retryQueue holds the requests of one slot that wait to be routed again, in the order they came
 // to it: those a node gave back with a transient error (backOff) and, while it waits, the slot's
-// new requests and redirects (hold; see heldFor). One timer routes them all, in that order. Each in a backoff
-// of its own, one caller's pipeline to a key came out reordered: in a review, 845 and 1020 of
-// 3000 multi-key commands during a migration (TRYAGAIN), 4,983 of 128,000 across a master's
-// restart (CLUSTERDOWN).
+// new requests and redirects (hold; see heldFor). One timer routes them all, in that order. Each
+// in a backoff of its own, one caller's pipeline to a key came out reordered: in a review, 845
+// and 1020 of 3000 multi-key commands during a migration (TRYAGAIN), 4,983 of 128,000 across a
+// master's restart (CLUSTERDOWN).
 //
 // A request with no key waits in a queue of its own, which holds nothing else.
 type retryQueue struct {
@@ -83,7 +83,7 @@ func (a *dispatcherActor) backOff(r *Request, err error) {
 		a.join(q, r)
 		return
 	}
-	q := &retryQueue{slot: -1, reqs: []*Request{r}, last: err, mapEnds: mapEnds, holdsNew: !tryAgain}
+	q := &retryQueue{slot: -1, reqs: []*Request{r}, last: err, back: time.Now(), mapEnds: mapEnds, holdsNew: !tryAgain}
 	if r.keyed {
 		q.slot = int(r.slot)
 		q.at = time.Now().Add(Backoff(min(r.tries, queueTries)))
@@ -106,12 +106,13 @@ func (a *dispatcherActor) backOff(r *Request, err error) {
 //
 // A new request waits there unless the queue waits out only TRYAGAIN and it has one key: such a
 // command never meets TRYAGAIN, and would wait for nothing, up to the end of a migration (one of
-// several keys would meet it too, and sent now, it might come back before those waiting were
-// back from their next try). A redirected
-// one waits there once at most, and behind TRYAGAIN only if it has several keys: a batch met
-// TRYAGAIN up to a command and ASK after it (the keys came together meanwhile), and those that met
-// ASK go after the others (a gate's queue holds none: what it waits for is what comes back, in
-// order). Waiting each time, behind the TRYAGAIN of other keys still split, it
+// several keys would meet it too, and sent now, it might come back before those waiting were back
+// from their next try).
+//
+// A redirected one waits there once at most, and behind TRYAGAIN only if it has several keys: a
+// batch met TRYAGAIN up to a command and ASK after it (the keys came together meanwhile), and
+// those that met ASK go after the others. A gate's queue holds none: what the gate waits for is
+// what comes back, in order. Waiting each time, behind the TRYAGAIN of other keys still split, it
 // could wait until its deadline: a review found GETs of a moved key held so, meeting the ASK again
 // each round, one failing with 17 redirections in a row after 2.77 s (2 completed in 4 s against
 // 12,540 before the queue).
@@ -123,10 +124,10 @@ func (a *dispatcherActor) heldFor(r *Request, kind holdKind) *retryQueue {
 	q := a.held[slot]
 	if q == nil {
 		g := a.gated[slot]
-		if g == nil {
+		if g == nil || kind == redirected {
 			return nil
 		}
-		q = a.gateQueue(slot, g)
+		return a.gateQueue(slot, g)
 	}
 	switch kind {
 	case sentNew:
@@ -135,7 +136,7 @@ func (a *dispatcherActor) heldFor(r *Request, kind holdKind) *retryQueue {
 		}
 	case redirected:
 		if r.heldOnce || q.gate != nil || !q.holdsNew && !r.multi {
-			return nil // a gate waits for what comes back from the old master: this
+			return nil
 		}
 	}
 	return q

@@ -142,3 +142,58 @@ func TestMovedSlotHoldsNewCommandsUntilTheOldMasterAnswers(t *testing.T) {
 	a.Receive(ctx)
 	assert.Equal(t, []*node.Request{&fresh.Request}, toNodes(ctx))
 }
+
+// A slot whose TRYAGAIN retries wait in a queue (which lets commands of one key pass) is held all
+// the same when the map gives it another master: the gate is put on that queue, which holds the
+// slot's new commands until the barrier completes, then routes them after its retries.
+func TestMovedSlotWithRetriesWaitingIsHeld(t *testing.T) {
+	m, before, after, h, caught := movedMaps(t)
+	a := &dispatcherActor{opts: Options{Map: m}.withDefaults(), h: h, snap: before}
+	defer a.giveUpWaiting()
+	send := func(args ...any) *Request {
+		r := &Request{}
+		r.Init(h, args)
+		r.Deadline = time.Now().Add(time.Minute)
+		return r
+	}
+	retry := send("MGET", "{k}a", "{k}b") // routed before, it met TRYAGAIN
+	retry.keyed, retry.multi, retry.slot = true, true, int16(slotmap.Slot("{k}"))
+	a.onReturned(messageOnly{}, retry, &resp.Error{Prefix: "TRYAGAIN", Msg: "Multiple keys request during rehashing of slot"})
+	q := a.heldFor(retry, comeBack)
+	require.NotNil(t, q)
+	require.False(t, q.holdsNew, "TRYAGAIN alone lets commands of one key pass")
+
+	ctx := &sendRecorder{messageOnly: messageOnly{msg: after}}
+	a.Receive(ctx)
+	require.Len(t, toNodes(ctx), 1, "the barrier")
+	ping := toNodes(ctx)[0]
+	fresh := send("RPUSH", "{k}list", "v")
+	ctx = &sendRecorder{messageOnly: messageOnly{msg: fresh}}
+	a.Receive(ctx)
+	assert.Empty(t, toNodes(ctx), "held by the gate on the retries' queue")
+
+	ping.CompleteHere(resp.Value{}, nil)
+	ctx.msg = nextOpen(t, caught)
+	a.Receive(ctx)
+	assert.Equal(t, []*node.Request{&retry.Request, &fresh.Request}, toNodes(ctx))
+	assert.Empty(t, a.held)
+}
+
+// A stopping dispatcher sends what a gate holds, as it sends what was sent before Close, instead
+// of failing it (a review: 200 RPUSHes sent just after a failover failed with "actor stopped" at
+// Close).
+func TestStoppingSendsWhatAGateHolds(t *testing.T) {
+	m, before, after, h, _ := movedMaps(t)
+	a := &dispatcherActor{opts: Options{Map: m}.withDefaults(), h: h, snap: before}
+	a.Receive(&sendRecorder{messageOnly: messageOnly{msg: after}})
+	fresh := &Request{}
+	fresh.Init(h, []any{"RPUSH", "k", "v"})
+	ctx := &sendRecorder{messageOnly: messageOnly{msg: fresh}}
+	a.Receive(ctx)
+	require.Empty(t, toNodes(ctx), "held by the gate")
+	ctx.msg = &actor.Stopping{}
+	a.Receive(ctx)
+	assert.Equal(t, []*node.Request{&fresh.Request}, toNodes(ctx))
+	assert.False(t, fresh.IsDone())
+	assert.Empty(t, a.gates)
+}
