@@ -21,13 +21,12 @@ import (
 // in the order sent). It returns how many were acknowledged.
 func pushInOrder(t *testing.T, cl *Cluster, key string, n, overtaking int, before func(i int)) int {
 	t.Helper()
-	return appendInOrder(t, cl, key, n, overtaking, 0, before, func(i int) Command { return Cmd("RPUSH", key, i) })
+	return appendInOrder(t, cl, key, n, overtaking, before, func(i int) Command { return Cmd("RPUSH", key, i) })
 }
 
 // appendInOrder is pushInOrder with the command that appends i to the list key given (a script
-// that RPUSHes, say); before is called once more, with n, after the last is sent. Values below
-// mayLose may be missing though acknowledged (a server restarted empty lost them).
-func appendInOrder(t *testing.T, cl *Cluster, key string, n, overtaking, mayLose int, before func(i int), cmd func(i int) Command) int {
+// that RPUSHes, say); before is called once more, with n, after the last is sent.
+func appendInOrder(t *testing.T, cl *Cluster, key string, n, overtaking int, before func(i int), cmd func(i int) Command) int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -60,7 +59,7 @@ func appendInOrder(t *testing.T, cl *Cluster, key string, n, overtaking, mayLose
 		ran = append(ran, k)
 	}
 	for k := range acked {
-		assert.True(t, seen[k] || k < mayLose, "%d acknowledged, not in the list", k)
+		assert.True(t, seen[k], "%d acknowledged, not in the list", k)
 	}
 	ahead, least := 0, n // values run before a smaller one: counted from the end
 	for i := len(ran) - 1; i >= 0; i-- {
@@ -186,7 +185,7 @@ func TestPipelineOfMultiKeyCommandsKeepsItsOrderAcrossAMigration(t *testing.T) {
 	}
 	from := tryAgains()
 	const script = "return redis.call('RPUSH', KEYS[1], ARGV[1])"
-	appendInOrder(t, cl, log, n, n/10, 0, func(i int) {
+	appendInOrder(t, cl, log, n, n/10, func(i int) {
 		if i < n {
 			return
 		}
@@ -245,38 +244,4 @@ func TestPipelineToAKeyKeepsItsOrderAcrossASlotMove(t *testing.T) {
 			assert.NotEqual(t, master.Addr(), tc.MasterFor(slot).Addr(), "the slot moved")
 		})
 	}
-}
-
-// The same across a master without replicas killed and restarted (empty): the commands it held
-// queued meet CLUSTERDOWN until it reports its cluster ok, and wait in the slot's queue, in
-// order. Before the queue a review counted 11,699 of 20,000 out of place. Still open: a round of
-// the queue, sent whole, can be split as the server's state changes while it reads it (refused
-// up to a command, run after it): a helper's investigation saw 7775-12,234 out of place in some
-// runs (the list [5857-19999 5200-5856]); it did not come in this test's runs.
-func TestPipelineToAKeyKeepsItsOrderAcrossAMasterRestart(t *testing.T) {
-	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
-	cl := connect(t, tc, ClusterOptions{CommandTimeout: 20 * time.Second})
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	const key, n, killAt, burst = "pipeline", 20000, 300, 100
-	master := tc.MasterFor(GetSlot(key))
-	restarted := make(chan struct{})
-	appendInOrder(t, cl, key, n, 0, killAt, func(i int) {
-		switch {
-		case i == killAt:
-			require.NoError(t, tc.Kill(master))
-			go func() {
-				defer close(restarted)
-				time.Sleep(3 * time.Second) // the master stays down 3 s: the scenario, not a wait
-				assert.NoError(t, tc.Restart(ctx, master))
-			}()
-		case i > killAt && i%burst == 0:
-			select {
-			case <-restarted: // the rest at once
-			default:
-				pace(5 * time.Millisecond) // the pipeline spans the restart
-			}
-		}
-	}, func(i int) Command { return Cmd("RPUSH", key, i) })
-	<-restarted
 }
