@@ -113,11 +113,11 @@ func (a *dispatcherActor) readsOffReplicas(slot int) bool {
 func (a *dispatcherActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *Request:
-		if target := a.pick(m, true); target != nil {
+		if target := a.pick(m, sentNew); target != nil {
 			ctx.Send(target.Node.PID(), &m.Request)
 		}
 	case lent:
-		if target := a.pick(m.r, true); target != nil {
+		if target := a.pick(m.r, sentNew); target != nil {
 			m.r.handOff = target.Node // its sender sends it (Handle.SendAlone)
 		}
 	case *slotmap.Snapshot:
@@ -169,15 +169,15 @@ func ownerOf(r *node.Request) (*Request, bool) {
 
 // route picks the node for r, a request routed before, by its keys' slot and sends it there.
 func (a *dispatcherActor) route(ctx actor.Context, r *Request) {
-	if target := a.pick(r, false); target != nil {
+	if target := a.pick(r, comeBack); target != nil {
 		ctx.Send(target.Node.PID(), &r.Request)
 	}
 }
 
 // pick finds the node for r by its keys' slot and readies r to be sent there. It returns nil when
 // r is not to be sent now: abandoned, failed, or waiting in a backoff or behind its slot's
-// retries. fresh says r is new from its sender, not back from a node.
-func (a *dispatcherActor) pick(r *Request, fresh bool) *slotmap.Ref {
+// retries. kind says whether r is new from its sender (sentNew) or routed before (comeBack).
+func (a *dispatcherActor) pick(r *Request, kind holdKind) *slotmap.Ref {
 	if r.over() {
 		return nil
 	}
@@ -205,10 +205,6 @@ func (a *dispatcherActor) pick(r *Request, fresh bool) *slotmap.Ref {
 	}
 	hasKey := keys > 0
 	r.slot, r.keyed, r.multi = int16(slot), hasKey, keys > 1
-	kind := comeBack
-	if fresh {
-		kind = sentNew
-	}
 	if q := a.heldFor(r, kind); q != nil {
 		a.hold(q, r, kind)
 		return nil
@@ -303,13 +299,8 @@ func (a *dispatcherActor) commandSlot(name string, args []any) (slot, keys int, 
 	return slot, keys, cross, spec.readOnly
 }
 
-// slotOf computes the slot of the command's keys; cross is true when they span slots.
-func slotOf(spec keySpec, known bool, args []any) (slot int, hasKey, cross bool) {
-	slot, keys, cross := countKeys(spec, known, args)
-	return slot, keys > 0, cross
-}
-
-// countKeys is slotOf counting the keys (up to the first in another slot).
+// countKeys computes the slot of the command's keys and counts them (up to the first in another
+// slot); cross is true when they span slots.
 func countKeys(spec keySpec, known bool, args []any) (slot, keys int, cross bool) {
 	if !known {
 		if len(args) < 2 {
@@ -400,7 +391,7 @@ func (a *dispatcherActor) onReturned(ctx actor.Context, r *Request, err error) {
 	r.hops = r.hops[:0]
 	if from, ok := stranded(err); ok {
 		r.tries++
-		if target := a.pick(r, false); target != nil && target.Addr != from {
+		if target := a.pick(r, comeBack); target != nil && target.Addr != from {
 			ctx.Send(target.Node.PID(), &r.Request)
 		} else if target != nil {
 			a.backOff(r, err) // this map still sends it there: a newer one routes it (retryWaiting)

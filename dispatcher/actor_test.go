@@ -94,7 +94,7 @@ func TestRetryWaitsUntilTheDeadline(t *testing.T) {
 func TestNilPointerKeyDoesNotPanic(t *testing.T) {
 	spec, known := BuiltinCommands().lookupArgs("GET", nil)
 	for _, k := range []any{(*string)(nil), (*[]byte)(nil)} {
-		assert.NotPanics(t, func() { slotOf(spec, known, []any{"GET", k}) }, "%T", k)
+		assert.NotPanics(t, func() { countKeys(spec, known, []any{"GET", k}) }, "%T", k)
 	}
 }
 

@@ -87,18 +87,26 @@ func (a *dispatcherActor) backOff(r *Request, err error) {
 	if r.keyed {
 		q.slot = int(r.slot)
 		q.at = time.Now().Add(Backoff(min(r.tries, queueTries)))
-		if a.held == nil {
-			a.held = map[int]*retryQueue{}
-		}
-		a.held[q.slot] = q
 	} else {
 		q.at = time.Now().Add(Backoff(r.tries))
 	}
+	a.keep(q)
+	a.arm(q, q.earliest())
+}
+
+// keep enters q in the dispatcher's books: among those waiting and, for a slot's, as the queue
+// holding that slot. forget takes it out.
+func (a *dispatcherActor) keep(q *retryQueue) {
 	if a.waiting == nil {
 		a.waiting = map[*retryQueue]struct{}{}
 	}
 	a.waiting[q] = struct{}{}
-	a.arm(q, q.earliest())
+	if q.slot >= 0 {
+		if a.held == nil {
+			a.held = map[int]*retryQueue{}
+		}
+		a.held[q.slot] = q
+	}
 }
 
 // heldFor returns the queue r is to wait in, behind the requests of its slot that wait to be

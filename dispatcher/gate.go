@@ -110,13 +110,7 @@ func later(t, u time.Time) time.Time {
 // gateQueue starts the queue of a slot held by g, for the first command that meets it.
 func (a *dispatcherActor) gateQueue(slot int, g *gate) *retryQueue {
 	q := &retryQueue{slot: slot, gate: g, at: g.until, fire: g.until, last: g.why, holdsNew: true}
-	if a.held == nil {
-		a.held = map[int]*retryQueue{}
-	}
-	if a.waiting == nil {
-		a.waiting = map[*retryQueue]struct{}{}
-	}
-	a.held[slot], a.waiting[q] = q, struct{}{}
+	a.keep(q)
 	return q
 }
 
