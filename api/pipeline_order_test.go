@@ -21,12 +21,13 @@ import (
 // in the order sent). It returns how many were acknowledged.
 func pushInOrder(t *testing.T, cl *Cluster, key string, n, overtaking int, before func(i int)) int {
 	t.Helper()
-	return appendInOrder(t, cl, key, n, overtaking, before, func(i int) Command { return Cmd("RPUSH", key, i) })
+	return appendInOrder(t, cl, key, n, overtaking, 0, before, func(i int) Command { return Cmd("RPUSH", key, i) })
 }
 
 // appendInOrder is pushInOrder with the command that appends i to the list key given (a script
-// that RPUSHes, say); before is called once more, with n, after the last is sent.
-func appendInOrder(t *testing.T, cl *Cluster, key string, n, overtaking int, before func(i int), cmd func(i int) Command) int {
+// that RPUSHes, say); before is called once more, with n, after the last is sent. Acknowledged
+// values below lostBelow may be missing (a master without replicas killed loses what it ran).
+func appendInOrder(t *testing.T, cl *Cluster, key string, n, overtaking, lostBelow int, before func(i int), cmd func(i int) Command) int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -59,7 +60,7 @@ func appendInOrder(t *testing.T, cl *Cluster, key string, n, overtaking int, bef
 		ran = append(ran, k)
 	}
 	for k := range acked {
-		assert.True(t, seen[k], "%d acknowledged, not in the list", k)
+		assert.True(t, seen[k] || k < lostBelow, "%d acknowledged, not in the list", k)
 	}
 	ahead, least := 0, n // values run before a smaller one: counted from the end
 	for i := len(ran) - 1; i >= 0; i-- {
@@ -124,10 +125,10 @@ func TestPipelineToAKeyKeepsItsOrderAcrossALostConnection(t *testing.T) {
 // sent to it after them has come back (see dispatcher's gate). Before the gate, those sent while
 // the node gave its queue back reached the new master first (2, 16 and 22 values ran ahead of a
 // smaller one in three runs, at a send a millisecond); before the twelfth session each went
-// through a backoff of its own (2303, 2347 and 2609 of 4000). With the gate, 0 in every local run
-// (9, 2 of them with the race detector), but 17 in CI run 94 (race detector): commands sent after
-// the failover ran before all of those given back, as if no gate held the slot; the cause was not
-// found, and the test allows 100.
+// through a backoff of its own (2303, 2347 and 2609 of 4000). With the gate, 17 in CI run 94 and
+// 15–69 in a helper's runs under the race detector, whenever the gate's PING reached the dead
+// master's node before the map closed it: the node's offline queue past its bound, the PING
+// failed at once and opened the gate (see dispatcher's signal). 0 since.
 func TestPipelineToAKeyKeepsItsOrderAcrossAFailover(t *testing.T) {
 	tc := testcluster.New(t, testcluster.Options{})
 	cl := connect(t, tc, ClusterOptions{})
@@ -136,7 +137,7 @@ func TestPipelineToAKeyKeepsItsOrderAcrossAFailover(t *testing.T) {
 	const key, n, killAt = "pipeline", 4000, 200
 	master := tc.MasterFor(GetSlot(key))
 	var promoted chan struct{}
-	pushInOrder(t, cl, key, n, 100, func(i int) {
+	pushInOrder(t, cl, key, n, 0, func(i int) {
 		switch {
 		case i == killAt:
 			require.NoError(t, tc.Kill(master))
@@ -151,6 +152,41 @@ func TestPipelineToAKeyKeepsItsOrderAcrossAFailover(t *testing.T) {
 		}
 	})
 	<-promoted
+}
+
+// The same across a master without replicas killed and restarted 3 s later: the slot's retries
+// wait in its queue, and the restarted master answers CLUSTERDOWN until it has heard from the
+// others. Each round of the queue goes once an EXISTS of the slot (a probe) is answered; sent
+// whole, a round was refused up to a command as the server's state changed while it read it, and
+// run after it: 6582–17,592 of 20,000 out of place in 5 of 5 runs under the race detector (the
+// list [2408-19999 300-2407] in one), 2871 in CI run 96; 0 with the probe. What the master ran
+// before the kill it does not keep.
+func TestPipelineToAKeyKeepsItsOrderAcrossAMasterRestart(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Replicas: testcluster.NoReplicas})
+	cl := connect(t, tc, ClusterOptions{CommandTimeout: 20 * time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const key, n, killAt, burst = "pipeline", 20000, 300, 100
+	master := tc.MasterFor(GetSlot(key))
+	restarted := make(chan struct{})
+	appendInOrder(t, cl, key, n, 0, killAt, func(i int) {
+		switch {
+		case i == killAt:
+			require.NoError(t, tc.Kill(master))
+			go func() {
+				defer close(restarted)
+				time.Sleep(3 * time.Second) // the master stays down 3 s: the scenario, not a wait
+				assert.NoError(t, tc.Restart(ctx, master))
+			}()
+		case i > killAt && i%burst == 0:
+			select {
+			case <-restarted: // the rest at once
+			default:
+				pace(5 * time.Millisecond) // the pipeline spans the restart
+			}
+		}
+	}, func(i int) Command { return Cmd("RPUSH", key, i) })
+	<-restarted
 }
 
 // The same across a migration, for a multi-key command: the slot's first key has moved, its second
@@ -185,7 +221,7 @@ func TestPipelineOfMultiKeyCommandsKeepsItsOrderAcrossAMigration(t *testing.T) {
 	}
 	from := tryAgains()
 	const script = "return redis.call('RPUSH', KEYS[1], ARGV[1])"
-	appendInOrder(t, cl, log, n, n/10, func(i int) {
+	appendInOrder(t, cl, log, n, n/10, 0, func(i int) {
 		if i < n {
 			return
 		}

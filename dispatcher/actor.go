@@ -39,6 +39,8 @@ type dispatcherActor struct {
 	// resting holds the replicas that answered LOADING or MASTERDOWN, with when they may have
 	// reads again (see fromReplica).
 	resting map[string]time.Time
+	// probeKeys holds a key of each slot probed (see probeFirst).
+	probeKeys map[int]string
 }
 
 // restFor is how long a replica that answered LOADING or MASTERDOWN gets no reads. After it, one
@@ -124,7 +126,7 @@ func (a *dispatcherActor) Receive(ctx actor.Context) {
 		if a.snap == nil || m.Version >= a.snap.Version {
 			old := a.snap
 			a.snap = m
-			a.retryWaiting(ctx)
+			a.retryWaiting(ctx, true)
 			a.gateMoves(ctx, old, m)
 			a.forgetMigrated()
 			a.forgetRested()
@@ -133,6 +135,8 @@ func (a *dispatcherActor) Receive(ctx actor.Context) {
 		a.onReturned(ctx, m.req, m.err)
 	case *gateOpen:
 		a.openGate(ctx, m.g)
+	case *probeDone:
+		a.onProbeDone(ctx, m)
 	case *retryNow:
 		// Its timer fired, so nothing else routes its requests: routed even when this actor was
 		// restarted since and its waiting map is new.
@@ -146,14 +150,14 @@ func (a *dispatcherActor) Receive(ctx actor.Context) {
 		// its retryNow, which the next instance gets. Gates open: the next instance does not know
 		// them.
 		a.openGates(ctx)
-		a.retryWaiting(ctx)
+		a.retryWaiting(ctx, false)
 	case *actor.Stopping:
 		// The same, and nodes fail them if they are closing too. A request whose timer fired
 		// already is failed here: its retryNow may come too late for anyone to fail it (a message
 		// to a stopped actor is failed only while the system still handles dead letters).
 		a.stopping = true
 		a.openGates(ctx)
-		a.retryWaiting(ctx)
+		a.retryWaiting(ctx, false)
 		a.giveUpWaiting()
 	case *actor.Started, *actor.Stopped:
 	default:

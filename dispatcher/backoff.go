@@ -39,6 +39,7 @@ type retryQueue struct {
 	// holdsNew: a member met something else than TRYAGAIN, which only a command of several keys
 	// meets: the slot's new commands would meet it too, and wait behind (see heldFor).
 	holdsNew bool
+	probe    probeState // a round's probe (see probeFirst)
 }
 
 // holdKind says how a request comes to its slot's queue (see heldFor).
@@ -236,7 +237,7 @@ func (a *dispatcherActor) onRetryNow(ctx actor.Context, q *retryQueue) {
 	_, known := a.waiting[q]
 	now := time.Now()
 	fire := q.at
-	if known && !now.Before(q.at) && q.gate == nil && now.Sub(q.back) < settle && now.Before(q.at.Add(settleAtMost)) {
+	if known && q.probe != probing && !now.Before(q.at) && q.gate == nil && now.Sub(q.back) < settle && now.Before(q.at.Add(settleAtMost)) {
 		fire = now.Add(settle) // members are still coming back
 	}
 	if known && now.Before(fire) {
@@ -246,6 +247,9 @@ func (a *dispatcherActor) onRetryNow(ctx actor.Context, q *retryQueue) {
 			a.arm(q, q.firstBy(fire))
 			return
 		}
+	}
+	if known && a.probeFirst(ctx, q) {
+		return
 	}
 	a.forget(q)
 	a.routeAll(ctx, q)
@@ -285,18 +289,22 @@ func (a *dispatcherActor) routeAll(ctx actor.Context, q *retryQueue) {
 	}
 }
 
-// retryWaiting routes by the new map every queue a map can end. One whose timer fired already is
-// left to its retryNow; one whose members met only TRYAGAIN or LOADING waits out its backoff, as a
-// new map changes nothing for it (during a resharding every MOVED makes one, and it would be sent
+// retryWaiting routes by the new map every queue a map can end, after its probe if probe is set
+// (see probeFirst). One whose timer fired already is left to its retryNow, one whose probe is out
+// to its answer; one whose members met only TRYAGAIN or LOADING waits out its backoff, as a new
+// map changes nothing for it (during a resharding every MOVED makes one, and it would be sent
 // straight back to meet the same reply).
-func (a *dispatcherActor) retryWaiting(ctx actor.Context) {
+func (a *dispatcherActor) retryWaiting(ctx actor.Context, probe bool) {
 	var due []*retryQueue // gathered first: routing them may start new queues
 	for q := range a.waiting {
-		if q.mapEnds && (q.timer == nil || q.timer.Stop()) {
+		if q.mapEnds && q.probe != probing && (q.timer == nil || q.timer.Stop()) {
 			due = append(due, q)
 		}
 	}
 	for _, q := range due {
+		if probe && a.probeFirst(ctx, q) {
+			continue
+		}
 		a.forget(q)
 		a.routeAll(ctx, q)
 	}

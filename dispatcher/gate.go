@@ -34,10 +34,10 @@ const gateFor = 200 * time.Millisecond
 // gateOpen opens a gate: its barrier completed, or gateFor passed.
 type gateOpen struct{ g *gate }
 
-// barrier is the Observer of a gate's PING: its completion, by a reply or an error, opens the gate.
-// It runs on the goroutine that completes the PING, after what the node gave back or answered
-// before it has gone to the dispatcher.
+// barrier hears of a gate's PING (see signal): its completion, by a reply or an error, opens the
+// gate.
 type barrier struct {
+	ownsNothing
 	g    *gate
 	root *actor.RootContext
 	pid  *actor.PID
@@ -45,8 +45,10 @@ type barrier struct {
 
 func (b *barrier) Completed(error) { b.root.Send(b.pid, &gateOpen{g: b.g}) }
 
-// Go runs fn on the completing goroutine: the gate must open after what came back before.
-func (b *barrier) Go(fn func()) { fn() }
+// barrier returns g's PING, which tells the dispatcher at pid when it has come back.
+func (g *gate) barrier(root *actor.RootContext, pid *actor.PID) *node.Request {
+	return signal(&barrier{g: g, root: root, pid: pid}, g.until, "PING")
+}
 
 // gateMoves closes a gate for the slots s gives another master than old did, one per old master.
 // A slot whose retries wait in a queue (TRYAGAIN: a map ends the others' at once) has the gate
@@ -91,11 +93,7 @@ func (a *dispatcherActor) gateMoves(ctx actor.Context, old, s *slotmap.Snapshot)
 		}
 		a.gates[g] = struct{}{}
 		g.timer = time.AfterFunc(gateFor, func() { root.Send(pid, &gateOpen{g: g}) })
-		b := &node.Request{Args: []any{"PING"}}
-		b.Init()
-		b.Until = g.until
-		b.Observe(&barrier{g: g, root: root, pid: pid})
-		ctx.Send(nodes[addr].PID(), b)
+		ctx.Send(nodes[addr].PID(), g.barrier(root, pid))
 	}
 }
 
@@ -130,7 +128,7 @@ func (a *dispatcherActor) openGate(ctx actor.Context, g *gate) {
 		if q == nil || q.gate != g {
 			continue
 		}
-		q.at = time.Time{}
+		q.at, q.probe = time.Time{}, passed // a probe out still is no longer waited for
 		if q.timer == nil || q.timer.Stop() {
 			a.forget(q)
 			a.routeAll(ctx, q)

@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"context"
 	"fmt"
+	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -200,4 +201,62 @@ func TestStoppingSendsWhatAGateHolds(t *testing.T) {
 	assert.Equal(t, []*node.Request{&fresh.Request}, toNodes(ctx))
 	assert.False(t, fresh.IsDone())
 	assert.Empty(t, a.gates)
+}
+
+// takesBack is an Owner that takes back every request offered to it, and counts them.
+type takesBack struct{ n atomic.Int64 }
+
+func (o *takesBack) Return(*node.Request, error) bool {
+	o.n.Add(1)
+	return true
+}
+
+// A gate's barrier sent to an unreachable node whose offline queue is past its bound (after a
+// failover at a command a millisecond some 2000 wait there) waits behind what is queued there, and
+// completes once the node has given it back. (With no Owner it met the bound at once, and the gate
+// opened before the node's close gave its queue back: 15–20 of 4000 RPUSHes out of place in a
+// helper's runs of the api package's failover order test.) So does a retry queue's probe.
+func TestSignalWaitsBehindAFullOfflineQueue(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close()) // nothing listens: the node stays unreachable
+	sys := actors.NewSystem(nil)
+	t.Cleanup(sys.Shutdown)
+	n, err := node.Start(sys, node.Options{Addr: addr, OfflineQueue: 2})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = n.Close(time.Second) })
+	caught := make(catcher, 16)
+	pid, err := sys.Spawn("", func() actor.Actor { return caught }, actors.SpawnOptions{})
+	require.NoError(t, err)
+
+	owner := &takesBack{}
+	const queued = 5 // past the bound: owned, with a deadline, they wait there all the same
+	for i := range queued {
+		r := node.NewRequest("RPUSH", "k", i)
+		r.Owner, r.Until = owner, time.Now().Add(time.Minute)
+		n.Send(r)
+	}
+	g := &gate{from: addr, until: time.Now().Add(time.Minute)}
+	barrier := g.barrier(sys.Root(), pid)
+	n.Send(barrier)
+	q := &retryQueue{}
+	probe := signal(&prober{q: q, root: sys.Root(), pid: pid}, time.Now().Add(time.Minute), "EXISTS", "k")
+	n.Send(probe)
+	unowned := node.NewRequest("PING") // refused at the bound, after the node took the two
+	n.Send(unowned)
+	_, err = unowned.Future.Await()
+	require.ErrorIs(t, err, node.ErrOfflineQueueFull)
+	assert.False(t, barrier.IsDone(), "the barrier waits behind the queue")
+	assert.False(t, probe.IsDone(), "the probe waits behind the queue")
+
+	n.ReleaseQueued() // a new map makes it no master: it gives its queue back
+	open, ok := testwait.Recv(t, caught, "the barrier never completed").(*gateOpen)
+	require.True(t, ok)
+	assert.Same(t, g, open.g)
+	assert.EqualValues(t, queued, owner.n.Load(), "the barrier completed after what was queued before it came back")
+	done, ok := testwait.Recv(t, caught, "the probe never completed").(*probeDone)
+	require.True(t, ok)
+	assert.Same(t, q, done.q)
+	assert.Error(t, done.err)
 }

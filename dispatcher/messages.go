@@ -7,6 +7,8 @@ package dispatcher
 //   - *slotmap.Reroute: a request back from the slot map after a MOVED or ASK to a new node.
 //   - *returned: a request a node gave back with a redirect, retryable error or connection failure.
 //   - *retryNow: the end of a retry's backoff.
+//   - *gateOpen: a gate's barrier completed, or its time ran out.
+//   - *probeDone: the answer to a retry queue's probe.
 
 // returned carries a request its node gave back, with the reason (sent by Request.Return).
 type returned struct {
