@@ -39,8 +39,9 @@ type dispatcherActor struct {
 	// resting holds the replicas that answered LOADING or MASTERDOWN, with when they may have
 	// reads again (see fromReplica).
 	resting map[string]time.Time
-	// probeKeys holds a key of each slot probed (see probeFirst).
-	probeKeys map[int]string
+	// probeDenied: the server denied a probe (NOPERM): the user's ACL keeps it from the probes'
+	// keys or from SETRANGE, and rounds go unprobed (see probeFirst).
+	probeDenied bool
 }
 
 // restFor is how long a replica that answered LOADING or MASTERDOWN gets no reads. After it, one

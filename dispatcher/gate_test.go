@@ -241,7 +241,7 @@ func TestSignalWaitsBehindAFullOfflineQueue(t *testing.T) {
 	barrier := g.barrier(sys.Root(), pid)
 	n.Send(barrier)
 	q := &retryQueue{}
-	probe := signal(&prober{q: q, root: sys.Root(), pid: pid}, time.Now().Add(time.Minute), "EXISTS", "k")
+	probe := signal(&prober{q: q, root: sys.Root(), pid: pid}, time.Now().Add(time.Minute), "SETRANGE", "k", "0", "")
 	n.Send(probe)
 	unowned := node.NewRequest("PING") // refused at the bound, after the node took the two
 	n.Send(unowned)

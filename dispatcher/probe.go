@@ -3,23 +3,29 @@ package dispatcher
 import (
 	"errors"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/actoredis/actoredis/node"
 	"github.com/actoredis/actoredis/resp"
+	"github.com/actoredis/actoredis/slotmap"
 )
 
 // A slot's queue whose members a server refused for a state of its own (CLUSTERDOWN, LOADING), or
-// lost with a connection, is not sent whole at the end of its backoff: an EXISTS of a key of the
-// slot goes first, the probe, and the queue goes once the slot's master has answered it. A server
-// whose state changes while it reads a round written at once (a restarted master ending its
-// CLUSTERDOWN) refuses the round up to a command and runs the rest, and those refused then run
-// after them: a helper's instrumented runs saw the list [5857-19999 5200-5856] so, and up to 12,234
-// of 20,000 RPUSHes out of place across such a restart. Refused, the probe keeps the queue
-// waiting another backoff; answered, the server takes keyed commands now, and the round goes.
+// lost with a connection, is not sent whole at the end of its backoff: a write of nothing to a key
+// of the slot goes first (SETRANGE key 0 "", which creates no key and changes none), the probe,
+// and the queue goes once the slot's master has answered it. A server whose state changes while
+// it reads a round written at once (a restarted master ending its CLUSTERDOWN) refuses the round
+// up to a command and runs the rest, and those refused then run after them: a helper's
+// instrumented runs saw the list [5857-19999 5200-5856] so, and up to 17,592 of 20,000 RPUSHes out
+// of place across such a restart. Refused, the probe keeps the queue waiting another backoff;
+// answered, the server takes keyed commands now, and the round goes. It is a write: a server with
+// cluster-allow-reads-when-down answers reads while it refuses writes.
 //
+// A user the server denies the probe (NOPERM: an ACL that keeps it to some keys or commands) has
+// no more probes from this dispatcher: its rounds go whole, as before there were probes.
 // probeFor bounds a probe's wait to be answered: one not answered by then (a restarted master not
 // connected yet, a frozen one) counts as a refusal, and the queue waits again. One never heard of
 // (sent to a node gone from the map) lets the round go probeFor after that, as it would have
@@ -57,7 +63,7 @@ type probeDone struct {
 // gate (what it waits for is what comes back, in order) is routed as it is.
 func (a *dispatcherActor) probeFirst(ctx actor.Context, q *retryQueue) bool {
 	if q.probe != unprobed || !q.holdsNew || q.slot < 0 || q.gate != nil || a.stopping || a.snap == nil ||
-		len(q.reqs)+len(q.held) < 2 {
+		a.probeDenied || len(q.reqs)+len(q.held) < 2 {
 		return false
 	}
 	shard := a.snap.Shard(q.slot)
@@ -65,7 +71,7 @@ func (a *dispatcherActor) probeFirst(ctx actor.Context, q *retryQueue) bool {
 		return false // the members find no node either, and wait again
 	}
 	until := time.Now().Add(probeFor)
-	p := signal(&prober{q: q, root: a.h.sys.Root(), pid: a.h.pid}, until, "EXISTS", a.probeKey(q.slot))
+	p := signal(&prober{q: q, root: a.h.sys.Root(), pid: a.h.pid}, until, "SETRANGE", probeKeys()[q.slot], "0", "")
 	q.probe, q.at = probing, until.Add(probeFor)
 	q.timer = nil // fired, or stopped by retryWaiting
 	a.arm(q, q.earliest())
@@ -92,6 +98,7 @@ func (a *dispatcherActor) onProbeDone(ctx actor.Context, m *probeDone) {
 		}
 	} else {
 		q.probe, q.at = passed, time.Now()
+		a.probeDenied = a.probeDenied || errors.Is(m.err, resp.ErrNoPerm)
 	}
 	if q.timer == nil || q.timer.Stop() {
 		q.timer = nil
@@ -112,22 +119,21 @@ func refusedStill(err error) bool {
 		errors.Is(err, resp.ErrMasterDown) || errors.Is(err, resp.ErrTryAgain) || errors.Is(err, node.ErrTimeout)
 }
 
-// probeKey returns a key in slot: "actoredis-probe-" and a number, the first that hashes there.
-// Found once per slot probed (about 16,384 hashes of a short key), then kept.
-func (a *dispatcherActor) probeKey(slot int) string {
-	if k, ok := a.probeKeys[slot]; ok {
-		return k
-	}
-	if a.probeKeys == nil {
-		a.probeKeys = map[int]string{}
-	}
+// probeKeys returns a key of each slot, for the probes: "actoredis-probe-" and the first number
+// that hashes there. Made once, at the first probe: about 170,000 hashes of a short key (a few
+// milliseconds). (Searched for one slot at a time on the dispatcher's goroutine, all 16,384 took
+// 43.7 s, one of them 212 ms; in a review, a CLUSTERDOWN with the queues of 21,846 slots held the
+// dispatcher so long that every command overran its 5 s timeout by up to 28 s.)
+var probeKeys = sync.OnceValue(func() *[slotmap.NumSlots]string {
+	var keys [slotmap.NumSlots]string
+	left := slotmap.NumSlots
 	buf := append(make([]byte, 0, 40), "actoredis-probe-"...)
-	for i := 0; ; i++ {
+	for i := 0; left > 0; i++ {
 		b := strconv.AppendInt(buf, int64(i), 10)
-		if keySlot(b) == slot {
-			k := string(b)
-			a.probeKeys[slot] = k
-			return k
+		if slot := slotmap.SlotBytes(b); keys[slot] == "" {
+			keys[slot] = string(b)
+			left--
 		}
 	}
-}
+	return &keys
+})

@@ -1,7 +1,6 @@
 package dispatcher
 
 import (
-	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -13,17 +12,52 @@ import (
 	"github.com/actoredis/actoredis/slotmap"
 )
 
-func TestProbeKeyHashesToItsSlot(t *testing.T) {
-	a := &dispatcherActor{}
-	slots := []int{0, 1, 5460, 5461, 10922, 16383}
-	for range 20 {
-		slots = append(slots, rand.IntN(slotmap.NumSlots))
+func TestProbeKeysHashToTheirSlots(t *testing.T) {
+	keys := probeKeys()
+	for slot, k := range keys {
+		require.Equal(t, slot, slotmap.Slot(k), "%q", k)
 	}
-	for _, slot := range slots {
-		k := a.probeKey(slot)
-		assert.Equal(t, slot, slotmap.Slot(k), "%q", k)
-		assert.Equal(t, k, a.probeKey(slot), "kept")
+	assert.Same(t, keys, probeKeys(), "made once")
+}
+
+// A user denied the probe (NOPERM) has no more: its rounds go whole.
+func TestProbeDeniedIsNotSentAgain(t *testing.T) {
+	m, before, _, h, _ := movedMaps(t)
+	a := &dispatcherActor{opts: Options{Map: m}.withDefaults(), h: h, snap: before}
+	defer a.giveUpWaiting()
+	q := refusedQueue(t, a, h)
+	ctx := &sendRecorder{}
+	a.onRetryNow(ctx, q)
+	require.Len(t, toNodes(ctx), 1, "the probe")
+	a.onProbeDone(ctx, &probeDone{q: q, err: &resp.Error{Prefix: "NOPERM", Msg: "this user has no permissions to access one of the keys used as arguments"}})
+	assert.Len(t, toNodes(ctx), 3, "the round, after the probe")
+	assert.True(t, a.probeDenied)
+
+	q = refusedQueue(t, a, h)
+	ctx = &sendRecorder{}
+	a.onRetryNow(ctx, q)
+	assert.Len(t, toNodes(ctx), 2, "the round, unprobed")
+}
+
+// refusedQueue returns the queue of two RPUSHes a refused with CLUSTERDOWN, at the end of its
+// backoff, none of them still coming back.
+func refusedQueue(t *testing.T, a *dispatcherActor, h *Handle) *retryQueue {
+	var first *Request
+	for range 2 {
+		r := &Request{}
+		r.Init(h, []any{"RPUSH", "k", "v"})
+		r.keyed, r.slot, r.Deadline = true, int16(slotmap.Slot("k")), time.Now().Add(time.Minute)
+		a.backOff(r, resp.ErrClusterDown)
+		if first == nil {
+			first = r
+		}
 	}
+	q := a.held[int(first.slot)]
+	require.NotNil(t, q)
+	require.Len(t, q.members(), 2)
+	q.timer.Stop()
+	q.at, q.back = time.Now(), time.Now().Add(-time.Second)
+	return q
 }
 
 // A queue refused by CLUSTERDOWN probes its slot's master before its round; the answer to a probe
@@ -33,23 +67,13 @@ func TestProbeAnsweredWhileAGateHoldsTheSlot(t *testing.T) {
 	m, before, after, h, caught := movedMaps(t)
 	a := &dispatcherActor{opts: Options{Map: m}.withDefaults(), h: h, snap: before}
 	defer a.giveUpWaiting()
-	var rs []*Request
-	for range 2 {
-		r := &Request{}
-		r.Init(h, []any{"RPUSH", "k", "v"})
-		r.keyed, r.slot, r.Deadline = true, int16(slotmap.Slot("k")), time.Now().Add(time.Minute)
-		a.backOff(r, resp.ErrClusterDown)
-		rs = append(rs, r)
-	}
-	q := a.held[int(rs[0].slot)]
-	require.NotNil(t, q)
-	q.timer.Stop()
-	q.at, q.back = time.Now(), time.Now().Add(-time.Second) // none still coming back
+	q := refusedQueue(t, a, h)
+	rs := q.members()
 	ctx := &sendRecorder{}
 	a.onRetryNow(ctx, q) // the end of its backoff
 	sent := toNodes(ctx)
 	require.Len(t, sent, 1, "the probe alone")
-	assert.Equal(t, "EXISTS", sent[0].Args[0])
+	assert.Equal(t, []any{"SETRANGE", probeKeys()[rs[0].slot], "0", ""}, sent[0].Args, "a write of nothing to the slot")
 	assert.Equal(t, before.Master(0).Node.PID(), ctx.to[0], "to the slot's master")
 	assert.Equal(t, probing, q.probe)
 

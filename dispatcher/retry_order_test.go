@@ -18,7 +18,7 @@ import (
 )
 
 // refusing is a fake one-node cluster that answers RPUSH with refusal (TRYAGAIN, CLUSTERDOWN...)
-// until it opens, and then appends the value to a log and answers its length. EXISTS, the
+// until it opens, and then appends the value to a log and answers its length. SETRANGE, the
 // dispatcher's probe, it refuses as well, and answers 0 once open. It opens at the head of a round
 // after openAtHead (the first RPUSH of 0 or probe), or after refusing as many more as openAfter
 // says, wherever that falls.
@@ -69,7 +69,7 @@ func newRefusing(t *testing.T, refusal string) *refusing {
 }
 
 func (f *refusing) answer(cmd []string) string {
-	probe := strings.EqualFold(cmd[0], "EXISTS")
+	probe := strings.EqualFold(cmd[0], "SETRANGE")
 	if !probe && !strings.EqualFold(cmd[0], "RPUSH") {
 		return "+OK\r\n"
 	}
