@@ -39,8 +39,10 @@ type dispatcherActor struct {
 	// resting holds the replicas that answered LOADING or MASTERDOWN, with when they may have
 	// reads again (see fromReplica).
 	resting map[string]time.Time
-	// probeDenied: the server denied a probe (NOPERM): the user's ACL keeps it from the probes'
-	// keys or from SETRANGE, and rounds go unprobed (see probeFirst).
+	// probes holds the probes out, by master (see nodeProbe). probeDenied: the server denied one
+	// (NOPERM: the user's ACL keeps it from the probes' keys or from SETRANGE), and rounds go
+	// unprobed (see probeFirst).
+	probes      map[string]*nodeProbe
 	probeDenied bool
 }
 

@@ -240,8 +240,8 @@ func TestSignalWaitsBehindAFullOfflineQueue(t *testing.T) {
 	g := &gate{from: addr, until: time.Now().Add(time.Minute)}
 	barrier := g.barrier(sys.Root(), pid)
 	n.Send(barrier)
-	q := &retryQueue{}
-	probe := signal(&prober{q: q, root: sys.Root(), pid: pid}, time.Now().Add(time.Minute), "SETRANGE", "k", "0", "")
+	p := &nodeProbe{addr: addr}
+	probe := signal(&prober{p: p, root: sys.Root(), pid: pid}, time.Now().Add(time.Minute), "SETRANGE", "k", "0", "")
 	n.Send(probe)
 	unowned := node.NewRequest("PING") // refused at the bound, after the node took the two
 	n.Send(unowned)
@@ -257,6 +257,6 @@ func TestSignalWaitsBehindAFullOfflineQueue(t *testing.T) {
 	assert.EqualValues(t, queued, owner.n.Load(), "the barrier completed after what was queued before it came back")
 	done, ok := testwait.Recv(t, caught, "the probe never completed").(*probeDone)
 	require.True(t, ok)
-	assert.Same(t, q, done.q)
+	assert.Same(t, p, done.p)
 	assert.Error(t, done.err)
 }

@@ -15,22 +15,33 @@ import (
 
 // A slot's queue whose members a server refused for a state of its own (CLUSTERDOWN, LOADING), or
 // lost with a connection, is not sent whole at the end of its backoff: a write of nothing to a key
-// of the slot goes first (SETRANGE key 0 "", which creates no key and changes none), the probe,
-// and the queue goes once the slot's master has answered it. A server whose state changes while
-// it reads a round written at once (a restarted master ending its CLUSTERDOWN) refuses the round
-// up to a command and runs the rest, and those refused then run after them: a helper's
-// instrumented runs saw the list [5857-19999 5200-5856] so, and up to 17,592 of 20,000 RPUSHes out
-// of place across such a restart. Refused, the probe keeps the queue waiting another backoff;
-// answered, the server takes keyed commands now, and the round goes. It is a write: a server with
+// of the slot goes to the slot's master first (SETRANGE key 0 "", which creates no key and changes
+// none), the probe, and the queue goes once it is answered. A server whose state changes while it
+// reads a round written at once (a restarted master ending its CLUSTERDOWN) refuses the round up
+// to a command and runs the rest, and those refused then run after them: a helper's instrumented
+// runs saw the list [5857-19999 5200-5856] so, and up to 17,592 of 20,000 RPUSHes out of place
+// across such a restart. Refused, the probe keeps the queue waiting another backoff; answered, the
+// server takes keyed commands now, and the round goes. It is a write: a server with
 // cluster-allow-reads-when-down answers reads while it refuses writes.
+//
+// Those states are the server's, not a slot's: the queues waiting on one master share its probe
+// (see nodeProbe), and a CLUSTERDOWN costs that server one command a round, however many slots
+// wait. (With a probe per slot, 10,923 slots waiting cost their masters 10,923 a round.)
 //
 // A user the server denies the probe (NOPERM: an ACL that keeps it to some keys or commands) has
 // no more probes from this dispatcher: its rounds go whole, as before there were probes.
+
 // probeFor bounds a probe's wait to be answered: one not answered by then (a restarted master not
-// connected yet, a frozen one) counts as a refusal, and the queue waits again. One never heard of
-// (sent to a node gone from the map) lets the round go probeFor after that, as it would have
-// without a probe.
-const probeFor = 200 * time.Millisecond
+// connected yet, a frozen one) counts as a refusal, and the queues wait again: its node fails it
+// at that deadline (within its clock's tick). One never heard of unheardFor past it lets the
+// rounds go, as they would have without a probe: every request a node is sent completes, so that
+// is a bound against a fault, not a path taken. (It was probeFor once: under the race detector on
+// a loaded machine, CI's, the answer came after it, the round went whole and was split, 8924 of
+// 20,000 out of place.)
+const (
+	probeFor   = 200 * time.Millisecond
+	unheardFor = time.Second
+)
 
 // probeState is where a queue stands with its probe.
 type probeState uint8
@@ -41,49 +52,81 @@ const (
 	passed              // answered: the round goes without another
 )
 
+// nodeProbe is a probe out to a master, and the queues waiting on its answer.
+type nodeProbe struct {
+	addr   string
+	until  time.Time // its deadline: past it (and unheardFor more), no queue waits on it
+	queues []*retryQueue
+}
+
 // prober hears of a probe (see signal): its answer goes to the dispatcher.
 type prober struct {
 	ownsNothing
-	q    *retryQueue
+	p    *nodeProbe
 	root *actor.RootContext
 	pid  *actor.PID
 }
 
-func (p *prober) Completed(err error) { p.root.Send(p.pid, &probeDone{q: p.q, err: err}) }
+func (p *prober) Completed(err error) { p.root.Send(p.pid, &probeDone{p: p.p, err: err}) }
 
 // probeDone carries a probe's answer: nil, or the error it met.
 type probeDone struct {
-	q   *retryQueue
+	p   *nodeProbe
 	err error
 }
 
-// probeFirst sends q's probe instead of routing q, and reports whether it did: q keeps its slot
-// and its members until the answer (onProbeDone), or probeFor. A queue of one request, of
-// TRYAGAIN alone (which a key of its own never meets: a probe would always pass), or held by a
-// gate (what it waits for is what comes back, in order) is routed as it is.
+// probeFirst has q wait on a probe of its slot's master instead of routing q, and reports whether
+// it did: q keeps its slot and its members until the answer (onProbeDone), or unheardFor past the
+// probe's deadline. A probe out to that master already is waited on; otherwise one is sent. A queue
+// of TRYAGAIN alone (a state of its keys, which a key of its own never meets: a probe would always
+// pass), or held by a gate (what it waits for is what comes back, in order), is routed as it is.
 func (a *dispatcherActor) probeFirst(ctx actor.Context, q *retryQueue) bool {
 	if q.probe != unprobed || !q.holdsNew || q.slot < 0 || q.gate != nil || a.stopping || a.snap == nil ||
-		a.probeDenied || len(q.reqs)+len(q.held) < 2 {
+		a.probeDenied || len(q.reqs)+len(q.held) == 0 {
 		return false
 	}
 	shard := a.snap.Shard(q.slot)
 	if shard == nil {
 		return false // the members find no node either, and wait again
 	}
-	until := time.Now().Add(probeFor)
-	p := signal(&prober{q: q, root: a.h.sys.Root(), pid: a.h.pid}, until, "SETRANGE", probeKeys()[q.slot], "0", "")
-	q.probe, q.at = probing, until.Add(probeFor)
+	key := probeKeys()[q.slot] // made at the first probe: the clock is read after
+	now := time.Now()
+	p := a.probes[shard.Master.Addr]
+	if p == nil || now.After(p.until.Add(unheardFor)) {
+		p = &nodeProbe{addr: shard.Master.Addr, until: now.Add(probeFor)}
+		if a.probes == nil {
+			a.probes = map[string]*nodeProbe{}
+		}
+		a.probes[p.addr] = p
+		ctx.Send(shard.Master.Node.PID(), signal(&prober{p: p, root: a.h.sys.Root(), pid: a.h.pid}, p.until,
+			"SETRANGE", key, "0", ""))
+	}
+	p.queues = append(p.queues, q)
+	q.probe, q.at = probing, p.until.Add(unheardFor)
 	q.timer = nil // fired, or stopped by retryWaiting
 	a.arm(q, q.earliest())
-	ctx.Send(shard.Master.Node.PID(), p)
 	return true
 }
 
-// onProbeDone routes q, its probe answered, or has it wait another backoff if the server still
-// refuses. A queue routed meanwhile (probeFor passed, a gate opened, the actor restarted) is
-// left alone.
+// onProbeDone routes the queues that waited on a probe, now answered, or has them wait another
+// backoff if the server still refuses.
 func (a *dispatcherActor) onProbeDone(ctx actor.Context, m *probeDone) {
-	q := m.q
+	if a.probes[m.p.addr] == m.p {
+		delete(a.probes, m.p.addr)
+	}
+	a.probeDenied = a.probeDenied || errors.Is(m.err, resp.ErrNoPerm)
+	// Refused, they all wait the same backoff, and share the next probe too: each drawing its own,
+	// they sent one each (246 a second to one master with 50 slots waiting, in a run).
+	again := time.Now().Add(Backoff(queueTries))
+	for _, q := range m.p.queues {
+		a.probeAnswered(ctx, q, m.err, again)
+	}
+}
+
+// probeAnswered routes q, its probe answered, or has it wait until again if the server still
+// refuses. A queue routed meanwhile (unheardFor passed, a gate opened, the actor restarted) is left
+// alone.
+func (a *dispatcherActor) probeAnswered(ctx actor.Context, q *retryQueue, err error, again time.Time) {
 	if _, known := a.waiting[q]; !known || q.probe != probing {
 		return
 	}
@@ -91,14 +134,13 @@ func (a *dispatcherActor) onProbeDone(ctx actor.Context, m *probeDone) {
 		q.probe = passed // a gate closed on the slot meanwhile: its opening routes q
 		return
 	}
-	if refusedStill(m.err) {
-		q.probe, q.at = unprobed, time.Now().Add(Backoff(queueTries))
-		if se := (*resp.Error)(nil); errors.As(m.err, &se) {
-			q.last = m.err // what a member giving up meanwhile says it waited for
+	if refusedStill(err) {
+		q.probe, q.at = unprobed, again
+		if se := (*resp.Error)(nil); errors.As(err, &se) {
+			q.last = err // what a member giving up meanwhile says it waited for
 		}
 	} else {
 		q.probe, q.at = passed, time.Now()
-		a.probeDenied = a.probeDenied || errors.Is(m.err, resp.ErrNoPerm)
 	}
 	if q.timer == nil || q.timer.Stop() {
 		q.timer = nil
@@ -119,19 +161,20 @@ func refusedStill(err error) bool {
 		errors.Is(err, resp.ErrMasterDown) || errors.Is(err, resp.ErrTryAgain) || errors.Is(err, node.ErrTimeout)
 }
 
-// probeKeys returns a key of each slot, for the probes: "actoredis-probe-" and the first number
-// that hashes there. Made once, at the first probe: about 170,000 hashes of a short key (a few
-// milliseconds). (Searched for one slot at a time on the dispatcher's goroutine, all 16,384 took
-// 43.7 s, one of them 212 ms; in a review, a CLUSTERDOWN with the queues of 21,846 slots held the
-// dispatcher so long that every command overran its 5 s timeout by up to 28 s.)
+// probeKeys returns a key of each slot, for the probes: "actoredis-probe-{N}", N the first number
+// that hashes there (the tag alone is hashed). Made once, at the first probe: about 170,000 hashes
+// of a few digits, a millisecond or two (searched for one slot at a time on the dispatcher's
+// goroutine, all 16,384 took 43.7 s, one of them 212 ms; in a review, a CLUSTERDOWN with the
+// queues of 10,923 slots held the dispatcher so long that every command overran its 5 s timeout
+// by up to 28 s).
 var probeKeys = sync.OnceValue(func() *[slotmap.NumSlots]string {
 	var keys [slotmap.NumSlots]string
 	left := slotmap.NumSlots
-	buf := append(make([]byte, 0, 40), "actoredis-probe-"...)
+	var digits []byte
 	for i := 0; left > 0; i++ {
-		b := strconv.AppendInt(buf, int64(i), 10)
-		if slot := slotmap.SlotBytes(b); keys[slot] == "" {
-			keys[slot] = string(b)
+		digits = strconv.AppendInt(digits[:0], int64(i), 10)
+		if slot := slotmap.SlotBytes(digits); keys[slot] == "" {
+			keys[slot] = "actoredis-probe-{" + string(digits) + "}"
 			left--
 		}
 	}

@@ -25,28 +25,31 @@ func TestProbeDeniedIsNotSentAgain(t *testing.T) {
 	m, before, _, h, _ := movedMaps(t)
 	a := &dispatcherActor{opts: Options{Map: m}.withDefaults(), h: h, snap: before}
 	defer a.giveUpWaiting()
-	q := refusedQueue(t, a, h)
+	q := refusedQueue(t, a, h, "k")
 	ctx := &sendRecorder{}
 	a.onRetryNow(ctx, q)
 	require.Len(t, toNodes(ctx), 1, "the probe")
-	a.onProbeDone(ctx, &probeDone{q: q, err: &resp.Error{Prefix: "NOPERM", Msg: "this user has no permissions to access one of the keys used as arguments"}})
+	p := a.probes[before.Master(0).Addr]
+	require.NotNil(t, p)
+	a.onProbeDone(ctx, &probeDone{p: p, err: &resp.Error{Prefix: "NOPERM", Msg: "this user has no permissions to access one of the keys used as arguments"}})
 	assert.Len(t, toNodes(ctx), 3, "the round, after the probe")
 	assert.True(t, a.probeDenied)
+	assert.Empty(t, a.probes)
 
-	q = refusedQueue(t, a, h)
+	q = refusedQueue(t, a, h, "k")
 	ctx = &sendRecorder{}
 	a.onRetryNow(ctx, q)
 	assert.Len(t, toNodes(ctx), 2, "the round, unprobed")
 }
 
-// refusedQueue returns the queue of two RPUSHes a refused with CLUSTERDOWN, at the end of its
-// backoff, none of them still coming back.
-func refusedQueue(t *testing.T, a *dispatcherActor, h *Handle) *retryQueue {
+// refusedQueue returns the queue of two RPUSHes to key a refused with CLUSTERDOWN, at the end of
+// its backoff, none of them still coming back.
+func refusedQueue(t *testing.T, a *dispatcherActor, h *Handle, key string) *retryQueue {
 	var first *Request
 	for range 2 {
 		r := &Request{}
-		r.Init(h, []any{"RPUSH", "k", "v"})
-		r.keyed, r.slot, r.Deadline = true, int16(slotmap.Slot("k")), time.Now().Add(time.Minute)
+		r.Init(h, []any{"RPUSH", key, "v"})
+		r.keyed, r.slot, r.Deadline = true, int16(slotmap.Slot(key)), time.Now().Add(time.Minute)
 		a.backOff(r, resp.ErrClusterDown)
 		if first == nil {
 			first = r
@@ -55,9 +58,55 @@ func refusedQueue(t *testing.T, a *dispatcherActor, h *Handle) *retryQueue {
 	q := a.held[int(first.slot)]
 	require.NotNil(t, q)
 	require.Len(t, q.members(), 2)
+	atBackoffsEnd(q)
+	return q
+}
+
+// atBackoffsEnd makes q's backoff over, none of its members still coming back.
+func atBackoffsEnd(q *retryQueue) {
 	q.timer.Stop()
 	q.at, q.back = time.Now(), time.Now().Add(-time.Second)
-	return q
+}
+
+// The queues of slots of one master share its probe: CLUSTERDOWN and LOADING are the server's
+// states, and one command a round tells them all.
+func TestQueuesOfAMasterShareItsProbe(t *testing.T) {
+	m, before, _, h, _ := movedMaps(t)
+	a := &dispatcherActor{opts: Options{Map: m}.withDefaults(), h: h, snap: before}
+	defer a.giveUpWaiting()
+	require.NotEqual(t, slotmap.Slot("k"), slotmap.Slot("other"))
+	qs := []*retryQueue{refusedQueue(t, a, h, "k"), refusedQueue(t, a, h, "other")}
+	ctx := &sendRecorder{}
+	for _, q := range qs {
+		a.onRetryNow(ctx, q)
+	}
+	require.Len(t, toNodes(ctx), 1, "one probe for both")
+	p := a.probes[before.Master(0).Addr]
+	require.NotNil(t, p)
+	assert.Equal(t, qs, p.queues)
+
+	a.onProbeDone(ctx, &probeDone{p: p, err: resp.ErrClusterDown}) // refused: both wait again
+	assert.Len(t, toNodes(ctx), 1, "nothing more sent")
+	assert.Equal(t, qs[0].at, qs[1].at, "the same backoff: they share the next probe too")
+	for _, q := range qs {
+		assert.Equal(t, unprobed, q.probe)
+		assert.Same(t, q, a.held[q.slot])
+		atBackoffsEnd(q)
+	}
+	ctx = &sendRecorder{}
+	for _, q := range qs {
+		a.onRetryNow(ctx, q)
+	}
+	require.Len(t, toNodes(ctx), 1, "one probe again")
+	a.onProbeDone(ctx, &probeDone{p: a.probes[before.Master(0).Addr]})
+	var want []*node.Request
+	for _, q := range qs {
+		for _, r := range q.members() {
+			want = append(want, &r.Request)
+		}
+	}
+	assert.Equal(t, want, toNodes(ctx)[1:], "both rounds, in order, once it is answered")
+	assert.Empty(t, a.held)
 }
 
 // A queue refused by CLUSTERDOWN probes its slot's master before its round; the answer to a probe
@@ -67,7 +116,7 @@ func TestProbeAnsweredWhileAGateHoldsTheSlot(t *testing.T) {
 	m, before, after, h, caught := movedMaps(t)
 	a := &dispatcherActor{opts: Options{Map: m}.withDefaults(), h: h, snap: before}
 	defer a.giveUpWaiting()
-	q := refusedQueue(t, a, h)
+	q := refusedQueue(t, a, h, "k")
 	rs := q.members()
 	ctx := &sendRecorder{}
 	a.onRetryNow(ctx, q) // the end of its backoff
@@ -85,7 +134,7 @@ func TestProbeAnsweredWhileAGateHoldsTheSlot(t *testing.T) {
 	require.NotNil(t, q.gate, "the gate is put on the queue")
 
 	ctx = &sendRecorder{}
-	a.onProbeDone(ctx, &probeDone{q: q}) // the old master answered the probe
+	a.onProbeDone(ctx, &probeDone{p: a.probes[before.Master(0).Addr]}) // the old master answered it
 	assert.Empty(t, ctx.sent, "the gate holds the queue")
 	assert.Same(t, q, a.held[int(rs[0].slot)])
 
