@@ -23,9 +23,10 @@
 // The retries of a slot wait in one queue, in the order they came back, and go out together in
 // that order (every 240 ms at most, or at once when a new map may change things); while they wait,
 // the slot's new requests wait behind them, unless the queue waits out only TRYAGAIN (see
-// retryQueue). A queue a server refused for a state of its own (CLUSTERDOWN, LOADING) sends an
-// EXISTS of its slot first, and its round once that is answered (see probeFirst): a server whose
-// state changes while it reads a round would split it. A map that gives a slot another master
+// retryQueue). A queue a server refused for a state of its own (CLUSTERDOWN, LOADING) goes once
+// the slot's master has answered a write of nothing to a key of the slot, a probe that the queues
+// of that master share (see probeFirst): a server whose state changes while it reads a round would
+// split it. A map that gives a slot another master
 // holds the slot's new requests until a PING sent to the old master after what it had has come
 // back, 200 ms at most (see gate). One caller's pipeline to a key thus keeps its order across
 // CLUSTERDOWN, LOADING, a failover and a slot's move.
