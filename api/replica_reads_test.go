@@ -165,6 +165,46 @@ func TestReadsOfADownMasterGoToItsReplica(t *testing.T) {
 	}
 }
 
+// The same for reads in flight when the master dies: given back as its connection is lost, they
+// wait in their slot's queue, which goes to the replica, and the slot's reads sent meanwhile
+// behind them. (A queue waited on a probe of the master first, in a version of the fourteenth
+// session: every probe to the dead master timed out, and the slot's reads with it.)
+func TestReadsInFlightAtAMastersDeathGoToItsReplica(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 3, Replicas: 1,
+		ExtraConfig: []string{"cluster-replica-no-failover yes", "cluster-allow-reads-when-down yes"}})
+	cl := connect(t, tc, ClusterOptions{UseReplicas: true, CommandTimeout: time.Second})
+	ctx := context.Background()
+	key := "down-master"
+	master := tc.MasterFor(GetSlot(key))
+	require.NoError(t, cl.Set(ctx, key, "v"))
+	replica := replicaNode(t, cl, tc.ReplicasOf(master)[0])
+	require.Eventually(t, func() bool {
+		v, err := replica.Do(ctx, Cmd("GET", key))
+		return err == nil && v.String() == "v"
+	}, 5*time.Second, 10*time.Millisecond)
+	const n, killAt = 3000, 300
+	futures := make([]*Future, 0, n)
+	for i := range n {
+		if i == killAt {
+			require.NoError(t, tc.Kill(master))
+		}
+		futures = append(futures, cl.Send(Cmd("GET", key)))
+		pace(500 * time.Microsecond) // the reads span the client's noticing the loss
+	}
+	failed := 0
+	for i, f := range futures {
+		v, err := f.Await()
+		if err != nil {
+			if failed++; failed <= 3 {
+				t.Logf("read %d: %v", i, err)
+			}
+			continue
+		}
+		assert.Equal(t, "v", v.String())
+	}
+	assert.Zero(t, failed, "reads failed of %d", n)
+}
+
 // connectedTo reports whether cl's node at addr has a connection up.
 func connectedTo(cl *Cluster, addr string) bool {
 	for _, n := range cl.Nodes() {

@@ -219,6 +219,7 @@ func (a *dispatcherActor) pick(r *Request, kind holdKind) *slotmap.Ref {
 	var target *slotmap.Ref
 	var replica *slotmap.Ref // target, when it is a replica
 	var master *node.Node    // then the slot's master
+	elsewhere := !hasKey     // another node takes it too (see node.Request.Anywhere)
 	switch {
 	case hasKey:
 		shard := a.snap.Shard(slot)
@@ -230,6 +231,7 @@ func (a *dispatcherActor) pick(r *Request, kind holdKind) *slotmap.Ref {
 		if a.opts.UseReplicas && r.readOnly && !r.toMaster && len(shard.Replicas) > 0 &&
 			(len(a.migrating) == 0 || !a.readsOffReplicas(slot)) {
 			a.rr++
+			elsewhere = true
 			// A replica the client cannot reach (down, or not yet connected) is passed over: the
 			// read would wait in its offline queue until a new map sent it elsewhere. So is one
 			// resting. A master it cannot reach (a failover, until the new map) is passed over
@@ -261,7 +263,7 @@ func (a *dispatcherActor) pick(r *Request, kind holdKind) *slotmap.Ref {
 		return nil
 	}
 	r.Reset()
-	r.Asking, r.Anywhere = false, !hasKey
+	r.Asking, r.Anywhere = false, elsewhere
 	r.sentTo(replica, master)
 	return target
 }

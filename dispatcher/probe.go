@@ -78,8 +78,9 @@ type probeDone struct {
 // probeFirst has q wait on a probe of its slot's master instead of routing q, and reports whether
 // it did: q keeps its slot and its members until the answer (onProbeDone), or unheardFor past the
 // probe's deadline. A probe out to that master already is waited on; otherwise one is sent. A queue
-// of TRYAGAIN alone (a state of its keys, which a key of its own never meets: a probe would always
-// pass), or held by a gate (what it waits for is what comes back, in order), is routed as it is.
+// whose master has no connection up, one of TRYAGAIN alone (a state of its keys, which a key of
+// its own never meets: a probe would always pass), or one held by a gate (what it waits for is
+// what comes back, in order) is routed as it is.
 func (a *dispatcherActor) probeFirst(ctx actor.Context, q *retryQueue) bool {
 	if q.probe != unprobed || !q.holdsNew || q.slot < 0 || q.gate != nil || a.stopping || a.snap == nil ||
 		a.probeDenied || len(q.reqs)+len(q.held) == 0 {
@@ -88,6 +89,12 @@ func (a *dispatcherActor) probeFirst(ctx actor.Context, q *retryQueue) bool {
 	shard := a.snap.Shard(q.slot)
 	if shard == nil {
 		return false // the members find no node either, and wait again
+	}
+	if !shard.Master.Node.Connected() {
+		// Nothing to probe: the members wait in the node's offline queue, in order, or a read
+		// goes to a replica (UseReplicas). Waiting on a probe there, the reads of a dead master's
+		// slots would wait for its failover.
+		return false
 	}
 	key := probeKeys()[q.slot] // made at the first probe: the clock is read after
 	now := time.Now()

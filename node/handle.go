@@ -100,8 +100,13 @@ func (n *Node) SetReadOnly(on bool) {
 // Addr returns the server's "host:port".
 func (n *Node) Addr() string { return n.addr }
 
-// Connected reports whether the node has a connection up now (one atomic load).
-func (n *Node) Connected() bool { return n.stats.live.Load() != nil }
+// Connected reports whether the node has a connection up now (two atomic loads). A connection its
+// reader found failed is not, though its actor has yet to hear of it: the reader gives back what
+// was written on it first, which its Owner may route again at once.
+func (n *Node) Connected() bool {
+	c := n.stats.live.Load()
+	return c != nil && !c.lost.Load()
+}
 
 // DownFor reports how long, as of now, the node has been without a connection up: 0 while one
 // is; since it lost the last one (or started) while the first dial since has not failed; and

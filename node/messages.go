@@ -26,9 +26,11 @@ type Request struct {
 	// Asking sends ASKING right before the command, back-to-back on the same connection (the
 	// answer to an ASK redirect); its reply is dropped.
 	Asking bool
-	// Anywhere says any node of the cluster takes the command (PUBLISH, a command without keys):
-	// one waiting for a connection is given back to its Owner as soon as a dial of the node
-	// fails, not kept for the next connection.
+	// Anywhere says another node takes the command too: any node of the cluster (PUBLISH, a
+	// command without keys), or another of its shard (a read, when the cluster client reads from
+	// replicas). One waiting for a connection is given back to its Owner as soon as a dial of the
+	// node fails, or AnywherePatience passed, not kept for the next connection. (Reads of a master
+	// killed waited in its node's offline queue until their deadline, its replica up.)
 	Anywhere bool
 	// More holds further commands written right after Args, back-to-back, with nothing between
 	// them on the wire (MULTI ... EXEC). When set, the Future's value is an array of every reply
