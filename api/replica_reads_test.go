@@ -127,20 +127,8 @@ func TestBlockingReadOnAReplicaIsNotCheckedWithTheMaster(t *testing.T) {
 func TestReadsOfADownMasterGoToItsReplica(t *testing.T) {
 	for _, replicas := range []int{1, 2} {
 		t.Run(fmt.Sprint(replicas, " replicas"), func(t *testing.T) {
-			tc := testcluster.New(t, testcluster.Options{Masters: 3, Replicas: replicas,
-				ExtraConfig: []string{"cluster-replica-no-failover yes", "cluster-allow-reads-when-down yes"}})
-			cl := connect(t, tc, ClusterOptions{UseReplicas: true, CommandTimeout: time.Second})
+			tc, cl, key, master := replicatedKey(t, replicas)
 			ctx := context.Background()
-			key := "down-master"
-			master := tc.MasterFor(GetSlot(key))
-			require.NoError(t, cl.Set(ctx, key, "v"))
-			for _, r := range tc.ReplicasOf(master) {
-				replica := replicaNode(t, cl, r)
-				require.Eventually(t, func() bool {
-					v, err := replica.Do(ctx, Cmd("GET", key))
-					return err == nil && v.String() == "v"
-				}, 5*time.Second, 10*time.Millisecond)
-			}
 			down := []*testcluster.Node{master}
 			if replicas == 2 {
 				down = append(down, tc.ReplicasOf(master)[0])
@@ -170,18 +158,7 @@ func TestReadsOfADownMasterGoToItsReplica(t *testing.T) {
 // behind them. (A queue waited on a probe of the master first, in a version of the fourteenth
 // session: every probe to the dead master timed out, and the slot's reads with it.)
 func TestReadsInFlightAtAMastersDeathGoToItsReplica(t *testing.T) {
-	tc := testcluster.New(t, testcluster.Options{Masters: 3, Replicas: 1,
-		ExtraConfig: []string{"cluster-replica-no-failover yes", "cluster-allow-reads-when-down yes"}})
-	cl := connect(t, tc, ClusterOptions{UseReplicas: true, CommandTimeout: time.Second})
-	ctx := context.Background()
-	key := "down-master"
-	master := tc.MasterFor(GetSlot(key))
-	require.NoError(t, cl.Set(ctx, key, "v"))
-	replica := replicaNode(t, cl, tc.ReplicasOf(master)[0])
-	require.Eventually(t, func() bool {
-		v, err := replica.Do(ctx, Cmd("GET", key))
-		return err == nil && v.String() == "v"
-	}, 5*time.Second, 10*time.Millisecond)
+	tc, cl, key, master := replicatedKey(t, 1)
 	const n, killAt = 3000, 300
 	futures := make([]*Future, 0, n)
 	for i := range n {
@@ -203,6 +180,27 @@ func TestReadsInFlightAtAMastersDeathGoToItsReplica(t *testing.T) {
 		assert.Equal(t, "v", v.String())
 	}
 	assert.Zero(t, failed, "reads failed of %d", n)
+}
+
+// replicatedKey starts a cluster of 3 masters with replicas each, which do not fail over and serve
+// reads while a master is down, and a client reading from replicas with a CommandTimeout of 1 s;
+// it sets key, and returns once every replica of key's master has it.
+func replicatedKey(t *testing.T, replicas int) (tc *testcluster.Cluster, cl *Cluster, key string, master *testcluster.Node) {
+	tc = testcluster.New(t, testcluster.Options{Masters: 3, Replicas: replicas,
+		ExtraConfig: []string{"cluster-replica-no-failover yes", "cluster-allow-reads-when-down yes"}})
+	cl = connect(t, tc, ClusterOptions{UseReplicas: true, CommandTimeout: time.Second})
+	ctx := context.Background()
+	key = "down-master"
+	master = tc.MasterFor(GetSlot(key))
+	require.NoError(t, cl.Set(ctx, key, "v"))
+	for _, r := range tc.ReplicasOf(master) {
+		replica := replicaNode(t, cl, r)
+		require.Eventually(t, func() bool {
+			v, err := replica.Do(ctx, Cmd("GET", key))
+			return err == nil && v.String() == "v"
+		}, 5*time.Second, 10*time.Millisecond)
+	}
+	return tc, cl, key, master
 }
 
 // connectedTo reports whether cl's node at addr has a connection up.
