@@ -290,15 +290,17 @@ func (a *dispatcherActor) routeAll(ctx actor.Context, q *retryQueue) {
 }
 
 // retryWaiting routes by the new map every queue a map can end, after its probe if probe is set
-// (see probeFirst). One whose timer fired already is left to its retryNow, one whose probe is out
-// to its answer when probe is set (otherwise the actor is restarting or stopping, and that answer
-// would not be heard); one whose members met only TRYAGAIN or LOADING waits out its backoff, as a
-// new map changes nothing for it (during a resharding every MOVED makes one, and it would be sent
-// straight back to meet the same reply).
+// (see probeFirst). One whose timer fired already is left to its retryNow, one held by a gate to
+// the gate's opening, one whose probe is out to its answer when probe is set (otherwise the actor
+// is restarting or stopping, and that answer would not be heard); one whose members met only
+// TRYAGAIN or LOADING waits out its backoff, as a new map changes nothing for it (during a
+// resharding every MOVED makes one, and it would be sent straight back to meet the same reply).
+// (A queue probing when a map moved its slot got the gate, and a second map routed it past the
+// gate, in a review's unit test: TestMapLeavesAGatedQueueToItsGate.)
 func (a *dispatcherActor) retryWaiting(ctx actor.Context, probe bool) {
 	var due []*retryQueue // gathered first: routing them may start new queues
 	for q := range a.waiting {
-		if q.mapEnds && (q.probe != probing || !probe) && (q.timer == nil || q.timer.Stop()) {
+		if q.mapEnds && q.gate == nil && (q.probe != probing || !probe) && (q.timer == nil || q.timer.Stop()) {
 			due = append(due, q)
 		}
 	}

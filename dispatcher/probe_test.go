@@ -147,3 +147,58 @@ func TestProbeAnsweredWhileAGateHoldsTheSlot(t *testing.T) {
 	}
 	assert.Empty(t, a.held)
 }
+
+// A queue that was probing when a map moved its slot has the gate put on it; a probe answered then
+// leaves it to the gate, and so does any further map before the gate opens. (Routed by such a map,
+// it went to the new master past the gate, and the slot's later commands after it, ahead of what
+// the old master had still to give back: a review's unit test.)
+func TestMapLeavesAGatedQueueToItsGate(t *testing.T) {
+	m, before, after, h, caught := movedMaps(t)
+	a := &dispatcherActor{opts: Options{Map: m}.withDefaults(), h: h, snap: before}
+	defer a.giveUpWaiting()
+	q := refusedQueue(t, a, h, "k")
+	rs := q.members()
+	ctx := &sendRecorder{}
+	a.onRetryNow(ctx, q)
+	require.Len(t, toNodes(ctx), 1, "the probe")
+
+	ctx = &sendRecorder{messageOnly: messageOnly{msg: after}}
+	a.Receive(ctx) // the slot moves: the gate is put on q
+	require.NotNil(t, q.gate)
+	barriers := toNodes(ctx)
+	require.Len(t, barriers, 1)
+
+	ctx = &sendRecorder{}
+	a.onProbeDone(ctx, &probeDone{p: a.probes[before.Master(0).Addr]})
+	require.Empty(t, ctx.sent, "the gate holds the queue")
+
+	ctx = &sendRecorder{messageOnly: messageOnly{msg: after}}
+	a.Receive(ctx) // another map, the gate still closed
+	assert.Empty(t, toNodes(ctx), "a map routed the gated queue")
+	assert.Same(t, q, a.held[int(rs[0].slot)], "the queue still holds the slot")
+
+	barriers[0].CompleteHere(resp.Value{}, nil)
+	ctx.msg = nextOpen(t, caught)
+	a.Receive(ctx)
+	assert.Equal(t, []*node.Request{&rs[0].Request, &rs[1].Request}, toNodes(ctx), "once the gate opens")
+}
+
+func TestProbeAnswersThatAreRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		err     error
+		refusal bool
+	}{
+		{nil, false},
+		{resp.ErrClusterDown, true},
+		{&resp.Error{Prefix: "LOADING", Msg: "Redis is loading the dataset in memory"}, true},
+		{resp.ErrMasterDown, true},
+		{&node.ConnError{Addr: "a:1", Command: "SETRANGE", Err: node.ErrTimeout}, true},               // unwritten by its deadline
+		{&node.ConnError{Addr: "a:1", Command: "SETRANGE", Written: true, Err: node.ErrClosed}, true}, // lost with its connection
+		{&node.CommandError{Addr: "a:1", Command: "SETRANGE", Err: node.ErrLateReply}, false},         // written, a slow server
+		{&resp.Error{Prefix: "NOPERM", Msg: "no permissions"}, false},
+		{&resp.Error{Prefix: "MOVED", Msg: "3999 127.0.0.1:6381"}, false},
+		{&resp.Error{Prefix: "OOM", Msg: "command not allowed"}, false},
+	} {
+		assert.Equal(t, tc.refusal, refusedStill(tc.err), "%v", tc.err)
+	}
+}
