@@ -296,7 +296,7 @@ func (a *dispatcherActor) routeAll(ctx actor.Context, q *retryQueue) {
 // TRYAGAIN or LOADING waits out its backoff, as a new map changes nothing for it (during a
 // resharding every MOVED makes one, and it would be sent straight back to meet the same reply).
 // (A queue probing when a map moved its slot got the gate, and a second map routed it past the
-// gate, in a review's unit test: TestMapLeavesAGatedQueueToItsGate.)
+// gate, in a review's unit test: TestProbeAnsweredWhileAGateHoldsTheSlot.)
 func (a *dispatcherActor) retryWaiting(ctx actor.Context, probe bool) {
 	var due []*retryQueue // gathered first: routing them may start new queues
 	for q := range a.waiting {

@@ -111,7 +111,10 @@ func TestQueuesOfAMasterShareItsProbe(t *testing.T) {
 
 // A queue refused by CLUSTERDOWN probes its slot's master before its round; the answer to a probe
 // that comes while a gate holds the slot (a new map moved it meanwhile) leaves the queue to the
-// gate, which routes it, in order, to the new master once the old one has answered the barrier.
+// gate, and so does any further map before the gate opens, which routes it, in order, to the new
+// master once the old one has answered the barrier. (Routed by such a map, it went to the new
+// master past the gate, and the slot's later commands after it, ahead of what the old master had
+// still to give back: a review's unit test.)
 func TestProbeAnsweredWhileAGateHoldsTheSlot(t *testing.T) {
 	m, before, after, h, caught := movedMaps(t)
 	a := &dispatcherActor{opts: Options{Map: m}.withDefaults(), h: h, snap: before}
@@ -138,40 +141,6 @@ func TestProbeAnsweredWhileAGateHoldsTheSlot(t *testing.T) {
 	assert.Empty(t, ctx.sent, "the gate holds the queue")
 	assert.Same(t, q, a.held[int(rs[0].slot)])
 
-	barriers[0].CompleteHere(resp.Value{}, nil)
-	ctx.msg = nextOpen(t, caught)
-	a.Receive(ctx)
-	assert.Equal(t, []*node.Request{&rs[0].Request, &rs[1].Request}, toNodes(ctx), "in order, once the gate opens")
-	for _, pid := range ctx.to {
-		assert.Equal(t, after.Master(0).Node.PID(), pid, "to the new master")
-	}
-	assert.Empty(t, a.held)
-}
-
-// A queue that was probing when a map moved its slot has the gate put on it; a probe answered then
-// leaves it to the gate, and so does any further map before the gate opens. (Routed by such a map,
-// it went to the new master past the gate, and the slot's later commands after it, ahead of what
-// the old master had still to give back: a review's unit test.)
-func TestMapLeavesAGatedQueueToItsGate(t *testing.T) {
-	m, before, after, h, caught := movedMaps(t)
-	a := &dispatcherActor{opts: Options{Map: m}.withDefaults(), h: h, snap: before}
-	defer a.giveUpWaiting()
-	q := refusedQueue(t, a, h, "k")
-	rs := q.members()
-	ctx := &sendRecorder{}
-	a.onRetryNow(ctx, q)
-	require.Len(t, toNodes(ctx), 1, "the probe")
-
-	ctx = &sendRecorder{messageOnly: messageOnly{msg: after}}
-	a.Receive(ctx) // the slot moves: the gate is put on q
-	require.NotNil(t, q.gate)
-	barriers := toNodes(ctx)
-	require.Len(t, barriers, 1)
-
-	ctx = &sendRecorder{}
-	a.onProbeDone(ctx, &probeDone{p: a.probes[before.Master(0).Addr]})
-	require.Empty(t, ctx.sent, "the gate holds the queue")
-
 	ctx = &sendRecorder{messageOnly: messageOnly{msg: after}}
 	a.Receive(ctx) // another map, the gate still closed
 	assert.Empty(t, toNodes(ctx), "a map routed the gated queue")
@@ -180,7 +149,11 @@ func TestMapLeavesAGatedQueueToItsGate(t *testing.T) {
 	barriers[0].CompleteHere(resp.Value{}, nil)
 	ctx.msg = nextOpen(t, caught)
 	a.Receive(ctx)
-	assert.Equal(t, []*node.Request{&rs[0].Request, &rs[1].Request}, toNodes(ctx), "once the gate opens")
+	assert.Equal(t, []*node.Request{&rs[0].Request, &rs[1].Request}, toNodes(ctx), "in order, once the gate opens")
+	for _, pid := range ctx.to {
+		assert.Equal(t, after.Master(0).Node.PID(), pid, "to the new master")
+	}
+	assert.Empty(t, a.held)
 }
 
 func TestProbeAnswersThatAreRefusals(t *testing.T) {
