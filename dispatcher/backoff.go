@@ -289,6 +289,15 @@ func (a *dispatcherActor) routeAll(ctx actor.Context, q *retryQueue) {
 	}
 }
 
+// routeNow routes q, its time come (q.at is past), unless its timer fired already: the timer's
+// retryNow, on its way, routes it then.
+func (a *dispatcherActor) routeNow(ctx actor.Context, q *retryQueue) {
+	if q.timer == nil || q.timer.Stop() {
+		a.forget(q)
+		a.routeAll(ctx, q)
+	}
+}
+
 // retryWaiting routes by the new map every queue a map can end, after its probe if probe is set
 // (see probeFirst). One whose timer fired already is left to its retryNow, one held by a gate to
 // the gate's opening, one whose probe is out to its answer when probe is set (otherwise the actor

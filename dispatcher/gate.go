@@ -129,10 +129,7 @@ func (a *dispatcherActor) openGate(ctx actor.Context, g *gate) {
 			continue
 		}
 		q.at, q.probe = time.Time{}, passed // a probe out still is no longer waited for
-		if q.timer == nil || q.timer.Stop() {
-			a.forget(q)
-			a.routeAll(ctx, q)
-		}
+		a.routeNow(ctx, q)
 	}
 }
 

@@ -156,19 +156,11 @@ func (a *dispatcherActor) probeAnswered(ctx actor.Context, q *retryQueue, err er
 		if se := (*resp.Error)(nil); errors.As(err, &se) {
 			q.last = err // what a member giving up meanwhile says it waited for
 		}
-	} else {
-		q.probe, q.at = passed, time.Now()
+		a.arm(q, q.earliest()) // a timer that fired has its retryNow have q wait, by q.at
+		return
 	}
-	if q.timer == nil || q.timer.Stop() {
-		q.timer = nil
-		if q.probe == passed {
-			a.forget(q)
-			a.routeAll(ctx, q)
-			return
-		}
-		a.arm(q, q.earliest())
-	}
-	// Otherwise its timer fired: its retryNow is on its way, and routes q or has it wait, by q.at.
+	q.probe, q.at = passed, time.Now()
+	a.routeNow(ctx, q)
 }
 
 // refusedStill says a probe's error is the server still refusing keyed commands, or the probe
