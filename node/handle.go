@@ -44,10 +44,14 @@ type counters struct {
 // downLong is counters.downSince once a dial has failed: the node has been down for long.
 const downLong = 1
 
-// downFor is Node.DownFor.
+// downFor is Node.DownFor. A connection its reader found failed counts as down since then, as
+// in Node.Connected, though the actor has yet to detach it and set downSince.
 func (c *counters) downFor(now time.Time) time.Duration {
-	if c.live.Load() != nil {
-		return 0
+	if live := c.live.Load(); live != nil {
+		if !live.lost.Load() {
+			return 0
+		}
+		return max(now.Sub(time.Unix(0, live.lostAt.Load())), 1)
 	}
 	return now.Sub(time.Unix(0, c.downSince.Load()))
 }
@@ -109,7 +113,7 @@ func (n *Node) Connected() bool {
 }
 
 // DownFor reports how long, as of now, the node has been without a connection up: 0 while one
-// is; since it lost the last one (or started) while the first dial since has not failed; and
+// is (Connected); since it lost the last one (or started) while the first dial since has not failed; and
 // decades once one has. A connection lost is most often one the server or a proxy closed, with
 // the server up: the node dials again at once (see DefaultBackoff), and is back within
 // milliseconds.

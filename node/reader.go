@@ -30,6 +30,7 @@ type conn struct {
 	answered   atomic.Int64          // replies the reader consumed; only the reader writes it
 	closing    atomic.Bool           // no more writes: the reader exits once everything is answered
 	lost       atomic.Bool           // the reader found the connection failed (its close reported: connLost)
+	lostAt     atomic.Int64          // when, in Unix nanoseconds: stored before lost (see counters.downFor)
 	cause      atomic.Pointer[error] // why the actor closed the connection, if it did
 
 	// resumable: a write cut short by its deadline may be finished later, the connection being a
@@ -278,6 +279,7 @@ func (c *conn) fail(cur *Request, err error) {
 	if cause := c.cause.Load(); cause != nil {
 		err = *cause // the actor closed it (a stall, a close): say why, not "use of closed connection"
 	}
+	c.lostAt.Store(time.Now().UnixNano())
 	c.lost.Store(true) // before the report: the actor writes nothing more into it meanwhile
 	c.report(&connLost{gen: c.gen, err: err})
 	// A reply past the limits is its command's alone: that command carries the limit error, which

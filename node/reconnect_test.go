@@ -164,3 +164,26 @@ func TestOfflineQueueBoundsOnlyWhatNoOwnerRetries(t *testing.T) {
 	default:
 	}
 }
+
+// DownFor agrees with Connected: a connection its reader found failed is down from then, before its
+// actor has heard of it (DownFor said 0 until the actor detached the connection).
+func TestDownForCountsAConnectionItsReaderFoundFailed(t *testing.T) {
+	stats := &counters{}
+	stats.downSince.Store(downLong) // a dial failed before this connection: not what is read
+	n := &Node{addr: "a:1", stats: stats}
+	c := &conn{addr: "a:1", fifo: make(chan *Request, 1)}
+	stats.live.Store(c)
+	require.True(t, n.Connected())
+	require.Zero(t, n.DownFor(time.Now()))
+	var connected bool
+	var down time.Duration
+	c.report = func(any) { // the actor's view, as it hears of the loss
+		connected, down = n.Connected(), n.DownFor(time.Now())
+		close(c.fifo)
+	}
+	failed := time.Now()
+	c.fail(nil, net.ErrClosed)
+	assert.False(t, connected)
+	assert.Positive(t, down)
+	assert.LessOrEqual(t, down, time.Since(failed), "down since the reader found it failed")
+}
