@@ -44,6 +44,9 @@ type dispatcherActor struct {
 	// unprobed (see probeFirst).
 	probes      map[string]*nodeProbe
 	probeDenied bool
+	// routing is the member of a queue routeAll is routing: a panic there leaves it here, and the
+	// actor's Restarting or Stopping fails it (see restartWaiting).
+	routing *Request
 }
 
 // restFor is how long a replica that answered LOADING or MASTERDOWN gets no reads. After it, one
@@ -149,16 +152,14 @@ func (a *dispatcherActor) Receive(ctx actor.Context) {
 			a.send(ctx, r, m.Node)
 		}
 	case *actor.Restarting:
-		// Requests waiting in a backoff are routed now; one whose timer fired already is routed by
-		// its retryNow, which the next instance gets. Gates open: the next instance does not know
-		// them.
-		a.openGates(ctx)
-		a.retryWaiting(ctx, false)
+		a.restartWaiting(ctx)
 	case *actor.Stopping:
-		// The same, and nodes fail them if they are closing too. A request whose timer fired
-		// already is failed here: its retryNow may come too late for anyone to fail it (a message
-		// to a stopped actor is failed only while the system still handles dead letters).
+		// Requests waiting in a backoff that a map may end are routed now, and nodes fail them if
+		// they are closing too; gates open. The rest fail, those whose timer fired already too:
+		// their retryNow may come too late for anyone to fail it (a message to a stopped actor is
+		// failed only while the system still handles dead letters).
 		a.stopping = true
+		a.failRouting(nil)
 		a.openGates(ctx)
 		a.retryWaiting(ctx, false)
 		a.giveUpWaiting()

@@ -115,7 +115,6 @@ func (a *dispatcherActor) probeFirst(ctx actor.Context, q *retryQueue) bool {
 	}
 	p.queues = append(p.queues, q)
 	q.probe, q.at = probing, p.until.Add(unheardFor)
-	q.timer = nil // fired, or stopped by retryWaiting
 	a.arm(q, q.earliest())
 	return true
 }

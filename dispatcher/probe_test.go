@@ -98,13 +98,13 @@ func TestQueuesOfAMasterShareItsProbe(t *testing.T) {
 		a.onRetryNow(ctx, q)
 	}
 	require.Len(t, toNodes(ctx), 1, "one probe again")
-	a.onProbeDone(ctx, &probeDone{p: a.probes[before.Master(0).Addr]})
 	var want []*node.Request
 	for _, q := range qs {
 		for _, r := range q.members() {
 			want = append(want, &r.Request)
 		}
 	}
+	a.onProbeDone(ctx, &probeDone{p: a.probes[before.Master(0).Addr]})
 	assert.Equal(t, want, toNodes(ctx)[1:], "both rounds, in order, once it is answered")
 	assert.Empty(t, a.held)
 }
