@@ -52,7 +52,10 @@ func (c *Cluster) snapshot(except *Node) {
 
 // Restart starts a node that was killed (or exited) again, on the same ports and directory with the same
 // nodes.conf, so it keeps its node id and rejoins the cluster: a master that was replaced meanwhile comes
-// back as a replica of its successor (and empty: there is no persistence). It returns once the node
+// back as a replica of its successor. It comes back empty: there is no persistence, and the RDB file a
+// replica writes as it loads a full sync is removed first (loaded, a node restarted as a master before
+// its failover came back with the data of its last sync as a replica: keys deleted since, written
+// again). It returns once the node
 // answers and the cluster is ready again (see WaitForReady) with the node listed in the slot map
 // (an empty master that served no slots: known to every node).
 func (c *Cluster) Restart(ctx context.Context, n *Node) error {
@@ -64,6 +67,9 @@ func (c *Cluster) Restart(ctx context.Context, n *Node) error {
 	}
 	// An empty master (Options.EmptyMasters) that served no slots is in no slot map.
 	listed := n.index < c.opts.shardNodes() || c.topology().listed(n.ID())
+	if err := n.dropData(); err != nil {
+		return err
+	}
 	if err := n.start(ctx, false); err != nil {
 		return err
 	}

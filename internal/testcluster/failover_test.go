@@ -1,9 +1,12 @@
 package testcluster_test
 
 import (
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/actoredis/actoredis/internal/testcluster"
@@ -83,4 +86,53 @@ func TestEmptyMasterRestart(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(0), v)
 	require.Len(t, c.Masters(), 3)
+}
+
+// A node restarted comes back empty, as the doc says, also one that was a replica and holds the RDB
+// file of its last full sync: restarted as a master before any failover (a node timeout longer
+// than the restart), it came back with that sync's data, a key deleted since written again (a
+// helper's chaos test saw counters go back to old values so).
+func TestRestartedNodeComesBackEmpty(t *testing.T) {
+	t.Parallel()
+	c := testcluster.New(t, testcluster.Options{NodeTimeout: 3 * time.Second})
+	ctx := ctxT(t, 60*time.Second)
+	m := c.MasterFor(0)
+	require.NotNil(t, m)
+	key := "{b}k"
+	require.Equal(t, m, c.MasterFor(keySlot(t, ctx, m, key)))
+	r := c.ReplicasOf(m)[0]
+	require.NoError(t, c.Kill(r))
+	// More written meanwhile than the master's backlog keeps: the replica's next sync is a full one,
+	// which it writes to dump.rdb as it loads it.
+	_, err := m.Do(ctx, "CONFIG", "SET", "repl-backlog-size", "16384")
+	require.NoError(t, err)
+	_, err = m.Do(ctx, "SET", key, "old")
+	require.NoError(t, err)
+	_, err = m.Do(ctx, "SET", "{b}filler", strings.Repeat("x", 1<<17))
+	require.NoError(t, err)
+	require.NoError(t, c.Restart(ctx, r))
+	for {
+		info, err := r.Info(ctx, "replication")
+		require.NoError(t, err)
+		if info["master_link_status"] == "up" {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s never synced: %v", r.Addr(), info)
+		case <-time.After(20 * time.Millisecond): // polls the server's state: no event to wait on
+		}
+	}
+	require.FileExists(t, filepath.Join(r.Dir(), "dump.rdb"), "the synced data on disk: what is tested")
+
+	require.NoError(t, c.Failover(ctx, r))
+	require.True(t, r.IsMaster())
+	_, err = r.Do(ctx, "DEL", key)
+	require.NoError(t, err)
+	require.NoError(t, c.Kill(r))
+	require.NoError(t, c.Restart(ctx, r))
+	require.True(t, r.IsMaster(), "restarted before any failover")
+	v, err := r.Do(ctx, "GET", key)
+	require.NoError(t, err)
+	assert.Nil(t, v, "the deleted key is not back")
 }

@@ -266,6 +266,21 @@ func (n *Node) configure() error {
 // start runs the server and waits until it answers. The first start (fresh) picks free ports, and picks
 // new ones when a port turns out to be taken; a restart reuses the ports, the config and nodes.conf, so
 // the node keeps its id.
+// dropData removes the RDB files in the node's directory (dump.rdb, which a replica writes as it
+// loads a full sync, and temporary ones), so that the node starts empty.
+func (n *Node) dropData() error {
+	files, err := filepath.Glob(filepath.Join(n.dir, "*.rdb"))
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("testcluster: restart %s: %w", n.Addr(), err)
+		}
+	}
+	return nil
+}
+
 func (n *Node) start(ctx context.Context, fresh bool) error {
 	const attempts = 5
 	var lastErr error
