@@ -22,7 +22,8 @@ import (
 // only after asking that server (FUNCTION LIST) whether it lacks the function, since a function
 // may return that error itself, having run. The call again may meet another server that lacks it
 // (a call with no keys goes to any master), loaded the same way, up to three in one call. A
-// replica that lacks it (CallRO) is loaded through its master. Calls made at once that each meet
+// replica that lacks it (CallRO) is loaded through its master; a call with no keys that reached a
+// replica the map listed among the masters (a failover it had not seen) goes to a master again. Calls made at once that each meet
 // "Function not found" each look: one that finds the function loaded there, by another call of
 // this Library that overlapped it, calls once more, once per server. (A load by another client at
 // that moment is not known: the call that finds its function fails with "Function not found", as
@@ -194,7 +195,11 @@ func (l *Library) call(ctx context.Context, c *Cluster, name, function string, k
 }
 
 // loadIfMissing loads the library on the server at addr if it lacks function (see missing): a
-// replica through its master (the master of keys' slot), as a replica refuses FUNCTION LOAD.
+// replica through its master (the master of keys' slot), as a replica refuses FUNCTION LOAD. A
+// replica that a call with no keys reached is one the map listed among the masters (a failover it
+// had not seen yet): once the map no longer does, within CommandTimeout, it reports loaded, and
+// the call goes to a master again. (Its READONLY reached the caller: a helper's chaos test saw 12
+// keyless CallROs fail so, "Function not found (loading the library: ... READONLY ...)".)
 func (l *Library) loadIfMissing(ctx context.Context, c *Cluster, addr, function string, keys []string) (loaded bool, err error) {
 	err = c.onNode(ctx, addr, func(n *Node) error {
 		missing, err := l.missing(ctx, n, function)
@@ -207,11 +212,15 @@ func (l *Library) loadIfMissing(ctx context.Context, c *Cluster, addr, function 
 		loaded = true
 		defer l.loading(addr)()
 		err = l.loadOn(ctx, n)
-		if errors.Is(err, resp.ErrReadOnly) && len(keys) > 0 {
+		switch {
+		case !errors.Is(err, resp.ErrReadOnly):
+		case len(keys) > 0:
 			if m := c.NodeForKey(keys[0]); m != nil && m.Addr() != n.Addr() {
 				defer l.loading(m.Addr())() // the master's own calls may overlap it too
 				err = l.loadOn(ctx, m)
 			}
+		case c.demoted(ctx, n.Addr()):
+			err = nil // its READONLY had the map look again (Node.Do), which now lists it no more
 		}
 		return err
 	})

@@ -80,3 +80,65 @@ func TestLoadPassesOverADemotedMaster(t *testing.T) {
 		})
 	}
 }
+
+// A call with no keys that reaches a replica the map still lists among the masters (a failover it
+// has not seen), which lacks the library, goes to a master again once the map no longer lists it:
+// the replica refuses the load (READONLY), which has the map look again. (The READONLY reached the
+// caller: "Function not found (loading the library: ... READONLY ...)", 12 keyless CallROs in a
+// helper's chaos test.)
+func TestCallWithNoKeysPassesOverADemotedMaster(t *testing.T) {
+	var refused atomic.Bool
+	var a, b *fakeredis.Server
+	all := [][2]int{{0, 16383}}
+	shards := func() string {
+		if refused.Load() {
+			return fakeredis.ShardsReply(fakeredis.Shard{Addr: b.Addr(), Ranges: all})
+		}
+		return fakeredis.ShardsReply(fakeredis.Shard{Addr: a.Addr(), Ranges: all})
+	}
+	serve := func(answer func(cmd string) string) func(*fakeredis.Conn) {
+		return func(c *fakeredis.Conn) {
+			cmd, err := c.Handshake()
+			for ; err == nil; cmd, err = c.ReadCommand() {
+				name := strings.ToUpper(strings.Join(cmd[:min(len(cmd), 2)], " "))
+				if name == "CLUSTER SHARDS" {
+					err = c.Write(shards())
+				} else {
+					err = c.Write(answer(name))
+				}
+			}
+		}
+	}
+	a = fakeredis.New(t, serve(func(cmd string) string { // the demoted master, emptied by its resync
+		switch cmd {
+		case "FCALL_RO PING":
+			return "-ERR Function not found\r\n"
+		case "FUNCTION LIST":
+			return "*0\r\n"
+		case "FUNCTION LOAD":
+			refused.Store(true)
+			return "-READONLY You can't write against a read only replica.\r\n"
+		}
+		return "-ERR unknown command\r\n"
+	}))
+	var calledB atomic.Int32
+	b = fakeredis.New(t, serve(func(cmd string) string {
+		if cmd == "FCALL_RO PING" {
+			calledB.Add(1)
+			return "$4\r\npong\r\n"
+		}
+		return "-ERR unknown command\r\n"
+	}))
+	cl, err := CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://" + a.Addr()}},
+		TopologyRefreshInterval: -1, CommandTimeout: 500 * time.Millisecond})
+	require.NoError(t, err)
+	require.NoError(t, cl.Connect(context.Background()))
+	defer func() { require.NoError(t, cl.Close()) }()
+
+	v, err := NewLibrary("#!lua name=lib\nredis.register_function('ping', function() return 'pong' end)").
+		CallRO(context.Background(), cl, "ping", nil)
+	require.NoError(t, err)
+	assert.Equal(t, "pong", v.String())
+	assert.True(t, refused.Load(), "the load was tried where the call went")
+	assert.Equal(t, int32(1), calledB.Load())
+}
