@@ -23,12 +23,13 @@ import (
 // may return that error itself, having run. The call again may meet another server that lacks it
 // (a call with no keys goes to any master), loaded the same way, up to three in one call. A
 // replica that lacks it (CallRO) is loaded through its master; a call with no keys that reached a
-// replica the map listed among the masters (a failover it had not seen) goes to a master again. Calls made at once that each meet
-// "Function not found" each look: one that finds the function loaded there, by another call of
-// this Library that overlapped it, calls once more, once per server. (A load by another client at
-// that moment is not known: the call that finds its function fails with "Function not found", as
-// the server said. And a function that replies so itself runs once more on each server where a
-// load of its library overlapped the call, up to four times in all.)
+// replica the map listed among the masters (a failover it had not seen) goes to a master again.
+// Calls made at once that each meet "Function not found" each look: one that finds the function
+// loaded there, by another call of this Library that overlapped it, calls once more, once per
+// server. (A load by another client at that moment is not known: the call that finds its function
+// fails with "Function not found", as the server said. And a function that replies so itself runs
+// once more on each server where a load of its library overlapped the call, up to four times in
+// all.)
 // A Library is safe for concurrent use; make it once, with NewLibrary, and keep it.
 //
 // As with FCALL, the keys go to the function as its keys and the rest as its arguments: a
