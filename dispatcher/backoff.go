@@ -211,10 +211,21 @@ func (q *retryQueue) firstBy(t time.Time) time.Time {
 	return fire
 }
 
+// stopTimer stops q's timer and reports whether none is pending now: q.timer is nil then (none
+// was armed, or it is stopped). False: it fired, and its retryNow is on its way, which routes q or
+// has it wait; q.timer stays set, so that whoever looks next knows that too (see restartWaiting).
+func (q *retryQueue) stopTimer() bool {
+	if q.timer == nil || q.timer.Stop() {
+		q.timer = nil
+		return true
+	}
+	return false
+}
+
 // arm sets q's timer to fire at fire. A timer that fired already is left alone: its retryNow is
 // on its way, and routes every member then.
 func (a *dispatcherActor) arm(q *retryQueue, fire time.Time) {
-	if q.timer != nil && !q.timer.Stop() {
+	if !q.stopTimer() {
 		return
 	}
 	q.fire = fire
@@ -306,8 +317,7 @@ func (a *dispatcherActor) routeAll(ctx actor.Context, q *retryQueue) {
 // routeNow routes q, its time come (q.at is past), unless its timer fired already: the timer's
 // retryNow, on its way, routes it then.
 func (a *dispatcherActor) routeNow(ctx actor.Context, q *retryQueue) {
-	if q.timer == nil || q.timer.Stop() {
-		q.timer = nil
+	if q.stopTimer() {
 		a.routeAll(ctx, q)
 	}
 }
@@ -326,8 +336,7 @@ func (a *dispatcherActor) restartWaiting(ctx actor.Context) {
 	a.closeGates()
 	var due []*retryQueue // gathered first: routing them may start new queues, which the next instance gets
 	for q := range a.waiting {
-		if q.timer == nil || q.timer.Stop() {
-			q.timer = nil
+		if q.stopTimer() {
 			due = append(due, q)
 		}
 	}
@@ -335,7 +344,6 @@ func (a *dispatcherActor) restartWaiting(ctx actor.Context) {
 		for !a.routeAllRecovering(ctx, q) {
 		}
 	}
-	clear(a.probes)
 }
 
 // routeAllRecovering is routeAll, a panic failing the request being routed; it reports whether
@@ -381,8 +389,7 @@ func (a *dispatcherActor) failRouting(p any) bool {
 func (a *dispatcherActor) retryWaiting(ctx actor.Context, probe bool) {
 	var due []*retryQueue // gathered first: routing them may start new queues
 	for q := range a.waiting {
-		if q.mapEnds && q.gate == nil && (q.probe != probing || !probe) && (q.timer == nil || q.timer.Stop()) {
-			q.timer = nil // stopped: not fired (see restartWaiting)
+		if q.mapEnds && q.gate == nil && (q.probe != probing || !probe) && q.stopTimer() {
 			due = append(due, q)
 		}
 	}
@@ -398,9 +405,7 @@ func (a *dispatcherActor) retryWaiting(ctx actor.Context, probe bool) {
 func (a *dispatcherActor) giveUpWaiting() {
 	a.closeGates()
 	for q := range a.waiting {
-		if q.timer != nil {
-			q.timer.Stop()
-		}
+		q.stopTimer()
 		a.forget(q)
 		for _, r := range q.members() {
 			r.giveUp(actors.ErrActorStopped, r.lastErr)

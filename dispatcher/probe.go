@@ -36,10 +36,10 @@ import (
 // slow server: the rounds go, see refusedStill). It was 200 ms: under the race detector beside a
 // whole test run (CI's load), a probe written to a restarted master had no answer by then,
 // passed, and the round went whole and was split (2340 of 20,000 out of place in CI run 104; in
-// 9 runs so, one failed, 1267, the one where a probe passed so). One never heard of unheardFor past its deadline lets the rounds go, as they would have
-// without a probe: every request a node is sent completes, so that is a bound against a fault, not
-// a path taken (it was 200 ms too, and under that load the rounds went before the answer: 8924
-// out of place in CI run 101).
+// 9 runs so, one failed, 1267, the one where a probe passed so). One never heard of unheardFor
+// past its deadline lets the rounds go, as they would have without a probe: every request a node
+// is sent completes, so that is a bound against a fault, not a path taken (it was 200 ms too, and
+// under that load the rounds went before the answer: 8924 out of place in CI run 101).
 const (
 	probeFor   = time.Second
 	unheardFor = time.Second
