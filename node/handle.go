@@ -114,9 +114,9 @@ func (n *Node) Connected() bool {
 
 // DownFor reports how long, as of now, the node has been without a connection up: 0 while one
 // is (Connected); since it lost the last one (or started) while the first dial since has not
-// failed; and decades once one has. A connection lost is most often one the server or a proxy closed, with
-// the server up: the node dials again at once (see DefaultBackoff), and is back within
-// milliseconds.
+// failed; and decades once one has. A connection lost is most often one the server or a proxy
+// closed, with the server up: the node dials again at once (see DefaultBackoff), and is back
+// within milliseconds.
 func (n *Node) DownFor(now time.Time) time.Duration { return n.stats.downFor(now) }
 
 // PID returns the actor's PID, for actors that send it requests directly.

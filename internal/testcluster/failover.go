@@ -55,9 +55,8 @@ func (c *Cluster) snapshot(except *Node) {
 // back as a replica of its successor. It comes back empty: there is no persistence, and the RDB file a
 // replica writes as it loads a full sync is removed first (loaded, a node restarted as a master before
 // its failover came back with the data of its last sync as a replica: keys deleted since, written
-// again). It returns once the node
-// answers and the cluster is ready again (see WaitForReady) with the node listed in the slot map
-// (an empty master that served no slots: known to every node).
+// again). It returns once the node answers and the cluster is ready again (see WaitForReady) with the
+// node listed in the slot map (an empty master that served no slots: known to every node).
 func (c *Cluster) Restart(ctx context.Context, n *Node) error {
 	if err := c.own(n); err != nil {
 		return err

@@ -263,9 +263,6 @@ func (n *Node) configure() error {
 	return nil
 }
 
-// start runs the server and waits until it answers. The first start (fresh) picks free ports, and picks
-// new ones when a port turns out to be taken; a restart reuses the ports, the config and nodes.conf, so
-// the node keeps its id.
 // dropData removes the RDB files in the node's directory (dump.rdb, which a replica writes as it
 // loads a full sync, and temporary ones), so that the node starts empty.
 func (n *Node) dropData() error {
@@ -281,6 +278,9 @@ func (n *Node) dropData() error {
 	return nil
 }
 
+// start runs the server and waits until it answers. The first start (fresh) picks free ports, and picks
+// new ones when a port turns out to be taken; a restart reuses the ports, the config and nodes.conf, so
+// the node keeps its id.
 func (n *Node) start(ctx context.Context, fresh bool) error {
 	const attempts = 5
 	var lastErr error
