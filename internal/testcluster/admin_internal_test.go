@@ -95,8 +95,29 @@ func TestParseSlots(t *testing.T) {
 	require.Equal(t, []string{"r1", "r2"}, top[0].replicas)
 	require.True(t, top.listed("r2"))
 	require.False(t, top.listed("x"))
-	require.True(t, top.ownsAll("m2", []slotRange{{start: 6000, end: 7000}}))
-	require.False(t, top.ownsAll("m2", []slotRange{{start: 5000, end: 7000}}))
 	_, err = parseSlots([]any{[]any{int64(1), int64(0), []any{"h", int64(1), "x"}}})
 	require.Error(t, err)
+}
+
+// A failover's wait sees the slots of the old master taken over even when one of them was migrated
+// to a third master meanwhile (the wait compared them all with the successor's before, and never
+// ended), and not while any is still the old master's.
+func TestTakenOverAllowsSlotsMigratedElsewhere(t *testing.T) {
+	old := []slotRange{{start: 0, end: 99, master: "m1"}}
+	top := topology{
+		{start: 0, end: 9, master: "r1"},
+		{start: 10, end: 10, master: "m2"}, // migrated away from m1 while r1 took over
+		{start: 11, end: 99, master: "r1"},
+		{start: 100, end: NumSlots - 1, master: "m2"},
+	}
+	id, err := top.takenOver("m1", old)
+	require.NoError(t, err)
+	require.Equal(t, "r1", id, "the successor owns the most of the old master's slots")
+
+	top[1].master = "m1"
+	_, err = top.takenOver("m1", old)
+	require.ErrorContains(t, err, "slot 10 still belongs to m1")
+
+	_, err = topology{{start: 1, end: 99, master: "r1"}}.takenOver("m1", old)
+	require.ErrorContains(t, err, "slot 0 belongs to no one")
 }

@@ -81,10 +81,11 @@ func (c *Cluster) Restart(ctx context.Context, n *Node) error {
 	return err
 }
 
-// WaitForFailover waits until the slots of old, a master that was killed (or is unreachable), belong to
-// another running node, typically its former replica, and the cluster is ready again (see WaitForReady;
-// old itself is not asked). It returns the new master. With the default NodeTimeout of 1 s this takes
-// about two seconds.
+// WaitForFailover waits until none of the slots of old, a master that was killed (or is unreachable),
+// belongs to it any more, and the cluster is ready again (see WaitForReady; old itself is not asked). It
+// returns the new master: the running node that owns the most of those slots, typically old's former
+// replica (a slot migrated to another master meanwhile stays that master's). With the default
+// NodeTimeout of 1 s this takes about two seconds.
 func (c *Cluster) WaitForFailover(ctx context.Context, old *Node) (*Node, error) {
 	if err := c.own(old); err != nil {
 		return nil, err
@@ -96,15 +97,13 @@ func (c *Cluster) WaitForFailover(ctx context.Context, old *Node) (*Node, error)
 	}
 	var newMaster *Node
 	_, err := c.waitReady(ctx, "failover of "+old.Addr(), func(t topology) error {
-		id := t.owner(slots[0].start)
+		id, err := t.takenOver(old.ID(), slots)
+		if err != nil {
+			return err
+		}
 		n := c.NodeByID(id)
-		switch {
-		case id == old.ID():
-			return fmt.Errorf("slot %d still belongs to %s", slots[0].start, old.Addr())
-		case n == nil || !n.Running():
-			return fmt.Errorf("slot %d belongs to %q, not a running node", slots[0].start, id)
-		case !t.ownsAll(id, slots):
-			return fmt.Errorf("%s owns only part of the slots of %s", n.Addr(), old.Addr())
+		if n == nil || !n.Running() {
+			return fmt.Errorf("the slots of %s belong to %q, not a running node", old.Addr(), id)
 		}
 		newMaster = n
 		return nil
@@ -116,8 +115,9 @@ func (c *Cluster) WaitForFailover(ctx context.Context, old *Node) (*Node, error)
 }
 
 // Failover makes replica take over from its master with a manual CLUSTER FAILOVER (the master must be
-// running), and waits until replica owns the master's slots and the cluster is ready again. The old
-// master becomes a replica of the new one.
+// running), and waits until replica is a master that owns the old master's slots (all but those migrated
+// to another master meanwhile, which stay that master's) and the cluster is ready again. The old master
+// becomes a replica of the new one.
 func (c *Cluster) Failover(ctx context.Context, replica *Node) error {
 	if err := c.own(replica); err != nil {
 		return err
@@ -141,7 +141,7 @@ func (c *Cluster) Failover(ctx context.Context, replica *Node) error {
 		return err
 	}
 	_, err = c.waitReady(ctx, "failover to "+replica.Addr(), func(t topology) error {
-		if !replica.IsMaster() || !t.ownsAll(replica.ID(), slots) {
+		if id, err := t.takenOver(master.ID(), slots); err != nil || !replica.IsMaster() || id != replica.ID() {
 			return fmt.Errorf("%s has not taken over the slots of %s yet", replica.Addr(), master.Addr())
 		}
 		return nil

@@ -119,16 +119,30 @@ func (t topology) rangesOf(id string) []slotRange {
 	return rs
 }
 
-// ownsAll reports whether id owns every slot of rs in t.
-func (t topology) ownsAll(id string, rs []slotRange) bool {
+// takenOver checks that none of rs, slots old owned, is old's in t any more, nor unowned, and
+// returns the master that owns the most of them: old's successor. Slots migrated to a third master
+// meanwhile belong to that one, and do not hold up the wait.
+func (t topology) takenOver(old string, rs []slotRange) (string, error) {
+	owned := map[string]int{}
 	for _, r := range rs {
 		for s := r.start; s <= r.end; s++ {
-			if t.owner(s) != id {
-				return false
+			switch id := t.owner(s); id {
+			case old:
+				return "", fmt.Errorf("slot %d still belongs to %s", s, old)
+			case "":
+				return "", fmt.Errorf("slot %d belongs to no one", s)
+			default:
+				owned[id]++
 			}
 		}
 	}
-	return true
+	best := ""
+	for id, n := range owned {
+		if best == "" || n > owned[best] || n == owned[best] && id < best {
+			best = id
+		}
+	}
+	return best, nil
 }
 
 // listed reports whether id appears in t, as a master or as a replica.
