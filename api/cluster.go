@@ -427,15 +427,24 @@ func (c *Cluster) do(ctx context.Context, cmd Command, nameNode bool) (resp.Valu
 // that has just completed the only one finds none in flight, and parks.
 func (c *Cluster) alone() bool { return c.inDo.Load()+c.sending.Load() <= 1 }
 
-// pause waits d, or until ctx ends, and reports whether it waited all of d.
-func pause(ctx context.Context, d time.Duration) bool {
+// pause waits d between two tries of a call, or until ctx ends or c closes, and says why it
+// stopped early: ctx's error, or one matching ErrClientClosed; nil when it waited all of d. A call
+// waiting out a migration or CLUSTERDOWN thus hears of Close at once, as one waiting in the
+// dispatcher does.
+func (c *Cluster) pause(ctx context.Context, d time.Duration) error {
+	rt := c.run.Load()
+	if rt == nil {
+		return c.notRunning()
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
-		return false
+		return ctx.Err()
+	case <-rt.ending.Done(): // Close took rt from c.run before ending it
+		return c.notRunning()
 	case <-t.C:
-		return true
+		return nil
 	}
 }
 

@@ -146,7 +146,7 @@ func (c *Cluster) demoted(ctx context.Context, addr string) bool {
 			return true
 		}
 		wait := dispatcher.Backoff(tries)
-		if time.Now().Add(wait).After(deadline) || !pause(ctx, wait) {
+		if time.Now().Add(wait).After(deadline) || c.pause(ctx, wait) != nil {
 			return false
 		}
 	}

@@ -136,8 +136,8 @@ func (s *scanner) run() error {
 		rt.smap.Refresh()
 		backoff := dispatcher.Backoff(tries + 1)
 		waited += backoff
-		if !pause(s.ctx, backoff) {
-			return s.ctx.Err()
+		if s.c.pause(s.ctx, backoff) != nil {
+			continue // ctx ended, or Close: the loop's top says which
 		}
 	}
 }

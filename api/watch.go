@@ -117,7 +117,10 @@ func (c *Cluster) watched(caller context.Context, slot int, keys []string) (_ *W
 		if !migrating { // a migration ends on its own; a new map says nothing of it
 			rt.smap.Refresh()
 		}
-		if !pause(ctx, dispatcher.Backoff(tries+1)) { // the slot stayed migrating, or unserved
+		switch why := c.pause(ctx, dispatcher.Backoff(tries+1)); { // the slot stayed migrating, or unserved
+		case errors.Is(why, ErrClientClosed):
+			return nil, sent, fmt.Errorf("actoredis: WATCH: %w (last: %w)", why, err)
+		case why != nil:
 			return nil, sent, boundEnded(caller, "WATCH", err)
 		}
 	}
@@ -263,10 +266,9 @@ func (tx *WatchTx) doThroughClusterDown(ctx context.Context, args ...any) (resp.
 		}
 		why := ctx.Err()
 		if d := min(dispatcher.Backoff(tries), deadline.Sub(now)); why == nil && d > 0 {
-			if pause(ctx, d) {
+			if why = tx.c.pause(ctx, d); why == nil {
 				continue
 			}
-			why = ctx.Err()
 		} else if why == nil {
 			why = fmt.Errorf("%w after %d tries", ErrTimeout, tries)
 		}

@@ -63,6 +63,34 @@ func TestWatchWaitingForItsConnectionAtClose(t *testing.T) {
 	}
 }
 
+// Close while a Watch waits out a migration (its WATCH met ASK, and it waits a backoff before
+// trying again) fails it with ErrClientClosed at once. It heard of Close only when its pause
+// ended, up to 1.5 s later (a review saw 75 ms to 1.45 s), where a call waiting in the
+// dispatcher hears of it within a few milliseconds.
+func TestWatchWaitingOutAMigrationHearsClose(t *testing.T) {
+	_, cl, flag, _, from, _ := midMigration(t, "{wx}", "flag")
+	ctx := context.Background()
+	asks := errorCount(t, from, "ASK")
+	type result struct {
+		err error
+		at  time.Time
+	}
+	done := make(chan result, 1)
+	go func() {
+		err := cl.Watch(ctx, func(*WatchTx) error { return nil }, flag)
+		done <- result{err, time.Now()}
+	}()
+	// After its seventh ASK the Watch pauses for 0.5 to 1.5 s (dispatcher.Backoff(7)).
+	require.Eventually(t, func() bool { return errorCount(t, from, "ASK") >= asks+7 }, 5*time.Second, time.Millisecond,
+		"the WATCH met ASK seven times")
+	closed := time.Now()
+	require.NoError(t, cl.Close())
+	r := <-done
+	require.ErrorIs(t, r.err, ErrClientClosed)
+	assert.ErrorContains(t, r.err, "ASK", "the last error is kept")
+	assert.Less(t, r.at.Sub(closed), 250*time.Millisecond, "the Watch heard of Close late: %v", r.err)
+}
+
 // A Watch on a slot whose master has just died waits for the failover and runs on the new
 // master, as a lone command or Tx would. (It failed at once with the dial's "connection refused".)
 func TestWatchDuringAFailover(t *testing.T) {
