@@ -3,6 +3,7 @@ package slotmap
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,7 +50,13 @@ type mapActor struct {
 	timer          *time.Timer
 	refreshTimer   *time.Timer // of the refresh scheduled (refreshAfter), stopped by shutdown
 	settleLooks    int         // looks left after a map that lost a node (see onDiscovered)
-	closed         bool
+	// failText is the last failed discovery reported (its failureKey), failAt when, and failQuiet
+	// how many failed the same way since, unreported (see reportFailure); "" after one that
+	// succeeded.
+	failText  string
+	failAt    time.Time
+	failQuiet int
+	closed    bool
 }
 
 // shared is what the handle reads: written by the actor, read by anyone.
@@ -179,10 +186,7 @@ func (a *mapActor) onDiscovered(ctx actor.Context, m *discovered) {
 			a.shared.readyOnce.Do(func() { close(a.shared.ready) })
 			return
 		}
-		a.opts.Logger.Warn("slot map: refresh failed", "error", m.err)
-		if a.opts.OnError != nil {
-			a.opts.OnError(m.err)
-		}
+		a.reportFailure(m.err)
 	} else if m.unconfirmed && a.snap != nil {
 		// Fewer slots than the map has, from one node only (one that has just met the cluster
 		// knows part of it), no other answering in time: the map stays, and looks again soon,
@@ -224,6 +228,9 @@ func (a *mapActor) onDiscovered(ctx actor.Context, m *discovered) {
 			}
 		}
 		a.shared.readyOnce.Do(func() { close(a.shared.ready) })
+	}
+	if m.err == nil {
+		a.failText = ""
 	}
 	a.lastDone, a.downRefresh = time.Now(), false
 	if a.soonAfter {
@@ -447,6 +454,31 @@ func (a *mapActor) refreshAfter(d time.Duration) {
 	a.scheduled, a.scheduledAt = true, at
 	self, root := a.self, a.sys.Root()
 	a.refreshTimer = time.AfterFunc(d, func() { root.Send(self, &refreshNow{}) })
+}
+
+// failReport is how often a discovery that keeps failing the same way is reported: while a
+// master is down, the map looks again every unreachableRetry, and with every root refusing the
+// client (a password changed on the servers) or down, each look fails alike.
+const failReport = 5 * time.Second
+
+// reportFailure logs a failed discovery and tells Options.OnError of it, unless the last one
+// reported failed the same way (the same errors, see failureKey) less than failReport ago: that one is counted, and
+// the next report says how many there were.
+func (a *mapActor) reportFailure(err error) {
+	text := failureKey(err)
+	if text == a.failText && time.Since(a.failAt) < failReport {
+		a.failQuiet++
+		return
+	}
+	if text == a.failText && a.failQuiet > 0 {
+		err = fmt.Errorf("%w (failed so %d more times since the last report, %v ago)", err, a.failQuiet,
+			time.Since(a.failAt).Round(time.Millisecond))
+	}
+	a.failText, a.failAt, a.failQuiet = text, time.Now(), 0
+	a.opts.Logger.Warn("slot map: refresh failed", "error", err)
+	if a.opts.OnError != nil {
+		a.opts.OnError(err)
+	}
 }
 
 // onNodeEvent follows which nodes of the map are down (a discovery runs while one stays down), and

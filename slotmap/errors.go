@@ -3,6 +3,7 @@ package slotmap
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -40,4 +41,19 @@ func (e *RootsError) Unwrap() []error {
 		}
 	}
 	return errs
+}
+
+// failureKey is err's text, for telling whether two failed discoveries failed alike; for a
+// RootsError the roots' errors sorted by address, whichever order the discovery tried them in.
+func failureKey(err error) string {
+	var re *RootsError
+	if !errors.As(err, &re) {
+		return err.Error()
+	}
+	addrs := slices.Sorted(slices.Values(re.Order))
+	var b strings.Builder
+	for _, addr := range addrs {
+		fmt.Fprintf(&b, "%s: %v; ", addr, re.Errors[addr])
+	}
+	return b.String()
 }
