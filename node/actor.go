@@ -49,6 +49,7 @@ type nodeActor struct {
 	syncing      *Request           // the last READONLY or READWRITE syncReadOnly sent: never requeued (detach)
 	dialErr      error              // why the last dial or handshake failed; nil once one succeeds
 	cancel       context.CancelFunc // of the dial in progress
+	dialedAt     time.Time          // when the dial in progress began
 
 	wbuf         []byte
 	batch        []*Request // encoded in wbuf, not yet written
@@ -255,7 +256,7 @@ func (a *nodeActor) lendRead(m lentRequest) {
 // dial starts connecting in a goroutine; the result comes back as *dialed.
 func (a *nodeActor) dial() {
 	a.gen++
-	a.state = stateDialing
+	a.state, a.dialedAt = stateDialing, time.Now()
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	gen, opts, root, self := a.gen, a.opts, a.root, a.self

@@ -96,12 +96,18 @@ func (a *nodeActor) onTick() {
 // past their own deadline (Until: a command redirected or retried late in its life, queued when
 // it came, or taken back from a batch the connection failed before writing).
 func (a *nodeActor) expireOffline() {
+	now := time.Now()
 	var err error = ErrTimeout
-	if a.dialErr != nil {
+	switch {
+	case a.dialErr != nil:
 		// Why the node could not take it: a refused password, a denied READONLY, a TLS error...
 		err = fmt.Errorf("%w; the last connect failed: %w", ErrTimeout, a.dialErr)
+	case a.state == stateDialing:
+		// The first connect since the connection was lost, not answered yet: a server, or
+		// something on the way, that holds the handshake (ConnectTimeout bounds it).
+		err = fmt.Errorf("%w; still connecting, for %v (ConnectTimeout %v)", ErrTimeout,
+			now.Sub(a.dialedAt).Round(time.Millisecond), a.opts.ConnectTimeout)
 	}
-	now := time.Now()
 	a.failOfflineIf(func(r *Request) bool { return a.expired(r, now) }, err)
 }
 
