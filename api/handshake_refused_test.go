@@ -169,3 +169,35 @@ func TestRefreshRefusedEverywhereIsReportedNowAndThen(t *testing.T) {
 	assert.Len(t, reported, 1, "reported once in under 5 s: %v", reported)
 	assert.ErrorIs(t, reported[0], ErrWrongPass)
 }
+
+// A Watch whose connection's handshake is refused (WRONGPASS) is tried again within
+// CommandTimeout, as one whose dial failed otherwise, and runs once the password is back. (It
+// failed at once: the server's refusal inside the connection's error was taken for the WATCH's
+// reply.)
+func TestWatchTriesARefusedDialAgain(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 1, Users: appUser})
+	cl := connectAsApp(t, tc, ClusterOptions{CommandTimeout: 3 * time.Second})
+	ctx := context.Background()
+	m := tc.Masters()[0]
+	before := refuseApp(t, m)
+	done := make(chan error, 1)
+	go func() {
+		done <- cl.Watch(ctx, func(tx *WatchTx) error {
+			_, err := tx.Exec(ctx, Cmd("SET", "watched", "v"))
+			return err
+		}, "watched")
+	}()
+	require.Eventually(t, func() bool { return errorCount(t, m, "WRONGPASS") >= before+2 }, 3*time.Second,
+		5*time.Millisecond, "the master refused the handshakes")
+	select {
+	case err := <-done:
+		require.FailNow(t, "the Watch ended while the password was refused", "%v", err)
+	default:
+	}
+	_, err := m.Do(ctx, "ACL", "SETUSER", "app", "resetpass", ">pw")
+	require.NoError(t, err)
+	require.NoError(t, <-done)
+	v, err := cl.Get(ctx, "watched")
+	require.NoError(t, err)
+	assert.Equal(t, "v", v)
+}

@@ -395,11 +395,10 @@ func scanRetryable(err error) bool {
 	if errors.As(err, &pe) {
 		return false
 	}
-	var se *resp.Error
-	if errors.As(err, &se) {
+	if se, ok := node.ReplyError(err); ok {
 		return node.Returnable(se)
 	}
-	return true
+	return true // a connection's failure (a refused handshake too), or a node closed
 }
 
 // byID returns the node of snap with cluster id id, or nil.

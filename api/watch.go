@@ -149,8 +149,8 @@ func watchEnded(caller, ctx context.Context, err error) error {
 // left the map; while ctx, bounded by CommandTimeout, lasts. WATCH changes nothing on its server.
 // A server's error, a pool full of connections in use, Close or an ended ctx are the answer.
 func watchAgain(caller, ctx context.Context, err error) bool {
-	var se *resp.Error
-	return caller.Err() == nil && ctx.Err() == nil && !errors.As(err, &se) &&
+	_, reply := node.ReplyError(err) // not the handshake's refusal of a new connection
+	return caller.Err() == nil && ctx.Err() == nil && !reply &&
 		!errors.Is(err, ErrClientClosed) && !errors.Is(err, ErrBlockingPoolFull) &&
 		!errors.Is(err, ErrTimeout) && !errors.Is(err, os.ErrDeadlineExceeded)
 }

@@ -104,17 +104,13 @@ func (r *Request) retryable(err error) bool {
 		// the caller would get the replica's value, rather than a wait for the new master.
 		return r.master == nil || r.master.Connected()
 	}
-	// A connection's failure first: its cause may be a server's error too, one refusing the
-	// handshake of a new connection (WRONGPASS, a READONLY denied), which another node, or the
-	// same one later, may not meet.
+	if se, ok := node.ReplyError(err); ok {
+		return node.Returnable(se)
+	}
 	var ce *node.ConnError
 	if errors.As(err, &ce) {
 		// A reply past the Limits would come back the same: not retried.
 		return !ce.Written || (r.readOnly || r.Idempotent) && !resp.BrokeLimits(ce.Err)
-	}
-	var se *resp.Error
-	if errors.As(err, &se) {
-		return node.Returnable(se)
 	}
 	// The node was closed (it left the cluster), its actor stopped, or it is unreachable with its
 	// offline queue full (a failover under load): never written.

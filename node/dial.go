@@ -213,7 +213,7 @@ func call(nc net.Conn, rd *resp.Reader, args ...string) error {
 			continue
 		}
 		if err := v.Err(); err != nil {
-			return fmt.Errorf("%s: %w", args[0], err)
+			return &HandshakeError{Step: args[0], Err: err}
 		}
 		return nil
 	}

@@ -45,6 +45,19 @@ var (
 	ErrMissingReply = errors.New("actoredis: reply may say a key is missing")
 )
 
+// HandshakeError is a server's refusal of a step of a new connection's handshake (HELLO, AUTH,
+// CLIENT SETNAME, READONLY...): the connection failed, and no command of the caller's met that
+// error. Err is the server's (a *resp.Error: errors.Is(err, resp.ErrWrongPass) matches it).
+type HandshakeError struct {
+	Step string
+	Err  error
+}
+
+func (e *HandshakeError) Error() string { return e.Step + ": " + e.Err.Error() }
+
+// Unwrap returns the server's error.
+func (e *HandshakeError) Unwrap() error { return e.Err }
+
 // ConnError reports a command that failed because its connection did. Written says whether the
 // command may have reached the server (it was written, fully or in part: it may have run) or
 // certainly did not (safe to send again). It is immutable and safe for concurrent use.

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -205,6 +206,20 @@ func (r *Request) At() string {
 		return *a
 	}
 	return ""
+}
+
+// ReplyError returns the server's error reply err carries as a command's answer, if any: not one
+// that refused a new connection's handshake (a HandshakeError: WRONGPASS, a READONLY denied),
+// which no command of the caller's met, and which a later connection, or another node, may not
+// meet; nor one inside any other connection's failure (a ConnError).
+func ReplyError(err error) (*resp.Error, bool) {
+	var he *HandshakeError
+	var ce *ConnError
+	if errors.As(err, &he) || errors.As(err, &ce) {
+		return nil, false
+	}
+	var se *resp.Error
+	return se, errors.As(err, &se)
 }
 
 // Returnable reports whether a server error is one an Owner is asked about: a redirect (MOVED,
