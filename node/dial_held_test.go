@@ -2,6 +2,7 @@ package node
 
 import (
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -9,19 +10,26 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// A command that times out while the node's connect is still under way (a server, or something
-// on the way, holding the handshake) says so: it said only "command timed out", a review found,
-// until the connect's own ConnectTimeout had passed.
-func TestTimeoutWhileConnectingSaysSo(t *testing.T) {
+// holdingServer listens on a free port and holds every connection it accepts, answering nothing;
+// with refuseFirst, it answers the first one's handshake with WRONGPASS and closes it instead. It
+// returns its address and the count of connections accepted.
+func holdingServer(t *testing.T, refuseFirst bool) (string, *atomic.Int32) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = ln.Close() })
-	held := make(chan net.Conn, 4)
+	held := make(chan net.Conn, 16)
+	var accepted atomic.Int32
 	go func() {
 		for {
-			c, err := ln.Accept() // accepted, never answered
+			c, err := ln.Accept()
 			if err != nil {
 				return
+			}
+			if accepted.Add(1) == 1 && refuseFirst {
+				_, _ = c.Read(make([]byte, 512))
+				_, _ = c.Write([]byte("-WRONGPASS invalid username-password pair or user is disabled.\r\n"))
+				_ = c.Close()
+				continue
 			}
 			held <- c
 		}
@@ -36,15 +44,37 @@ func TestTimeoutWhileConnectingSaysSo(t *testing.T) {
 			}
 		}
 	})
-	n := startNode(t, Options{Addr: ln.Addr().String(), CommandTimeout: 300 * time.Millisecond,
-		ConnectTimeout: time.Minute})
-	_, err = n.Do(t.Context(), "GET", "k")
+	return ln.Addr().String(), &accepted
+}
+
+// A command that times out while the node's connect is still under way (a server, or something
+// on the way, holding the handshake) says so: it said only "command timed out", a review found,
+// until the connect's own ConnectTimeout had passed.
+func TestTimeoutWhileConnectingSaysSo(t *testing.T) {
+	addr, _ := holdingServer(t, false)
+	n := startNode(t, Options{Addr: addr, CommandTimeout: 300 * time.Millisecond, ConnectTimeout: time.Minute})
+	_, err := n.Do(t.Context(), "GET", "k")
 	require.ErrorIs(t, err, ErrTimeout)
 	t.Log(err)
 	assert.ErrorContains(t, err, "still connecting, for ")
 	assert.ErrorContains(t, err, "(ConnectTimeout 1m0s)")
-	assert.ErrorContains(t, err, ln.Addr().String(), "the node is named")
+	assert.ErrorContains(t, err, addr, "the node is named")
 	var ce *ConnError
 	require.ErrorAs(t, err, &ce)
 	assert.False(t, ce.Written)
+}
+
+// The same after an earlier connect failed: the error says both, the last failure and the
+// connect under way. (It said only the last failure, a review found.)
+func TestTimeoutWhileConnectingAfterAFailedConnectSaysBoth(t *testing.T) {
+	addr, accepted := holdingServer(t, true)
+	n := startNode(t, Options{Addr: addr, Password: "pw", CommandTimeout: 300 * time.Millisecond,
+		ConnectTimeout: time.Minute, Reconnect: func(int) time.Duration { return 10 * time.Millisecond }})
+	require.Eventually(t, func() bool { return accepted.Load() >= 2 }, 2*time.Second, time.Millisecond,
+		"the second connect is under way")
+	_, err := n.Do(t.Context(), "GET", "k")
+	require.ErrorIs(t, err, ErrTimeout)
+	t.Log(err)
+	assert.ErrorContains(t, err, "the last connect failed: HELLO: WRONGPASS")
+	assert.ErrorContains(t, err, "still connecting, for ")
 }

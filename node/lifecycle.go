@@ -98,14 +98,14 @@ func (a *nodeActor) onTick() {
 func (a *nodeActor) expireOffline() {
 	now := time.Now()
 	var err error = ErrTimeout
-	switch {
-	case a.dialErr != nil:
+	if a.dialErr != nil {
 		// Why the node could not take it: a refused password, a denied READONLY, a TLS error...
-		err = fmt.Errorf("%w; the last connect failed: %w", ErrTimeout, a.dialErr)
-	case a.state == stateDialing:
-		// The first connect since the connection was lost, not answered yet: a server, or
-		// something on the way, that holds the handshake (ConnectTimeout bounds it).
-		err = fmt.Errorf("%w; still connecting, for %v (ConnectTimeout %v)", ErrTimeout,
+		err = fmt.Errorf("%w; the last connect failed: %w", err, a.dialErr)
+	}
+	if a.state == stateDialing {
+		// A connect not answered yet: a server, or something on the way, that holds the
+		// handshake (ConnectTimeout bounds it).
+		err = fmt.Errorf("%w; still connecting, for %v (ConnectTimeout %v)", err,
 			now.Sub(a.dialedAt).Round(time.Millisecond), a.opts.ConnectTimeout)
 	}
 	a.failOfflineIf(func(r *Request) bool { return a.expired(r, now) }, err)
