@@ -50,9 +50,9 @@ type mapActor struct {
 	timer          *time.Timer
 	refreshTimer   *time.Timer // of the refresh scheduled (refreshAfter), stopped by shutdown
 	settleLooks    int         // looks left after a map that lost a node (see onDiscovered)
-	// failText is the last failed discovery reported (its failureKey), failAt when, and failQuiet
-	// how many failed the same way since, unreported (see reportFailure); "" after one that
-	// succeeded.
+	// failText is the last failed discovery reported (its failureKey; "" after one that
+	// succeeded), failAt when, and failQuiet how many failed the same way since, unreported (see
+	// reportFailure).
 	failText  string
 	failAt    time.Time
 	failQuiet int
@@ -462,17 +462,17 @@ func (a *mapActor) refreshAfter(d time.Duration) {
 const failReport = 5 * time.Second
 
 // reportFailure logs a failed discovery and tells Options.OnError of it, unless the last one
-// reported failed the same way (the same errors, see failureKey) less than failReport ago: that one is counted, and
-// the next report says how many there were.
+// reported failed the same way (the same errors, see failureKey) less than failReport ago: that
+// one is counted, and the next report, whatever it is, says how many there were.
 func (a *mapActor) reportFailure(err error) {
 	text := failureKey(err)
 	if text == a.failText && time.Since(a.failAt) < failReport {
 		a.failQuiet++
 		return
 	}
-	if text == a.failText && a.failQuiet > 0 {
-		err = fmt.Errorf("%w (failed so %d more times since the last report, %v ago)", err, a.failQuiet,
-			time.Since(a.failAt).Round(time.Millisecond))
+	if a.failQuiet > 0 { // whatever this one is, and even with a success between
+		err = fmt.Errorf("%w (also, since the last report %v ago, %d more failing as it said)", err,
+			time.Since(a.failAt).Round(time.Millisecond), a.failQuiet)
 	}
 	a.failText, a.failAt, a.failQuiet = text, time.Now(), 0
 	a.opts.Logger.Warn("slot map: refresh failed", "error", err)

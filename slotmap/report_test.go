@@ -30,13 +30,17 @@ func TestRepeatedDiscoveryFailuresAreReportedNowAndThen(t *testing.T) {
 	a.reportFailure(roots("b:2", "a:1"))
 	require.Len(t, reported, 2)
 	assert.ErrorIs(t, reported[1], ErrRootNodesUnavailable)
-	assert.ErrorContains(t, reported[1], "failed so 2 more times since the last report")
+	assert.ErrorContains(t, reported[1], "ago, 2 more failing as it said)")
 
+	a.reportFailure(roots("a:1", "b:2"))
 	a.reportFailure(errors.New("something else"))
 	require.Len(t, reported, 3, "a different failure is reported at once")
-	assert.EqualError(t, reported[2], "something else")
+	assert.ErrorContains(t, reported[2], "something else (also, since the last report ",
+		"with those alike the last report, unreported")
 
+	a.reportFailure(errors.New("something else"))
 	a.failText = "" // a discovery succeeded
 	a.reportFailure(errors.New("something else"))
-	assert.Len(t, reported, 4, "the first failure after a success is reported at once")
+	require.Len(t, reported, 4, "the first failure after a success is reported at once")
+	assert.ErrorContains(t, reported[3], "ago, 1 more failing as it said)", "with those before the success")
 }
