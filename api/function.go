@@ -123,7 +123,14 @@ func (l *Library) loadOnMaster(ctx context.Context, c *Cluster, n *Node) (passed
 	if !errors.Is(err, ErrReadOnly) {
 		return false, err
 	}
-	if c.demoted(ctx, n.Addr()) {
+	return c.passOver(ctx, n.Addr(), err)
+}
+
+// passOver waits, up to CommandTimeout or ctx, for the map to stop listing the node at addr among
+// the masters, after it refused a write with err as a replica, and reports whether it did (nil
+// then); if not, it returns err, or after Close an error matching ErrClientClosed that keeps it.
+func (c *Cluster) passOver(ctx context.Context, addr string, err error) (bool, error) {
+	if c.demoted(ctx, addr) {
 		return true, nil
 	}
 	if c.snapshot() == nil {
@@ -220,8 +227,8 @@ func (l *Library) loadIfMissing(ctx context.Context, c *Cluster, addr, function 
 				defer l.loading(m.Addr())() // the master's own calls may overlap it too
 				err = l.loadOn(ctx, m)
 			}
-		case c.demoted(ctx, n.Addr()):
-			err = nil // its READONLY had the map look again (Node.Do), which now lists it no more
+		default: // its READONLY had the map look again (Node.Do): passed once it lists it no more
+			_, err = c.passOver(ctx, n.Addr(), err)
 		}
 		return err
 	})

@@ -142,3 +142,47 @@ func TestCallWithNoKeysPassesOverADemotedMaster(t *testing.T) {
 	assert.True(t, refused.Load(), "the load was tried where the call went")
 	assert.Equal(t, int32(1), calledB.Load())
 }
+
+// Close while a Library call with no keys waits for the map to stop listing a demoted master
+// (its FUNCTION LOAD met READONLY there) fails it with an error matching ErrClientClosed: it
+// returned the READONLY, a review found, as if the server had the last word.
+func TestCallWithNoKeysWaitingForADemotedMasterHearsClose(t *testing.T) {
+	var a *fakeredis.Server
+	refused := make(chan struct{}, 1)
+	a = fakeredis.New(t, func(c *fakeredis.Conn) {
+		cmd, err := c.Handshake()
+		for ; err == nil; cmd, err = c.ReadCommand() {
+			switch strings.ToUpper(strings.Join(cmd[:min(len(cmd), 2)], " ")) {
+			case "CLUSTER SHARDS": // listed as the master for good
+				err = c.Write(fakeredis.ShardsReply(fakeredis.Shard{Addr: a.Addr(), Ranges: [][2]int{{0, 16383}}}))
+			case "FCALL_RO PING":
+				err = c.Write("-ERR Function not found\r\n")
+			case "FUNCTION LIST":
+				err = c.Write("*0\r\n")
+			case "FUNCTION LOAD":
+				select {
+				case refused <- struct{}{}:
+				default:
+				}
+				err = c.Write("-READONLY You can't write against a read only replica.\r\n")
+			default:
+				err = c.Write("-ERR unknown command\r\n")
+			}
+		}
+	})
+	cl, err := CreateCluster(ClusterOptions{RootNodes: []NodeOptions{{URL: "redis://" + a.Addr()}},
+		TopologyRefreshInterval: -1, CommandTimeout: 10 * time.Second})
+	require.NoError(t, err)
+	require.NoError(t, cl.Connect(context.Background()))
+	done := make(chan error, 1)
+	go func() {
+		_, err := NewLibrary("#!lua name=lib\nredis.register_function('ping', function() return 'pong' end)").
+			CallRO(context.Background(), cl, "ping", nil)
+		done <- err
+	}()
+	<-refused
+	require.NoError(t, cl.Close())
+	err = <-done
+	require.ErrorIs(t, err, ErrClientClosed)
+	assert.ErrorIs(t, err, ErrReadOnly, "the READONLY is kept")
+}
