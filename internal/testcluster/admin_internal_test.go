@@ -114,6 +114,14 @@ func TestTakenOverAllowsSlotsMigratedElsewhere(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "r1", id, "the successor owns the most of the old master's slots")
 
+	// m1 had slots 0 and 1, and r1 as its replica: r1 took slot 0, slot 1 went to a2 (a tie, and a2
+	// sorts first), which also has others.
+	twoSlots := []slotRange{{start: 0, end: 1, master: "m1", replicas: []string{"r1"}}}
+	tie := topology{{start: 0, end: 0, master: "r1"}, {start: 1, end: NumSlots - 1, master: "a2"}}
+	id, err = tie.takenOver("m1", twoSlots)
+	require.NoError(t, err)
+	require.Equal(t, "r1", id, "the old master's replica is its successor")
+
 	top[1].master = "m1"
 	_, err = top.takenOver("m1", old)
 	require.ErrorContains(t, err, "slot 10 still belongs to m1")

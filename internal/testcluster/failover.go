@@ -141,7 +141,7 @@ func (c *Cluster) Failover(ctx context.Context, replica *Node) error {
 		return err
 	}
 	_, err = c.waitReady(ctx, "failover to "+replica.Addr(), func(t topology) error {
-		if id, err := t.takenOver(master.ID(), slots); err != nil || !replica.IsMaster() || id != replica.ID() {
+		if _, err := t.takenOver(master.ID(), slots); err != nil || !replica.IsMaster() {
 			return fmt.Errorf("%s has not taken over the slots of %s yet", replica.Addr(), master.Addr())
 		}
 		return nil

@@ -119,9 +119,10 @@ func (t topology) rangesOf(id string) []slotRange {
 	return rs
 }
 
-// takenOver checks that none of rs, slots old owned, is old's in t any more, nor unowned, and
-// returns the master that owns the most of them: old's successor. Slots migrated to a third master
-// meanwhile belong to that one, and do not hold up the wait.
+// takenOver checks that none of rs, old's slots in an earlier map, is old's in t any more, nor
+// unowned, and returns old's successor: of the masters that own some of them now, one listed in
+// rs as old's replica, else the one that owns the most. Slots migrated to a third master meanwhile
+// belong to that one, and do not hold up the wait.
 func (t topology) takenOver(old string, rs []slotRange) (string, error) {
 	owned := map[string]int{}
 	for _, r := range rs {
@@ -136,11 +137,19 @@ func (t topology) takenOver(old string, rs []slotRange) (string, error) {
 			}
 		}
 	}
+	replica := func(id string) bool {
+		return slices.ContainsFunc(rs, func(r slotRange) bool { return slices.Contains(r.replicas, id) })
+	}
 	best := ""
 	for id, n := range owned {
-		if best == "" || n > owned[best] || n == owned[best] && id < best {
-			best = id
+		switch {
+		case best == "", replica(id) && !replica(best):
+		case replica(best) && !replica(id):
+			continue
+		case n < owned[best], n == owned[best] && id > best:
+			continue
 		}
+		best = id
 	}
 	return best, nil
 }
