@@ -83,7 +83,10 @@ func (r *recorder) done(d api.CommandDone) {
 		r.span(ctx, d, errType)
 	}
 	if r.duration != nil {
-		r.duration.Record(ctx, d.Duration.Seconds(), r.attributes(setKey{d.Name, d.Addr, errType})...)
+		// Not ctx itself: the SDK drops a measurement whose ctx has ended, as a command failed by
+		// its caller's cancellation or deadline has, and those count too.
+		r.duration.Record(context.WithoutCancel(ctx), d.Duration.Seconds(),
+			r.attributes(setKey{d.Name, d.Addr, errType})...)
 	}
 }
 
