@@ -25,9 +25,10 @@ type Hooks struct {
 	// the like, a transaction of Tx as one), Node.Do, the commands of Scan (its SCAN pages and the
 	// CLUSTER NODES it asks each master), of Script.Run (EVALSHA, and the SCRIPT EXISTS and SCRIPT
 	// LOAD it may need), of Library (FCALL, FUNCTION LOAD, FUNCTION LIST), and of a Watch session
-	// (its WATCH, the reads of tx.Do, and MULTI, each command and EXEC of tx.Exec). Commands the
-	// client sends for its own upkeep (topology refreshes, handshakes, PINGs) and pub/sub are not
-	// reported.
+	// (its WATCH and each tx.Do, sent again through redirects or CLUSTERDOWN but reported once, as
+	// their caller gets them; MULTI, each command and EXEC of tx.Exec, EXEC with the error Exec
+	// returns, ErrTxFailed for a watched key changed). Commands the client sends for its own upkeep
+	// (topology refreshes, handshakes, PINGs) and pub/sub are not reported.
 	//
 	// A command sent through the cluster (Send, Do...) is reported before its caller has its
 	// result. One completed by its reply (the server's error reply included) is reported on the

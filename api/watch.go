@@ -49,11 +49,11 @@ type WatchTx struct {
 // fails at once, with an error that matches none of the package's, and runs nothing.
 func (c *Cluster) Watch(ctx context.Context, fn func(tx *WatchTx) error, keys ...string) error {
 	start := time.Now()
-	tx, sent, err := c.watchKeys(ctx, keys)
+	tx, addr, err := c.watchKeys(ctx, keys)
+	// Reported once, with what the caller gets, however many times it was sent (redirects, a
+	// migration waited out, a lost connection), at the node it was sent to last ("" for none).
+	c.commandDone(ctx, []any{"WATCH"}, addr, start, err)
 	if err != nil {
-		if !sent { // nothing reported it: no WATCH went out
-			c.commandDone(ctx, []any{"WATCH"}, "", start, err)
-		}
 		return err
 	}
 	defer tx.d.Release()
@@ -61,22 +61,23 @@ func (c *Cluster) Watch(ctx context.Context, fn func(tx *WatchTx) error, keys ..
 }
 
 // watchKeys checks keys, then returns what watched does.
-func (c *Cluster) watchKeys(ctx context.Context, keys []string) (*WatchTx, bool, error) {
+func (c *Cluster) watchKeys(ctx context.Context, keys []string) (*WatchTx, string, error) {
 	if len(keys) == 0 {
-		return nil, false, errors.New("actoredis: Watch needs at least one key")
+		return nil, "", errors.New("actoredis: Watch needs at least one key")
 	}
 	slot := GetSlot(keys[0])
 	for _, k := range keys[1:] {
 		if GetSlot(k) != slot {
-			return nil, false, fmt.Errorf("actoredis: WATCH: %w", dispatcher.ErrCrossSlotChecked)
+			return nil, "", fmt.Errorf("actoredis: WATCH: %w", dispatcher.ErrCrossSlotChecked)
 		}
 	}
 	return c.watched(ctx, slot, keys)
 }
 
 // watched returns a dedicated connection to the node serving slot on which WATCH keys ran,
-// following the slot as the map learns where it went, and an ASK to the node importing it.
-func (c *Cluster) watched(caller context.Context, slot int, keys []string) (_ *WatchTx, sent bool, _ error) {
+// following the slot as the map learns where it went, and an ASK to the node importing it; and
+// the address of the node it sent WATCH to last ("" for none).
+func (c *Cluster) watched(caller context.Context, slot int, keys []string) (_ *WatchTx, sent string, _ error) {
 	ctx, cancel := context.WithTimeout(caller, c.opts.CommandTimeout)
 	defer cancel()
 	watch := make([]any, 0, 1+len(keys))
@@ -96,8 +97,8 @@ func (c *Cluster) watched(caller context.Context, slot int, keys []string) (_ *W
 			if tx.d, err = target.Node.Dedicated(ctx); err == nil {
 				// The caller's ctx: the connection bounds the WATCH by CommandTimeout itself, and
 				// says ErrTimeout when that passes.
-				sent = true // tx.do reports it
-				if _, err = tx.do(caller, watch...); err == nil {
+				sent = target.Addr
+				if _, err = tx.run(caller, watch); err == nil { // Watch reports it
 					return tx, sent, nil
 				}
 				tx.d.Release()
@@ -202,16 +203,19 @@ func (tx *WatchTx) notRun(err error) error {
 // connection, before it is written: the subscribe family, MONITOR, SYNC, PSYNC, REPLCONF, CLIENT
 // REPLY, RESET, HELLO, AUTH, READONLY, READWRITE and QUIT.
 func (tx *WatchTx) Do(ctx context.Context, cmd Command) (resp.Value, error) {
-	switch name := node.CommandName(cmd.args); name {
-	case "MULTI", "EXEC", "DISCARD":
-		return resp.Value{}, fmt.Errorf("actoredis: WatchTx.Do: %s: %w (use Exec)", name, ErrUnsupportedCommand)
-	}
-	args, err := bindOwn(cmd.args)
-	if err != nil {
-		return resp.Value{}, err
-	}
-	v, err := tx.doThroughClusterDown(ctx, args...)
-	return v, tx.redirected(args, err)
+	// Reported once, with what the caller gets, however many times CLUSTERDOWN had it sent.
+	return tx.c.reported(ctx, cmd.args, tx.addr, func() (resp.Value, error) {
+		switch name := node.CommandName(cmd.args); name {
+		case "MULTI", "EXEC", "DISCARD":
+			return resp.Value{}, fmt.Errorf("actoredis: WatchTx.Do: %s: %w (use Exec)", name, ErrUnsupportedCommand)
+		}
+		args, err := bindOwn(cmd.args)
+		if err != nil {
+			return resp.Value{}, err
+		}
+		v, err := tx.runThroughClusterDown(ctx, args...)
+		return v, tx.redirected(args, err)
+	})
 }
 
 // redirected names the node and the command of a MOVED or ASK that Do met, and says what it
@@ -237,18 +241,18 @@ func (tx *WatchTx) redirected(args []any, err error) error {
 	return fmt.Errorf("%s: the watched slot %d has moved: %w", at, tx.slot, err)
 }
 
-// doThroughClusterDown is do, sending the command again, with backoff, while the server answers
+// runThroughClusterDown is run, sending the command again, with backoff, while the server answers
 // CLUSTERDOWN (a master failed and its replica is not promoted yet), for up to CommandTimeout from
 // the first: the server ran nothing, and the WATCH holds. A blocking command sent again waits its
 // own timeout again, and the time the server held it does not count.
-func (tx *WatchTx) doThroughClusterDown(ctx context.Context, args ...any) (resp.Value, error) {
+func (tx *WatchTx) runThroughClusterDown(ctx context.Context, args ...any) (resp.Value, error) {
 	// CommandTimeout from the first CLUSTERDOWN, pushed back by the time the server held a blocking
 	// command before it let go of it with a later one.
 	var deadline time.Time
 	var down error // the last CLUSTERDOWN
 	for tries := 1; ; tries++ {
 		sent := time.Now()
-		v, err := tx.do(ctx, args...)
+		v, err := tx.run(ctx, args)
 		var se *resp.Error
 		if !errors.As(err, &se) || !errors.Is(se, ErrClusterDown) || !node.Refused(args, se, tx.addr, tx.c.mapTarget, slotmap.Slot) {
 			if why := ctx.Err(); down != nil && why != nil && errors.Is(err, why) {
@@ -316,7 +320,10 @@ func (tx *WatchTx) Exec(ctx context.Context, cmds ...Command) ([]resp.Value, err
 	for i, cmd := range cmds {
 		args, err := bindTx(i, cmd)
 		if err != nil {
-			return nil, err // nothing sent: the WATCH still holds, and Exec may be called again
+			// Nothing sent: the WATCH still holds, and Exec may be called again. Reported as a
+			// transaction of Tx refused so is.
+			tx.c.commandDone(ctx, []any{"MULTI"}, tx.addr, time.Now(), err)
+			return nil, err
 		}
 		bound[i] = args
 	}
@@ -340,7 +347,17 @@ func (tx *WatchTx) Exec(ctx context.Context, cmds ...Command) ([]resp.Value, err
 			}
 		}
 	}
-	v, err := tx.do(ctx, "EXEC")
+	start := time.Now()
+	v, err := tx.run(ctx, []any{"EXEC"})
+	out, err := tx.executed(v, err, queued, cmds, again)
+	tx.c.commandDone(ctx, []any{"EXEC"}, tx.addr, start, err) // with what the caller gets: ErrTxFailed...
+	return out, err
+}
+
+// executed is what Exec returns for EXEC's reply v or error err, with queued the replies of the
+// commands queued (an error in the place of one refused), and again why a new run of Watch would
+// get past a refusal of the whole (nil for none).
+func (tx *WatchTx) executed(v resp.Value, err error, queued []resp.Value, cmds []Command, again error) ([]resp.Value, error) {
 	switch {
 	case err != nil:
 		var se *resp.Error
