@@ -201,3 +201,57 @@ func TestWatchTriesARefusedDialAgain(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "v", v)
 }
+
+// A password refused for good: a blocking command with a timeout of 0, a Watch and a Scan, each of
+// which tries a refused connection again, end within about CommandTimeout, their errors matching
+// ErrWrongPass, and so does the node's event.
+func TestRefusedForGoodEndsWithinCommandTimeout(t *testing.T) {
+	tc := testcluster.New(t, testcluster.Options{Masters: 1, Users: appUser})
+	cl := connectAsApp(t, tc, ClusterOptions{CommandTimeout: 2 * time.Second})
+	ctx := context.Background()
+	require.NoError(t, cl.Set(ctx, "k", "v"))
+	nodeErrs := make(chan Event, 100)
+	cl.OnEvent(func(e Event) {
+		if e.Type == EventNodeError {
+			select {
+			case nodeErrs <- e:
+			default:
+			}
+		}
+	})
+	for _, n := range tc.Nodes() {
+		refuseApp(t, n)
+	}
+	type result struct {
+		what string
+		err  error
+		took time.Duration
+	}
+	done := make(chan result, 3)
+	start := time.Now()
+	go func() {
+		_, err := cl.Do(ctx, Cmd("BLPOP", "never", 0))
+		done <- result{"BLPOP 0", err, time.Since(start)}
+	}()
+	go func() {
+		err := cl.Watch(ctx, func(*WatchTx) error { return nil }, "w")
+		done <- result{"Watch", err, time.Since(start)}
+	}()
+	go func() {
+		var err error
+		for _, e := range cl.Scan(ctx, ScanOptions{}) {
+			if e != nil {
+				err = e
+			}
+		}
+		done <- result{"Scan", err, time.Since(start)}
+	}()
+	for range 3 {
+		r := <-done
+		t.Logf("%s after %v: %v", r.what, r.took.Round(time.Millisecond), r.err)
+		assert.ErrorIs(t, r.err, ErrWrongPass, r.what)
+		assert.Less(t, r.took, 4*time.Second, r.what)
+	}
+	e := <-nodeErrs
+	assert.ErrorIs(t, e.Err, ErrWrongPass, "a node's refused dial's event")
+}
