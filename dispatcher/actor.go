@@ -186,6 +186,9 @@ func (a *dispatcherActor) route(ctx actor.Context, r *Request) {
 // r is not to be sent now: abandoned, failed, or waiting in a backoff or behind its slot's
 // retries. kind says whether r is new from its sender (sentNew) or routed before (comeBack).
 func (a *dispatcherActor) pick(r *Request, kind holdKind) *slotmap.Ref {
+	if kind == sentNew {
+		r.seq = seqs.Add(1)
+	}
 	if r.over() {
 		return nil
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/actoredis/actoredis/actors"
@@ -26,6 +27,9 @@ type Request struct {
 	multi      bool  // it has more than one key: it may meet TRYAGAIN
 	heldOnce   bool  // it waited behind its slot's retries after a redirect (see heldFor)
 	slot       int16 // set by each route
+	// seq numbers the requests in the order the dispatcher first took them (seqs): a slot's queue
+	// routes its members in that order (see join).
+	seq uint64
 	// Deadline bounds every retry and redirect; the dispatcher fails the request past it.
 	Deadline time.Time
 
@@ -41,6 +45,11 @@ type Request struct {
 	handOff  *node.Node // where a lent route sends it, once the dispatcher is free (Handle.SendAlone)
 }
 
+// seqs numbers the requests as dispatchers first take them (Request.seq). It is the package's, not
+// an actor's: a dispatcher restarted after a panic goes on counting from where it was, behind the
+// requests still waiting in its queues.
+var seqs atomic.Uint64
+
 // Init makes the request ready to be sent through h. Call it once, before Send.
 func (r *Request) Init(h *Handle, args []any) {
 	r.Request.Init()
@@ -52,7 +61,7 @@ func (r *Request) Init(h *Handle, args []any) {
 // Reuse makes a request whose Future is Reusable, awaited by its sender, ready for Init again.
 func (r *Request) Reuse() {
 	r.Request.Reuse()
-	r.Idempotent, r.Deadline, r.keyed, r.heldOnce = false, time.Time{}, false, false
+	r.Idempotent, r.Deadline, r.keyed, r.heldOnce, r.seq = false, time.Time{}, false, false, 0
 	r.disp, r.hops, r.tries, r.readOnly, r.lastErr, r.handOff, r.written = nil, nil, 0, false, nil, nil, false
 	r.replica, r.master, r.toMaster = "", nil, false
 }
