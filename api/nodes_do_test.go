@@ -227,9 +227,16 @@ func TestNodeDoMovedPatchesOnlyFromTheSlotsMaster(t *testing.T) {
 	assert.NotContains(t, addrsOf(cl.Masters()), replica.Addr(), "the replica is not listed as a master")
 
 	// The slot's own master saying it moved patches the map at once (a discovery then puts it
-	// back: it did not move).
+	// back: it did not move). That discovery may have ended already (CI run 119): then the map
+	// was published twice, the patch and the map put back (a discovery finding the map as it
+	// is publishes nothing).
+	before = cl.snapshot().Version
 	reply(ownerNode, "MOVED "+strconv.Itoa(slot)+" "+stranger.Addr())
-	assert.Equal(t, stranger.Addr(), cl.snapshot().Master(slot).Addr, "a MOVED from the slot's master")
+	if snap := cl.snapshot(); snap.Version == before+1 {
+		assert.Equal(t, stranger.Addr(), snap.Master(slot).Addr, "a MOVED from the slot's master")
+	} else {
+		assert.GreaterOrEqual(t, snap.Version, before+2, "a MOVED from the slot's master patched the map")
+	}
 	require.Eventually(t, func() bool { return cl.snapshot().Master(slot).Addr == owner.Addr }, 5*time.Second,
 		5*time.Millisecond, "the discovery put the slot back")
 }
