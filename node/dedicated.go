@@ -134,14 +134,22 @@ func (p *pool) dialCurrent(ctx context.Context) (net.Conn, *resp.Reader, bool, e
 
 // dialAs is dial, saying READONLY when readOnly is set.
 func (p *pool) dialAs(ctx context.Context, readOnly bool) (net.Conn, *resp.Reader, error) {
+	if p.stop.Err() != nil {
+		return nil, nil, ErrClosed
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(p.stop, cancel)()
 	opts := p.opts
 	opts.ReadOnly = readOnly
 	nc, rd, err := dial(ctx, opts)
-	if err != nil && p.stop.Err() != nil {
-		err = ErrClosed
+	if p.stop.Err() != nil {
+		// Closed meanwhile: a dial that won the race with the cancel would outlive the node (a
+		// subscriber's connection made after Close, CI run 120).
+		if err == nil {
+			_ = closeConn(nc)
+		}
+		return nil, nil, ErrClosed
 	}
 	return nc, rd, err
 }

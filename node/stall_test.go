@@ -124,7 +124,9 @@ func TestLargeReplyArrivingIsNoStall(t *testing.T) {
 		}
 	})
 	stalls := make(chan bool, 8)
-	n := startNode(t, Options{Addr: srv.Addr(), CommandTimeout: 4 * time.Second, OnStall: func(s bool) { stalls <- s }})
+	// CommandTimeout well past the 2.6 s the reply takes (CI run 120, beside two chaos tests: it
+	// timed out at 4 s); the stall detection looks for 1 s at most whatever it is.
+	n := startNode(t, Options{Addr: srv.Addr(), CommandTimeout: 10 * time.Second, OnStall: func(s bool) { stalls <- s }})
 	r := NewRequest("GET", "big")
 	n.Send(r)
 	v, err := await(t, r)
