@@ -83,7 +83,7 @@ func (l *link) read(ctx context.Context, in chan<- Message, events chan<- linkEv
 		ok := true
 		switch {
 		case v.IsError():
-			ok = send(ctx, events, linkEvent{link: l, kind: linkRefused, se: resp.ParseError(string(v.Bytes()))})
+			ok = send(ctx, events, linkEvent{link: l, kind: linkRefused, se: l.conn.ErrorReply(v)})
 		case isPong(v):
 			ok = send(ctx, events, linkEvent{link: l, kind: linkPong})
 		case v.Kind() != resp.KindPush && v.Kind() != resp.KindArray || v.Len() < 3:

@@ -47,6 +47,13 @@ func (n *Node) Subscriber(ctx context.Context, cmd string) (*SubConn, error) {
 // Addr returns the server's "host:port".
 func (s *SubConn) Addr() string { return s.addr }
 
+// ErrorReply returns the server's error reply v, read on s, as an error: a MOVED or ASK to ":port"
+// (a cluster that prefers unknown-endpoint) names this server's host, as on the node's other
+// connections.
+func (s *SubConn) ErrorReply(v resp.Value) *resp.Error {
+	return withRedirectHost(resp.ParseError(string(v.Bytes())), s.addr)
+}
+
 // Write sends one command (SSUBSCRIBE ch..., PING...), bounded by the node's CommandTimeout.
 func (s *SubConn) Write(args ...any) error {
 	name := CommandName(args)

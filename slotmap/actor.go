@@ -395,7 +395,13 @@ func (a *mapActor) releaseStranded(s *Snapshot) {
 }
 
 func (a *mapActor) onMoved(ctx actor.Context, m *Moved) {
-	if a.snap != nil && m.Slot >= 0 && m.Slot < NumSlots {
+	if host, _ := splitHostPort(a.opts.mapAddr(m.Addr)); host == "" || host == UnknownHost {
+		// A node that announces no endpoint ("?"), or a redirect the node that sent it did not
+		// complete with its host (":port"): no address to dial, and no name for a node. A
+		// discovery says where the slot went (a review: "?:port" dialled, a DNS lookup of "?", and
+		// ":port" taken for every node's name, by a MOVED a subscription or a Watch met).
+		a.refreshSoon()
+	} else if a.snap != nil && m.Slot >= 0 && m.Slot < NumSlots {
 		ref := a.ref(m.Addr)
 		if cur := a.snap.Master(m.Slot); cur == nil || cur.Addr != ref.Addr {
 			a.publish(ctx, a.snap.withSlot(m.Slot, ref))
