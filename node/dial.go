@@ -53,9 +53,13 @@ func dial(ctx context.Context, o Options) (net.Conn, *resp.Reader, error) {
 		// A server that speaks TLS only there closes a connection that does not.
 		err = fmt.Errorf("%w (the server closed the connection in the handshake: restarting, or expecting TLS?)", err)
 	}
-	if err == nil && o.TLS != nil && !handshakeReads(o) {
-		// TLS 1.3 servers send session tickets after the handshake, which only a read takes in. Left
-		// on the socket, they would show as bytes waiting on a connection with no reply due.
+	if err == nil && !handshakeReads(o) {
+		// A handshake that read nothing (RESP2, no AUTH, no name, no READONLY) has not heard the
+		// server: one stopped or frozen, or still starting, accepts the connection all the same,
+		// and what is written on it then may run when it wakes (a review: BLPOPs written into a
+		// stopped server popped their elements after the thaw, for connections already closed).
+		// Over TLS too, 1.3 servers send session tickets after the handshake, which only a read
+		// takes in: left on the socket, they would show as bytes waiting with no reply due.
 		err = call(nc, rd, "PING")
 	}
 	if !interrupt() && err == nil {

@@ -78,3 +78,16 @@ func TestTimeoutWhileConnectingAfterAFailedConnectSaysBoth(t *testing.T) {
 	assert.ErrorContains(t, err, "the last connect failed: HELLO: WRONGPASS")
 	assert.ErrorContains(t, err, "still connecting, for ")
 }
+
+// A RESP2 connection with nothing to authenticate, name or make READONLY is not taken as up until
+// the server has answered: a command for a server that accepts the connection and answers nothing
+// (stopped, frozen) fails unwritten. (The handshake read nothing in RESP2: the connection was up at
+// once, the command written into a server that could run it when it woke, "may have run".)
+func TestRESP2ConnectionWaitsForTheServer(t *testing.T) {
+	addr, _ := holdingServer(t, false)
+	n := startNode(t, Options{Addr: addr, RESP: 2, CommandTimeout: 300 * time.Millisecond, ConnectTimeout: time.Minute})
+	_, err := n.Do(t.Context(), "GET", "k")
+	require.ErrorIs(t, err, ErrTimeout)
+	assert.False(t, WasWritten(err), "%v", err)
+	assert.ErrorContains(t, err, "still connecting")
+}

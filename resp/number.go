@@ -54,12 +54,8 @@ func parseDouble(b []byte) (float64, error) {
 	return strconv.ParseFloat(string(b), 64)
 }
 
-// formatDouble writes f the way RESP3 spells it ("inf", "-inf", "nan", or the shortest decimal
-// that parses back to the same float).
-func formatDouble(f float64) string {
-	return string(appendDouble(nil, f))
-}
-
+// appendDouble appends f the way RESP3 spells it: "inf", "-inf", "nan", or the shortest text
+// that parses back to the same float.
 func appendDouble(dst []byte, f float64) []byte {
 	switch {
 	case math.IsInf(f, 1):

@@ -69,7 +69,9 @@ func (v Value) String() string {
 	case KindInteger:
 		return strconv.FormatInt(v.num, 10)
 	case KindDouble:
-		return formatDouble(v.Float())
+		// As a float argument is written, and as RESP2 brings the same score: "1234567.5", not
+		// "1.2345675e+06" (a review found the two protocols' texts differing).
+		return string(AppendFloatText(nil, v.Float()))
 	case KindBoolean:
 		return strconv.FormatBool(v.num != 0)
 	case KindNull, KindInvalid:

@@ -54,6 +54,9 @@ func TestStringForms(t *testing.T) {
 	assert.Equal(t, "12", Integer(12).String())
 	assert.Equal(t, "0.5", Double(0.5).String())
 	assert.Equal(t, "inf", Double(math.Inf(1)).String())
+	// The decimal form, as RESP2 brings the same score as text (it read "1.2345675e+06").
+	assert.Equal(t, "1234567.5", Double(1234567.5).String())
+	assert.Equal(t, BulkString("1234567.5").String(), Double(1234567.5).String())
 	assert.Equal(t, "true", Boolean(true).String())
 	assert.Equal(t, "", Null().String())
 	assert.Equal(t, "ERR no", ErrorValue("ERR", "no").String())
