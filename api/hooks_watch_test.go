@@ -141,3 +141,30 @@ func TestWatchReportsWhatItsCallerGets(t *testing.T) {
 	assert.Equal(t, "MULTI", refusedExecReports()[0].Name, "as Tx's transaction is named")
 	assert.Equal(t, refusedErr, refusedExecReports()[0].Err)
 }
+
+// A second Exec, refused before anything is sent, is reported too, as the first refusal of a
+// binding is.
+func TestWatchExecCalledTwiceIsReported(t *testing.T) {
+	var r reports
+	_, cl := hooked(t, &r)
+	const key = "{hz}k"
+	call, mine := r.call("watch")
+	var second error
+	err := cl.Watch(call, func(tx *WatchTx) error {
+		if _, err := tx.Exec(call, Cmd("SET", key, "w")); err != nil {
+			return err
+		}
+		_, second = tx.Exec(call, Cmd("SET", key, "x"))
+		return nil
+	}, key)
+	require.NoError(t, err)
+	require.Error(t, second)
+	var refused []CommandDone
+	for _, d := range mine() {
+		if d.Err != nil {
+			refused = append(refused, d)
+		}
+	}
+	require.Len(t, refused, 1)
+	assert.Equal(t, second, refused[0].Err)
+}

@@ -314,7 +314,9 @@ func (tx *WatchTx) run(ctx context.Context, args []any) (resp.Value, error) {
 // nothing: the error says so (WasWritten is false). It may be called once per Watch.
 func (tx *WatchTx) Exec(ctx context.Context, cmds ...Command) ([]resp.Value, error) {
 	if tx.done {
-		return nil, errors.New("actoredis: WatchTx.Exec called twice: the WATCH ended with the first")
+		err := errors.New("actoredis: WatchTx.Exec called twice: the WATCH ended with the first")
+		tx.c.commandDone(ctx, []any{"MULTI"}, tx.addr, time.Now(), err) // as a refusal below is
+		return nil, err
 	}
 	bound := make([][]any, len(cmds))
 	for i, cmd := range cmds {

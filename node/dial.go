@@ -59,8 +59,10 @@ func dial(ctx context.Context, o Options) (net.Conn, *resp.Reader, error) {
 		// and what is written on it then may run when it wakes (a review: BLPOPs written into a
 		// stopped server popped their elements after the thaw, for connections already closed).
 		// Over TLS too, 1.3 servers send session tickets after the handshake, which only a read
-		// takes in: left on the socket, they would show as bytes waiting with no reply due.
-		err = call(nc, rd, "PING")
+		// takes in: left on the socket, they would show as bytes waiting with no reply due. Any
+		// reply will do: a server loading its data or running a script refuses PING (LOADING,
+		// BUSY) where it would take HELLO, and is alive all the same.
+		err = heard(nc, rd)
 	}
 	if !interrupt() && err == nil {
 		err = ctx.Err() // it fired: the connection may now carry a deadline in the past
@@ -201,6 +203,23 @@ func readOnly(nc net.Conn, rd *resp.Reader, o Options) error {
 		return fmt.Errorf("%w: %w", ErrReadOnlyRefused, err)
 	}
 	return err
+}
+
+// heard sends PING and reads its reply, whatever it is: only a write or a read that fails (the
+// dial's deadline passing) is an error.
+func heard(nc net.Conn, rd *resp.Reader) error {
+	if _, err := nc.Write(resp.AppendStrings(nil, "PING")); err != nil {
+		return err
+	}
+	for {
+		v, err := rd.Read()
+		if err != nil {
+			return fmt.Errorf("PING: %w", err)
+		}
+		if v.Kind() != resp.KindPush {
+			return nil
+		}
+	}
 }
 
 // call runs one command synchronously during the handshake. Passwords never reach the error.

@@ -2,12 +2,15 @@ package node
 
 import (
 	"net"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/actoredis/actoredis/internal/fakeredis"
 )
 
 // holdingServer listens on a free port and holds every connection it accepts, answering nothing;
@@ -90,4 +93,27 @@ func TestRESP2ConnectionWaitsForTheServer(t *testing.T) {
 	require.ErrorIs(t, err, ErrTimeout)
 	assert.False(t, WasWritten(err), "%v", err)
 	assert.ErrorContains(t, err, "still connecting")
+}
+
+// A server loading its data or running a script is alive: it refuses PING (LOADING, BUSY) where it
+// takes HELLO and AUTH, and a RESP2 handshake's PING takes any reply as an answer, so the
+// connection comes up and the command meets the refusal itself (which the dispatcher retries). (It
+// failed the dial, a review found: "the last connect failed: PING: LOADING".)
+func TestRESP2HandshakeToALoadingOrBusyServerConnects(t *testing.T) {
+	for _, refusal := range []string{"LOADING Redis is loading the dataset in memory",
+		"BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."} {
+		srv := fakeredis.New(t, func(c *fakeredis.Conn) {
+			for {
+				if _, err := c.ReadCommand(); err != nil || c.Write("-"+refusal+"\r\n") != nil {
+					return
+				}
+			}
+		})
+		n := startNode(t, Options{Addr: srv.Addr(), RESP: 2, ConnectTimeout: time.Second, CommandTimeout: 500 * time.Millisecond})
+		_, err := n.Do(t.Context(), "GET", "k")
+		require.Error(t, err)
+		assert.ErrorContains(t, err, refusal[:strings.IndexByte(refusal, ' ')], "the command's own reply")
+		assert.NotContains(t, err.Error(), "connect failed")
+		assert.True(t, n.Connected(), "connected to a live server that refuses PING")
+	}
 }

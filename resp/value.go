@@ -70,7 +70,11 @@ func (v Value) String() string {
 		return strconv.FormatInt(v.num, 10)
 	case KindDouble:
 		// As a float argument is written, and as RESP2 brings the same score: "1234567.5", not
-		// "1.2345675e+06" (a review found the two protocols' texts differing).
+		// "1.2345675e+06" (a review found the two protocols' texts differing); but with an
+		// exponent below 1e-4 and from 1e21, as RESP2 has those too ("1e+21", not 22 digits).
+		if f := math.Abs(v.Float()); f != 0 && (f < 1e-4 || f >= 1e21) {
+			return string(appendDouble(nil, v.Float()))
+		}
 		return string(AppendFloatText(nil, v.Float()))
 	case KindBoolean:
 		return strconv.FormatBool(v.num != 0)

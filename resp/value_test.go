@@ -57,6 +57,12 @@ func TestStringForms(t *testing.T) {
 	// The decimal form, as RESP2 brings the same score as text (it read "1.2345675e+06").
 	assert.Equal(t, "1234567.5", Double(1234567.5).String())
 	assert.Equal(t, BulkString("1234567.5").String(), Double(1234567.5).String())
+	// With an exponent beyond those, as RESP2 brings them too, not in hundreds of digits.
+	assert.Equal(t, "1e+21", Double(1e21).String())
+	assert.Equal(t, "1e+300", Double(1e300).String())
+	assert.Equal(t, "1e-07", Double(1e-7).String())
+	assert.Equal(t, "5e-324", Double(math.SmallestNonzeroFloat64).String())
+	assert.Equal(t, "0", Double(math.Copysign(0, -1)).String())
 	assert.Equal(t, "true", Boolean(true).String())
 	assert.Equal(t, "", Null().String())
 	assert.Equal(t, "ERR no", ErrorValue("ERR", "no").String())
