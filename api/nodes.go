@@ -139,7 +139,7 @@ func (n *Node) tellMap(se *resp.Error) {
 		target := slotmap.MapAddress(n.c.addressMap(), announced, n.c.opts.Logger)
 		switch {
 		case cur != nil && cur.Addr == target: // the map agrees
-		case cur != nil && cur.Addr == n.Addr() && (rd.Host != slotmap.UnknownHost || target != announced):
+		case cur != nil && cur.Addr == n.Addr(): // one with nothing to dial has the map look again (onMoved)
 			rt.smap.Moved(rd.Slot, announced)
 		default:
 			rt.smap.Refresh()

@@ -77,7 +77,7 @@ func (c *Cluster) watchKeys(ctx context.Context, keys []string) (*WatchTx, strin
 // watched returns a dedicated connection to the node serving slot on which WATCH keys ran,
 // following the slot as the map learns where it went, and an ASK to the node importing it; and
 // the address of the node it sent WATCH to last ("" for none).
-func (c *Cluster) watched(caller context.Context, slot int, keys []string) (_ *WatchTx, sent string, _ error) {
+func (c *Cluster) watched(caller context.Context, slot int, keys []string) (_ *WatchTx, sentTo string, _ error) {
 	ctx, cancel := context.WithTimeout(caller, c.opts.CommandTimeout)
 	defer cancel()
 	watch := make([]any, 0, 1+len(keys))
@@ -88,7 +88,7 @@ func (c *Cluster) watched(caller context.Context, slot int, keys []string) (_ *W
 	for tries := 0; ; tries++ {
 		rt := c.run.Load()
 		if rt == nil {
-			return nil, sent, fmt.Errorf("actoredis: WATCH: %w", c.notRunning())
+			return nil, sentTo, fmt.Errorf("actoredis: WATCH: %w", c.notRunning())
 		}
 		err := fmt.Errorf("actoredis: WATCH: slot %d: %w", slot, ErrNoRoute)
 		migrating := false
@@ -97,9 +97,9 @@ func (c *Cluster) watched(caller context.Context, slot int, keys []string) (_ *W
 			if tx.d, err = target.Node.Dedicated(ctx); err == nil {
 				// The caller's ctx: the connection bounds the WATCH by CommandTimeout itself, and
 				// says ErrTimeout when that passes.
-				sent = target.Addr
+				sentTo = target.Addr
 				if _, err = tx.run(caller, watch); err == nil { // Watch reports it
-					return tx, sent, nil
+					return tx, sentTo, nil
 				}
 				tx.d.Release()
 			} else if why := c.closedBy(err); why != nil {
@@ -112,7 +112,7 @@ func (c *Cluster) watched(caller context.Context, slot int, keys []string) (_ *W
 					err = &CommandError{Addr: target.Addr, Command: "WATCH", Err: se}
 				}
 			} else if !watchAgain(caller, ctx, err) {
-				return nil, sent, watchEnded(caller, ctx, err)
+				return nil, sentTo, watchEnded(caller, ctx, err)
 			}
 		}
 		if !migrating { // a migration ends on its own; a new map says nothing of it
@@ -120,9 +120,9 @@ func (c *Cluster) watched(caller context.Context, slot int, keys []string) (_ *W
 		}
 		switch why := c.pause(ctx, dispatcher.Backoff(tries+1)); { // the slot stayed migrating, or unserved
 		case errors.Is(why, ErrClientClosed):
-			return nil, sent, fmt.Errorf("actoredis: WATCH: %w (last: %w)", why, err)
+			return nil, sentTo, fmt.Errorf("actoredis: WATCH: %w (last: %w)", why, err)
 		case why != nil:
-			return nil, sent, boundEnded(caller, "WATCH", err)
+			return nil, sentTo, boundEnded(caller, "WATCH", err)
 		}
 	}
 }
@@ -314,18 +314,13 @@ func (tx *WatchTx) run(ctx context.Context, args []any) (resp.Value, error) {
 // nothing: the error says so (WasWritten is false). It may be called once per Watch.
 func (tx *WatchTx) Exec(ctx context.Context, cmds ...Command) ([]resp.Value, error) {
 	if tx.done {
-		err := errors.New("actoredis: WatchTx.Exec called twice: the WATCH ended with the first")
-		tx.c.commandDone(ctx, []any{"MULTI"}, tx.addr, time.Now(), err) // as a refusal below is
-		return nil, err
+		return nil, tx.refused(ctx, errors.New("actoredis: WatchTx.Exec called twice: the WATCH ended with the first"))
 	}
 	bound := make([][]any, len(cmds))
 	for i, cmd := range cmds {
 		args, err := bindTx(i, cmd)
 		if err != nil {
-			// Nothing sent: the WATCH still holds, and Exec may be called again. Reported as a
-			// transaction of Tx refused so is.
-			tx.c.commandDone(ctx, []any{"MULTI"}, tx.addr, time.Now(), err)
-			return nil, err
+			return nil, tx.refused(ctx, err) // nothing sent: the WATCH still holds, and Exec may be called again
 		}
 		bound[i] = args
 	}
@@ -354,6 +349,13 @@ func (tx *WatchTx) Exec(ctx context.Context, cmds ...Command) ([]resp.Value, err
 	out, err := tx.executed(v, err, queued, cmds, again)
 	tx.c.commandDone(ctx, []any{"EXEC"}, tx.addr, start, err) // with what the caller gets: ErrTxFailed...
 	return out, err
+}
+
+// refused reports err, an Exec refused before anything was sent, as a transaction of Tx refused so
+// is reported ("MULTI"), and returns it.
+func (tx *WatchTx) refused(ctx context.Context, err error) error {
+	tx.c.commandDone(ctx, []any{"MULTI"}, tx.addr, time.Now(), err)
+	return err
 }
 
 // executed is what Exec returns for EXEC's reply v or error err, with queued the replies of the

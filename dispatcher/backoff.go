@@ -16,10 +16,9 @@ import (
 // retryQueue holds the requests of one slot that wait to be routed again, in the order the
 // dispatcher first took them: those a node gave back with a transient error (backOff) and, while
 // it waits, the slot's new requests and redirects (hold; see heldFor). One timer routes them all,
-// in that order. Each
-// in a backoff of its own, one caller's pipeline to a key came out reordered: in a review, 845
-// and 1020 of 3000 multi-key commands during a migration (TRYAGAIN), 4,983 of 128,000 across a
-// master's restart (CLUSTERDOWN).
+// in that order. Each in a backoff of its own, one caller's pipeline to a key came out reordered:
+// in a review, 845 and 1020 of 3000 multi-key commands during a migration (TRYAGAIN), 4,983 of
+// 128,000 across a master's restart (CLUSTERDOWN).
 //
 // A request with no key waits in a queue of its own, which holds nothing else.
 type retryQueue struct {

@@ -208,37 +208,35 @@ func readOnly(nc net.Conn, rd *resp.Reader, o Options) error {
 // heard sends PING and reads its reply, whatever it is: only a write or a read that fails (the
 // dial's deadline passing) is an error.
 func heard(nc net.Conn, rd *resp.Reader) error {
-	if _, err := nc.Write(resp.AppendStrings(nil, "PING")); err != nil {
-		return err
-	}
-	for {
-		v, err := rd.Read()
-		if err != nil {
-			return fmt.Errorf("PING: %w", err)
-		}
-		if v.Kind() != resp.KindPush {
-			return nil
-		}
-	}
+	_, err := exchange(nc, rd, "PING")
+	return err
 }
 
-// call runs one command synchronously during the handshake. Passwords never reach the error.
+// call runs one command synchronously during the handshake: the server's error reply is a
+// HandshakeError. Passwords never reach the error.
 func call(nc net.Conn, rd *resp.Reader, args ...string) error {
+	v, err := exchange(nc, rd, args...)
+	if err == nil {
+		if se := v.Err(); se != nil {
+			return &HandshakeError{Step: args[0], Err: se}
+		}
+	}
+	return err
+}
+
+// exchange writes one command and reads its reply, passing over push frames.
+func exchange(nc net.Conn, rd *resp.Reader, args ...string) (resp.Value, error) {
 	if _, err := nc.Write(resp.AppendStrings(nil, args...)); err != nil {
-		return err
+		return resp.Value{}, err
 	}
 	for {
 		v, err := rd.Read()
 		if err != nil {
-			return fmt.Errorf("%s: %w", args[0], err)
+			return resp.Value{}, fmt.Errorf("%s: %w", args[0], err)
 		}
-		if v.Kind() == resp.KindPush {
-			continue
+		if v.Kind() != resp.KindPush {
+			return v, nil
 		}
-		if err := v.Err(); err != nil {
-			return &HandshakeError{Step: args[0], Err: err}
-		}
-		return nil
 	}
 }
 

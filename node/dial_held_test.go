@@ -1,7 +1,6 @@
 package node
 
 import (
-	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,48 +12,31 @@ import (
 	"github.com/actoredis/actoredis/internal/fakeredis"
 )
 
-// holdingServer listens on a free port and holds every connection it accepts, answering nothing;
-// with refuseFirst, it answers the first one's handshake with WRONGPASS and closes it instead. It
-// returns its address and the count of connections accepted.
-func holdingServer(t *testing.T, refuseFirst bool) (string, *atomic.Int32) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = ln.Close() })
-	held := make(chan net.Conn, 16)
-	var accepted atomic.Int32
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
+// holdingServer reads every command and answers none, as a stopped or frozen server, or a proxy
+// holding the handshake; with refuseFirst, it answers its first connection's first command with
+// WRONGPASS and closes it instead.
+func holdingServer(t *testing.T, refuseFirst bool) *fakeredis.Server {
+	var first atomic.Bool
+	return fakeredis.New(t, func(c *fakeredis.Conn) {
+		if refuseFirst && first.CompareAndSwap(false, true) {
+			if _, err := c.ReadCommand(); err == nil {
+				_ = c.Write("-WRONGPASS invalid username-password pair or user is disabled.\r\n")
 			}
-			if accepted.Add(1) == 1 && refuseFirst {
-				_, _ = c.Read(make([]byte, 512))
-				_, _ = c.Write([]byte("-WRONGPASS invalid username-password pair or user is disabled.\r\n"))
-				_ = c.Close()
-				continue
-			}
-			held <- c
+			return // closed
 		}
-	}()
-	t.Cleanup(func() {
 		for {
-			select {
-			case c := <-held:
-				_ = c.Close()
-			default:
+			if _, err := c.ReadCommand(); err != nil {
 				return
 			}
 		}
 	})
-	return ln.Addr().String(), &accepted
 }
 
 // A command that times out while the node's connect is still under way (a server, or something
 // on the way, holding the handshake) says so: it said only "command timed out", a review found,
 // until the connect's own ConnectTimeout had passed.
 func TestTimeoutWhileConnectingSaysSo(t *testing.T) {
-	addr, _ := holdingServer(t, false)
+	addr := holdingServer(t, false).Addr()
 	n := startNode(t, Options{Addr: addr, CommandTimeout: 300 * time.Millisecond, ConnectTimeout: time.Minute})
 	_, err := n.Do(t.Context(), "GET", "k")
 	require.ErrorIs(t, err, ErrTimeout)
@@ -70,10 +52,10 @@ func TestTimeoutWhileConnectingSaysSo(t *testing.T) {
 // The same after an earlier connect failed: the error says both, the last failure and the
 // connect under way. (It said only the last failure, a review found.)
 func TestTimeoutWhileConnectingAfterAFailedConnectSaysBoth(t *testing.T) {
-	addr, accepted := holdingServer(t, true)
-	n := startNode(t, Options{Addr: addr, Password: "pw", CommandTimeout: 300 * time.Millisecond,
+	srv := holdingServer(t, true)
+	n := startNode(t, Options{Addr: srv.Addr(), Password: "pw", CommandTimeout: 300 * time.Millisecond,
 		ConnectTimeout: time.Minute, Reconnect: func(int) time.Duration { return 10 * time.Millisecond }})
-	require.Eventually(t, func() bool { return accepted.Load() >= 2 }, 2*time.Second, time.Millisecond,
+	require.Eventually(t, func() bool { return srv.Accepts() >= 2 }, 2*time.Second, time.Millisecond,
 		"the second connect is under way")
 	_, err := n.Do(t.Context(), "GET", "k")
 	require.ErrorIs(t, err, ErrTimeout)
@@ -87,8 +69,7 @@ func TestTimeoutWhileConnectingAfterAFailedConnectSaysBoth(t *testing.T) {
 // (stopped, frozen) fails unwritten. (The handshake read nothing in RESP2: the connection was up at
 // once, the command written into a server that could run it when it woke, "may have run".)
 func TestRESP2ConnectionWaitsForTheServer(t *testing.T) {
-	addr, _ := holdingServer(t, false)
-	n := startNode(t, Options{Addr: addr, RESP: 2, CommandTimeout: 300 * time.Millisecond, ConnectTimeout: time.Minute})
+	n := startNode(t, Options{Addr: holdingServer(t, false).Addr(), RESP: 2, CommandTimeout: 300 * time.Millisecond, ConnectTimeout: time.Minute})
 	_, err := n.Do(t.Context(), "GET", "k")
 	require.ErrorIs(t, err, ErrTimeout)
 	assert.False(t, WasWritten(err), "%v", err)
